@@ -1,0 +1,406 @@
+"""The ccwatch configuration file (CONTROLS.md, "Configuration file") and output paths.
+
+`load_settings()` reads the YAML named by ``CCWATCH_CONFIG`` (default
+``include/config/ccwatch.yaml``), checks every key against the schema below and
+returns frozen dataclasses.  Any unknown key, wrong type, missing required key or
+invalid regular expression raises :class:`ConfigError` whose message names the file
+and the dotted key, e.g. ``ccwatch.yaml: github.repositories[0].repo: required key is missing``.
+Credentials never live here: they come from Airflow connections.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CONFIG = PROJECT_ROOT / "include" / "config" / "ccwatch.yaml"
+
+
+class ConfigError(ValueError):
+    """The configuration file is unusable; the message names the file and key."""
+
+
+@dataclass(frozen=True)
+class RepoConfig:
+    repo: str
+    production_branch: str
+    production_environments: tuple[str, ...]
+    staging_environments: tuple[str, ...] = ()
+    required_checks: tuple[str, ...] = ()
+
+    @property
+    def owner(self) -> str:
+        return self.repo.split("/", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.repo.split("/", 1)[1]
+
+
+@dataclass(frozen=True)
+class GithubConfig:
+    repositories: tuple[RepoConfig, ...]
+    conn_id: str = "github_default"
+    deploy_automation: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class JiraFields:
+    business_justification: str
+    risk_assessment: str
+    testing_plan: str
+    postmortem: str
+
+
+@dataclass(frozen=True)
+class EmergencyConfig:
+    labels: tuple[str, ...] = ("emergency",)
+    issue_types: tuple[str, ...] = ()
+    priorities: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StandardChangeConfig:
+    labels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class JiraConfig:
+    project_keys: tuple[str, ...]
+    fields: JiraFields
+    approval_statuses: tuple[str, ...]
+    conn_id: str = "jira_default"
+    ticket_key_pattern: str = r"\b([A-Z][A-Z0-9]+-\d+)\b"
+    required_fields: tuple[str, ...] = ()
+    emergency: EmergencyConfig = field(default_factory=EmergencyConfig)
+    standard_change: StandardChangeConfig = field(default_factory=StandardChangeConfig)
+
+
+@dataclass(frozen=True)
+class Identity:
+    name: str
+    github: str | None = None
+    jira: str | None = None
+
+
+@dataclass(frozen=True)
+class PeopleConfig:
+    change_approvers: tuple[str, ...]
+    authorized_deployers: tuple[str, ...]
+    emergency_approvers: tuple[str, ...] = ()
+    identities: tuple[Identity, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReviewConfig:
+    min_approvals: int = 1
+    allow_stale_approval: bool = False
+
+
+@dataclass(frozen=True)
+class SodConfig:
+    allow_self_merge: bool = False
+
+
+@dataclass(frozen=True)
+class WindowsConfig:
+    deploy_grace_hours: int = 72
+    pir_days: int = 14
+    emergency_retro_days: int = 3
+    postmortem_days: int = 7
+
+
+@dataclass(frozen=True)
+class SlackConfig:
+    channel: str
+    conn_id: str = "slack_api_default"
+
+
+@dataclass(frozen=True)
+class Settings:
+    lookback_days: int
+    github: GithubConfig
+    jira: JiraConfig
+    people: PeopleConfig
+    slack: SlackConfig
+    review: ReviewConfig = field(default_factory=ReviewConfig)
+    sod: SodConfig = field(default_factory=SodConfig)
+    windows: WindowsConfig = field(default_factory=WindowsConfig)
+    source_path: str = ""
+    sha256: str = ""
+
+    def repo(self, name: str) -> RepoConfig:
+        for r in self.github.repositories:
+            if r.repo == name:
+                return r
+        raise KeyError(name)
+
+
+# --- schema -----------------------------------------------------------------
+# Each entry: key -> (kind, required).  kind is a type, a nested schema (dict),
+# ("list", item-kind) or a dataclass-building schema via _BUILD.
+
+_STR_LIST = ("list", str)
+
+_SCHEMA: dict[str, Any] = {
+    "lookback_days": (int, True),
+    "github": (
+        {
+            "conn_id": (str, False),
+            "repositories": (
+                (
+                    "list",
+                    {
+                        "repo": (str, True),
+                        "production_branch": (str, True),
+                        "production_environments": (_STR_LIST, True),
+                        "staging_environments": (_STR_LIST, False),
+                        "required_checks": (_STR_LIST, False),
+                    },
+                ),
+                True,
+            ),
+            "deploy_automation": (_STR_LIST, False),
+        },
+        True,
+    ),
+    "jira": (
+        {
+            "conn_id": (str, False),
+            "project_keys": (_STR_LIST, True),
+            "ticket_key_pattern": (str, False),
+            "fields": (
+                {
+                    "business_justification": (str, True),
+                    "risk_assessment": (str, True),
+                    "testing_plan": (str, True),
+                    "postmortem": (str, True),
+                },
+                True,
+            ),
+            "required_fields": (_STR_LIST, False),
+            "approval_statuses": (_STR_LIST, True),
+            "emergency": (
+                {"labels": (_STR_LIST, False), "issue_types": (_STR_LIST, False), "priorities": (_STR_LIST, False)},
+                False,
+            ),
+            "standard_change": ({"labels": (_STR_LIST, False)}, False),
+        },
+        True,
+    ),
+    "people": (
+        {
+            "change_approvers": (_STR_LIST, True),
+            "emergency_approvers": (_STR_LIST, False),
+            "authorized_deployers": (_STR_LIST, True),
+            "identities": (
+                ("list", {"name": (str, True), "github": (str, False), "jira": (str, False)}),
+                False,
+            ),
+        },
+        True,
+    ),
+    "review": ({"min_approvals": (int, False), "allow_stale_approval": (bool, False)}, False),
+    "sod": ({"allow_self_merge": (bool, False)}, False),
+    "windows": (
+        {
+            "deploy_grace_hours": (int, False),
+            "pir_days": (int, False),
+            "emergency_retro_days": (int, False),
+            "postmortem_days": (int, False),
+        },
+        False,
+    ),
+    "slack": ({"conn_id": (str, False), "channel": (str, True)}, True),
+}
+
+# Lists that must hold at least one item when present.
+_NON_EMPTY = {
+    "github.repositories",
+    "jira.project_keys",
+    "jira.approval_statuses",
+    "people.change_approvers",
+    "people.authorized_deployers",
+    "github.repositories[].production_environments",
+}
+
+_TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false"}
+
+
+class _Checker:
+    def __init__(self, path: Path):
+        self.file = path.name if path.parent == DEFAULT_CONFIG.parent else str(path)
+
+    def fail(self, key: str, msg: str) -> ConfigError:
+        return ConfigError(f"{self.file}: {key}: {msg}")
+
+    def check(self, value: Any, kind: Any, key: str, generic: str) -> Any:
+        if isinstance(kind, dict):
+            if not isinstance(value, dict):
+                raise self.fail(key, f"must be a mapping, got {_describe(value)}")
+            out = {}
+            for k in value:
+                if not isinstance(k, str) or k not in kind:
+                    allowed = ", ".join(sorted(kind))
+                    raise self.fail(_join(key, str(k)), f"unknown key (allowed here: {allowed})")
+            for k, (sub, required) in kind.items():
+                if k not in value or value[k] is None:
+                    if required:
+                        raise self.fail(_join(key, k), "required key is missing")
+                    continue
+                out[k] = self.check(value[k], sub, _join(key, k), _join(generic, k))
+            return out
+        if isinstance(kind, tuple) and kind[0] == "list":
+            if not isinstance(value, list):
+                raise self.fail(key, f"must be a list, got {_describe(value)}")
+            if not value and generic in _NON_EMPTY:
+                raise self.fail(key, "must list at least one item")
+            return [self.check(v, kind[1], f"{key}[{i}]", f"{generic}[]") for i, v in enumerate(value)]
+        # scalar
+        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+        if not ok:
+            raise self.fail(key, f"must be {_TYPE_NAMES[kind]}, got {_describe(value)}")
+        if kind is str and not value.strip():
+            raise self.fail(key, "must not be blank")
+        return value
+
+
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"boolean {value!r}"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"{type(value).__name__} {value!r}"
+
+
+def config_path() -> Path:
+    return Path(os.environ.get("CCWATCH_CONFIG") or DEFAULT_CONFIG)
+
+
+def ccwatch_home() -> Path:
+    """Where outputs go: ``CCWATCH_HOME`` or ``<project>/data``."""
+    return Path(os.environ.get("CCWATCH_HOME") or PROJECT_ROOT / "data")
+
+
+def load_settings(path: str | os.PathLike | None = None) -> Settings:
+    p = Path(path) if path else config_path()
+    checker = _Checker(p)
+    if not p.is_file():
+        raise ConfigError(f"{p}: config file not found (set CCWATCH_CONFIG to its path)")
+    raw_bytes = p.read_bytes()
+    try:
+        doc = yaml.safe_load(raw_bytes)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{checker.file}: not valid YAML: {exc}") from None
+    if doc is None:
+        doc = {}
+    d = checker.check(doc, _SCHEMA, "", "")
+    s = _build(d, checker)
+    return _replace(s, source_path=str(p), sha256=hashlib.sha256(raw_bytes).hexdigest())
+
+
+def _replace(s: Settings, **kw: Any) -> Settings:
+    from dataclasses import replace
+
+    return replace(s, **kw)
+
+
+def _t(d: dict, key: str, default: tuple = ()) -> tuple:
+    return tuple(d.get(key, default))
+
+
+def _build(d: dict, c: _Checker) -> Settings:
+    if d["lookback_days"] < 1:
+        raise c.fail("lookback_days", "must be at least 1")
+    repos = []
+    seen = set()
+    for i, r in enumerate(d["github"]["repositories"]):
+        key = f"github.repositories[{i}].repo"
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", r["repo"]):
+            raise c.fail(key, f"must be 'owner/name', got {r['repo']!r}")
+        if r["repo"] in seen:
+            raise c.fail(key, f"repository {r['repo']!r} is listed twice")
+        seen.add(r["repo"])
+        repos.append(
+            RepoConfig(
+                repo=r["repo"],
+                production_branch=r["production_branch"],
+                production_environments=_t(r, "production_environments"),
+                staging_environments=_t(r, "staging_environments"),
+                required_checks=_t(r, "required_checks"),
+            )
+        )
+    g = d["github"]
+    github = GithubConfig(
+        repositories=tuple(repos),
+        conn_id=g.get("conn_id", "github_default"),
+        deploy_automation=_t(g, "deploy_automation"),
+    )
+    j = d["jira"]
+    pattern = j.get("ticket_key_pattern", JiraConfig.ticket_key_pattern)
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        raise c.fail("jira.ticket_key_pattern", f"invalid regular expression: {exc}") from None
+    if compiled.groups > 1:
+        raise c.fail("jira.ticket_key_pattern", "must have at most one capturing group (the ticket key)")
+    for i, pk in enumerate(j["project_keys"]):
+        if not re.fullmatch(r"[A-Z][A-Z0-9_]+", pk):
+            raise c.fail(f"jira.project_keys[{i}]", f"not a Jira project key: {pk!r}")
+    em = j.get("emergency", {})
+    jira = JiraConfig(
+        project_keys=_t(j, "project_keys"),
+        fields=JiraFields(**j["fields"]),
+        approval_statuses=_t(j, "approval_statuses"),
+        conn_id=j.get("conn_id", "jira_default"),
+        ticket_key_pattern=pattern,
+        required_fields=_t(j, "required_fields"),
+        emergency=EmergencyConfig(
+            labels=_t(em, "labels", EmergencyConfig.labels),
+            issue_types=_t(em, "issue_types"),
+            priorities=_t(em, "priorities"),
+        ),
+        standard_change=StandardChangeConfig(labels=_t(j.get("standard_change", {}), "labels")),
+    )
+    p = d["people"]
+    identities = []
+    for i, ident in enumerate(p.get("identities", [])):
+        if not ident.get("github") and not ident.get("jira"):
+            raise c.fail(f"people.identities[{i}]", "needs a github login or a jira identity")
+        identities.append(Identity(**ident))
+    people = PeopleConfig(
+        change_approvers=_t(p, "change_approvers"),
+        authorized_deployers=_t(p, "authorized_deployers"),
+        emergency_approvers=_t(p, "emergency_approvers"),
+        identities=tuple(identities),
+    )
+    review = ReviewConfig(**d.get("review", {}))
+    if review.min_approvals < 1:
+        raise c.fail("review.min_approvals", "must be at least 1")
+    windows = WindowsConfig(**d.get("windows", {}))
+    for k in ("deploy_grace_hours", "pir_days", "emergency_retro_days", "postmortem_days"):
+        if getattr(windows, k) < 0:
+            raise c.fail(f"windows.{k}", "must not be negative")
+    return Settings(
+        lookback_days=d["lookback_days"],
+        github=github,
+        jira=jira,
+        people=people,
+        slack=SlackConfig(**d["slack"]),
+        review=review,
+        sod=SodConfig(**d.get("sod", {})),
+        windows=windows,
+    )

@@ -1,0 +1,234 @@
+"""DuckDB schema of the ccwatch warehouse, versioned in code.
+
+Three layers, never mixed:
+- raw: ``raw_payloads`` holds every API payload exactly as fetched;
+- normalised: typed tables upserted by natural keys, derived only from raw;
+- results: ``control_results`` (public interface, CONTROLS.md "Outputs") and run bookkeeping.
+
+All timestamps are UTC, stored as naive ``TIMESTAMP``.  People are stored by the
+identifier the source used (GitHub login; Jira accountId, else emailAddress, else name).
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+SCHEMA_VERSION = 1
+
+# Each migration is applied once, in order; never edit a shipped one, add a new one.
+MIGRATIONS: dict[int, str] = {
+    1: """
+CREATE TABLE IF NOT EXISTS raw_payloads (
+    source       VARCHAR NOT NULL,   -- 'github' | 'jira'
+    kind         VARCHAR NOT NULL,   -- see docs/ARCHITECTURE.md, "Raw payload kinds"
+    natural_key  VARCHAR NOT NULL,   -- e.g. 'acme/api#12', 'acme/api@<sha>', 'PAY-7'
+    url          VARCHAR,            -- request URL, never with credentials
+    fetched_at   TIMESTAMP NOT NULL,
+    etag         VARCHAR,
+    status_code  INTEGER,            -- HTTP status of the answer (404 payloads are evidence too)
+    payload      JSON,
+    PRIMARY KEY (source, kind, natural_key)
+);
+
+CREATE TABLE IF NOT EXISTS pull_requests (
+    repo             VARCHAR NOT NULL,
+    number           INTEGER NOT NULL,
+    title            VARCHAR,
+    author_login     VARCHAR,
+    author_type      VARCHAR,        -- 'User' | 'Bot' | 'Organization'
+    labels           VARCHAR[],
+    base_branch      VARCHAR,
+    head_sha         VARCHAR,
+    merge_commit_sha VARCHAR,
+    merged_at        TIMESTAMP,
+    merged_by_login  VARCHAR,
+    html_url         VARCHAR,
+    PRIMARY KEY (repo, number)
+);
+
+CREATE TABLE IF NOT EXISTS reviews (
+    repo           VARCHAR NOT NULL,
+    pr_number      INTEGER NOT NULL,
+    review_id      BIGINT NOT NULL,
+    reviewer_login VARCHAR,
+    reviewer_type  VARCHAR,
+    state          VARCHAR,          -- APPROVED | CHANGES_REQUESTED | COMMENTED | DISMISSED | PENDING
+    commit_id      VARCHAR,
+    submitted_at   TIMESTAMP,
+    PRIMARY KEY (repo, review_id)
+);
+
+CREATE TABLE IF NOT EXISTS checks (
+    repo         VARCHAR NOT NULL,
+    sha          VARCHAR NOT NULL,
+    kind         VARCHAR NOT NULL,   -- 'check_run' | 'status'
+    check_id     BIGINT NOT NULL,
+    name         VARCHAR,            -- check run name, or commit status context
+    status       VARCHAR,            -- check run: queued|in_progress|completed; status: NULL
+    conclusion   VARCHAR,            -- check run conclusion, or commit status state
+    started_at   TIMESTAMP,
+    completed_at TIMESTAMP,          -- check run completed_at, or status created_at
+    html_url     VARCHAR,
+    PRIMARY KEY (repo, kind, check_id)
+);
+
+CREATE TABLE IF NOT EXISTS commits (
+    repo            VARCHAR NOT NULL,
+    branch          VARCHAR NOT NULL,
+    sha             VARCHAR NOT NULL,
+    position        INTEGER NOT NULL, -- 0 = oldest first-parent commit fetched; grows towards the tip
+    parent_sha      VARCHAR,          -- first parent
+    author_login    VARCHAR,
+    committer_login VARCHAR,
+    committed_at    TIMESTAMP,
+    message         VARCHAR,
+    pr_numbers      INTEGER[],        -- merged PRs from /commits/{sha}/pulls (empty = direct push)
+    html_url        VARCHAR,
+    PRIMARY KEY (repo, branch, sha)
+);
+
+CREATE TABLE IF NOT EXISTS deployments (
+    repo          VARCHAR NOT NULL,
+    deployment_id BIGINT NOT NULL,
+    sha           VARCHAR,
+    ref           VARCHAR,
+    environment   VARCHAR,
+    creator_login VARCHAR,
+    creator_type  VARCHAR,
+    created_at    TIMESTAMP,
+    PRIMARY KEY (repo, deployment_id)
+);
+
+CREATE TABLE IF NOT EXISTS deployment_statuses (
+    repo          VARCHAR NOT NULL,
+    deployment_id BIGINT NOT NULL,
+    status_id     BIGINT NOT NULL,
+    state         VARCHAR,           -- success | failure | error | inactive | in_progress | queued | pending
+    creator_login VARCHAR,
+    created_at    TIMESTAMP,
+    PRIMARY KEY (repo, status_id)
+);
+
+-- One row per rule that protects a production branch, in the rulesets vocabulary:
+-- rule_type in ('pull_request','required_status_checks','non_fast_forward','deletion',
+-- 'enforce_admins' (classic only)); plus a row with rule_type 'unreadable' or
+-- 'not_protected' for the classic source when GitHub answered 403/404.
+CREATE TABLE IF NOT EXISTS branch_rules (
+    repo          VARCHAR NOT NULL,
+    branch        VARCHAR NOT NULL,
+    source        VARCHAR NOT NULL,  -- 'classic' | 'ruleset'
+    ruleset_id    BIGINT NOT NULL,   -- 0 for classic protection
+    rule_type     VARCHAR NOT NULL,
+    enforcement   VARCHAR,           -- ruleset: active | evaluate | disabled; classic: active
+    bypass_actors INTEGER,           -- ruleset: number of bypass actors; classic: NULL
+    parameters    JSON,
+    detail        VARCHAR,           -- e.g. the API message for unreadable / not protected
+    PRIMARY KEY (repo, branch, source, ruleset_id, rule_type)
+);
+
+CREATE TABLE IF NOT EXISTS environments (
+    repo                   VARCHAR NOT NULL,
+    name                   VARCHAR NOT NULL,
+    env_exists             BOOLEAN NOT NULL,
+    required_reviewers     INTEGER,  -- number of reviewers in the required_reviewers rule
+    wait_timer             INTEGER,
+    protected_branches     BOOLEAN,  -- deployment_branch_policy.protected_branches
+    custom_branch_policies BOOLEAN,
+    PRIMARY KEY (repo, name)
+);
+
+CREATE TABLE IF NOT EXISTS tickets (
+    key                    VARCHAR PRIMARY KEY,
+    project                VARCHAR,
+    ticket_exists          BOOLEAN NOT NULL,
+    summary                VARCHAR,
+    issue_type             VARCHAR,
+    status                 VARCHAR,
+    status_category        VARCHAR,  -- new | indeterminate | done
+    priority               VARCHAR,
+    labels                 VARCHAR[],
+    reporter               VARCHAR,
+    created                TIMESTAMP,
+    updated                TIMESTAMP,
+    business_justification VARCHAR,  -- plain text (ADF flattened)
+    risk_assessment        VARCHAR,
+    testing_plan           VARCHAR,
+    postmortem             VARCHAR,
+    required_fields        JSON,     -- {"Rollback Plan": "text or null", ...}
+    browse_url             VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS ticket_transitions (
+    key         VARCHAR NOT NULL,
+    history_id  VARCHAR NOT NULL,
+    author      VARCHAR,
+    at          TIMESTAMP,
+    from_status VARCHAR,
+    to_status   VARCHAR,
+    to_category VARCHAR,             -- status category of to_status when known
+    PRIMARY KEY (key, history_id)
+);
+
+CREATE TABLE IF NOT EXISTS ticket_field_changes (
+    key         VARCHAR NOT NULL,
+    history_id  VARCHAR NOT NULL,
+    field       VARCHAR NOT NULL,
+    field_id    VARCHAR,
+    author      VARCHAR,
+    at          TIMESTAMP,
+    from_string VARCHAR,
+    to_string   VARCHAR,
+    PRIMARY KEY (key, history_id, field)
+);
+
+-- people.identities from the config, refreshed each run.
+CREATE TABLE IF NOT EXISTS people (
+    person  VARCHAR NOT NULL,
+    github  VARCHAR,
+    jira    VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS control_results (
+    as_of      TIMESTAMP NOT NULL,
+    change_id  VARCHAR NOT NULL,
+    repo       VARCHAR NOT NULL,
+    control_id VARCHAR NOT NULL,
+    status     VARCHAR NOT NULL,     -- pass | fail | pending | not_applicable
+    detail     VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS runs (
+    as_of        TIMESTAMP PRIMARY KEY,
+    stage        VARCHAR NOT NULL,   -- loaded | evaluated | archived | failed
+    started_at   TIMESTAMP,
+    finished_at  TIMESTAMP,
+    detail       VARCHAR
+);
+""",
+}
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> int:
+    """Bring the schema to SCHEMA_VERSION; returns the version now in force."""
+    con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = con.execute("SELECT max(version) FROM schema_version").fetchone()
+    current = row[0] or 0
+    for v in sorted(MIGRATIONS):
+        if v > current:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute(MIGRATIONS[v])
+                con.execute("INSERT INTO schema_version VALUES (?)", [v])
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+            current = v
+    return current
+
+
+def connect(path: str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(path), read_only=read_only)
+    if not read_only:
+        migrate(con)
+    return con
