@@ -1,0 +1,435 @@
+"""GitHub REST v3 double: routes, auth, Link pagination, ETag/304 and rate-limit headers.
+
+Routes are served at ``/`` (api.github.com style) and under ``/api/v3`` (GitHub Enterprise
+style); every URL in a payload uses the root the client called.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+import time
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
+
+from ccwatch.sandbox.render import Ctx, fill_protection_urls
+from ccwatch.sandbox.server import SandboxRequest, SandboxResponse, json_response
+
+DOCS = "https://docs.github.com/rest"
+HEX = re.compile(r"^[0-9a-f]{4,40}$")
+
+
+def gh_error(status: int, message: str, doc: str = DOCS) -> SandboxResponse:
+    return json_response({"message": message, "documentation_url": doc, "status": str(status)}, status=status)
+
+
+def not_found() -> SandboxResponse:
+    return gh_error(404, "Not Found")
+
+
+class GithubApi:
+    def __init__(self, scenario: dict):
+        gh = scenario.get("github") or {}
+        self.token = (scenario.get("auth") or {}).get("github_token")
+        self.users: dict = gh.get("users") or {}
+        self.viewer = gh.get("viewer") or "ccwatch-bot"
+        self.repos: dict[str, dict] = {name.lower(): (name, r) for name, r in (gh.get("repos") or {}).items()}
+        rl = gh.get("rate_limit") or {}
+        self.limit = int(rl.get("limit", 5000))
+        self.reset = int(rl.get("reset") or time.time() + 3600)
+        self.used = int(rl.get("used", 0))
+        self._lock = threading.Lock()
+        self.routes = [
+            (re.compile(p), getattr(self, name))
+            for p, name in [
+                (r"^/user$", "r_user"),
+                (r"^/users/(?P<login>[^/]+)$", "r_named_user"),
+                (r"^/rate_limit$", "r_rate_limit"),
+                (r"^/repos/(?P<o>[^/]+)/(?P<r>[^/]+)$", "r_repo"),
+                (r"^/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/pulls$", "r_pulls"),
+                (r"^/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/pulls/(?P<n>\d+)$", "r_pull"),
+                (r"^/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/pulls/(?P<n>\d+)/reviews$", "r_reviews"),
+                (r"^/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/commits$", "r_commits"),
+                (r"^/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/commits/(?P<ref>.+)/pulls$", "r_commit_pulls"),
+                (r"^/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/commits/(?P<ref>.+)/check-runs$", "r_check_runs"),
+                (r"^/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/commits/(?P<ref>.+)/statuses$", "r_statuses"),
+                (r"^/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/statuses/(?P<ref>.+)$", "r_statuses"),
+                (r"^/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/commits/(?P<ref>.+)/status$", "r_combined_status"),
+                (r"^/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/commits/(?P<ref>.+)$", "r_commit"),
+                (r"^/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/deployments$", "r_deployments"),
+                (r"^/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/deployments/(?P<id>\d+)$", "r_deployment"),
+                (r"^/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/deployments/(?P<id>\d+)/statuses$", "r_deployment_statuses"),
+                (r"^/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/deployments/(?P<id>\d+)/statuses/(?P<sid>\d+)$", "r_deployment_status"),
+                (r"^/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/branches/(?P<b>.+)/protection$", "r_protection"),
+                (r"^/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/branches/(?P<b>.+)$", "r_branch"),
+                (r"^/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/rules/branches/(?P<b>.+)$", "r_branch_rules"),
+                (r"^/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/rulesets$", "r_rulesets"),
+                (r"^/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/rulesets/(?P<id>\d+)$", "r_ruleset"),
+                (r"^/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/environments$", "r_environments"),
+                (r"^/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/environments/(?P<name>[^/]+)$", "r_environment"),
+            ]
+        ]
+
+    # ------------------------------------------------------------------ entry points
+    def handle(self, req: SandboxRequest) -> SandboxResponse:
+        prefix = "/api/v3" if req.path == "/api/v3" or req.path.startswith("/api/v3/") else ""
+        path = req.path[len(prefix):] or "/"
+        auth = self._check_auth(req, path)
+        if auth is not None:
+            return auth
+        if req.method not in ("GET", "HEAD"):
+            return not_found()
+        ctx = Ctx(api=req.origin + prefix, html=req.origin, users=self.users)
+        for pattern, fn in self.routes:
+            m = pattern.match(path)
+            if m:
+                params = {k: unquote(v) for k, v in m.groupdict().items()}
+                if "o" in params:
+                    found = self.repos.get(f"{params.pop('o')}/{params.pop('r')}".lower())
+                    if found is None:
+                        return not_found()
+                    return fn(req, ctx, found[0], found[1], **params)
+                return fn(req, ctx, **params)
+        return not_found()
+
+    def _check_auth(self, req: SandboxRequest, path: str) -> SandboxResponse | None:
+        header = (req.headers.get("Authorization") or "").strip()
+        scheme, _, cred = header.partition(" ")
+        cred = cred.strip() if scheme.lower() in ("token", "bearer") else ""
+        if not header:
+            if path == "/rate_limit" and not self.token:
+                return None
+            return gh_error(401, "Requires authentication")
+        if not cred or (self.token and cred != self.token):
+            return gh_error(401, "Bad credentials")
+        return None
+
+    def finish(self, req: SandboxRequest, resp: SandboxResponse) -> SandboxResponse:
+        """Add ETag (and answer 304 to a matching If-None-Match) and the rate-limit headers."""
+        not_modified = False
+        if resp.status == 200:
+            etag = 'W/"' + hashlib.sha256(resp.body_bytes()).hexdigest() + '"'
+            resp.headers["ETag"] = etag
+            sent = [t.strip() for t in (req.headers.get("If-None-Match") or "").split(",") if t.strip()]
+            if any(t == etag or t == etag[2:] or t == "*" for t in sent):
+                not_modified = True
+        with self._lock:
+            if not not_modified and resp.status != 401:
+                self.used += 1
+            used = self.used
+        if not_modified:
+            resp = SandboxResponse(status=304, headers={"ETag": resp.headers["ETag"]}, raw=b"")
+        resp.headers.update({
+            "X-RateLimit-Limit": str(self.limit), "X-RateLimit-Remaining": str(max(self.limit - used, 0)),
+            "X-RateLimit-Reset": str(self.reset), "X-RateLimit-Used": str(used), "X-RateLimit-Resource": "core",
+            "X-GitHub-Media-Type": "github.v3; format=json", "x-github-api-version-selected": "2022-11-28",
+        })
+        return resp
+
+    # ------------------------------------------------------------------ helpers
+    @staticmethod
+    def paginate(req: SandboxRequest, items: list, wrap=None) -> SandboxResponse:
+        """Slice a list like GitHub (per_page default 30, max 100; page from 1) and emit the Link header."""
+        try:
+            per_page = min(max(int(req.arg("per_page", "30")), 1), 100)
+            page = max(int(req.arg("page", "1")), 1)
+        except ValueError:
+            per_page, page = 30, 1
+        last = max((len(items) + per_page - 1) // per_page, 1)
+        chunk = items[(page - 1) * per_page: page * per_page]
+        pairs = [(k, v) for k, v in parse_qsl(urlsplit(req.raw_target).query, keep_blank_values=True) if k != "page"]
+
+        def link(n: int) -> str:
+            return f"{req.origin}{req.path}?{urlencode(pairs + [('page', str(n))])}"
+
+        rels = []
+        if page > 1:
+            rels.append(f'<{link(min(page - 1, last))}>; rel="prev"')
+        if page < last:
+            rels.append(f'<{link(page + 1)}>; rel="next"')
+            rels.append(f'<{link(last)}>; rel="last"')
+        if page > 1:
+            rels.append(f'<{link(1)}>; rel="first"')
+        headers = {"Link": ", ".join(rels)} if rels else {}
+        return json_response(wrap(chunk) if wrap else chunk, headers=headers)
+
+    def branch_head(self, r: dict, branch: str) -> str | None:
+        info = (r.get("branches") or {}).get(branch)
+        if isinstance(info, dict) and info.get("sha"):
+            return info["sha"]
+        commits = r.get("commits") or []
+        if commits and (branch == r.get("default_branch", "main") or info is not None):
+            return commits[-1]["sha"]
+        for p in r.get("pulls") or []:
+            if p.get("head_ref") == branch:
+                return p.get("head_sha")
+        return None
+
+    @staticmethod
+    def commit_index(r: dict) -> dict[str, dict]:
+        return {c["sha"]: c for c in r.get("commits") or []}
+
+    def resolve_ref(self, r: dict, ref: str) -> str | None:
+        index = self.commit_index(r)
+        if ref in index:
+            return ref
+        head = self.branch_head(r, ref)
+        if head:
+            return head
+        if HEX.match(ref):
+            matches = [s for s in index if s.startswith(ref)] if len(ref) < 40 else []
+            if len(matches) == 1:
+                return matches[0]
+            if len(ref) == 40:
+                return ref  # a commit the scenario only knows through checks/statuses/PR heads
+        return None
+
+    # ------------------------------------------------------------------ users and limits
+    def r_user(self, req, ctx):
+        return json_response(ctx.full_user(self.viewer))
+
+    def r_named_user(self, req, ctx, login):
+        return json_response(ctx.full_user(login))
+
+    def r_rate_limit(self, req, ctx):
+        with self._lock:
+            used = self.used
+        core = {"limit": self.limit, "used": used, "remaining": max(self.limit - used, 0), "reset": self.reset}
+        other = {"limit": 5000, "used": 0, "remaining": 5000, "reset": self.reset}
+        return json_response({"resources": {"core": core, "graphql": other, "search": {**other, "limit": 30, "remaining": 30}},
+                              "rate": core})
+
+    # ------------------------------------------------------------------ repository, pulls, reviews
+    def r_repo(self, req, ctx, full, r):
+        return json_response(ctx.repo(full, r))
+
+    def _base_sha(self, r: dict, p: dict) -> str | None:
+        if p.get("base_sha"):
+            return p["base_sha"]
+        merge = self.commit_index(r).get(p.get("merge_commit_sha") or "")
+        if merge and merge.get("parents"):
+            return merge["parents"][0]
+        return self.branch_head(r, p.get("base", r.get("default_branch", "main")))
+
+    def r_pulls(self, req, ctx, full, r):
+        state = req.arg("state", "open")
+        pulls = list(r.get("pulls") or [])
+
+        def pstate(p):
+            return p.get("state") or ("closed" if p.get("merged_at") or p.get("closed_at") else "open")
+
+        if state in ("open", "closed"):
+            pulls = [p for p in pulls if pstate(p) == state]
+        if req.arg("base"):
+            pulls = [p for p in pulls if p.get("base", r.get("default_branch", "main")) == req.arg("base")]
+        if req.arg("head"):
+            ref = req.arg("head").split(":", 1)[-1]
+            pulls = [p for p in pulls if p.get("head_ref") == ref]
+        sort = req.arg("sort", "created")
+        direction = req.arg("direction") or ("desc" if sort == "created" else "asc")
+
+        def updated(p):
+            return p.get("updated_at") or max(x for x in (p["created_at"], p.get("closed_at"), p.get("merged_at")) if x)
+
+        key = updated if sort in ("updated", "long-running") else (lambda p: p["created_at"])
+        pulls.sort(key=lambda p: (key(p), int(p["number"])), reverse=direction == "desc")
+        return self.paginate(req, [ctx.pull(full, r, p, self._base_sha(r, p), single=False) for p in pulls])
+
+    def _find_pull(self, r, n):
+        return next((p for p in r.get("pulls") or [] if int(p["number"]) == int(n)), None)
+
+    def r_pull(self, req, ctx, full, r, n):
+        p = self._find_pull(r, n)
+        if p is None:
+            return not_found()
+        return json_response(ctx.pull(full, r, p, self._base_sha(r, p), single=True))
+
+    def r_reviews(self, req, ctx, full, r, n):
+        if self._find_pull(r, n) is None:
+            return not_found()
+        reviews = (r.get("reviews") or {}).get(str(n), [])
+        reviews = sorted(reviews, key=lambda rv: (rv.get("submitted_at") or "9999", int(rv["id"])))
+        return self.paginate(req, [ctx.review(full, int(n), rv) for rv in reviews])
+
+    # ------------------------------------------------------------------ commits
+    def r_commits(self, req, ctx, full, r):
+        index = self.commit_index(r)
+        start = self.resolve_ref(r, req.arg("sha") or r.get("default_branch", "main"))
+        if start is None or start not in index:
+            return not_found() if start is None else self.paginate(req, [])
+        order = {c["sha"]: i for i, c in enumerate(r.get("commits") or [])}
+        seen, stack = set(), [start]
+        while stack:
+            sha = stack.pop()
+            if sha in seen or sha not in index:
+                continue
+            seen.add(sha)
+            stack.extend(index[sha].get("parents", []))
+        since, until = req.arg("since"), req.arg("until")
+        rows = [index[s] for s in seen]
+        rows = [c for c in rows if (not since or c["date"] >= since) and (not until or c["date"] <= until)]
+        rows.sort(key=lambda c: (c.get("committer_date", c["date"]), order[c["sha"]]), reverse=True)
+        return self.paginate(req, [ctx.commit(full, c) for c in rows])
+
+    def r_commit(self, req, ctx, full, r, ref):
+        sha = self.resolve_ref(r, ref)
+        c = self.commit_index(r).get(sha or "") or self._synthetic_commit(r, sha)
+        if c is None:
+            return gh_error(422, f"No commit found for SHA: {ref}", f"{DOCS}/commits/commits#get-a-commit")
+        return json_response(ctx.commit(full, c, single=True))
+
+    @staticmethod
+    def _synthetic_commit(r: dict, sha: str | None) -> dict | None:
+        """A PR head commit the scenario names only as ``head_sha`` (it is not on any listed branch)."""
+        p = next((p for p in r.get("pulls") or [] if sha and p.get("head_sha") == sha), None)
+        if p is None:
+            return None
+        return {"sha": sha, "parents": [], "author": p.get("user"), "committer": p.get("user"),
+                "date": p.get("head_date") or p["created_at"], "message": p.get("title", "")}
+
+    def r_commit_pulls(self, req, ctx, full, r, ref):
+        sha = self.resolve_ref(r, ref) or ref
+        pulls = [p for p in r.get("pulls") or []
+                 if sha in (p.get("merge_commit_sha"), p.get("head_sha")) or sha in (p.get("commit_shas") or [])]
+        pulls.sort(key=lambda p: int(p["number"]), reverse=True)
+        return self.paginate(req, [ctx.pull(full, r, p, self._base_sha(r, p), single=False) for p in pulls])
+
+    def r_check_runs(self, req, ctx, full, r, ref):
+        sha = self.resolve_ref(r, ref)
+        if sha is None:
+            return gh_error(422, f"No commit found for SHA: {ref}", f"{DOCS}/checks/runs#list-check-runs-for-a-git-reference")
+        runs = list((r.get("check_runs") or {}).get(sha, []))
+        if req.arg("check_name"):
+            runs = [c for c in runs if c["name"] == req.arg("check_name")]
+        if req.arg("status"):
+            runs = [c for c in runs if c.get("status", "completed") == req.arg("status")]
+        runs.sort(key=lambda c: (c.get("started_at") or "", int(c["id"])), reverse=True)
+        if req.arg("filter", "latest") == "latest":
+            latest: dict[str, dict] = {}
+            for c in runs:
+                latest.setdefault(c["name"], c)
+            runs = [c for c in runs if latest[c["name"]] is c]
+        rendered = [ctx.check_run(full, sha, c) for c in runs]
+        return self.paginate(req, rendered, wrap=lambda chunk: {"total_count": len(rendered), "check_runs": chunk})
+
+    def _statuses(self, r, sha):
+        rows = list((r.get("statuses") or {}).get(sha, []))
+        rows.sort(key=lambda s: (s["created_at"], int(s["id"])), reverse=True)
+        return rows
+
+    def r_statuses(self, req, ctx, full, r, ref):
+        sha = self.resolve_ref(r, ref)
+        if sha is None:
+            return self.paginate(req, [])
+        return self.paginate(req, [ctx.status(full, sha, s) for s in self._statuses(r, sha)])
+
+    def r_combined_status(self, req, ctx, full, r, ref):
+        sha = self.resolve_ref(r, ref)
+        if sha is None:
+            return gh_error(422, f"No commit found for SHA: {ref}")
+        latest: dict[str, dict] = {}
+        for s in self._statuses(r, sha):
+            latest.setdefault(s.get("context", "default"), s)
+        states = {s["state"] for s in latest.values()}
+        state = "failure" if states & {"failure", "error"} else "pending" if (not states or "pending" in states) else "success"
+        repo_obj = ctx.repo(full, r)
+        return json_response({
+            "state": state, "statuses": [ctx.status(full, sha, s) for s in latest.values()], "sha": sha,
+            "total_count": len(latest),
+            "repository": {k: repo_obj[k] for k in ("id", "node_id", "name", "full_name", "private", "owner", "html_url", "url")},
+            "commit_url": f"{ctx.api}/repos/{full}/commits/{sha}", "url": f"{ctx.api}/repos/{full}/commits/{sha}/status",
+        })
+
+    # ------------------------------------------------------------------ deployments
+    def _deployments(self, r):
+        return sorted(r.get("deployments") or [], key=lambda d: (d["created_at"], int(d["id"])), reverse=True)
+
+    def r_deployments(self, req, ctx, full, r):
+        rows = self._deployments(r)
+        for param, key in (("sha", "sha"), ("ref", "ref"), ("task", "task"), ("environment", "environment")):
+            value = req.arg(param)
+            if value is not None:
+                default = {"task": "deploy", "environment": "production"}.get(key)
+                rows = [d for d in rows if str(d.get(key, default if key != "ref" else d["sha"])) == value]
+        return self.paginate(req, [ctx.deployment(full, d) for d in rows])
+
+    def _find_deployment(self, r, did):
+        return next((d for d in r.get("deployments") or [] if int(d["id"]) == int(did)), None)
+
+    def r_deployment(self, req, ctx, full, r, id):
+        d = self._find_deployment(r, id)
+        return json_response(ctx.deployment(full, d)) if d else not_found()
+
+    def r_deployment_statuses(self, req, ctx, full, r, id):
+        d = self._find_deployment(r, id)
+        if d is None:
+            return not_found()
+        rows = sorted(d.get("statuses") or [], key=lambda s: (s["created_at"], int(s["id"])), reverse=True)
+        return self.paginate(req, [ctx.deployment_status(full, d, s) for s in rows])
+
+    def r_deployment_status(self, req, ctx, full, r, id, sid):
+        d = self._find_deployment(r, id)
+        s = next((s for s in (d or {}).get("statuses") or [] if int(s["id"]) == int(sid)), None)
+        return json_response(ctx.deployment_status(full, d, s)) if s else not_found()
+
+    # ------------------------------------------------------------------ branches, protection, rules
+    def _branch_exists(self, r, b):
+        return b in (r.get("branches") or {}) or b == r.get("default_branch", "main") or self.branch_head(r, b) is not None
+
+    def r_branch(self, req, ctx, full, r, b):
+        if not self._branch_exists(r, b):
+            return gh_error(404, "Branch not found", f"{DOCS}/branches/branches#get-a-branch")
+        head = self.branch_head(r, b)
+        c = self.commit_index(r).get(head or "") or {"sha": head or "0" * 40, "parents": [], "date": None}
+        info = (r.get("branches") or {}).get(b) or {}
+        prot = (r.get("protection") or {}).get(b)
+        protected = bool(info.get("protected", isinstance(prot, dict) or bool((r.get("rules") or {}).get(b))))
+        url = f"{ctx.api}/repos/{full}/branches/{b}"
+        checks = (prot or {}).get("required_status_checks") if isinstance(prot, dict) else None
+        return json_response({
+            "name": b, "commit": ctx.commit(full, c),
+            "_links": {"self": url, "html": f"{ctx.html}/{full}/tree/{b}"}, "protected": protected,
+            "protection": {"enabled": protected, "required_status_checks": {
+                "enforcement_level": "non_admins" if checks else "off",
+                "contexts": (checks or {}).get("contexts", []), "checks": (checks or {}).get("checks", [])}},
+            "protection_url": f"{url}/protection",
+        })
+
+    def r_protection(self, req, ctx, full, r, b):
+        doc = f"{DOCS}/branches/branch-protection#get-branch-protection"
+        if not self._branch_exists(r, b):
+            return gh_error(404, "Branch not found", doc)
+        prot = (r.get("protection") or {}).get(b)
+        if prot == "forbidden":
+            return gh_error(403, "Resource not accessible by integration", doc)
+        if not isinstance(prot, dict):
+            return gh_error(404, "Branch not protected", doc)
+        return json_response(fill_protection_urls(prot, f"{ctx.api}/repos/{full}/branches/{b}/protection"))
+
+    def r_branch_rules(self, req, ctx, full, r, b):
+        rows = []
+        for rule in (r.get("rules") or {}).get(b, []):
+            rule = dict(rule)
+            rule.setdefault("ruleset_source_type", "Repository")
+            rule.setdefault("ruleset_source", full)
+            rows.append(rule)
+        return self.paginate(req, rows)
+
+    def r_rulesets(self, req, ctx, full, r):
+        rows = [ctx.ruleset(full, rs, full=False) for _, rs in sorted((r.get("rulesets") or {}).items(), key=lambda kv: int(kv[0]))]
+        return self.paginate(req, rows)
+
+    def r_ruleset(self, req, ctx, full, r, id):
+        rs = (r.get("rulesets") or {}).get(str(int(id)))
+        return json_response(ctx.ruleset(full, rs, full=True)) if rs else not_found()
+
+    # ------------------------------------------------------------------ environments
+    def r_environments(self, req, ctx, full, r):
+        rows = [ctx.environment(full, n, e or {}) for n, e in (r.get("environments") or {}).items()]
+        return self.paginate(req, rows, wrap=lambda chunk: {"total_count": len(rows), "environments": chunk})
+
+    def r_environment(self, req, ctx, full, r, name):
+        envs = r.get("environments") or {}
+        if name not in envs:
+            return gh_error(404, "Not Found", f"{DOCS}/deployments/environments#get-an-environment")
+        return json_response(ctx.environment(full, name, envs[name] or {}))

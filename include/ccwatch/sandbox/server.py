@@ -1,0 +1,263 @@
+"""The sandbox HTTP server: one stdlib ThreadingHTTPServer serving GitHub, Jira and Slack doubles.
+
+Every request goes through :meth:`SandboxServer._dispatch`: route to the service, then the
+service's post-processing (GitHub ETag/304 and rate-limit headers), then the fault hook, then
+recording. Fault modes (rate limits, 5xx bursts, truncated JSON...) plug in at that single point
+(:attr:`SandboxServer.fault_hook`); the scenario's optional ``faults`` entry is kept for them.
+
+The recorded request log never holds an ``Authorization`` header or a token.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+SCENARIO_KEYS = {"meta", "auth", "github", "jira", "slack", "faults"}
+SECRET_PARAMS = {"token", "access_token", "client_secret"}
+
+
+def load_scenario(scenario: dict | str | Path) -> dict:
+    """Return a private, validated copy of a scenario (a dict, a JSON file path, or JSON text)."""
+    if isinstance(scenario, dict):
+        data = copy.deepcopy(scenario)
+    else:
+        text = str(scenario)
+        if isinstance(scenario, str) and text.lstrip().startswith("{"):
+            data = json.loads(text)
+        else:
+            data = json.loads(Path(text).read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError("sandbox scenario: top level must be a JSON object")
+    unknown = sorted(set(data) - SCENARIO_KEYS)
+    if unknown:
+        raise ValueError(f"sandbox scenario: unknown top-level key(s) {unknown}; allowed {sorted(SCENARIO_KEYS)}")
+    for key in ("meta", "auth", "github", "jira", "slack"):
+        if not isinstance(data.get(key) or {}, dict):
+            raise ValueError(f"sandbox scenario: {key}: must be an object")
+    for name in (data.get("github") or {}).get("repos", {}) or {}:
+        if name.count("/") != 1:
+            raise ValueError(f"sandbox scenario: github.repos: {name!r} is not 'owner/repo'")
+    return data
+
+
+@dataclass
+class SandboxRequest:
+    method: str
+    path: str  # URL path without the query string, percent-decoding NOT applied
+    query: dict[str, list[str]]
+    headers: Any  # email.message.Message (case-insensitive .get)
+    body: bytes
+    host: str
+    raw_target: str  # path + "?" + query exactly as sent
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        values = self.query.get(name)
+        return values[-1] if values else default
+
+    def json_body(self) -> Any:
+        if not self.body:
+            return {}
+        return json.loads(self.body.decode("utf-8"))
+
+    def form_body(self) -> dict[str, str]:
+        parsed = parse_qs(self.body.decode("utf-8"), keep_blank_values=True)
+        return {k: v[-1] for k, v in parsed.items()}
+
+    @property
+    def origin(self) -> str:
+        return f"http://{self.host}"
+
+
+@dataclass
+class SandboxResponse:
+    status: int = 200
+    data: Any = None  # JSON-able payload; ignored when ``raw`` is set
+    headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None  # a body that is not JSON (or already serialised)
+    content_type: str = "application/json; charset=utf-8"
+
+    def body_bytes(self) -> bytes:
+        if self.raw is not None:
+            return self.raw
+        if self.data is None and self.status in (204, 304):
+            return b""
+        return json.dumps(self.data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> SandboxResponse:
+    return SandboxResponse(status=status, data=data, headers=dict(headers or {}))
+
+
+FaultHook = Callable[[str, SandboxRequest, SandboxResponse], SandboxResponse | None]
+
+
+def service_of(path: str) -> str:
+    if path.startswith("/rest/"):
+        return "jira"
+    if path.startswith("/api/") and not path.startswith("/api/v3/") and path != "/api/v3":
+        return "slack"
+    return "github"
+
+
+class SandboxServer:
+    """Serve a scenario on 127.0.0.1 from a daemon thread. Use as a context manager or start()/stop()."""
+
+    def __init__(self, scenario: dict | str | Path, port: int = 0, host: str = "127.0.0.1"):
+        from ccwatch.sandbox.github import GithubApi
+        from ccwatch.sandbox.jira import JiraApi
+        from ccwatch.sandbox.slack import SlackApi
+
+        self.scenario = load_scenario(scenario)
+        self.faults = self.scenario.get("faults")  # optional list/dict, interpreted by fault modes
+        self.fault_hook: FaultHook | None = None
+        self._bind = (host, port)
+        self._lock = threading.Lock()
+        self._requests: list[dict] = []
+        self._slack_messages: list[dict] = []
+        self.github = GithubApi(self.scenario)
+        self.jira = JiraApi(self.scenario)
+        self.slack = SlackApi(self.scenario, self._record_slack_message)
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # ----------------------------------------------------------------- lifecycle
+    def start(self) -> SandboxServer:
+        if self._httpd is not None:
+            return self
+        handler = _make_handler(self)
+        self._httpd = ThreadingHTTPServer(self._bind, handler)
+        self._httpd.daemon_threads = True
+        httpd = self._httpd
+        self._thread = threading.Thread(target=lambda: httpd.serve_forever(poll_interval=0.05), name="ccwatch-sandbox", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is None:
+            return
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._httpd = None
+        self._thread = None
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._httpd is None:
+            raise RuntimeError("sandbox server is not started")
+        return self._httpd.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # ----------------------------------------------------------------- recordings
+    @property
+    def requests(self) -> list[dict]:
+        with self._lock:
+            return copy.deepcopy(self._requests)
+
+    @property
+    def slack_messages(self) -> list[dict]:
+        with self._lock:
+            return copy.deepcopy(self._slack_messages)
+
+    def clear_recordings(self) -> None:
+        with self._lock:
+            self._requests.clear()
+            self._slack_messages.clear()
+
+    def _record_slack_message(self, payload: dict) -> None:
+        with self._lock:
+            self._slack_messages.append(copy.deepcopy(payload))
+
+    # ----------------------------------------------------------------- dispatch
+    def _dispatch(self, req: SandboxRequest) -> SandboxResponse:
+        if req.path.startswith("/_sandbox/"):
+            return self._introspect(req)
+        service = service_of(req.path)
+        try:
+            if service == "github":
+                resp = self.github.handle(req)
+            elif service == "jira":
+                resp = self.jira.handle(req)
+            else:
+                resp = self.slack.handle(req)
+        except Exception as exc:  # a sandbox bug must surface as a 500, not a hung client
+            resp = json_response({"message": f"sandbox error: {type(exc).__name__}: {exc}"}, status=500)
+        if service == "github":
+            resp = self.github.finish(req, resp)
+        hook = self.fault_hook
+        if hook is not None:
+            resp = hook(service, req, resp) or resp
+        query = {k: (v[-1] if len(v) == 1 else list(v)) for k, v in req.query.items() if k not in SECRET_PARAMS}
+        with self._lock:
+            self._requests.append(
+                {"method": req.method, "path": req.path, "query": query, "status": resp.status, "service": service}
+            )
+        return resp
+
+    def _introspect(self, req: SandboxRequest) -> SandboxResponse:
+        if req.path == "/_sandbox/requests":
+            return json_response(self.requests)
+        if req.path == "/_sandbox/slack/messages":
+            return json_response(self.slack_messages)
+        if req.path == "/_sandbox/health":
+            return json_response({"ok": True})
+        return json_response({"message": "Not Found"}, status=404)
+
+
+def _make_handler(server: SandboxServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out in separate writes
+        server_version = "ccwatch-sandbox"
+        sys_version = ""
+
+        def _handle(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            parts = urlsplit(self.path)
+            host = self.headers.get("Host") or f"127.0.0.1:{server.port}"
+            req = SandboxRequest(
+                method=self.command,
+                path=parts.path,
+                query=parse_qs(parts.query, keep_blank_values=True),
+                headers=self.headers,
+                body=body,
+                host=host,
+                raw_target=self.path,
+            )
+            resp = server._dispatch(req)
+            payload = resp.body_bytes()
+            self.send_response(resp.status)
+            if resp.status != 304:
+                self.send_header("Content-Type", resp.content_type)
+            for name, value in resp.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            if payload and self.command != "HEAD":
+                self.wfile.write(payload)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence stderr access log
+            return
+
+    return Handler
