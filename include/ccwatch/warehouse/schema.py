@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import duckdb
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Each migration is applied once, in order; never edit a shipped one, add a new one.
 MIGRATIONS: dict[int, str] = {
@@ -162,7 +162,7 @@ CREATE TABLE IF NOT EXISTS ticket_transitions (
     key         VARCHAR NOT NULL,
     history_id  VARCHAR NOT NULL,
     author      VARCHAR,
-    at          TIMESTAMP,
+    "at"        TIMESTAMP,       -- quoted: AT is a reserved word in DuckDB 2.x (write "at" in SQL)
     from_status VARCHAR,
     to_status   VARCHAR,
     to_category VARCHAR,             -- status category of to_status when known
@@ -175,7 +175,7 @@ CREATE TABLE IF NOT EXISTS ticket_field_changes (
     field       VARCHAR NOT NULL,
     field_id    VARCHAR,
     author      VARCHAR,
-    at          TIMESTAMP,
+    "at"        TIMESTAMP,       -- quoted: AT is a reserved word in DuckDB 2.x (write "at" in SQL)
     from_string VARCHAR,
     to_string   VARCHAR,
     PRIMARY KEY (key, history_id, field)
@@ -203,6 +203,20 @@ CREATE TABLE IF NOT EXISTS runs (
     started_at   TIMESTAMP,
     finished_at  TIMESTAMP,
     detail       VARCHAR
+);
+""",
+    2: """
+-- Slack alert memory (ccwatch.notify): one row per (change, control) each time a failure
+-- was alerted or reported as resolved.  The latest row of a key tells whether it is
+-- currently 'alerted' (do not repeat) or 'resolved' (a new failure alerts again).
+CREATE TABLE IF NOT EXISTS slack_alerts (
+    as_of      TIMESTAMP NOT NULL,   -- the run whose message carried it
+    change_id  VARCHAR NOT NULL,
+    control_id VARCHAR NOT NULL,
+    state      VARCHAR NOT NULL,     -- 'alerted' | 'resolved'
+    alerted_at TIMESTAMP NOT NULL,   -- when the message was accepted by Slack (bookkeeping only)
+    detail     VARCHAR,
+    message_ts VARCHAR               -- Slack 'ts' of the message, when known
 );
 """,
 }

@@ -1,0 +1,307 @@
+"""The evidence folder ``<home>/evidence/<date>/`` and its reproducible archive.
+
+Layout (docs/OUTPUTS.md): control_results.csv, population.csv, changes/<change>/*.json
+(raw API payloads from ``raw_payloads``, each with its source URL and fetch time),
+gx_validation.json, report.html, POLICY.md, README.txt, SHA256SUMS, manifest.json.
+The folder is built under a temporary name and swapped in whole, so it never mixes two
+runs; the archive is never overwritten (a rerun gets ``.<n>.tar.gz``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from ccwatch import archive, outputs
+from ccwatch.archive import verify_archive  # noqa: F401  (public: ccwatch.evidence.verify_archive)
+from ccwatch.endpoints import redact_url
+from ccwatch.outputs import iso
+from ccwatch.policy import render_policy, render_readme
+from ccwatch.settings import Settings
+
+
+@dataclass(frozen=True)
+class EvidenceResult:
+    directory: Path
+    archive: Path
+    numbered: bool
+    files: int
+    sha256: str = ""
+
+
+def change_folder(change_id: str) -> str:
+    """A file-system-safe folder name: ``o/r#12`` -> ``o__r__pr-12``, ``o/r@sha`` -> ``o__r__push-sha``."""
+    name = change_id.replace("/", "__").replace("#", "__pr-").replace("@", "__push-")
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip(".")
+    return name or "_"
+
+
+def _json(obj: Any) -> str:
+    return json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n"
+
+
+def _csv(columns: tuple[str, ...], rows: list[dict]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(columns)
+    for r in rows:
+        w.writerow([iso(r.get(c)) for c in columns])
+    return buf.getvalue()
+
+
+class _Raw:
+    """Reads raw_payloads records (with provenance) and the production-branch commit order."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, as_of: datetime):
+        self.con = con
+        self.as_of = outputs.naive_utc(as_of)
+        self._positions: dict[tuple[str, str], dict[str, int]] = {}
+
+    def get(self, source: str, kind: str, key: str) -> dict | None:
+        row = self.con.execute(
+            "SELECT source, kind, natural_key, url, fetched_at, etag, status_code, payload FROM raw_payloads "
+            "WHERE source = ? AND kind = ? AND natural_key = ?",
+            [source, kind, key],
+        ).fetchone()
+        if row is None:
+            return None
+        payload = json.loads(row[7]) if isinstance(row[7], str) else row[7]
+        return {"source": row[0], "kind": row[1], "natural_key": row[2], "url": redact_url(row[3] or ""),
+                "fetched_at": iso(row[4]), "etag": row[5], "status_code": row[6], "payload": payload}
+
+    def positions(self, repo: str, branch: str) -> dict[str, int]:
+        if (repo, branch) not in self._positions:
+            rows = self.con.execute(
+                "SELECT sha, position FROM commits WHERE repo = ? AND branch = ?", [repo, branch]
+            ).fetchall()
+            self._positions[(repo, branch)] = dict(rows)
+        return self._positions[(repo, branch)]
+
+
+def _time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return outputs.naive_utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    except ValueError:
+        return None
+
+
+def _deployments(raw: _Raw, settings: Settings, change: dict) -> list[dict]:
+    """Per production/staging environment, the deployments that contain the change (its sha or a
+    later first-parent commit), oldest first, up to the first one whose latest status as of the run
+    is success; each with its statuses record."""
+    repo, sha = change.get("repo"), change.get("sha")
+    try:
+        rc = settings.repo(repo)
+    except KeyError:
+        return []
+    pos = raw.positions(repo, rc.production_branch)
+    out = []
+    for env in rc.production_environments + rc.staging_environments:
+        rec = raw.get("github", "deployments", f"{repo}:{env}")
+        if rec is None:
+            out.append({"environment": env, "not_found": f"no deployments payload for {repo}:{env}"})
+            continue
+        items = rec["payload"] if isinstance(rec["payload"], list) else []
+        kept = []
+        for d in sorted(items, key=lambda d: (str(d.get("created_at")), d.get("id") or 0)):
+            created = _time(d.get("created_at"))
+            if created is not None and created > raw.as_of:
+                continue
+            dsha = d.get("sha")
+            contains = dsha == sha or (sha in pos and dsha in pos and pos[dsha] >= pos[sha])
+            if not contains:
+                continue
+            statuses = raw.get("github", "deployment_statuses", f"{repo}/deployments/{d.get('id')}")
+            kept.append({"deployment": d, "statuses": statuses})
+            if _latest_state(statuses, raw.as_of) == "success":
+                break
+        out.append({"environment": env, "source": {k: rec[k] for k in ("url", "fetched_at", "status_code")},
+                    "deployments": kept})
+    return out
+
+
+def _latest_state(statuses: dict | None, as_of: datetime) -> str | None:
+    items = statuses["payload"] if statuses and isinstance(statuses.get("payload"), list) else []
+    dated = [(_time(s.get("created_at")), s.get("id") or 0, s.get("state")) for s in items]
+    dated = [d for d in dated if d[0] is not None and d[0] <= as_of]
+    return max(dated)[2] if dated else None
+
+
+def _change_files(raw: _Raw, settings: Settings, change: dict) -> dict[str, Any]:
+    """file name -> JSON content for one change's raw evidence; 'not_found' lists what is absent."""
+    files: dict[str, Any] = {}
+    missing: list[str] = []
+
+    def put(name: str, source: str, kind: str, key: str) -> dict | None:
+        rec = raw.get(source, kind, key)
+        if rec is None:
+            missing.append(f"{source} {kind} {key}")
+        else:
+            files[name] = rec
+        return rec
+
+    cid, repo = change["change_id"], change.get("repo")
+    if change.get("change_kind") == "direct_push" or "@" in cid:
+        sha = change.get("sha")
+        try:
+            branch = settings.repo(repo).production_branch
+        except KeyError:
+            branch = None
+        commits = raw.get("github", "commits", f"{repo}:{branch}") if branch else None
+        match = [c for c in (commits or {}).get("payload") or [] if isinstance(c, dict) and c.get("sha") == sha]
+        if match:
+            files["commit.json"] = dict(commits, payload=match[0])
+        else:
+            missing.append(f"github commits {repo}:{branch} (commit {sha})")
+        put("commit_pulls.json", "github", "commit_pulls", f"{repo}@{sha}")
+    else:
+        pull = put("pull.json", "github", "pull", cid)
+        put("reviews.json", "github", "reviews", cid)
+        head = (((pull or {}).get("payload") or {}).get("head") or {}).get("sha")
+        if head:
+            put("check_runs.json", "github", "check_runs", f"{repo}@{head}")
+            put("statuses.json", "github", "statuses", f"{repo}@{head}")
+        else:
+            missing.append(f"head commit of {cid} (no pull payload): check runs and statuses")
+        key = change.get("ticket_key")
+        if key:
+            if put("ticket.json", "jira", "issue", key) is None:
+                missing.pop()
+                if put("ticket_missing.json", "jira", "issue_missing", key) is not None:
+                    missing.append(f"jira issue {key} (Jira says it does not exist or is not visible)")
+                else:
+                    missing.append(f"jira issue {key}")
+            else:
+                put("ticket_changelog.json", "jira", "changelog", key)
+    files["deployments.json"] = _deployments(raw, settings, change)
+    files["_missing"] = missing
+    return files
+
+
+def _repo_files(raw: _Raw, settings: Settings, repo: str) -> dict[str, Any]:
+    files: dict[str, Any] = {}
+    missing: list[str] = []
+    try:
+        rc = settings.repo(repo)
+    except KeyError:
+        rc = None
+    pairs = [("repo.json", "repo", repo)]
+    if rc:
+        b = rc.production_branch
+        pairs += [("branch.json", "branch", f"{repo}:{b}"), ("branch_protection.json", "branch_protection", f"{repo}:{b}"),
+                  ("branch_rules.json", "branch_rules", f"{repo}:{b}")]
+    for name, kind, key in pairs:
+        rec = raw.get("github", kind, key)
+        if rec is None:
+            missing.append(f"github {kind} {key}")
+        else:
+            files[name] = rec
+    rules = (files.get("branch_rules.json") or {}).get("payload") or []
+    ids = sorted({r.get("ruleset_id") for r in rules if isinstance(r, dict) and r.get("ruleset_id") is not None})
+    if ids:
+        files["rulesets.json"] = [raw.get("github", "ruleset", f"{repo}/rulesets/{i}") or
+                                  {"not_found": f"github ruleset {repo}/rulesets/{i}"} for i in ids]
+    if rc:
+        files["environments.json"] = [raw.get("github", "environment", f"{repo}:{e}") or
+                                      {"not_found": f"github environment {repo}:{e}"}
+                                      for e in rc.production_environments]
+    files["_missing"] = missing
+    return files
+
+
+def _write_tree(root: Path, con, settings: Settings, as_of: datetime, gx_results, report_html: str) -> dict:
+    rows = outputs.results(con, as_of)
+    changes = outputs.changes(con)
+    repos = outputs.repos(con)
+    (root / "control_results.csv").write_text(_csv(outputs.RESULT_COLUMNS, rows), encoding="utf-8", newline="")
+    pop_cols = outputs.POPULATION_COLUMNS + ("change_kind",)
+    (root / "population.csv").write_text(_csv(pop_cols, changes), encoding="utf-8", newline="")
+    by_change: dict[str, list[dict]] = {}
+    for r in rows:
+        by_change.setdefault(r["change_id"], []).append(
+            {"control_id": r["control_id"], "status": r["status"], "detail": r["detail"]})
+    raw = _Raw(con, as_of)
+    used: set[str] = set()
+    units = [(c["change_id"], c, _change_files) for c in changes]
+    units += [(r["change_id"], r, None) for r in repos if r["change_id"] not in {c["change_id"] for c in changes}]
+    for cid, facts, fn in sorted(units, key=lambda u: u[0]):
+        folder = change_folder(cid)
+        n = 2
+        while folder.lower() in used:
+            folder = f"{change_folder(cid)}-{n}"
+            n += 1
+        used.add(folder.lower())
+        d = root / "changes" / folder
+        d.mkdir(parents=True)
+        files = fn(raw, settings, facts) if fn else _repo_files(raw, settings, facts.get("repo") or cid)
+        missing = files.pop("_missing")
+        summary = {"change_id": cid, "facts": {k: iso(v) if isinstance(v, datetime) else v for k, v in facts.items()},
+                   "control_results": by_change.get(cid, []), "evidence_files": sorted(files),
+                   "not_found": missing}
+        files["change.json"] = summary
+        for name, content in files.items():
+            (d / name).write_text(_json(content), encoding="utf-8", newline="\n")
+    (root / "gx_validation.json").write_text(
+        json.dumps(gx_results or [], indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n",
+        encoding="utf-8", newline="\n")
+    (root / "report.html").write_text(report_html, encoding="utf-8", newline="")
+    (root / "POLICY.md").write_text(render_policy(settings, as_of), encoding="utf-8", newline="\n")
+    (root / "README.txt").write_text(render_readme(settings, as_of), encoding="utf-8", newline="\n")
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    return {"changes": len(changes), "repositories": len(repos), "control_results": len(rows), "statuses": counts}
+
+
+def write_evidence(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime, home: Path,
+                   gx_results: list[dict], report_html: str, endpoints: dict[str, str]) -> EvidenceResult:
+    day = outputs.evidence_date(as_of).isoformat()
+    base = Path(home) / "evidence"
+    base.mkdir(parents=True, exist_ok=True)
+    tmp = base / f".{day}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        counts = _write_tree(tmp, con, settings, as_of, gx_results, report_html)
+        archive.write_sums(tmp)
+        header = {
+            "manifest_version": 1,
+            "tool": "ccwatch",
+            "as_of": iso(outputs.naive_utc(as_of)),
+            "evidence_date": day,
+            "versions": archive.versions(),
+            "config": {"file": Path(settings.source_path).name if settings.source_path else None,
+                       "sha256": settings.sha256 or None},
+            "endpoints": {k: redact_url(v) for k, v in sorted((endpoints or {}).items())},
+            "counts": counts,
+        }
+        archive.write_manifest(tmp, header)
+        final = base / day
+        old = base / f".{day}.old-{os.getpid()}"
+        if final.exists():
+            os.rename(final, old)
+        os.rename(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    tmp_archive = base / f".ccwatch-evidence-{day}.tar.gz.{os.getpid()}.tmp"
+    try:
+        archive.build_archive(final, day, as_of, tmp_archive)
+        digest = archive.sha256_file(tmp_archive)
+        path, numbered = archive.publish(tmp_archive, base, f"ccwatch-evidence-{day}")
+    finally:
+        tmp_archive.unlink(missing_ok=True)
+    return EvidenceResult(directory=final, archive=path, numbered=numbered,
+                          files=len(archive.list_files(final)), sha256=digest)

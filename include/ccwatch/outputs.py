@@ -1,0 +1,145 @@
+"""Shared reading helpers for what users receive (report, evidence archive, Slack alert).
+
+Everything here reads the warehouse for one run (as-of time) and returns plain Python
+values; it never writes and never looks at the wall clock.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from typing import Any
+
+import duckdb
+
+#: the columns of population.csv (CONTROLS.md, "Outputs"); change_kind, pr_url and ticket_url are extras
+POPULATION_COLUMNS = (
+    "change_id", "repo", "number", "sha", "title", "author", "merged_at", "merged_by",
+    "ticket_key", "deployed_at", "deployer", "category",
+)
+CHANGE_COLUMNS = POPULATION_COLUMNS + ("change_kind", "pr_url", "ticket_url")
+RESULT_COLUMNS = ("as_of", "change_id", "repo", "control_id", "status", "detail")
+STATUSES = ("pass", "fail", "pending", "not_applicable")
+
+_SAFE_URL = re.compile(r"https?://[^\s<>\"'|`\\]+\Z")
+
+
+def naive_utc(value: datetime) -> datetime:
+    """DuckDB TIMESTAMP values are naive UTC: convert an aware time, keep a naive one."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def evidence_date(as_of: datetime) -> date:
+    return naive_utc(as_of).date()
+
+
+def iso(value: Any) -> str:
+    """Timestamps as ISO-8601 UTC with a Z, everything else as str; None as ''."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        v = naive_utc(value)
+        text = v.strftime("%Y-%m-%dT%H:%M:%S")
+        if v.microsecond:
+            text += f".{v.microsecond:06d}"
+        return text + "Z"
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def safe_url(url: Any) -> str | None:
+    """The URL when it is a plain http(s) URL that cannot break out of an attribute or a Slack link."""
+    if not isinstance(url, str) or not _SAFE_URL.match(url):
+        return None
+    return url
+
+
+def control_sort_key(control_id: str) -> tuple:
+    m = re.search(r"(\d+)$", control_id or "")
+    return (0, int(m.group(1))) if m else (1, control_id or "")
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    rows = con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def _select(con, table: str, wanted: tuple[str, ...], order: str) -> list[dict]:
+    cols = table_columns(con, table)
+    if not cols:
+        return []
+    exprs = [f'"{c}"' if c in cols else f'NULL AS "{c}"' for c in wanted]
+    cur = con.execute(f"SELECT {', '.join(exprs)} FROM {table} ORDER BY {order}")
+    return [dict(zip(wanted, row, strict=True)) for row in cur.fetchall()]
+
+
+def changes(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    """Every change of the run (table ``change_facts``), sorted by change_id; [] when absent."""
+    return _select(con, "change_facts", CHANGE_COLUMNS, '"change_id"')
+
+
+def repos(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    """Every repository row of the run (table ``repo_facts``), with an html_url when one is known."""
+    cols = table_columns(con, "repo_facts")
+    if not cols:
+        return []
+    url = next((c for c in ("html_url", "repo_url", "url") if c in cols), None)
+    wanted = ("change_id", "repo")
+    rows = _select(con, "repo_facts", wanted + ((url,) if url else ()), '"change_id"')
+    for r in rows:
+        r["html_url"] = r.pop(url, None) if url else None
+    return rows
+
+
+def results(con: duckdb.DuckDBPyConnection, as_of: datetime) -> list[dict]:
+    """This evidence date's control_results rows, sorted by change_id then control (numeric)."""
+    rows = con.execute(
+        "SELECT as_of, change_id, repo, control_id, status, detail FROM control_results "
+        "WHERE CAST(as_of AS DATE) = ?",
+        [evidence_date(as_of)],
+    ).fetchall()
+    out = [dict(zip(RESULT_COLUMNS, r, strict=True)) for r in rows]
+    out.sort(key=lambda r: (r["change_id"], control_sort_key(r["control_id"]), r["status"], r["detail"]))
+    return out
+
+
+def history(con: duckdb.DuckDBPyConnection, as_of: datetime, max_dates: int = 30) -> list[tuple[date, dict]]:
+    """Per run date up to the as-of date (oldest first): {control_id: {status: count}}."""
+    rows = con.execute(
+        "SELECT CAST(as_of AS DATE) AS d, control_id, status, count(*) FROM control_results "
+        "WHERE CAST(as_of AS DATE) <= ? GROUP BY ALL ORDER BY d",
+        [evidence_date(as_of)],
+    ).fetchall()
+    by_date: dict[date, dict] = {}
+    for d, control_id, status, n in rows:
+        by_date.setdefault(d, {}).setdefault(control_id, {})[status] = n
+    return sorted(by_date.items())[-max_dates:]
+
+
+def commit_urls(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], str]:
+    """(repo, sha) -> commit html_url from the normalised commits table (links for direct pushes)."""
+    if "html_url" not in table_columns(con, "commits"):
+        return {}
+    rows = con.execute("SELECT repo, sha, any_value(html_url) FROM commits GROUP BY repo, sha").fetchall()
+    return {(r, s): u for r, s, u in rows if u}
+
+
+def change_link(change: dict | None, commit_links: dict | None = None) -> str | None:
+    """The safest link for a change: its PR, else its commit page."""
+    if not change:
+        return None
+    url = safe_url(change.get("pr_url"))
+    if url is None and commit_links and change.get("sha"):
+        url = safe_url(commit_links.get((change.get("repo"), change.get("sha"))))
+    return url
+
+
+def pass_rate(counts: dict[str, int]) -> float | None:
+    """pass / (pass + fail); pending and not_applicable are not judged yet / not in scope."""
+    judged = counts.get("pass", 0) + counts.get("fail", 0)
+    return None if judged == 0 else counts.get("pass", 0) / judged
