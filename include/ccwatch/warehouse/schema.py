@@ -6,7 +6,7 @@ Three layers, never mixed:
 - results: ``control_results`` (public interface, CONTROLS.md "Outputs") and run bookkeeping.
 
 All timestamps are UTC, stored as naive ``TIMESTAMP``.  People are stored by the
-identifier the source used (GitHub login; Jira accountId, else emailAddress, else name).
+identifier the source used (GitHub login; Jira emailAddress when visible, else accountId, else name).
 """
 
 from __future__ import annotations

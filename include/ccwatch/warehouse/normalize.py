@@ -1,0 +1,392 @@
+"""Raw API payloads -> rows of the normalised tables (warehouse/schema.py).
+
+Pure functions: no I/O, no clock.  A raw record sometimes needs another record to be
+normalised (a commit list needs the branch tip and ``/commits/{sha}/pulls``; a branch's
+rules need their rulesets; an issue needs the ``fields`` list).  Those come through a
+:class:`Context` (records of the same batch first, then whatever the caller can look up,
+e.g. the warehouse's ``raw_payloads``).
+
+:func:`normalize_batch` returns, per table, the rows to insert and the *scopes* (column
+equality filters) whose existing rows they replace, so that loading the same payloads
+twice yields the same rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ccwatch.settings import Settings
+from ccwatch.staging import RawRecord
+from ccwatch.warehouse import normalize_jira as nj
+from ccwatch.warehouse.normalize_jira import NormalizeError, jira_person, parse_ts
+
+__all__ = ["Batch", "Context", "NormalizeError", "normalize_batch", "people_rows", "parse_ts", "jira_person"]
+
+Lookup = Callable[[str, str, str], Any]  # (source, kind, natural_key) -> payload | None
+
+
+@dataclass
+class Context:
+    """Where a normaliser finds the records it depends on."""
+
+    lookup: Lookup = lambda source, kind, key: None
+    # status id or name -> statusCategory.key, from every issue payload the caller knows
+    status_categories: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Batch:
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    scopes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # commits whose pr_numbers changed without their commit list: (repo, sha) -> numbers
+    commit_pr_updates: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+
+    def add(self, table: str, scope: dict[str, Any], rows: Iterable[dict[str, Any]]) -> None:
+        self.scopes.setdefault(table, []).append(scope)
+        self.rows.setdefault(table, []).extend(rows)
+
+
+# --- natural keys ---------------------------------------------------------------
+
+
+def split_key(natural_key: str, sep: str) -> tuple[str, str]:
+    """'o/r#12' -> ('o/r', '12'); 'o/r@sha'; 'o/r:main'; 'o/r/deployments/9' (sep='/deployments/')."""
+    if sep == ":":
+        repo, _, rest = natural_key.partition(":")
+    else:
+        repo, _, rest = natural_key.rpartition(sep)
+    if not repo or not rest:
+        raise NormalizeError(f"malformed natural key {natural_key!r} (expected '<owner/repo>{sep}...')")
+    return repo, rest
+
+
+def _login(user: Any) -> str | None:
+    return user.get("login") if isinstance(user, dict) else None
+
+
+def _type(user: Any) -> str | None:
+    return user.get("type") if isinstance(user, dict) else None
+
+
+def _as_list(rec: RawRecord) -> list[dict[str, Any]]:
+    if not isinstance(rec.payload, list):
+        raise NormalizeError(f"{rec.source} {rec.kind} {rec.natural_key}: payload is not a list")
+    return rec.payload
+
+
+def _as_dict(rec: RawRecord) -> dict[str, Any]:
+    if not isinstance(rec.payload, dict):
+        raise NormalizeError(f"{rec.source} {rec.kind} {rec.natural_key}: payload is not an object")
+    return rec.payload
+
+
+# --- GitHub ---------------------------------------------------------------------
+
+
+def pull_row(rec: RawRecord) -> dict[str, Any]:
+    repo, num = split_key(rec.natural_key, "#")
+    p = _as_dict(rec)
+    return {
+        "repo": repo,
+        "number": int(p.get("number", num)),
+        "title": p.get("title"),
+        "author_login": _login(p.get("user")),
+        "author_type": _type(p.get("user")),
+        "labels": [lab["name"] for lab in p.get("labels") or [] if isinstance(lab, dict)],
+        "base_branch": (p.get("base") or {}).get("ref"),
+        "head_sha": (p.get("head") or {}).get("sha"),
+        "merge_commit_sha": p.get("merge_commit_sha"),
+        "merged_at": parse_ts(p.get("merged_at")),
+        "merged_by_login": _login(p.get("merged_by")),
+        "html_url": p.get("html_url"),
+    }
+
+
+def review_rows(rec: RawRecord) -> list[dict[str, Any]]:
+    repo, num = split_key(rec.natural_key, "#")
+    return [
+        {
+            "repo": repo,
+            "pr_number": int(num),
+            "review_id": r["id"],
+            "reviewer_login": _login(r.get("user")),
+            "reviewer_type": _type(r.get("user")),
+            "state": r.get("state"),
+            "commit_id": r.get("commit_id"),
+            "submitted_at": parse_ts(r.get("submitted_at")),
+        }
+        for r in _as_list(rec)
+    ]
+
+
+def check_rows(rec: RawRecord) -> list[dict[str, Any]]:
+    repo, sha = split_key(rec.natural_key, "@")
+    rows = []
+    for c in _as_list(rec):
+        if rec.kind == "check_runs":
+            rows.append(
+                {"repo": repo, "sha": sha, "kind": "check_run", "check_id": c["id"], "name": c.get("name"),
+                 "status": c.get("status"), "conclusion": c.get("conclusion"),
+                 "started_at": parse_ts(c.get("started_at")), "completed_at": parse_ts(c.get("completed_at")),
+                 "html_url": c.get("html_url")}
+            )
+        else:  # commit status: state is its conclusion, created_at its completion time
+            rows.append(
+                {"repo": repo, "sha": sha, "kind": "status", "check_id": c["id"], "name": c.get("context"),
+                 "status": None, "conclusion": c.get("state"), "started_at": None,
+                 "completed_at": parse_ts(c.get("created_at")), "html_url": c.get("target_url")}
+            )
+    return rows
+
+
+def merged_pr_numbers(pulls: Any) -> list[int]:
+    """Merged PRs among ``/commits/{sha}/pulls`` (open or closed-unmerged PRs do not count)."""
+    return sorted({p["number"] for p in pulls or [] if isinstance(p, dict) and p.get("merged_at")})
+
+
+def first_parent_chain(commits: list[dict[str, Any]], tip: str | None) -> list[dict[str, Any]]:
+    """The first-parent line from ``tip`` (default: the first listed commit), oldest first,
+    limited to the commits listed (the window)."""
+    by_sha = {c["sha"]: c for c in commits}
+    if tip not in by_sha:
+        tip = commits[0]["sha"] if commits else None
+    chain: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    while tip in by_sha and tip not in seen:
+        seen.add(tip)
+        c = by_sha[tip]
+        chain.append(c)
+        parents = c.get("parents") or []
+        tip = parents[0]["sha"] if parents else None
+    chain.reverse()
+    return chain
+
+
+def commit_rows(rec: RawRecord, ctx: Context) -> list[dict[str, Any]]:
+    repo, branch = split_key(rec.natural_key, ":")
+    listed = _as_list(rec)
+    branch_payload = ctx.lookup("github", "branch", rec.natural_key)
+    tip = ((branch_payload or {}).get("commit") or {}).get("sha") if isinstance(branch_payload, dict) else None
+    rows = []
+    for pos, c in enumerate(first_parent_chain(listed, tip)):
+        parents = c.get("parents") or []
+        commit = c.get("commit") or {}
+        rows.append(
+            {
+                "repo": repo,
+                "branch": branch,
+                "sha": c["sha"],
+                "position": pos,
+                "parent_sha": parents[0]["sha"] if parents else None,
+                "author_login": _login(c.get("author")),
+                "committer_login": _login(c.get("committer")),
+                "committed_at": parse_ts((commit.get("committer") or {}).get("date")),
+                "message": commit.get("message"),
+                "pr_numbers": merged_pr_numbers(ctx.lookup("github", "commit_pulls", f"{repo}@{c['sha']}")),
+                "html_url": c.get("html_url"),
+            }
+        )
+    return rows
+
+
+def deployment_rows(rec: RawRecord) -> list[dict[str, Any]]:
+    repo, env = split_key(rec.natural_key, ":")
+    return [
+        {
+            "repo": repo,
+            "deployment_id": d["id"],
+            "sha": d.get("sha"),
+            "ref": d.get("ref"),
+            "environment": d.get("environment", env),
+            "creator_login": _login(d.get("creator")),
+            "creator_type": _type(d.get("creator")),
+            "created_at": parse_ts(d.get("created_at")),
+        }
+        for d in _as_list(rec)
+    ]
+
+
+def deployment_status_rows(rec: RawRecord) -> list[dict[str, Any]]:
+    repo, dep_id = split_key(rec.natural_key, "/deployments/")
+    return [
+        {
+            "repo": repo,
+            "deployment_id": int(dep_id),
+            "status_id": s["id"],
+            "state": s.get("state"),
+            "creator_login": _login(s.get("creator")),
+            "created_at": parse_ts(s.get("created_at")),
+        }
+        for s in _as_list(rec)
+    ]
+
+
+def _rule(repo: str, branch: str, source: str, rid: int, rtype: str, **kw: Any) -> dict[str, Any]:
+    row = {"repo": repo, "branch": branch, "source": source, "ruleset_id": rid, "rule_type": rtype,
+           "enforcement": "active", "bypass_actors": None, "parameters": None, "detail": None}
+    row.update(kw)
+    return row
+
+
+def classic_rule_rows(rec: RawRecord) -> list[dict[str, Any]]:
+    """Classic branch protection in the rulesets vocabulary; a row exists only for a rule in force."""
+    repo, branch = split_key(rec.natural_key, ":")
+    p = rec.payload if isinstance(rec.payload, dict) else {}
+    if rec.status_code in (403, 404):
+        msg = p.get("message") or ("forbidden" if rec.status_code == 403 else "not found")
+        # only GitHub's explicit "Branch not protected" proves absence; any other 403/404 hides it
+        rtype = "not_protected" if rec.status_code == 404 and "not protected" in msg.lower() else "unreadable"
+        return [_rule(repo, branch, "classic", 0, rtype, enforcement=None, detail=f"HTTP {rec.status_code}: {msg}")]
+    if rec.status_code != 200:
+        raise NormalizeError(f"github branch_protection {rec.natural_key}: unexpected status {rec.status_code}")
+    rows = []
+    prr = p.get("required_pull_request_reviews")
+    if isinstance(prr, dict):
+        params = {"required_approving_review_count": prr.get("required_approving_review_count"),
+                  "dismiss_stale_reviews_on_push": bool(prr.get("dismiss_stale_reviews")),
+                  "require_code_owner_review": bool(prr.get("require_code_owner_reviews")),
+                  "require_last_push_approval": bool(prr.get("require_last_push_approval"))}
+        rows.append(_rule(repo, branch, "classic", 0, "pull_request", parameters=params))
+    rsc = p.get("required_status_checks")
+    if isinstance(rsc, dict):
+        checks = rsc.get("checks")
+        if checks is None:
+            checks = [{"context": c} for c in rsc.get("contexts") or []]
+        params = {"required_status_checks": checks, "strict_required_status_checks_policy": bool(rsc.get("strict"))}
+        rows.append(_rule(repo, branch, "classic", 0, "required_status_checks", parameters=params))
+    if (p.get("enforce_admins") or {}).get("enabled") is True:
+        rows.append(_rule(repo, branch, "classic", 0, "enforce_admins"))
+    if (p.get("allow_force_pushes") or {}).get("enabled") is False:
+        rows.append(_rule(repo, branch, "classic", 0, "non_fast_forward"))
+    if (p.get("allow_deletions") or {}).get("enabled") is False:
+        rows.append(_rule(repo, branch, "classic", 0, "deletion"))
+    return rows
+
+
+def ruleset_rule_rows(rec: RawRecord, ctx: Context) -> list[dict[str, Any]]:
+    """``/rules/branches/{b}`` items, with enforcement and bypass actors from ``/rulesets/{id}``."""
+    repo, branch = split_key(rec.natural_key, ":")
+    rows: dict[tuple[int, str], dict[str, Any]] = {}
+    for item in _as_list(rec):
+        rid = int(item.get("ruleset_id") or 0)
+        ruleset = ctx.lookup("github", "ruleset", f"{repo}/rulesets/{rid}")
+        enforcement, bypass = "active", None  # the endpoint lists rules of active rulesets only
+        if isinstance(ruleset, dict):
+            enforcement = ruleset.get("enforcement", enforcement)
+            if isinstance(ruleset.get("bypass_actors"), list):
+                bypass = len(ruleset["bypass_actors"])
+        rows[(rid, item["type"])] = _rule(
+            repo, branch, "ruleset", rid, item["type"], enforcement=enforcement, bypass_actors=bypass,
+            parameters=item.get("parameters"),
+            detail=f"{item.get('ruleset_source_type', '')} {item.get('ruleset_source', '')}".strip() or None,
+        )
+    return list(rows.values())
+
+
+def environment_row(rec: RawRecord) -> dict[str, Any]:
+    repo, name = split_key(rec.natural_key, ":")
+    if rec.status_code == 404:
+        return {"repo": repo, "name": name, "env_exists": False, "required_reviewers": None, "wait_timer": None,
+                "protected_branches": None, "custom_branch_policies": None}
+    p = _as_dict(rec)
+    reviewers = wait = None
+    for rule in p.get("protection_rules") or []:
+        if rule.get("type") == "required_reviewers":
+            reviewers = len(rule.get("reviewers") or [])
+        elif rule.get("type") == "wait_timer":
+            wait = rule.get("wait_timer")
+    dbp = p.get("deployment_branch_policy") or {}
+    return {"repo": repo, "name": p.get("name", name), "env_exists": True, "required_reviewers": reviewers,
+            "wait_timer": wait, "protected_branches": dbp.get("protected_branches"),
+            "custom_branch_policies": dbp.get("custom_branch_policies")}
+
+
+# --- dispatch -------------------------------------------------------------------
+
+
+def people_rows(settings: Settings) -> list[dict[str, Any]]:
+    return [{"person": i.name, "github": i.github, "jira": i.jira} for i in settings.people.identities]
+
+
+def normalize_batch(records: Iterable[RawRecord], settings: Settings, ctx: Context | None = None) -> Batch:
+    """Rows for every object in ``records`` and the scopes they replace.  Within the batch the
+    last record of a (source, kind, natural_key) wins; records of the batch are visible to the
+    context lookups before the caller's own lookup."""
+    latest: dict[tuple[str, str, str], RawRecord] = {}
+    for rec in records:
+        latest[(rec.source, rec.kind, rec.natural_key)] = rec
+    outer = ctx or Context()
+
+    def lookup(source: str, kind: str, key: str) -> Any:
+        rec = latest.get((source, kind, key))
+        return rec.payload if rec is not None and rec.status_code == 200 else outer.lookup(source, kind, key)
+
+    cats = dict(outer.status_categories)
+    status_list = lookup("jira", "statuses", "statuses")  # GET /rest/api/2/status: every status
+    if isinstance(status_list, list):
+        cats.update(nj.status_categories({"fields": {"status": st}} for st in status_list))
+    cats.update(nj.status_categories(r.payload for r in latest.values() if r.kind == "issue"))
+    c = Context(lookup=lookup, status_categories=cats)
+    b = Batch()
+    fields_payload = lookup("jira", "fields", "fields")
+    for (source, kind, key), rec in latest.items():
+        try:
+            _dispatch(b, rec, c, settings, fields_payload, latest)
+        except NormalizeError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise NormalizeError(f"{source} {kind} {key}: cannot normalise payload: {exc!r}") from exc
+    return b
+
+
+def _dispatch(b: Batch, rec: RawRecord, c: Context, settings: Settings, fields_payload: Any,
+              latest: dict[tuple[str, str, str], RawRecord]) -> None:
+    kind, key = rec.kind, rec.natural_key
+    if rec.source == "github":
+        if kind == "pull":
+            row = pull_row(rec)
+            b.add("pull_requests", {"repo": row["repo"], "number": row["number"]}, [row])
+        elif kind == "reviews":
+            repo, num = split_key(key, "#")
+            b.add("reviews", {"repo": repo, "pr_number": int(num)}, review_rows(rec))
+        elif kind in ("check_runs", "statuses"):
+            repo, sha = split_key(key, "@")
+            b.add("checks", {"repo": repo, "sha": sha, "kind": "check_run" if kind == "check_runs" else "status"},
+                  check_rows(rec))
+        elif kind == "commits":
+            repo, branch = split_key(key, ":")
+            b.add("commits", {"repo": repo, "branch": branch}, commit_rows(rec, c))
+        elif kind == "commit_pulls":
+            repo, sha = split_key(key, "@")
+            if not any(k[1] == "commits" and k[2].startswith(f"{repo}:") for k in latest):
+                b.commit_pr_updates[(repo, sha)] = merged_pr_numbers(rec.payload)
+        elif kind == "deployments":
+            repo, env = split_key(key, ":")
+            b.add("deployments", {"repo": repo, "environment": env}, deployment_rows(rec))
+        elif kind == "deployment_statuses":
+            repo, dep = split_key(key, "/deployments/")
+            b.add("deployment_statuses", {"repo": repo, "deployment_id": int(dep)}, deployment_status_rows(rec))
+        elif kind == "branch_protection":
+            repo, branch = split_key(key, ":")
+            b.add("branch_rules", {"repo": repo, "branch": branch, "source": "classic"}, classic_rule_rows(rec))
+        elif kind == "branch_rules":
+            repo, branch = split_key(key, ":")
+            b.add("branch_rules", {"repo": repo, "branch": branch, "source": "ruleset"}, ruleset_rule_rows(rec, c))
+        elif kind == "environment":
+            row = environment_row(rec)
+            b.add("environments", {"repo": row["repo"], "name": split_key(key, ":")[1]}, [row])
+        # repo, branch and ruleset payloads feed other rows (context) and stay raw evidence
+    elif rec.source == "jira":
+        if kind == "issue":
+            b.add("tickets", {"key": key}, [nj.ticket_row(rec, settings, fields_payload)])
+        elif kind == "issue_missing":
+            if ("jira", "issue", key) not in latest:
+                b.add("tickets", {"key": key}, [nj.missing_ticket_row(rec)])
+        elif kind == "changelog":
+            transitions, changes = nj.changelog_rows(rec, c.status_categories)
+            b.add("ticket_transitions", {"key": key}, transitions)
+            b.add("ticket_field_changes", {"key": key}, changes)
+    else:
+        raise NormalizeError(f"unknown source {rec.source!r} for {kind} {key}")
