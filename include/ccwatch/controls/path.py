@@ -1,0 +1,36 @@
+"""CC8.1-10 Authorised change path: every change reached the production branch through a merged PR."""
+
+from __future__ import annotations
+
+import great_expectations.expectations as gxe
+
+from ccwatch.controls import Control, due, short, text, ts
+from ccwatch.settings import Settings
+
+
+def change_fact_sql(s: Settings) -> str:
+    return """
+SELECT b.change_id, r.production_branch, 'due' AS cc10_scope
+FROM _facts_base b JOIN _repos r ON r.repo = b.repo"""
+
+
+def expectations_10(s: Settings) -> list:
+    return [
+        gxe.ExpectColumnValuesToBeInSet(
+            column="change_kind", value_set=["pr"], row_condition=due("cc10_scope"),
+            description="the change reached the production branch through a merged pull request"),
+    ]
+
+
+def detail_10(row: dict, status: str, s: Settings) -> str:
+    branch = text(row.get("production_branch"), "the production branch")
+    if row.get("change_kind") == "pr":
+        return (f"PR #{text(row.get('number'))} merged into {branch} by {text(row.get('merged_by'), 'unknown')} "
+                f"at {ts(row.get('merged_at'))} as {short(row.get('sha'))}")
+    return (f"commit {short(row.get('sha'))} pushed to {branch} by {text(row.get('merged_by'), 'unknown pusher')} "
+            f"at {ts(row.get('merged_at'))} without a pull request: {text(row.get('title'))!r}")
+
+
+CONTROLS = [
+    Control("CC8.1-10", "Authorised change path", "change", __name__, "cc10_scope", expectations_10, detail_10),
+]

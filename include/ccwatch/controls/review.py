@@ -1,0 +1,164 @@
+"""CC8.1-03 Independent peer review and CC8.1-04 Segregation of duties."""
+
+from __future__ import annotations
+
+import great_expectations.expectations as gxe
+
+from ccwatch.controls import Control, direct_push_na, due, num, plural, short, text
+from ccwatch.settings import Settings
+
+_PR_SCOPE = "CASE WHEN b.change_kind = 'pr' THEN 'due' ELSE 'not_applicable' END"
+
+
+def change_fact_sql(s: Settings) -> str:
+    """Review facts (reviews submitted up to as_of; PENDING drafts ignored; bots never count)."""
+    counted = ("state = 'APPROVED' AND before_merge AND NOT is_bot AND ak IS NOT NULL AND rk <> ak "
+               "AND (allow_stale OR on_head)")
+    return f"""
+WITH rv AS (
+    SELECT b.change_id, r.review_id, r.reviewer_login AS login, r.state, r.commit_id, r.submitted_at,
+           pkey(r.reviewer_login) AS rk, pkey(b.author) AS ak, coalesce(r.reviewer_type, '') = 'Bot' AS is_bot,
+           r.submitted_at <= b.merged_at AS before_merge, coalesce(r.commit_id = b.head_sha, false) AS on_head,
+           prm.allow_stale_approval AS allow_stale,
+           struct_pack(t := r.submitted_at, i := r.review_id) AS ord
+    FROM _facts_base b JOIN reviews r ON r.repo = b.repo AND r.pr_number = b.number, _params prm
+    WHERE b.change_kind = 'pr' AND r.submitted_at IS NOT NULL AND r.submitted_at <= prm.as_of
+      AND r.state <> 'PENDING'
+), agg AS (
+    SELECT change_id,
+        count(DISTINCT rk) FILTER (WHERE {counted}) AS independent_approvals,
+        string_agg(login || ' at ' || strftime(submitted_at, '%Y-%m-%dT%H:%MZ') || ' on head '
+                   || left(commit_id, 7), ', ' ORDER BY ord) FILTER (WHERE {counted}) AS approval_evidence,
+        count(*) FILTER (WHERE state = 'APPROVED' AND before_merge AND NOT is_bot AND ak IS NOT NULL
+                         AND rk <> ak AND NOT on_head) AS stale_approvals,
+        string_agg(login || ' ' || state
+                   || CASE WHEN is_bot THEN ' (bot)' ELSE '' END
+                   || CASE WHEN rk = ak THEN ' (author)' ELSE '' END
+                   || CASE WHEN state = 'APPROVED' AND NOT on_head
+                           THEN ' on ' || coalesce(left(commit_id, 7), 'unknown commit') || ' (not the final head)'
+                           ELSE '' END
+                   || CASE WHEN NOT before_merge THEN ' after the merge' ELSE '' END, ', ' ORDER BY ord)
+            AS review_evidence,
+        count(*) AS review_count
+    FROM rv GROUP BY change_id
+), verdict AS (  -- each human reviewer's latest verdict before the merge (COMMENTED does not change it)
+    SELECT change_id, rk, arg_max(login, ord) AS login, arg_max(state, ord) AS last_state
+    FROM rv WHERE before_merge AND NOT is_bot AND state IN ('APPROVED', 'CHANGES_REQUESTED', 'DISMISSED')
+    GROUP BY change_id, rk
+), cr AS (
+    SELECT change_id, count(*) AS n, string_agg(login, ', ' ORDER BY login) AS names
+    FROM verdict WHERE last_state = 'CHANGES_REQUESTED' GROUP BY change_id
+), fa AS (  -- the ticket's final approval: its latest move into an approval status
+    SELECT b.change_id, arg_max(tt.author, struct_pack(t := tt.at, h := tt.history_id)) AS final_approver,
+           max(tt.at) AS final_approval_at
+    FROM _facts_base b JOIN ticket_transitions tt ON b.ticket_exists AND tt.key = b.ticket_key, _params prm
+    WHERE tt.at <= prm.as_of AND list_contains(prm.approval_statuses, lower(tt.to_status)) GROUP BY ALL
+)
+SELECT b.change_id,
+       {_PR_SCOPE} AS cc03_scope,
+       coalesce(agg.independent_approvals, 0) AS independent_approvals,
+       agg.approval_evidence, coalesce(agg.stale_approvals, 0) AS stale_approvals,
+       agg.review_evidence, coalesce(agg.review_count, 0) AS review_count,
+       coalesce(cr.n, 0) AS changes_requested_reviewers, cr.names AS changes_requested_by,
+       {_PR_SCOPE} AS cc04_scope,
+       coalesce(pkey(b.merged_by) = pkey(b.author), false) AS merged_by_author,
+       coalesce(b.deployed_at IS NOT NULL AND pkey(b.deployer) = pkey(b.author)
+                AND pkey(b.deployer) NOT IN (SELECT pk FROM _role WHERE role = 'deploy_automation'), false)
+           AS deployed_by_author,
+       coalesce(pkey(b.deployer) IN (SELECT pk FROM _role WHERE role = 'deploy_automation'), false)
+           AS deployer_is_automation,
+       fa.final_approver AS ticket_final_approver, fa.final_approval_at AS ticket_final_approval_at,
+       coalesce(pkey(fa.final_approver) = pkey(b.author), false) AS ticket_approved_by_author
+FROM _facts_base b LEFT JOIN agg USING (change_id) LEFT JOIN cr USING (change_id) LEFT JOIN fa USING (change_id)"""
+
+
+def expectations_03(s: Settings) -> list:
+    c = due("cc03_scope")
+    head = "" if s.review.allow_stale_approval else " on the PR's final head commit"
+    return [
+        gxe.ExpectColumnValuesToBeBetween(
+            column="independent_approvals", min_value=s.review.min_approvals, row_condition=c,
+            description=f"at least {s.review.min_approvals} APPROVED review(s) by people other than the author, "
+                        f"submitted before the merge{head} (bots never count)"),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="changes_requested_reviewers", max_value=0, row_condition=c,
+            description="no reviewer's latest review before the merge is CHANGES_REQUESTED"),
+    ]
+
+
+def expectations_04(s: Settings) -> list:
+    c = due("cc04_scope")
+    out = []
+    if not s.sod.allow_self_merge:
+        out += [
+            gxe.ExpectColumnValuesToNotBeNull(column="merged_by", row_condition=c,
+                                              description="the person who merged the PR is known"),
+            gxe.ExpectColumnValuesToBeInSet(column="merged_by_author", value_set=[False], row_condition=c,
+                                            description="the author did not merge the PR"),
+        ]
+    out += [
+        gxe.ExpectColumnValuesToBeInSet(
+            column="deployed_by_author", value_set=[False], row_condition=c,
+            description="the author did not create the production deployment (deploy automation is not a person)"),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="ticket_approved_by_author", value_set=[False], row_condition=c,
+            description="the author did not give the ticket's final approval"),
+    ]
+    return out
+
+
+def detail_03(row: dict, status: str, s: Settings) -> str:
+    if status == "not_applicable":
+        return direct_push_na(row)
+    author = text(row.get("author"), "unknown author")
+    n = num(row.get("review_count"))
+    reviews = f"{plural(n, 'review')}: {text(row.get('review_evidence'))}" if n else "no reviews"
+    if status == "pass":
+        return f"approved by {text(row.get('approval_evidence'))}"
+    problems = []
+    need = s.review.min_approvals
+    got = num(row.get("independent_approvals"))
+    if got < need:
+        where = "" if s.review.allow_stale_approval else f" on head {short(row.get('head_sha'))}"
+        problems.append(f"{got} of {need} APPROVED review(s) by anyone but {author} before the merge{where}")
+    if num(row.get("changes_requested_reviewers")):
+        problems.append(f"changes still requested by {text(row.get('changes_requested_by'))}")
+    return f"{'; '.join(problems)} ({reviews})"
+
+
+def detail_04(row: dict, status: str, s: Settings) -> str:
+    if status == "not_applicable":
+        return direct_push_na(row)
+    author = text(row.get("author"), "unknown author")
+    key = text(row.get("ticket_key"))
+    bad, good = [], []
+    merged_by = text(row.get("merged_by"))
+    if not merged_by and not s.sod.allow_self_merge:
+        bad.append("who merged the PR is unknown")
+    elif row.get("merged_by_author") and not s.sod.allow_self_merge:
+        bad.append(f"{author} merged their own PR")
+    else:
+        good.append(f"merged by {merged_by or 'unknown'}")
+    deployer = text(row.get("deployer"))
+    if row.get("deployed_by_author"):
+        bad.append(f"{author} created production deployment {text(row.get('deployment_id'))}")
+    elif deployer:
+        good.append(f"deployed by {deployer}{' (automation)' if row.get('deployer_is_automation') else ''}")
+    else:
+        good.append("not deployed yet")
+    approver = text(row.get("ticket_final_approver"))
+    if row.get("ticket_approved_by_author"):
+        bad.append(f"{author} gave {key}'s final approval")
+    elif approver:
+        good.append(f"{key} approved by {approver}")
+    else:
+        good.append("no ticket approval to judge" if key else "no linked ticket")
+    if bad:
+        return f"author {author}: {'; '.join(bad)}"
+    return f"author {author}: {', '.join(good)}"
+
+
+CONTROLS = [
+    Control("CC8.1-03", "Independent peer review", "change", __name__, "cc03_scope", expectations_03, detail_03),
+    Control("CC8.1-04", "Segregation of duties", "change", __name__, "cc04_scope", expectations_04, detail_04),
+]

@@ -1,0 +1,277 @@
+"""Per-change and per-repository facts for one as-of time.
+
+``build_facts(con, settings, as_of)`` (re)creates two tables from the normalised tables only:
+
+- ``change_facts``: one row per change in the window (CONTROLS.md "What a change is"): the
+  population columns the evidence writer reads, the shared facts below (ticket, category,
+  production and staging deployment) and every column contributed by the control modules
+  (``ccwatch.controls.*.change_fact_sql``);
+- ``repo_facts``: one row per configured repository (``repository.repo_fact_sql``).
+
+Work tables are TEMP tables prefixed ``_``.  Config values reach SQL through the one-row
+``_params`` table and small config tables, never by string formatting of values into SQL
+except quoted literals made by ``sql_str``.  Events after ``as_of`` are ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+import pandas as pd
+
+from ccwatch.settings import Settings
+
+# Population columns (CONTROLS.md "Outputs", population.csv) - always present in change_facts.
+POPULATION_COLUMNS = (
+    "change_id", "repo", "change_kind", "number", "sha", "title", "author", "merged_at", "merged_by",
+    "ticket_key", "deployed_at", "deployer", "category", "pr_url", "ticket_url",
+)
+
+
+def naive_utc(as_of: datetime) -> datetime:
+    """The as-of time as the warehouse stores times: naive UTC."""
+    if as_of.tzinfo is not None:
+        as_of = as_of.astimezone(UTC).replace(tzinfo=None)
+    return as_of
+
+
+def ticket_key_of(title: str | None, pattern: re.Pattern, projects: frozenset[str]) -> tuple[str | None, str]:
+    """First key in the title whose project is in scope, and the out-of-scope keys seen before it."""
+    others: list[str] = []
+    for m in pattern.finditer(title or ""):
+        key = m.group(1) if pattern.groups else m.group(0)
+        if key and key.rsplit("-", 1)[0] in projects:
+            return key, ", ".join(others)
+        if key:
+            others.append(key)
+    return None, ", ".join(others)
+
+
+def _load_config(con: duckdb.DuckDBPyConnection, s: Settings, as_of: datetime) -> None:
+    w, j = s.windows, s.jira
+    lower = lambda xs: [x.lower() for x in xs]  # noqa: E731
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _params AS SELECT
+            ?::TIMESTAMP AS as_of, ?::TIMESTAMP AS window_start,
+            ?::INTEGER AS deploy_grace_hours, ?::INTEGER AS pir_days,
+            ?::INTEGER AS emergency_retro_days, ?::INTEGER AS postmortem_days,
+            ?::INTEGER AS min_approvals, ?::BOOLEAN AS allow_stale_approval, ?::BOOLEAN AS allow_self_merge,
+            ?::VARCHAR[] AS em_labels, ?::VARCHAR[] AS em_issue_types, ?::VARCHAR[] AS em_priorities,
+            ?::VARCHAR[] AS std_labels, ?::VARCHAR[] AS approval_statuses, ?::VARCHAR AS postmortem_field""",
+        [
+            as_of, as_of - timedelta(days=s.lookback_days),
+            w.deploy_grace_hours, w.pir_days, w.emergency_retro_days, w.postmortem_days,
+            s.review.min_approvals, s.review.allow_stale_approval, s.sod.allow_self_merge,
+            lower(j.emergency.labels), lower(j.emergency.issue_types), lower(j.emergency.priorities),
+            lower(j.standard_change.labels), lower(j.approval_statuses), j.fields.postmortem.lower(),
+        ],
+    )
+    repos = s.github.repositories
+    con.execute("CREATE OR REPLACE TEMP TABLE _repos (repo VARCHAR, production_branch VARCHAR, has_staging BOOLEAN, "
+                "required_checks VARCHAR[], production_environments VARCHAR[], staging_environments VARCHAR[])")
+    if repos:
+        con.executemany("INSERT INTO _repos VALUES (?, ?, ?, ?, ?, ?)", [
+            [r.repo, r.production_branch, bool(r.staging_environments), list(r.required_checks),
+             list(r.production_environments), list(r.staging_environments)] for r in repos])
+    con.execute("CREATE OR REPLACE TEMP TABLE _envs AS SELECT repo, unnest(production_environments) AS env, "
+                "'production' AS env_kind FROM _repos UNION ALL SELECT repo, unnest(staging_environments), "
+                "'staging' FROM _repos")
+    # identities: the warehouse people table (refreshed from config by the loader) plus the
+    # config itself, so evaluation never depends on the loader having run first.
+    con.execute("CREATE OR REPLACE TEMP TABLE _ident (ident VARCHAR, person VARCHAR)")
+    con.execute("INSERT INTO _ident SELECT DISTINCT lower(v), person FROM (SELECT person, github AS v FROM people "
+                "UNION ALL SELECT person, jira FROM people) WHERE v IS NOT NULL AND trim(v) <> ''")
+    rows = [(x.lower(), i.name) for i in s.people.identities for x in (i.github, i.jira) if x]
+    if rows:
+        con.executemany("INSERT INTO _ident VALUES (?, ?)", rows)
+    con.execute(
+        "CREATE OR REPLACE TEMP MACRO pkey(x) AS CASE WHEN x IS NULL OR trim(x) = '' THEN NULL ELSE "
+        "coalesce((SELECT 'p:' || min(person) FROM _ident WHERE ident = lower(trim(x))), 'x:' || lower(trim(x))) END"
+    )
+    con.execute("CREATE OR REPLACE TEMP TABLE _roles (role VARCHAR, ident VARCHAR)")
+    roles = [("change_approver", x) for x in s.people.change_approvers]
+    roles += [("emergency_approver", x) for x in s.people.emergency_approvers]
+    roles += [("authorized_deployer", x) for x in s.people.authorized_deployers]
+    roles += [("deploy_automation", x) for x in s.github.deploy_automation]
+    if roles:
+        con.executemany("INSERT INTO _roles VALUES (?, ?)", roles)
+    con.execute("CREATE OR REPLACE TEMP TABLE _role AS SELECT DISTINCT role, pkey(ident) AS pk FROM _roles")
+
+
+_PR_CHANGES = """
+CREATE OR REPLACE TEMP TABLE _pr AS
+SELECT p.* FROM pull_requests p JOIN _repos r ON p.repo = r.repo AND p.base_branch = r.production_branch, _params prm
+WHERE p.merged_at IS NOT NULL AND p.merged_at >= prm.window_start AND p.merged_at <= prm.as_of
+"""
+
+_BASE = """
+CREATE OR REPLACE TEMP TABLE _base AS
+WITH pushes AS (
+    SELECT c.* FROM commits c JOIN _repos r ON c.repo = r.repo AND c.branch = r.production_branch, _params prm
+    WHERE coalesce(len(c.pr_numbers), 0) = 0 AND c.committed_at >= prm.window_start AND c.committed_at <= prm.as_of
+      AND NOT EXISTS (SELECT 1 FROM pull_requests m WHERE m.repo = c.repo AND m.merged_at IS NOT NULL
+                      AND m.merge_commit_sha = c.sha)
+), changes AS (
+    SELECT p.repo || '#' || p.number AS change_id, p.repo, 'pr' AS change_kind, p.number,
+           p.merge_commit_sha AS sha, p.title, p.author_login AS author, p.author_type, p.merged_at,
+           p.merged_by_login AS merged_by, p.head_sha, coalesce(p.labels, []) AS pr_label_list,
+           p.html_url AS pr_url, k.ticket_key, k.title_other_keys
+    FROM _pr p LEFT JOIN _keys k ON k.repo = p.repo AND k.number = p.number
+    UNION ALL
+    SELECT c.repo || '@' || c.sha, c.repo, 'direct_push', NULL, c.sha, split_part(c.message, chr(10), 1),
+           c.author_login, NULL, c.committed_at,
+           CASE WHEN c.committer_login IS NULL OR c.committer_login = 'web-flow' THEN c.author_login
+                ELSE c.committer_login END,
+           NULL, [], c.html_url, NULL, NULL
+    FROM pushes c
+)
+SELECT ch.*, array_to_string(ch.pr_label_list, ', ') AS pr_labels,
+       coalesce(t.key IS NOT NULL, false) AS ticket_exists,
+       t.status AS ticket_status, t.status_category AS ticket_status_category, t.issue_type AS ticket_issue_type,
+       t.priority AS ticket_priority, array_to_string(t.labels, ', ') AS ticket_labels, t.created AS ticket_created,
+       t.browse_url AS ticket_url, cp.position AS change_pos, r.has_staging,
+       ch.merged_at + to_hours(prm.deploy_grace_hours) AS deploy_deadline,
+       nullif(concat_ws('; ',
+         CASE WHEN list_contains(list_transform(ch.pr_label_list, lambda x: lower(x)), 'emergency') THEN 'PR label emergency' END,
+         CASE WHEN list_has_any(list_transform(coalesce(t.labels, []), lambda x: lower(x)), prm.em_labels)
+              THEN 'ticket label ' || array_to_string(t.labels, '/') END,
+         CASE WHEN list_contains(prm.em_issue_types, lower(t.issue_type)) THEN 'issue type ' || t.issue_type END,
+         CASE WHEN list_contains(prm.em_priorities, lower(t.priority)) THEN 'priority ' || t.priority END), '')
+         AS emergency_reason,
+       list_has_any(list_transform(coalesce(t.labels, []), lambda x: lower(x)), prm.std_labels) AS standard_label
+FROM changes ch CROSS JOIN _params prm
+JOIN _repos r ON r.repo = ch.repo
+LEFT JOIN tickets t ON ch.change_kind = 'pr' AND t.key = ch.ticket_key AND t.ticket_exists
+     AND (t.created IS NULL OR t.created <= prm.as_of)
+LEFT JOIN commits cp ON cp.repo = ch.repo AND cp.branch = r.production_branch AND cp.sha = ch.sha
+"""
+
+# Successful deployments as of as_of.  Production: the latest status is `success`
+# (CONTROLS.md).  Staging: the latest status other than `inactive` is `success` (GitHub
+# marks superseded non-production deployments inactive; they were still successful).
+_DEPLOYMENTS = """
+CREATE OR REPLACE TEMP TABLE _dep AS
+WITH st AS (
+    SELECT s.repo, s.deployment_id,
+           arg_max(s.state, struct_pack(t := s.created_at, i := s.status_id)) AS latest_state,
+           arg_max(s.state, struct_pack(t := s.created_at, i := s.status_id)) FILTER (WHERE s.state <> 'inactive')
+               AS latest_active_state,
+           min(s.created_at) FILTER (WHERE s.state = 'success') AS success_at
+    FROM deployment_statuses s, _params prm WHERE s.created_at <= prm.as_of GROUP BY ALL
+)
+SELECT d.repo, d.deployment_id, d.sha, d.environment, e.env_kind, d.creator_login, d.creator_type,
+       st.success_at, c.position AS pos
+FROM deployments d JOIN _envs e ON e.repo = d.repo AND e.env = d.environment
+JOIN st ON st.repo = d.repo AND st.deployment_id = d.deployment_id
+JOIN _repos r ON r.repo = d.repo
+LEFT JOIN commits c ON c.repo = d.repo AND c.branch = r.production_branch AND c.sha = d.sha
+CROSS JOIN _params prm
+WHERE d.created_at <= prm.as_of AND st.success_at IS NOT NULL
+  AND CASE WHEN e.env_kind = 'production' THEN st.latest_state = 'success'
+           ELSE st.latest_active_state = 'success' END
+"""
+
+# Earliest successful deployment (by its first success status) of the change's commit or a
+# later first-parent commit: a suffix minimum over positions, then an ASOF join.
+_FIRST_DEPLOY = """
+CREATE OR REPLACE TEMP TABLE _first_{kind} AS
+WITH suffix AS (
+    SELECT DISTINCT repo, pos, min(struct_pack(t := success_at, id := deployment_id)) OVER (
+        PARTITION BY repo ORDER BY pos RANGE BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) AS best
+    FROM _dep WHERE env_kind = '{kind}' AND pos IS NOT NULL
+), by_pos AS (
+    SELECT b.change_id, s.best FROM _base b ASOF JOIN suffix s ON s.repo = b.repo AND s.pos >= b.change_pos
+), by_sha AS (
+    SELECT b.change_id, min(struct_pack(t := d.success_at, id := d.deployment_id)) AS best
+    FROM _base b JOIN _dep d ON d.repo = b.repo AND d.sha = b.sha AND d.env_kind = '{kind}' GROUP BY ALL
+), best AS (
+    SELECT change_id, min(best) AS best FROM (SELECT * FROM by_pos UNION ALL SELECT * FROM by_sha) GROUP BY ALL
+)
+SELECT best.change_id, best.best.t AS at, d.deployment_id, d.environment, d.creator_login, d.creator_type, d.sha
+FROM best JOIN _dep d ON d.deployment_id = best.best.id AND d.env_kind = '{kind}'
+"""
+
+_CHANGE_FACTS_BASE = """
+SELECT b.change_id, b.repo, b.change_kind, b.number, b.sha, b.title, b.author, b.author_type, b.merged_at,
+       b.merged_by, b.head_sha, b.pr_labels, b.pr_url, b.ticket_key, b.title_other_keys, b.ticket_exists,
+       b.ticket_status, b.ticket_status_category, b.ticket_issue_type, b.ticket_priority, b.ticket_labels,
+       b.ticket_created, b.ticket_url, b.change_pos, b.has_staging, b.deploy_deadline, b.emergency_reason,
+       CASE WHEN b.change_kind <> 'pr' THEN 'normal' WHEN b.emergency_reason IS NOT NULL THEN 'emergency'
+            WHEN b.standard_label THEN 'standard' ELSE 'normal' END AS category,
+       fp.at AS deployed_at, fp.deployment_id, fp.environment AS deploy_environment, fp.creator_login AS deployer,
+       fp.creator_type AS deployer_type, fp.sha AS deploy_sha,
+       fs.at AS staging_deployed_at, fs.deployment_id AS staging_deployment_id,
+       fs.environment AS staging_environment, fs.sha AS staging_sha
+FROM _base b LEFT JOIN _first_production fp USING (change_id) LEFT JOIN _first_staging fs USING (change_id)
+"""
+
+
+def _modules():
+    from ccwatch.controls import registry
+
+    return registry.FACT_MODULES
+
+
+def build_facts(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime) -> dict:
+    """(Re)create ``change_facts`` and ``repo_facts`` for ``as_of``; returns row counts."""
+    t = naive_utc(as_of)
+    _load_config(con, settings, t)
+    con.execute(_PR_CHANGES)
+    titles = con.execute("SELECT repo, number, title FROM _pr ORDER BY repo, number").fetchall()
+    pattern = re.compile(settings.jira.ticket_key_pattern)
+    projects = frozenset(settings.jira.project_keys)
+    keys = pd.DataFrame(
+        [(r, n, *ticket_key_of(title, pattern, projects)) for r, n, title in titles],
+        columns=["repo", "number", "ticket_key", "title_other_keys"],
+    ).astype({"repo": "object", "number": "int64", "ticket_key": "object", "title_other_keys": "object"})
+    con.register("_keys_df", keys)
+    con.execute("CREATE OR REPLACE TEMP TABLE _keys AS SELECT * FROM _keys_df")
+    con.unregister("_keys_df")
+    con.execute(_BASE)
+    con.execute(_DEPLOYMENTS)
+    for kind in ("production", "staging"):
+        con.execute(_FIRST_DEPLOY.format(kind=kind))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _facts_base AS {_CHANGE_FACTS_BASE}")
+
+    joins, cols, repo_parts = [], [], []
+    for i, mod in enumerate(_modules()):
+        sql = getattr(mod, "change_fact_sql", None)
+        if sql:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _f{i} AS {sql(settings)}")
+            names = [r[0] for r in con.execute(f"DESCRIBE _f{i}").fetchall() if r[0] != "change_id"]
+            cols += [f"_f{i}.{n}" for n in names]
+            joins.append(f"LEFT JOIN _f{i} ON _f{i}.change_id = f.change_id")
+        rsql = getattr(mod, "repo_fact_sql", None)
+        if rsql:
+            repo_parts.append(rsql(settings))
+
+    select = ", ".join(["f.*", *cols])
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE change_facts AS SELECT {select} FROM _facts_base f "
+                    f"{' '.join(joins)} ORDER BY f.change_id")
+        repo_sql = "SELECT r.repo AS change_id, r.repo, r.production_branch FROM _repos r"
+        for k, part in enumerate(repo_parts):
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _r{k} AS {part}")
+            repo_sql = (f"SELECT x.*, {', '.join(f'_r{k}.' + c for c in _cols(con, f'_r{k}', {'repo'}))} "
+                        f"FROM ({repo_sql}) x LEFT JOIN _r{k} ON _r{k}.repo = x.repo")
+        con.execute(f"CREATE OR REPLACE TABLE repo_facts AS {repo_sql} ORDER BY change_id")
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    counts = dict(
+        con.execute("SELECT change_kind, count(*) FROM change_facts GROUP BY ALL ORDER BY ALL").fetchall()
+    )
+    return {
+        "changes": sum(counts.values()),
+        "pr_changes": counts.get("pr", 0),
+        "direct_push_changes": counts.get("direct_push", 0),
+        "repositories": con.execute("SELECT count(*) FROM repo_facts").fetchone()[0],
+    }
+
+
+def _cols(con: duckdb.DuckDBPyConnection, table: str, skip: set[str]) -> list[str]:
+    return [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall() if r[0] not in skip]
