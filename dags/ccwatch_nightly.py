@@ -1,0 +1,133 @@
+"""
+### ccwatch_nightly — continuous SOC 2 CC8.1 change-management evidence
+
+Every night, for the run's logical date (the **as-of time**):
+
+1. **ingest_github** / **ingest_jira** (in parallel) fetch the change artifacts through the
+   real clients (connections `github_default`, `jira_default`; ids in the config file) and
+   stage the raw payloads under `CCWATCH_HOME/staging/<date>/`;
+2. **resolve_tickets** fetches tickets named in PR titles that the project search missed;
+3. **load_warehouse** loads the staged payloads into DuckDB in one transaction;
+4. **build_facts** derives one row of facts per change and per repository;
+5. **evaluate_controls** asserts CC8.1-01…13 with Great Expectations into `control_results`;
+6. **write_evidence** writes the dated, hash-manifested evidence folder and archive;
+7. **alert_slack** posts failures not alerted before (connection `slack_api_default`).
+
+A failed fetch fails the run (nothing downstream runs, no "all clear"); a task that fails
+for good posts a pipeline-failure alert. Reruns of a date replace that date's results.
+The configuration file comes from `CCWATCH_CONFIG` (default `include/config/ccwatch.yaml`).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import dag, task
+from ccwatch_airflow.callbacks import alert_pipeline_failure
+
+# Retries cover passing source faults; the demo and the tests shorten the delay through
+# CCWATCH_RETRY_DELAY_SECONDS so a failing run fails in seconds, not a quarter hour.
+DEFAULT_ARGS = {
+    "owner": "compliance-platform",
+    "retries": int(os.environ.get("CCWATCH_RETRIES", "2")),
+    "retry_delay": timedelta(seconds=int(os.environ.get("CCWATCH_RETRY_DELAY_SECONDS", "300"))),
+    "retry_exponential_backoff": True,
+    "on_failure_callback": alert_pipeline_failure,
+}
+
+
+def _run(context) -> tuple:
+    """Settings, as-of time and output folder of this run (cheap; called inside tasks only)."""
+    from ccwatch.pipeline import parse_as_of
+    from ccwatch.settings import ccwatch_home, load_settings
+
+    return load_settings(), parse_as_of(context["logical_date"]), ccwatch_home()
+
+
+@dag(
+    dag_id="ccwatch_nightly",
+    schedule="0 2 * * *",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["ccwatch", "compliance", "soc2"],
+    doc_md=__doc__,
+)
+def ccwatch_nightly():
+    @task
+    def ingest_github(**context) -> dict:
+        from ccwatch.pipeline import ingest_github as stage
+        from ccwatch_airflow.connections import endpoint_for
+
+        settings, as_of, home = _run(context)
+        return stage(settings, endpoint_for(settings.github.conn_id, "github"), as_of, home)
+
+    @task
+    def ingest_jira(**context) -> dict:
+        from ccwatch.pipeline import ingest_jira as stage
+        from ccwatch_airflow.connections import endpoint_for
+
+        settings, as_of, home = _run(context)
+        return stage(settings, endpoint_for(settings.jira.conn_id, "jira"), as_of, home)
+
+    @task
+    def resolve_tickets(**context) -> dict:
+        from ccwatch.pipeline import resolve_tickets as stage
+        from ccwatch_airflow.connections import endpoint_for
+
+        settings, as_of, home = _run(context)
+        return stage(settings, endpoint_for(settings.jira.conn_id, "jira"), as_of, home)
+
+    @task
+    def load_warehouse(**context) -> dict:
+        from ccwatch.pipeline import load_warehouse as stage
+
+        return stage(*_run(context))
+
+    @task
+    def build_facts(**context) -> dict:
+        from ccwatch.pipeline import build_facts as stage
+
+        return stage(*_run(context))
+
+    @task
+    def evaluate_controls(**context) -> dict:
+        from ccwatch.pipeline import evaluate_controls as stage
+
+        return stage(*_run(context))
+
+    @task
+    def write_evidence(**context) -> dict:
+        from ccwatch.pipeline import write_evidence as stage
+        from ccwatch_airflow.connections import endpoint_for
+
+        settings, as_of, home = _run(context)
+        endpoints = {
+            "github": endpoint_for(settings.github.conn_id, "github").base_url,
+            "jira": endpoint_for(settings.jira.conn_id, "jira").base_url,
+        }
+        return stage(settings, as_of, home, endpoints)
+
+    @task
+    def alert_slack(evidence: dict, **context) -> dict:
+        from ccwatch.pipeline import alert_slack as stage
+        from ccwatch_airflow.connections import endpoint_for
+
+        settings, as_of, home = _run(context)
+        endpoint = endpoint_for(settings.slack.conn_id, "slack")
+        return stage(settings, as_of, home, endpoint, evidence["report"])
+
+    fetched = [ingest_github(), ingest_jira()]
+    tickets = resolve_tickets()
+    loaded = load_warehouse()
+    facts = build_facts()
+    evaluated = evaluate_controls()
+    evidence = write_evidence()
+    fetched >> tickets >> loaded >> facts >> evaluated >> evidence
+    alert_slack(evidence)
+
+
+ccwatch_nightly()

@@ -1,0 +1,256 @@
+"""One function per stage of the nightly run; the DAG's task bodies call these and nothing else.
+
+Every stage takes the run's as-of time (tz-aware UTC) and works under ``home``
+(``CCWATCH_HOME``).  Stages hand over through files and the warehouse, never through
+large XComs: each returns a small JSON-serialisable summary.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ccwatch.endpoints import Endpoint, redact_url
+from ccwatch.settings import Settings
+from ccwatch.staging import read_staging, staging_dir, write_staging
+from ccwatch.warehouse import schema
+
+log = logging.getLogger("ccwatch")
+
+STAGING_FILES = ("github.jsonl", "jira.jsonl", "jira_referenced.jsonl")
+
+
+class StageError(RuntimeError):
+    """A stage cannot run because an earlier stage's output is missing or unusable."""
+
+
+def parse_as_of(value: str | datetime) -> datetime:
+    """The run's as-of time as an aware UTC datetime (a date alone means 00:00 UTC)."""
+    if isinstance(value, datetime):
+        dt = value
+    else:
+        text = str(value).strip().replace("Z", "+00:00")
+        dt = datetime.fromisoformat(text)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    dt = dt.astimezone(UTC)
+    # A plain datetime, never Airflow's pendulum DateTime: pendulum drops the tzinfo of
+    # a std-library timezone on arithmetic (as_of - timedelta became naive).
+    return datetime(dt.year, dt.month, dt.day, dt.hour, dt.minute, dt.second, dt.microsecond, tzinfo=UTC)
+
+
+def warehouse_path(home: Path) -> Path:
+    return Path(home) / "warehouse.duckdb"
+
+
+def _evidence_date(as_of: datetime) -> str:
+    return as_of.strftime("%Y-%m-%d")
+
+
+# --- fetch -------------------------------------------------------------------------
+
+
+def ingest_github(settings: Settings, endpoint: Endpoint, as_of: datetime, home: Path) -> dict:
+    from ccwatch.connectors.github import fetch_github
+
+    path = _fresh(staging_dir(home, as_of) / "github.jsonl")
+    n = write_staging(path, fetch_github(settings, endpoint, as_of))
+    log.info("GitHub: %d raw payloads from %s staged in %s", n, redact_url(endpoint.base_url), path)
+    return {"records": n, "file": str(path)}
+
+
+def ingest_jira(settings: Settings, endpoint: Endpoint, as_of: datetime, home: Path) -> dict:
+    from ccwatch.connectors.jira import fetch_jira
+
+    path = _fresh(staging_dir(home, as_of) / "jira.jsonl")
+    n = write_staging(path, fetch_jira(settings, endpoint, as_of))
+    log.info("Jira: %d raw payloads from %s staged in %s", n, redact_url(endpoint.base_url), path)
+    return {"records": n, "file": str(path)}
+
+
+def _fresh(path: Path) -> Path:
+    """Remove an earlier run's staging file first, so a failed fetch can never leave it looking current."""
+    path.unlink(missing_ok=True)
+    return path
+
+
+def referenced_ticket_keys(settings: Settings, titles: list[str]) -> list[str]:
+    """The ticket each PR title links (CONTROLS.md, "Ticket"): first in-scope match only."""
+    pattern = re.compile(settings.jira.ticket_key_pattern)
+    projects = set(settings.jira.project_keys)
+    keys = set()
+    for title in titles:
+        for m in pattern.finditer(title or ""):
+            key = m.group(1) if pattern.groups else m.group(0)
+            if key.split("-", 1)[0] in projects:
+                keys.add(key)
+                break
+    return sorted(keys)
+
+
+def resolve_tickets(settings: Settings, endpoint: Endpoint, as_of: datetime, home: Path) -> dict:
+    """Fetch the tickets that PR titles name but the project search did not bring."""
+    from ccwatch.connectors.jira import fetch_jira
+
+    sdir = staging_dir(home, as_of)
+    gh, jr = sdir / "github.jsonl", sdir / "jira.jsonl"
+    for p in (gh, jr):
+        if not p.is_file():
+            raise StageError(f"{p} is missing: the ingest stage that writes it did not complete")
+    titles = [r.payload.get("title", "") for r in read_staging(gh) if r.kind == "pull"]
+    have = {r.natural_key for r in read_staging(jr) if r.kind in ("issue", "issue_missing")}
+    wanted = [k for k in referenced_ticket_keys(settings, titles) if k not in have]
+    path = _fresh(sdir / "jira_referenced.jsonl")
+    records = fetch_jira(settings, endpoint, as_of, keys=wanted) if wanted else iter(())
+    n = write_staging(path, records)
+    log.info("Jira: %d referenced tickets outside the project search; %d raw payloads", len(wanted), n)
+    return {"referenced": len(wanted), "records": n}
+
+
+# --- load, facts, evaluation ---------------------------------------------------------
+
+
+def load_warehouse(settings: Settings, as_of: datetime, home: Path) -> dict:
+    """Load every staging file of the run in one transaction (all or nothing)."""
+    from ccwatch.warehouse.store import load_records
+
+    sdir = staging_dir(home, as_of)
+    missing = [f for f in STAGING_FILES if not (sdir / f).is_file()]
+    if missing:
+        raise StageError(f"{sdir}: staging incomplete, missing {', '.join(missing)}: refusing to load")
+
+    def records():
+        for f in STAGING_FILES:
+            yield from read_staging(sdir / f)
+
+    con = schema.connect(warehouse_path(home))
+    try:
+        counts = load_records(con, records(), settings)
+        _mark_run(con, as_of, "loaded")
+    finally:
+        con.close()
+    log.info("Warehouse %s loaded: %s", warehouse_path(home), counts)
+    return counts
+
+
+def build_facts(settings: Settings, as_of: datetime, home: Path) -> dict:
+    from ccwatch.warehouse.facts import build_facts as _build
+
+    con = _open_loaded(home, as_of)
+    try:
+        return _build(con, settings, as_of)
+    finally:
+        con.close()
+
+
+def evaluate_controls(settings: Settings, as_of: datetime, home: Path) -> dict:
+    from ccwatch.validation import evaluate
+
+    con = _open_loaded(home, as_of)
+    try:
+        result = evaluate(con, settings, as_of)
+        _mark_run(con, as_of, "evaluated")
+    finally:
+        con.close()
+    path = validation_path(home, as_of)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result.gx_results, indent=1, sort_keys=True, default=str), encoding="utf-8")
+    return {"rows": result.rows, "summary": result.summary, "gx_results": str(path)}
+
+
+def validation_path(home: Path, as_of: datetime) -> Path:
+    return Path(home) / "validations" / f"{_evidence_date(as_of)}.json"
+
+
+def write_evidence(settings: Settings, as_of: datetime, home: Path, endpoints: dict[str, str]) -> dict:
+    from ccwatch.evidence import write_evidence as _write
+    from ccwatch.report import render_report
+
+    gx_path = validation_path(home, as_of)
+    if not gx_path.is_file():
+        raise StageError(f"{gx_path} is missing: evaluate_controls did not complete for {as_of:%Y-%m-%d}")
+    gx_results = json.loads(gx_path.read_text(encoding="utf-8"))
+    con = _open_loaded(home, as_of, need="evaluated")
+    try:
+        html = render_report(con, settings, as_of, gx_results)
+        safe = {k: redact_url(v) for k, v in endpoints.items()}
+        res = _write(con, settings, as_of, Path(home), gx_results, html, safe)
+        _mark_run(con, as_of, "archived", f"{res.archive}")
+    finally:
+        con.close()
+    if res.numbered:
+        log.warning("An archive for %s already existed; wrote the new numbered archive %s", as_of.date(), res.archive)
+    return {"directory": str(res.directory), "archive": str(res.archive), "numbered": res.numbered,
+            "files": res.files, "report": str(Path(res.directory) / "report.html")}
+
+
+def alert_slack(settings: Settings, as_of: datetime, home: Path, endpoint: Endpoint, report_location: str) -> dict:
+    from ccwatch import notify
+
+    con = _open_loaded(home, as_of, need="evaluated")
+    try:
+        message = notify.build_slack_message(con, settings, as_of, report_location)
+        if message is None:
+            log.info("Slack: no new failures and nothing resolved since the last alert; nothing sent")
+            return {"sent": False}
+        notify.send_slack(endpoint, settings.slack.channel, message)
+        notify.mark_alerted(con, as_of, message)
+    finally:
+        con.close()
+    log.info("Slack: alert posted to %s", settings.slack.channel)
+    return {"sent": True}
+
+
+def summary_table(home: Path, as_of: datetime) -> str:
+    """Per-control counts of this date's results, as printed at the end of the demo."""
+    con = schema.connect(warehouse_path(home), read_only=True)
+    try:
+        rows = con.execute(
+            """
+            SELECT control_id,
+                   count(*) FILTER (WHERE status = 'pass'),
+                   count(*) FILTER (WHERE status = 'fail'),
+                   count(*) FILTER (WHERE status = 'pending'),
+                   count(*) FILTER (WHERE status = 'not_applicable')
+            FROM control_results WHERE CAST(as_of AS DATE) = ?
+            GROUP BY control_id ORDER BY control_id
+            """,
+            [as_of.date()],
+        ).fetchall()
+    finally:
+        con.close()
+    lines = [f"{'control':<10} {'pass':>6} {'fail':>6} {'pending':>8} {'n/a':>6}"]
+    for cid, p, f, pe, na in sorted(rows, key=lambda r: int(r[0].rsplit("-", 1)[1])):
+        lines.append(f"{cid:<10} {p:>6} {f:>6} {pe:>8} {na:>6}")
+    return "\n".join(lines)
+
+
+# --- bookkeeping ----------------------------------------------------------------------
+
+_STAGES = ("loaded", "evaluated", "archived")
+
+
+def _mark_run(con, as_of: datetime, stage: str, detail: str | None = None) -> None:
+    ts = as_of.replace(tzinfo=None)
+    con.execute("DELETE FROM runs WHERE as_of = ?", [ts])
+    con.execute(
+        "INSERT INTO runs VALUES (?, ?, ?, ?, ?)",
+        [ts, stage, None, datetime.now(UTC).replace(tzinfo=None), detail],
+    )
+
+
+def _open_loaded(home: Path, as_of: datetime, need: str = "loaded"):
+    path = warehouse_path(home)
+    if not path.is_file():
+        raise StageError(f"{path} does not exist: load_warehouse has not run for {as_of:%Y-%m-%d}")
+    con = schema.connect(path)
+    row = con.execute("SELECT stage FROM runs WHERE as_of = ?", [as_of.replace(tzinfo=None)]).fetchone()
+    stage = row[0] if row else None
+    if stage not in _STAGES or _STAGES.index(stage) < _STAGES.index(need):
+        con.close()
+        got = stage or "nothing"
+        raise StageError(f"{path}: the run of {as_of:%Y-%m-%d} is at '{got}', stage needs '{need}'")
+    return con
