@@ -1,0 +1,424 @@
+"""The production deployment files: docker-compose.yaml, Dockerfile, .dockerignore, .env.example.
+
+No Docker engine runs here, so these tests check what can be checked statically: the compose
+file's structure (services, shared anchor, executor, backends, mounts, environment, health
+and start order), that it only mounts paths that exist, that every secret it requires is
+documented, that the image pins the same Airflow as requirements.txt, and that the example
+connections parse and resolve - through ccwatch's own connection code - to the documented
+endpoints without carrying anything that looks like a real token.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE = ROOT / "docker-compose.yaml"
+DOCKERFILE = ROOT / "Dockerfile"
+ENV_EXAMPLE = ROOT / ".env.example"
+DOCKERIGNORE = ROOT / ".dockerignore"
+
+AIRFLOW_SERVICES = [
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-worker",
+    "airflow-triggerer",
+    "airflow-init",
+]
+LONG_RUNNING = [s for s in AIRFLOW_SERVICES if s != "airflow-init"]
+COMMANDS = {
+    "airflow-apiserver": "api-server",
+    "airflow-scheduler": "scheduler",
+    "airflow-dag-processor": "dag-processor",
+    "airflow-worker": "celery worker",
+    "airflow-triggerer": "triggerer",
+}
+MOUNTS = {  # container path -> host path (relative to the compose file)
+    "/opt/airflow/dags": "./dags",
+    "/opt/airflow/plugins": "./plugins",
+    "/opt/airflow/include": "./include",
+    "/opt/airflow/data": "./data",
+}
+REQUIRED_SECRETS = (
+    "POSTGRES_PASSWORD",
+    "FERNET_KEY",
+    "AIRFLOW__API_AUTH__JWT_SECRET",
+    "AIRFLOW__API__SECRET_KEY",
+    "_AIRFLOW_WWW_USER_PASSWORD",
+)
+CONN_VARS = ["AIRFLOW_CONN_GITHUB_DEFAULT", "AIRFLOW_CONN_JIRA_DEFAULT", "AIRFLOW_CONN_SLACK_API_DEFAULT"]
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def services(compose) -> dict:
+    return compose["services"]
+
+
+def _env(service: dict) -> dict:
+    env = service.get("environment") or {}
+    if isinstance(env, list):  # "KEY=value" list form
+        env = dict(item.split("=", 1) for item in env)
+    return env
+
+
+def _mounts(service: dict) -> dict[str, tuple[str, str]]:
+    """container path -> (host path or volume name, mode) of the short-syntax volumes."""
+    out = {}
+    for item in service.get("volumes") or []:
+        parts = item.split(":")
+        source, target = parts[0], parts[1]
+        out[target] = (source, parts[2] if len(parts) > 2 else "rw")
+    return out
+
+
+def interpolate(value: str, variables: dict[str, str]) -> str:
+    """docker compose's ${VAR}, ${VAR:-default} and ${VAR:?error} substitution (no nesting)."""
+
+    def sub(m: re.Match) -> str:
+        name, op, arg = m.group(1), m.group(2) or "", m.group(3) or ""
+        got = variables.get(name, "")
+        if op == ":?" and not got:
+            raise KeyError(f"{name}: {arg}")
+        return got or (arg if op == ":-" else "")
+
+    return re.sub(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:[-?])([^}]*))?\}", sub, value)
+
+
+def parse_env_file(text: str) -> dict[str, str]:
+    """The subset of docker compose's env-file syntax .env.example uses: KEY=VAL, KEY='literal', comments."""
+    values = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        m = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)", line)
+        assert m, f".env.example line {n} is not KEY=value: {line!r}"
+        key, value = m.groups()
+        if value.startswith("'"):
+            assert value.endswith("'") and len(value) >= 2, f"line {n}: unterminated single quote"
+            value = value[1:-1]
+        else:
+            assert " #" not in value and '"' not in value, f"line {n}: quote JSON/comment values with '...'"
+        values[key] = value
+    return values
+
+
+@pytest.fixture(scope="module")
+def env_example() -> dict[str, str]:
+    return parse_env_file(ENV_EXAMPLE.read_text(encoding="utf-8"))
+
+
+# --- compose structure -------------------------------------------------------------------
+
+
+def test_compose_parses_and_lists_the_services(services):
+    for name in AIRFLOW_SERVICES + ["postgres", "redis"]:
+        assert name in services, f"service {name} missing"
+    for name, command in COMMANDS.items():
+        assert services[name]["command"] == command, name
+
+
+def test_backends_are_postgres16_and_redis72(services):
+    assert services["postgres"]["image"] == "postgres:16"
+    assert services["redis"]["image"].split("-")[0] == "redis:7.2"
+    assert "ports" not in services["postgres"] and "ports" not in services["redis"], (
+        "the metadata DB and the broker must not be published on the host"
+    )
+
+
+def test_every_airflow_service_shares_the_common_anchor_and_built_image(compose, services):
+    common = compose["x-airflow-common"]
+    assert common["build"] == "."
+    raw = COMPOSE.read_text(encoding="utf-8")
+    for name in AIRFLOW_SERVICES:
+        svc = services[name]
+        assert svc["image"] == common["image"] and svc["build"] == common["build"], name
+        assert svc["env_file"] == common["env_file"], name
+        assert _mounts(svc) == _mounts(common), name
+        # the literal anchor merge, not a copy that could drift
+        block = raw.split(f"\n  {name}:\n", 1)[1]
+        assert block.lstrip().startswith("<<: *airflow-common\n"), name
+
+
+def test_executor_and_backends_in_every_airflow_service(services):
+    filled = {key: "x" for key in REQUIRED_SECRETS} | {"POSTGRES_PASSWORD": "s3cret-pw"}
+    for name in AIRFLOW_SERVICES:
+        env = {k: interpolate(str(v), filled) for k, v in _env(services[name]).items()}
+        assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
+        db = urlparse(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+        assert db.scheme.startswith("postgresql") and db.hostname == "postgres" and db.path == "/airflow", (
+            name
+        )
+        broker = urlparse(env["AIRFLOW__CELERY__BROKER_URL"])
+        assert broker.scheme == "redis" and broker.hostname == "redis", name
+        assert db.password == "s3cret-pw", name
+        result = urlparse(env["AIRFLOW__CELERY__RESULT_BACKEND"])
+        assert (result.hostname, result.password) == ("postgres", "s3cret-pw"), name
+        assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "false", name
+
+
+def test_airflow3_execution_api_and_shared_secrets(services):
+    api = services["airflow-apiserver"]
+    container_ports = {str(p).rsplit(":", 1)[-1] for p in api["ports"]}
+    for name in AIRFLOW_SERVICES:
+        env = _env(services[name])
+        url = urlparse(env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"])
+        assert (url.hostname, str(url.port), url.path) == ("airflow-apiserver", "8080", "/execution/"), name
+        assert str(url.port) in container_ports
+        # the same secret in every component, and no insecure built-in default
+        for key in ("AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY", "AIRFLOW__CORE__FERNET_KEY"):
+            value = env[key]
+            assert re.fullmatch(r"\$\{[A-Z_]+:\?[^}]+\}", value), (
+                f"{name}: {key} must be required from .env: {value!r}"
+            )
+
+
+def test_airflow_config_keys_exist_in_airflow_3():
+    """Every AIRFLOW__SECTION__KEY names a real option of the installed Airflow (typos are silent)."""
+    from airflow.configuration import conf
+
+    env = _env(yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))["x-airflow-common"])
+    keys = [k for k in env if k.startswith("AIRFLOW__")]
+    assert keys
+    for key in keys:
+        _, section, option = key.split("__", 2)
+        section, option = section.lower(), option.lower()
+        if section == "celery":  # provider config: the celery provider ships in the image, not the venv
+            continue
+        options = conf.configuration_description.get(section, {}).get("options", {})
+        assert option in options, f"{key}: [{section}] {option} is not an Airflow 3 option"
+
+
+def test_ccwatch_environment_and_mounts(services):
+    for name in AIRFLOW_SERVICES:
+        svc = services[name]
+        env = _env(svc)
+        assert env["CCWATCH_HOME"] == "/opt/airflow/data"
+        assert env["CCWATCH_CONFIG"] == "/opt/airflow/include/config/ccwatch.yaml"
+        assert env["PYTHONPATH"].split(":") == ["/opt/airflow/include", "/opt/airflow/plugins"]
+        mounts = _mounts(svc)
+        for target, host in MOUNTS.items():
+            assert mounts[target][0] == host, f"{name}: {target}"
+        assert mounts["/opt/airflow/data"][1] == "rw", "outputs must be writable"
+        for target in ("/opt/airflow/dags", "/opt/airflow/plugins", "/opt/airflow/include"):
+            assert mounts[target][1] == "ro", f"{name}: code mount {target} should be read-only"
+        assert ".env" in svc["env_file"], name
+
+
+def test_container_paths_match_the_repo_layout(services):
+    """CCWATCH_CONFIG and PYTHONPATH point inside the mounts at files that exist in the repo."""
+    env = _env(services["airflow-worker"])
+    config_rel = Path(env["CCWATCH_CONFIG"]).relative_to("/opt/airflow/include")
+    assert (ROOT / "include" / config_rel).is_file()
+    assert (ROOT / "include" / "ccwatch" / "__init__.py").is_file()
+    assert (ROOT / "plugins" / "ccwatch_airflow" / "__init__.py").is_file()
+    assert (ROOT / "dags" / "ccwatch_nightly.py").is_file()
+
+
+def test_every_mounted_host_path_exists(compose, services):
+    named = set(compose.get("volumes") or {})
+    sources = {src for svc in services.values() for src, _ in _mounts(svc).values()}
+    for src in sources:
+        if src in named:
+            continue
+        assert src.startswith("./"), f"host path {src} should be relative to the project"
+        if src == "./data":  # outputs: created on first start (airflow-init chowns it)
+            continue
+        assert (ROOT / src).exists(), f"mounted host path {src} does not exist in the repo"
+    assert "./data" in sources
+
+
+def test_healthchecks_and_start_order(services):
+    for name in LONG_RUNNING + ["postgres", "redis"]:
+        assert services[name].get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
+    for name in AIRFLOW_SERVICES:
+        deps = services[name]["depends_on"]
+        assert deps["postgres"]["condition"] == "service_healthy", name
+        assert deps["redis"]["condition"] == "service_healthy", name
+    for name in LONG_RUNNING:
+        assert (
+            services[name]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
+        ), name
+    assert services["airflow-worker"]["depends_on"]["airflow-apiserver"]["condition"] == "service_healthy"
+
+
+def test_init_migrates_creates_admin_and_checks_config(services):
+    init = services["airflow-init"]
+    env = _env(init)
+    assert env["_AIRFLOW_DB_MIGRATE"] == "true" and env["_AIRFLOW_WWW_USER_CREATE"] == "true"
+    script = "\n".join(init["command"])
+    assert "/entrypoint airflow version" in script
+    assert "db check-migrations" in script
+    assert "load_settings()" in script
+    assert "/opt/airflow/data" in script and "chown" in script
+
+
+def test_required_compose_variables_are_documented(env_example):
+    raw = COMPOSE.read_text(encoding="utf-8")
+    # ${VAR} and ${VAR:?msg} have no default: .env must provide them; $${VAR} is for the container shell
+    required = set(re.findall(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?\?[^}]*)?\}", raw))
+    assert set(REQUIRED_SECRETS) <= required
+    for var in required:
+        assert var in env_example, f"{var} is required by docker-compose.yaml but not in .env.example"
+    with_default = set(re.findall(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*):-", raw))
+    example_text = ENV_EXAMPLE.read_text(encoding="utf-8")
+    for var in with_default:
+        assert var in example_text, f"{var} (optional) should be mentioned in .env.example"
+
+
+# --- image -------------------------------------------------------------------------------
+
+
+def _pinned(name: str) -> str:
+    for line in (ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines():
+        m = re.fullmatch(rf"{re.escape(name)}==([^\s;#]+)", line.strip(), flags=re.IGNORECASE)
+        if m:
+            return m.group(1)
+    raise AssertionError(f"{name} is not pinned in requirements.txt")
+
+
+def test_dockerfile_base_matches_the_pinned_airflow():
+    text = DOCKERFILE.read_text(encoding="utf-8")
+    froms = re.findall(r"^FROM\s+(\S+)", text, flags=re.MULTILINE)
+    assert len(froms) == 1
+    m = re.fullmatch(r"apache/airflow:(\d+\.\d+\.\d+)-python(\d+\.\d+)", froms[0])
+    assert m, froms[0]
+    assert m.group(1) == _pinned("apache-airflow") == _pinned("apache-airflow-core")
+    assert m.group(2) == "3.11"
+
+
+def test_dockerfile_installs_requirements_without_moving_airflow():
+    text = DOCKERFILE.read_text(encoding="utf-8")
+    assert re.search(r"^USER airflow$", text, flags=re.MULTILINE)
+    install = [ln for ln in text.splitlines() if ln.startswith("RUN pip install")]
+    assert len(install) == 1
+    assert '"apache-airflow==${AIRFLOW_VERSION}"' in install[0] and "-r " in install[0]
+    assert "--no-cache-dir" in install[0]
+    # nothing secret or bulky goes into the build context
+    ignored = {ln.strip() for ln in DOCKERIGNORE.read_text(encoding="utf-8").splitlines()}
+    assert {".env", ".venv", "data", ".git", "airflow_home"} <= ignored
+    assert "!.env.example" in ignored
+
+
+# --- .env.example ------------------------------------------------------------------------
+
+TOKEN_PATTERNS = [
+    r"gh[pousr]_[A-Za-z0-9]{20,}",  # GitHub classic / OAuth / app tokens
+    r"github_pat_[A-Za-z0-9_]{20,}",  # GitHub fine-grained PAT
+    r"xox[abposr]-[A-Za-z0-9-]{10,}",  # Slack tokens
+    r"xapp-[A-Za-z0-9-]{10,}",
+    r"ATATT[A-Za-z0-9_\-=]{20,}",  # Atlassian API token
+    r"AKIA[0-9A-Z]{16}",
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----",
+    # any long key-like run (base64 / hex) mixing letters and digits
+    r"(?=[A-Za-z0-9+/_\-]*\d)(?=[A-Za-z0-9+/_\-]*[A-Za-z])[A-Za-z0-9+/_\-]{32,}={0,2}",
+]
+
+
+def looks_like_token(text: str) -> list[str]:
+    return [m.group(0) for p in TOKEN_PATTERNS for m in re.finditer(p, text)]
+
+
+def test_token_detector_catches_real_shapes():
+    assert looks_like_token("password: ghp_" + "a1B2" * 9)
+    assert looks_like_token("xoxb-" + "1234567890-" * 3)
+    assert looks_like_token("FERNET_KEY=" + "Zm9v" * 11 + "=")
+    assert looks_like_token("JWT_SECRET=" + "3f9a" * 9)
+    assert not looks_like_token('{"password":"<github-token>"}  https://api.github.com')
+    assert not looks_like_token(
+        "# " + "-" * 80 + " https://id.atlassian.com/manage-profile/security/api-tokens"
+    )
+
+
+def test_env_example_contains_no_secrets(env_example):
+    text = ENV_EXAMPLE.read_text(encoding="utf-8")
+    assert looks_like_token(text) == []
+    for key in REQUIRED_SECRETS:
+        assert env_example[key] == "", f"{key} must be left for the user to generate"
+    for var in CONN_VARS:
+        password = json.loads(env_example[var]).get("password", "")
+        assert re.fullmatch(r"<[a-z-]+>", password), f"{var}: password should be a <placeholder>"
+
+
+def test_env_example_names_the_connections_of_the_config(env_example):
+    from ccwatch.settings import load_settings
+
+    settings = load_settings(ROOT / "include" / "config" / "ccwatch.yaml")
+    expected = {
+        f"AIRFLOW_CONN_{c.upper()}"
+        for c in (settings.github.conn_id, settings.jira.conn_id, settings.slack.conn_id)
+    }
+    assert expected == set(CONN_VARS)
+    for var in CONN_VARS:
+        assert var in env_example
+
+
+@pytest.mark.parametrize(
+    "var, service, conn_type, base_url, login",
+    [
+        ("AIRFLOW_CONN_GITHUB_DEFAULT", "github", "github", "https://api.github.com", None),
+        ("AIRFLOW_CONN_JIRA_DEFAULT", "jira", "jira", "https://acme.atlassian.net", "ccwatch@acme.example"),
+        ("AIRFLOW_CONN_SLACK_API_DEFAULT", "slack", "slack", "https://slack.com/api/", None),
+    ],
+)
+def test_example_connections_resolve_through_ccwatch(
+    env_example, monkeypatch, var, service, conn_type, base_url, login
+):
+    """Set the example value exactly as the container would get it and resolve it the DAG's way."""
+    from ccwatch_airflow.connections import endpoint_for
+
+    value = env_example[var]
+    assert json.loads(value)["conn_type"] == conn_type
+    monkeypatch.setenv(var, value)
+    endpoint = endpoint_for(var.removeprefix("AIRFLOW_CONN_").lower(), service)
+    assert endpoint.base_url == base_url
+    assert endpoint.login == login
+    assert endpoint.token == json.loads(value)["password"]
+
+
+def test_commented_alternatives_resolve_too(monkeypatch):
+    """The GHE, Jira Server and Slack base_url variants shown in comments are valid connections."""
+    from ccwatch_airflow.connections import endpoint_for
+
+    alternatives = {}
+    for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines():
+        m = re.fullmatch(r"#\s*(AIRFLOW_CONN_[A-Z_]+)='(\{.*\})'", line.strip())
+        if m:
+            alternatives.setdefault(m.group(1), []).append(m.group(2))
+    assert set(alternatives) == set(CONN_VARS)
+    seen = {}
+    for var, values in alternatives.items():
+        for value in values:
+            monkeypatch.setenv(var, value)
+            service = json.loads(value)["conn_type"]
+            seen[var] = endpoint_for(var.removeprefix("AIRFLOW_CONN_").lower(), service).base_url
+    assert seen["AIRFLOW_CONN_GITHUB_DEFAULT"] == "https://ghe.example/api/v3"
+    assert seen["AIRFLOW_CONN_SLACK_API_DEFAULT"] == "https://slack-gov.com/api/"
+    assert seen["AIRFLOW_CONN_JIRA_DEFAULT"].startswith("https://")
+
+
+def test_compose_refuses_to_start_with_the_unedited_example(env_example):
+    """Interpolating the compose file with .env.example as-is fails (empty secrets); filled in, it works."""
+    raw = COMPOSE.read_text(encoding="utf-8")
+    with pytest.raises(KeyError, match="in .env"):
+        interpolate(raw, env_example)
+    filled = dict(env_example)
+    for key in REQUIRED_SECRETS:
+        filled[key] = f"generated-{key.lower()}"
+    resolved = yaml.safe_load(interpolate(raw, filled))
+    worker = _env(resolved["services"]["airflow-worker"])
+    assert worker["AIRFLOW__API_AUTH__JWT_SECRET"] == "generated-airflow__api_auth__jwt_secret"
+    assert resolved["services"]["airflow-apiserver"]["user"] == f"{env_example['AIRFLOW_UID']}:0"
+    assert resolved["services"]["airflow-apiserver"]["ports"] == ["8080:8080"]
