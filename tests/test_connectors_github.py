@@ -248,3 +248,20 @@ def test_enterprise_base_url_with_api_prefix(server, settings, fetched):
     records = drain(settings, Endpoint(server.url + "/api/v3", token=TOKEN))
     assert sorted((r.kind, r.natural_key) for r in records) == sorted((r.kind, r.natural_key) for r in fetched[0])
     assert all(q["path"].startswith("/api/v3/") for q in server.requests)
+
+
+@pytest.mark.parametrize(
+    ("stamps", "stops"),
+    [
+        (["2026-11-20T00:00:00Z", "2026-08-01T00:00:00Z"], True),   # newest first and past the window
+        (["2026-11-20T00:00:00Z", "2026-10-01T00:00:00Z"], False),  # still inside the window
+        (["2026-08-01T00:00:00Z", "2026-11-20T00:00:00Z"], False),  # server ignored the sort: keep paging
+        (["2026-11-20T00:00:00Z", None], False),                     # a missing time never ends paging
+        ([], False),
+    ],
+)
+def test_paging_stops_early_only_on_a_sorted_page_past_the_window(stamps, stops):
+    from ccwatch.connectors.github import _sorted_past
+
+    page = [{"updated_at": s} for s in stamps]
+    assert _sorted_past(page, "updated_at", datetime(2026, 8, 27)) is stops

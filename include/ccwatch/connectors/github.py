@@ -181,10 +181,8 @@ def _fetch_repo(r: _Repo, rc: RepoConfig, start: datetime, as_of: datetime) -> I
     # deployments (production and staging) with all their statuses
     lo = parse_ts(iso_z(start))
     for env in dict.fromkeys(rc.production_environments + rc.staging_environments):
-        def older(page: list[dict[str, Any]]) -> bool:  # newest first: stop once past the window
-            return bool(page) and _before(page[-1].get("created_at"), lo)
-
-        deps, url, etag = r.get_all("/deployments", {"environment": env}, stop=older)
+        deps, url, etag = r.get_all("/deployments", {"environment": env},
+                                    stop=lambda page: _sorted_past(page, "created_at", lo))
         deps = [d for d in deps if not _before(d.get("created_at"), lo)]
         yield r.record("deployments", f"{repo}:{env}", url, deps, etag=etag)
         for d in deps:
@@ -202,14 +200,26 @@ def _before(ts: Any, lo: datetime) -> bool:
     return dt is not None and dt < lo
 
 
+def _sorted_past(page: list[dict[str, Any]], field: str, lo: datetime) -> bool:
+    """Paging may stop: this page is newest-first by ``field`` and already older than ``lo``.
+
+    Only a page that really is in that order lets paging stop early: a server that ignores
+    the requested sort costs more requests, never a missed change.
+    """
+    stamps = [parse_ts(p.get(field)) for p in page]
+    if not stamps or None in stamps:
+        return False
+    return all(a >= b for a, b in zip(stamps, stamps[1:], strict=False)) and stamps[-1] < lo
+
+
 def _pulls(r: _Repo, rc: RepoConfig, start: datetime, as_of: datetime) -> Iterator[RawRecord]:
     """PRs merged into the production branch in the window, with reviews, checks and statuses."""
     repo = rc.repo
 
     lo, hi = parse_ts(iso_z(start)), parse_ts(iso_z(as_of))
 
-    def past_window(page: list[dict[str, Any]]) -> bool:  # sorted by updated desc
-        return bool(page) and _before(page[-1].get("updated_at"), lo)
+    def past_window(page: list[dict[str, Any]]) -> bool:
+        return _sorted_past(page, "updated_at", lo)
 
     listed, _, _ = r.get_all("/pulls", {"state": "closed", "base": rc.production_branch, "sort": "updated",
                                         "direction": "desc"}, stop=past_window)
