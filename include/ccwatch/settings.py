@@ -19,12 +19,12 @@ from typing import Any
 
 import yaml
 
+from ccwatch.config_schema import _SCHEMA, ConfigError, _Checker, _UniqueKeyLoader
+
+__all__ = ["ConfigError", "Settings", "load_settings", "ccwatch_home", "config_path"]
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = PROJECT_ROOT / "include" / "config" / "ccwatch.yaml"
-
-
-class ConfigError(ValueError):
-    """The configuration file is unusable; the message names the file and key."""
 
 
 @dataclass(frozen=True)
@@ -143,149 +143,6 @@ class Settings:
         raise KeyError(name)
 
 
-# --- schema -----------------------------------------------------------------
-# Each entry: key -> (kind, required).  kind is a type, a nested schema (dict),
-# ("list", item-kind) or a dataclass-building schema via _BUILD.
-
-_STR_LIST = ("list", str)
-
-_SCHEMA: dict[str, Any] = {
-    "lookback_days": (int, True),
-    "github": (
-        {
-            "conn_id": (str, False),
-            "repositories": (
-                (
-                    "list",
-                    {
-                        "repo": (str, True),
-                        "production_branch": (str, True),
-                        "production_environments": (_STR_LIST, True),
-                        "staging_environments": (_STR_LIST, False),
-                        "required_checks": (_STR_LIST, False),
-                    },
-                ),
-                True,
-            ),
-            "deploy_automation": (_STR_LIST, False),
-        },
-        True,
-    ),
-    "jira": (
-        {
-            "conn_id": (str, False),
-            "project_keys": (_STR_LIST, True),
-            "ticket_key_pattern": (str, False),
-            "fields": (
-                {
-                    "business_justification": (str, True),
-                    "risk_assessment": (str, True),
-                    "testing_plan": (str, True),
-                    "postmortem": (str, True),
-                },
-                True,
-            ),
-            "required_fields": (_STR_LIST, False),
-            "approval_statuses": (_STR_LIST, True),
-            "emergency": (
-                {"labels": (_STR_LIST, False), "issue_types": (_STR_LIST, False), "priorities": (_STR_LIST, False)},
-                False,
-            ),
-            "standard_change": ({"labels": (_STR_LIST, False)}, False),
-        },
-        True,
-    ),
-    "people": (
-        {
-            "change_approvers": (_STR_LIST, True),
-            "emergency_approvers": (_STR_LIST, False),
-            "authorized_deployers": (_STR_LIST, True),
-            "identities": (
-                ("list", {"name": (str, True), "github": (str, False), "jira": (str, False)}),
-                False,
-            ),
-        },
-        True,
-    ),
-    "review": ({"min_approvals": (int, False), "allow_stale_approval": (bool, False)}, False),
-    "sod": ({"allow_self_merge": (bool, False)}, False),
-    "windows": (
-        {
-            "deploy_grace_hours": (int, False),
-            "pir_days": (int, False),
-            "emergency_retro_days": (int, False),
-            "postmortem_days": (int, False),
-        },
-        False,
-    ),
-    "slack": ({"conn_id": (str, False), "channel": (str, True)}, True),
-}
-
-# Lists that must hold at least one item when present.
-_NON_EMPTY = {
-    "github.repositories",
-    "jira.project_keys",
-    "jira.approval_statuses",
-    "people.change_approvers",
-    "people.authorized_deployers",
-    "github.repositories[].production_environments",
-}
-
-_TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false"}
-
-
-class _Checker:
-    def __init__(self, path: Path):
-        self.file = path.name if path.parent == DEFAULT_CONFIG.parent else str(path)
-
-    def fail(self, key: str, msg: str) -> ConfigError:
-        return ConfigError(f"{self.file}: {key}: {msg}")
-
-    def check(self, value: Any, kind: Any, key: str, generic: str) -> Any:
-        if isinstance(kind, dict):
-            if not isinstance(value, dict):
-                raise self.fail(key, f"must be a mapping, got {_describe(value)}")
-            out = {}
-            for k in value:
-                if not isinstance(k, str) or k not in kind:
-                    allowed = ", ".join(sorted(kind))
-                    raise self.fail(_join(key, str(k)), f"unknown key (allowed here: {allowed})")
-            for k, (sub, required) in kind.items():
-                if k not in value or value[k] is None:
-                    if required:
-                        raise self.fail(_join(key, k), "required key is missing")
-                    continue
-                out[k] = self.check(value[k], sub, _join(key, k), _join(generic, k))
-            return out
-        if isinstance(kind, tuple) and kind[0] == "list":
-            if not isinstance(value, list):
-                raise self.fail(key, f"must be a list, got {_describe(value)}")
-            if not value and generic in _NON_EMPTY:
-                raise self.fail(key, "must list at least one item")
-            return [self.check(v, kind[1], f"{key}[{i}]", f"{generic}[]") for i, v in enumerate(value)]
-        # scalar
-        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
-        if not ok:
-            raise self.fail(key, f"must be {_TYPE_NAMES[kind]}, got {_describe(value)}")
-        if kind is str and not value.strip():
-            raise self.fail(key, "must not be blank")
-        return value
-
-
-def _join(prefix: str, key: str) -> str:
-    return f"{prefix}.{key}" if prefix else key
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, bool):
-        return f"boolean {value!r}"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return f"{type(value).__name__} {value!r}"
-
-
 def config_path() -> Path:
     return Path(os.environ.get("CCWATCH_CONFIG") or DEFAULT_CONFIG)
 
@@ -297,12 +154,15 @@ def ccwatch_home() -> Path:
 
 def load_settings(path: str | os.PathLike | None = None) -> Settings:
     p = Path(path) if path else config_path()
-    checker = _Checker(p)
+    checker = _Checker(p.name if p.parent == DEFAULT_CONFIG.parent else str(p))
     if not p.is_file():
         raise ConfigError(f"{p}: config file not found (set CCWATCH_CONFIG to its path)")
-    raw_bytes = p.read_bytes()
     try:
-        doc = yaml.safe_load(raw_bytes)
+        raw_bytes = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{checker.file}: cannot read the config file: {exc.strerror or exc}") from None
+    try:
+        doc = yaml.load(raw_bytes, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise ConfigError(f"{checker.file}: not valid YAML: {exc}") from None
     if doc is None:
@@ -331,9 +191,9 @@ def _build(d: dict, c: _Checker) -> Settings:
         key = f"github.repositories[{i}].repo"
         if not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", r["repo"]):
             raise c.fail(key, f"must be 'owner/name', got {r['repo']!r}")
-        if r["repo"] in seen:
+        if r["repo"].lower() in seen:  # GitHub names are case-insensitive
             raise c.fail(key, f"repository {r['repo']!r} is listed twice")
-        seen.add(r["repo"])
+        seen.add(r["repo"].lower())
         repos.append(
             RepoConfig(
                 repo=r["repo"],

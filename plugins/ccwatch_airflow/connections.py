@@ -1,6 +1,6 @@
 """Resolve Airflow connections into ccwatch endpoints.
 
-Accepted shapes (all usable as ``AIRFLOW_CONN_<ID>`` environment variables):
+Accepted shapes (all usable as ``AIRFLOW_CONN_<ID>`` environment variables, JSON or URI):
 
 - GitHub (``github`` type): host = API base URL (``https://api.github.com`` or a GitHub
   Enterprise ``https://ghe.example/api/v3``), password = token.
@@ -10,13 +10,20 @@ Accepted shapes (all usable as ``AIRFLOW_CONN_<ID>`` environment variables):
 
 A host without a scheme (the URI form ``github://:tok@ghe.example/api/v3`` gives host
 ``ghe.example``) gets ``https://`` - or ``http://`` for loopback hosts - plus port and
-path (the URI's "schema" part).  An extra ``base_url`` always wins.
+path (the URI's "schema" part; a schema of ``http``/``https``, the HTTP provider's
+convention, is taken as the scheme instead).  An extra ``base_url`` always wins.
+GitHub and Jira base URLs carry no trailing slash; the Slack one always ends with one.
+
+Outside a running task (a plain Python process, pytest) Airflow's task SDK resolves
+connections through its fallback chain, which reads ``AIRFLOW_CONN_*`` on every call.
 """
 
 from __future__ import annotations
 
-from airflow.sdk import BaseHook
+import os
+from urllib.parse import urlsplit, urlunsplit
 
+from airflow.sdk import BaseHook
 from ccwatch.endpoints import Endpoint
 
 DEFAULT_BASE = {
@@ -32,45 +39,73 @@ class ConnectionConfigError(ValueError):
     pass
 
 
-def base_url_from(host: str | None, port: int | None, schema: str | None, extra: dict, default: str | None) -> str:
+def _netloc(host: str, port: int | None) -> str:
+    if ":" in host and not host.startswith("["):  # a bare IPv6 address
+        host = f"[{host}]"
+    return host + (f":{port}" if port else "")
+
+
+def base_url_from(
+    host: str | None, port: int | None, schema: str | None, extra: dict, default: str | None
+) -> str:
     if extra.get("base_url"):
-        return str(extra["base_url"])
-    if not host:
+        url = str(extra["base_url"])
+    elif not host:
         if default is None:
             raise ConnectionConfigError("has no host (the service's base URL)")
         return default
-    if "://" in host:
-        url = host.rstrip("/")
-        if port and url.count(":") < 2:
-            scheme, rest = url.split("://", 1)
-            hostpart, _, path = rest.partition("/")
-            url = f"{scheme}://{hostpart}:{port}" + (f"/{path}" if path else "")
+    elif "://" in host:
+        parts = urlsplit(host.rstrip("/"))
+        netloc = parts.netloc
+        if port and parts.port is None:
+            netloc += f":{port}"
+        url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
     else:
-        scheme = extra.get("scheme") or ("http" if host in _LOOPBACK else "https")
-        url = f"{scheme}://{host}" + (f":{port}" if port else "")
-    if schema and "://" not in host:
-        url += "/" + schema.strip("/")
+        path = (schema or "").strip("/")
+        scheme = extra.get("scheme")
+        if path.lower() in ("http", "https"):
+            scheme, path = scheme or path.lower(), ""
+        scheme = scheme or ("http" if host in _LOOPBACK else "https")
+        url = f"{scheme}://{_netloc(host, port)}" + (f"/{path}" if path else "")
+    parts = urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        # Never let a credential ride in the URL: it would reach logs and the evidence folder.
+        raise ConnectionConfigError(
+            "has a base URL with user:password@ in it; put the token in the password field"
+        )
     return url
+
+
+def _lookup(conn_id: str, service: str):
+    env_var = f"AIRFLOW_CONN_{conn_id.upper()}"
+    try:
+        return BaseHook.get_connection(conn_id)
+    except Exception as exc:  # AirflowNotFoundException and friends
+        if os.environ.get(env_var):
+            # Airflow swallows a parse error and reports "not defined": say what really happened.
+            raise ConnectionConfigError(
+                f"Airflow connection '{conn_id}' ({service}): {env_var} is set but is not a valid "
+                f"connection (a JSON object or a URI such as {service}://:TOKEN@host/path)"
+            ) from exc
+        raise ConnectionConfigError(
+            f"Airflow connection '{conn_id}' ({service}) is not defined: create it in the UI or set "
+            f"{env_var} (see .env.example)"
+        ) from exc
 
 
 def endpoint_for(conn_id: str, service: str) -> Endpoint:
     """The endpoint of ``service`` ('github' | 'jira' | 'slack') from Airflow connection ``conn_id``."""
-    try:
-        conn = BaseHook.get_connection(conn_id)
-    except Exception as exc:  # AirflowNotFoundException and friends
-        raise ConnectionConfigError(
-            f"Airflow connection '{conn_id}' ({service}) is not defined: create it in the UI or set "
-            f"AIRFLOW_CONN_{conn_id.upper()} (see .env.example)"
-        ) from exc
+    if service not in DEFAULT_BASE:
+        raise ValueError(f"unknown service {service!r} (expected one of {', '.join(DEFAULT_BASE)})")
+    conn = _lookup(conn_id, service)
     extra = conn.extra_dejson or {}
     try:
         base = base_url_from(conn.host, conn.port, conn.schema, extra, DEFAULT_BASE[service])
     except ConnectionConfigError as exc:
         raise ConnectionConfigError(f"Airflow connection '{conn_id}' ({service}) {exc}") from None
-    if service == "slack" and not base.endswith("/"):
-        base += "/"
+    base = base.rstrip("/") + ("/" if service == "slack" else "")
     token = conn.password or extra.get("token")
     if not token:
         raise ConnectionConfigError(f"Airflow connection '{conn_id}' ({service}) has no password/token")
     verify = extra.get("verify", True) not in (False, "false", "False", "0")
-    return Endpoint(base_url=base, login=conn.login, token=token, verify_tls=verify)
+    return Endpoint(base_url=base, login=conn.login or None, token=token, verify_tls=verify)
