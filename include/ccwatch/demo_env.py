@@ -71,7 +71,10 @@ def _report(home: Path, date: str, url: str, log: str, rc: int) -> int:
     print(f"warehouse: {db}")
     print(f"archive:   {detail}")
     print(f"evidence:  {evidence}/")
-    print(f"slack:     {len(messages)} message(s) posted to the API double's #compliance-alerts")
+    if messages:
+        print(f"slack:     {len(messages)} message(s) posted to the API double's #compliance-alerts")
+    else:
+        print("slack:     nothing posted: every failure was already alerted on an earlier run")
     print(f"log:       {log}")
     return 0
 
