@@ -161,3 +161,43 @@ def test_failed_fetch_fails_the_run_and_never_reads_as_all_clear(airflow_env, tm
     texts = json.dumps(messages)
     assert "ingest_github" in texts, "the pipeline-failure alert names the failed task"
     assert "ghp_revoked" not in texts
+
+
+def _chromium() -> str | None:
+    import shutil
+
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_report_renders_in_headless_chromium(demo_run, tmp_path):
+    """The demo's report loads in a real browser, offline, without console errors, showing the counts."""
+    browser = _chromium()
+    if browser is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must install Debian's chromium (see .ci/run) for the browser test")
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    report = demo_run["data"] / "evidence" / DATE / "report.html"
+    proc = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--host-resolver-rules=MAP * ~NOTFOUND", f"--user-data-dir={tmp_path / 'profile'}",
+         "--enable-logging=stderr", "--v=0", "--dump-dom", report.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    dom = proc.stdout
+    console = [line for line in proc.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
+    assert not console, "\n".join(console)
+    assert "SOC 2 CC8.1 change management report" in dom
+    counts = {}
+    for _change, control, status, _detail in demo_run["first_rows"]:
+        counts.setdefault(control, {}).setdefault(status, 0)
+        counts[control][status] += 1
+    import re
+
+    for control, by_status in counts.items():
+        row = re.search(rf"<tr><td><a [^>]*>{re.escape(control)}</a>.*?</tr>", dom, re.S)
+        assert row, f"{control} missing from the rendered headline table"
+        cells = re.findall(r"<td[^>]*>([^<]*)</td>", row.group(0))  # name, rate, pass, fail, pending, n/a
+        want = [str(by_status.get(s, 0)) for s in ("pass", "fail", "pending", "not_applicable")]
+        assert cells[-4:] == want, (control, cells)
