@@ -1,9 +1,10 @@
 """The sandbox HTTP server: one stdlib ThreadingHTTPServer serving GitHub, Jira and Slack doubles.
 
 Every request goes through :meth:`SandboxServer._dispatch`: route to the service, then the
-service's post-processing (GitHub ETag/304 and rate-limit headers), then the fault hook, then
-recording. Fault modes (rate limits, 5xx bursts, truncated JSON...) plug in at that single point
-(:attr:`SandboxServer.fault_hook`); the scenario's optional ``faults`` entry is kept for them.
+service's post-processing (GitHub ETag/304 and rate-limit headers), then the fault modes
+(``ccwatch.sandbox.faults``: the scenario's ``faults`` and :meth:`SandboxServer.add_fault`), then an
+ad-hoc :attr:`SandboxServer.fault_hook`, then recording. A Slack message is recorded only when its
+successful answer is actually sent to a client that is still connected.
 
 The recorded request log never holds an ``Authorization`` header or a token.
 """
@@ -12,6 +13,9 @@ from __future__ import annotations
 
 import copy
 import json
+import select
+import socket
+import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -83,6 +87,8 @@ class SandboxResponse:
     headers: dict[str, str] = field(default_factory=dict)
     raw: bytes | None = None  # a body that is not JSON (or already serialised)
     content_type: str = "application/json; charset=utf-8"
+    abort: bool = False  # close the connection without any answer (fault mode "reset")
+    on_sent: Callable[[], None] | None = None  # called just before a complete answer is written
 
     def body_bytes(self) -> bytes:
         if self.raw is not None:
@@ -111,13 +117,16 @@ class SandboxServer:
     """Serve a scenario on 127.0.0.1 from a daemon thread. Use as a context manager or start()/stop()."""
 
     def __init__(self, scenario: dict | str | Path, port: int = 0, host: str = "127.0.0.1"):
+        from ccwatch.sandbox.faults import FaultEngine
         from ccwatch.sandbox.github import GithubApi
         from ccwatch.sandbox.jira import JiraApi
         from ccwatch.sandbox.slack import SlackApi
 
         self.scenario = load_scenario(scenario)
-        self.faults = self.scenario.get("faults")  # optional list/dict, interpreted by fault modes
+        self._faults = FaultEngine(self.scenario.get("faults"), self._route)
+        self.faults = self._faults.faults  # the active fault dicts (docs/SANDBOX.md "Fault modes")
         self.fault_hook: FaultHook | None = None
+        self._pending = threading.local()  # the Slack message of the request being handled
         self._bind = (host, port)
         self._lock = threading.Lock()
         self._requests: list[dict] = []
@@ -182,26 +191,36 @@ class SandboxServer:
             self._requests.clear()
             self._slack_messages.clear()
 
+    def add_fault(self, fault: dict) -> dict:
+        """Activate one fault mode (see ``ccwatch.sandbox.faults``); returns the checked fault."""
+        return self._faults.add(fault)
+
+    def clear_faults(self) -> None:
+        self._faults.clear()
+
     def _record_slack_message(self, payload: dict) -> None:
+        # kept until the answer is sent (see _dispatch / on_sent): a client that got a 429 or
+        # nothing at all has not posted a message
+        self._pending.payload = copy.deepcopy(payload)
+
+    def _store_slack_message(self, payload: dict) -> None:
         with self._lock:
-            self._slack_messages.append(copy.deepcopy(payload))
+            self._slack_messages.append(payload)
 
     # ----------------------------------------------------------------- dispatch
     def _dispatch(self, req: SandboxRequest) -> SandboxResponse:
         if req.path.startswith("/_sandbox/"):
             return self._introspect(req)
         service = service_of(req.path)
-        try:
-            if service == "github":
-                resp = self.github.handle(req)
-            elif service == "jira":
-                resp = self.jira.handle(req)
-            else:
-                resp = self.slack.handle(req)
-        except Exception as exc:  # a sandbox bug must surface as a 500, not a hung client
-            resp = json_response({"message": f"sandbox error: {type(exc).__name__}: {exc}"}, status=500)
+        self._pending.payload = None
+        resp = self._route(service, req)
         if service == "github":
             resp = self.github.finish(req, resp)
+        payload = self._pending.payload
+        self._pending.payload = None
+        if payload is not None and resp.status == 200:
+            resp.on_sent = lambda: self._store_slack_message(payload)
+        resp = self._faults.apply(service, req, resp)
         hook = self.fault_hook
         if hook is not None:
             resp = hook(service, req, resp) or resp
@@ -211,6 +230,16 @@ class SandboxServer:
                 {"method": req.method, "path": req.path, "query": query, "status": resp.status, "service": service}
             )
         return resp
+
+    def _route(self, service: str, req: SandboxRequest) -> SandboxResponse:
+        try:
+            if service == "github":
+                return self.github.handle(req)
+            if service == "jira":
+                return self.jira.handle(req)
+            return self.slack.handle(req)
+        except Exception as exc:  # a sandbox bug must surface as a 500, not a hung client
+            return json_response({"message": f"sandbox error: {type(exc).__name__}: {exc}"}, status=500)
 
     def _introspect(self, req: SandboxRequest) -> SandboxResponse:
         if req.path == "/_sandbox/requests":
@@ -244,6 +273,15 @@ def _make_handler(server: SandboxServer) -> type[BaseHTTPRequestHandler]:
                 raw_target=self.path,
             )
             resp = server._dispatch(req)
+            if resp.abort:  # fault "reset": drop the connection without an answer (RST)
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.close_connection = True
+                return
+            if self._peer_gone():  # the client gave up (timeout) while the answer was slow
+                self.close_connection = True
+                return
+            if resp.on_sent is not None:
+                resp.on_sent()
             payload = resp.body_bytes()
             self.send_response(resp.status)
             if resp.status != 304:
@@ -256,6 +294,19 @@ def _make_handler(server: SandboxServer) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(payload)
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
+
+        def _peer_gone(self) -> bool:
+            try:
+                readable, _, _ = select.select([self.connection], [], [], 0)
+                return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+            except OSError:
+                return True
+
+        def handle(self) -> None:
+            try:
+                super().handle()
+            except (BrokenPipeError, ConnectionResetError):  # the client went away mid-answer
+                self.close_connection = True
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence stderr access log
             return
