@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from ccwatch.connectors import SourceError
 from ccwatch.connectors.jira import fetch_jira
+from ccwatch.connectors.resilience import RetryPolicy
 from ccwatch.endpoints import Endpoint
 from ccwatch.sandbox.server import SandboxResponse, SandboxServer
 from ccwatch.settings import load_settings
@@ -136,7 +137,10 @@ def test_bad_credentials_raise_without_the_token(server, settings):
     assert "401" in str(err.value) and "PAY" in str(err.value) and "wrong-token-000" not in str(err.value)
 
 
-def test_server_error_mid_fetch_raises(server, settings):
+def test_server_error_mid_fetch_raises(server, settings, monkeypatch):
+    # 5xx answers are retried with backoff (connectors/resilience.py): keep the waits tiny here
+    monkeypatch.setattr("ccwatch.connectors.jira.RETRY_POLICY", RetryPolicy(retries=2, backoff=0.01))
+
     def hook(service, req, resp):
         if service == "jira" and req.path.endswith("/PAY-7/changelog") and req.arg("startAt") == "100":
             return SandboxResponse(status=500, data={"errorMessages": ["Internal server error"], "errors": {}})

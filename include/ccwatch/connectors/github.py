@@ -24,11 +24,13 @@ import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from github import Auth, Github, GithubException, GithubRetry, RateLimitExceededException
+from github.Requester import Requester
 
-from ccwatch.connectors import SourceError, fetched_now, iso_z, public_url
+from ccwatch.connectors import SourceError, fetched_now, iso_z, page_key, public_url, unique_items
+from ccwatch.connectors.resilience import RETRY_STATUSES, RetryPolicy, github_retry, rate_limit_text
 from ccwatch.endpoints import Endpoint
 from ccwatch.settings import RepoConfig, Settings
 from ccwatch.staging import RawRecord
@@ -36,18 +38,19 @@ from ccwatch.warehouse.normalize import first_parent_chain
 from ccwatch.warehouse.normalize_jira import parse_ts
 
 SECONDS_BETWEEN_REQUESTS: float = 0.0
-TIMEOUT_SECONDS = 30
+TIMEOUT_SECONDS = 30  # connect/read timeout of one request (PyGithub takes whole seconds)
 PER_PAGE = 100
+RETRY_POLICY = RetryPolicy()  # 5 retries, all waits of one request <= 15 min (connectors/resilience.py)
 
 
 DEFAULT_RETRY = "default"
 
 
 def default_retry() -> GithubRetry:
-    """5xx/429 (and GitHub's 403 rate-limit answers, which GithubRetry adds) retried 5 times with
-    exponential backoff; rate-limit waits longer than 15 minutes fail instead of hanging the run."""
-    return GithubRetry(total=5, backoff_factor=0.5, status_forcelist=[*range(500, 600), 429],
-                       raise_on_status=False, max_rate_limit_wait=900)
+    """5xx/429, resets and read timeouts (and GitHub's 403 rate-limit answers, which GithubRetry
+    recognises) retried with jittered exponential backoff, ``Retry-After`` and the rate-limit reset
+    honoured, bounded by RETRY_POLICY in count and total wait."""
+    return github_retry(RETRY_POLICY)
 
 
 def make_client(endpoint: Endpoint, *, seconds_between_requests: float | None = SECONDS_BETWEEN_REQUESTS,
@@ -75,22 +78,36 @@ class _Repo:
         shown = public_url(url if not params else f"{url}?{urlencode(params)}")
         try:
             status, headers, body = self.req.requestJson("GET", url, parameters=params or None)
-        except RateLimitExceededException as exc:  # the wait for the reset would exceed the cap
-            raise SourceError(f"GitHub {self.repo}: GET {shown}: rate limit exceeded: {exc.data}") from None
+        except RateLimitExceededException as exc:  # retries spent, or the wait would pass the budget
+            raise self._rate_limited(shown, exc.headers, exc.data) from None
         except GithubException as exc:
             # GithubRetry inspects every 403 and raises the plain API error when it is not a rate
             # limit: that is an HTTP answer like any other (e.g. protection unreadable)
             status, headers, body = exc.status, dict(exc.headers or {}), exc.data
-        except Exception as exc:  # connection errors, exhausted retries
-            raise SourceError(f"GitHub {self.repo}: GET {shown} failed: {type(exc).__name__}: {exc}") from None
+        except Exception as exc:  # connection errors, timeouts, exhausted retries
+            raise SourceError(f"GitHub {self.repo}: GET {shown} failed (gave up after the retries): "
+                              f"{type(exc).__name__}: {exc}") from None
         headers = {k.lower(): v for k, v in (headers or {}).items()}
         if not isinstance(body, (str, bytes, type(None))):
-            return status, headers, body, shown
-        try:
-            data = json.loads(body) if body else None
-        except ValueError:
-            raise SourceError(f"GitHub {self.repo}: GET {shown}: HTTP {status}, body is not JSON") from None
+            data = body
+        else:
+            try:
+                data = json.loads(body) if body else None
+            except ValueError:
+                raise SourceError(f"GitHub {self.repo}: GET {shown}: HTTP {status}, body is not JSON "
+                                  f"(truncated or not an API answer)") from None
+        if status == 429 or (status == 403 and _is_rate_limit(headers, data)):
+            raise self._rate_limited(shown, headers, data)  # never evidence, whatever the endpoint
+        if status == 401:
+            msg = data.get("message") if isinstance(data, dict) else None
+            raise SourceError(f"GitHub {self.repo}: GET {shown} answered HTTP 401" + (f" ({msg})" if msg else "")
+                              + ": the token is invalid, expired or revoked; check the connection's token")
         return status, headers, data, shown
+
+    def _rate_limited(self, shown: str, headers: Any, data: Any) -> SourceError:
+        msg = data.get("message") if isinstance(data, dict) else data
+        return SourceError(f"GitHub {self.repo}: GET {shown}: rate limit exceeded and not reset within the "
+                           f"retry budget ({rate_limit_text(headers)}): {msg or 'no message'}")
 
     def get(self, path: str, params: dict[str, Any] | None = None, data_statuses: tuple[int, ...] = ()
             ) -> tuple[int, Any, str, str | None]:
@@ -106,8 +123,10 @@ class _Repo:
         url: str | None = self.base + self.prefix + path
         items: list[Any] = []
         first_shown, etag, page_params = None, None, params
+        fetched: set[tuple] = set()
         while url:
             status, headers, data, shown = self._call(url, page_params)
+            fetched.add(page_key(shown))
             if status != 200:
                 raise self._error(status, data, shown)
             page = data.get(items_key) if items_key and isinstance(data, dict) else data
@@ -118,18 +137,50 @@ class _Repo:
                 first_shown, etag = shown, headers.get("etag")
             url = _next_link(headers.get("link", ""))
             page_params = None  # the next link carries the query
+            if url and page_key(public_url(url)) in fetched:
+                raise SourceError(f"GitHub {self.repo}: GET {shown}: the Link rel=\"next\" points back to a page "
+                                  f"already fetched ({public_url(url)}): paging loop")
             if stop is not None and stop(page):
                 break
-        return items, first_shown or "", etag
+        return unique_items(items), first_shown or "", etag  # a listing that shifted while paged
 
     def _error(self, status: int, data: Any, shown: str) -> SourceError:
         msg = data.get("message") if isinstance(data, dict) else None
-        return SourceError(f"GitHub {self.repo}: GET {shown} answered HTTP {status}" + (f": {msg}" if msg else ""))
+        text = f"GitHub {self.repo}: GET {shown} answered HTTP {status}" + (f": {msg}" if msg else "")
+        path = urlsplit(shown).path
+        if status == 403:
+            return SourceError(f"{text}. The token lacks access to {self.repo}: it needs {_permission(path)}")
+        if status == 404 and path.endswith(self.prefix):
+            return SourceError(f"{text}. {self.repo} does not exist or the token cannot see it (GitHub answers "
+                               f"404 for a private repository the token has no access to): it needs "
+                               f"{_permission(path)}")
+        if status in RETRY_STATUSES:
+            return SourceError(f"{text} (still failing after the retries)")
+        return SourceError(text)
 
     def record(self, kind: str, key: str, url: str, payload: Any, status: int = 200, etag: str | None = None
                ) -> RawRecord:
         return RawRecord(source="github", kind=kind, natural_key=key, url=url, fetched_at=fetched_now(),
                          payload=payload, etag=etag, status_code=status)
+
+
+def _is_rate_limit(headers: dict[str, str], data: Any) -> bool:
+    msg = data.get("message") if isinstance(data, dict) else None
+    return (headers.get("x-ratelimit-remaining") == "0" or bool(headers.get("retry-after"))
+            or Requester.isRateLimitError(msg or "") or data is None)  # a rate-limit body GithubRetry consumed
+
+
+# fine-grained token permission (classic tokens: the ``repo`` scope) per endpoint of the connector
+_PERMISSIONS = [("/protection", "Administration: read"), ("/check-runs", "Checks: read"),
+                ("/statuses", "Commit statuses: read"), ("/pulls", "Pull requests: read"),
+                ("/deployments", "Deployments: read"), ("/environments", "Actions: read"),
+                ("/commits", "Contents: read"), ("/branches", "Contents: read"), ("/rules", "Metadata: read")]
+
+
+def _permission(path: str) -> str:
+    need = next((p for frag, p in _PERMISSIONS if frag in path), "Metadata: read")
+    return (f"the '{need}' repository permission (fine-grained token or GitHub App) or the 'repo' scope "
+            f"(classic token), and the repository selected for the token")
 
 
 def _next_link(link: str) -> str | None:
@@ -142,22 +193,32 @@ def _next_link(link: str) -> str | None:
 
 def fetch_github(settings: Settings, endpoint: Endpoint, as_of: datetime, *,
                  seconds_between_requests: float | None = SECONDS_BETWEEN_REQUESTS,
-                 retry: Any = DEFAULT_RETRY) -> Iterator[RawRecord]:
-    """Yield the raw records of every configured repository; raise SourceError on any failure."""
+                 retry: Any = DEFAULT_RETRY, plans: dict[str, Any] | None = None) -> Iterator[RawRecord]:
+    """Yield the raw records of every configured repository; raise SourceError on any failure.
+
+    ``plans``: repo -> ``ccwatch.watermarks.RepoPlan``; a repository without one (or with a full
+    plan) is fetched over the whole lookback window."""
     start = as_of - timedelta(days=settings.lookback_days)
     gh = make_client(endpoint, seconds_between_requests=seconds_between_requests, retry=retry)
     try:
         for rc in settings.github.repositories:
-            yield from _fetch_repo(_Repo(gh, endpoint, rc.repo), rc, start, as_of)
+            yield from _fetch_repo(_Repo(gh, endpoint, rc.repo), rc, start, as_of, (plans or {}).get(rc.repo))
     finally:
         gh.close()
 
 
-def _fetch_repo(r: _Repo, rc: RepoConfig, start: datetime, as_of: datetime) -> Iterator[RawRecord]:
+def _fetch_repo(r: _Repo, rc: RepoConfig, start: datetime, as_of: datetime, plan: Any = None
+                ) -> Iterator[RawRecord]:
+    """One repository.  An incremental ``plan`` (docs/ARCHITECTURE.md, "Incremental ingestion")
+    fetches PRs updated, commits made and deployments created since ``plan.since``, plus the
+    statuses of ``plan.open_deployments``; repository, branch, protection, rules and
+    environments are always fetched whole (a handful of requests)."""
     repo, branch = rc.repo, rc.production_branch
+    incremental = plan is not None and plan.incremental
+    since = plan.since if incremental else start
     status, data, url, etag = r.get("")
     yield r.record("repo", repo, url, data, etag=etag)
-    yield from _pulls(r, rc, start, as_of)
+    yield from _pulls(r, rc, start, as_of, since)
 
     # the branch, its protection (403/404 are evidence) and its rules
     _, br, url, etag = r.get(f"/branches/{branch}")
@@ -171,27 +232,48 @@ def _fetch_repo(r: _Repo, rc: RepoConfig, start: datetime, as_of: datetime) -> I
         yield r.record("ruleset", f"{repo}/rulesets/{rid}", url, rs, etag=etag)
 
     # first-parent history of the production branch in the window, and the PRs of each commit
-    commits, url, etag = r.get_all("/commits", {"sha": branch, "since": iso_z(start)})
-    yield r.record("commits", f"{repo}:{branch}", url, commits, etag=etag)
     tip = (br.get("commit") or {}).get("sha") if isinstance(br, dict) else None
+    commits, url, etag = r.get_all("/commits", {"sha": branch, "since": iso_z(since)})
+    if incremental and not _joins(commits, tip, plan.tip):
+        # the new first-parent line does not reach the stored tip (a force push, or commits
+        # dated before the overlap): list the whole window, as a full fetch does
+        commits, url, etag = r.get_all("/commits", {"sha": branch, "since": iso_z(start)})
+    yield r.record("commits", f"{repo}:{branch}", url, commits, etag=etag)
     for c in first_parent_chain(commits, tip):
         pulls, url, etag = r.get_all(f"/commits/{c['sha']}/pulls")
         yield r.record("commit_pulls", f"{repo}@{c['sha']}", url, pulls, etag=etag)
 
     # deployments (production and staging) with all their statuses
-    lo = parse_ts(iso_z(start))
+    # (incremental: created since `since`, merged with the stored list at load, plus the
+    # stored deployments whose statuses may still move)
+    lo = parse_ts(iso_z(since))
+    open_deps = plan.open_deployments if incremental else {}
     for env in dict.fromkeys(rc.production_environments + rc.staging_environments):
         deps, url, etag = r.get_all("/deployments", {"environment": env},
                                     stop=lambda page: _sorted_past(page, "created_at", lo))
         deps = [d for d in deps if not _before(d.get("created_at"), lo)]
         yield r.record("deployments", f"{repo}:{env}", url, deps, etag=etag)
-        for d in deps:
-            sts, url, etag = r.get_all(f"/deployments/{d['id']}/statuses")
-            yield r.record("deployment_statuses", f"{repo}/deployments/{d['id']}", url, sts, etag=etag)
+        ids = list(dict.fromkeys([d["id"] for d in deps] + [int(o["id"]) for o in open_deps.get(env, [])]))
+        for dep_id in ids:
+            sts, url, etag = r.get_all(f"/deployments/{dep_id}/statuses")
+            yield r.record("deployment_statuses", f"{repo}/deployments/{dep_id}", url, sts, etag=etag)
 
     for env in rc.production_environments:
         status, data, url, etag = r.get(f"/environments/{env}", data_statuses=(404,))
         yield r.record("environment", f"{repo}:{env}", url, data, status, etag)
+
+
+def _joins(commits: list[dict[str, Any]], tip: str | None, stored_tip: str | None) -> bool:
+    """The first-parent line from ``tip`` through ``commits`` reaches ``stored_tip``."""
+    by_sha = {c.get("sha"): c for c in commits}
+    sha, seen = tip, set()
+    while sha and stored_tip and sha not in seen:
+        if sha == stored_tip:
+            return True
+        seen.add(sha)
+        parents = (by_sha.get(sha) or {}).get("parents") or []
+        sha = parents[0].get("sha") if parents and sha in by_sha else None
+    return False
 
 
 def _before(ts: Any, lo: datetime) -> bool:
@@ -212,14 +294,18 @@ def _sorted_past(page: list[dict[str, Any]], field: str, lo: datetime) -> bool:
     return all(a >= b for a, b in zip(stamps, stamps[1:], strict=False)) and stamps[-1] < lo
 
 
-def _pulls(r: _Repo, rc: RepoConfig, start: datetime, as_of: datetime) -> Iterator[RawRecord]:
-    """PRs merged into the production branch in the window, with reviews, checks and statuses."""
+def _pulls(r: _Repo, rc: RepoConfig, start: datetime, as_of: datetime, since: datetime | None = None
+           ) -> Iterator[RawRecord]:
+    """PRs merged into the production branch in the window and updated since ``since`` (default:
+    the window start, i.e. all of them), with reviews, checks and statuses.  A new review or
+    label bumps a PR's ``updated_at``, so an unchanged PR is never refetched."""
     repo = rc.repo
 
     lo, hi = parse_ts(iso_z(start)), parse_ts(iso_z(as_of))
+    upd_lo = parse_ts(iso_z(since or start))
 
     def past_window(page: list[dict[str, Any]]) -> bool:
-        return _sorted_past(page, "updated_at", lo)
+        return _sorted_past(page, "updated_at", upd_lo)
 
     listed, _, _ = r.get_all("/pulls", {"state": "closed", "base": rc.production_branch, "sort": "updated",
                                         "direction": "desc"}, stop=past_window)
@@ -227,6 +313,8 @@ def _pulls(r: _Repo, rc: RepoConfig, start: datetime, as_of: datetime) -> Iterat
     for item in listed:
         merged = parse_ts(item.get("merged_at"))
         if merged is None or not (lo <= merged <= hi) or item["number"] in seen:
+            continue
+        if _before(item.get("updated_at"), upd_lo):
             continue
         seen.add(item["number"])
         n = item["number"]

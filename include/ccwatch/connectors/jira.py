@@ -26,7 +26,8 @@ from urllib.parse import urlencode
 import requests
 from jira import JIRA, JIRAError
 
-from ccwatch.connectors import SourceError, fetched_now, public_url
+from ccwatch.connectors import SourceError, fetched_now, public_url, unique_items
+from ccwatch.connectors.resilience import RETRY_STATUSES, RetryPolicy, mount_retry, rate_limit_text
 from ccwatch.endpoints import Endpoint
 from ccwatch.settings import Settings
 from ccwatch.staging import RawRecord
@@ -34,8 +35,11 @@ from ccwatch.warehouse.normalize_jira import parse_ts
 
 PAGE_SIZE = 100
 KEY_CHUNK = 50
-TIMEOUT_SECONDS = 30
-MAX_RETRIES = 3  # the client's ResilientSession retries 429/503 (Retry-After) and connection errors
+TIMEOUT_SECONDS = 30  # connect/read timeout of one request
+# 429, 5xx, resets and read timeouts: jittered backoff, Retry-After honoured, bounded in count and
+# total wait (connectors/resilience.py).  The library's own ResilientSession retries are off: they
+# skip 500/502/504 and read timeouts and sleep up to 60 s per try.
+RETRY_POLICY = RetryPolicy()
 # JQL dates are read in the searching user's time zone: start the window a day earlier so no
 # ticket updated in the UTC window is missed whatever that zone is (extra tickets are harmless).
 JQL_TZ_MARGIN = timedelta(days=1)
@@ -50,8 +54,9 @@ class _Jira:
         self.scope = scope
         self.api = api
         self.client = JIRA(server=self.base, basic_auth=(endpoint.login, endpoint.token), get_server_info=False,
-                           max_retries=MAX_RETRIES, timeout=TIMEOUT_SECONDS,
+                           max_retries=0, timeout=TIMEOUT_SECONDS,
                            options={"verify": endpoint.verify_tls, "rest_api_version": api})
+        mount_retry(self.client._session, RETRY_POLICY)
         self.client.deploymentType = deployment_type  # what JIRA(get_server_info=True) would set
 
     def url(self, path: str, params: dict[str, Any] | None = None) -> str:
@@ -63,7 +68,8 @@ class _Jira:
         except JIRAError as exc:
             raise SourceError(f"Jira {self.scope}: {what} answered HTTP {exc.status_code}: {_error_text(exc)}") from None
         except (requests.RequestException, ValueError) as exc:
-            raise SourceError(f"Jira {self.scope}: {what} failed: {type(exc).__name__}: {exc}") from None
+            raise SourceError(f"Jira {self.scope}: {what} failed{_failure_hint(exc)}: {type(exc).__name__}: {exc}"
+                              ) from None
 
     def record(self, kind: str, key: str, url: str, payload: Any, status: int = 200) -> RawRecord:
         return RawRecord(source="jira", kind=kind, natural_key=key, url=url, fetched_at=fetched_now(),
@@ -72,11 +78,33 @@ class _Jira:
 
 def _error_text(exc: JIRAError) -> str:
     body = _error_body(exc)
+    text = (exc.text or "").strip()[:300] or "no message"
     if isinstance(body, dict):
         msgs = list(body.get("errorMessages") or []) + [f"{k}: {v}" for k, v in (body.get("errors") or {}).items()]
         if msgs:
-            return "; ".join(str(m) for m in msgs)
-    return (exc.text or "").strip()[:300] or "no message"
+            text = "; ".join(str(m) for m in msgs)
+    return text + _status_hint(exc)
+
+
+def _status_hint(exc: JIRAError) -> str:
+    """What an error status means for the run (the retries are spent when one of RETRY_STATUSES remains)."""
+    status = exc.status_code
+    resp = getattr(exc, "response", None)
+    if status == 429:
+        return f" (rate limited; {rate_limit_text(getattr(resp, 'headers', None))}; still limited after the retries)"
+    if status in RETRY_STATUSES:
+        return " (still failing after the retries)"
+    if status == 401:
+        return " (the login or API token is wrong, expired or revoked)"
+    if status == 403:
+        return " (the Jira user lacks the 'Browse projects' permission, or the API token is not accepted)"
+    return ""
+
+
+def _failure_hint(exc: Exception) -> str:
+    if isinstance(exc, ValueError):  # requests' JSONDecodeError included
+        return " (the answer is not JSON: truncated or not an API answer)"
+    return " (gave up after the retries)"
 
 
 def _error_body(exc: JIRAError) -> Any:
@@ -88,8 +116,13 @@ def _error_body(exc: JIRAError) -> Any:
 
 
 def fetch_jira(settings: Settings, endpoint: Endpoint, as_of: datetime,
-               keys: Iterable[str] | None = None) -> Iterator[RawRecord]:
-    """Yield server_info, fields, statuses, then issue + changelog per ticket (and issue_missing)."""
+               keys: Iterable[str] | None = None, plan: Any = None) -> Iterator[RawRecord]:
+    """Yield server_info, fields, statuses, then issue + changelog per ticket (and issue_missing).
+
+    Without ``keys``: the tickets of the configured projects updated in the lookback window, or,
+    with an incremental ``plan`` (``ccwatch.watermarks.JiraPlan``), updated since each project
+    group's ``since``.  Every transition, field edit and comment bumps ``updated``, so nothing
+    that changed is missed; time alone changes nothing (evaluation reads the as-of time)."""
     wanted = None if keys is None else sorted(dict.fromkeys(keys))
     scope = f"projects {', '.join(settings.jira.project_keys)}" if wanted is None else f"tickets {', '.join(wanted[:5])}" + (
         " ..." if wanted and len(wanted) > 5 else "")
@@ -108,11 +141,14 @@ def fetch_jira(settings: Settings, endpoint: Endpoint, as_of: datetime,
     j = _Jira(endpoint, scope, api="3" if cloud else "2", deployment_type=info["deploymentType"])
     search = _search_cloud if cloud else _search_server
     if wanted is None:
-        start = as_of - timedelta(days=settings.lookback_days) - JQL_TZ_MARGIN
-        projects = ", ".join(f'"{p}"' for p in settings.jira.project_keys)
-        jql = f'project in ({projects}) AND updated >= "{start.strftime("%Y-%m-%d %H:%M")}" ORDER BY key ASC'
-        for issue in search(j, jql):
-            yield from _issue_records(j, issue, cloud)
+        groups = plan.groups if plan is not None else [
+            (settings.jira.project_keys, "full", as_of - timedelta(days=settings.lookback_days))]
+        for group, _mode, since in groups:
+            start = since - JQL_TZ_MARGIN
+            projects = ", ".join(f'"{p}"' for p in group)
+            jql = f'project in ({projects}) AND updated >= "{start.strftime("%Y-%m-%d %H:%M")}" ORDER BY key ASC'
+            for issue in search(j, jql):
+                yield from _issue_records(j, issue, cloud)
         return
     for i in range(0, len(wanted), KEY_CHUNK):
         chunk = wanted[i:i + KEY_CHUNK]
@@ -148,7 +184,8 @@ def _search_page(j: _Jira, what: str, fn: Callable[..., Any], url: str, raw_400:
             raise _BadKeys(url, _error_body(exc) or {"errorMessages": [exc.text]}, _error_text(exc)) from None
         raise SourceError(f"Jira {j.scope}: {what} {url} answered HTTP {exc.status_code}: {_error_text(exc)}") from None
     except (requests.RequestException, ValueError) as exc:
-        raise SourceError(f"Jira {j.scope}: {what} {url} failed: {type(exc).__name__}: {exc}") from None
+        raise SourceError(f"Jira {j.scope}: {what} {url} failed{_failure_hint(exc)}: {type(exc).__name__}: {exc}"
+                          ) from None
     if not isinstance(page, dict) or not isinstance(page.get("issues"), list):
         raise SourceError(f"Jira {j.scope}: {what} {url} did not return an issue list")
     return page
@@ -158,11 +195,12 @@ def _search_cloud(j: _Jira, jql: str, raw_400: bool = False) -> Iterator[dict[st
     """GET /rest/api/3/search/jql, following nextPageToken until isLast."""
     token: str | None = None
     seen_tokens: set[str] = set()
+    seen_keys: set[str] = set()
     while True:
         url = j.url("search/jql", {"jql": jql})
         page = _search_page(j, "search", j.client.enhanced_search_issues, url, raw_400, jql_str=jql,
                             nextPageToken=token, maxResults=PAGE_SIZE, fields="*all", json_result=True)
-        yield from page["issues"]
+        yield from _new_issues(page["issues"], seen_keys)
         token = page.get("nextPageToken")
         if page.get("isLast", token is None) or not token:
             return
@@ -171,15 +209,27 @@ def _search_cloud(j: _Jira, jql: str, raw_400: bool = False) -> Iterator[dict[st
         seen_tokens.add(token)
 
 
+def _new_issues(issues: list[Any], seen: set[str]) -> Iterator[Any]:
+    """Issues not yielded before: results that shift while paged repeat some (de-duplicated by key)."""
+    for issue in issues:
+        key = issue.get("key") if isinstance(issue, dict) else None
+        if key is not None and key in seen:
+            continue
+        if key is not None:
+            seen.add(key)
+        yield issue
+
+
 def _search_server(j: _Jira, jql: str, raw_400: bool = False) -> Iterator[dict[str, Any]]:
     """GET /rest/api/2/search, paging with startAt until total."""
     start = 0
+    seen_keys: set[str] = set()
     while True:
         url = j.url("search", {"jql": jql})
         page = _search_page(j, "search", j.client.search_issues, url, raw_400, jql_str=jql, startAt=start,
                             maxResults=PAGE_SIZE, fields="*all", json_result=True, validate_query=True)
         issues = page["issues"]
-        yield from issues
+        yield from _new_issues(issues, seen_keys)
         start += len(issues)
         total = page.get("total")
         if not issues or total is None or start >= int(total):
@@ -208,7 +258,8 @@ def _changelog(j: _Jira, key: str, cloud: bool) -> list[dict[str, Any]]:
             raise SourceError(f"Jira {j.scope}: GET {j.url(f'issue/{key}/changelog', params)} answered HTTP "
                               f"{exc.status_code}: {_error_text(exc)}") from None
         except (requests.RequestException, ValueError) as exc:
-            raise SourceError(f"Jira {j.scope}: GET {j.url(f'issue/{key}/changelog')} failed: {exc}") from None
+            raise SourceError(f"Jira {j.scope}: GET {j.url(f'issue/{key}/changelog')} failed{_failure_hint(exc)}: "
+                              f"{type(exc).__name__}: {exc}") from None
         values = page.get("values") if isinstance(page, dict) else None
         if not isinstance(values, list):
             raise SourceError(f"Jira {j.scope}: GET {j.url(f'issue/{key}/changelog')} returned no 'values' list")
@@ -217,7 +268,7 @@ def _changelog(j: _Jira, key: str, cloud: bool) -> list[dict[str, Any]]:
         total = page.get("total")
         if not values or page.get("isLast") is True or (total is not None and start >= int(total)):
             break
-    return _oldest_first(histories)
+    return _oldest_first(unique_items(histories))  # by history id: pages that shifted repeat some
 
 
 def _changelog_expanded(j: _Jira, key: str) -> list[dict[str, Any]]:

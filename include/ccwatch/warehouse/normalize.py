@@ -62,12 +62,18 @@ def split_key(natural_key: str, sep: str) -> tuple[str, str]:
     return repo, rest
 
 
+GHOST_LOGIN = "ghost"  # GitHub's stand-in for deleted accounts (id 10137): no one in particular
+
+
 def _login(user: Any) -> str | None:
-    return user.get("login") if isinstance(user, dict) else None
+    """A user's login; a deleted user (``null`` or the ``ghost`` account) is NULL, so two deleted
+    users never compare equal (e.g. as author and approver of the same change)."""
+    login = user.get("login") if isinstance(user, dict) else None
+    return None if login == GHOST_LOGIN else login
 
 
 def _type(user: Any) -> str | None:
-    return user.get("type") if isinstance(user, dict) else None
+    return user.get("type") if isinstance(user, dict) and _login(user) is not None else None
 
 
 def _as_list(rec: RawRecord) -> list[dict[str, Any]]:
