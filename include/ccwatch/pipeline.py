@@ -3,6 +3,13 @@
 Every stage takes the run's as-of time (tz-aware UTC) and works under ``home``
 (``CCWATCH_HOME``).  Stages hand over through files and the warehouse, never through
 large XComs: each returns a small JSON-serialisable summary.
+
+Ingestion is incremental (``ccwatch.watermarks``) and atomic for evaluation: a fetch stage
+marks the date's staging folder pending (``_ingest_pending``) before it touches anything and
+leaves ``<stage>.failed.json`` when it fails; only a committed load clears the pending mark.
+Evaluation, evidence and alerting refuse a date that is pending, failed, or not loaded
+(``runs``), so they never read a half-written or failed ingest; the warehouse keeps the
+previous complete state.
 """
 
 from __future__ import annotations
@@ -10,17 +17,22 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ccwatch import watermarks as wm
 from ccwatch.endpoints import Endpoint, redact_url
 from ccwatch.settings import Settings
-from ccwatch.staging import read_staging, staging_dir, write_staging
+from ccwatch.staging import read_staging, staging_dir, utc_now_iso, write_staging
 from ccwatch.warehouse import schema
 
 log = logging.getLogger("ccwatch")
 
 STAGING_FILES = ("github.jsonl", "jira.jsonl", "jira_referenced.jsonl")
+PLAN_FILES = {"github": "github.plan.json", "jira": "jira.plan.json"}
+PENDING = "_ingest_pending"
 
 
 class StageError(RuntimeError):
@@ -53,22 +65,67 @@ def _evidence_date(as_of: datetime) -> str:
 # --- fetch -------------------------------------------------------------------------
 
 
-def ingest_github(settings: Settings, endpoint: Endpoint, as_of: datetime, home: Path) -> dict:
+def ingest_github(settings: Settings, endpoint: Endpoint, as_of: datetime, home: Path, *, full: bool = False) -> dict:
+    """Fetch GitHub into ``staging/<date>/github.jsonl``: incremental per repository when the
+    ingest state allows it (``full=True`` forces the whole window)."""
     from ccwatch.connectors.github import fetch_github
 
-    path = _fresh(staging_dir(home, as_of) / "github.jsonl")
-    n = write_staging(path, fetch_github(settings, endpoint, as_of))
-    log.info("GitHub: %d raw payloads from %s staged in %s", n, redact_url(endpoint.base_url), path)
-    return {"records": n, "file": str(path)}
+    sdir = staging_dir(home, as_of)
+    with _ingest_attempt(sdir, "ingest_github", as_of):
+        started = datetime.now(UTC)  # bookkeeping only: caps the watermark of a future-dated run
+        state = None if full else wm.read_state(home, warehouse_path(home))
+        plans = wm.plan_github(settings, state, as_of)
+        path = _fresh(sdir / "github.jsonl")
+        wm.write_json_atomic(sdir / PLAN_FILES["github"], wm.github_plan_meta(plans, as_of, started, state))
+        n = write_staging(path, fetch_github(settings, endpoint, as_of, plans=plans))
+    modes = sorted({p.mode for p in plans.values()})
+    log.info("GitHub: %d raw payloads (%s) from %s staged in %s", n, "/".join(modes), redact_url(endpoint.base_url), path)
+    return {"records": n, "file": str(path), "modes": {r: p.mode for r, p in plans.items()}}
 
 
-def ingest_jira(settings: Settings, endpoint: Endpoint, as_of: datetime, home: Path) -> dict:
+def ingest_jira(settings: Settings, endpoint: Endpoint, as_of: datetime, home: Path, *, full: bool = False) -> dict:
+    """Fetch the Jira projects into ``staging/<date>/jira.jsonl`` (incremental per project when possible)."""
     from ccwatch.connectors.jira import fetch_jira
 
-    path = _fresh(staging_dir(home, as_of) / "jira.jsonl")
-    n = write_staging(path, fetch_jira(settings, endpoint, as_of))
+    sdir = staging_dir(home, as_of)
+    with _ingest_attempt(sdir, "ingest_jira", as_of):
+        started = datetime.now(UTC)
+        state = None if full else wm.read_state(home, warehouse_path(home))
+        plan = wm.plan_jira(settings, state, as_of)
+        path = _fresh(sdir / "jira.jsonl")
+        wm.write_json_atomic(sdir / PLAN_FILES["jira"],
+                             wm.jira_plan_meta(plan, as_of, started, state, settings.lookback_days))
+        n = write_staging(path, fetch_jira(settings, endpoint, as_of, plan=plan))
     log.info("Jira: %d raw payloads from %s staged in %s", n, redact_url(endpoint.base_url), path)
-    return {"records": n, "file": str(path)}
+    return {"records": n, "file": str(path), "modes": {p: m for ps, m, _ in plan.groups for p in ps}}
+
+
+@contextmanager
+def _ingest_attempt(sdir: Path, stage: str, as_of: datetime) -> Iterator[None]:
+    """Mark the date pending before anything is fetched; on failure leave ``<stage>.failed.json``."""
+    sdir.mkdir(parents=True, exist_ok=True)
+    (sdir / PENDING).touch()
+    marker = sdir / f"{stage}.failed.json"
+    marker.unlink(missing_ok=True)
+    try:
+        yield
+    except BaseException as exc:
+        # SourceError messages name the endpoint, never a token (ccwatch.connectors)
+        wm.write_json_atomic(marker, {"stage": stage, "as_of": wm.iso(as_of), "failed_at": utc_now_iso(),
+                                      "error": f"{type(exc).__name__}: {exc}"[:2000]})
+        raise
+
+
+def failed_ingest(home: Path, as_of: datetime) -> list[str]:
+    """The fetch stages of the date whose last attempt failed (with their error)."""
+    out = []
+    for marker in sorted(staging_dir(home, as_of).glob("*.failed.json")):
+        try:
+            info = json.loads(marker.read_text(encoding="utf-8"))
+            out.append(f"{info.get('stage')}: {info.get('error')}")
+        except (OSError, ValueError):
+            out.append(f"{marker.name}: unreadable failure marker")
+    return out
 
 
 def _fresh(path: Path) -> Path:
@@ -96,17 +153,21 @@ def resolve_tickets(settings: Settings, endpoint: Endpoint, as_of: datetime, hom
     from ccwatch.connectors.jira import fetch_jira
 
     sdir = staging_dir(home, as_of)
-    gh, jr = sdir / "github.jsonl", sdir / "jira.jsonl"
-    for p in (gh, jr):
-        if not p.is_file():
-            raise StageError(f"{p} is missing: the ingest stage that writes it did not complete")
-    titles = [r.payload.get("title", "") for r in read_staging(gh) if r.kind == "pull"]
-    have = {r.natural_key for r in read_staging(jr) if r.kind in ("issue", "issue_missing")}
-    wanted = [k for k in referenced_ticket_keys(settings, titles) if k not in have]
-    path = _fresh(sdir / "jira_referenced.jsonl")
-    records = fetch_jira(settings, endpoint, as_of, keys=wanted) if wanted else iter(())
-    n = write_staging(path, records)
-    log.info("Jira: %d referenced tickets outside the project search; %d raw payloads", len(wanted), n)
+    with _ingest_attempt(sdir, "resolve_tickets", as_of):
+        gh, jr, jplan = sdir / "github.jsonl", sdir / "jira.jsonl", sdir / PLAN_FILES["jira"]
+        for p in (gh, jr, jplan):
+            if not p.is_file():
+                raise StageError(f"{p} is missing: the ingest stage that writes it did not complete")
+        titles = [r.payload.get("title", "") for r in read_staging(gh) if r.kind == "pull"]
+        have = {r.natural_key for r in read_staging(jr) if r.kind in ("issue", "issue_missing")}
+        # tickets already in the warehouse: unchanged unless the project search brought them again
+        stored = set(json.loads(jplan.read_text(encoding="utf-8")).get("known_keys") or [])
+        wanted = [k for k in referenced_ticket_keys(settings, titles) if k not in have and k not in stored]
+        path = _fresh(sdir / "jira_referenced.jsonl")
+        records = fetch_jira(settings, endpoint, as_of, keys=wanted) if wanted else iter(())
+        n = write_staging(path, records)
+    log.info("Jira: %d referenced tickets outside the project search and the warehouse; %d raw payloads",
+             len(wanted), n)
     return {"referenced": len(wanted), "records": n}
 
 
@@ -114,24 +175,47 @@ def resolve_tickets(settings: Settings, endpoint: Endpoint, as_of: datetime, hom
 
 
 def load_warehouse(settings: Settings, as_of: datetime, home: Path) -> dict:
-    """Load every staging file of the run in one transaction (all or nothing)."""
+    """Load every staging file of the run in one transaction (all or nothing), mark the run
+    loaded in that same transaction, then publish the ingest state for the next fetch."""
     from ccwatch.warehouse.store import load_records
 
     sdir = staging_dir(home, as_of)
-    missing = [f for f in STAGING_FILES if not (sdir / f).is_file()]
+    failed = failed_ingest(home, as_of)
+    if failed:
+        raise StageError(f"{sdir}: the ingest of {as_of:%Y-%m-%d} failed ({'; '.join(failed)}): refusing to load")
+    missing = [f for f in (*STAGING_FILES, *PLAN_FILES.values()) if not (sdir / f).is_file()]
     if missing:
         raise StageError(f"{sdir}: staging incomplete, missing {', '.join(missing)}: refusing to load")
+    metas = {src: json.loads((sdir / f).read_text(encoding="utf-8")) for src, f in PLAN_FILES.items()}
 
     def records():
         for f in STAGING_FILES:
             yield from read_staging(sdir / f)
 
+    state: dict = {}
+
+    def before_commit(c) -> None:
+        _record_failed_ingests(c, home)
+        _mark_run(c, as_of, "loaded")
+        state.update(wm.compute_state(c, settings, as_of, prev, metas))
+
     con = schema.connect(warehouse_path(home))
     try:
-        counts = load_records(con, records(), settings)
-        _mark_run(con, as_of, "loaded")
+        prev = wm.read_state(home, warehouse_path(home))
+        gap = wm.missing_basis(con, metas)
+        if gap:
+            wm.drop_state(home)  # the next attempt fetches everything again
+            _mark_run(con, as_of, "failed", gap)
+            raise StageError(f"{sdir}: {gap}; the ingest state was reset, rerun the date for a full fetch")
+        try:
+            counts = load_records(con, records(), settings, before_commit=before_commit)
+        except Exception as exc:
+            _mark_run(con, as_of, "failed", f"load failed: {type(exc).__name__}: {exc}"[:2000])
+            raise
     finally:
         con.close()
+    (sdir / PENDING).unlink(missing_ok=True)
+    wm.write_state(home, state)
     log.info("Warehouse %s loaded: %s", warehouse_path(home), counts)
     return counts
 
@@ -242,10 +326,32 @@ def _mark_run(con, as_of: datetime, stage: str, detail: str | None = None) -> No
     )
 
 
+def _record_failed_ingests(con, home: Path) -> None:
+    """Bring fetch failures (marker files: fetch stages never write DuckDB) into ``runs``."""
+    for marker in sorted((Path(home) / "staging").glob("*/*.failed.json")):
+        try:
+            as_of = parse_as_of(json.loads(marker.read_text(encoding="utf-8"))["as_of"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        row = con.execute("SELECT stage FROM runs WHERE as_of = ?", [as_of.replace(tzinfo=None)]).fetchone()
+        if not row or row[0] != "failed":
+            _mark_run(con, as_of, "failed", "; ".join(failed_ingest(home, as_of))[:2000])
+
+
 def _open_loaded(home: Path, as_of: datetime, need: str = "loaded"):
     path = warehouse_path(home)
     if not path.is_file():
         raise StageError(f"{path} does not exist: load_warehouse has not run for {as_of:%Y-%m-%d}")
+    failed = failed_ingest(home, as_of)
+    if failed:
+        con = schema.connect(path)
+        try:
+            _mark_run(con, as_of, "failed", "; ".join(failed)[:2000])
+        finally:
+            con.close()
+        raise StageError(f"the ingest of {as_of:%Y-%m-%d} failed ({'; '.join(failed)}): the run is marked failed")
+    if (staging_dir(home, as_of) / PENDING).exists():
+        raise StageError(f"an ingest of {as_of:%Y-%m-%d} started and was not loaded: refusing to read the warehouse")
     con = schema.connect(path)
     row = con.execute("SELECT stage FROM runs WHERE as_of = ?", [as_of.replace(tzinfo=None)]).fetchone()
     stage = row[0] if row else None

@@ -6,6 +6,14 @@ batch (delete by the object's natural key, then insert: a rerun yields the same 
 and refresh ``people`` from the config.  Any exception rolls everything back and is
 re-raised, so the previous state stays intact and evaluation never sees half a load.
 
+Two raw kinds *accumulate* instead of being replaced: a branch's ``commits`` list and an
+environment's ``deployments`` list.  An incremental fetch brings only their newest items, so
+the stored list is merged with the fetched one by item id (sha / deployment id; the fetched
+item wins) before anything is normalised: the first-parent chain (and every ``position``) is
+then recomputed over the whole stored history, exactly as if the list had been fetched in
+one piece, and older items stay available to reruns of earlier dates.  The merged record keeps
+the fetch's url and time; its etag is dropped when stored items were merged in.
+
 Rows travel to DuckDB as one JSON document per table (``from_json`` + ``unnest``): the
 column types come from the live schema, and a few thousand rows load in milliseconds
 where ``executemany`` needs about half a millisecond per row.
@@ -14,8 +22,8 @@ where ``executemany`` needs about half a millisecond per row.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from dataclasses import asdict
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -108,6 +116,34 @@ def _upsert_raw(con: duckdb.DuckDBPyConnection, records: list[RawRecord]) -> int
     return insert_rows(con, "raw_payloads", rows)
 
 
+# (source, kind) -> (item id field, sort key of the API's newest-first order)
+ACCUMULATING: dict[tuple[str, str], tuple[str, Callable[[dict[str, Any]], Any]]] = {
+    ("github", "commits"): ("sha", lambda c: str(((c.get("commit") or {}).get("committer") or {}).get("date") or "")),
+    ("github", "deployments"): ("id", lambda d: (str(d.get("created_at") or ""), int(d.get("id") or 0))),
+}
+
+
+def _accumulate(con: duckdb.DuckDBPyConnection, rec: RawRecord) -> RawRecord:
+    """``rec`` with the stored list of the same object merged in (see the module docstring)."""
+    spec = ACCUMULATING.get((rec.source, rec.kind))
+    if spec is None or rec.status_code != 200 or not isinstance(rec.payload, list):
+        return rec
+    row = con.execute(
+        "SELECT payload FROM raw_payloads WHERE source = ? AND kind = ? AND natural_key = ? AND status_code = 200",
+        [rec.source, rec.kind, rec.natural_key],
+    ).fetchone()
+    stored = json.loads(row[0]) if row and row[0] is not None else None
+    if not isinstance(stored, list):
+        return rec
+    id_field, order = spec
+    fetched = {item.get(id_field) for item in rec.payload if isinstance(item, dict)}
+    extra = [item for item in stored if isinstance(item, dict) and item.get(id_field) not in fetched]
+    if not extra:
+        return rec
+    merged = sorted([*rec.payload, *extra], key=order, reverse=True)  # stable: fetched first on ties
+    return replace(rec, payload=merged, etag=None)
+
+
 class _DbContext:
     """Lookups into raw_payloads, which already hold this batch (read inside the load transaction)."""
 
@@ -131,16 +167,20 @@ class _DbContext:
 
 
 def load_records(
-    con: duckdb.DuckDBPyConnection, records: Iterable[RawRecord | dict[str, Any]], settings: Settings
+    con: duckdb.DuckDBPyConnection, records: Iterable[RawRecord | dict[str, Any]], settings: Settings,
+    before_commit: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
 ) -> dict[str, int]:
-    """Load one batch atomically; returns the number of rows written per table."""
+    """Load one batch atomically; returns the number of rows written per table.
+
+    ``before_commit(con)`` runs last inside the transaction (it sees the batch's rows; e.g. the
+    run bookkeeping and the next ingest state); if it raises, nothing is committed."""
     latest: dict[tuple[str, str, str], RawRecord] = {}
     for rec in map(_coerce, records):
         latest[(rec.source, rec.kind, rec.natural_key)] = rec
-    batch_records = list(latest.values())
     counts: dict[str, int] = {}
     con.execute("BEGIN TRANSACTION")
     try:
+        batch_records = [_accumulate(con, rec) for rec in latest.values()]
         counts["raw_payloads"] = _upsert_raw(con, batch_records)
         db = _DbContext(con)
         batch = normalize_batch(batch_records, settings, Context(db.lookup, db.status_categories()))
@@ -152,6 +192,8 @@ def load_records(
             con.execute("UPDATE commits SET pr_numbers = ? WHERE repo = ? AND sha = ?", [numbers, repo, sha])
         con.execute("DELETE FROM people")
         counts["people"] = insert_rows(con, "people", people_rows(settings))
+        if before_commit is not None:
+            before_commit(con)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
