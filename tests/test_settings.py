@@ -139,7 +139,7 @@ UNKNOWN = [
     (
         "lookback_dayz",
         put("lookback_dayz", 30),
-        "github, jira, lookback_days, people, review, slack, sod, windows",
+        "evidence, github, jira, lookback_days, people, review, slack, sod, windows",
     ),
     ("github.repos", put("github", "repos", []), "conn_id, deploy_automation, repositories"),
     (

@@ -26,7 +26,8 @@ from ccwatch.outputs import naive_utc
 
 MANIFEST = "manifest.json"
 SUMS = "SHA256SUMS"
-_DISTRIBUTIONS = ("apache-airflow", "great-expectations", "duckdb", "slack-sdk", "PyGithub", "jira", "pandas")
+_DISTRIBUTIONS = ("apache-airflow", "great-expectations", "duckdb", "slack-sdk", "PyGithub", "jira", "pandas",
+                  "compliance-trestle")
 
 
 def sha256_file(path: Path) -> str:

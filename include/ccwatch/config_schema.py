@@ -89,6 +89,7 @@ _SCHEMA: dict[str, Any] = {
         False,
     ),
     "slack": ({"conn_id": (str, False), "channel": (str, True)}, True),
+    "evidence": ({"retention_days": (int, False), "keep_latest": (int, False)}, False),
 }
 
 # Lists that must hold at least one item when present.

@@ -2,9 +2,11 @@
 
 Layout (docs/OUTPUTS.md): control_results.csv, population.csv, changes/<change>/*.json
 (raw API payloads from ``raw_payloads``, each with its source URL and fetch time),
-gx_validation.json, report.html, POLICY.md, README.txt, SHA256SUMS, manifest.json.
+gx_validation.json, oscal-assessment-results.json, report.html, POLICY.md, README.txt,
+SHA256SUMS, manifest.json.
 The folder is built under a temporary name and swapped in whole, so it never mixes two
-runs; the archive is never overwritten (a rerun gets ``.<n>.tar.gz``).
+runs; the archive is never overwritten (a rerun gets ``.<n>.tar.gz``). After publishing, expired
+archives are deleted per ``evidence.retention_days`` (``ccwatch.retention``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 
 import duckdb
 
-from ccwatch import archive, outputs
+from ccwatch import archive, oscal, outputs, retention
 from ccwatch.archive import verify_archive  # noqa: F401  (public: ccwatch.evidence.verify_archive)
 from ccwatch.endpoints import redact_url
 from ccwatch.outputs import iso
@@ -37,6 +39,7 @@ class EvidenceResult:
     numbered: bool
     files: int
     sha256: str = ""
+    pruned: tuple[str, ...] = ()  # archives / dated folders deleted by the retention policy
 
 
 def change_folder(change_id: str) -> str:
@@ -59,7 +62,7 @@ def _csv(columns: tuple[str, ...], rows: list[dict]) -> str:
     return buf.getvalue()
 
 
-class _Raw:
+class RawEvidence:
     """Reads raw_payloads records (with provenance) and the production-branch commit order."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, as_of: datetime):
@@ -97,7 +100,7 @@ def _time(value: Any) -> datetime | None:
         return None
 
 
-def _deployments(raw: _Raw, settings: Settings, change: dict) -> list[dict]:
+def _deployments(raw: RawEvidence, settings: Settings, change: dict) -> list[dict]:
     """Per production/staging environment, the deployments that contain the change (its sha or a
     later first-parent commit), oldest first, up to the first one whose latest status as of the run
     is success; each with its statuses record."""
@@ -139,7 +142,7 @@ def _latest_state(statuses: dict | None, as_of: datetime) -> str | None:
     return max(dated)[2] if dated else None
 
 
-def _change_files(raw: _Raw, settings: Settings, change: dict) -> dict[str, Any]:
+def change_evidence_files(raw: RawEvidence, settings: Settings, change: dict) -> dict[str, Any]:
     """file name -> JSON content for one change's raw evidence; 'not_found' lists what is absent."""
     files: dict[str, Any] = {}
     missing: list[str] = []
@@ -190,7 +193,7 @@ def _change_files(raw: _Raw, settings: Settings, change: dict) -> dict[str, Any]
     return files
 
 
-def _repo_files(raw: _Raw, settings: Settings, repo: str) -> dict[str, Any]:
+def _repo_files(raw: RawEvidence, settings: Settings, repo: str) -> dict[str, Any]:
     files: dict[str, Any] = {}
     missing: list[str] = []
     try:
@@ -232,9 +235,10 @@ def _write_tree(root: Path, con, settings: Settings, as_of: datetime, gx_results
     for r in rows:
         by_change.setdefault(r["change_id"], []).append(
             {"control_id": r["control_id"], "status": r["status"], "detail": r["detail"]})
-    raw = _Raw(con, as_of)
+    raw = RawEvidence(con, as_of)
     used: set[str] = set()
-    units = [(c["change_id"], c, _change_files) for c in changes]
+    folders: dict[str, str] = {}
+    units = [(c["change_id"], c, change_evidence_files) for c in changes]
     units += [(r["change_id"], r, None) for r in repos if r["change_id"] not in {c["change_id"] for c in changes}]
     for cid, facts, fn in sorted(units, key=lambda u: u[0]):
         folder = change_folder(cid)
@@ -243,6 +247,7 @@ def _write_tree(root: Path, con, settings: Settings, as_of: datetime, gx_results
             folder = f"{change_folder(cid)}-{n}"
             n += 1
         used.add(folder.lower())
+        folders[cid] = folder
         d = root / "changes" / folder
         d.mkdir(parents=True)
         files = fn(raw, settings, facts) if fn else _repo_files(raw, settings, facts.get("repo") or cid)
@@ -259,6 +264,7 @@ def _write_tree(root: Path, con, settings: Settings, as_of: datetime, gx_results
     (root / "report.html").write_text(report_html, encoding="utf-8", newline="")
     (root / "POLICY.md").write_text(render_policy(settings, as_of), encoding="utf-8", newline="\n")
     (root / "README.txt").write_text(render_readme(settings, as_of), encoding="utf-8", newline="\n")
+    oscal.write_oscal(root / oscal.FILE_NAME, oscal.build_assessment_results(con, settings, as_of, folders))
     counts: dict[str, int] = {}
     for r in rows:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
@@ -303,5 +309,7 @@ def write_evidence(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: da
         path, numbered = archive.publish(tmp_archive, base, f"ccwatch-evidence-{day}")
     finally:
         tmp_archive.unlink(missing_ok=True)
+    pruned = retention.prune_evidence(base, as_of, settings.evidence.retention_days, settings.evidence.keep_latest,
+                                      keep=path)
     return EvidenceResult(directory=final, archive=path, numbered=numbered,
-                          files=len(archive.list_files(final)), sha256=digest)
+                          files=len(archive.list_files(final)), sha256=digest, pruned=tuple(p.name for p in pruned))

@@ -25,6 +25,9 @@ from ccwatch.settings import Settings
 
 MAX_BLOCKS = 50
 MAX_SECTION = 3000
+#: sending: retries per post (429, 5xx, connection errors) and the longest Retry-After obeyed
+MAX_RETRIES = 3
+MAX_RETRY_AFTER = 60
 _META = "ccwatch"  # private key of the message dict: what mark_alerted records; never sent
 
 
@@ -225,31 +228,59 @@ def build_pipeline_failure_message(dag_id: str, run_id: str, task_id: str, error
 # --- sending ----------------------------------------------------------------------------
 
 
+def _retry_handlers() -> list:
+    """Bounded retries: at most MAX_RETRIES per post in all. 429 waits its Retry-After unless that is
+    longer than MAX_RETRY_AFTER (then it fails now: the task's own retries or the next run alert
+    later); any 5xx and connection errors back off exponentially (0.5 s, 1 s, 2 s plus jitter)."""
+    from slack_sdk.http_retry.builtin_handlers import (
+        ConnectionErrorRetryHandler,
+        RateLimitErrorRetryHandler,
+        ServerErrorRetryHandler,
+    )
+
+    class BoundedRateLimit(RateLimitErrorRetryHandler):
+        def _can_retry(self, *, state, request, response=None, error=None) -> bool:
+            if not super()._can_retry(state=state, request=request, response=response, error=error):
+                return False
+            wait = next((v for k, v in response.headers.items() if k.lower() == "retry-after"), None)
+            wait = wait[0] if isinstance(wait, list) and wait else wait
+            try:
+                return wait is None or int(wait) <= MAX_RETRY_AFTER
+            except (TypeError, ValueError):
+                return True
+
+    class AnyServerError(ServerErrorRetryHandler):  # the built-in one retries only 500 and 503
+        def _can_retry(self, *, state, request, response=None, error=None) -> bool:
+            return response is not None and 500 <= response.status_code <= 599
+
+    return [ConnectionErrorRetryHandler(max_retry_count=MAX_RETRIES), BoundedRateLimit(max_retry_count=MAX_RETRIES),
+            AnyServerError(max_retry_count=MAX_RETRIES)]
+
+
 def send_slack(endpoint: Endpoint, channel: str, message: dict) -> dict:
-    """Post the message with chat.postMessage; 429 answers are retried after Retry-After.
+    """Post the message with chat.postMessage, with bounded retries of 429, 5xx and connection errors.
 
     Returns Slack's response body; raises SlackSendError when Slack answers ``ok: false`` or
-    cannot be reached (the message names the API and error code, never the token)."""
+    cannot be reached after the retries (the message names the API and error code, never the token)."""
     from slack_sdk import WebClient
     from slack_sdk.errors import SlackApiError
-    from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
     ctx = None
     if not endpoint.verify_tls:
         ctx = ssl.create_default_context()
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
-    client = WebClient(
-        token=endpoint.token, base_url=endpoint.base_url, ssl=ctx,
-        retry_handlers=[ConnectionErrorRetryHandler(), RateLimitErrorRetryHandler(max_retry_count=3)],
-    )
+    client = WebClient(token=endpoint.token, base_url=endpoint.base_url, ssl=ctx, retry_handlers=_retry_handlers())
     where = redact_url(endpoint.base_url)
     try:
         resp = client.chat_postMessage(channel=channel, text=message.get("text"), blocks=message.get("blocks"),
                                        unfurl_links=False, unfurl_media=False)
     except SlackApiError as exc:
         error = exc.response.get("error") if exc.response is not None else None
-        raise SlackSendError(f"Slack chat.postMessage to {channel} at {where} failed: {error or exc.response.status_code}") from None
+        status = getattr(exc.response, "status_code", None)
+        text = _clip(scrub(str(error or f"HTTP {status}")), 300)
+        raise SlackSendError(f"Slack chat.postMessage to {channel} at {where} failed: {text}"
+                             + (f" (HTTP {status})" if error and status and status != 200 else "")) from None
     except OSError as exc:
         raise SlackSendError(f"Slack chat.postMessage to {channel} at {where} failed: {scrub(str(exc))}") from None
     data = dict(resp.data) if isinstance(resp.data, dict) else {}

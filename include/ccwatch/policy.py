@@ -175,6 +175,8 @@ changes/<folder>/     the raw evidence of one change, as the APIs returned it; e
                       Folder names: owner/repo#12 -> owner__repo__pr-12,
                       owner/repo@<sha> -> owner__repo__push-<sha>.
 gx_validation.json    the Great Expectations validation results of the run
+oscal-assessment-results.json   the same results as an OSCAL 1.2 assessment-results document:
+                      one observation per control result, one finding per failure
 report.html           the human-readable report (self-contained; open in any browser)
 POLICY.md             the change-management control statement in force (from the config)
 SHA256SUMS            sha256 of every file except itself and manifest.json

@@ -124,6 +124,14 @@ class SlackConfig:
 
 
 @dataclass(frozen=True)
+class EvidenceConfig:
+    """Retention of the evidence archives: None keeps every archive forever."""
+
+    retention_days: int | None = None
+    keep_latest: int = 30
+
+
+@dataclass(frozen=True)
 class Settings:
     lookback_days: int
     github: GithubConfig
@@ -133,6 +141,7 @@ class Settings:
     review: ReviewConfig = field(default_factory=ReviewConfig)
     sod: SodConfig = field(default_factory=SodConfig)
     windows: WindowsConfig = field(default_factory=WindowsConfig)
+    evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
     source_path: str = ""
     sha256: str = ""
 
@@ -254,6 +263,11 @@ def _build(d: dict, c: _Checker) -> Settings:
     for k in ("deploy_grace_hours", "pir_days", "emergency_retro_days", "postmortem_days"):
         if getattr(windows, k) < 0:
             raise c.fail(f"windows.{k}", "must not be negative")
+    evidence = EvidenceConfig(**d.get("evidence", {}))
+    if evidence.retention_days is not None and evidence.retention_days < 1:
+        raise c.fail("evidence.retention_days", "must be at least 1 (leave it out to keep archives forever)")
+    if evidence.keep_latest < 1:
+        raise c.fail("evidence.keep_latest", "must be at least 1")
     return Settings(
         lookback_days=d["lookback_days"],
         github=github,
@@ -263,4 +277,5 @@ def _build(d: dict, c: _Checker) -> Settings:
         review=review,
         sod=SodConfig(**d.get("sod", {})),
         windows=windows,
+        evidence=evidence,
     )
