@@ -51,6 +51,10 @@ NIGHTLY_EDGES = {
     ("write_evidence", "alert_slack"),
 }
 
+# DAGs run only by hand (schedule=None): they must take their input as validated Params.
+MANUAL_DAGS = {"ccwatch_audit_sample"}
+AUDIT_PARAMS = {"date_from", "date_to", "size", "seed"}
+
 
 class Trap(RuntimeError):
     pass
@@ -129,8 +133,10 @@ def test_every_dag_follows_the_conventions(dagbag):
             problems.append(f"{dag_id}: no doc_md")
         if dag.catchup is not False:
             problems.append(f"{dag_id}: catchup is {dag.catchup!r}")
-        if dag.schedule is None:
+        if dag.schedule is None and dag_id not in MANUAL_DAGS:
             problems.append(f"{dag_id}: no schedule")
+        if dag.schedule is not None and dag_id in MANUAL_DAGS:
+            problems.append(f"{dag_id}: manual DAG has schedule {dag.schedule!r}")
         retries = (dag.default_args or {}).get("retries")
         if not isinstance(retries, int) or retries < 2:
             problems.append(f"{dag_id}: default_args retries is {retries!r}")
@@ -173,6 +179,60 @@ def test_nightly_failure_callback_is_the_slack_alert(nightly):
     callback = nightly.default_args["on_failure_callback"]
     assert getattr(callback, "__qualname__", None) == alert_pipeline_failure.__qualname__
     assert getattr(callback, "__module__", None) == alert_pipeline_failure.__module__
+
+
+# --- ccwatch_audit_sample ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def audit(dagbag):
+    assert "ccwatch_audit_sample" in dagbag.dags, f"dags found: {sorted(dagbag.dags)}"
+    return dagbag.dags["ccwatch_audit_sample"]
+
+
+def test_every_dag_is_known(dagbag):
+    assert set(dagbag.dags) == {"ccwatch_nightly"} | MANUAL_DAGS
+
+
+def test_audit_sample_is_manual_with_one_thin_task(audit):
+    assert audit.schedule is None and audit.catchup is False
+    assert audit.task_ids == ["write_sample_packet"]
+    assert audit.get_task("write_sample_packet").retries >= 2
+    assert {"ccwatch", "soc2", "audit"} <= set(audit.tags)
+    doc = audit.doc_md or ""
+    assert all(p in doc for p in AUDIT_PARAMS) and "docs/AUDITOR.md" in doc
+
+
+def test_audit_sample_params_have_types_and_validation(audit):
+    import copy
+
+    from airflow.sdk.exceptions import ParamValidationError
+
+    params = audit.params
+    assert set(params.keys()) == AUDIT_PARAMS
+    schemas = {k: params.get_param(k).schema for k in AUDIT_PARAMS}
+    assert schemas["date_from"] == {**schemas["date_from"], "type": "string", "format": "date"}
+    assert schemas["date_to"] == {**schemas["date_to"], "type": "string", "format": "date"}
+    assert schemas["size"]["type"] == "integer" and schemas["size"]["minimum"] == 1
+    assert schemas["seed"]["type"] == "integer"
+    assert params["size"] == 25
+    good = {"date_from": "2026-10-01", "date_to": "2026-11-25", "size": 25, "seed": 7}
+    ok = copy.deepcopy(params)
+    ok.update(good)
+    assert ok.validate() == good
+    for key, bad in (("date_from", "2026-13-01"), ("date_to", "25/11/2026"), ("size", 0), ("seed", "seven")):
+        p = copy.deepcopy(params)
+        with pytest.raises(ParamValidationError):
+            p.update({**good, key: bad})
+            p.validate()
+    with pytest.raises(ParamValidationError):  # nothing given: the period and seed are required
+        copy.deepcopy(params).validate()
+
+
+def test_audit_sample_task_calls_the_core_only():
+    source = (DAGS / "ccwatch_audit_sample.py").read_text()
+    assert "ccwatch.packet import sample_packet" in source
+    assert "import duckdb" not in source and "open(" not in source
 
 
 # --- the traps work (so a green run above means something) --------------------------

@@ -2,8 +2,12 @@
 
 Commands:
   summary --date YYYY-MM-DD   per-control counts of that date's control_results
-  verify ARCHIVE              re-hash an evidence archive (or folder) against its manifest
+  verify ARCHIVE              re-hash an evidence archive, evidence folder or sample packet against its manifest
   check-config [FILE]         validate a config file and exit non-zero naming the bad key
+  sample --from D --to D --size N --seed S    the auditor's reproducible sample and its evidence packet
+  self-audit --quarter 2026Q4 [--size N] [--seed S]   the quarterly self-audit report
+
+Exit status: 0 ok, 1 the check found problems, 2 the command could not run (bad input).
 """
 
 from __future__ import annotations
@@ -41,7 +45,16 @@ def _verify(args) -> int:
     if not path.exists():
         print(f"ccwatch: {path}: no such archive or folder", file=sys.stderr)
         return 2
+    if not path.is_dir() and not path.is_file():
+        print(f"ccwatch: {path}: not an archive file or a folder", file=sys.stderr)
+        return 2
     problems = verify_archive(path)
+    unusable = [p for p in problems if p.startswith(("unreadable archive", "unreadable manifest"))]
+    if unusable or problems == ["missing: manifest.json"]:
+        what = unusable[0] if unusable else "it has no manifest.json"
+        print(f"ccwatch: {path}: not a readable ccwatch evidence archive, folder or sample packet ({what})",
+              file=sys.stderr)
+        return 2
     for p in problems:
         print(f"{path}: {p}")
     if not problems:
@@ -61,19 +74,129 @@ def _check_config(args) -> int:
     return 0
 
 
+def _home(args) -> Path:
+    from ccwatch.settings import ccwatch_home
+
+    return Path(args.home) if args.home else ccwatch_home()
+
+
+def _progress(message: str) -> None:
+    print(f"ccwatch: {message}", file=sys.stderr, flush=True)
+
+
+def _sample(args) -> int:
+    from ccwatch.packet import sample_packet
+    from ccwatch.sampling import SamplingError
+    from ccwatch.settings import ConfigError, load_settings
+
+    try:
+        settings = load_settings(args.config)
+        res = sample_packet(_home(args), settings, args.date_from, args.date_to, args.size, args.seed,
+                            through=args.through, progress=_progress)
+    except (SamplingError, ConfigError) as exc:
+        print(f"ccwatch: {exc}", file=sys.stderr)
+        return 2
+    s = res.sample
+    if res.numbered:
+        _progress("a packet of this draw already existed: wrote a new, numbered one (none is overwritten)")
+    print(f"sample:     {s.drawn}")
+    if s.period.warning:
+        print(f"warning:    {s.period.warning}")
+    print(f"population: {s.population_size} changes, sha256 {s.period.population_hash}")
+    print(f"packet:     {res.directory}  ({res.files} files)")
+    print(f"index:      {res.directory / 'index.html'}")
+    print(f"verify:     python -m ccwatch verify {res.directory}")
+    return 0
+
+
+def _self_audit(args) -> int:
+    from ccwatch.packet import open_warehouse
+    from ccwatch.sampling import SamplingError
+    from ccwatch.selfaudit import self_audit
+
+    try:
+        con = open_warehouse(_home(args))
+        try:
+            _progress(f"drawing the {args.quarter} sample and counting the quarter's results")
+            folder = self_audit(con, args.quarter, args.size, args.seed, home=_home(args))
+        finally:
+            con.close()
+    except SamplingError as exc:
+        print(f"ccwatch: {exc}", file=sys.stderr)
+        return 2
+    print(f"self-audit: {folder / 'self-audit.html'}")
+    print(f"csv:        {folder / 'self-audit.csv'}")
+    return 0
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n} is less than 1")
+    return n
+
+
+_HOME_HELP = "CCWATCH_HOME (default: $CCWATCH_HOME or ./data)"
+_FMT = argparse.RawDescriptionHelpFormatter
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ccwatch", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m ccwatch", description=__doc__, formatter_class=_FMT)
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("summary", help="per-control counts of one date's results")
+    p = sub.add_parser("summary", help="per-control counts of one date's results", formatter_class=_FMT,
+                       description="Print the per-control counts of one run date's control_results.",
+                       epilog="example:\n  python -m ccwatch summary --date 2026-11-25")
     p.add_argument("--date", required=True, help="as-of date, YYYY-MM-DD")
-    p.add_argument("--home", help="CCWATCH_HOME (default: $CCWATCH_HOME or ./data)")
+    p.add_argument("--home", help=_HOME_HELP)
     p.set_defaults(func=_summary)
-    p = sub.add_parser("verify", help="re-hash an evidence archive against its manifest")
-    p.add_argument("archive", help="ccwatch-evidence-<date>.tar.gz or an evidence/<date>/ folder")
+    p = sub.add_parser("verify", help="re-hash an evidence archive or sample packet against its manifest",
+                       formatter_class=_FMT,
+                       description="Re-hash every file against manifest.json; exit 0 when all match, 1 when a "
+                                   "file was modified, added or removed, 2 when the path is not an archive.",
+                       epilog="examples:\n  python -m ccwatch verify data/evidence/ccwatch-evidence-2026-11-25.tar.gz"
+                              "\n  python -m ccwatch verify data/samples/2026-10-01_2026-11-25_seed7_n25")
+    p.add_argument("archive", help="ccwatch-evidence-<date>.tar.gz, an evidence/<date>/ folder or a samples/ packet")
     p.set_defaults(func=_verify)
-    p = sub.add_parser("check-config", help="validate a configuration file")
+    p = sub.add_parser("check-config", help="validate a configuration file", formatter_class=_FMT,
+                       description="Validate a config file; exit 2 naming the file and the bad key.",
+                       epilog="example:\n  python -m ccwatch check-config include/config/ccwatch.yaml")
     p.add_argument("file", nargs="?", help="default: $CCWATCH_CONFIG or include/config/ccwatch.yaml")
     p.set_defaults(func=_check_config)
+    p = sub.add_parser(
+        "sample", help="draw the auditor's reproducible sample of a period and write its evidence packet",
+        formatter_class=_FMT,
+        description="Draw a reproducible random sample of the changes merged in a period (UTC days, both "
+                    "inclusive) from the stored population, each with the results of the latest run that "
+                    "evaluated it, and write the evidence packet to CCWATCH_HOME/samples/<from>_<to>_seed<S>_n<N>/ "
+                    "(index.csv, index.html, sample.json, one page and the raw evidence per change, "
+                    "manifest.json). An existing packet is never overwritten. See docs/AUDITOR.md.",
+        epilog="examples:\n  python -m ccwatch sample --from 2026-10-01 --to 2026-11-25 --size 25 --seed 7\n"
+               "  python -m ccwatch verify data/samples/2026-10-01_2026-11-25_seed7_n25")
+    p.add_argument("--from", dest="date_from", required=True, metavar="DATE", help="first day, YYYY-MM-DD")
+    p.add_argument("--to", dest="date_to", required=True, metavar="DATE", help="last day, YYYY-MM-DD (inclusive)")
+    p.add_argument("--size", type=_positive, required=True, metavar="N", help="number of changes to draw")
+    p.add_argument("--seed", type=int, required=True, metavar="S", help="random seed (any whole number)")
+    p.add_argument("--through", metavar="DATE",
+                   help="consider only runs up to this as-of date (default: every run; sample.json "
+                        "records the date to pass here to reproduce a draw exactly)")
+    p.add_argument("--config", help="config file (default: $CCWATCH_CONFIG or include/config/ccwatch.yaml)")
+    p.add_argument("--home", help=_HOME_HELP)
+    p.set_defaults(func=_sample)
+    p = sub.add_parser(
+        "self-audit", help="the quarterly self-audit report over a sample of the quarter", formatter_class=_FMT,
+        description="Draw a sample of the quarter's changes and write CCWATCH_HOME/self-audits/<quarter>_seed<S>"
+                    "_n<N>/self-audit.html and .csv: the auditor's questions answered over the sample, the "
+                    "exceptions, every control's pass rate over the whole quarter and a conclusion per control.",
+        epilog="examples:\n  python -m ccwatch self-audit --quarter 2026Q4\n"
+               "  python -m ccwatch self-audit --quarter 2026Q4 --size 40 --seed 11")
+    p.add_argument("--quarter", required=True, help="e.g. 2026Q4")
+    p.add_argument("--size", type=_positive, default=25, metavar="N", help="sample size (default 25)")
+    p.add_argument("--seed", type=int, metavar="S", help="random seed (default: the quarter's number, 20264)")
+    p.add_argument("--home", help=_HOME_HELP)
+    p.set_defaults(func=_self_audit)
     args = parser.parse_args(argv)
     return args.func(args)
 

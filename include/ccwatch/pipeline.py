@@ -232,10 +232,12 @@ def build_facts(settings: Settings, as_of: datetime, home: Path) -> dict:
 
 def evaluate_controls(settings: Settings, as_of: datetime, home: Path) -> dict:
     from ccwatch.validation import evaluate
+    from ccwatch.warehouse.population import store_population
 
     con = _open_loaded(home, as_of)
     try:
-        result = evaluate(con, settings, as_of)
+        # the date's population (for auditor samples) in the transaction of its results
+        result = evaluate(con, settings, as_of, before_commit=lambda c: store_population(c, as_of))
         _mark_run(con, as_of, "evaluated")
     finally:
         con.close()
@@ -268,7 +270,7 @@ def write_evidence(settings: Settings, as_of: datetime, home: Path, endpoints: d
     if res.numbered:
         log.warning("An archive for %s already existed; wrote the new numbered archive %s", as_of.date(), res.archive)
     return {"directory": str(res.directory), "archive": str(res.archive), "numbered": res.numbered,
-            "files": res.files, "report": str(Path(res.directory) / "report.html")}
+            "files": res.files, "report": str(Path(res.directory) / "report.html"), "pruned": list(res.pruned)}
 
 
 def alert_slack(settings: Settings, as_of: datetime, home: Path, endpoint: Endpoint, report_location: str) -> dict:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -145,8 +146,12 @@ def control_rows(frames: dict[str, pd.DataFrame], failed: dict[str, set[str]], s
     return out
 
 
-def evaluate(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime) -> EvaluationResult:
-    """Validate the facts for ``as_of`` and replace that date's ``control_results``."""
+def evaluate(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime, *,
+             before_commit: Callable[[duckdb.DuckDBPyConnection], object] | None = None) -> EvaluationResult:
+    """Validate the facts for ``as_of`` and replace that date's ``control_results``.
+
+    ``before_commit(con)`` runs inside the same transaction, after the results are written
+    (the nightly run stores the date's population there: both or neither)."""
     t = naive_utc(as_of)
     as_of_iso = t.strftime("%Y-%m-%dT%H:%M:%SZ")
     frames = _frames(con)
@@ -165,6 +170,8 @@ def evaluate(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime
         con.execute("DELETE FROM control_results WHERE CAST(as_of AS DATE) = CAST(? AS DATE)", [t])
         con.execute("INSERT INTO control_results SELECT as_of, change_id, repo, control_id, status, detail "
                     "FROM _ccwatch_results")
+        if before_commit is not None:
+            before_commit(con)
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import duckdb
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Each migration is applied once, in order; never edit a shipped one, add a new one.
 MIGRATIONS: dict[int, str] = {
@@ -217,6 +217,32 @@ CREATE TABLE IF NOT EXISTS slack_alerts (
     alerted_at TIMESTAMP NOT NULL,   -- when the message was accepted by Slack (bookkeeping only)
     detail     VARCHAR,
     message_ts VARCHAR               -- Slack 'ts' of the message, when known
+);
+""",
+    3: """
+-- The population of every evaluated run (ccwatch.warehouse.population): the change_facts
+-- population columns (warehouse/facts.py POPULATION_COLUMNS) as of that run, written in the
+-- transaction that replaces the date's control_results, so the auditor sample of any past
+-- period (ccwatch.sampling) reads exactly the changes that were evaluated.  A rerun of a
+-- date replaces that date's rows.  Runs evaluated before this migration have no rows.
+CREATE TABLE IF NOT EXISTS population (
+    as_of       TIMESTAMP NOT NULL,
+    change_id   VARCHAR NOT NULL,
+    repo        VARCHAR NOT NULL,
+    change_kind VARCHAR,             -- 'pr' | 'direct_push'
+    number      INTEGER,
+    sha         VARCHAR,
+    title       VARCHAR,
+    author      VARCHAR,
+    merged_at   TIMESTAMP,
+    merged_by   VARCHAR,
+    ticket_key  VARCHAR,
+    deployed_at TIMESTAMP,
+    deployer    VARCHAR,
+    category    VARCHAR,             -- normal | standard | emergency
+    pr_url      VARCHAR,
+    ticket_url  VARCHAR,
+    PRIMARY KEY (as_of, change_id)
 );
 """,
 }
