@@ -6,6 +6,7 @@ Commands:
   check-config [FILE]         validate a config file and exit non-zero naming the bad key
   sample --from D --to D --size N --seed S    the auditor's reproducible sample and its evidence packet
   self-audit --quarter 2026Q4 [--size N] [--seed S]   the quarterly self-audit report
+  suites [--out DIR]          the controls' Great Expectations suites as JSON, for review
 
 Exit status: 0 ok, 1 the check found problems, 2 the command could not run (bad input).
 """
@@ -143,6 +144,20 @@ _HOME_HELP = "CCWATCH_HOME (default: $CCWATCH_HOME or ./data)"
 _FMT = argparse.RawDescriptionHelpFormatter
 
 
+def _suites(args) -> int:
+    from ccwatch.controls.suites import write_suites
+    from ccwatch.settings import ConfigError, load_settings
+
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"ccwatch: {exc}", file=sys.stderr)
+        return 2
+    for path in write_suites(settings, Path(args.out)):
+        print(path)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ccwatch", description=__doc__, formatter_class=_FMT)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -197,6 +212,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, metavar="S", help="random seed (default: the quarter's number, 20264)")
     p.add_argument("--home", help=_HOME_HELP)
     p.set_defaults(func=_self_audit)
+    p = sub.add_parser(
+        "suites", help="write the controls' Great Expectations suites as JSON", formatter_class=_FMT,
+        description="Write one <control id>.json per control: the GX expectation suite built from the config "
+                    "in force (the rule over named facts, applied to rows whose scope is 'due').",
+        epilog="example:\n  python -m ccwatch suites --out include/ccwatch/controls/suites")
+    p.add_argument("--out", default="include/ccwatch/controls/suites", help="output folder")
+    p.add_argument("--config", help="config file (default: $CCWATCH_CONFIG or include/config/ccwatch.yaml)")
+    p.set_defaults(func=_suites)
     args = parser.parse_args(argv)
     return args.func(args)
 
