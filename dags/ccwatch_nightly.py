@@ -46,6 +46,11 @@ def _run(context) -> tuple:
     return load_settings(), parse_as_of(context["logical_date"]), ccwatch_home()
 
 
+def _origin(settings, section: str) -> dict:
+    """Where a connection id is configured, for the error when that connection is missing."""
+    return {"config_key": f"{section}.conn_id", "config_file": settings.source_path}
+
+
 @dag(
     dag_id="ccwatch_nightly",
     schedule="0 2 * * *",
@@ -63,7 +68,8 @@ def ccwatch_nightly():
         from ccwatch_airflow.connections import endpoint_for
 
         settings, as_of, home = _run(context)
-        return stage(settings, endpoint_for(settings.github.conn_id, "github"), as_of, home)
+        endpoint = endpoint_for(settings.github.conn_id, "github", **_origin(settings, "github"))
+        return stage(settings, endpoint, as_of, home)
 
     @task
     def ingest_jira(**context) -> dict:
@@ -71,7 +77,8 @@ def ccwatch_nightly():
         from ccwatch_airflow.connections import endpoint_for
 
         settings, as_of, home = _run(context)
-        return stage(settings, endpoint_for(settings.jira.conn_id, "jira"), as_of, home)
+        endpoint = endpoint_for(settings.jira.conn_id, "jira", **_origin(settings, "jira"))
+        return stage(settings, endpoint, as_of, home)
 
     @task
     def resolve_tickets(**context) -> dict:
@@ -79,7 +86,8 @@ def ccwatch_nightly():
         from ccwatch_airflow.connections import endpoint_for
 
         settings, as_of, home = _run(context)
-        return stage(settings, endpoint_for(settings.jira.conn_id, "jira"), as_of, home)
+        endpoint = endpoint_for(settings.jira.conn_id, "jira", **_origin(settings, "jira"))
+        return stage(settings, endpoint, as_of, home)
 
     @task
     def load_warehouse(**context) -> dict:
@@ -106,8 +114,8 @@ def ccwatch_nightly():
 
         settings, as_of, home = _run(context)
         endpoints = {
-            "github": endpoint_for(settings.github.conn_id, "github").base_url,
-            "jira": endpoint_for(settings.jira.conn_id, "jira").base_url,
+            "github": endpoint_for(settings.github.conn_id, "github", **_origin(settings, "github")).base_url,
+            "jira": endpoint_for(settings.jira.conn_id, "jira", **_origin(settings, "jira")).base_url,
         }
         return stage(settings, as_of, home, endpoints)
 
@@ -117,7 +125,7 @@ def ccwatch_nightly():
         from ccwatch_airflow.connections import endpoint_for
 
         settings, as_of, home = _run(context)
-        endpoint = endpoint_for(settings.slack.conn_id, "slack")
+        endpoint = endpoint_for(settings.slack.conn_id, "slack", **_origin(settings, "slack"))
         return stage(settings, as_of, home, endpoint, evidence["report"])
 
     fetched = [ingest_github(), ingest_jira()]

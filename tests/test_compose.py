@@ -422,3 +422,29 @@ def test_compose_refuses_to_start_with_the_unedited_example(env_example):
     assert worker["AIRFLOW__API_AUTH__JWT_SECRET"] == "generated-airflow__api_auth__jwt_secret"
     assert resolved["services"]["airflow-apiserver"]["user"] == f"{env_example['AIRFLOW_UID']}:0"
     assert resolved["services"]["airflow-apiserver"]["ports"] == ["8080:8080"]
+
+
+def test_only_the_ui_port_is_published(compose, services):
+    """The api-server (UI + REST API) is the one service reachable from the host; the metadata DB,
+    the broker, the workers and the rest publish nothing (``expose`` stays on the compose network)."""
+    published = {name: svc["ports"] for name, svc in services.items() if svc.get("ports")}
+    assert list(published) == ["airflow-apiserver"], published
+    (mapping,) = published["airflow-apiserver"]
+    assert str(mapping).rsplit(":", 1)[-1] == "8080"
+    assert "ports" not in compose["x-airflow-common"], "the shared anchor would publish from every service"
+    for name, svc in services.items():
+        assert svc.get("network_mode") != "host", f"{name} must not share the host's network"
+
+
+def test_admin_password_has_no_default_and_comes_from_env(services, env_example):
+    env = _env(services["airflow-init"])
+    assert re.fullmatch(r"\$\{_AIRFLOW_WWW_USER_PASSWORD:\?[^}]+\}", env["_AIRFLOW_WWW_USER_PASSWORD"]), (
+        "the admin password must be required from .env, never defaulted"
+    )
+    assert env_example["_AIRFLOW_WWW_USER_PASSWORD"] == "", ".env.example must not ship a password"
+    raw = COMPOSE.read_text(encoding="utf-8")
+    assert not re.search(r"_AIRFLOW_WWW_USER_PASSWORD:-", raw)
+    for name, svc in services.items():  # no service sets it (or another *PASSWORD) to a literal value
+        for key, value in _env(svc).items():
+            if key.endswith("PASSWORD"):
+                assert str(value).startswith("${") and ":?" in str(value), (name, key, value)

@@ -355,3 +355,34 @@ def test_base_url_from(args, expected):
 def test_base_url_from_without_host_or_default():
     with pytest.raises(ConnectionConfigError, match="has no host"):
         base_url_from(None, None, None, {}, None)
+
+
+@pytest.mark.parametrize("section, service", [("github", "github"), ("jira", "jira"), ("slack", "slack")])
+def test_undefined_connection_names_the_config_key_and_file(tmp_path, section, service):
+    """The DAG passes where the id came from: the error names the config key and file, the id and the variable."""
+    import importlib.util
+    import re
+    from pathlib import Path
+
+    from ccwatch.settings import load_settings
+
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "include/config/ccwatch.yaml").read_text(encoding="utf-8")
+    config = tmp_path / "other.yaml"
+    default = {"github": "github_default", "jira": "jira_default", "slack": "slack_api_default"}[section]
+    config.write_text(text.replace(f"conn_id: {default}", f"conn_id: {section}_typo"), encoding="utf-8")
+    settings = load_settings(str(config))
+    conn_id = getattr(settings, section).conn_id
+    assert conn_id == f"{section}_typo"
+    spec = importlib.util.spec_from_file_location("ccwatch_nightly_dag", root / "dags/ccwatch_nightly.py")
+    dag_module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(dag_module)
+    with pytest.raises(ConnectionConfigError) as err:
+        endpoint_for(conn_id, service, **dag_module._origin(settings, section))
+    message = str(err.value)
+    for part in (f"'{section}_typo'", f"{section}.conn_id", str(config), f"AIRFLOW_CONN_{section.upper()}_TYPO"):
+        assert part in message, (part, message)
+    # every endpoint_for call of the DAG says where its id came from
+    source = (root / "dags/ccwatch_nightly.py").read_text(encoding="utf-8")
+    calls = re.findall(r"endpoint_for\(([^)]*)\)", source)
+    assert calls and all("_origin(settings" in c for c in calls), calls

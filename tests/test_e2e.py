@@ -138,6 +138,25 @@ def test_no_token_reaches_any_output(demo_run):
         assert not any(s in json.dumps(req) for s in secrets)
 
 
+def test_no_token_in_airflow_output_or_logs(demo_run, airflow_env):
+    """The Airflow subprocesses' stdout/stderr and every file of the Airflow home (task logs, the
+    metadata DB with its XComs) carry no token; nor do the archives' members."""
+    secrets = [v.encode() for k, v in DEMO_AUTH.items() if "token" in k]
+    blobs = [(f"{key} {stream}", getattr(demo_run[key], stream).encode())
+             for key in ("first", "second") for stream in ("stdout", "stderr")]
+    home = Path(airflow_env["AIRFLOW_HOME"])
+    files = [p for p in home.rglob("*") if p.is_file()]
+    # `airflow dags test` runs the tasks in process: their logs are in the captured output
+    assert home / "airflow.db" in files and "load_warehouse" in demo_run["first"].stdout + demo_run["first"].stderr
+    blobs += [(str(p), p.read_bytes()) for p in files]
+    for archive in (demo_run["data"] / "evidence").glob("*.tar.gz"):
+        with tarfile.open(archive) as tar:
+            blobs += [(f"{archive.name}!{m.name}", tar.extractfile(m).read()) for m in tar.getmembers() if m.isfile()]
+    for name, blob in blobs:
+        for s in secrets:
+            assert s not in blob, f"token found in {name}"
+
+
 def test_slack_alert_sent_once_for_new_failures(demo_run):
     first, second = demo_run["first_messages"], demo_run["second_messages"]
     assert len(first) == 1, "one alert for the first run's failures"
@@ -161,6 +180,7 @@ def test_failed_fetch_fails_the_run_and_never_reads_as_all_clear(airflow_env, tm
     texts = json.dumps(messages)
     assert "ingest_github" in texts, "the pipeline-failure alert names the failed task"
     assert "ghp_revoked" not in texts
+    assert "ghp_revoked" not in proc.stdout + proc.stderr, "the rejected token must not be printed either"
 
 
 def _chromium() -> str | None:

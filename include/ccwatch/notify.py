@@ -283,6 +283,9 @@ def send_slack(endpoint: Endpoint, channel: str, message: dict) -> dict:
                              + (f" (HTTP {status})" if error and status and status != 200 else "")) from None
     except OSError as exc:
         raise SlackSendError(f"Slack chat.postMessage to {channel} at {where} failed: {scrub(str(exc))}") from None
+    except ValueError as exc:  # a truncated or non-JSON answer (e.g. a proxy's error page)
+        raise SlackSendError(f"Slack chat.postMessage to {channel} at {where} failed: the answer is not JSON "
+                             f"({type(exc).__name__})") from None
     data = dict(resp.data) if isinstance(resp.data, dict) else {}
     if not data.get("ok"):
         raise SlackSendError(f"Slack chat.postMessage to {channel} at {where} failed: {data.get('error')}")

@@ -24,7 +24,8 @@ def alert_pipeline_failure(context) -> None:
     run_id = context.get("run_id") or getattr(ti, "run_id", "?")
     try:
         settings = load_settings()
-        endpoint = endpoint_for(settings.slack.conn_id, "slack")
+        endpoint = endpoint_for(settings.slack.conn_id, "slack", config_key="slack.conn_id",
+                                config_file=settings.source_path)
         message = notify.build_pipeline_failure_message(dag_id, run_id, task_id, str(error))
         notify.send_slack(endpoint, settings.slack.channel, message)
     except Exception as exc:  # the callback must never mask the task's own failure

@@ -76,7 +76,14 @@ def base_url_from(
     return url
 
 
-def _lookup(conn_id: str, service: str):
+def _origin(config_key: str | None, config_file: str | None) -> str:
+    """Where the connection id was configured, e.g. " (named by github.conn_id in ccwatch.yaml)"."""
+    if not config_key:
+        return ""
+    return f" (named by {config_key}" + (f" in {config_file}" if config_file else "") + ")"
+
+
+def _lookup(conn_id: str, service: str, origin: str = ""):
     env_var = f"AIRFLOW_CONN_{conn_id.upper()}"
     try:
         return BaseHook.get_connection(conn_id)
@@ -84,28 +91,33 @@ def _lookup(conn_id: str, service: str):
         if os.environ.get(env_var):
             # Airflow swallows a parse error and reports "not defined": say what really happened.
             raise ConnectionConfigError(
-                f"Airflow connection '{conn_id}' ({service}): {env_var} is set but is not a valid "
+                f"Airflow connection '{conn_id}' ({service}){origin}: {env_var} is set but is not a valid "
                 f"connection (a JSON object or a URI such as {service}://:TOKEN@host/path)"
             ) from exc
         raise ConnectionConfigError(
-            f"Airflow connection '{conn_id}' ({service}) is not defined: create it in the UI or set "
-            f"{env_var} (see .env.example)"
+            f"Airflow connection '{conn_id}' ({service}){origin} is not defined: create it in the UI or set "
+            f"{env_var} (see .env.example), or change the id in the config file"
         ) from exc
 
 
-def endpoint_for(conn_id: str, service: str) -> Endpoint:
-    """The endpoint of ``service`` ('github' | 'jira' | 'slack') from Airflow connection ``conn_id``."""
+def endpoint_for(conn_id: str, service: str, *, config_key: str | None = None,
+                 config_file: str | None = None) -> Endpoint:
+    """The endpoint of ``service`` ('github' | 'jira' | 'slack') from Airflow connection ``conn_id``.
+
+    ``config_key``/``config_file`` (e.g. ``github.conn_id``, the ccwatch.yaml path): where the id
+    came from, named in the error when the connection is missing or unusable."""
     if service not in DEFAULT_BASE:
         raise ValueError(f"unknown service {service!r} (expected one of {', '.join(DEFAULT_BASE)})")
-    conn = _lookup(conn_id, service)
+    origin = _origin(config_key, config_file)
+    conn = _lookup(conn_id, service, origin)
     extra = conn.extra_dejson or {}
     try:
         base = base_url_from(conn.host, conn.port, conn.schema, extra, DEFAULT_BASE[service])
     except ConnectionConfigError as exc:
-        raise ConnectionConfigError(f"Airflow connection '{conn_id}' ({service}) {exc}") from None
+        raise ConnectionConfigError(f"Airflow connection '{conn_id}' ({service}){origin} {exc}") from None
     base = base.rstrip("/") + ("/" if service == "slack" else "")
     token = conn.password or extra.get("token")
     if not token:
-        raise ConnectionConfigError(f"Airflow connection '{conn_id}' ({service}) has no password/token")
+        raise ConnectionConfigError(f"Airflow connection '{conn_id}' ({service}){origin} has no password/token")
     verify = extra.get("verify", True) not in (False, "false", "False", "0")
     return Endpoint(base_url=base, login=conn.login or None, token=token, verify_tls=verify)

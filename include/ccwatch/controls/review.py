@@ -88,7 +88,9 @@ def expectations_03(s: Settings) -> list:
 
 def expectations_04(s: Settings) -> list:
     c = due("cc04_scope")
-    out = []
+    # without a known author (GitHub sent no user) no clause can be judged: fail closed
+    out = [gxe.ExpectColumnValuesToNotBeNull(column="author", row_condition=c,
+                                             description="the PR's author is known")]
     if not s.sod.allow_self_merge:
         out += [
             gxe.ExpectColumnValuesToNotBeNull(column="merged_by", row_condition=c,
@@ -132,6 +134,8 @@ def detail_04(row: dict, status: str, s: Settings) -> str:
     author = text(row.get("author"), "unknown author")
     key = text(row.get("ticket_key"))
     bad, good = [], []
+    if not text(row.get("author")):
+        bad.append("the PR's author is unknown, so segregation of duties cannot be verified")
     merged_by = text(row.get("merged_by"))
     if not merged_by and not s.sod.allow_self_merge:
         bad.append("who merged the PR is unknown")

@@ -94,6 +94,10 @@ def _as_dict(rec: RawRecord) -> dict[str, Any]:
 def pull_row(rec: RawRecord) -> dict[str, Any]:
     repo, num = split_key(rec.natural_key, "#")
     p = _as_dict(rec)
+    if "merged_at" not in p or (p.get("merged") and not p.get("merged_at")):
+        # GitHub always sends merged_at (null when unmerged): without it a merged PR would silently
+        # drop out of the population, so a malformed payload fails the load instead
+        raise NormalizeError(f"{rec.source} {rec.kind} {rec.natural_key}: payload has no merged_at")
     return {
         "repo": repo,
         "number": int(p.get("number", num)),
@@ -216,12 +220,17 @@ def deployment_rows(rec: RawRecord) -> list[dict[str, Any]]:
 
 def deployment_status_rows(rec: RawRecord) -> list[dict[str, Any]]:
     repo, dep_id = split_key(rec.natural_key, "/deployments/")
+    for s in _as_list(rec):
+        if not (isinstance(s, dict) and s.get("state")):
+            # a status without a state would make a deployment look never-deployed (and e.g. an
+            # approval given after it look timely): fail the load rather than guess
+            raise NormalizeError(f"{rec.source} {rec.kind} {rec.natural_key}: a status has no state")
     return [
         {
             "repo": repo,
             "deployment_id": int(dep_id),
             "status_id": s["id"],
-            "state": s.get("state"),
+            "state": s["state"],
             "creator_login": _login(s.get("creator")),
             "created_at": parse_ts(s.get("created_at")),
         }

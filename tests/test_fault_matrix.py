@@ -1,0 +1,427 @@
+"""Pipeline-level fault matrix: every stage of the nightly run, in process, against the API double.
+
+A clean run of an earlier date (2026-11-24) gives the warehouse its prior state and one evidence
+archive.  Each scenario then runs the next date (or reruns the earlier one) with one fault mode of
+the double (docs/SANDBOX.md) on GitHub, Jira or Slack, driving the stage functions the DAG's tasks
+call (``ccwatch.pipeline``), stopping at the first exception as Airflow would (the two fetch tasks
+run side by side, so both are attempted before the run stops).  For each scenario it asserts:
+
+* the retries are bounded (the faulted endpoint's request count from ``server.requests``, wall time);
+* the stage raises naming the repository / project and the endpoint;
+* the faulted date gets no ``control_results`` (a rerun keeps the earlier results unchanged);
+* nothing that could read as "all clear" is posted to Slack (in process there is no
+  pipeline-failure callback, so no message at all);
+* the warehouse still opens with the earlier date's rows intact, and every earlier archive is
+  byte-identical and verifies.
+
+Some faults must be survived instead: items repeated across pages load once (the results equal a
+clean run's), and fields missing from payloads are stored as NULL and fail the control closed,
+never pass.  A Slack outage comes after the evidence is written: that date's results and archive
+exist, but no message is recorded and nothing is remembered as alerted.
+
+The retry policy and the request timeouts are shrunk (the behaviour is the production one, only
+faster); ``RetryPolicy.retries`` = 2 gives three tries per request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pytest
+from ccwatch import notify
+from ccwatch import pipeline as p
+from ccwatch.connectors import SourceError
+from ccwatch.connectors.resilience import RetryPolicy
+from ccwatch.demo_env import DEMO_AUTH
+from ccwatch.endpoints import Endpoint
+from ccwatch.evidence import verify_archive
+from ccwatch.notify import SlackSendError
+from ccwatch.sandbox import SandboxServer
+from ccwatch.settings import load_settings
+from ccwatch.warehouse.normalize import NormalizeError
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIO = json.loads((ROOT / "include/demo/scenario.json").read_text(encoding="utf-8"))
+SCENARIO["auth"] = dict(DEMO_AUTH)
+EARLIER, DAY = p.parse_as_of("2026-11-24"), p.parse_as_of("2026-11-25")
+PAY, WEB = "acme/payments-api", "acme/web-frontend"
+FAST = RetryPolicy(retries=2, max_wait=5.0, backoff=0.05, backoff_max=0.2, secondary_wait=0.2)
+TRIES = 1 + FAST.retries
+SLACK_RETRIES = 1
+STAGES = ("ingest", "resolve_tickets", "load_warehouse", "build_facts", "evaluate_controls", "write_evidence",
+          "alert_slack")
+
+
+@pytest.fixture(scope="module")
+def settings():
+    return load_settings(str(ROOT / "include/config/ccwatch.yaml"))
+
+
+@pytest.fixture(autouse=True)
+def fast_policy(monkeypatch):
+    import slack_sdk
+
+    monkeypatch.setattr("ccwatch.connectors.github.RETRY_POLICY", FAST)
+    monkeypatch.setattr("ccwatch.connectors.github.TIMEOUT_SECONDS", 1)  # PyGithub: whole seconds
+    monkeypatch.setattr("ccwatch.connectors.jira.RETRY_POLICY", FAST)
+    monkeypatch.setattr("ccwatch.connectors.jira.TIMEOUT_SECONDS", 0.5)
+    monkeypatch.setattr(notify, "MAX_RETRIES", SLACK_RETRIES)
+
+    class QuickClient(slack_sdk.WebClient):  # send_slack imports WebClient from slack_sdk when it runs
+        def __init__(self, *args, **kw):
+            kw.setdefault("timeout", 1)
+            super().__init__(*args, **kw)
+
+    monkeypatch.setattr(slack_sdk, "WebClient", QuickClient)
+
+
+# --- the harness ------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    failed_stage: str | None = None
+    error: BaseException | None = None
+    completed: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def endpoints(server: SandboxServer, tokens: dict | None = None) -> dict[str, Endpoint]:
+    auth = {**DEMO_AUTH, **(tokens or {})}
+    return {"github": Endpoint(server.url + "/api/v3", token=auth["github_token"]),
+            "jira": Endpoint(server.url, login=auth["jira_user"], token=auth["jira_token"]),
+            "slack": Endpoint(server.url + "/api/", token=auth["slack_token"])}
+
+
+def run_pipeline(settings, server: SandboxServer, as_of, home: Path, tokens: dict | None = None,
+                 until: str | None = None) -> Run:
+    """All stages for ``as_of`` (up to and without ``until``), in the DAG's order; stop at the first failed task."""
+    ep = endpoints(server, tokens)
+    run = Run()
+    t0 = time.monotonic()
+    evidence: dict = {}
+
+    def fetch():
+        errors = []
+        for name, fn in (("ingest_github", lambda: p.ingest_github(settings, ep["github"], as_of, home)),
+                         ("ingest_jira", lambda: p.ingest_jira(settings, ep["jira"], as_of, home))):
+            try:  # the two fetch tasks run in parallel: both are attempted
+                fn()
+            except Exception as exc:  # noqa: BLE001 - recorded, then the run stops
+                errors.append((name, exc))
+        if errors:
+            run.failed_stage, run.error = errors[0]
+            raise errors[0][1]
+
+    steps = [
+        ("ingest", fetch),
+        ("resolve_tickets", lambda: p.resolve_tickets(settings, ep["jira"], as_of, home)),
+        ("load_warehouse", lambda: p.load_warehouse(settings, as_of, home)),
+        ("build_facts", lambda: p.build_facts(settings, as_of, home)),
+        ("evaluate_controls", lambda: p.evaluate_controls(settings, as_of, home)),
+        ("write_evidence", lambda: evidence.update(p.write_evidence(
+            settings, as_of, home, {"github": ep["github"].base_url, "jira": ep["jira"].base_url}))),
+        ("alert_slack", lambda: p.alert_slack(settings, as_of, home, ep["slack"], evidence["report"])),
+    ]
+    for name, fn in steps:
+        if name == until:
+            break
+        try:
+            fn()
+        except Exception as exc:  # noqa: BLE001 - Airflow fails the task and runs nothing downstream
+            if run.error is None:
+                run.failed_stage, run.error = name, exc
+            break
+        run.completed.append(name)
+    run.seconds = time.monotonic() - t0
+    return run
+
+
+def results(home: Path, as_of) -> list[tuple]:
+    con = duckdb.connect(str(p.warehouse_path(home)), read_only=True)
+    try:
+        return con.execute("SELECT change_id, repo, control_id, status, detail FROM control_results "
+                           "WHERE as_of = ? ORDER BY change_id, control_id", [as_of.replace(tzinfo=None)]).fetchall()
+    finally:
+        con.close()
+
+
+def query(home: Path, sql: str, params=None) -> list[tuple]:
+    con = duckdb.connect(str(p.warehouse_path(home)), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def archive_hashes(home: Path) -> dict[str, str]:
+    return {a.name: hashlib.sha256(a.read_bytes()).hexdigest()
+            for a in sorted((home / "evidence").glob("ccwatch-evidence-*.tar.gz"))}
+
+
+@pytest.fixture(scope="module")
+def base(settings, tmp_path_factory):
+    """A home after a clean run of EARLIER; and, for comparison, the clean results of DAY."""
+    home = tmp_path_factory.mktemp("base")
+    with SandboxServer(SCENARIO) as server:
+        first = run_pipeline(settings, server, EARLIER, home)
+        assert first.error is None, first.error
+        assert len(server.slack_messages) == 1
+    ref = tmp_path_factory.mktemp("ref") / "home"
+    shutil.copytree(home, ref)
+    with SandboxServer(SCENARIO) as server:  # DAY evaluated and archived, as before the alert_slack task
+        clean = run_pipeline(settings, server, DAY, ref, until="alert_slack")
+    assert clean.error is None and clean.completed[-1] == "write_evidence", clean.error
+    return {"home": home, "earlier": results(home, EARLIER), "archives": archive_hashes(home),
+            "day": results(ref, DAY), "alerts": query(home, "SELECT count(*) FROM slack_alerts")[0][0],
+            "evaluated": ref, "evaluated_archives": archive_hashes(ref)}
+
+
+def fresh_home(base, tmp_path, which: str = "home") -> Path:
+    home = tmp_path / "home"
+    shutil.copytree(base[which], home)
+    return home
+
+
+# --- the matrix -------------------------------------------------------------------------
+
+
+def F(service, path, mode, **kw) -> dict:
+    return {"service": service, "path": path, "mode": mode, **kw}
+
+
+PULLS = rf"/repos/{PAY}/pulls$"
+PULL = r"/repos/acme/[^/]+/pulls/\d+$"
+REVIEWS = r"/pulls/\d+/reviews$"
+CHANGELOG = r"/issue/[A-Z]+-\d+/changelog$"
+SEARCH = r"/search/jql$"
+POST = r"/api/chat\.postMessage$"
+
+# id -> (faults, stage that fails, regexes the error message must match, faulted path, max requests to it,
+#        extra: tokens / date / max seconds)
+FAILS = {
+    # GitHub
+    "github-rate-limit-403-far-reset": ([F("github", PULLS, "rate_limit", reset_in=3600)], "ingest_github",
+                                        [PAY, rf"/repos/{PAY}/pulls", "rate limit", "resets at"], PULLS, 1, {}),
+    "github-rate-limit-429-far-reset": ([F("github", PULLS, "rate_limit", reset_in=3600, status=429)],
+                                        "ingest_github", [PAY, rf"/repos/{PAY}/pulls", "rate limit"], PULLS, 1, {}),
+    "github-secondary-limit-long-retry-after": ([F("github", REVIEWS, "secondary_limit", retry_after=3600)],
+                                                "ingest_github", [r"acme/", r"/reviews", "rate limit",
+                                                                  "retry after 3600s"], REVIEWS, 1, {}),
+    **{f"github-persistent-{code}": ([F("github", PULL, "status", status=code)], "ingest_github",
+                                     [r"GitHub acme/", r"/pulls/\d+ answered HTTP " + str(code), "after the retries"],
+                                     PULL, TRIES, {})
+       for code in (500, 502, 503)},
+    "github-slow-past-timeout": ([F("github", rf"/repos/{WEB}/deployments$", "slow", seconds=1.2)], "ingest_github",
+                                 [WEB, rf"/repos/{WEB}/deployments", "(?i)timed out"], rf"/repos/{WEB}/deployments$",
+                                 TRIES, {"seconds": 8}),
+    "github-connection-reset": ([F("github", rf"/repos/{PAY}/commits$", "reset")], "ingest_github",
+                                [PAY, rf"/repos/{PAY}/commits", "after the retries"], rf"/repos/{PAY}/commits$",
+                                TRIES, {}),
+    "github-truncated-json": ([F("github", PULL, "truncated_json")], "ingest_github",
+                              [r"acme/", r"/pulls/\d+: HTTP 200, body is not JSON"], PULL, 1, {}),
+    "github-invalid-json": ([F("github", r"/check-runs$", "invalid_json")], "ingest_github",
+                            [r"acme/", r"/check-runs", "not JSON"], r"/check-runs$", 1, {}),
+    "github-link-loop": ([F("github", PULLS, "link_loop")], "ingest_github", [PAY, rf"/repos/{PAY}/pulls",
+                                                                              "paging loop"], PULLS, 1, {}),
+    "github-401-revoked-token": ([], "ingest_github", [PAY, rf"/repos/{PAY}", "HTTP 401", "revoked"], r"/repos/",
+                                 1, {"tokens": {"github_token": "ghp_revokedCCWATCH0123456789"}}),
+    "github-404-repository": ([F("github", rf"/repos/{WEB}$", "status", status=404, body={"message": "Not Found"})],
+                              "ingest_github", [WEB, rf"/repos/{WEB}", "HTTP 404", "does not exist"],
+                              rf"/repos/{WEB}$", 1, {}),
+    # Jira
+    "jira-rate-limit-429-far-reset": ([F("jira", SEARCH, "rate_limit", retry_after=3600)], "ingest_jira",
+                                      ["projects PAY, WEB, OPS", "search/jql", "HTTP 429", "retry after 3600s"],
+                                      SEARCH, 1, {}),
+    "jira-secondary-limit-long-retry-after": ([F("jira", CHANGELOG, "secondary_limit", retry_after=3600)],
+                                              "ingest_jira", ["projects PAY, WEB, OPS", "/changelog", "HTTP 429"],
+                                              CHANGELOG, 1, {}),
+    **{f"jira-persistent-{code}": ([F("jira", CHANGELOG, "status", status=code)], "ingest_jira",
+                                   ["projects PAY, WEB, OPS", r"[A-Z]+-\d+/changelog", f"HTTP {code}",
+                                    "after the retries"], CHANGELOG, TRIES, {})
+       for code in (500, 502, 503)},
+    "jira-slow-past-timeout": ([F("jira", SEARCH, "slow", seconds=1.0)], "ingest_jira",
+                               ["projects PAY, WEB, OPS", "search", "(?i)timed? ?out"], SEARCH, TRIES, {"seconds": 8}),
+    "jira-connection-reset": ([F("jira", r"/field$", "reset")], "ingest_jira",
+                              ["projects PAY, WEB, OPS", "GET field", "after the retries"], r"/field$", TRIES, {}),
+    "jira-truncated-json": ([F("jira", CHANGELOG, "truncated_json")], "ingest_jira",
+                            ["projects PAY, WEB, OPS", r"[A-Z]+-\d+/changelog", "not JSON"], CHANGELOG, 1, {}),
+    "jira-invalid-json": ([F("jira", SEARCH, "invalid_json")], "ingest_jira",
+                          ["projects PAY, WEB, OPS", "search", "not JSON"], SEARCH, 1, {}),
+    "jira-401-revoked-token": ([], "ingest_jira", ["projects PAY, WEB, OPS", "HTTP 401", "API token"], r"/field$",
+                               1, {"tokens": {"jira_token": "jira-revokedCCWATCH0123456789"}}),
+    # fields missing from payloads that cannot be stored as NULL without changing the population or
+    # a verdict the wrong way: the load fails loudly, naming the record (raw payloads are kept staged)
+    "github-pull-merged_at-absent": ([F("github", PULL, "drop_field", field="merged_at")], "load_warehouse",
+                                     [r"github pull acme/[a-z-]+#\d+", "no merged_at"], PULL, 10, {}),
+    "github-deployment-status-state-absent": ([F("github", r"/deployments/\d+/statuses$", "drop_field",
+                                                 field="state")], "load_warehouse",
+                                              [r"github deployment_statuses acme/[a-z-]+/deployments/\d+",
+                                               "has no state"], r"/deployments/\d+/statuses$", 40, {}),
+    # a same-date rerun that fails keeps the earlier results and archive
+    "rerun-github-persistent-503": ([F("github", PULL, "status", status=503)], "ingest_github",
+                                    [r"GitHub acme/", r"/pulls/\d+ answered HTTP 503"], PULL, TRIES,
+                                    {"date": EARLIER}),
+    "rerun-jira-401-revoked-token": ([], "ingest_jira", ["projects PAY, WEB, OPS", "HTTP 401"], r"/field$", 1,
+                                     {"date": EARLIER, "tokens": {"jira_token": "jira-revokedCCWATCH0123456789"}}),
+}
+
+
+def _assert_nothing_published(base, home: Path, server: SandboxServer, as_of, rerun: bool) -> None:
+    assert server.slack_messages == [], "nothing may be posted for a run that failed before its verdict"
+    got = results(home, as_of)  # the warehouse still opens
+    if rerun:
+        assert got == base["earlier"], "a failed rerun must leave the earlier results unchanged"
+    else:
+        assert got == [], "no control results for a date whose fetch failed"
+        assert results(home, EARLIER) == base["earlier"]
+    assert archive_hashes(home) == base["archives"], "earlier archives must stay byte-identical (none added)"
+    for name in base["archives"]:
+        assert verify_archive(home / "evidence" / name) == []
+    assert query(home, "SELECT count(*) FROM slack_alerts")[0][0] == base["alerts"]
+
+
+@pytest.mark.parametrize("case", list(FAILS), ids=list(FAILS))
+def test_source_fault_fails_the_run_loudly_and_publishes_nothing(case, base, settings, tmp_path):
+    faults, stage, patterns, faulted, max_requests, extra = FAILS[case]
+    as_of = extra.get("date", DAY)
+    home = fresh_home(base, tmp_path)
+    with SandboxServer(SCENARIO) as server:
+        for f in faults:
+            server.add_fault(f)
+        run = run_pipeline(settings, server, as_of, home, extra.get("tokens"))
+        _assert_nothing_published(base, home, server, as_of, rerun=as_of == EARLIER)
+        time.sleep(max([f.get("seconds", 0) for f in faults if f["mode"] == "slow"], default=0))
+        requests = list(server.requests)  # a slow answer is recorded once its sleep is over
+    assert run.failed_stage == stage, (run.failed_stage, run.error)
+    if stage.startswith("ingest_"):
+        assert isinstance(run.error, SourceError), repr(run.error)
+        assert run.completed == [], "nothing after a failed fetch may run"
+    else:
+        assert isinstance(run.error, NormalizeError), repr(run.error)
+        assert run.completed == ["ingest", "resolve_tickets"]
+    msg = str(run.error)
+    for pattern in patterns:
+        assert re.search(pattern, msg), f"{pattern!r} not in {msg!r}"
+    hits = [r for r in requests if re.search(faulted, r["path"])]
+    assert 1 <= len(hits) <= max_requests + (1 if stage == "ingest_github" and not faults else 0), \
+        [(r["path"], r["status"]) for r in hits]
+    if max_requests == TRIES and faults and stage.startswith("ingest_"):
+        assert any(len([r for r in hits if r["path"] == h["path"]]) == TRIES for h in hits), \
+            ("retried, then gave up", [(r["path"], r["status"]) for r in hits])
+    assert run.seconds < extra.get("seconds", 5.0)
+    for token in ("ghp_revokedCCWATCH", "jira-revokedCCWATCH", DEMO_AUTH["github_token"], DEMO_AUTH["jira_token"]):
+        assert token not in msg
+
+
+def test_duplicate_items_across_pages_load_once(base, settings, tmp_path, monkeypatch):
+    monkeypatch.setattr("ccwatch.connectors.github.PER_PAGE", 2)  # several pages per listing
+    home = fresh_home(base, tmp_path)
+    with SandboxServer(SCENARIO) as server:
+        for path in (r"/pulls$", r"/commits$", r"/deployments$", r"/deployments/\d+/statuses$", REVIEWS):
+            server.add_fault(F("github", path, "duplicate_page"))
+        run = run_pipeline(settings, server, DAY, home)
+        pages = [r for r in server.requests if r["query"].get("page") not in (None, "1") and r["status"] == 200]
+        assert len(server.slack_messages) == 1
+    assert run.error is None, run.error
+    assert pages, "the fault needs listings of several pages"
+    assert results(home, DAY) == base["day"], "repeated items must not change a single result"
+    for table, key in (("pull_requests", "repo, number"), ("reviews", "repo, review_id"),
+                       ("commits", "repo, branch, sha"), ("deployments", "repo, deployment_id"),
+                       ("deployment_statuses", "repo, status_id"), ("control_results", "as_of, change_id, control_id")):
+        dupes = query(home, f"SELECT {key}, count(*) FROM {table} GROUP BY ALL HAVING count(*) > 1")
+        assert dupes == [], f"duplicate rows in {table}: {dupes[:3]}"
+    assert results(home, EARLIER) == base["earlier"]
+
+
+# Missing fields: stored as NULL, the control fails closed (never passes for want of evidence).
+# (fault, the SQL that must find the NULL, control, changes whose status must not be 'pass')
+MISSING = {
+    "github-pull-user-null": (F("github", PULL, "drop_field", field="user", to="null"),
+                              "SELECT repo || '#' || number FROM pull_requests WHERE author_login IS NULL",
+                              "CC8.1-04"),
+    "github-review-submitted_at-absent": (F("github", REVIEWS, "drop_field", field="submitted_at"),
+                                          "SELECT repo || '#' || pr_number FROM reviews WHERE submitted_at IS NULL",
+                                          "CC8.1-03"),
+    "github-check-conclusion-absent": (F("github", r"/check-runs$", "drop_field", field="conclusion"),
+                                       None, "CC8.1-05"),
+}
+
+
+@pytest.mark.parametrize("case", list(MISSING), ids=list(MISSING))
+def test_missing_fields_are_null_and_fail_closed(case, base, settings, tmp_path):
+    fault, null_sql, control = MISSING[case]
+    home = fresh_home(base, tmp_path)
+    with SandboxServer(SCENARIO) as server:
+        server.add_fault(fault)
+        run = run_pipeline(settings, server, DAY, home)
+        hit = [r for r in server.requests if re.search(fault["path"], r["path"])]
+    assert hit, "the fault must reach a fetched payload"
+    assert run.error is None or isinstance(run.error, (SourceError, p.StageError)), repr(run.error)
+    if run.error is not None:  # failing loudly is acceptable; then nothing is published
+        assert run.failed_stage in STAGES and results(home, DAY) == []
+        return
+    affected = {r[0] for r in query(home, null_sql)} if null_sql else set()
+    if null_sql:
+        assert affected, "the missing value must be stored as NULL"
+    before = {(c, k): s for c, _r, k, s, _d in base["day"]}
+    after = {(c, k): s for c, _r, k, s, _d in results(home, DAY)}
+    assert set(after) == set(before)
+    changed = {key: (before[key], after[key]) for key in after if before[key] != after[key]}
+    assert changed, "dropping the evidence must change some verdict"
+    for (change, ctl), (was, now) in changed.items():
+        assert now != "pass", f"{change} {ctl}: {was} -> pass from missing evidence"
+    assert any(ctl == control for _c, ctl in changed), (control, changed)
+    for change in affected:  # the control that needs the missing value never passes on it
+        assert after.get((change, control), "fail") != "pass", (change, control)
+
+
+# Slack down: after the evidence is written; no message is recorded, nothing remembered as alerted.
+SLACK = {
+    "slack-ratelimited-far-retry-after": ([F("slack", POST, "rate_limit", retry_after=3600)], 1, "ratelimited"),
+    **{f"slack-persistent-{code}": ([F("slack", POST, "status", status=code)], 1 + SLACK_RETRIES, "failed")
+       for code in (500, 502, 503)},
+    "slack-slow-past-timeout": ([F("slack", POST, "slow", seconds=1.2)], 1 + SLACK_RETRIES, "(?i)timed? ?out"),
+    "slack-connection-reset": ([F("slack", POST, "reset")], 1 + SLACK_RETRIES, "failed"),
+    "slack-truncated-json": ([F("slack", POST, "truncated_json")], 1, "failed"),
+    "slack-invalid-json": ([F("slack", POST, "invalid_json")], 1, "failed"),
+    "slack-invalid-auth": ([], 1, "invalid_auth"),
+}
+
+
+@pytest.mark.parametrize("case", list(SLACK), ids=list(SLACK))
+def test_slack_fault_fails_the_alert_and_keeps_the_evidence(case, base, settings, tmp_path):
+    faults, max_posts, pattern = SLACK[case]
+    home = fresh_home(base, tmp_path, "evaluated")  # DAY evaluated and archived: the alert_slack task runs
+    report = str(home / "evidence" / f"{DAY:%Y-%m-%d}" / "report.html")
+    tokens = {"slack_token": "xoxb-revokedCCWATCH0123456789"} if not faults else {}
+    with SandboxServer(SCENARIO) as server:
+        for f in faults:
+            server.add_fault(f)
+        t0 = time.monotonic()
+        with pytest.raises(SlackSendError) as err:
+            p.alert_slack(settings, DAY, home, endpoints(server, tokens)["slack"], report)
+        took = time.monotonic() - t0
+        time.sleep(max([f.get("seconds", 0) for f in faults if f["mode"] == "slow"], default=0))
+        posts = [r for r in server.requests if re.search(POST, r["path"])]
+        assert server.slack_messages == [], "no message may count as delivered"
+    msg = str(err.value)
+    assert "chat.postMessage" in msg and "#compliance-alerts" in msg and re.search(pattern, msg), msg
+    assert "xoxb-" not in msg
+    assert 1 <= len(posts) <= max_posts and took < 8, (len(posts), took)
+    # the verdict and its evidence stay; nothing is remembered as alerted, so the next attempt alerts again
+    assert results(home, DAY) == base["day"] and results(home, EARLIER) == base["earlier"]
+    assert query(home, "SELECT count(*) FROM slack_alerts")[0][0] == base["alerts"]
+    assert archive_hashes(home) == base["evaluated_archives"]
+    for name in base["evaluated_archives"]:
+        assert verify_archive(home / "evidence" / name) == []
+    with SandboxServer(SCENARIO) as server:  # Slack is back: the retried task alerts
+        assert p.alert_slack(settings, DAY, home, endpoints(server)["slack"], report) == {"sent": True}
+        assert len(server.slack_messages) == 1
