@@ -5,7 +5,9 @@ Layout (docs/OUTPUTS.md): control_results.csv, population.csv, changes/<change>/
 gx_validation.json, oscal-assessment-results.json, report.html, POLICY.md, README.txt,
 SHA256SUMS, manifest.json.
 The folder is built under a temporary name and swapped in whole, so it never mixes two
-runs; the archive is never overwritten (a rerun gets ``.<n>.tar.gz``). After publishing, expired
+runs; the archive is never overwritten (a rerun gets ``.<n>.tar.gz``).  What a run killed
+mid-write leaves (temp folder, temp archive, the previous folder moved aside) is cleaned up, or
+put back, by the next run of the date. After publishing, expired
 archives are deleted per ``evidence.retention_days`` (``ccwatch.retention``).
 """
 
@@ -30,6 +32,7 @@ from ccwatch.endpoints import redact_url
 from ccwatch.outputs import iso
 from ccwatch.policy import render_policy, render_readme
 from ccwatch.settings import Settings
+from ccwatch.staging import remove_stale, stale_entries, tmp_pattern
 
 
 @dataclass(frozen=True)
@@ -271,11 +274,24 @@ def _write_tree(root: Path, con, settings: Settings, as_of: datetime, gx_results
     return {"changes": len(changes), "repositories": len(repos), "control_results": len(rows), "statuses": counts}
 
 
+def _recover(base: Path, day: str) -> None:
+    """Undo what a run of ``day`` killed mid-write left (names used by :func:`write_evidence`): the
+    previous folder, moved aside but not yet replaced, goes back in place; half-built folders and
+    temp archives are removed.  Files under final names are never touched."""
+    final = base / day
+    moved_aside = [p for p in stale_entries(base, rf"\.{re.escape(day)}\.old-(\d+)") if p.is_dir()]
+    if moved_aside and not final.exists():
+        os.rename(moved_aside[-1], final)
+    remove_stale(base, rf"\.{re.escape(day)}\.(?:tmp|old)-(\d+)")
+    remove_stale(base, tmp_pattern(base / f"ccwatch-evidence-{day}.tar.gz"))
+
+
 def write_evidence(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime, home: Path,
                    gx_results: list[dict], report_html: str, endpoints: dict[str, str]) -> EvidenceResult:
     day = outputs.evidence_date(as_of).isoformat()
     base = Path(home) / "evidence"
     base.mkdir(parents=True, exist_ok=True)
+    _recover(base, day)
     tmp = base / f".{day}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()

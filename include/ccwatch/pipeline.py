@@ -238,12 +238,13 @@ def evaluate_controls(settings: Settings, as_of: datetime, home: Path) -> dict:
     try:
         # the date's population (for auditor samples) in the transaction of its results
         result = evaluate(con, settings, as_of, before_commit=lambda c: store_population(c, as_of))
+        # the GX results are complete under their final name before the run says 'evaluated', so
+        # write_evidence never reads a half-written file or an earlier evaluation's results
+        path = validation_path(home, as_of)
+        wm.write_json_atomic(path, result.gx_results)
         _mark_run(con, as_of, "evaluated")
     finally:
         con.close()
-    path = validation_path(home, as_of)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result.gx_results, indent=1, sort_keys=True, default=str), encoding="utf-8")
     return {"rows": result.rows, "summary": result.summary, "gx_results": str(path)}
 
 
@@ -321,9 +322,10 @@ _STAGES = ("loaded", "evaluated", "archived")
 
 def _mark_run(con, as_of: datetime, stage: str, detail: str | None = None) -> None:
     ts = as_of.replace(tzinfo=None)
-    con.execute("DELETE FROM runs WHERE as_of = ?", [ts])
+    # one statement: a process killed here leaves the previous row or the new one, never none
+    # (a missing row of the state's basis would make the next incremental load refuse)
     con.execute(
-        "INSERT INTO runs VALUES (?, ?, ?, ?, ?)",
+        "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?)",
         [ts, stage, None, datetime.now(UTC).replace(tzinfo=None), detail],
     )
 

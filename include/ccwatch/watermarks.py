@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from ccwatch.settings import RepoConfig, Settings
+from ccwatch.staging import remove_stale, tmp_pattern
 
 log = logging.getLogger("ccwatch")
 
@@ -115,6 +116,7 @@ def read_state(home: Path, warehouse: Path) -> dict[str, Any] | None:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(path.parent, tmp_pattern(path))  # a killed writer's temp file
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with tmp.open("w", encoding="utf-8") as fh:
