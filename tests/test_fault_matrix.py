@@ -30,7 +30,6 @@ import json
 import re
 import shutil
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -40,12 +39,13 @@ from ccwatch import pipeline as p
 from ccwatch.connectors import SourceError
 from ccwatch.connectors.resilience import RetryPolicy
 from ccwatch.demo_env import DEMO_AUTH
-from ccwatch.endpoints import Endpoint
 from ccwatch.evidence import verify_archive
 from ccwatch.notify import SlackSendError
 from ccwatch.sandbox import SandboxServer
 from ccwatch.settings import load_settings
 from ccwatch.warehouse.normalize import NormalizeError
+
+from tests.pipeline_harness import endpoints, run_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = json.loads((ROOT / "include/demo/scenario.json").read_text(encoding="utf-8"))
@@ -83,65 +83,6 @@ def fast_policy(monkeypatch):
 
 
 # --- the harness ------------------------------------------------------------------------
-
-
-@dataclass
-class Run:
-    failed_stage: str | None = None
-    error: BaseException | None = None
-    completed: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-
-def endpoints(server: SandboxServer, tokens: dict | None = None) -> dict[str, Endpoint]:
-    auth = {**DEMO_AUTH, **(tokens or {})}
-    return {"github": Endpoint(server.url + "/api/v3", token=auth["github_token"]),
-            "jira": Endpoint(server.url, login=auth["jira_user"], token=auth["jira_token"]),
-            "slack": Endpoint(server.url + "/api/", token=auth["slack_token"])}
-
-
-def run_pipeline(settings, server: SandboxServer, as_of, home: Path, tokens: dict | None = None,
-                 until: str | None = None) -> Run:
-    """All stages for ``as_of`` (up to and without ``until``), in the DAG's order; stop at the first failed task."""
-    ep = endpoints(server, tokens)
-    run = Run()
-    t0 = time.monotonic()
-    evidence: dict = {}
-
-    def fetch():
-        errors = []
-        for name, fn in (("ingest_github", lambda: p.ingest_github(settings, ep["github"], as_of, home)),
-                         ("ingest_jira", lambda: p.ingest_jira(settings, ep["jira"], as_of, home))):
-            try:  # the two fetch tasks run in parallel: both are attempted
-                fn()
-            except Exception as exc:  # noqa: BLE001 - recorded, then the run stops
-                errors.append((name, exc))
-        if errors:
-            run.failed_stage, run.error = errors[0]
-            raise errors[0][1]
-
-    steps = [
-        ("ingest", fetch),
-        ("resolve_tickets", lambda: p.resolve_tickets(settings, ep["jira"], as_of, home)),
-        ("load_warehouse", lambda: p.load_warehouse(settings, as_of, home)),
-        ("build_facts", lambda: p.build_facts(settings, as_of, home)),
-        ("evaluate_controls", lambda: p.evaluate_controls(settings, as_of, home)),
-        ("write_evidence", lambda: evidence.update(p.write_evidence(
-            settings, as_of, home, {"github": ep["github"].base_url, "jira": ep["jira"].base_url}))),
-        ("alert_slack", lambda: p.alert_slack(settings, as_of, home, ep["slack"], evidence["report"])),
-    ]
-    for name, fn in steps:
-        if name == until:
-            break
-        try:
-            fn()
-        except Exception as exc:  # noqa: BLE001 - Airflow fails the task and runs nothing downstream
-            if run.error is None:
-                run.failed_stage, run.error = name, exc
-            break
-        run.completed.append(name)
-    run.seconds = time.monotonic() - t0
-    return run
 
 
 def results(home: Path, as_of) -> list[tuple]:

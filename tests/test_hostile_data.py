@@ -27,10 +27,11 @@ import duckdb
 import pytest
 from ccwatch import pipeline as p
 from ccwatch.demo_env import DEMO_AUTH
-from ccwatch.endpoints import Endpoint
 from ccwatch.packet import sample_packet
 from ccwatch.sandbox import SandboxServer
 from ccwatch.settings import load_settings
+
+from tests.pipeline_harness import run_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY = p.parse_as_of("2026-11-25")
@@ -91,18 +92,11 @@ def run(settings, tmp_path_factory):
     home = tmp_path_factory.mktemp("hostile")
     with SandboxServer(hostile_scenario()) as server:
         server.fault_hook = _ascii_json
-        gh = Endpoint(server.url + "/api/v3", token=DEMO_AUTH["github_token"])
-        jr = Endpoint(server.url, login=DEMO_AUTH["jira_user"], token=DEMO_AUTH["jira_token"])
-        sl = Endpoint(server.url + "/api/", token=DEMO_AUTH["slack_token"])
-        p.ingest_github(settings, gh, DAY, home)
-        p.ingest_jira(settings, jr, DAY, home)
-        p.resolve_tickets(settings, jr, DAY, home)
-        p.load_warehouse(settings, DAY, home)
-        p.build_facts(settings, DAY, home)
-        p.evaluate_controls(settings, DAY, home)
-        ev = p.write_evidence(settings, DAY, home, {"github": gh.base_url, "jira": jr.base_url})
-        assert p.alert_slack(settings, DAY, home, sl, ev["report"]) == {"sent": True}
+        run = run_pipeline(settings, server, DAY, home)
         messages = list(server.slack_messages)
+    assert run.error is None, f"{run.failed_stage}: {run.error}"
+    assert run.alert == {"sent": True}
+    ev = run.evidence
     packet = sample_packet(home, settings, "2026-08-27", "2026-11-25", size=200, seed=7)
     return {"home": home, "evidence": Path(ev["directory"]), "messages": messages, "packet": packet}
 

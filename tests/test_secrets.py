@@ -21,9 +21,10 @@ import duckdb
 import pytest
 from ccwatch import pipeline as p
 from ccwatch.connectors.resilience import RetryPolicy
-from ccwatch.endpoints import Endpoint
 from ccwatch.sandbox import SandboxServer
 from ccwatch.settings import load_settings
+
+from tests.pipeline_harness import run_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 AUTH = {
@@ -38,23 +39,8 @@ DATES = ("2026-11-25",)
 LOGGERS = ("ccwatch", "github", "urllib3", "jira", "slack_sdk", "requests")
 
 
-def run_all(settings, server, as_of, home, tokens=None) -> Exception | None:
-    auth = {**AUTH, **(tokens or {})}
-    gh = Endpoint(server.url + "/api/v3", token=auth["github_token"])
-    jr = Endpoint(server.url, login=auth["jira_user"], token=auth["jira_token"])
-    sl = Endpoint(server.url + "/api/", token=auth["slack_token"])
-    try:
-        p.ingest_github(settings, gh, as_of, home)
-        p.ingest_jira(settings, jr, as_of, home)
-        p.resolve_tickets(settings, jr, as_of, home)
-        p.load_warehouse(settings, as_of, home)
-        p.build_facts(settings, as_of, home)
-        p.evaluate_controls(settings, as_of, home)
-        ev = p.write_evidence(settings, as_of, home, {"github": gh.base_url, "jira": jr.base_url})
-        p.alert_slack(settings, as_of, home, sl, ev["report"])
-    except Exception as exc:  # noqa: BLE001 - scanned below
-        return exc
-    return None
+def run_all(settings, server, as_of, home, tokens=None) -> BaseException | None:
+    return run_pipeline(settings, server, as_of, home, tokens={**AUTH, **(tokens or {})}).error
 
 
 def blobs_under(home: Path):
