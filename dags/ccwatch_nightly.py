@@ -46,11 +46,6 @@ def _run(context) -> tuple:
     return load_settings(), parse_as_of(context["logical_date"]), ccwatch_home()
 
 
-def _origin(settings, section: str) -> dict:
-    """Where a connection id is configured, for the error when that connection is missing."""
-    return {"config_key": f"{section}.conn_id", "config_file": settings.source_path}
-
-
 @dag(
     dag_id="ccwatch_nightly",
     schedule="0 2 * * *",
@@ -65,28 +60,28 @@ def ccwatch_nightly():
     @task
     def ingest_github(**context) -> dict:
         from ccwatch.pipeline import ingest_github as stage
-        from ccwatch_airflow.connections import endpoint_for
+        from ccwatch_airflow.connections import configured_endpoint
 
         settings, as_of, home = _run(context)
-        endpoint = endpoint_for(settings.github.conn_id, "github", **_origin(settings, "github"))
+        endpoint = configured_endpoint(settings, "github")
         return stage(settings, endpoint, as_of, home)
 
     @task
     def ingest_jira(**context) -> dict:
         from ccwatch.pipeline import ingest_jira as stage
-        from ccwatch_airflow.connections import endpoint_for
+        from ccwatch_airflow.connections import configured_endpoint
 
         settings, as_of, home = _run(context)
-        endpoint = endpoint_for(settings.jira.conn_id, "jira", **_origin(settings, "jira"))
+        endpoint = configured_endpoint(settings, "jira")
         return stage(settings, endpoint, as_of, home)
 
     @task
     def resolve_tickets(**context) -> dict:
         from ccwatch.pipeline import resolve_tickets as stage
-        from ccwatch_airflow.connections import endpoint_for
+        from ccwatch_airflow.connections import configured_endpoint
 
         settings, as_of, home = _run(context)
-        endpoint = endpoint_for(settings.jira.conn_id, "jira", **_origin(settings, "jira"))
+        endpoint = configured_endpoint(settings, "jira")
         return stage(settings, endpoint, as_of, home)
 
     @task
@@ -110,22 +105,22 @@ def ccwatch_nightly():
     @task
     def write_evidence(**context) -> dict:
         from ccwatch.pipeline import write_evidence as stage
-        from ccwatch_airflow.connections import endpoint_for
+        from ccwatch_airflow.connections import configured_endpoint
 
         settings, as_of, home = _run(context)
         endpoints = {
-            "github": endpoint_for(settings.github.conn_id, "github", **_origin(settings, "github")).base_url,
-            "jira": endpoint_for(settings.jira.conn_id, "jira", **_origin(settings, "jira")).base_url,
+            "github": configured_endpoint(settings, "github").base_url,
+            "jira": configured_endpoint(settings, "jira").base_url,
         }
         return stage(settings, as_of, home, endpoints)
 
     @task
     def alert_slack(evidence: dict, **context) -> dict:
         from ccwatch.pipeline import alert_slack as stage
-        from ccwatch_airflow.connections import endpoint_for
+        from ccwatch_airflow.connections import configured_endpoint
 
         settings, as_of, home = _run(context)
-        endpoint = endpoint_for(settings.slack.conn_id, "slack", **_origin(settings, "slack"))
+        endpoint = configured_endpoint(settings, "slack")
         return stage(settings, as_of, home, endpoint, evidence["report"])
 
     fetched = [ingest_github(), ingest_jira()]

@@ -15,7 +15,7 @@ def alert_pipeline_failure(context) -> None:
     from ccwatch import notify
     from ccwatch.settings import load_settings
 
-    from ccwatch_airflow.connections import endpoint_for
+    from ccwatch_airflow.connections import configured_endpoint
 
     ti = context.get("task_instance") or context.get("ti")
     error = context.get("exception")
@@ -24,8 +24,7 @@ def alert_pipeline_failure(context) -> None:
     run_id = context.get("run_id") or getattr(ti, "run_id", "?")
     try:
         settings = load_settings()
-        endpoint = endpoint_for(settings.slack.conn_id, "slack", config_key="slack.conn_id",
-                                config_file=settings.source_path)
+        endpoint = configured_endpoint(settings, "slack")
         message = notify.build_pipeline_failure_message(dag_id, run_id, task_id, str(error))
         notify.send_slack(endpoint, settings.slack.channel, message)
     except Exception as exc:  # the callback must never mask the task's own failure

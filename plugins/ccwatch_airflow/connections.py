@@ -121,3 +121,10 @@ def endpoint_for(conn_id: str, service: str, *, config_key: str | None = None,
         raise ConnectionConfigError(f"Airflow connection '{conn_id}' ({service}){origin} has no password/token")
     verify = extra.get("verify", True) not in (False, "false", "False", "0")
     return Endpoint(base_url=base, login=conn.login or None, token=token, verify_tls=verify)
+
+
+def configured_endpoint(settings, service: str) -> Endpoint:
+    """The endpoint of ``service`` through the connection id the config names (``<service>.conn_id``);
+    a missing connection's error names that config key and file too."""
+    conn_id = getattr(settings, service).conn_id
+    return endpoint_for(conn_id, service, config_key=f"{service}.conn_id", config_file=settings.source_path)
