@@ -1,16 +1,14 @@
-"""The production deployment files: docker-compose.yaml, Dockerfile, .dockerignore, .env.example.
+"""The production deployment files: docker-compose.yaml, Dockerfile, .dockerignore.
 
 No Docker engine runs here, so these tests check what can be checked statically: the compose
 file's structure (services, shared anchor, executor, backends, mounts, environment, health
-and start order), that it only mounts paths that exist, that every secret it requires is
-documented, that the image pins the same Airflow as requirements.txt, and that the example
-connections parse and resolve - through ccwatch's own connection code - to the documented
-endpoints without carrying anything that looks like a real token.
+and start order, published ports), that it only mounts paths that exist, and that the image
+pins the same Airflow as requirements.txt.  .env.example and the example connections are
+checked in test_compose_env.py; the shared helpers are in compose_helpers.py.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from urllib.parse import urlparse
@@ -18,47 +16,27 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-COMPOSE = ROOT / "docker-compose.yaml"
-DOCKERFILE = ROOT / "Dockerfile"
-ENV_EXAMPLE = ROOT / ".env.example"
-DOCKERIGNORE = ROOT / ".dockerignore"
-
-AIRFLOW_SERVICES = [
-    "airflow-apiserver",
-    "airflow-scheduler",
-    "airflow-dag-processor",
-    "airflow-worker",
-    "airflow-triggerer",
-    "airflow-init",
-]
-LONG_RUNNING = [s for s in AIRFLOW_SERVICES if s != "airflow-init"]
-COMMANDS = {
-    "airflow-apiserver": "api-server",
-    "airflow-scheduler": "scheduler",
-    "airflow-dag-processor": "dag-processor",
-    "airflow-worker": "celery worker",
-    "airflow-triggerer": "triggerer",
-}
-MOUNTS = {  # container path -> host path (relative to the compose file)
-    "/opt/airflow/dags": "./dags",
-    "/opt/airflow/plugins": "./plugins",
-    "/opt/airflow/include": "./include",
-    "/opt/airflow/data": "./data",
-}
-REQUIRED_SECRETS = (
-    "POSTGRES_PASSWORD",
-    "FERNET_KEY",
-    "AIRFLOW__API_AUTH__JWT_SECRET",
-    "AIRFLOW__API__SECRET_KEY",
-    "_AIRFLOW_WWW_USER_PASSWORD",
+from tests.compose_helpers import (
+    AIRFLOW_SERVICES,
+    COMMANDS,
+    COMPOSE,
+    DOCKERFILE,
+    DOCKERIGNORE,
+    LONG_RUNNING,
+    MOUNTS,
+    REQUIRED_SECRETS,
+    ROOT,
+    interpolate,
+    load_compose,
+    load_env_example,
 )
-CONN_VARS = ["AIRFLOW_CONN_GITHUB_DEFAULT", "AIRFLOW_CONN_JIRA_DEFAULT", "AIRFLOW_CONN_SLACK_API_DEFAULT"]
+from tests.compose_helpers import service_env as _env
+from tests.compose_helpers import service_mounts as _mounts
 
 
 @pytest.fixture(scope="module")
 def compose() -> dict:
-    return yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+    return load_compose()
 
 
 @pytest.fixture(scope="module")
@@ -66,58 +44,9 @@ def services(compose) -> dict:
     return compose["services"]
 
 
-def _env(service: dict) -> dict:
-    env = service.get("environment") or {}
-    if isinstance(env, list):  # "KEY=value" list form
-        env = dict(item.split("=", 1) for item in env)
-    return env
-
-
-def _mounts(service: dict) -> dict[str, tuple[str, str]]:
-    """container path -> (host path or volume name, mode) of the short-syntax volumes."""
-    out = {}
-    for item in service.get("volumes") or []:
-        parts = item.split(":")
-        source, target = parts[0], parts[1]
-        out[target] = (source, parts[2] if len(parts) > 2 else "rw")
-    return out
-
-
-def interpolate(value: str, variables: dict[str, str]) -> str:
-    """docker compose's ${VAR}, ${VAR:-default} and ${VAR:?error} substitution (no nesting)."""
-
-    def sub(m: re.Match) -> str:
-        name, op, arg = m.group(1), m.group(2) or "", m.group(3) or ""
-        got = variables.get(name, "")
-        if op == ":?" and not got:
-            raise KeyError(f"{name}: {arg}")
-        return got or (arg if op == ":-" else "")
-
-    return re.sub(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:[-?])([^}]*))?\}", sub, value)
-
-
-def parse_env_file(text: str) -> dict[str, str]:
-    """The subset of docker compose's env-file syntax .env.example uses: KEY=VAL, KEY='literal', comments."""
-    values = {}
-    for n, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        m = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)", line)
-        assert m, f".env.example line {n} is not KEY=value: {line!r}"
-        key, value = m.groups()
-        if value.startswith("'"):
-            assert value.endswith("'") and len(value) >= 2, f"line {n}: unterminated single quote"
-            value = value[1:-1]
-        else:
-            assert " #" not in value and '"' not in value, f"line {n}: quote JSON/comment values with '...'"
-        values[key] = value
-    return values
-
-
 @pytest.fixture(scope="module")
 def env_example() -> dict[str, str]:
-    return parse_env_file(ENV_EXAMPLE.read_text(encoding="utf-8"))
+    return load_env_example()
 
 
 # --- compose structure -------------------------------------------------------------------
@@ -265,19 +194,6 @@ def test_init_migrates_creates_admin_and_checks_config(services):
     assert "/opt/airflow/data" in script and "chown" in script
 
 
-def test_required_compose_variables_are_documented(env_example):
-    raw = COMPOSE.read_text(encoding="utf-8")
-    # ${VAR} and ${VAR:?msg} have no default: .env must provide them; $${VAR} is for the container shell
-    required = set(re.findall(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?\?[^}]*)?\}", raw))
-    assert set(REQUIRED_SECRETS) <= required
-    for var in required:
-        assert var in env_example, f"{var} is required by docker-compose.yaml but not in .env.example"
-    with_default = set(re.findall(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*):-", raw))
-    example_text = ENV_EXAMPLE.read_text(encoding="utf-8")
-    for var in with_default:
-        assert var in example_text, f"{var} (optional) should be mentioned in .env.example"
-
-
 # --- image -------------------------------------------------------------------------------
 
 
@@ -310,118 +226,6 @@ def test_dockerfile_installs_requirements_without_moving_airflow():
     ignored = {ln.strip() for ln in DOCKERIGNORE.read_text(encoding="utf-8").splitlines()}
     assert {".env", ".venv", "data", ".git", "airflow_home"} <= ignored
     assert "!.env.example" in ignored
-
-
-# --- .env.example ------------------------------------------------------------------------
-
-TOKEN_PATTERNS = [
-    r"gh[pousr]_[A-Za-z0-9]{20,}",  # GitHub classic / OAuth / app tokens
-    r"github_pat_[A-Za-z0-9_]{20,}",  # GitHub fine-grained PAT
-    r"xox[abposr]-[A-Za-z0-9-]{10,}",  # Slack tokens
-    r"xapp-[A-Za-z0-9-]{10,}",
-    r"ATATT[A-Za-z0-9_\-=]{20,}",  # Atlassian API token
-    r"AKIA[0-9A-Z]{16}",
-    r"-----BEGIN [A-Z ]*PRIVATE KEY-----",
-    # any long key-like run (base64 / hex) mixing letters and digits
-    r"(?=[A-Za-z0-9+/_\-]*\d)(?=[A-Za-z0-9+/_\-]*[A-Za-z])[A-Za-z0-9+/_\-]{32,}={0,2}",
-]
-
-
-def looks_like_token(text: str) -> list[str]:
-    return [m.group(0) for p in TOKEN_PATTERNS for m in re.finditer(p, text)]
-
-
-def test_token_detector_catches_real_shapes():
-    assert looks_like_token("password: ghp_" + "a1B2" * 9)
-    assert looks_like_token("xoxb-" + "1234567890-" * 3)
-    assert looks_like_token("FERNET_KEY=" + "Zm9v" * 11 + "=")
-    assert looks_like_token("JWT_SECRET=" + "3f9a" * 9)
-    assert not looks_like_token('{"password":"<github-token>"}  https://api.github.com')
-    assert not looks_like_token(
-        "# " + "-" * 80 + " https://id.atlassian.com/manage-profile/security/api-tokens"
-    )
-
-
-def test_env_example_contains_no_secrets(env_example):
-    text = ENV_EXAMPLE.read_text(encoding="utf-8")
-    assert looks_like_token(text) == []
-    for key in REQUIRED_SECRETS:
-        assert env_example[key] == "", f"{key} must be left for the user to generate"
-    for var in CONN_VARS:
-        password = json.loads(env_example[var]).get("password", "")
-        assert re.fullmatch(r"<[a-z-]+>", password), f"{var}: password should be a <placeholder>"
-
-
-def test_env_example_names_the_connections_of_the_config(env_example):
-    from ccwatch.settings import load_settings
-
-    settings = load_settings(ROOT / "include" / "config" / "ccwatch.yaml")
-    expected = {
-        f"AIRFLOW_CONN_{c.upper()}"
-        for c in (settings.github.conn_id, settings.jira.conn_id, settings.slack.conn_id)
-    }
-    assert expected == set(CONN_VARS)
-    for var in CONN_VARS:
-        assert var in env_example
-
-
-@pytest.mark.parametrize(
-    "var, service, conn_type, base_url, login",
-    [
-        ("AIRFLOW_CONN_GITHUB_DEFAULT", "github", "github", "https://api.github.com", None),
-        ("AIRFLOW_CONN_JIRA_DEFAULT", "jira", "jira", "https://acme.atlassian.net", "ccwatch@acme.example"),
-        ("AIRFLOW_CONN_SLACK_API_DEFAULT", "slack", "slack", "https://slack.com/api/", None),
-    ],
-)
-def test_example_connections_resolve_through_ccwatch(
-    env_example, monkeypatch, var, service, conn_type, base_url, login
-):
-    """Set the example value exactly as the container would get it and resolve it the DAG's way."""
-    from ccwatch_airflow.connections import endpoint_for
-
-    value = env_example[var]
-    assert json.loads(value)["conn_type"] == conn_type
-    monkeypatch.setenv(var, value)
-    endpoint = endpoint_for(var.removeprefix("AIRFLOW_CONN_").lower(), service)
-    assert endpoint.base_url == base_url
-    assert endpoint.login == login
-    assert endpoint.token == json.loads(value)["password"]
-
-
-def test_commented_alternatives_resolve_too(monkeypatch):
-    """The GHE, Jira Server and Slack base_url variants shown in comments are valid connections."""
-    from ccwatch_airflow.connections import endpoint_for
-
-    alternatives = {}
-    for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines():
-        m = re.fullmatch(r"#\s*(AIRFLOW_CONN_[A-Z_]+)='(\{.*\})'", line.strip())
-        if m:
-            alternatives.setdefault(m.group(1), []).append(m.group(2))
-    assert set(alternatives) == set(CONN_VARS)
-    seen = {}
-    for var, values in alternatives.items():
-        for value in values:
-            monkeypatch.setenv(var, value)
-            service = json.loads(value)["conn_type"]
-            seen[var] = endpoint_for(var.removeprefix("AIRFLOW_CONN_").lower(), service).base_url
-    assert seen["AIRFLOW_CONN_GITHUB_DEFAULT"] == "https://ghe.example/api/v3"
-    assert seen["AIRFLOW_CONN_SLACK_API_DEFAULT"] == "https://slack-gov.com/api/"
-    assert seen["AIRFLOW_CONN_JIRA_DEFAULT"].startswith("https://")
-
-
-def test_compose_refuses_to_start_with_the_unedited_example(env_example):
-    """Interpolating the compose file with .env.example as-is fails (empty secrets); filled in, it works."""
-    raw = COMPOSE.read_text(encoding="utf-8")
-    with pytest.raises(KeyError, match="in .env"):
-        interpolate(raw, env_example)
-    filled = dict(env_example)
-    for key in REQUIRED_SECRETS:
-        filled[key] = f"generated-{key.lower()}"
-    resolved = yaml.safe_load(interpolate(raw, filled))
-    worker = _env(resolved["services"]["airflow-worker"])
-    assert worker["AIRFLOW__API_AUTH__JWT_SECRET"] == "generated-airflow__api_auth__jwt_secret"
-    assert resolved["services"]["airflow-apiserver"]["user"] == f"{env_example['AIRFLOW_UID']}:0"
-    assert resolved["services"]["airflow-apiserver"]["ports"] == ["8080:8080"]
 
 
 def test_only_the_ui_port_is_published(compose, services):

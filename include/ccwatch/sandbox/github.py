@@ -1,33 +1,37 @@
 """GitHub REST v3 double: routes, auth, Link pagination, ETag/304 and rate-limit headers.
 
 Routes are served at ``/`` (api.github.com style) and under ``/api/v3`` (GitHub Enterprise
-style); every URL in a payload uses the root the client called.
+style); every URL in a payload uses the root the client called.  The HTTP mechanics (error
+bodies, pagination, ETag, rate-limit headers) are in ``github_http.py``; the branch,
+protection, rules and environment routes in ``github_protection.py``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 import threading
 import time
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
+from urllib.parse import unquote
 
-from ccwatch.sandbox.render import Ctx, fill_protection_urls
+from ccwatch.sandbox.github_http import (
+    DOCS,
+    add_etag,
+    gh_error,
+    not_found,
+    not_modified_response,
+    paginate,
+    rate_limit_headers,
+)
+from ccwatch.sandbox.github_protection import ProtectionRoutes
+from ccwatch.sandbox.render import Ctx
 from ccwatch.sandbox.server import SandboxRequest, SandboxResponse, json_response
 
-DOCS = "https://docs.github.com/rest"
+__all__ = ["DOCS", "HEX", "GithubApi", "gh_error", "not_found"]
+
 HEX = re.compile(r"^[0-9a-f]{4,40}$")
 
 
-def gh_error(status: int, message: str, doc: str = DOCS) -> SandboxResponse:
-    return json_response({"message": message, "documentation_url": doc, "status": str(status)}, status=status)
-
-
-def not_found() -> SandboxResponse:
-    return gh_error(404, "Not Found")
-
-
-class GithubApi:
+class GithubApi(ProtectionRoutes):
     def __init__(self, scenario: dict):
         gh = scenario.get("github") or {}
         self.token = (scenario.get("auth") or {}).get("github_token")
@@ -106,52 +110,18 @@ class GithubApi:
 
     def finish(self, req: SandboxRequest, resp: SandboxResponse) -> SandboxResponse:
         """Add ETag (and answer 304 to a matching If-None-Match) and the rate-limit headers."""
-        not_modified = False
-        if resp.status == 200:
-            etag = 'W/"' + hashlib.sha256(resp.body_bytes()).hexdigest() + '"'
-            resp.headers["ETag"] = etag
-            sent = [t.strip() for t in (req.headers.get("If-None-Match") or "").split(",") if t.strip()]
-            if any(t == etag or t == etag[2:] or t == "*" for t in sent):
-                not_modified = True
+        not_modified = add_etag(req, resp)
         with self._lock:
             if not not_modified and resp.status != 401:
                 self.used += 1
             used = self.used
         if not_modified:
-            resp = SandboxResponse(status=304, headers={"ETag": resp.headers["ETag"]}, raw=b"")
-        resp.headers.update({
-            "X-RateLimit-Limit": str(self.limit), "X-RateLimit-Remaining": str(max(self.limit - used, 0)),
-            "X-RateLimit-Reset": str(self.reset), "X-RateLimit-Used": str(used), "X-RateLimit-Resource": "core",
-            "X-GitHub-Media-Type": "github.v3; format=json", "x-github-api-version-selected": "2022-11-28",
-        })
+            resp = not_modified_response(resp)
+        resp.headers.update(rate_limit_headers(self.limit, used, self.reset))
         return resp
 
     # ------------------------------------------------------------------ helpers
-    @staticmethod
-    def paginate(req: SandboxRequest, items: list, wrap=None) -> SandboxResponse:
-        """Slice a list like GitHub (per_page default 30, max 100; page from 1) and emit the Link header."""
-        try:
-            per_page = min(max(int(req.arg("per_page", "30")), 1), 100)
-            page = max(int(req.arg("page", "1")), 1)
-        except ValueError:
-            per_page, page = 30, 1
-        last = max((len(items) + per_page - 1) // per_page, 1)
-        chunk = items[(page - 1) * per_page: page * per_page]
-        pairs = [(k, v) for k, v in parse_qsl(urlsplit(req.raw_target).query, keep_blank_values=True) if k != "page"]
-
-        def link(n: int) -> str:
-            return f"{req.origin}{req.path}?{urlencode(pairs + [('page', str(n))])}"
-
-        rels = []
-        if page > 1:
-            rels.append(f'<{link(min(page - 1, last))}>; rel="prev"')
-        if page < last:
-            rels.append(f'<{link(page + 1)}>; rel="next"')
-            rels.append(f'<{link(last)}>; rel="last"')
-        if page > 1:
-            rels.append(f'<{link(1)}>; rel="first"')
-        headers = {"Link": ", ".join(rels)} if rels else {}
-        return json_response(wrap(chunk) if wrap else chunk, headers=headers)
+    paginate = staticmethod(paginate)
 
     def branch_head(self, r: dict, branch: str) -> str | None:
         info = (r.get("branches") or {}).get(branch)
@@ -371,65 +341,3 @@ class GithubApi:
         d = self._find_deployment(r, id)
         s = next((s for s in (d or {}).get("statuses") or [] if int(s["id"]) == int(sid)), None)
         return json_response(ctx.deployment_status(full, d, s)) if s else not_found()
-
-    # ------------------------------------------------------------------ branches, protection, rules
-    def _branch_exists(self, r, b):
-        return b in (r.get("branches") or {}) or b == r.get("default_branch", "main") or self.branch_head(r, b) is not None
-
-    def r_branch(self, req, ctx, full, r, b):
-        if not self._branch_exists(r, b):
-            return gh_error(404, "Branch not found", f"{DOCS}/branches/branches#get-a-branch")
-        head = self.branch_head(r, b)
-        c = self.commit_index(r).get(head or "") or {"sha": head or "0" * 40, "parents": [], "date": None}
-        info = (r.get("branches") or {}).get(b) or {}
-        prot = (r.get("protection") or {}).get(b)
-        protected = bool(info.get("protected", isinstance(prot, dict) or bool((r.get("rules") or {}).get(b))))
-        url = f"{ctx.api}/repos/{full}/branches/{b}"
-        checks = (prot or {}).get("required_status_checks") if isinstance(prot, dict) else None
-        return json_response({
-            "name": b, "commit": ctx.commit(full, c),
-            "_links": {"self": url, "html": f"{ctx.html}/{full}/tree/{b}"}, "protected": protected,
-            "protection": {"enabled": protected, "required_status_checks": {
-                "enforcement_level": "non_admins" if checks else "off",
-                "contexts": (checks or {}).get("contexts", []), "checks": (checks or {}).get("checks", [])}},
-            "protection_url": f"{url}/protection",
-        })
-
-    def r_protection(self, req, ctx, full, r, b):
-        doc = f"{DOCS}/branches/branch-protection#get-branch-protection"
-        if not self._branch_exists(r, b):
-            return gh_error(404, "Branch not found", doc)
-        prot = (r.get("protection") or {}).get(b)
-        if prot == "forbidden":
-            return gh_error(403, "Resource not accessible by integration", doc)
-        if not isinstance(prot, dict):
-            return gh_error(404, "Branch not protected", doc)
-        return json_response(fill_protection_urls(prot, f"{ctx.api}/repos/{full}/branches/{b}/protection"))
-
-    def r_branch_rules(self, req, ctx, full, r, b):
-        rows = []
-        for rule in (r.get("rules") or {}).get(b, []):
-            rule = dict(rule)
-            rule.setdefault("ruleset_source_type", "Repository")
-            rule.setdefault("ruleset_source", full)
-            rows.append(rule)
-        return self.paginate(req, rows)
-
-    def r_rulesets(self, req, ctx, full, r):
-        rows = [ctx.ruleset(full, rs, full=False) for _, rs in sorted((r.get("rulesets") or {}).items(), key=lambda kv: int(kv[0]))]
-        return self.paginate(req, rows)
-
-    def r_ruleset(self, req, ctx, full, r, id):
-        rs = (r.get("rulesets") or {}).get(str(int(id)))
-        return json_response(ctx.ruleset(full, rs, full=True)) if rs else not_found()
-
-    # ------------------------------------------------------------------ environments
-    def r_environments(self, req, ctx, full, r):
-        rows = [ctx.environment(full, n, e or {}) for n, e in (r.get("environments") or {}).items()]
-        return self.paginate(req, rows, wrap=lambda chunk: {"total_count": len(rows), "environments": chunk})
-
-    def r_environment(self, req, ctx, full, r, name):
-        envs = r.get("environments") or {}
-        if name not in envs:
-            return gh_error(404, "Not Found", f"{DOCS}/deployments/environments#get-an-environment")
-        return json_response(ctx.environment(full, name, envs[name] or {}))

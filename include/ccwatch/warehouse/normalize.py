@@ -9,31 +9,31 @@ e.g. the warehouse's ``raw_payloads``).
 :func:`normalize_batch` returns, per table, the rows to insert and the *scopes* (column
 equality filters) whose existing rows they replace, so that loading the same payloads
 twice yields the same rows.
+
+Shared pieces (:class:`Context`, natural keys, user helpers) are in ``normalize_base.py``;
+branch protection, rules and environments in ``normalize_protection.py``; Jira in
+``normalize_jira.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ccwatch.settings import Settings
 from ccwatch.staging import RawRecord
 from ccwatch.warehouse import normalize_jira as nj
+from ccwatch.warehouse.normalize_base import GHOST_LOGIN, Context, Lookup, split_key
+from ccwatch.warehouse.normalize_base import payload_dict as _as_dict
+from ccwatch.warehouse.normalize_base import payload_list as _as_list
+from ccwatch.warehouse.normalize_base import user_login as _login
+from ccwatch.warehouse.normalize_base import user_type as _type
 from ccwatch.warehouse.normalize_jira import NormalizeError, jira_person, parse_ts
+from ccwatch.warehouse.normalize_protection import classic_rule_rows, environment_row, ruleset_rule_rows
 
-__all__ = ["Batch", "Context", "NormalizeError", "normalize_batch", "people_rows", "parse_ts", "jira_person"]
-
-Lookup = Callable[[str, str, str], Any]  # (source, kind, natural_key) -> payload | None
-
-
-@dataclass
-class Context:
-    """Where a normaliser finds the records it depends on."""
-
-    lookup: Lookup = lambda source, kind, key: None
-    # status id or name -> statusCategory.key, from every issue payload the caller knows
-    status_categories: dict[str, str] = field(default_factory=dict)
+__all__ = ["Batch", "Context", "NormalizeError", "normalize_batch", "people_rows", "parse_ts", "jira_person",
+           "GHOST_LOGIN", "Lookup", "split_key", "classic_rule_rows", "ruleset_rule_rows", "environment_row"]
 
 
 @dataclass
@@ -46,46 +46,6 @@ class Batch:
     def add(self, table: str, scope: dict[str, Any], rows: Iterable[dict[str, Any]]) -> None:
         self.scopes.setdefault(table, []).append(scope)
         self.rows.setdefault(table, []).extend(rows)
-
-
-# --- natural keys ---------------------------------------------------------------
-
-
-def split_key(natural_key: str, sep: str) -> tuple[str, str]:
-    """'o/r#12' -> ('o/r', '12'); 'o/r@sha'; 'o/r:main'; 'o/r/deployments/9' (sep='/deployments/')."""
-    if sep == ":":
-        repo, _, rest = natural_key.partition(":")
-    else:
-        repo, _, rest = natural_key.rpartition(sep)
-    if not repo or not rest:
-        raise NormalizeError(f"malformed natural key {natural_key!r} (expected '<owner/repo>{sep}...')")
-    return repo, rest
-
-
-GHOST_LOGIN = "ghost"  # GitHub's stand-in for deleted accounts (id 10137): no one in particular
-
-
-def _login(user: Any) -> str | None:
-    """A user's login; a deleted user (``null`` or the ``ghost`` account) is NULL, so two deleted
-    users never compare equal (e.g. as author and approver of the same change)."""
-    login = user.get("login") if isinstance(user, dict) else None
-    return None if login == GHOST_LOGIN else login
-
-
-def _type(user: Any) -> str | None:
-    return user.get("type") if isinstance(user, dict) and _login(user) is not None else None
-
-
-def _as_list(rec: RawRecord) -> list[dict[str, Any]]:
-    if not isinstance(rec.payload, list):
-        raise NormalizeError(f"{rec.source} {rec.kind} {rec.natural_key}: payload is not a list")
-    return rec.payload
-
-
-def _as_dict(rec: RawRecord) -> dict[str, Any]:
-    if not isinstance(rec.payload, dict):
-        raise NormalizeError(f"{rec.source} {rec.kind} {rec.natural_key}: payload is not an object")
-    return rec.payload
 
 
 # --- GitHub ---------------------------------------------------------------------
@@ -236,86 +196,6 @@ def deployment_status_rows(rec: RawRecord) -> list[dict[str, Any]]:
         }
         for s in _as_list(rec)
     ]
-
-
-def _rule(repo: str, branch: str, source: str, rid: int, rtype: str, **kw: Any) -> dict[str, Any]:
-    row = {"repo": repo, "branch": branch, "source": source, "ruleset_id": rid, "rule_type": rtype,
-           "enforcement": "active", "bypass_actors": None, "parameters": None, "detail": None}
-    row.update(kw)
-    return row
-
-
-def classic_rule_rows(rec: RawRecord) -> list[dict[str, Any]]:
-    """Classic branch protection in the rulesets vocabulary; a row exists only for a rule in force."""
-    repo, branch = split_key(rec.natural_key, ":")
-    p = rec.payload if isinstance(rec.payload, dict) else {}
-    if rec.status_code in (403, 404):
-        msg = p.get("message") or ("forbidden" if rec.status_code == 403 else "not found")
-        # only GitHub's explicit "Branch not protected" proves absence; any other 403/404 hides it
-        rtype = "not_protected" if rec.status_code == 404 and "not protected" in msg.lower() else "unreadable"
-        return [_rule(repo, branch, "classic", 0, rtype, enforcement=None, detail=f"HTTP {rec.status_code}: {msg}")]
-    if rec.status_code != 200:
-        raise NormalizeError(f"github branch_protection {rec.natural_key}: unexpected status {rec.status_code}")
-    rows = []
-    prr = p.get("required_pull_request_reviews")
-    if isinstance(prr, dict):
-        params = {"required_approving_review_count": prr.get("required_approving_review_count"),
-                  "dismiss_stale_reviews_on_push": bool(prr.get("dismiss_stale_reviews")),
-                  "require_code_owner_review": bool(prr.get("require_code_owner_reviews")),
-                  "require_last_push_approval": bool(prr.get("require_last_push_approval"))}
-        rows.append(_rule(repo, branch, "classic", 0, "pull_request", parameters=params))
-    rsc = p.get("required_status_checks")
-    if isinstance(rsc, dict):
-        checks = rsc.get("checks")
-        if checks is None:
-            checks = [{"context": c} for c in rsc.get("contexts") or []]
-        params = {"required_status_checks": checks, "strict_required_status_checks_policy": bool(rsc.get("strict"))}
-        rows.append(_rule(repo, branch, "classic", 0, "required_status_checks", parameters=params))
-    if (p.get("enforce_admins") or {}).get("enabled") is True:
-        rows.append(_rule(repo, branch, "classic", 0, "enforce_admins"))
-    if (p.get("allow_force_pushes") or {}).get("enabled") is False:
-        rows.append(_rule(repo, branch, "classic", 0, "non_fast_forward"))
-    if (p.get("allow_deletions") or {}).get("enabled") is False:
-        rows.append(_rule(repo, branch, "classic", 0, "deletion"))
-    return rows
-
-
-def ruleset_rule_rows(rec: RawRecord, ctx: Context) -> list[dict[str, Any]]:
-    """``/rules/branches/{b}`` items, with enforcement and bypass actors from ``/rulesets/{id}``."""
-    repo, branch = split_key(rec.natural_key, ":")
-    rows: dict[tuple[int, str], dict[str, Any]] = {}
-    for item in _as_list(rec):
-        rid = int(item.get("ruleset_id") or 0)
-        ruleset = ctx.lookup("github", "ruleset", f"{repo}/rulesets/{rid}")
-        enforcement, bypass = "active", None  # the endpoint lists rules of active rulesets only
-        if isinstance(ruleset, dict):
-            enforcement = ruleset.get("enforcement", enforcement)
-            if isinstance(ruleset.get("bypass_actors"), list):
-                bypass = len(ruleset["bypass_actors"])
-        rows[(rid, item["type"])] = _rule(
-            repo, branch, "ruleset", rid, item["type"], enforcement=enforcement, bypass_actors=bypass,
-            parameters=item.get("parameters"),
-            detail=f"{item.get('ruleset_source_type', '')} {item.get('ruleset_source', '')}".strip() or None,
-        )
-    return list(rows.values())
-
-
-def environment_row(rec: RawRecord) -> dict[str, Any]:
-    repo, name = split_key(rec.natural_key, ":")
-    if rec.status_code == 404:
-        return {"repo": repo, "name": name, "env_exists": False, "required_reviewers": None, "wait_timer": None,
-                "protected_branches": None, "custom_branch_policies": None}
-    p = _as_dict(rec)
-    reviewers = wait = None
-    for rule in p.get("protection_rules") or []:
-        if rule.get("type") == "required_reviewers":
-            reviewers = len(rule.get("reviewers") or [])
-        elif rule.get("type") == "wait_timer":
-            wait = rule.get("wait_timer")
-    dbp = p.get("deployment_branch_policy") or {}
-    return {"repo": repo, "name": p.get("name", name), "env_exists": True, "required_reviewers": reviewers,
-            "wait_timer": wait, "protected_branches": dbp.get("protected_branches"),
-            "custom_branch_policies": dbp.get("custom_branch_policies")}
 
 
 # --- dispatch -------------------------------------------------------------------
