@@ -198,13 +198,27 @@ def fetch_github(settings: Settings, endpoint: Endpoint, as_of: datetime, *,
 
     ``plans``: repo -> ``ccwatch.watermarks.RepoPlan``; a repository without one (or with a full
     plan) is fetched over the whole lookback window."""
-    start = as_of - timedelta(days=settings.lookback_days)
     gh = make_client(endpoint, seconds_between_requests=seconds_between_requests, retry=retry)
     try:
         for rc in settings.github.repositories:
-            yield from _fetch_repo(_Repo(gh, endpoint, rc.repo), rc, start, as_of, (plans or {}).get(rc.repo))
+            yield from fetch_github_repo(settings, endpoint, as_of, rc, (plans or {}).get(rc.repo), client=gh)
     finally:
         gh.close()
+
+
+def fetch_github_repo(settings: Settings, endpoint: Endpoint, as_of: datetime, rc: RepoConfig, plan: Any = None,
+                      *, client: Github | None = None, budget: Any = None) -> Iterator[RawRecord]:
+    """The raw records of ONE repository (the unit of concurrency and of Airflow's task mapping).
+
+    ``client``: a PyGithub client to reuse (not shared between threads); default: one of its own.
+    ``budget``: a shared rate-limit budget of concurrent fetches (``connectors/ratebudget.py``)."""
+    start = as_of - timedelta(days=settings.lookback_days)
+    gh = client or make_client(endpoint)
+    try:
+        yield from _fetch_repo(_Repo(gh, endpoint, rc.repo), rc, start, as_of, plan)
+    finally:
+        if client is None:
+            gh.close()
 
 
 def _fetch_repo(r: _Repo, rc: RepoConfig, start: datetime, as_of: datetime, plan: Any = None
