@@ -50,11 +50,25 @@ def load_compose() -> dict:
     return yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
 
 
+SHARED_ENV = ROOT / "deploy" / "airflow-celery.env"  # shared with scripts/celery_it.py
+
+
+def env_files(service: dict) -> list[str]:
+    files = service.get("env_file") or []
+    return [files] if isinstance(files, str) else list(files)
+
+
 def service_env(service: dict) -> dict:
+    """The container's environment as docker compose builds it: the env_files that are part of
+    the repo (not the user's .env) in order, later ones overriding, then `environment` on top."""
+    merged: dict = {}
+    for name in env_files(service):
+        if name != ".env":
+            merged.update(parse_env_file((ROOT / name).read_text(encoding="utf-8")))
     env = service.get("environment") or {}
     if isinstance(env, list):  # "KEY=value" list form
         env = dict(item.split("=", 1) for item in env)
-    return env
+    return merged | env
 
 
 def service_mounts(service: dict) -> dict[str, tuple[str, str]]:
@@ -88,7 +102,7 @@ def parse_env_file(text: str) -> dict[str, str]:
         if not line or line.startswith("#"):
             continue
         m = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)", line)
-        assert m, f".env.example line {n} is not KEY=value: {line!r}"
+        assert m, f"env file line {n} is not KEY=value: {line!r}"
         key, value = m.groups()
         if value.startswith("'"):
             assert value.endswith("'") and len(value) >= 2, f"line {n}: unterminated single quote"

@@ -26,9 +26,12 @@ from tests.compose_helpers import (
     MOUNTS,
     REQUIRED_SECRETS,
     ROOT,
+    SHARED_ENV,
+    env_files,
     interpolate,
     load_compose,
     load_env_example,
+    parse_env_file,
 )
 from tests.compose_helpers import service_env as _env
 from tests.compose_helpers import service_mounts as _mounts
@@ -95,6 +98,8 @@ def test_executor_and_backends_in_every_airflow_service(services):
         assert db.password == "s3cret-pw", name
         result = urlparse(env["AIRFLOW__CELERY__RESULT_BACKEND"])
         assert (result.hostname, result.password) == ("postgres", "s3cret-pw"), name
+        # SQLAlchemy 2.1 (pinned) maps a bare "postgresql://" to psycopg 3, which is not installed
+        assert (db.scheme, result.scheme) == ("postgresql+psycopg2", "db+postgresql+psycopg2"), name
         assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "false", name
 
 
@@ -115,7 +120,8 @@ def test_airflow3_execution_api_and_shared_secrets(services):
 
 
 def test_airflow_config_keys_exist_in_airflow_3():
-    """Every AIRFLOW__SECTION__KEY names a real option of the installed Airflow (typos are silent)."""
+    """Every AIRFLOW__SECTION__KEY (environment and deploy/airflow-celery.env) names a real option of
+    the installed Airflow or its Celery provider (typos are silent)."""
     from airflow.configuration import conf
 
     env = _env(yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))["x-airflow-common"])
@@ -124,10 +130,23 @@ def test_airflow_config_keys_exist_in_airflow_3():
     for key in keys:
         _, section, option = key.split("__", 2)
         section, option = section.lower(), option.lower()
-        if section == "celery":  # provider config: the celery provider ships in the image, not the venv
-            continue
         options = conf.configuration_description.get(section, {}).get("options", {})
         assert option in options, f"{key}: [{section}] {option} is not an Airflow 3 option"
+
+
+def test_celery_settings_come_from_the_file_the_integration_test_runs_with(services):
+    """deploy/airflow-celery.env is every Airflow service's first env_file, the executor is set
+    there only, and scripts/celery_it.py reads that same file (tests/test_celery_integration.py)."""
+    shared = parse_env_file(SHARED_ENV.read_text(encoding="utf-8"))
+    assert shared["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    for name in AIRFLOW_SERVICES:
+        svc = services[name]
+        assert env_files(svc)[0] == str(SHARED_ENV.relative_to(ROOT)), name
+        assert env_files(svc)[-1] == ".env", f"{name}: the user's .env comes last (overrides)"
+        overridden = set(shared) & set(svc.get("environment") or {})
+        assert not overridden, f"{name}: {overridden} set both in the shared file and inline"
+    driver = (ROOT / "scripts" / "celery_it.py").read_text(encoding="utf-8")
+    assert '"deploy" / "airflow-celery.env"' in driver
 
 
 def test_ccwatch_environment_and_mounts(services):
