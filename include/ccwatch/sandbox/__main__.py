@@ -1,4 +1,4 @@
-"""``python -m ccwatch.sandbox --scenario FILE [--port 0] [--ready-file PATH]``
+"""``python -m ccwatch.sandbox --scenario FILE [--port 0] [--ready-file PATH] [--latency-ms 0]``
 
 Serves until SIGTERM/SIGINT. Prints the base URL on stdout and, once listening, writes it to
 ``--ready-file`` (written to a temporary name and renamed, so a reader never sees half a URL).
@@ -21,9 +21,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenario", required=True, help="scenario JSON file")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0 = any free port)")
     parser.add_argument("--ready-file", help="write the base URL here once listening")
+    parser.add_argument("--latency-ms", type=float, default=0.0,
+                        help="delay every answer by this many milliseconds (benchmarks: 30; default 0)")
     args = parser.parse_args(argv)
     try:
-        server = SandboxServer(args.scenario, port=args.port).start()
+        server = SandboxServer(args.scenario, port=args.port, latency_ms=args.latency_ms).start()
     except (OSError, ValueError) as exc:
         print(f"sandbox: cannot start: {exc}", file=sys.stderr)
         return 2

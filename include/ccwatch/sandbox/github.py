@@ -13,6 +13,7 @@ import threading
 import time
 from urllib.parse import unquote
 
+from ccwatch.sandbox.github_graphql import GraphqlApi, is_graphql
 from ccwatch.sandbox.github_http import (
     DOCS,
     add_etag,
@@ -22,6 +23,7 @@ from ccwatch.sandbox.github_http import (
     paginate,
     rate_limit_headers,
 )
+from ccwatch.sandbox.github_index import IndexRegistry, Rendered, RepoIndex
 from ccwatch.sandbox.github_protection import ProtectionRoutes
 from ccwatch.sandbox.render import Ctx
 from ccwatch.sandbox.server import SandboxRequest, SandboxResponse, json_response
@@ -43,6 +45,8 @@ class GithubApi(ProtectionRoutes):
         self.reset = int(rl.get("reset") or time.time() + 3600)
         self.used = int(rl.get("used", 0))
         self._lock = threading.Lock()
+        self._indexes = IndexRegistry()  # per-repository lookups (github_index.py), built lazily
+        self.graphql = GraphqlApi(scenario, self)  # POST /graphql, /api/graphql (github_graphql.py)
         self.routes = [
             (re.compile(p), getattr(self, name))
             for p, name in [
@@ -78,6 +82,8 @@ class GithubApi(ProtectionRoutes):
     def handle(self, req: SandboxRequest) -> SandboxResponse:
         prefix = "/api/v3" if req.path == "/api/v3" or req.path.startswith("/api/v3/") else ""
         path = req.path[len(prefix):] or "/"
+        if is_graphql(req):
+            return self.graphql.handle(req)
         auth = self._check_auth(req, path)
         if auth is not None:
             return auth
@@ -110,6 +116,8 @@ class GithubApi(ProtectionRoutes):
 
     def finish(self, req: SandboxRequest, resp: SandboxResponse) -> SandboxResponse:
         """Add ETag (and answer 304 to a matching If-None-Match) and the rate-limit headers."""
+        if is_graphql(req):  # its own resource: no ETag, no core charge
+            return self.graphql.finish(req, resp)
         not_modified = add_etag(req, resp)
         with self._lock:
             if not not_modified and resp.status != 401:
@@ -123,6 +131,10 @@ class GithubApi(ProtectionRoutes):
     # ------------------------------------------------------------------ helpers
     paginate = staticmethod(paginate)
 
+    def index(self, r: dict) -> RepoIndex:
+        """The repository's lookup index (built once, on first use; see github_index.py)."""
+        return self._indexes.get(f"id:{id(r)}", r)
+
     def branch_head(self, r: dict, branch: str) -> str | None:
         info = (r.get("branches") or {}).get(branch)
         if isinstance(info, dict) and info.get("sha"):
@@ -130,14 +142,10 @@ class GithubApi(ProtectionRoutes):
         commits = r.get("commits") or []
         if commits and (branch == r.get("default_branch", "main") or info is not None):
             return commits[-1]["sha"]
-        for p in r.get("pulls") or []:
-            if p.get("head_ref") == branch:
-                return p.get("head_sha")
-        return None
+        return self.index(r).head_of_ref.get(branch)
 
-    @staticmethod
-    def commit_index(r: dict) -> dict[str, dict]:
-        return {c["sha"]: c for c in r.get("commits") or []}
+    def commit_index(self, r: dict) -> dict[str, dict]:
+        return self.index(r).commits
 
     def resolve_ref(self, r: dict, ref: str) -> str | None:
         index = self.commit_index(r)
@@ -166,7 +174,7 @@ class GithubApi(ProtectionRoutes):
             used = self.used
         core = {"limit": self.limit, "used": used, "remaining": max(self.limit - used, 0), "reset": self.reset}
         other = {"limit": 5000, "used": 0, "remaining": 5000, "reset": self.reset}
-        return json_response({"resources": {"core": core, "graphql": other, "search": {**other, "limit": 30, "remaining": 30}},
+        return json_response({"resources": {"core": core, "graphql": self.graphql.snapshot(), "search": {**other, "limit": 30, "remaining": 30}},
                               "rate": core})
 
     # ------------------------------------------------------------------ repository, pulls, reviews
@@ -176,12 +184,18 @@ class GithubApi(ProtectionRoutes):
     def _base_sha(self, r: dict, p: dict) -> str | None:
         if p.get("base_sha"):
             return p["base_sha"]
-        merge = self.commit_index(r).get(p.get("merge_commit_sha") or "")
+        merge = self.index(r).commits.get(p.get("merge_commit_sha") or "")
         if merge and merge.get("parents"):
             return merge["parents"][0]
         return self.branch_head(r, p.get("base", r.get("default_branch", "main")))
 
     def r_pulls(self, req, ctx, full, r):
+        key = ("pulls", req.arg("state", "open"), req.arg("base"), req.arg("head"), req.arg("sort", "created"),
+               req.arg("direction"))
+        pulls = self.index(r).cached(key, lambda: self._pull_order(req, r))
+        return self.paginate(req, Rendered(pulls, lambda p: ctx.pull(full, r, p, self._base_sha(r, p), single=False)))
+
+    def _pull_order(self, req, r) -> list[dict]:
         state = req.arg("state", "open")
         pulls = list(r.get("pulls") or [])
 
@@ -203,10 +217,10 @@ class GithubApi(ProtectionRoutes):
 
         key = updated if sort in ("updated", "long-running") else (lambda p: p["created_at"])
         pulls.sort(key=lambda p: (key(p), int(p["number"])), reverse=direction == "desc")
-        return self.paginate(req, [ctx.pull(full, r, p, self._base_sha(r, p), single=False) for p in pulls])
+        return pulls
 
     def _find_pull(self, r, n):
-        return next((p for p in r.get("pulls") or [] if int(p["number"]) == int(n)), None)
+        return self.index(r).pulls.get(int(n))
 
     def r_pull(self, req, ctx, full, r, n):
         p = self._find_pull(r, n)
@@ -223,11 +237,16 @@ class GithubApi(ProtectionRoutes):
 
     # ------------------------------------------------------------------ commits
     def r_commits(self, req, ctx, full, r):
-        index = self.commit_index(r)
+        idx = self.index(r)
         start = self.resolve_ref(r, req.arg("sha") or r.get("default_branch", "main"))
-        if start is None or start not in index:
+        if start is None or start not in idx.commits:
             return not_found() if start is None else self.paginate(req, [])
-        order = {c["sha"]: i for i, c in enumerate(r.get("commits") or [])}
+        rows = idx.cached(("commits", start, req.arg("since"), req.arg("until")),
+                          lambda: self._commit_order(req, idx, start))
+        return self.paginate(req, Rendered(rows, lambda c: ctx.commit(full, c)))
+
+    def _commit_order(self, req, idx: RepoIndex, start: str) -> list[dict]:
+        index, order = idx.commits, idx.order
         seen, stack = set(), [start]
         while stack:
             sha = stack.pop()
@@ -239,7 +258,7 @@ class GithubApi(ProtectionRoutes):
         rows = [index[s] for s in seen]
         rows = [c for c in rows if (not since or c["date"] >= since) and (not until or c["date"] <= until)]
         rows.sort(key=lambda c: (c.get("committer_date", c["date"]), order[c["sha"]]), reverse=True)
-        return self.paginate(req, [ctx.commit(full, c) for c in rows])
+        return rows
 
     def r_commit(self, req, ctx, full, r, ref):
         sha = self.resolve_ref(r, ref)
@@ -248,10 +267,9 @@ class GithubApi(ProtectionRoutes):
             return gh_error(422, f"No commit found for SHA: {ref}", f"{DOCS}/commits/commits#get-a-commit")
         return json_response(ctx.commit(full, c, single=True))
 
-    @staticmethod
-    def _synthetic_commit(r: dict, sha: str | None) -> dict | None:
+    def _synthetic_commit(self, r: dict, sha: str | None) -> dict | None:
         """A PR head commit the scenario names only as ``head_sha`` (it is not on any listed branch)."""
-        p = next((p for p in r.get("pulls") or [] if sha and p.get("head_sha") == sha), None)
+        p = self.index(r).pull_of_head.get(sha) if sha else None
         if p is None:
             return None
         return {"sha": sha, "parents": [], "author": p.get("user"), "committer": p.get("user"),
@@ -259,10 +277,8 @@ class GithubApi(ProtectionRoutes):
 
     def r_commit_pulls(self, req, ctx, full, r, ref):
         sha = self.resolve_ref(r, ref) or ref
-        pulls = [p for p in r.get("pulls") or []
-                 if sha in (p.get("merge_commit_sha"), p.get("head_sha")) or sha in (p.get("commit_shas") or [])]
-        pulls.sort(key=lambda p: int(p["number"]), reverse=True)
-        return self.paginate(req, [ctx.pull(full, r, p, self._base_sha(r, p), single=False) for p in pulls])
+        pulls = sorted(self.index(r).pulls_of_sha.get(sha, []), key=lambda p: int(p["number"]), reverse=True)
+        return self.paginate(req, Rendered(pulls, lambda p: ctx.pull(full, r, p, self._base_sha(r, p), single=False)))
 
     def r_check_runs(self, req, ctx, full, r, ref):
         sha = self.resolve_ref(r, ref)
@@ -312,19 +328,23 @@ class GithubApi(ProtectionRoutes):
 
     # ------------------------------------------------------------------ deployments
     def _deployments(self, r):
-        return sorted(r.get("deployments") or [], key=lambda d: (d["created_at"], int(d["id"])), reverse=True)
+        return self.index(r).deployments_desc
 
     def r_deployments(self, req, ctx, full, r):
+        filters = tuple((param, req.arg(param)) for param in ("sha", "ref", "task", "environment"))
+        rows = self.index(r).cached(("deployments", filters), lambda: self._deployment_rows(r, filters))
+        return self.paginate(req, Rendered(rows, lambda d: ctx.deployment(full, d)))
+
+    def _deployment_rows(self, r, filters) -> list[dict]:
         rows = self._deployments(r)
-        for param, key in (("sha", "sha"), ("ref", "ref"), ("task", "task"), ("environment", "environment")):
-            value = req.arg(param)
+        for key, value in filters:
             if value is not None:
                 default = {"task": "deploy", "environment": "production"}.get(key)
                 rows = [d for d in rows if str(d.get(key, default if key != "ref" else d["sha"])) == value]
-        return self.paginate(req, [ctx.deployment(full, d) for d in rows])
+        return list(rows)
 
     def _find_deployment(self, r, did):
-        return next((d for d in r.get("deployments") or [] if int(d["id"]) == int(did)), None)
+        return self.index(r).deployments.get(int(did))
 
     def r_deployment(self, req, ctx, full, r, id):
         d = self._find_deployment(r, id)

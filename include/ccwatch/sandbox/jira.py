@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import threading
 from datetime import UTC, datetime, timedelta
 
 from ccwatch.sandbox.server import SandboxRequest, SandboxResponse, json_response
@@ -71,6 +72,15 @@ class JiraApi:
         self.issue_ids = {k: str(v.get("id") or 10000 + i) for i, (k, v) in enumerate(self.issues.items())}
         self.projects = sorted({v.get("project", k.split("-")[0]) for k, v in self.issues.items()} | set(j.get("projects") or []))
         self.strict = j.get("validate_query", "strict")
+        # O(1) lookups at 100k tickets: issue id -> key, user alias -> email, JQL -> result keys
+        self.key_of_id = {i: k for k, i in self.issue_ids.items()}
+        self._aliases: dict[str, str] = {}
+        for email, u in self.users.items():
+            for alias in (u.get("accountId"), u.get("name"), u.get("key")):
+                if alias:
+                    self._aliases.setdefault(alias, email)
+        self._jql_cache: dict[tuple, tuple[int, tuple[list[str], list[str]]]] = {}
+        self._jql_lock = threading.Lock()
 
     # ------------------------------------------------------------------ entry
     def handle(self, req: SandboxRequest) -> SandboxResponse:
@@ -134,7 +144,7 @@ class JiraApi:
     def _issue_key(self, ident: str) -> str | None:
         if ident in self.issues:
             return ident
-        return next((k for k, i in self.issue_ids.items() if i == ident), None)
+        return self.key_of_id.get(ident)
 
     # ------------------------------------------------------------------ shapes
     def server_info(self, req: SandboxRequest) -> dict:
@@ -151,8 +161,8 @@ class JiraApi:
     def user(self, ref: str | None, base: str) -> dict | None:
         if not ref:
             return None
-        info = self.users.get(ref) or next((u | {"_email": e} for e, u in self.users.items()
-                                             if ref in (u.get("accountId"), u.get("name"), u.get("key"))), None) or {}
+        alias = self._aliases.get(ref)
+        info = self.users.get(ref) or (self.users[alias] | {"_email": alias} if alias in self.users else None) or {}
         email = info.get("_email") or (ref if "@" in ref else info.get("emailAddress"))
         avatars = {s: f"https://avatar.example.invalid/{s}" for s in ("48x48", "24x24", "16x16", "32x32")}
         out: dict = {}
@@ -352,7 +362,24 @@ class JiraApi:
         return self.now - delta if m.group(1) == "-" else self.now + delta
 
     def run_jql(self, jql: str, strict: bool) -> tuple[list[str], list[str], SandboxResponse | None]:
-        """Evaluate the supported JQL subset. Returns (keys, warnings, error response or None)."""
+        """Evaluate the supported JQL subset. Returns (keys, warnings, error response or None).
+
+        A query's result is memoised (pages of one search evaluate it once), keyed also by the
+        issue count so a test adding issues to a served scenario is answered afresh."""
+        key, size = (jql, strict), len(self.issues)
+        with self._jql_lock:
+            hit = self._jql_cache.get(key)
+        if hit is not None and hit[0] == size:
+            return hit[1][0], hit[1][1], None
+        keys, warnings, err = self._run_jql(jql, strict)
+        if err is None:
+            with self._jql_lock:
+                if len(self._jql_cache) > 256:
+                    self._jql_cache.clear()
+                self._jql_cache[key] = (size, (keys, warnings))
+        return keys, warnings, err
+
+    def _run_jql(self, jql: str, strict: bool) -> tuple[list[str], list[str], SandboxResponse | None]:
         parts = re.split(r"\border\s+by\b", jql, maxsplit=1, flags=re.I)
         body, order = (parts[0], parts[1]) if len(parts) == 2 else (jql, "")
         keys = list(self.issues)

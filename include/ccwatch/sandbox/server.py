@@ -7,6 +7,10 @@ ad-hoc :attr:`SandboxServer.fault_hook`, then recording. A Slack message is reco
 successful answer is actually sent to a client that is still connected.
 
 The recorded request log never holds an ``Authorization`` header or a token.
+
+``latency_ms`` (CLI ``--latency-ms``) delays every answer by that many milliseconds, in the
+request's own handler thread, so concurrent clients are not serialised (benchmarks use 30 ms,
+a typical round trip to api.github.com; tests and the demo use 0).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import select
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,10 +33,13 @@ SCENARIO_KEYS = {"meta", "auth", "github", "jira", "slack", "faults"}
 SECRET_PARAMS = {"token", "access_token", "client_secret"}
 
 
-def load_scenario(scenario: dict | str | Path) -> dict:
-    """Return a private, validated copy of a scenario (a dict, a JSON file path, or JSON text)."""
+def load_scenario(scenario: dict | str | Path, *, copy_dict: bool = True) -> dict:
+    """Return a private, validated copy of a scenario (a dict, a JSON file path, or JSON text).
+
+    ``copy_dict=False`` serves a dict as given (no deep copy: for 100k-PR benchmark scenarios
+    the caller promises not to change it while the server runs)."""
     if isinstance(scenario, dict):
-        data = copy.deepcopy(scenario)
+        data = copy.deepcopy(scenario) if copy_dict else scenario
     else:
         text = str(scenario)
         if isinstance(scenario, str) and text.lstrip().startswith("{"):
@@ -108,7 +116,7 @@ FaultHook = Callable[[str, SandboxRequest, SandboxResponse], SandboxResponse | N
 def service_of(path: str) -> str:
     if path.startswith("/rest/"):
         return "jira"
-    if path.startswith("/api/") and not path.startswith("/api/v3/") and path != "/api/v3":
+    if path.startswith("/api/") and not path.startswith("/api/v3/") and path not in ("/api/v3", "/api/graphql"):
         return "slack"
     return "github"
 
@@ -116,13 +124,17 @@ def service_of(path: str) -> str:
 class SandboxServer:
     """Serve a scenario on 127.0.0.1 from a daemon thread. Use as a context manager or start()/stop()."""
 
-    def __init__(self, scenario: dict | str | Path, port: int = 0, host: str = "127.0.0.1"):
+    def __init__(self, scenario: dict | str | Path, port: int = 0, host: str = "127.0.0.1", *,
+                 latency_ms: float = 0, copy_scenario: bool = True):
         from ccwatch.sandbox.faults import FaultEngine
         from ccwatch.sandbox.github import GithubApi
         from ccwatch.sandbox.jira import JiraApi
         from ccwatch.sandbox.slack import SlackApi
 
-        self.scenario = load_scenario(scenario)
+        self.scenario = load_scenario(scenario, copy_dict=copy_scenario)
+        if latency_ms < 0:
+            raise ValueError("sandbox: latency_ms must be >= 0")
+        self.latency_ms = float(latency_ms)
         self._faults = FaultEngine(self.scenario.get("faults"), self._route)
         self.faults = self._faults.faults  # the active fault dicts (docs/SANDBOX.md "Fault modes")
         self.fault_hook: FaultHook | None = None
@@ -142,7 +154,7 @@ class SandboxServer:
         if self._httpd is not None:
             return self
         handler = _make_handler(self)
-        self._httpd = ThreadingHTTPServer(self._bind, handler)
+        self._httpd = _Httpd(self._bind, handler)
         self._httpd.daemon_threads = True
         httpd = self._httpd
         self._thread = threading.Thread(target=lambda: httpd.serve_forever(poll_interval=0.05), name="ccwatch-sandbox", daemon=True)
@@ -186,6 +198,16 @@ class SandboxServer:
         with self._lock:
             return copy.deepcopy(self._slack_messages)
 
+    def request_count(self) -> int:
+        """How many requests are recorded (cheap: for slicing with :meth:`requests_since`)."""
+        with self._lock:
+            return len(self._requests)
+
+    def requests_since(self, start: int = 0) -> list[dict]:
+        """Shallow copies of the recorded requests from index ``start`` (benchmarks count these)."""
+        with self._lock:
+            return [dict(r) for r in self._requests[start:]]
+
     def clear_recordings(self) -> None:
         with self._lock:
             self._requests.clear()
@@ -225,10 +247,11 @@ class SandboxServer:
         if hook is not None:
             resp = hook(service, req, resp) or resp
         query = {k: (v[-1] if len(v) == 1 else list(v)) for k, v in req.query.items() if k not in SECRET_PARAMS}
+        record = {"method": req.method, "path": req.path, "query": query, "status": resp.status, "service": service}
+        if req.method == "POST" and req.path.endswith("/graphql"):
+            record["graphql"] = _graphql_summary(req.body)
         with self._lock:
-            self._requests.append(
-                {"method": req.method, "path": req.path, "query": query, "status": resp.status, "service": service}
-            )
+            self._requests.append(record)
         return resp
 
     def _route(self, service: str, req: SandboxRequest) -> SandboxResponse:
@@ -249,6 +272,27 @@ class SandboxServer:
         if req.path == "/_sandbox/health":
             return json_response({"ok": True})
         return json_response({"message": "Not Found"}, status=404)
+
+
+class _Httpd(ThreadingHTTPServer):
+    request_queue_size = 128  # a thread pool of clients connects at once (the default backlog is 5)
+
+
+def _graphql_summary(body: bytes) -> dict:
+    """operationName and the owner/name/number variables of a GraphQL POST (for per-repository
+    request accounting); never the whole body."""
+    try:
+        doc = json.loads(body.decode("utf-8") or "{}")
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    if not isinstance(doc, dict):
+        return {}
+    variables = doc.get("variables") if isinstance(doc.get("variables"), dict) else {}
+    out = {"operationName": doc.get("operationName")}
+    out.update({k: v for k, v in variables.items() if k in ("owner", "name", "ids") and isinstance(v, (str, list))})
+    if isinstance(out.get("ids"), list):
+        out["ids"] = [i for i in out["ids"] if isinstance(i, str)][:100]  # node ids: no secrets
+    return out
 
 
 def _make_handler(server: SandboxServer) -> type[BaseHTTPRequestHandler]:
@@ -272,6 +316,8 @@ def _make_handler(server: SandboxServer) -> type[BaseHTTPRequestHandler]:
                 host=host,
                 raw_target=self.path,
             )
+            if server.latency_ms and not req.path.startswith("/_sandbox/"):
+                time.sleep(server.latency_ms / 1000.0)  # this handler thread only
             resp = server._dispatch(req)
             if resp.abort:  # fault "reset": drop the connection without an answer (RST)
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
