@@ -30,6 +30,14 @@ from github import Auth, Github, GithubException, GithubRetry, RateLimitExceeded
 from github.Requester import Requester
 
 from ccwatch.connectors import SourceError, fetched_now, iso_z, page_key, public_url, unique_items
+from ccwatch.connectors.github_conditional import (
+    VALIDATORS_KIND,
+    _joins,  # noqa: F401 - kept importable from here
+    list_commits,
+    plan_validators,
+    ruleset_ids,
+    url_key,
+)
 from ccwatch.connectors.resilience import RETRY_STATUSES, RetryPolicy, github_retry, rate_limit_text
 from ccwatch.endpoints import Endpoint
 from ccwatch.settings import RepoConfig, Settings
@@ -67,18 +75,34 @@ def make_client(endpoint: Endpoint, *, seconds_between_requests: float | None = 
 class _Repo:
     """One repository's requests; every failure is a SourceError naming repo and endpoint."""
 
-    def __init__(self, gh: Github, endpoint: Endpoint, repo: str) -> None:
+    def __init__(self, gh: Github, endpoint: Endpoint, repo: str, validators: dict[str, str] | None = None,
+                 budget: Any = None, as_of: datetime | None = None) -> None:
+        self.as_of = as_of  # the run's as-of time (github_conditional: which ETags may be kept)
         self.req = gh.requester
         self.base = endpoint.base_url.rstrip("/")
         self.repo = repo
         self.prefix = f"/repos/{repo}"
+        self.validators = dict(validators or {})  # url key -> ETag to send (github_conditional.py)
+        self.seen: dict[str, str] = {}  # url key -> ETag of this fetch's answers (the next plan's validators)
+        self.budget = budget  # ratebudget.RateBudget shared by concurrent fetches, or None
+        self.pulls_page: Any = None
+        self.ruleset_ids: tuple[int, ...] = ()
 
-    def _call(self, path: str, params: dict[str, Any] | None) -> tuple[int, dict[str, str], Any, str]:
+    def _call(self, path: str, params: dict[str, Any] | None, conditional: bool = False
+              ) -> tuple[int, dict[str, str], Any, str]:
+        """``conditional``: send the plan's ETag of this URL as If-None-Match (the answer may be 304)
+        and remember the answer's ETag."""
         url = path if path.startswith("http") else self.base + path
         shown = public_url(url if not params else f"{url}?{urlencode(params)}")
+        key = url_key(shown)
+        sent = self.validators.get(key) if conditional else None
+        if self.budget is not None:
+            self.budget.acquire("core")
         try:
-            status, headers, body = self.req.requestJson("GET", url, parameters=params or None)
+            status, headers, body = self.req.requestJson("GET", url, parameters=params or None,
+                                                         headers={"If-None-Match": sent} if sent else None)
         except RateLimitExceededException as exc:  # retries spent, or the wait would pass the budget
+            self._feed(exc.headers)
             raise self._rate_limited(shown, exc.headers, exc.data) from None
         except GithubException as exc:
             # GithubRetry inspects every 403 and raises the plain API error when it is not a rate
@@ -88,6 +112,15 @@ class _Repo:
             raise SourceError(f"GitHub {self.repo}: GET {shown} failed (gave up after the retries): "
                               f"{type(exc).__name__}: {exc}") from None
         headers = {k.lower(): v for k, v in (headers or {}).items()}
+        self._feed(headers)
+        if status == 304:
+            if not sent:  # only an If-None-Match may be answered 304
+                raise SourceError(f"GitHub {self.repo}: GET {shown} answered HTTP 304 to a request without "
+                                  "If-None-Match")
+            self.seen[key] = headers.get("etag") or sent
+            return status, headers, None, shown
+        if conditional and status == 200 and headers.get("etag"):
+            self.seen[key] = headers["etag"]
         if not isinstance(body, (str, bytes, type(None))):
             data = body
         else:
@@ -104,28 +137,39 @@ class _Repo:
                               + ": the token is invalid, expired or revoked; check the connection's token")
         return status, headers, data, shown
 
+    def _feed(self, headers: Any) -> None:
+        if self.budget is not None and headers:
+            self.budget.update(headers)
+
     def _rate_limited(self, shown: str, headers: Any, data: Any) -> SourceError:
         msg = data.get("message") if isinstance(data, dict) else data
         return SourceError(f"GitHub {self.repo}: GET {shown}: rate limit exceeded and not reset within the "
                            f"retry budget ({rate_limit_text(headers)}): {msg or 'no message'}")
 
-    def get(self, path: str, params: dict[str, Any] | None = None, data_statuses: tuple[int, ...] = ()
-            ) -> tuple[int, Any, str, str | None]:
-        status, headers, data, shown = self._call(self.prefix + path, params)
+    def get(self, path: str, params: dict[str, Any] | None = None, data_statuses: tuple[int, ...] = (),
+            conditional: bool = False) -> tuple[int, Any, str, str | None]:
+        """``conditional``: may answer ``(304, None, url, etag)``: unchanged since the stored copy."""
+        status, headers, data, shown = self._call(self.prefix + path, params, conditional)
+        if status == 304:
+            return status, None, shown, self.seen.get(url_key(shown))
         if status != 200 and status not in data_statuses:
             raise self._error(status, data, shown)
         return status, data, shown, headers.get("etag")
 
     def get_all(self, path: str, params: dict[str, Any] | None = None, items_key: str | None = None,
-                stop=None) -> tuple[list[Any], str, str | None]:
-        """Every page (Link rel="next"); ``stop(page_items)`` True ends paging early."""
+                stop=None, conditional: bool = False) -> tuple[list[Any] | None, str, str | None]:
+        """Every page (Link rel="next"); ``stop(page_items)`` True ends paging early.
+        ``conditional``: the first page is asked with the stored ETag; a 304 returns
+        ``(None, url, etag)`` (the listing is unchanged since the stored copy)."""
         params = dict(params or {}, per_page=PER_PAGE)
         url: str | None = self.base + self.prefix + path
         items: list[Any] = []
         first_shown, etag, page_params = None, None, params
         fetched: set[tuple] = set()
         while url:
-            status, headers, data, shown = self._call(url, page_params)
+            status, headers, data, shown = self._call(url, page_params, conditional and first_shown is None)
+            if status == 304:
+                return None, shown, self.seen.get(url_key(shown))
             fetched.add(page_key(shown))
             if status != 200:
                 raise self._error(status, data, shown)
@@ -157,6 +201,12 @@ class _Repo:
         if status in RETRY_STATUSES:
             return SourceError(f"{text} (still failing after the retries)")
         return SourceError(text)
+
+    def validators_record(self, as_of: datetime) -> RawRecord:
+        """The ETags of this fetch's conditional answers (kept in the ingest state after the load)."""
+        return self.record(VALIDATORS_KIND, self.repo, self.base + self.prefix,
+                           {"as_of": iso_z(as_of), "validators": dict(sorted(self.seen.items())),
+                            "ruleset_ids": list(self.ruleset_ids)})
 
     def record(self, kind: str, key: str, url: str, payload: Any, status: int = 200, etag: str | None = None
                ) -> RawRecord:
@@ -215,7 +265,9 @@ def fetch_github_repo(settings: Settings, endpoint: Endpoint, as_of: datetime, r
     start = as_of - timedelta(days=settings.lookback_days)
     gh = client or make_client(endpoint)
     try:
-        yield from _fetch_repo(_Repo(gh, endpoint, rc.repo), rc, start, as_of, plan)
+        r = _Repo(gh, endpoint, rc.repo, plan_validators(plan), budget, as_of)
+        yield from _fetch_repo(r, rc, start, as_of, plan)
+        yield r.validators_record(as_of)  # last: every request of the fetch has answered
     finally:
         if client is None:
             gh.close()
@@ -225,37 +277,39 @@ def _fetch_repo(r: _Repo, rc: RepoConfig, start: datetime, as_of: datetime, plan
                 ) -> Iterator[RawRecord]:
     """One repository.  An incremental ``plan`` (docs/ARCHITECTURE.md, "Incremental ingestion")
     fetches PRs updated, commits made and deployments created since ``plan.since``, plus the
-    statuses of ``plan.open_deployments``; repository, branch, protection, rules and
-    environments are always fetched whole (a handful of requests)."""
+    statuses of ``plan.open_deployments``.  Repository, branch, protection, rules, rulesets,
+    the commits and deployments listings and environments are conditional requests
+    (github_conditional.py): with the plan's ETags an unchanged one answers 304, free, and
+    yields a 304 record (the load keeps the stored copy)."""
     repo, branch = rc.repo, rc.production_branch
     incremental = plan is not None and plan.incremental
     since = plan.since if incremental else start
-    status, data, url, etag = r.get("")
-    yield r.record("repo", repo, url, data, etag=etag)
-    yield from _pulls(r, rc, start, as_of, since)
+    status, data, url, etag = r.get("", conditional=True)
+    yield r.record("repo", repo, url, data, status, etag)
+    yield from _pulls(r, rc, start, as_of, since, plan)
 
     # the branch, its protection (403/404 are evidence) and its rules
-    _, br, url, etag = r.get(f"/branches/{branch}")
-    yield r.record("branch", f"{repo}:{branch}", url, br, etag=etag)
-    status, prot, url, etag = r.get(f"/branches/{branch}/protection", data_statuses=(403, 404))
+    status, br, url, etag = r.get(f"/branches/{branch}", conditional=True)
+    yield r.record("branch", f"{repo}:{branch}", url, br, status, etag)
+    status, prot, url, etag = r.get(f"/branches/{branch}/protection", data_statuses=(403, 404), conditional=True)
     yield r.record("branch_protection", f"{repo}:{branch}", url, prot, status, etag)
-    rules, url, etag = r.get_all(f"/rules/branches/{branch}")
-    yield r.record("branch_rules", f"{repo}:{branch}", url, rules, etag=etag)
-    for rid in sorted({int(x["ruleset_id"]) for x in rules if x.get("ruleset_id")}):
-        _, rs, url, etag = r.get(f"/rulesets/{rid}")
-        yield r.record("ruleset", f"{repo}/rulesets/{rid}", url, rs, etag=etag)
+    rules, url, etag = r.get_all(f"/rules/branches/{branch}", conditional=True)
+    yield r.record("branch_rules", f"{repo}:{branch}", url, rules, 304 if rules is None else 200, etag)
+    # a 304 rules list: the rulesets it named last time (a ruleset's bypass list or enforcement
+    # can change without changing the branch's rules)
+    rids = (ruleset_ids(rules) if rules is not None else tuple(getattr(plan, "ruleset_ids", ()) or ()))
+    r.ruleset_ids = rids
+    for rid in rids:
+        status, rs, url, etag = r.get(f"/rulesets/{rid}", conditional=True)
+        yield r.record("ruleset", f"{repo}/rulesets/{rid}", url, rs, status, etag)
 
     # first-parent history of the production branch in the window, and the PRs of each commit
-    tip = (br.get("commit") or {}).get("sha") if isinstance(br, dict) else None
-    commits, url, etag = r.get_all("/commits", {"sha": branch, "since": iso_z(since)})
-    if incremental and not _joins(commits, tip, plan.tip):
-        # the new first-parent line does not reach the stored tip (a force push, or commits
-        # dated before the overlap): list the whole window, as a full fetch does
-        commits, url, etag = r.get_all("/commits", {"sha": branch, "since": iso_z(start)})
-    yield r.record("commits", f"{repo}:{branch}", url, commits, etag=etag)
-    for c in first_parent_chain(commits, tip):
-        pulls, url, etag = r.get_all(f"/commits/{c['sha']}/pulls")
-        yield r.record("commit_pulls", f"{repo}@{c['sha']}", url, pulls, etag=etag)
+    # (incremental: the stored tip when the branch answered 304)
+    tip = (br.get("commit") or {}).get("sha") if isinstance(br, dict) else (plan.tip if incremental else None)
+    commits, url, etag = list_commits(r, branch, start, since, tip, plan if incremental else None)
+    yield r.record("commits", f"{repo}:{branch}", url, commits, 304 if commits is None else 200, etag)
+    commits = commits or []  # 304: the branch did not move, no new first-parent commit
+    yield from _commit_pulls(r, rc, first_parent_chain(commits, tip), since)
 
     # deployments (production and staging) with all their statuses
     # (incremental: created since `since`, merged with the stored list at load, plus the
@@ -264,30 +318,19 @@ def _fetch_repo(r: _Repo, rc: RepoConfig, start: datetime, as_of: datetime, plan
     open_deps = plan.open_deployments if incremental else {}
     for env in dict.fromkeys(rc.production_environments + rc.staging_environments):
         deps, url, etag = r.get_all("/deployments", {"environment": env},
-                                    stop=lambda page: _sorted_past(page, "created_at", lo))
-        deps = [d for d in deps if not _before(d.get("created_at"), lo)]
-        yield r.record("deployments", f"{repo}:{env}", url, deps, etag=etag)
+                                    stop=lambda page: _sorted_past(page, "created_at", lo), conditional=True)
+        if deps is None:  # 304: no deployment created since the stored list
+            yield r.record("deployments", f"{repo}:{env}", url, None, 304, etag)
+            deps = []
+        else:
+            deps = [d for d in deps if not _before(d.get("created_at"), lo)]
+            yield r.record("deployments", f"{repo}:{env}", url, deps, etag=etag)
         ids = list(dict.fromkeys([d["id"] for d in deps] + [int(o["id"]) for o in open_deps.get(env, [])]))
-        for dep_id in ids:
-            sts, url, etag = r.get_all(f"/deployments/{dep_id}/statuses")
-            yield r.record("deployment_statuses", f"{repo}/deployments/{dep_id}", url, sts, etag=etag)
+        yield from _deployment_statuses(r, ids, list(deps or []) + list(open_deps.get(env, [])))
 
     for env in rc.production_environments:
-        status, data, url, etag = r.get(f"/environments/{env}", data_statuses=(404,))
+        status, data, url, etag = r.get(f"/environments/{env}", data_statuses=(404,), conditional=True)
         yield r.record("environment", f"{repo}:{env}", url, data, status, etag)
-
-
-def _joins(commits: list[dict[str, Any]], tip: str | None, stored_tip: str | None) -> bool:
-    """The first-parent line from ``tip`` through ``commits`` reaches ``stored_tip``."""
-    by_sha = {c.get("sha"): c for c in commits}
-    sha, seen = tip, set()
-    while sha and stored_tip and sha not in seen:
-        if sha == stored_tip:
-            return True
-        seen.add(sha)
-        parents = (by_sha.get(sha) or {}).get("parents") or []
-        sha = parents[0].get("sha") if parents and sha in by_sha else None
-    return False
 
 
 def _before(ts: Any, lo: datetime) -> bool:
@@ -308,11 +351,23 @@ def _sorted_past(page: list[dict[str, Any]], field: str, lo: datetime) -> bool:
     return all(a >= b for a, b in zip(stamps, stamps[1:], strict=False)) and stamps[-1] < lo
 
 
-def _pulls(r: _Repo, rc: RepoConfig, start: datetime, as_of: datetime, since: datetime | None = None
-           ) -> Iterator[RawRecord]:
+def _pulls(r: _Repo, rc: RepoConfig, start: datetime, as_of: datetime, since: datetime | None = None,
+           plan: Any = None) -> Iterator[RawRecord]:
     """PRs merged into the production branch in the window and updated since ``since`` (default:
     the window start, i.e. all of them), with reviews, checks and statuses.  A new review or
-    label bumps a PR's ``updated_at``, so an unchanged PR is never refetched."""
+    label bumps a PR's ``updated_at``, so an unchanged PR is never refetched.
+
+    With a ``plan``, the pulls list's page 1 is asked first with the stored ETag
+    (``github_conditional.pulls_changed``): a 304 means no PR changed, an incremental plan then
+    needs nothing more.  GraphQL (``github_graphql``) batches the PRs unless disabled there."""
+    from ccwatch.connectors import github_graphql as gql
+    from ccwatch.connectors.github_conditional import pulls_changed
+
+    if plan is not None and not pulls_changed(r, rc, plan) and plan.incremental:
+        return
+    if gql.ENABLED:
+        yield from gql.fetch_pulls(r, rc, start, as_of, since)
+        return
     repo = rc.repo
 
     lo, hi = parse_ts(iso_z(start)), parse_ts(iso_z(as_of))
@@ -343,3 +398,15 @@ def _pulls(r: _Repo, rc: RepoConfig, start: datetime, as_of: datetime, since: da
         yield r.record("check_runs", f"{repo}@{sha}", url, runs, etag=etag)
         sts, url, etag = r.get_all(f"/commits/{sha}/statuses")
         yield r.record("statuses", f"{repo}@{sha}", url, sts, etag=etag)
+
+
+
+def _commit_pulls(r: _Repo, rc: RepoConfig, first_parent: list[dict[str, Any]], since: datetime
+                  ) -> Iterator[RawRecord]:
+    from ccwatch.connectors import github_graphql as gql  # imports this module
+    return gql.commit_pulls(r, rc, first_parent, since)  # GraphQL history pages, REST for the rest
+
+
+def _deployment_statuses(r: _Repo, ids: list[int], known: list[dict[str, Any]]) -> Iterator[RawRecord]:
+    from ccwatch.connectors import github_graphql as gql
+    return gql.deployment_statuses(r, ids, known)  # by node_id (in `known`) through GraphQL, else REST

@@ -6,14 +6,19 @@ Each selects exactly the evidence the REST connector stores, so the GraphQL raw 
 normalise into the same warehouse rows (docs/ARCHITECTURE.md, "GraphQL raw kinds").
 
 Page sizes keep every query well under GitHub's node limit (500,000) and its point cost
-small: a page of PRs costs about one point per 100 nested nodes requested.
+small. GitHub's rule ("Rate limits and query limits for the GraphQL API"): add up the requests
+each connection needs if every ``first``/``last`` were filled (a nested connection once per
+parent node), divide by 100, round, minimum 1. A page of 50 PRs: 1 + 50 x (labels, reviews,
+commits, checkSuites) + 50 x 5 suites (checkRuns) = 451 requests = 5 points, so a 100,000-PR
+backfill costs about 10,000 of the 5,000 points an hour a token gets (docs/PERFORMANCE.md).
+Most commits carry one to three check suites (one per GitHub App); more overflow to REST.
 Connections that may overflow report ``pageInfo.hasNextPage``: the connector then
 fetches that piece of that PR through REST, never truncates it.
 """
 
 PULLS_PAGE = 50        # PRs per page
 REVIEWS_PAGE = 50      # reviews per PR
-SUITES_PAGE = 20       # check suites on the head commit
+SUITES_PAGE = 5        # check suites on the head commit (one per app; the point cost's biggest factor)
 RUNS_PAGE = 50         # check runs per suite (filterBy: ALL, i.e. re-runs included)
 LABELS_PAGE = 20
 HISTORY_PAGE = 100     # commits of the production branch per page

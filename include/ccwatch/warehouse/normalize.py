@@ -12,7 +12,7 @@ twice yields the same rows.
 
 Shared pieces (:class:`Context`, natural keys, user helpers) are in ``normalize_base.py``;
 branch protection, rules and environments in ``normalize_protection.py``; Jira in
-``normalize_jira.py``.
+``normalize_jira.py``; the GitHub GraphQL kinds (``gql_*``) in ``normalize_graphql.py``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any
 
 from ccwatch.settings import Settings
 from ccwatch.staging import RawRecord
+from ccwatch.warehouse import normalize_graphql as ng
 from ccwatch.warehouse import normalize_jira as nj
 from ccwatch.warehouse.normalize_base import GHOST_LOGIN, Context, Lookup, split_key
 from ccwatch.warehouse.normalize_base import payload_dict as _as_dict
@@ -214,9 +215,22 @@ def normalize_batch(records: Iterable[RawRecord], settings: Settings, ctx: Conte
         latest[(rec.source, rec.kind, rec.natural_key)] = rec
     outer = ctx or Context()
 
-    def lookup(source: str, kind: str, key: str) -> Any:
+    def batch_payload(source: str, kind: str, key: str) -> Any:
         rec = latest.get((source, kind, key))
-        return rec.payload if rec is not None and rec.status_code == 200 else outer.lookup(source, kind, key)
+        return rec.payload if rec is not None and rec.status_code == 200 else None
+
+    def lookup(source: str, kind: str, key: str) -> Any:
+        found = batch_payload(source, kind, key)
+        if (source, kind) != ("github", "commit_pulls"):
+            return found if found is not None else outer.lookup(source, kind, key)
+        # a commit's PRs: REST of the batch, GraphQL of the batch, then the stored REST, stored GraphQL
+        if found is None and (node := batch_payload(source, "gql_commit_pulls", key)) is not None:
+            found = ng.commit_pulls_payload(node, key)
+        if found is None:
+            found = outer.lookup(source, kind, key)
+        if found is None and (node := outer.lookup(source, "gql_commit_pulls", key)) is not None:
+            found = ng.commit_pulls_payload(node, key)
+        return found
 
     cats = dict(outer.status_categories)
     status_list = lookup("jira", "statuses", "statuses")  # GET /rest/api/2/status: every status
@@ -226,9 +240,10 @@ def normalize_batch(records: Iterable[RawRecord], settings: Settings, ctx: Conte
     c = Context(lookup=lookup, status_categories=cats)
     b = Batch()
     fields_payload = lookup("jira", "fields", "fields")
+    commit_repos = {split_key(k, ":")[0] for (s, kind, k) in latest if s == "github" and kind == "commits"}
     for (source, kind, key), rec in latest.items():
         try:
-            _dispatch(b, rec, c, settings, fields_payload, latest)
+            _dispatch(b, rec, c, settings, fields_payload, latest, commit_repos)
         except NormalizeError:
             raise
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -237,7 +252,9 @@ def normalize_batch(records: Iterable[RawRecord], settings: Settings, ctx: Conte
 
 
 def _dispatch(b: Batch, rec: RawRecord, c: Context, settings: Settings, fields_payload: Any,
-              latest: dict[tuple[str, str, str], RawRecord]) -> None:
+              latest: dict[tuple[str, str, str], RawRecord], commit_repos: set[str]) -> None:
+    """``commit_repos``: repositories with a ``commits`` list in the batch (their commits' PRs
+    are read there through the context)."""
     kind, key = rec.kind, rec.natural_key
     if rec.source == "github":
         if kind == "pull":
@@ -255,14 +272,26 @@ def _dispatch(b: Batch, rec: RawRecord, c: Context, settings: Settings, fields_p
             b.add("commits", {"repo": repo, "branch": branch}, commit_rows(rec, c))
         elif kind == "commit_pulls":
             repo, sha = split_key(key, "@")
-            if not any(k[1] == "commits" and k[2].startswith(f"{repo}:") for k in latest):
+            if repo not in commit_repos:
                 b.commit_pr_updates[(repo, sha)] = merged_pr_numbers(rec.payload)
+        elif kind == "gql_commit_pulls":  # a REST commit_pulls of the same commit in the batch wins
+            repo, sha = split_key(key, "@")
+            if repo not in commit_repos and ("github", "commit_pulls", key) not in latest:
+                b.commit_pr_updates[(repo, sha)] = merged_pr_numbers(ng.commit_pulls_payload(rec.payload, key))
+        elif kind == "gql_pull":  # pieces the batch also has a REST record of come from that record
+            for table, scope, rows in ng.gql_pull_parts(rec, lambda k, nk: ("github", k, nk) in latest):
+                b.add(table, scope, rows)
         elif kind == "deployments":
             repo, env = split_key(key, ":")
             b.add("deployments", {"repo": repo, "environment": env}, deployment_rows(rec))
         elif kind == "deployment_statuses":
             repo, dep = split_key(key, "/deployments/")
             b.add("deployment_statuses", {"repo": repo, "deployment_id": int(dep)}, deployment_status_rows(rec))
+        elif kind == "gql_deployment_statuses":  # a REST deployment_statuses of it in the batch wins
+            repo, dep = split_key(key, "/deployments/")
+            if ("github", "deployment_statuses", key) not in latest:
+                b.add("deployment_statuses", {"repo": repo, "deployment_id": int(dep)},
+                      ng.gql_deployment_status_rows(rec))
         elif kind == "branch_protection":
             repo, branch = split_key(key, ":")
             b.add("branch_rules", {"repo": repo, "branch": branch, "source": "classic"}, classic_rule_rows(rec))

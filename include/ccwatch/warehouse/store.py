@@ -14,6 +14,13 @@ then recomputed over the whole stored history, exactly as if the list had been f
 one piece, and older items stay available to reruns of earlier dates.  The merged record keeps
 the fetch's url and time; its etag is dropped when stored items were merged in.
 
+A record with ``status_code`` 304 (a conditional request answered "not modified",
+connectors/github_conditional.py) carries no payload: the stored payload and the normalised
+rows of that object stay as they are (only the raw row's ``fetched_at`` moves to the
+revalidation time).  A 304 for an object with no stored 200 payload cannot be served: the load
+raises :class:`NotModifiedWithoutCopy` naming the records (nothing is committed; the pipeline
+then drops the ingest state so the next fetch is full).
+
 Rows travel to DuckDB as one JSON document per table (``from_json`` + ``unnest``): the
 column types come from the live schema, and a few thousand rows load in milliseconds
 where ``executemany`` needs about half a millisecond per row.
@@ -144,6 +151,35 @@ def _accumulate(con: duckdb.DuckDBPyConnection, rec: RawRecord) -> RawRecord:
     return replace(rec, payload=merged, etag=None)
 
 
+class NotModifiedWithoutCopy(ValueError):
+    """A 304 record whose object has no stored 200 payload in this warehouse."""
+
+
+def _not_modified(con: duckdb.DuckDBPyConnection, records: list[RawRecord]) -> None:
+    """Check every 304 record has a stored 200 copy; move its ``fetched_at`` to the revalidation."""
+    if not records:
+        return
+    keys = json.dumps([{"source": r.source, "kind": r.kind, "natural_key": r.natural_key,
+                        "fetched_at": str(parse_ts(r.fetched_at) or "")} for r in records])
+    spec = json.dumps([{"source": "VARCHAR", "kind": "VARCHAR", "natural_key": "VARCHAR", "fetched_at": "VARCHAR"}])
+    rows = f"SELECT unnest(from_json(?::JSON, '{spec}'), recursive := true)"
+    stored = {tuple(row) for row in con.execute(
+        f"SELECT k.source, k.kind, k.natural_key FROM ({rows}) k JOIN raw_payloads p USING (source, kind, natural_key) "
+        "WHERE p.status_code = 200 AND p.payload IS NOT NULL", [keys]).fetchall()}
+    missing = [r for r in records if (r.source, r.kind, r.natural_key) not in stored]
+    if missing:
+        named = ", ".join(f"{r.source} {r.kind} {r.natural_key} ({r.url})" for r in missing[:10])
+        more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        raise NotModifiedWithoutCopy(
+            f"{len(missing)} record(s) answered 304 Not Modified but this warehouse holds no stored copy of "
+            f"them: {named}{more}. The ETags came from a load this warehouse does not have; the date must be "
+            "fetched again in full")
+    con.execute(
+        f"UPDATE raw_payloads p SET fetched_at = CAST(k.fetched_at AS TIMESTAMP) FROM ({rows}) k "
+        "WHERE p.source = k.source AND p.kind = k.kind AND p.natural_key = k.natural_key "
+        "AND k.fetched_at <> '' AND CAST(k.fetched_at AS TIMESTAMP) > p.fetched_at", [keys])
+
+
 class _DbContext:
     """Lookups into raw_payloads, which already hold this batch (read inside the load transaction)."""
 
@@ -180,7 +216,9 @@ def load_records(
     counts: dict[str, int] = {}
     con.execute("BEGIN TRANSACTION")
     try:
-        batch_records = [_accumulate(con, rec) for rec in latest.values()]
+        unchanged = [rec for rec in latest.values() if rec.status_code == 304]
+        _not_modified(con, unchanged)  # kept as stored: no upsert, no normalisation
+        batch_records = [_accumulate(con, rec) for rec in latest.values() if rec.status_code != 304]
         counts["raw_payloads"] = _upsert_raw(con, batch_records)
         db = _DbContext(con)
         batch = normalize_batch(batch_records, settings, Context(db.lookup, db.status_categories()))
