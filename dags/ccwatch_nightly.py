@@ -3,9 +3,12 @@
 
 Every night, for the run's logical date (the **as-of time**):
 
-1. **ingest_github** / **ingest_jira** (in parallel) fetch the change artifacts through the
-   real clients (connections `github_default`, `jira_default`; ids in the config file) and
-   stage the raw payloads under `CCWATCH_HOME/staging/<date>/`;
+1. **github_repositories** lists the configured repositories, then **ingest_github_repo**
+   fetches each one in its own mapped task instance (dynamic task mapping, labelled with the
+   repository; at most `CCWATCH_GITHUB_CONCURRENCY`, default 4, at a time per run, spread over
+   the workers) while **ingest_jira** fetches Jira. They use the real clients (connections
+   `github_default`, `jira_default`; ids in the config file) and stage the raw payloads under
+   `CCWATCH_HOME/staging/<date>/` (GitHub: one file per repository), which every worker must share;
 2. **resolve_tickets** fetches tickets named in PR titles that the project search missed;
 3. **load_warehouse** loads the staged payloads into DuckDB in one transaction;
 4. **build_facts** derives one row of facts per change and per repository;
@@ -13,19 +16,23 @@ Every night, for the run's logical date (the **as-of time**):
 6. **write_evidence** writes the dated, hash-manifested evidence folder and archive;
 7. **alert_slack** posts failures not alerted before (connection `slack_api_default`).
 
-A failed fetch fails the run (nothing downstream runs, no "all clear"); a task that fails
-for good posts a pipeline-failure alert. Reruns of a date replace that date's results.
+A failed fetch of any one repository fails the run (nothing downstream runs, no "all clear");
+each mapped task retries on its own, and a task that fails for good posts a pipeline-failure
+alert. Reruns of a date replace that date's results.
 The configuration file comes from `CCWATCH_CONFIG` (default `include/config/ccwatch.yaml`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import timedelta
 
 import pendulum
 from airflow.sdk import dag, task
 from ccwatch_airflow.callbacks import alert_pipeline_failure
+
+log = logging.getLogger("ccwatch")
 
 # Retries cover passing source faults; the demo and the tests shorten the delay through
 # CCWATCH_RETRY_DELAY_SECONDS so a failing run fails in seconds, not a quarter hour.
@@ -36,6 +43,17 @@ DEFAULT_ARGS = {
     "retry_exponential_backoff": True,
     "on_failure_callback": alert_pipeline_failure,
 }
+
+# Repositories fetched at the same time per run. Parsing must not read the config file, so the
+# config's github.concurrency (the in-process thread pool) is mirrored by this variable.
+GITHUB_CONCURRENCY_ENV = "CCWATCH_GITHUB_CONCURRENCY"
+
+
+def _github_concurrency() -> int:
+    text = os.environ.get(GITHUB_CONCURRENCY_ENV, "4").strip()
+    if not text.isdigit() or not 1 <= int(text) <= 32:
+        raise ValueError(f"{GITHUB_CONCURRENCY_ENV}={text!r}: must be an integer from 1 to 32")
+    return int(text)
 
 
 def _run(context) -> tuple:
@@ -58,13 +76,23 @@ def _run(context) -> tuple:
 )
 def ccwatch_nightly():
     @task
-    def ingest_github(**context) -> dict:
-        from ccwatch.pipeline import ingest_github as stage
+    def github_repositories(**context) -> list[str]:
+        from ccwatch.pipeline import github_repositories as stage
+
+        settings, as_of, home = _run(context)
+        if settings.github.concurrency != _github_concurrency():
+            log.warning("github.concurrency is %d in the config but %s=%d limits the mapped fetches",
+                        settings.github.concurrency, GITHUB_CONCURRENCY_ENV, _github_concurrency())
+        return stage(settings, as_of, home)
+
+    @task(map_index_template="{{ task.op_kwargs['repo'] }}", max_active_tis_per_dagrun=_github_concurrency())
+    def ingest_github_repo(repo: str, **context) -> dict:
+        from ccwatch.pipeline import ingest_github_repo as stage
         from ccwatch_airflow.connections import configured_endpoint
 
         settings, as_of, home = _run(context)
         endpoint = configured_endpoint(settings, "github")
-        return stage(settings, endpoint, as_of, home)
+        return stage(settings, endpoint, as_of, home, repo)
 
     @task
     def ingest_jira(**context) -> dict:
@@ -123,7 +151,7 @@ def ccwatch_nightly():
         endpoint = configured_endpoint(settings, "slack")
         return stage(settings, as_of, home, endpoint, evidence["report"])
 
-    fetched = [ingest_github(), ingest_jira()]
+    fetched = [ingest_github_repo.expand(repo=github_repositories()), ingest_jira()]
     tickets = resolve_tickets()
     loaded = load_warehouse()
     facts = build_facts()

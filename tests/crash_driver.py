@@ -83,14 +83,14 @@ def install(point: str) -> None:
     if point == "ingest_mid_fetch":  # after 10 raw records of the GitHub fetch were staged
         from ccwatch.connectors import github
 
-        real_fetch, hit = github.fetch_github, _counter(10)
+        real_fetch, hit = github.fetch_github_repo, _counter(10)
 
-        def fetch_github(*a, **k):
+        def fetch_github_repo(*a, **k):  # per repository, in the threads of the fan-out
             for rec in real_fetch(*a, **k):
                 yield rec
                 if hit():
                     die(point)
-        github.fetch_github = fetch_github
+        github.fetch_github_repo = fetch_github_repo
     elif point in ("load_before_commit", "load_after_commit"):
         from ccwatch.warehouse import store
 

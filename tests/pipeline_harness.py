@@ -2,6 +2,9 @@
 
 Shared by the fault matrix, the hostile-data and the secrets tests: it stops at the first
 failed task as Airflow would (the two fetch tasks run in parallel, so both are attempted).
+GitHub is fetched by ``pipeline.ingest_github`` with ``github_workers`` threads: 1 by default,
+so a fault that matches every repository is met in the first one only and the fault matrix
+can bound the requests to it exactly (tests/test_fanout.py covers the concurrent pool).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ def endpoints(server: SandboxServer, tokens: dict | None = None) -> dict[str, En
 
 
 def run_pipeline(settings, server: SandboxServer, as_of, home: Path, tokens: dict | None = None,
-                 until: str | None = None) -> Run:
+                 until: str | None = None, github_workers: int | None = 1) -> Run:
     """All stages for ``as_of`` (up to and without ``until``), in the DAG's order; stop at the first failed task."""
     ep = endpoints(server, tokens)
     run = Run()
@@ -43,7 +46,8 @@ def run_pipeline(settings, server: SandboxServer, as_of, home: Path, tokens: dic
 
     def fetch():
         errors = []
-        for name, fn in (("ingest_github", lambda: p.ingest_github(settings, ep["github"], as_of, home)),
+        gh = lambda: p.ingest_github(settings, ep["github"], as_of, home, max_workers=github_workers)  # noqa: E731
+        for name, fn in (("ingest_github", gh),
                          ("ingest_jira", lambda: p.ingest_jira(settings, ep["jira"], as_of, home))):
             try:  # the two fetch tasks run in parallel: both are attempted
                 fn()

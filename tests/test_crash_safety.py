@@ -299,22 +299,26 @@ def _sdir(home: Path) -> Path:
     return p.staging_dir(home, D)
 
 
+def _github_staged(home: Path) -> list[str]:
+    return sorted(x.name for x in (_sdir(home) / "github").glob("*.jsonl"))
+
+
 def check_ingest_mid_fetch(home, settings, baseline):
     assert (_sdir(home) / p.PENDING).exists(), "the interrupted ingest leaves the date pending"
-    assert not (_sdir(home) / "github.jsonl").exists(), "a half-fetched staging file is never under its final name"
-    assert [x.name for x in _sdir(home).glob(".github.jsonl.*.tmp")], "the partial fetch stayed in its temp file"
-    refuses(lambda: p.load_warehouse(settings, D, home), "missing github.jsonl")
+    assert _github_staged(home) == [], "a half-fetched staging file is never under its final name"
+    assert [x.name for x in (_sdir(home) / "github").glob(".*.jsonl.*.tmp")], "the partial fetch stayed in its temp file"
+    refuses(lambda: p.load_warehouse(settings, D, home), "missing .*the GitHub staging of acme/")
     refuses(lambda: p.build_facts(settings, D, home), "does not exist|not loaded")
 
 
 def check_rerun_ingest_mid_fetch(home, settings, baseline):
     """The date's earlier run is complete, but a newer ingest of it started: readers must not
     serve the earlier load as this run's."""
-    assert (_sdir(home) / p.PENDING).exists() and not (_sdir(home) / "github.jsonl").exists()
+    assert (_sdir(home) / p.PENDING).exists() and _github_staged(home) == []
     assert db_state(home)["control_results"] == baseline["db"]["control_results"], "the earlier results stay"
     refuses(lambda: p.build_facts(settings, D, home), "not loaded")
     refuses(lambda: p.write_evidence(settings, D, home, {}), "not loaded")
-    refuses(lambda: p.load_warehouse(settings, D, home), "missing github.jsonl")
+    refuses(lambda: p.load_warehouse(settings, D, home), "missing .*the GitHub staging of acme/")
 
 
 def check_load_before_commit(home, settings, baseline):

@@ -32,7 +32,8 @@ RUFF = str(VENV_BIN / "ruff") if (VENV_BIN / "ruff").exists() else str(Path(sys.
 PYTHON = str(VENV_BIN / "python") if (VENV_BIN / "python").exists() else sys.executable
 
 NIGHTLY_TASKS = {
-    "ingest_github",
+    "github_repositories",
+    "ingest_github_repo",
     "ingest_jira",
     "resolve_tickets",
     "load_warehouse",
@@ -42,7 +43,8 @@ NIGHTLY_TASKS = {
     "alert_slack",
 }
 NIGHTLY_EDGES = {
-    ("ingest_github", "resolve_tickets"),
+    ("github_repositories", "ingest_github_repo"),
+    ("ingest_github_repo", "resolve_tickets"),
     ("ingest_jira", "resolve_tickets"),
     ("resolve_tickets", "load_warehouse"),
     ("load_warehouse", "build_facts"),
@@ -78,6 +80,7 @@ def parse_time_environment(tmp: Path):
             if name.startswith(("AIRFLOW_CONN_", "AIRFLOW_VAR_")) or name in (
                 "CCWATCH_RETRIES",
                 "CCWATCH_RETRY_DELAY_SECONDS",
+                "CCWATCH_GITHUB_CONCURRENCY",
             ):
                 mp.delenv(name)
         mp.setenv("CCWATCH_CONFIG", str(tmp / "does-not-exist" / "ccwatch.yaml"))
@@ -156,12 +159,41 @@ def test_nightly_dependencies(nightly):
     edges = {(t.task_id, d) for t in nightly.tasks for d in t.downstream_task_ids}
     assert edges == NIGHTLY_EDGES
     resolve = nightly.get_task("resolve_tickets")
-    assert resolve.upstream_task_ids == {"ingest_github", "ingest_jira"}
-    assert {t.task_id for t in nightly.roots} == {"ingest_github", "ingest_jira"}
+    assert resolve.upstream_task_ids == {"ingest_github_repo", "ingest_jira"}
+    assert {t.task_id for t in nightly.roots} == {"github_repositories", "ingest_jira"}
     assert [t.task_id for t in nightly.leaves] == ["alert_slack"]
     # alert_slack is downstream of every other stage: nothing runs after it, it runs after all
     upstream_of_alert = {t.task_id for t in nightly.get_task("alert_slack").get_flat_relatives(upstream=True)}
     assert upstream_of_alert == NIGHTLY_TASKS - {"alert_slack"}
+
+
+def test_nightly_fetches_github_per_repository_with_task_mapping(nightly):
+    """One mapped task instance per configured repository (the Celery test relies on the task id),
+    labelled with the repository, at most CCWATCH_GITHUB_CONCURRENCY (default 4) at a time."""
+    from airflow.sdk.definitions.mappedoperator import MappedOperator
+
+    fetch = nightly.get_task("ingest_github_repo")
+    assert isinstance(fetch, MappedOperator), type(fetch)
+    assert set(fetch.op_kwargs_expand_input.value) == {"repo"}, "mapped over the repository names"
+    assert fetch.map_index_template and "repo" in fetch.map_index_template
+    assert fetch.max_active_tis_per_dagrun == 4
+    assert fetch.retries >= 2
+    assert fetch.upstream_task_ids == {"github_repositories"}
+    assert not isinstance(nightly.get_task("github_repositories"), MappedOperator)
+
+
+def test_nightly_concurrency_comes_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("CCWATCH_GITHUB_CONCURRENCY", "9")
+    with parse_time_environment(tmp_path):
+        os.environ["CCWATCH_GITHUB_CONCURRENCY"] = "9"
+        bag = DagBag(dag_folder=str(DAGS / "ccwatch_nightly.py"), safe_mode=False)
+    assert bag.import_errors == {}
+    assert bag.dags["ccwatch_nightly"].get_task("ingest_github_repo").max_active_tis_per_dagrun == 9
+    monkeypatch.setenv("CCWATCH_GITHUB_CONCURRENCY", "0")
+    with parse_time_environment(tmp_path):
+        os.environ["CCWATCH_GITHUB_CONCURRENCY"] = "0"
+        bad = DagBag(dag_folder=str(DAGS / "ccwatch_nightly.py"), safe_mode=False)
+    assert "CCWATCH_GITHUB_CONCURRENCY" in "".join(bad.import_errors.values())
 
 
 def test_nightly_schedule_and_run_settings(nightly):

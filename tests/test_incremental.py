@@ -279,11 +279,11 @@ def test_interrupted_ingest_blocks_evaluation_until_loaded(first_run, settings, 
     """A fetch killed outright leaves no failure marker, but the pending mark still blocks readers."""
     home = continue_from(first_run, tmp_path)
     sdir = p.staging_dir(home, D1)
-    (sdir / "github.jsonl").unlink()
+    (sdir / "github" / "acme__payments-api.jsonl").unlink()
     (sdir / p.PENDING).touch()
     with pytest.raises(p.StageError, match="not loaded"):
         p.build_facts(settings, D1, home)
-    with pytest.raises(p.StageError, match="missing github.jsonl"):
+    with pytest.raises(p.StageError, match=f"missing the GitHub staging of {PAY} \\(acme__payments-api.jsonl\\)"):
         p.load_warehouse(settings, D1, home)
 
 

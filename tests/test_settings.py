@@ -141,7 +141,7 @@ UNKNOWN = [
         put("lookback_dayz", 30),
         "evidence, github, jira, lookback_days, people, review, slack, sod, windows",
     ),
-    ("github.repos", put("github", "repos", []), "conn_id, deploy_automation, repositories"),
+    ("github.repos", put("github", "repos", []), "concurrency, conn_id, deploy_automation, repositories"),
     (
         "github.repositories[0].branch",
         put("github", "repositories", 0, "branch", "main"),

@@ -38,6 +38,7 @@ _SCHEMA: dict[str, Any] = {
                 True,
             ),
             "deploy_automation": (_STR_LIST, False),
+            "concurrency": (int, False),
         },
         True,
     ),

@@ -6,7 +6,8 @@ large XComs: each returns a small JSON-serialisable summary.
 
 Ingestion is incremental (``ccwatch.watermarks``) and atomic for evaluation: a fetch stage
 marks the date's staging folder pending (``_ingest_pending``) before it touches anything and
-leaves ``<stage>.failed.json`` when it fails; only a committed load clears the pending mark.
+leaves ``<stage>.failed.json`` when it fails (GitHub: one marker per repository,
+``ccwatch.github_ingest``); only a committed load clears the pending mark.
 Evaluation, evidence and alerting refuse a date that is pending, failed, or not loaded
 (``runs``), so they never read a half-written or failed ingest; the warehouse keeps the
 previous complete state.
@@ -30,8 +31,9 @@ from ccwatch.warehouse import schema
 
 log = logging.getLogger("ccwatch")
 
-STAGING_FILES = ("github.jsonl", "jira.jsonl", "jira_referenced.jsonl")
-PLAN_FILES = {"github": "github.plan.json", "jira": "jira.plan.json"}
+# GitHub stages one file + plan per repository under staging/<date>/github/ (ccwatch.github_ingest)
+STAGING_FILES = ("jira.jsonl", "jira_referenced.jsonl")
+PLAN_FILES = {"jira": "jira.plan.json"}
 PENDING = "_ingest_pending"
 
 
@@ -65,22 +67,29 @@ def _evidence_date(as_of: datetime) -> str:
 # --- fetch -------------------------------------------------------------------------
 
 
-def ingest_github(settings: Settings, endpoint: Endpoint, as_of: datetime, home: Path, *, full: bool = False) -> dict:
-    """Fetch GitHub into ``staging/<date>/github.jsonl``: incremental per repository when the
-    ingest state allows it (``full=True`` forces the whole window)."""
-    from ccwatch.connectors.github import fetch_github
+def ingest_github(settings: Settings, endpoint: Endpoint, as_of: datetime, home: Path, *, full: bool = False,
+                  max_workers: int | None = None) -> dict:
+    """Fetch every configured repository into ``staging/<date>/github/<owner>__<name>.jsonl``,
+    ``max_workers`` (default ``github.concurrency``) at a time; incremental per repository when
+    the ingest state allows it (``full=True`` forces the whole window)."""
+    from ccwatch import github_ingest
 
-    sdir = staging_dir(home, as_of)
-    with _ingest_attempt(sdir, "ingest_github", as_of):
-        started = datetime.now(UTC)  # bookkeeping only: caps the watermark of a future-dated run
-        state = None if full else wm.read_state(home, warehouse_path(home))
-        plans = wm.plan_github(settings, state, as_of)
-        path = _fresh(sdir / "github.jsonl")
-        wm.write_json_atomic(sdir / PLAN_FILES["github"], wm.github_plan_meta(plans, as_of, started, state))
-        n = write_staging(path, fetch_github(settings, endpoint, as_of, plans=plans))
-    modes = sorted({p.mode for p in plans.values()})
-    log.info("GitHub: %d raw payloads (%s) from %s staged in %s", n, "/".join(modes), redact_url(endpoint.base_url), path)
-    return {"records": n, "file": str(path), "modes": {r: p.mode for r, p in plans.items()}}
+    return github_ingest.ingest_github(settings, endpoint, as_of, home, full=full, max_workers=max_workers)
+
+
+def github_repositories(settings: Settings, as_of: datetime, home: Path) -> list[str]:
+    """The repositories the DAG maps ``ingest_github_repo`` over (prepares the date, see github_ingest)."""
+    from ccwatch import github_ingest
+
+    return github_ingest.github_repositories(settings, as_of, home)
+
+
+def ingest_github_repo(settings: Settings, endpoint: Endpoint, as_of: datetime, home: Path, repo: str, *,
+                       full: bool = False, budget=None) -> dict:
+    """Fetch ONE configured repository into its staging file (the mapped task's body)."""
+    from ccwatch import github_ingest
+
+    return github_ingest.ingest_github_repo(settings, endpoint, as_of, home, repo, full=full, budget=budget)
 
 
 def ingest_jira(settings: Settings, endpoint: Endpoint, as_of: datetime, home: Path, *, full: bool = False) -> dict:
@@ -101,11 +110,12 @@ def ingest_jira(settings: Settings, endpoint: Endpoint, as_of: datetime, home: P
 
 
 @contextmanager
-def _ingest_attempt(sdir: Path, stage: str, as_of: datetime) -> Iterator[None]:
-    """Mark the date pending before anything is fetched; on failure leave ``<stage>.failed.json``."""
+def _ingest_attempt(sdir: Path, stage: str, as_of: datetime, *, marker: str | None = None) -> Iterator[None]:
+    """Mark the date pending before anything is fetched; on failure leave ``<stage>.failed.json``
+    (or ``marker``: a file name for a stage whose name is not one)."""
     sdir.mkdir(parents=True, exist_ok=True)
     (sdir / PENDING).touch()
-    marker = sdir / f"{stage}.failed.json"
+    marker = sdir / (marker or f"{stage}.failed.json")
     marker.unlink(missing_ok=True)
     try:
         yield
@@ -150,15 +160,18 @@ def referenced_ticket_keys(settings: Settings, titles: list[str]) -> list[str]:
 
 def resolve_tickets(settings: Settings, endpoint: Endpoint, as_of: datetime, home: Path) -> dict:
     """Fetch the tickets that PR titles name but the project search did not bring."""
+    from ccwatch import github_ingest
     from ccwatch.connectors.jira import fetch_jira
 
     sdir = staging_dir(home, as_of)
     with _ingest_attempt(sdir, "resolve_tickets", as_of):
-        gh, jr, jplan = sdir / "github.jsonl", sdir / "jira.jsonl", sdir / PLAN_FILES["jira"]
-        for p in (gh, jr, jplan):
+        jr, jplan = sdir / "jira.jsonl", sdir / PLAN_FILES["jira"]
+        for p in (jr, jplan):
             if not p.is_file():
                 raise StageError(f"{p} is missing: the ingest stage that writes it did not complete")
-        titles = [r.payload.get("title", "") for r in read_staging(gh) if r.kind == "pull"]
+        gh, _ = github_ingest.staged_github(settings, home, as_of)
+        titles = [(r.payload or {}).get("title") or "" for r in github_ingest.read_github(gh)
+                  if r.kind in ("pull", "gql_pull") and isinstance(r.payload, (dict, type(None)))]
         have = {r.natural_key for r in read_staging(jr) if r.kind in ("issue", "issue_missing")}
         # tickets already in the warehouse: unchanged unless the project search brought them again
         stored = set(json.loads(jplan.read_text(encoding="utf-8")).get("known_keys") or [])
@@ -177,18 +190,25 @@ def resolve_tickets(settings: Settings, endpoint: Endpoint, as_of: datetime, hom
 def load_warehouse(settings: Settings, as_of: datetime, home: Path) -> dict:
     """Load every staging file of the run in one transaction (all or nothing), mark the run
     loaded in that same transaction, then publish the ingest state for the next fetch."""
-    from ccwatch.warehouse.store import load_records
+    from ccwatch import github_ingest
+    from ccwatch.warehouse.store import NotModifiedWithoutCopy, load_records
 
     sdir = staging_dir(home, as_of)
     failed = failed_ingest(home, as_of)
     if failed:
         raise StageError(f"{sdir}: the ingest of {as_of:%Y-%m-%d} failed ({'; '.join(failed)}): refusing to load")
     missing = [f for f in (*STAGING_FILES, *PLAN_FILES.values()) if not (sdir / f).is_file()]
+    gh_missing = github_ingest.missing_github(settings, home, as_of)  # configured repositories only
+    if gh_missing:
+        missing.append(f"the GitHub staging of {'; '.join(gh_missing)}")
     if missing:
         raise StageError(f"{sdir}: staging incomplete, missing {', '.join(missing)}: refusing to load")
-    metas = {src: json.loads((sdir / f).read_text(encoding="utf-8")) for src, f in PLAN_FILES.items()}
+    gh_files, gh_meta = github_ingest.staged_github(settings, home, as_of)
+    metas = {"github": gh_meta,
+             **{src: json.loads((sdir / f).read_text(encoding="utf-8")) for src, f in PLAN_FILES.items()}}
 
-    def records():
+    def records():  # streamed: one staging file after the other
+        yield from github_ingest.read_github(gh_files)
         for f in STAGING_FILES:
             yield from read_staging(sdir / f)
 
@@ -210,6 +230,8 @@ def load_warehouse(settings: Settings, as_of: datetime, home: Path) -> dict:
         try:
             counts = load_records(con, records(), settings, before_commit=before_commit)
         except Exception as exc:
+            if isinstance(exc, NotModifiedWithoutCopy):  # ETags of a load this warehouse lacks
+                wm.drop_state(home)  # the next attempt fetches everything again
             _mark_run(con, as_of, "failed", f"load failed: {type(exc).__name__}: {exc}"[:2000])
             raise
     finally:

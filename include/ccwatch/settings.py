@@ -25,6 +25,7 @@ __all__ = ["ConfigError", "Settings", "load_settings", "ccwatch_home", "config_p
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = PROJECT_ROOT / "include" / "config" / "ccwatch.yaml"
+MIN_CONCURRENCY, MAX_CONCURRENCY = 1, 32  # github.concurrency
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,9 @@ class GithubConfig:
     repositories: tuple[RepoConfig, ...]
     conn_id: str = "github_default"
     deploy_automation: tuple[str, ...] = ()
+    # repositories fetched at the same time (threads of ingest_github; on Airflow the mapped
+    # ingest_github_repo tasks run CCWATCH_GITHUB_CONCURRENCY at a time, see docs/DEPLOYMENT.md)
+    concurrency: int = 4
 
 
 @dataclass(frozen=True)
@@ -213,10 +217,15 @@ def _build(d: dict, c: _Checker) -> Settings:
             )
         )
     g = d["github"]
+    concurrency = g.get("concurrency", GithubConfig.concurrency)
+    if not MIN_CONCURRENCY <= concurrency <= MAX_CONCURRENCY:
+        raise c.fail("github.concurrency", f"must be between {MIN_CONCURRENCY} and {MAX_CONCURRENCY} "
+                                           f"(repositories fetched at the same time), got {concurrency}")
     github = GithubConfig(
         repositories=tuple(repos),
         conn_id=g.get("conn_id", "github_default"),
         deploy_automation=_t(g, "deploy_automation"),
+        concurrency=concurrency,
     )
     j = d["jira"]
     pattern = j.get("ticket_key_pattern", JiraConfig.ticket_key_pattern)

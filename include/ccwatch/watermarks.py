@@ -150,6 +150,10 @@ class RepoPlan:
     tip: str | None = None   # production-branch tip at the last load (incremental)
     # environment -> [{"id", "created_at", "state"}]: stored deployments whose statuses are refetched
     open_deployments: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # conditional requests (connectors/github_conditional.py): url key -> ETag of the last
+    # complete load, and the rulesets the branch rules named then (used when the rules answer 304)
+    validators: dict[str, str] = field(default_factory=dict)
+    ruleset_ids: tuple[int, ...] = ()
 
     @property
     def incremental(self) -> bool:
@@ -181,20 +185,24 @@ def _usable(entry: Any, fingerprint: str, window_start: datetime) -> str | None:
 
 
 def plan_github(settings: Settings, state: dict[str, Any] | None, as_of: datetime) -> dict[str, RepoPlan]:
+    return {rc.repo: plan_github_repo(settings, state, as_of, rc) for rc in settings.github.repositories}
+
+
+def plan_github_repo(settings: Settings, state: dict[str, Any] | None, as_of: datetime, rc: RepoConfig
+                     ) -> RepoPlan:
+    """The plan of ONE repository (each task of the per-repository fan-out plans its own)."""
     window_start = as_of - timedelta(days=settings.lookback_days)
-    repos = (state or {}).get("github") or {}
-    plans = {}
-    for rc in settings.github.repositories:
-        entry = repos.get(rc.repo)
-        why = _usable(entry, repo_fingerprint(settings, rc), window_start)
-        if why is None:
-            plans[rc.repo] = RepoPlan(rc.repo, "incremental", window_start, parse(entry["watermark"]) - OVERLAP,
-                                      entry.get("tip"), dict(entry.get("open_deployments") or {}))
-        else:
-            plans[rc.repo] = RepoPlan(rc.repo, "full", window_start, window_start)
-        log.info("GitHub %s: %s fetch since %s%s", rc.repo, plans[rc.repo].mode, iso(plans[rc.repo].since),
-                 f" ({why})" if why and state is not None else "")
-    return plans
+    entry = ((state or {}).get("github") or {}).get(rc.repo)
+    why = _usable(entry, repo_fingerprint(settings, rc), window_start)
+    if why is None:
+        plan = RepoPlan(rc.repo, "incremental", window_start, parse(entry["watermark"]) - OVERLAP,
+                        entry.get("tip"), dict(entry.get("open_deployments") or {}),
+                        *_conditional(entry))
+    else:
+        plan = RepoPlan(rc.repo, "full", window_start, window_start)
+    log.info("GitHub %s: %s fetch since %s%s", rc.repo, plan.mode, iso(plan.since),
+             f" ({why})" if why and state is not None else "")
+    return plan
 
 
 def plan_jira(settings: Settings, state: dict[str, Any] | None, as_of: datetime) -> JiraPlan:
@@ -226,6 +234,24 @@ def github_plan_meta(plans: dict[str, RepoPlan], as_of: datetime, started: datet
             "basis": (state or {}).get("loaded_as_of") if any(p.incremental for p in plans.values()) else None,
             "repos": {r: {"mode": p.mode, "since": iso(p.since), "window_start": iso(p.window_start)}
                       for r, p in plans.items()}}
+
+
+def combine_github_metas(metas: list[dict[str, Any]]) -> dict[str, Any]:
+    """One GitHub plan meta (the shape :func:`github_plan_meta` gives for all repositories) from the
+    per-repository ones of the fan-out.  ``fetched_through`` is the earliest of them (no repository
+    claims more than every fetch saw); ``bases`` lists every load an incremental one builds on
+    (:func:`missing_basis` checks them all)."""
+    if not metas:
+        return {"source": "github", "as_of": None, "fetched_through": None, "basis": None, "bases": [], "repos": {}}
+    bases = sorted({m["basis"] for m in metas if m.get("basis")})
+    out: dict[str, Any] = {}
+    for m in metas:  # keys the plans carry besides these (e.g. per-repository validators) are kept
+        out.update({k: v for k, v in m.items() if k != "repos"})
+    out.update(source="github", as_of=metas[0]["as_of"],
+               fetched_through=iso(min(parse(m["fetched_through"]) for m in metas)),
+               basis=bases[-1] if bases else None, bases=bases,
+               repos={r: e for m in metas for r, e in (m.get("repos") or {}).items()})
+    return out
 
 
 def jira_plan_meta(plan: JiraPlan, as_of: datetime, started: datetime, state: dict[str, Any] | None,
@@ -279,7 +305,8 @@ def compute_state(con: Any, settings: Settings, as_of: datetime, prev: dict[str,
         covered_from, watermark = _union(_prev_interval((prev.get("github") or {}).get(rc.repo), fp), _fetched(gh, m))
         state["github"][rc.repo] = {
             "fingerprint": fp, "covered_from": iso(covered_from), "watermark": iso(watermark),
-            "tip": _branch_tip(con, rc), "open_deployments": _open_deployments(con, settings, rc, watermark)}
+            "tip": _branch_tip(con, rc), "open_deployments": _open_deployments(con, settings, rc, watermark),
+            **_validators(con, rc, as_of)}
     jm = metas.get("jira") or {}
     for p in settings.jira.project_keys:
         m = (jm.get("projects") or {}).get(p)
@@ -291,6 +318,27 @@ def compute_state(con: Any, settings: Settings, as_of: datetime, prev: dict[str,
     state["jira_known_keys"] = [k for (k,) in con.execute(
         "SELECT key FROM tickets WHERE ticket_exists ORDER BY key").fetchall()]
     return state
+
+
+def _conditional(entry: dict[str, Any]) -> tuple[dict[str, str], tuple[int, ...]]:
+    """A state entry's ETags and ruleset ids (an entry without them: no conditional request)."""
+    validators = entry.get("validators")
+    ids = entry.get("ruleset_ids")
+    if not isinstance(validators, dict) or not isinstance(ids, list):
+        return {}, ()
+    return ({str(k): str(v) for k, v in validators.items() if isinstance(v, str) and v},
+            tuple(int(i) for i in ids))
+
+
+def _validators(con: Any, rc: RepoConfig, as_of: datetime) -> dict[str, Any]:
+    """The ETags the fetch of this load saw (its ``validators`` raw record; one of another date
+    is stale, so none then)."""
+    row = con.execute("SELECT payload FROM raw_payloads WHERE source = 'github' AND kind = 'validators' "
+                      "AND natural_key = ?", [rc.repo]).fetchone()
+    payload = json.loads(row[0]) if row and row[0] else None
+    if not isinstance(payload, dict) or payload.get("as_of") != iso(as_of):
+        return {}
+    return {"validators": dict(payload.get("validators") or {}), "ruleset_ids": list(payload.get("ruleset_ids") or [])}
 
 
 def _branch_tip(con: Any, rc: RepoConfig) -> str | None:
@@ -323,10 +371,26 @@ def _open_deployments(con: Any, settings: Settings, rc: RepoConfig, watermark: d
         """,
         [rc.repo, rc.repo, naive - timedelta(days=settings.lookback_days), list(FINAL_DEPLOYMENT_STATES),
          list(rc.production_environments), naive - timedelta(days=deployment_keep_days(settings))]).fetchall()
+    nodes = _deployment_node_ids(con, rc, {env for env, *_ in rows})
     out: dict[str, list] = {}
     for env, dep_id, created, latest in rows:
-        out.setdefault(env, []).append({"id": int(dep_id), "created_at": iso(created.replace(tzinfo=UTC)),
-                                        "state": latest})
+        entry = {"id": int(dep_id), "created_at": iso(created.replace(tzinfo=UTC)), "state": latest}
+        if nodes.get(int(dep_id)):
+            entry["node_id"] = nodes[int(dep_id)]  # GraphQL looks the statuses up by node id
+        out.setdefault(env, []).append(entry)
+    return out
+
+
+def _deployment_node_ids(con: Any, rc: RepoConfig, envs: set[str]) -> dict[int, str]:
+    """Deployment id -> GraphQL node id, from the stored REST deployments lists."""
+    out: dict[int, str] = {}
+    for env in sorted(envs):
+        row = con.execute("SELECT payload FROM raw_payloads WHERE source = 'github' AND kind = 'deployments' "
+                          "AND natural_key = ? AND status_code = 200", [f"{rc.repo}:{env}"]).fetchone()
+        items = json.loads(row[0]) if row and row[0] else None
+        for d in items if isinstance(items, list) else []:
+            if isinstance(d, dict) and d.get("id") is not None and isinstance(d.get("node_id"), str):
+                out[int(d["id"])] = d["node_id"]
     return out
 
 
@@ -334,9 +398,9 @@ def missing_basis(con: Any, metas: dict[str, dict[str, Any]]) -> str | None:
     """An incremental batch builds on the load that wrote its state: that load must be in this
     warehouse (a restored or replaced warehouse would otherwise silently miss changes)."""
     for meta in metas.values():
-        basis = (meta or {}).get("basis")
-        if basis and not con.execute("SELECT 1 FROM runs WHERE as_of = ?",
-                                     [parse(basis).replace(tzinfo=None)]).fetchone():
-            return (f"the {meta.get('source')} fetch is incremental on the load of {basis}, which this "
-                    "warehouse has no record of")
+        bases = (meta or {}).get("bases") or [(meta or {}).get("basis")]  # several: the per-repository fan-out
+        for basis in filter(None, bases):
+            if not con.execute("SELECT 1 FROM runs WHERE as_of = ?", [parse(basis).replace(tzinfo=None)]).fetchone():
+                return (f"the {meta.get('source')} fetch is incremental on the load of {basis}, which this "
+                        "warehouse has no record of")
     return None
