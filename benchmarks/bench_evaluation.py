@@ -1,29 +1,42 @@
-"""Time and peak memory of build_facts + evaluate for N synthetic changes (default 100,000).
+"""Time and peak memory of the evaluation phases for N synthetic changes.
 
-Usage: .venv/bin/python benchmarks/bench_evaluation.py [N]
+Usage:
+    .venv/bin/python benchmarks/bench_evaluation.py --changes 10000 100000 1000000 [--runs 3] [--archive]
+    .venv/bin/python benchmarks/bench_evaluation.py 100000            # one size, one run
+
 Data is generated in SQL straight into the normalised tables (10 repositories, one review,
 two check runs, a ticket with approval and Done transitions per PR; every 5th merge deployed
-to staging then production; 1% direct pushes).  Results go to benchmarks/RESULTS.md by hand.
+to staging then production; 1% direct pushes, ~1% emergencies, ~2% failing checks).  Phases:
+generate, build_facts, evaluate (GX suites + derived statuses + detail lines + control_results
+write), report (render_report), and with ``--archive`` the evidence folder and archive
+(write_evidence: one folder per change and one OSCAL observation per control result; about
+9 ms per change on this machine, so keep N at 10k-20k for it; the synthetic data has no raw
+payloads, so the change folders hold only change.json and deployments.json).  Each size runs in
+its own child process (so its peak RSS is its own); the median of ``--runs`` runs is printed as
+a Markdown row, plus the per-control summary.  ``run_once(n, home)`` is the smoke entry point
+the tests use (correctness only, no timing assertions).
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import resource
+import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "include"), str(ROOT / "tests")]
-
-from ccwatch.settings import RepoConfig  # noqa: E402
-from ccwatch.validation import evaluate  # noqa: E402
-from ccwatch.warehouse.facts import build_facts  # noqa: E402
-from ccwatch.warehouse.schema import connect  # noqa: E402
-from test_controls_fixtures import make_settings  # noqa: E402
+for p in (str(ROOT / "include"), str(ROOT / "tests")):
+    if p not in sys.path:
+        sys.path.insert(0, p)
 
 REPOS = 10
+AS_OF = datetime(2026, 11, 25, tzinfo=UTC)
 
 GEN = """
 CREATE TEMP TABLE g AS SELECT i, 'acme/r' || (i % {repos}) AS repo, (i // {repos})::INTEGER AS n,
@@ -51,25 +64,103 @@ INSERT INTO deployment_statuses SELECT repo, deployment_id, deployment_id, 'succ
 """
 
 
-def main(n: int) -> None:
+def settings():
+    from ccwatch.settings import RepoConfig
+    from test_controls_fixtures import make_settings
+
     repos = tuple(RepoConfig(f"acme/r{i}", "main", ("production",), ("staging",), ("test", "build"))
                   for i in range(REPOS))
-    settings = make_settings(extra_repos=repos)
-    con = connect(":memory:")
-    t0 = time.perf_counter()
-    con.execute(GEN.format(n=n, repos=REPOS))
-    t1 = time.perf_counter()
-    as_of = datetime(2026, 11, 25, tzinfo=UTC)
-    counts = build_facts(con, settings, as_of)
-    t2 = time.perf_counter()
-    res = evaluate(con, settings, as_of)
-    t3 = time.perf_counter()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"changes={counts['changes']} rows={res.rows} generate={t1 - t0:.1f}s build_facts={t2 - t1:.1f}s "
-          f"evaluate={t3 - t2:.1f}s peak_rss={peak:.0f}MiB")
-    for cid, c in res.summary.items():
-        print(cid, c)
+    return make_settings(extra_repos=repos)
+
+
+def _peak_mib() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) / 1024
+
+
+def run_once(n: int, home: Path | None = None, *, archive: bool = False, memory_limit: str | None = None,
+             db_file: bool = False) -> dict:
+    """Generate n changes, run every phase; returns {phase: {wall, cpu}}, counts, summary, report size.
+    ``db_file``: a warehouse file under ``home`` (as the pipeline has) instead of an in-memory one."""
+    from ccwatch.report import render_report
+    from ccwatch.validation import evaluate
+    from ccwatch.warehouse.facts import build_facts
+    from ccwatch.warehouse.schema import connect
+
+    s = settings()
+    home = Path(home or tempfile.mkdtemp(prefix="ccwatch-bench-"))
+    con = connect(str(home / "bench.duckdb") if db_file else ":memory:")
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+    phases: dict[str, dict[str, float]] = {}
+
+    def timed(name, fn):
+        w, c = time.perf_counter(), time.process_time()
+        out = fn()
+        phases[name] = {"wall": time.perf_counter() - w, "cpu": time.process_time() - c, "rss_mib": _peak_mib()}
+        return out
+
+    timed("generate", lambda: con.execute(GEN.format(n=n, repos=REPOS)))
+    counts = timed("build_facts", lambda: build_facts(con, s, AS_OF))
+    res = timed("evaluate", lambda: evaluate(con, s, AS_OF))
+    html = timed("report", lambda: render_report(con, s, AS_OF, res.gx_results))
+    out = {"n": n, "phases": phases, "counts": counts, "rows": res.rows, "summary": res.summary,
+           "report_bytes": len(html.encode("utf-8"))}
+    if archive:
+        from ccwatch.evidence import write_evidence
+
+        ev = timed("archive", lambda: write_evidence(con, s, AS_OF, home, res.gx_results, html, {}))
+        out["archive"] = str(ev.archive)
+    out["peak_rss_mib"] = _peak_mib()
+    con.close()
+    return out
+
+
+def _child(n: int, archive: bool, memory_limit: str | None, db_file: bool) -> dict:
+    cmd = [sys.executable, __file__, "--one", str(n)] + (["--archive"] if archive else [])
+    cmd += (["--memory-limit", memory_limit] if memory_limit else []) + (["--db-file"] if db_file else [])
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode:
+        raise SystemExit(f"size {n} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("n", nargs="?", type=int, help="one size (same as --changes N)")
+    ap.add_argument("--changes", type=int, nargs="+", default=None)
+    ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--archive", action="store_true", help="also time write_evidence (one folder per change)")
+    ap.add_argument("--memory-limit", help="DuckDB memory_limit for the run (e.g. 2GB); default DuckDB's")
+    ap.add_argument("--db-file", action="store_true", help="a warehouse file (as the pipeline) instead of :memory:")
+    ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    if a.one is not None:
+        with tempfile.TemporaryDirectory(prefix="ccwatch-bench-") as home:
+            print(json.dumps(run_once(a.one, Path(home), archive=a.archive, memory_limit=a.memory_limit,
+                                      db_file=a.db_file), default=str))
+        return
+    sizes = a.changes or ([a.n] if a.n else [100_000])
+    names = ["generate", "build_facts", "evaluate", "report"] + (["archive"] if a.archive else [])
+    print("| changes | control rows | " + " | ".join(f"{p} s (cpu s)" for p in names)
+          + " | total s (all but generate) | peak RSS MiB |")
+    print("|---:|---:|" + "---:|" * (len(names) + 2))
+    last = None
+    for n in sizes:
+        runs = [_child(n, a.archive, a.memory_limit, a.db_file) for _ in range(a.runs)]
+        med = {p: (statistics.median(r["phases"][p]["wall"] for r in runs),
+                   statistics.median(r["phases"][p]["cpu"] for r in runs)) for p in names}
+        total = sum(med[p][0] for p in names if p != "generate")
+        rss = statistics.median(r["peak_rss_mib"] for r in runs)
+        print(f"| {n:,} | {runs[0]['rows']:,} | " + " | ".join(f"{w:.1f} ({c:.1f})" for w, c in med.values())
+              + f" | {total:.1f} | {rss:,.0f} |", flush=True)
+        last = runs[0]
+        print("  peak RSS after each phase (MiB):", {p: round(v["rss_mib"]) for p, v in last["phases"].items()})
+    if last:
+        for cid, c in last["summary"].items():
+            print(cid, c)
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000)
+    main()

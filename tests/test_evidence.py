@@ -254,3 +254,46 @@ def test_readme_verification_recipe_works(run, tmp_path):
     (folder / "population.csv").write_text("tampered\n")
     bad = subprocess.run([sys.executable, "-c", snippet], cwd=folder, capture_output=True, text=True, check=True)
     assert "modified: population.csv" in bad.stdout
+
+
+def test_graphql_raw_kinds_are_change_evidence(tmp_path):
+    """A PR fetched as a GraphQL PullRequest node (REST check runs kept: an overflow piece), a direct
+    push's GraphQL history node and a deployment's GraphQL statuses are the change's evidence
+    files (docs/OUTPUTS.md); the deployment list stops at the first success as with REST."""
+    pr, f = "acme/payments-api", "2026-11-25T00:05:00"
+    gql_url = "https://api.github.com/graphql"
+    con = D.build()
+    con.execute("DELETE FROM raw_payloads WHERE (kind IN ('pull', 'reviews', 'statuses') AND natural_key IN (?, ?)) "
+                "OR kind = 'commit_pulls' OR (kind = 'deployment_statuses' AND natural_key = ?)",
+                [f"{pr}#12", f"{pr}@{D.H12}", f"{pr}/deployments/3002"])
+    node = {"number": 12, "headRefOid": D.H12, "mergedAt": "2026-11-20T10:00:00Z",
+            "author": {"__typename": "User", "login": "carol-dev"},
+            "reviews": {"pageInfo": {"hasNextPage": False, "endCursor": None}, "nodes": []}}
+    history = {"oid": D.PUSH, "associatedPullRequests": {"nodes": []}}
+    dep = {"id": "DE_kwDOAbc", "databaseId": 3002,
+           "statuses": {"pageInfo": {"hasNextPage": False, "endCursor": None},
+                        "nodes": [{"id": "DES_kwDOAbc", "state": "SUCCESS", "createdAt": "2026-11-20T12:05:00Z",
+                                   "creator": {"__typename": "Bot", "login": "github-actions"}}]}}
+    con.executemany("INSERT INTO raw_payloads VALUES (?, ?, ?, ?, ?, NULL, 200, ?)", [
+        ("github", "gql_pull", f"{pr}#12", gql_url + "#CcwatchMergedPulls", f, json.dumps(node)),
+        ("github", "gql_commit_pulls", f"acme/web-frontend@{D.PUSH}", gql_url + "#CcwatchBranchHistory", f,
+         json.dumps(history)),
+        ("github", "gql_deployment_statuses", f"{pr}/deployments/3002", gql_url + "#CcwatchDeploymentStatuses", f,
+         json.dumps(dep))])
+    ch = _write(tmp_path, con).directory / "changes"
+    pr12 = ch / "acme__payments-api__pr-12"
+    assert not (pr12 / "pull.json").exists() and not (pr12 / "reviews.json").exists()
+    assert _read_json(pr12 / "pull.graphql.json")["payload"]["headRefOid"] == D.H12
+    assert _read_json(pr12 / "check_runs.json")["payload"][0]["head_sha"] == D.H12  # REST piece, found via headRefOid
+    deps = {e["environment"]: e for e in _read_json(pr12 / "deployments.json")}
+    assert [d["deployment"]["id"] for d in deps["production"]["deployments"]] == [3001, 3002]
+    assert deps["production"]["deployments"][1]["statuses"] is None
+    assert deps["production"]["deployments"][1]["statuses_graphql"]["file"] == "deployment_statuses.graphql.json"
+    assert [r["natural_key"] for r in _read_json(pr12 / "deployment_statuses.graphql.json")] == [
+        f"{pr}/deployments/3002"]
+    summary = _read_json(pr12 / "change.json")
+    assert summary["not_found"] == []
+    assert "pull.graphql.json" in summary["evidence_files"]
+    push = ch / f"acme__web-frontend__push-{D.PUSH}"
+    assert _read_json(push / "commit_pulls.graphql.json")["kind"] == "gql_commit_pulls"
+    assert _read_json(push / "change.json")["not_found"] == []

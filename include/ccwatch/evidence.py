@@ -29,10 +29,12 @@ import duckdb
 from ccwatch import archive, oscal, outputs, retention
 from ccwatch.archive import verify_archive  # noqa: F401  (public: ccwatch.evidence.verify_archive)
 from ccwatch.endpoints import redact_url
+from ccwatch.evidence_raw import _BATCH, RawEvidence, _head_of, prefetch_changes
 from ccwatch.outputs import iso
 from ccwatch.policy import render_policy, render_readme
 from ccwatch.settings import Settings
 from ccwatch.staging import remove_stale, stale_entries, tmp_pattern
+from ccwatch.warehouse.normalize_graphql import _RANK
 
 
 @dataclass(frozen=True)
@@ -65,35 +67,6 @@ def _csv(columns: tuple[str, ...], rows: list[dict]) -> str:
     return buf.getvalue()
 
 
-class RawEvidence:
-    """Reads raw_payloads records (with provenance) and the production-branch commit order."""
-
-    def __init__(self, con: duckdb.DuckDBPyConnection, as_of: datetime):
-        self.con = con
-        self.as_of = outputs.naive_utc(as_of)
-        self._positions: dict[tuple[str, str], dict[str, int]] = {}
-
-    def get(self, source: str, kind: str, key: str) -> dict | None:
-        row = self.con.execute(
-            "SELECT source, kind, natural_key, url, fetched_at, etag, status_code, payload FROM raw_payloads "
-            "WHERE source = ? AND kind = ? AND natural_key = ?",
-            [source, kind, key],
-        ).fetchone()
-        if row is None:
-            return None
-        payload = json.loads(row[7]) if isinstance(row[7], str) else row[7]
-        return {"source": row[0], "kind": row[1], "natural_key": row[2], "url": redact_url(row[3] or ""),
-                "fetched_at": iso(row[4]), "etag": row[5], "status_code": row[6], "payload": payload}
-
-    def positions(self, repo: str, branch: str) -> dict[str, int]:
-        if (repo, branch) not in self._positions:
-            rows = self.con.execute(
-                "SELECT sha, position FROM commits WHERE repo = ? AND branch = ?", [repo, branch]
-            ).fetchall()
-            self._positions[(repo, branch)] = dict(rows)
-        return self._positions[(repo, branch)]
-
-
 def _time(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
@@ -103,7 +76,7 @@ def _time(value: Any) -> datetime | None:
         return None
 
 
-def _deployments(raw: RawEvidence, settings: Settings, change: dict) -> list[dict]:
+def _deployments(raw: RawEvidence, settings: Settings, change: dict, graphql: list | None = None) -> list[dict]:
     """Per production/staging environment, the deployments that contain the change (its sha or a
     later first-parent commit), oldest first, up to the first one whose latest status as of the run
     is success; each with its statuses record."""
@@ -113,6 +86,7 @@ def _deployments(raw: RawEvidence, settings: Settings, change: dict) -> list[dic
     except KeyError:
         return []
     pos = raw.positions(repo, rc.production_branch)
+    graphql = [] if graphql is None else graphql
     out = []
     for env in rc.production_environments + rc.staging_environments:
         rec = raw.get("github", "deployments", f"{repo}:{env}")
@@ -129,9 +103,17 @@ def _deployments(raw: RawEvidence, settings: Settings, change: dict) -> list[dic
             contains = dsha == sha or (sha in pos and dsha in pos and pos[dsha] >= pos[sha])
             if not contains:
                 continue
-            statuses = raw.get("github", "deployment_statuses", f"{repo}/deployments/{d.get('id')}")
-            kept.append({"deployment": d, "statuses": statuses})
-            if _latest_state(statuses, raw.as_of) == "success":
+            dkey = f"{repo}/deployments/{d.get('id')}"
+            statuses = raw.get("github", "deployment_statuses", dkey)
+            entry = {"deployment": d, "statuses": statuses}
+            gql = raw.get("github", "gql_deployment_statuses", dkey)
+            if gql is not None:  # the GraphQL Deployment node (deployment_statuses.graphql.json)
+                entry["statuses_graphql"] = {"file": "deployment_statuses.graphql.json", "natural_key": dkey}
+                graphql.append(gql)
+            kept.append(entry)
+            # a REST record of the statuses wins over the GraphQL node (as in the warehouse)
+            state = _latest_state(statuses, raw.as_of) if statuses is not None else _latest_gql_state(gql, raw.as_of)
+            if state == "success":
                 break
         out.append({"environment": env, "source": {k: rec[k] for k in ("url", "fetched_at", "status_code")},
                     "deployments": kept})
@@ -143,6 +125,16 @@ def _latest_state(statuses: dict | None, as_of: datetime) -> str | None:
     dated = [(_time(s.get("created_at")), s.get("id") or 0, s.get("state")) for s in items]
     dated = [d for d in dated if d[0] is not None and d[0] <= as_of]
     return max(dated)[2] if dated else None
+
+
+def _latest_gql_state(node: dict | None, as_of: datetime) -> str | None:
+    """The latest status state (REST's lowercase) of a GraphQL Deployment node as of the run."""
+    payload = (node or {}).get("payload")
+    items = ((payload.get("statuses") or {}).get("nodes") or []) if isinstance(payload, dict) else []
+    dated = [(_time(s.get("createdAt")), str(s.get("state") or "").lower()) for s in items if isinstance(s, dict)]
+    dated = [d for d in dated if d[0] is not None and d[0] <= as_of]
+    # at the same second the warehouse's derived status ids order by lifecycle rank (normalize_graphql)
+    return max(dated, key=lambda d: (d[0], _RANK.get(d[1], 0)))[1] if dated else None
 
 
 def change_evidence_files(raw: RawEvidence, settings: Settings, change: dict) -> dict[str, Any]:
@@ -171,14 +163,35 @@ def change_evidence_files(raw: RawEvidence, settings: Settings, change: dict) ->
             files["commit.json"] = dict(commits, payload=match[0])
         else:
             missing.append(f"github commits {repo}:{branch} (commit {sha})")
-        put("commit_pulls.json", "github", "commit_pulls", f"{repo}@{sha}")
+        gql = raw.get("github", "gql_commit_pulls", f"{repo}@{sha}")
+        if gql is not None:  # the GraphQL history node of the commit (its associatedPullRequests)
+            files["commit_pulls.graphql.json"] = gql
+            if (rec := raw.get("github", "commit_pulls", f"{repo}@{sha}")) is not None:
+                files["commit_pulls.json"] = rec
+        else:
+            put("commit_pulls.json", "github", "commit_pulls", f"{repo}@{sha}")
     else:
-        pull = put("pull.json", "github", "pull", cid)
-        put("reviews.json", "github", "reviews", cid)
-        head = (((pull or {}).get("payload") or {}).get("head") or {}).get("sha")
+        # REST kinds and/or the GraphQL PullRequest node (gql_pull holds reviews, checks, statuses;
+        # a piece it could not hold whole was fetched by REST as its own kind)
+        pull = raw.get("github", "pull", cid)
+        gql = raw.get("github", "gql_pull", cid)
+        if pull is not None:
+            files["pull.json"] = pull
+        if gql is not None:
+            files["pull.graphql.json"] = gql
+        if pull is None and gql is None:
+            missing.append(f"github pull {cid}")
+        if gql is None:
+            put("reviews.json", "github", "reviews", cid)
+        elif (rec := raw.get("github", "reviews", cid)) is not None:
+            files["reviews.json"] = rec
+        head = _head_of(pull, gql)
         if head:
-            put("check_runs.json", "github", "check_runs", f"{repo}@{head}")
-            put("statuses.json", "github", "statuses", f"{repo}@{head}")
+            for name, kind in (("check_runs.json", "check_runs"), ("statuses.json", "statuses")):
+                if gql is None:
+                    put(name, "github", kind, f"{repo}@{head}")
+                elif (rec := raw.get("github", kind, f"{repo}@{head}")) is not None:
+                    files[name] = rec
         else:
             missing.append(f"head commit of {cid} (no pull payload): check runs and statuses")
         key = change.get("ticket_key")
@@ -191,7 +204,10 @@ def change_evidence_files(raw: RawEvidence, settings: Settings, change: dict) ->
                     missing.append(f"jira issue {key}")
             else:
                 put("ticket_changelog.json", "jira", "changelog", key)
-    files["deployments.json"] = _deployments(raw, settings, change)
+    graphql: list[dict] = []
+    files["deployments.json"] = _deployments(raw, settings, change, graphql)
+    if graphql:
+        files["deployment_statuses.graphql.json"] = graphql
     files["_missing"] = missing
     return files
 
@@ -243,7 +259,11 @@ def _write_tree(root: Path, con, settings: Settings, as_of: datetime, gx_results
     folders: dict[str, str] = {}
     units = [(c["change_id"], c, change_evidence_files) for c in changes]
     units += [(r["change_id"], r, None) for r in repos if r["change_id"] not in {c["change_id"] for c in changes}]
-    for cid, facts, fn in sorted(units, key=lambda u: u[0]):
+    units.sort(key=lambda u: u[0])
+    for i, (cid, facts, fn) in enumerate(units):
+        if i % _BATCH == 0:
+            raw.clear()
+            prefetch_changes(raw, [u[1] for u in units[i:i + _BATCH] if u[2] is not None])
         folder = change_folder(cid)
         n = 2
         while folder.lower() in used:

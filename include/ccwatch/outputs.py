@@ -121,10 +121,20 @@ def history(con: duckdb.DuckDBPyConnection, as_of: datetime, max_dates: int = 30
     return sorted(by_date.items())[-max_dates:]
 
 
-def commit_urls(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], str]:
-    """(repo, sha) -> commit html_url from the normalised commits table (links for direct pushes)."""
+def commit_urls(con: duckdb.DuckDBPyConnection, only=None) -> dict[tuple[str, str], str]:
+    """(repo, sha) -> commit html_url from the normalised commits table (links for direct pushes);
+    ``only``: just these (repo, sha) pairs."""
     if "html_url" not in table_columns(con, "commits"):
         return {}
+    if only is not None:
+        pairs = sorted({(r, s) for r, s in only if r and s})
+        if not pairs:
+            return {}
+        rows = con.execute("SELECT c.repo, c.sha, any_value(c.html_url) FROM commits c JOIN (SELECT "
+                           "unnest(?::VARCHAR[]) AS repo, unnest(?::VARCHAR[]) AS sha) x "
+                           "ON x.repo = c.repo AND x.sha = c.sha GROUP BY c.repo, c.sha",
+                           [[p[0] for p in pairs], [p[1] for p in pairs]]).fetchall()
+        return {(r, s): u for r, s, u in rows if u}
     rows = con.execute("SELECT repo, sha, any_value(html_url) FROM commits GROUP BY repo, sha").fetchall()
     return {(r, s): u for r, s, u in rows if u}
 
@@ -137,6 +147,51 @@ def change_link(change: dict | None, commit_links: dict | None = None) -> str | 
     if url is None and commit_links and change.get("sha"):
         url = safe_url(commit_links.get((change.get("repo"), change.get("sha"))))
     return url
+
+
+def status_counts(con: duckdb.DuckDBPyConnection, as_of: datetime) -> dict[str, dict[str, int]]:
+    """{control_id: {status: count}} of this evidence date's control_results (aggregated in SQL)."""
+    out: dict[str, dict[str, int]] = {}
+    for control_id, status, n in con.execute(
+            "SELECT control_id, status, count(*) FROM control_results WHERE CAST(as_of AS DATE) = ? "
+            "GROUP BY ALL ORDER BY ALL", [evidence_date(as_of)]).fetchall():
+        out.setdefault(control_id, {})[status] = n
+    return out
+
+
+def top_results(con: duckdb.DuckDBPyConnection, as_of: datetime, status: str, limit: int,
+                control_ids: tuple[str, ...] | None = None) -> list[dict]:
+    """At most ``limit`` rows per control with this status (first by change_id), sorted like
+    :func:`results`; ``control_ids`` restricts the controls (None: all)."""
+    where = "" if control_ids is None else f" AND control_id IN ({', '.join('?' for _ in control_ids)})"
+    rows = con.execute(
+        "SELECT as_of, change_id, repo, control_id, status, detail FROM (SELECT *, row_number() OVER "
+        "(PARTITION BY control_id ORDER BY change_id, detail) AS _n FROM control_results "
+        f"WHERE CAST(as_of AS DATE) = ? AND status = ?{where}) WHERE _n <= ?",
+        [evidence_date(as_of), status, *(control_ids or ()), limit],
+    ).fetchall()
+    out = [dict(zip(RESULT_COLUMNS, r, strict=True)) for r in rows]
+    out.sort(key=lambda r: (r["change_id"], control_sort_key(r["control_id"]), r["status"], r["detail"]))
+    return out
+
+
+def changes_by_id(con: duckdb.DuckDBPyConnection, change_ids) -> dict[str, dict]:
+    """change_id -> change row (CHANGE_COLUMNS) for the given ids only."""
+    ids = sorted(set(change_ids))
+    cols = table_columns(con, "change_facts")
+    if not cols or not ids:
+        return {}
+    exprs = [f'"{c}"' if c in cols else f'NULL AS "{c}"' for c in CHANGE_COLUMNS]
+    rows = con.execute(f"SELECT {', '.join(exprs)} FROM change_facts WHERE change_id IN "
+                       "(SELECT unnest(?::VARCHAR[]))", [ids]).fetchall()
+    return {r[0]: dict(zip(CHANGE_COLUMNS, r, strict=True)) for r in rows}
+
+
+def change_kind_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    if "change_kind" not in table_columns(con, "change_facts"):
+        return {}
+    return {k or "unknown": n for k, n in con.execute(
+        "SELECT change_kind, count(*) FROM change_facts GROUP BY ALL").fetchall()}
 
 
 def pass_rate(counts: dict[str, int]) -> float | None:

@@ -136,28 +136,43 @@ def _change_cells(row: dict, change: dict | None, commit_links: dict) -> str:
             f"<td>{author}</td><td>{ticket}</td>")
 
 
-def render_report(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime, gx_results: list[dict]) -> str:
-    rows = outputs.results(con, as_of)
-    change_rows = outputs.changes(con)
-    facts = {c["change_id"]: c for c in change_rows}
+#: at most this many failing (and pending) rows per control are listed; the counts are always complete
+TOP_N = 100
+
+
+def _more(shown: int, total: int, what: str) -> str:
+    if total <= shown:
+        return ""
+    return (f'<p class="muted">Showing the first {shown} of {total} {what} (by change id); '
+            "control_results.csv in the evidence folder lists every row.</p>")
+
+
+def render_report(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime, gx_results: list[dict],
+                  *, top_n: int = TOP_N) -> str:
+    """The report page.  Counts are aggregated in SQL; at most ``top_n`` failing and ``top_n``
+    pending rows per control are listed, so the page stays small at any number of changes."""
+    counts: dict[str, dict[str, int]] = {cid: {} for cid in CONTROL_NAMES}
+    counts.update(outputs.status_counts(con, as_of))
+    change_ids = tuple(c for c in counts if c not in REPO_CONTROLS)
+    failing = outputs.top_results(con, as_of, "fail", top_n, change_ids) if change_ids else []
+    pending = outputs.top_results(con, as_of, "pending", top_n, change_ids) if change_ids else []
+    repo_rows = [r for status in outputs.STATUSES
+                 for r in outputs.top_results(con, as_of, status, 1 << 40, tuple(REPO_CONTROLS))]
+    facts = outputs.changes_by_id(con, [r["change_id"] for r in failing + pending])
     repo_urls = {r["change_id"]: r.get("html_url") for r in outputs.repos(con)}
-    commit_links = outputs.commit_urls(con)
+    commit_links = outputs.commit_urls(con, [(c.get("repo"), c.get("sha")) for c in facts.values()])
     hist = outputs.history(con, as_of)
     day = outputs.evidence_date(as_of)
+    has_rows = any(counts.values())
 
-    counts: dict[str, dict[str, int]] = {cid: {} for cid in CONTROL_NAMES}
-    for r in rows:
-        c = counts.setdefault(r["control_id"], {})
-        c[r["status"]] = c.get(r["status"], 0) + 1
     control_ids = sorted(counts, key=control_sort_key)
     totals: dict[str, int] = {}
     for c in counts.values():
         for k, n in c.items():
             totals[k] = totals.get(k, 0) + n
 
-    kinds = {}
-    for c in change_rows:
-        kinds[c.get("change_kind") or "unknown"] = kinds.get(c.get("change_kind") or "unknown", 0) + 1
+    kinds = outputs.change_kind_counts(con)
+    n_changes = sum(kinds.values())
     out = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -167,7 +182,7 @@ def render_report(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dat
         f'<p class="muted">As of {_e(iso(outputs.naive_utc(as_of)))} · lookback {settings.lookback_days} days · '
         f"ccwatch {_e(__version__)} · configuration SHA-256 <code>{_e(settings.sha256 or 'unknown')}</code></p>",
         "<div>",
-        f'<span class="kpi"><b>{len(change_rows)}</b>changes in window '
+        f'<span class="kpi"><b>{n_changes}</b>changes in window '
         f"({kinds.get('pr', 0)} pull requests, {kinds.get('direct_push', 0)} direct pushes)</span>",
         f'<span class="kpi"><b>{len(settings.github.repositories)}</b>repositories</span>',
         f'<span class="kpi"><b>{_pct(pass_rate(totals))}</b>overall pass rate</span>',
@@ -175,7 +190,7 @@ def render_report(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dat
         f'<span class="kpi"><b>{totals.get("pending", 0)}</b>pending</span>',
         "</div>",
     ]
-    if not rows:
+    if not has_rows:
         out.append('<p class="st fail">No control results exist for this date: nothing here is an all-clear.</p>')
 
     out += ["<h2>Pass rate per control</h2>",
@@ -195,25 +210,28 @@ def render_report(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dat
         )
     out.append("</tbody></table>")
 
-    change_rows_of = [r for r in rows if r["control_id"] not in REPO_CONTROLS]
-    failing = [r for r in change_rows_of if r["status"] == "fail"]
-    out.append(f"<h2>Failing changes ({len(failing)})</h2>")
-    if not failing:
-        out.append("<p>No change fails a control on this date.</p>" if rows else "")
+    n_failing = sum(counts[cid].get("fail", 0) for cid in change_ids)
+    out.append(f"<h2>Failing changes ({n_failing})</h2>")
+    if not n_failing:
+        out.append("<p>No change fails a control on this date.</p>" if has_rows else "")
     for cid in control_ids:
         group = [r for r in failing if r["control_id"] == cid]
         if not group:
             continue
-        out.append(f'<h3 id="fail-{_e(cid)}">{_e(cid)} {_e(control_name(cid))} ({len(group)})</h3>')
+        total = counts[cid].get("fail", 0)
+        out.append(f'<h3 id="fail-{_e(cid)}">{_e(cid)} {_e(control_name(cid))} ({total})</h3>')
+        out += [m for m in [_more(len(group), total, "failing changes")] if m]
         out.append("<table><thead><tr><th>change</th><th>author</th><th>ticket</th><th>detail</th></tr></thead><tbody>")
         for r in group:
             out.append(f"<tr>{_change_cells(r, facts.get(r['change_id']), commit_links)}"
                        f"<td class=\"detail\">{_e(r['detail'])}</td></tr>")
         out.append("</tbody></table>")
 
-    pending = [r for r in change_rows_of if r["status"] == "pending"]
-    out.append(f"<h2>Pending ({len(pending)})</h2>")
+    n_pending = sum(counts[cid].get("pending", 0) for cid in change_ids)
+    out.append(f"<h2>Pending ({n_pending})</h2>")
     if pending:
+        out += [m for cid in control_ids if (m := _more(sum(1 for r in pending if r["control_id"] == cid),
+                                                       counts[cid].get("pending", 0), f"pending {cid} rows"))]
         out.append("<table><thead><tr><th>control</th><th>change</th><th>author</th><th>ticket</th>"
                    "<th>due</th><th>detail</th></tr></thead><tbody>")
         for r in sorted(pending, key=lambda r: (control_sort_key(r["control_id"]), r["change_id"])):
@@ -225,8 +243,7 @@ def render_report(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dat
     else:
         out.append("<p>Nothing is pending.</p>")
 
-    repo_rows = sorted((r for r in rows if r["control_id"] in REPO_CONTROLS),
-                       key=lambda r: (r["change_id"], control_sort_key(r["control_id"])))
+    repo_rows = sorted(repo_rows, key=lambda r: (r["change_id"], control_sort_key(r["control_id"])))
     out.append('<h2 id="repo-findings">Repository findings (CC8.1-11, CC8.1-12)</h2>')
     if repo_rows:
         out.append("<table><thead><tr><th>repository</th><th>control</th><th>status</th><th>detail</th></tr></thead><tbody>")

@@ -61,9 +61,14 @@ def due(column: str):
 # --- formatting helpers for detail lines ------------------------------------------------
 
 
+_PRESENT_TYPES = (str, int, bool, datetime)
+
+
 def missing(x: Any) -> bool:
     if x is None:
         return True
+    if type(x) in _PRESENT_TYPES:  # the common case (native rows from DuckDB): never missing
+        return False
     if isinstance(x, float) and math.isnan(x):
         return True
     try:
