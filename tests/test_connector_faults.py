@@ -90,10 +90,20 @@ def server():
         yield srv
 
 
+@pytest.fixture()
+def rest(monkeypatch):
+    """The REST crawl (github_graphql.ENABLED = False, the fallback): the faults below are on REST
+    endpoints it requests per PR; tests/test_connector_faults_graphql.py proves the same on GraphQL."""
+    monkeypatch.setattr("ccwatch.connectors.github_graphql.ENABLED", False)
+
+
 @pytest.fixture(autouse=True)
 def fast_jira(monkeypatch):
     monkeypatch.setattr("ccwatch.connectors.jira.RETRY_POLICY", FAST)
     monkeypatch.setattr("ccwatch.connectors.jira.TIMEOUT_SECONDS", 0.5)
+    # every changelog paged one at a time (the faults target /changelog; a search embeds short ones)
+    monkeypatch.setattr("ccwatch.connectors.jira.EMBED_CAP", {"cloud": 0, "server": 0})
+    monkeypatch.setattr("ccwatch.connectors.jira.CHANGELOG_WORKERS", 1)
 
 
 def github(server, settings, token=GH_TOKEN, policy=FAST):
@@ -123,7 +133,7 @@ def timed(fn, *args, **kw):
 # --- GitHub: survived ------------------------------------------------------------------
 
 
-def test_primary_rate_limit_waits_for_the_reset_then_continues(server, settings):
+def test_primary_rate_limit_waits_for_the_reset_then_continues(rest, server, settings):
     server.add_fault({"service": "github", "path": rf"{REPO}/pulls$", "mode": "rate_limit", "reset_in": 1, "times": 1})
     records, took = timed(github, server, settings)
     assert statuses(server, rf"{REPO}/pulls$") == [403, 200]
@@ -131,7 +141,7 @@ def test_primary_rate_limit_waits_for_the_reset_then_continues(server, settings)
     assert 1.0 <= took < 4.0  # waited until X-RateLimit-Reset (+1 s), not a blind backoff
 
 
-def test_secondary_limit_honours_retry_after(server, settings):
+def test_secondary_limit_honours_retry_after(rest, server, settings):
     server.add_fault({"service": "github", "path": r"/pulls/1/reviews$", "mode": "secondary_limit", "retry_after": 1,
                       "times": 1})
     records, took = timed(github, server, settings)
@@ -140,7 +150,7 @@ def test_secondary_limit_honours_retry_after(server, settings):
     assert 1.0 <= took < 3.0
 
 
-def test_502_then_success(server, settings):
+def test_502_then_success(rest, server, settings):
     server.add_fault({"service": "github", "path": r"/pulls/1$", "mode": "status", "status": 502, "times": 2})
     records, took = timed(github, server, settings)
     assert statuses(server, r"/pulls/1$") == [502, 502, 200]
@@ -161,7 +171,7 @@ def test_connection_reset_then_success(server, settings):
     assert statuses(server, rf"/repos/{REPO}$") == [0, 0, 200] and kinds(records, "repo")[REPO]["id"] == 7
 
 
-def test_duplicate_page_items_are_deduplicated_by_natural_key(server, settings, monkeypatch):
+def test_duplicate_page_items_are_deduplicated_by_natural_key(rest, server, settings, monkeypatch):
     monkeypatch.setattr("ccwatch.connectors.github.PER_PAGE", 2)
     clean = kinds(github(server, settings), "reviews")[f"{REPO}#1"]
     server.add_fault({"service": "github", "path": r"/pulls/1/reviews$", "mode": "duplicate_page",
@@ -176,7 +186,7 @@ def test_duplicate_page_items_are_deduplicated_by_natural_key(server, settings, 
 # --- GitHub: fails loudly --------------------------------------------------------------
 
 
-def test_rate_limit_beyond_the_budget_fails_at_once(server, settings):
+def test_rate_limit_beyond_the_budget_fails_at_once(rest, server, settings):
     server.add_fault({"service": "github", "path": rf"{REPO}/pulls$", "mode": "rate_limit", "reset_in": 3600})
     with pytest.raises(SourceError) as err:
         timed(github, server, settings)
@@ -202,7 +212,7 @@ def test_secondary_limit_without_retry_after_is_bounded_in_count(server, setting
     assert 0.6 <= time.monotonic() - t0 < 2.0  # three waits of secondary_wait (0.2 s)
 
 
-def test_persistent_5xx_timeout_and_reset_raise_after_bounded_retries(server, settings, monkeypatch):
+def test_persistent_5xx_timeout_and_reset_raise_after_bounded_retries(rest, server, settings, monkeypatch):
     server.add_fault({"service": "github", "path": r"/pulls/2$", "mode": "status", "status": 503})
     t0 = time.monotonic()
     with pytest.raises(SourceError, match=r"acme/pay: GET .*/pulls/2 answered HTTP 503.*after the retries"):
@@ -223,7 +233,7 @@ def test_persistent_5xx_timeout_and_reset_raise_after_bounded_retries(server, se
     assert statuses(server, r"/deployments$") == [0] * 4
 
 
-def test_truncated_and_invalid_json_raise(server, settings):
+def test_truncated_and_invalid_json_raise(rest, server, settings):
     server.add_fault({"service": "github", "path": r"/pulls/1$", "mode": "truncated_json"})
     with pytest.raises(SourceError, match=r"acme/pay: GET .*/pulls/1: HTTP 200, body is not JSON"):
         github(server, settings)
@@ -233,7 +243,7 @@ def test_truncated_and_invalid_json_raise(server, settings):
         github(server, settings)
 
 
-def test_link_loop_raises(server, settings):
+def test_link_loop_raises(rest, server, settings):
     server.add_fault({"service": "github", "path": r"/pulls/1/reviews$", "mode": "link_loop"})
     with pytest.raises(SourceError, match=r"acme/pay: GET .*/pulls/1/reviews.*paging loop"):
         github(server, settings)
@@ -254,7 +264,7 @@ def test_repository_without_access_is_a_configuration_error(server, settings, st
     assert statuses(server, rf"/repos/{REPO}$") == [status]  # not retried, never an empty repository
 
 
-def test_403_on_a_data_endpoint_names_the_permission_and_401_the_token(server, settings):
+def test_403_on_a_data_endpoint_names_the_permission_and_401_the_token(rest, server, settings):
     server.add_fault({"service": "github", "path": rf"{REPO}/pulls$", "mode": "status", "status": 403,
                       "body": {"message": "Resource not accessible by personal access token"}})
     with pytest.raises(SourceError, match=r"lacks access to acme/pay: it needs the 'Pull requests: read'"):
@@ -265,7 +275,7 @@ def test_403_on_a_data_endpoint_names_the_permission_and_401_the_token(server, s
     assert "ghp_wrong_token_77" not in str(err.value)
 
 
-def test_deleted_users_unknown_values_and_missing_fields_load_as_nulls(server, settings, tmp_path):
+def test_deleted_users_unknown_values_and_missing_fields_load_as_nulls(rest, server, settings, tmp_path):
     server.add_fault({"service": "github", "path": r"/pulls/1$", "mode": "drop_field", "field": "user", "to": "null"})
     server.add_fault({"service": "github", "path": r"/pulls/1$", "mode": "drop_field", "field": "merged_by",
                       "to": "ghost"})

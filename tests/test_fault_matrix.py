@@ -72,6 +72,9 @@ def fast_policy(monkeypatch):
     monkeypatch.setattr("ccwatch.connectors.github.TIMEOUT_SECONDS", 1)  # PyGithub: whole seconds
     monkeypatch.setattr("ccwatch.connectors.jira.RETRY_POLICY", FAST)
     monkeypatch.setattr("ccwatch.connectors.jira.TIMEOUT_SECONDS", 0.5)
+    # every changelog paged one at a time (the faults target /changelog; a search embeds short ones)
+    monkeypatch.setattr("ccwatch.connectors.jira.EMBED_CAP", {"cloud": 0, "server": 0})
+    monkeypatch.setattr("ccwatch.connectors.jira.CHANGELOG_WORKERS", 1)
     monkeypatch.setattr(notify, "MAX_RETRIES", SLACK_RETRIES)
 
     class QuickClient(slack_sdk.WebClient):  # send_slack imports WebClient from slack_sdk when it runs
@@ -144,6 +147,25 @@ REVIEWS = r"/pulls/\d+/reviews$"
 CHANGELOG = r"/issue/[A-Z]+-\d+/changelog$"
 SEARCH = r"/search/jql$"
 POST = r"/api/chat\.postMessage$"
+GQL = r"/graphql$"
+MERGED_PULLS, HISTORY, DEP_STATUSES = "CcwatchMergedPulls", "CcwatchBranchHistory", "CcwatchDeploymentStatuses"
+PULL_NODES = "data.repository.pullRequests.nodes"
+REST = {"rest": True}  # the REST crawl (github_graphql.ENABLED = False): the fallback stays proven
+
+
+def G(op, mode, repo=PAY, **kw) -> dict:
+    """A fault on one GraphQL operation (of one repository when the operation names one)."""
+    sel = {"operationName": op, **({"name": repo.split("/")[1]} if op != DEP_STATUSES else {})}
+    return F("github", GQL, mode, graphql=sel, **kw)
+
+
+def hit(request: dict, faulted) -> bool:
+    """``faulted``: a path regex, or a fault dict (path and, for GraphQL, operation / repository)."""
+    if isinstance(faulted, str):
+        return bool(re.search(faulted, request["path"]))
+    want = faulted.get("graphql") or {}
+    got = request.get("graphql") or {}
+    return bool(re.search(faulted["path"], request["path"])) and all(got.get(k) == v for k, v in want.items())
 
 # id -> (faults, stage that fails, regexes the error message must match, faulted path, max requests to it,
 #        extra: tokens / date / max seconds)
@@ -153,12 +175,25 @@ FAILS = {
                                         [PAY, rf"/repos/{PAY}/pulls", "rate limit", "resets at"], PULLS, 1, {}),
     "github-rate-limit-429-far-reset": ([F("github", PULLS, "rate_limit", reset_in=3600, status=429)],
                                         "ingest_github", [PAY, rf"/repos/{PAY}/pulls", "rate limit"], PULLS, 1, {}),
-    "github-secondary-limit-long-retry-after": ([F("github", REVIEWS, "secondary_limit", retry_after=3600)],
-                                                "ingest_github", [r"acme/", r"/reviews", "rate limit",
-                                                                  "retry after 3600s"], REVIEWS, 1, {}),
-    **{f"github-persistent-{code}": ([F("github", PULL, "status", status=code)], "ingest_github",
-                                     [r"GitHub acme/", r"/pulls/\d+ answered HTTP " + str(code), "after the retries"],
-                                     PULL, TRIES, {})
+    "github-secondary-limit-long-retry-after": ([G(MERGED_PULLS, "secondary_limit", retry_after=3600)],
+                                                "ingest_github", [PAY, rf"graphql \({MERGED_PULLS}\)", "rate limit",
+                                                                  "retry after 3600s"], G(MERGED_PULLS, ""), 1, {}),
+    "github-graphql-rate-limit-far-reset": ([G(HISTORY, "rate_limit", repo=WEB, reset_in=3600)], "ingest_github",
+                                            [WEB, rf"graphql \({HISTORY}\)", "rate limit", "resets at"],
+                                            G(HISTORY, "", repo=WEB), 1, {}),
+    "rest-github-secondary-limit-long-retry-after": ([F("github", REVIEWS, "secondary_limit", retry_after=3600)],
+                                                     "ingest_github", [r"acme/", r"/reviews", "rate limit",
+                                                                       "retry after 3600s"], REVIEWS, 1, REST),
+    **{f"github-persistent-{code}": ([G(op, "status", status=code)], "ingest_github",
+                                     [PAY, rf"graphql \({op}\) answered HTTP {code}", "after the retries"],
+                                     G(op, ""), TRIES, {})
+       for code, op in ((500, MERGED_PULLS), (502, HISTORY), (503, MERGED_PULLS))},
+    "github-persistent-503-deployment-statuses": ([G(DEP_STATUSES, "status", status=503)], "ingest_github",
+                                                  [r"GitHub acme/", rf"graphql \({DEP_STATUSES}\) answered HTTP 503",
+                                                   "after the retries"], G(DEP_STATUSES, ""), 3 * TRIES, {}),
+    **{f"rest-github-persistent-{code}": ([F("github", PULL, "status", status=code)], "ingest_github",
+                                          [r"GitHub acme/", r"/pulls/\d+ answered HTTP " + str(code),
+                                           "after the retries"], PULL, TRIES, REST)
        for code in (500, 502, 503)},
     "github-slow-past-timeout": ([F("github", rf"/repos/{WEB}/deployments$", "slow", seconds=1.2)], "ingest_github",
                                  [WEB, rf"/repos/{WEB}/deployments", "(?i)timed out"], rf"/repos/{WEB}/deployments$",
@@ -166,12 +201,21 @@ FAILS = {
     "github-connection-reset": ([F("github", rf"/repos/{PAY}/commits$", "reset")], "ingest_github",
                                 [PAY, rf"/repos/{PAY}/commits", "after the retries"], rf"/repos/{PAY}/commits$",
                                 TRIES, {}),
-    "github-truncated-json": ([F("github", PULL, "truncated_json")], "ingest_github",
-                              [r"acme/", r"/pulls/\d+: HTTP 200, body is not JSON"], PULL, 1, {}),
-    "github-invalid-json": ([F("github", r"/check-runs$", "invalid_json")], "ingest_github",
-                            [r"acme/", r"/check-runs", "not JSON"], r"/check-runs$", 1, {}),
-    "github-link-loop": ([F("github", PULLS, "link_loop")], "ingest_github", [PAY, rf"/repos/{PAY}/pulls",
-                                                                              "paging loop"], PULLS, 1, {}),
+    "github-truncated-json": ([G(MERGED_PULLS, "truncated_json")], "ingest_github",
+                              [PAY, rf"graphql \({MERGED_PULLS}\): HTTP 200, body is not JSON"], G(MERGED_PULLS, ""),
+                              1, {}),
+    "github-invalid-json": ([G(HISTORY, "invalid_json")], "ingest_github",
+                            [PAY, rf"graphql \({HISTORY}\)", "not JSON"], G(HISTORY, ""), 1, {}),
+    "github-link-loop": ([G(MERGED_PULLS, "link_loop")], "ingest_github",
+                         [PAY, rf"graphql \({MERGED_PULLS}\)", "paging loop"], G(MERGED_PULLS, ""), 2,
+                         {"setattr": {"ccwatch.connectors.github_graphql.PULLS_PAGE": 1}}),  # a 2nd page is asked
+    "rest-github-truncated-json": ([F("github", PULL, "truncated_json")], "ingest_github",
+                                   [r"acme/", r"/pulls/\d+: HTTP 200, body is not JSON"], PULL, 1, REST),
+    "rest-github-invalid-json": ([F("github", r"/check-runs$", "invalid_json")], "ingest_github",
+                                 [r"acme/", r"/check-runs", "not JSON"], r"/check-runs$", 1, REST),
+    # REST: the change detector's page 1 (github_conditional.pulls_changed), then the listing's page 1
+    "rest-github-link-loop": ([F("github", PULLS, "link_loop")], "ingest_github", [PAY, rf"/repos/{PAY}/pulls",
+                                                                                   "paging loop"], PULLS, 2, REST),
     "github-401-revoked-token": ([], "ingest_github", [PAY, rf"/repos/{PAY}", "HTTP 401", "revoked"], r"/repos/",
                                  1, {"tokens": {"github_token": "ghp_revokedCCWATCH0123456789"}}),
     "github-404-repository": ([F("github", rf"/repos/{WEB}$", "status", status=404, body={"message": "Not Found"})],
@@ -200,16 +244,26 @@ FAILS = {
                                1, {"tokens": {"jira_token": "jira-revokedCCWATCH0123456789"}}),
     # fields missing from payloads that cannot be stored as NULL without changing the population or
     # a verdict the wrong way: the load fails loudly, naming the record (raw payloads are kept staged)
-    "github-pull-merged_at-absent": ([F("github", PULL, "drop_field", field="merged_at")], "load_warehouse",
-                                     [r"github pull acme/[a-z-]+#\d+", "no merged_at"], PULL, 10, {}),
-    "github-deployment-status-state-absent": ([F("github", r"/deployments/\d+/statuses$", "drop_field",
-                                                 field="state")], "load_warehouse",
-                                              [r"github deployment_statuses acme/[a-z-]+/deployments/\d+",
-                                               "has no state"], r"/deployments/\d+/statuses$", 40, {}),
+    "github-pull-merged_at-absent": ([G(MERGED_PULLS, "drop_field", field=f"{PULL_NODES}.mergedAt")],
+                                     "load_warehouse", [r"github gql_pull acme/payments-api#\d+", "no mergedAt"],
+                                     G(MERGED_PULLS, ""), 1, {}),
+    "github-deployment-status-state-absent": ([G(DEP_STATUSES, "drop_field", field="data.nodes.statuses.nodes.state")],
+                                              "load_warehouse",
+                                              [r"github gql_deployment_statuses acme/[a-z-]+/deployments/\d+",
+                                               "has no state"], G(DEP_STATUSES, ""), 3, {}),
+    "rest-github-pull-merged_at-absent": ([F("github", PULL, "drop_field", field="merged_at")], "load_warehouse",
+                                          [r"github pull acme/[a-z-]+#\d+", "no merged_at"], PULL, 10, REST),
+    "rest-github-deployment-status-state-absent": ([F("github", r"/deployments/\d+/statuses$", "drop_field",
+                                                      field="state")], "load_warehouse",
+                                                   [r"github deployment_statuses acme/[a-z-]+/deployments/\d+",
+                                                    "has no state"], r"/deployments/\d+/statuses$", 40, REST),
     # a same-date rerun that fails keeps the earlier results and archive
-    "rerun-github-persistent-503": ([F("github", PULL, "status", status=503)], "ingest_github",
-                                    [r"GitHub acme/", r"/pulls/\d+ answered HTTP 503"], PULL, TRIES,
-                                    {"date": EARLIER}),
+    "rerun-github-persistent-503": ([G(MERGED_PULLS, "status", status=503)], "ingest_github",
+                                    [PAY, rf"graphql \({MERGED_PULLS}\) answered HTTP 503"], G(MERGED_PULLS, ""),
+                                    TRIES, {"date": EARLIER}),
+    "rerun-rest-github-persistent-503": ([F("github", PULL, "status", status=503)], "ingest_github",
+                                         [r"GitHub acme/", r"/pulls/\d+ answered HTTP 503"], PULL, TRIES,
+                                         {"date": EARLIER, **REST}),
     "rerun-jira-401-revoked-token": ([], "ingest_jira", ["projects PAY, WEB, OPS", "HTTP 401"], r"/field$", 1,
                                      {"date": EARLIER, "tokens": {"jira_token": "jira-revokedCCWATCH0123456789"}}),
 }
@@ -230,8 +284,12 @@ def _assert_nothing_published(base, home: Path, server: SandboxServer, as_of, re
 
 
 @pytest.mark.parametrize("case", list(FAILS), ids=list(FAILS))
-def test_source_fault_fails_the_run_loudly_and_publishes_nothing(case, base, settings, tmp_path):
+def test_source_fault_fails_the_run_loudly_and_publishes_nothing(case, base, settings, tmp_path, monkeypatch):
     faults, stage, patterns, faulted, max_requests, extra = FAILS[case]
+    if extra.get("rest"):
+        monkeypatch.setattr("ccwatch.connectors.github_graphql.ENABLED", False)
+    for target, value in extra.get("setattr", {}).items():
+        monkeypatch.setattr(target, value)
     as_of = extra.get("date", DAY)
     home = fresh_home(base, tmp_path)
     with SandboxServer(SCENARIO) as server:
@@ -251,11 +309,15 @@ def test_source_fault_fails_the_run_loudly_and_publishes_nothing(case, base, set
     msg = str(run.error)
     for pattern in patterns:
         assert re.search(pattern, msg), f"{pattern!r} not in {msg!r}"
-    hits = [r for r in requests if re.search(faulted, r["path"])]
+    hits = [r for r in requests if hit(r, faulted)]
     assert 1 <= len(hits) <= max_requests + (1 if stage == "ingest_github" and not faults else 0), \
         [(r["path"], r["status"]) for r in hits]
-    if max_requests == TRIES and faults and stage.startswith("ingest_"):
-        assert any(len([r for r in hits if r["path"] == h["path"]]) == TRIES for h in hits), \
+
+    def same(a, b):  # one request retried: same path (and same GraphQL operation and variables)
+        return a["path"] == b["path"] and a.get("graphql") == b.get("graphql")
+
+    if max_requests % TRIES == 0 and faults and stage.startswith("ingest_") and faults[0]["mode"] != "drop_field":
+        assert any(len([r for r in hits if same(r, h)]) == TRIES for h in hits), \
             ("retried, then gave up", [(r["path"], r["status"]) for r in hits])
     assert run.seconds < extra.get("seconds", 5.0)
     for token in ("ghp_revokedCCWATCH", "jira-revokedCCWATCH", DEMO_AUTH["github_token"], DEMO_AUTH["jira_token"]):
@@ -283,28 +345,44 @@ def test_duplicate_items_across_pages_load_once(base, settings, tmp_path, monkey
 
 
 # Missing fields: stored as NULL, the control fails closed (never passes for want of evidence).
-# (fault, the SQL that must find the NULL, control, changes whose status must not be 'pass')
+# (faults, the SQL that must find the NULL, control, changes whose status must not be 'pass');
+# each on the GraphQL answers (the default) and, "rest-...", on the REST ones of the fallback crawl.
+CHECK_RUNS = "commits.nodes.commit.checkSuites.nodes.checkRuns.nodes"
 MISSING = {
-    "github-pull-user-null": (F("github", PULL, "drop_field", field="user", to="null"),
+    "github-pull-user-null": ([G(MERGED_PULLS, "drop_field", repo=repo, field=f"{PULL_NODES}.author", to="null")
+                               for repo in (PAY, WEB)],
                               "SELECT repo || '#' || number FROM pull_requests WHERE author_login IS NULL",
                               "CC8.1-04"),
-    "github-review-submitted_at-absent": (F("github", REVIEWS, "drop_field", field="submitted_at"),
+    "github-review-submitted_at-absent": ([G(MERGED_PULLS, "drop_field", repo=repo,
+                                             field=f"{PULL_NODES}.reviews.nodes.submittedAt") for repo in (PAY, WEB)],
                                           "SELECT repo || '#' || pr_number FROM reviews WHERE submitted_at IS NULL",
                                           "CC8.1-03"),
-    "github-check-conclusion-absent": (F("github", r"/check-runs$", "drop_field", field="conclusion"),
+    "github-check-conclusion-absent": ([G(MERGED_PULLS, "drop_field", repo=repo,
+                                          field=f"{PULL_NODES}.{CHECK_RUNS}.conclusion") for repo in (PAY, WEB)],
                                        None, "CC8.1-05"),
+    "rest-github-pull-user-null": ([F("github", PULL, "drop_field", field="user", to="null")],
+                                   "SELECT repo || '#' || number FROM pull_requests WHERE author_login IS NULL",
+                                   "CC8.1-04"),
+    "rest-github-review-submitted_at-absent": ([F("github", REVIEWS, "drop_field", field="submitted_at")],
+                                               "SELECT repo || '#' || pr_number FROM reviews WHERE submitted_at IS NULL",
+                                               "CC8.1-03"),
+    "rest-github-check-conclusion-absent": ([F("github", r"/check-runs$", "drop_field", field="conclusion")],
+                                            None, "CC8.1-05"),
 }
 
 
 @pytest.mark.parametrize("case", list(MISSING), ids=list(MISSING))
-def test_missing_fields_are_null_and_fail_closed(case, base, settings, tmp_path):
-    fault, null_sql, control = MISSING[case]
+def test_missing_fields_are_null_and_fail_closed(case, base, settings, tmp_path, monkeypatch):
+    faults, null_sql, control = MISSING[case]
+    if case.startswith("rest-"):
+        monkeypatch.setattr("ccwatch.connectors.github_graphql.ENABLED", False)
     home = fresh_home(base, tmp_path)
     with SandboxServer(SCENARIO) as server:
-        server.add_fault(fault)
+        for fault in faults:
+            server.add_fault(fault)
         run = run_pipeline(settings, server, DAY, home)
-        hit = [r for r in server.requests if re.search(fault["path"], r["path"])]
-    assert hit, "the fault must reach a fetched payload"
+        reached = [r for r in server.requests if any(hit(r, f) and r["status"] == 200 for f in faults)]
+    assert reached, "the fault must reach a fetched payload"
     assert run.error is None or isinstance(run.error, (SourceError, p.StageError)), repr(run.error)
     if run.error is not None:  # failing loudly is acceptable; then nothing is published
         assert run.failed_stage in STAGES and results(home, DAY) == []

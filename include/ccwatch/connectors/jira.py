@@ -6,9 +6,18 @@ search API (API-NOTES): Cloud has removed ``/rest/api/{2,3}/search`` and pages
 ``/rest/api/3/search/jql`` with ``nextPageToken``/``isLast`` (``enhanced_search_issues``);
 Server/Data Center pages ``/rest/api/2/search`` with ``startAt``/``total``.
 
-Changelogs embedded in issues are truncated, so each issue's history is paged from
-``/rest/api/{2|3}/issue/{key}/changelog`` (the client has no public method for it: we
-use its ``_get_json``, which applies its URL scheme, session, auth and retries).
+The search asks for ``expand=changelog``: each issue then embeds part of its history (at most
+100 histories on legacy search, fewer - 40 by user reports - on enhanced search; API-NOTES).
+An embedded changelog is used only when it is provably complete (``startAt`` 0, ``total``
+present and no more than the histories returned, and fewer histories than that API's cap, so a
+``total`` that counted only the returned page cannot pass a truncated history as whole); the
+``changelog`` record is then built from those histories, oldest first, with the search URL and
+``#<key>`` as its url.  Every other issue's history is paged from
+``/rest/api/{2|3}/issue/{key}/changelog`` (the client has no public method for it: we use its
+``_get_json``, which applies its URL scheme, session, auth and retries), by a small thread pool
+(one ``jira`` client, hence one requests session, per worker thread); records come out in the
+same order as a serial fetch.  The issue record keeps the payload exactly as the search returned
+it (embedded changelog included).
 
 A JQL ``key in (...)`` naming a key that does not exist (or is not visible) fails with
 400: the keys named by the error are dropped, recorded as ``issue_missing`` with the
@@ -18,7 +27,9 @@ error body, and the search is retried.  Every other failure raises SourceError.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -44,6 +55,10 @@ RETRY_POLICY = RetryPolicy()
 # ticket updated in the UTC window is missed whatever that zone is (extra tickets are harmless).
 JQL_TZ_MARGIN = timedelta(days=1)
 _QUOTED_KEY = re.compile(r"'([A-Z][A-Z0-9_]*-\d+)'")
+# histories a search embeds per issue with expand=changelog (API-NOTES): an embedded changelog
+# of this many or more is not trusted as complete whatever its ``total`` says
+EMBED_CAP = {"cloud": 40, "server": 100}
+CHANGELOG_WORKERS = 6  # concurrent per-issue changelog fetches (each with its own client)
 
 
 class _Jira:
@@ -58,6 +73,16 @@ class _Jira:
                            options={"verify": endpoint.verify_tls, "rest_api_version": api})
         mount_retry(self.client._session, RETRY_POLICY)
         self.client.deploymentType = deployment_type  # what JIRA(get_server_info=True) would set
+        self._endpoint, self._deployment_type = endpoint, deployment_type
+        self._local = threading.local()
+
+    def for_thread(self) -> _Jira:
+        """This connection for the calling worker thread: its own client and session (a requests
+        Session is not documented as thread-safe)."""
+        mine = getattr(self._local, "jira", None)
+        if mine is None:
+            mine = self._local.jira = _Jira(self._endpoint, self.scope, self.api, self._deployment_type)
+        return mine
 
     def url(self, path: str, params: dict[str, Any] | None = None) -> str:
         return public_url(f"{self.base}/rest/api/{self.api}/{path}" + (f"?{urlencode(params)}" if params else ""))
@@ -139,6 +164,13 @@ def fetch_jira(settings: Settings, endpoint: Endpoint, as_of: datetime,
 
     cloud = info["deploymentType"] == "Cloud"
     j = _Jira(endpoint, scope, api="3" if cloud else "2", deployment_type=info["deploymentType"])
+    with _Changelogs(j, cloud) as changelogs:
+        yield from _fetch_issues(settings, j, changelogs, as_of, wanted, plan, scope)
+
+
+def _fetch_issues(settings: Settings, j: _Jira, changelogs: _Changelogs, as_of: datetime,
+                  wanted: list[str] | None, plan: Any, scope: str) -> Iterator[RawRecord]:
+    cloud = changelogs.cloud
     search = _search_cloud if cloud else _search_server
     if wanted is None:
         groups = plan.groups if plan is not None else [
@@ -147,8 +179,7 @@ def fetch_jira(settings: Settings, endpoint: Endpoint, as_of: datetime,
             start = since - JQL_TZ_MARGIN
             projects = ", ".join(f'"{p}"' for p in group)
             jql = f'project in ({projects}) AND updated >= "{start.strftime("%Y-%m-%d %H:%M")}" ORDER BY key ASC'
-            for issue in search(j, jql):
-                yield from _issue_records(j, issue, cloud)
+            yield from changelogs.records(search(j, jql), _search_url(j, jql, cloud))
         return
     for i in range(0, len(wanted), KEY_CHUNK):
         chunk = wanted[i:i + KEY_CHUNK]
@@ -164,8 +195,7 @@ def fetch_jira(settings: Settings, endpoint: Endpoint, as_of: datetime,
                     yield j.record("issue_missing", k, bad.url, bad.body, 400)
                 chunk = [k for k in chunk if k not in missing]
                 continue
-            for issue in issues:
-                yield from _issue_records(j, issue, cloud)
+            yield from changelogs.records(issues, _search_url(j, jql, cloud))
             break
 
 
@@ -199,7 +229,8 @@ def _search_cloud(j: _Jira, jql: str, raw_400: bool = False) -> Iterator[dict[st
     while True:
         url = j.url("search/jql", {"jql": jql})
         page = _search_page(j, "search", j.client.enhanced_search_issues, url, raw_400, jql_str=jql,
-                            nextPageToken=token, maxResults=PAGE_SIZE, fields="*all", json_result=True)
+                            nextPageToken=token, maxResults=PAGE_SIZE, fields="*all", expand="changelog",
+                            json_result=True)
         yield from _new_issues(page["issues"], seen_keys)
         token = page.get("nextPageToken")
         if page.get("isLast", token is None) or not token:
@@ -227,7 +258,8 @@ def _search_server(j: _Jira, jql: str, raw_400: bool = False) -> Iterator[dict[s
     while True:
         url = j.url("search", {"jql": jql})
         page = _search_page(j, "search", j.client.search_issues, url, raw_400, jql_str=jql, startAt=start,
-                            maxResults=PAGE_SIZE, fields="*all", json_result=True, validate_query=True)
+                            maxResults=PAGE_SIZE, fields="*all", expand="changelog", json_result=True,
+                            validate_query=True)
         issues = page["issues"]
         yield from _new_issues(issues, seen_keys)
         start += len(issues)
@@ -236,12 +268,84 @@ def _search_server(j: _Jira, jql: str, raw_400: bool = False) -> Iterator[dict[s
             return
 
 
-def _issue_records(j: _Jira, issue: dict[str, Any], cloud: bool) -> Iterator[RawRecord]:
-    key = issue.get("key")
-    if not key:
-        raise SourceError(f"Jira {j.scope}: search returned an issue without a key")
-    yield j.record("issue", key, j.url(f"issue/{key}"), issue)
-    yield j.record("changelog", key, j.url(f"issue/{key}/changelog"), _changelog(j, key, cloud))
+def _search_url(j: _Jira, jql: str, cloud: bool) -> str:
+    return j.url("search/jql" if cloud else "search", {"jql": jql, "expand": "changelog"})
+
+
+def embedded_histories(issue: dict[str, Any], cap: int) -> list[dict[str, Any]] | None:
+    """The histories embedded in a searched issue when they are provably its whole changelog, else None.
+
+    Provable: ``startAt`` 0, an integer ``total`` no larger than the histories returned, and fewer
+    histories than the API embeds at most (``cap``): a missing total proves nothing."""
+    cl = issue.get("changelog")
+    if not isinstance(cl, dict):
+        return None
+    hist, total, start = cl.get("histories"), cl.get("total"), cl.get("startAt")
+    if not isinstance(hist, list) or not all(isinstance(h, dict) and h.get("id") is not None for h in hist):
+        return None
+    if type(total) is not int or type(start) is not int or start != 0:
+        return None
+    if len(hist) < total or len(hist) >= cap:
+        return None
+    return hist
+
+
+class _Changelogs:
+    """Issue + changelog records for searched issues: embedded when complete, else paged concurrently."""
+
+    def __init__(self, j: _Jira, cloud: bool, workers: int | None = None) -> None:
+        self.j, self.cloud = j, cloud
+        self.cap = EMBED_CAP["cloud" if cloud else "server"]
+        self.pool = ThreadPoolExecutor(max_workers=workers or CHANGELOG_WORKERS, thread_name_prefix="jira-changelog")
+        self.failed = threading.Event()  # one paging failed: the queued ones send nothing more
+
+    def __enter__(self) -> _Changelogs:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _paged(self, key: str) -> list[dict[str, Any]]:
+        if self.failed.is_set():  # only issues after the failed one (FIFO): never yielded
+            raise SourceError(f"Jira {self.j.scope}: changelog of {key} not fetched (an earlier one failed)")
+        try:
+            return _changelog(self.j.for_thread(), key, self.cloud)
+        except BaseException:
+            self.failed.set()
+            raise
+
+    def records(self, issues: Iterable[dict[str, Any]], search_url: str) -> Iterator[RawRecord]:
+        """Per search page (PAGE_SIZE issues): start the pagings it needs, then yield in order."""
+        batch: list[dict[str, Any]] = []
+        for issue in issues:
+            batch.append(issue)
+            if len(batch) >= PAGE_SIZE:
+                yield from self._batch(batch, search_url)
+                batch = []
+        if batch:
+            yield from self._batch(batch, search_url)
+
+    def _batch(self, issues: list[dict[str, Any]], search_url: str) -> Iterator[RawRecord]:
+        j = self.j
+        plan: list[tuple[dict[str, Any], str, list[dict[str, Any]] | Future]] = []
+        for issue in issues:
+            key = issue.get("key") if isinstance(issue, dict) else None
+            if not key:
+                raise SourceError(f"Jira {j.scope}: search returned an issue without a key")
+            hist = embedded_histories(issue, self.cap)
+            plan.append((issue, key, hist if hist is not None else self.pool.submit(self._paged, key)))
+        try:
+            for issue, key, hist in plan:
+                yield j.record("issue", key, j.url(f"issue/{key}"), issue)
+                if isinstance(hist, Future):
+                    yield j.record("changelog", key, j.url(f"issue/{key}/changelog"), hist.result())
+                else:
+                    yield j.record("changelog", key, f"{search_url}#{key}",
+                                   _oldest_first(unique_items(hist)))
+        finally:
+            for _issue, _key, hist in plan:
+                if isinstance(hist, Future):
+                    hist.cancel()
 
 
 def _changelog(j: _Jira, key: str, cloud: bool) -> list[dict[str, Any]]:
