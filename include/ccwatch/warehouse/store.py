@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, replace
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
@@ -115,7 +115,8 @@ def _coerce(rec: RawRecord | dict[str, Any]) -> RawRecord:
 def _upsert_raw(con: duckdb.DuckDBPyConnection, records: list[RawRecord]) -> int:
     rows = []
     for r in records:
-        row = asdict(r)
+        # a shallow row: dataclasses.asdict deep-copies every payload (most of a large load's time)
+        row = {f: getattr(r, f) for f in RAW_COLUMNS}
         row["fetched_at"] = parse_ts(r.fetched_at)
         if row["fetched_at"] is None:
             raise ValueError(f"{r.source} {r.kind} {r.natural_key}: fetched_at is missing")
@@ -183,10 +184,26 @@ def _not_modified(con: duckdb.DuckDBPyConnection, records: list[RawRecord]) -> N
 class _DbContext:
     """Lookups into raw_payloads, which already hold this batch (read inside the load transaction)."""
 
+    # kinds looked up once per commit of a branch: fetched for the whole repository in one query
+    # (a query per commit costs ~1 ms, minutes for a busy repository's history)
+    PER_REPO = {("github", "commit_pulls"): "@", ("github", "gql_commit_pulls"): "@"}
+
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
+        self._repo_cache: dict[tuple[str, str, str], dict[str, Any]] = {}
 
     def lookup(self, source: str, kind: str, key: str) -> Any:
+        sep = self.PER_REPO.get((source, kind))
+        if sep is not None and sep in key:
+            prefix = key.split(sep, 1)[0] + sep
+            cache = self._repo_cache.get((source, kind, prefix))
+            if cache is None:
+                rows = self.con.execute(
+                    "SELECT natural_key, payload FROM raw_payloads WHERE source = ? AND kind = ? "
+                    "AND starts_with(natural_key, ?) AND status_code = 200", [source, kind, prefix]).fetchall()
+                cache = self._repo_cache[(source, kind, prefix)] = dict(rows)
+            text = cache.get(key)
+            return json.loads(text) if text is not None else None
         row = self.con.execute(
             "SELECT payload FROM raw_payloads WHERE source = ? AND kind = ? AND natural_key = ? "
             "AND status_code = 200",
