@@ -11,6 +11,8 @@ identifier the source used (GitHub login; Jira emailAddress when visible, else a
 
 from __future__ import annotations
 
+import os
+
 import duckdb
 
 SCHEMA_VERSION = 3
@@ -267,8 +269,19 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
     return current
 
 
+# DuckDB takes 80% of RAM by default; a nightly worker shares its machine (Celery, Airflow),
+# and 1M changes evaluate in < 4 GB peak only with a bound (docs/PERFORMANCE.md). Larger
+# intermediate results spill to ``<warehouse>.tmp``.
+MEMORY_LIMIT_ENV = "CCWATCH_DUCKDB_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT = "2GB"
+
+
 def connect(path: str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(str(path), read_only=read_only)
+    limit = os.environ.get(MEMORY_LIMIT_ENV, "").strip() or DEFAULT_MEMORY_LIMIT
+    try:
+        con = duckdb.connect(str(path), read_only=read_only, config={"memory_limit": limit})
+    except (duckdb.InvalidInputException, duckdb.ParserException) as exc:
+        raise ValueError(f"{MEMORY_LIMIT_ENV}={limit!r} is not a DuckDB memory limit (e.g. 2GB, 512MB): {exc}") from None
     if not read_only:
         migrate(con)
     return con
