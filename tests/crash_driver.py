@@ -24,7 +24,6 @@ import os
 import re
 import signal
 import sys
-import tarfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -149,15 +148,15 @@ def install(point: str) -> None:
             if re.fullmatch(r"\.\d{4}-\d{2}-\d{2}\.old-\d+", Path(dst).name):
                 die(point)
         os.rename = rename
-    elif point == "archive_mid_tar":  # 100 members written to the temp archive
-        real_add, hit = tarfile.TarFile.addfile, _counter(100)
+    elif point == "archive_mid_tar":  # temp archive: its first part and half the change folders' part written
+        from ccwatch import archive
 
-        def addfile(self, *a, **k):
-            out = real_add(self, *a, **k)
-            if hit():
-                die(point)
-            return out
-        tarfile.TarFile.addfile = addfile
+        def copy_part(src, dst):
+            data = Path(src).read_bytes()
+            dst.write(data[:len(data) // 2])
+            dst.flush()
+            die(point)
+        archive._copy_part = copy_part
     elif point == "archive_before_publish":  # temp archive complete and fsynced, not yet linked
         from ccwatch import archive
 

@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import calendar
 import errno
-import gzip
 import hashlib
-import io
 import json
 import os
+import shutil
 import tarfile
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 
-from ccwatch import __version__
+from ccwatch import __version__, tarstream
 from ccwatch.outputs import naive_utc
 
 MANIFEST = "manifest.json"
@@ -85,37 +84,99 @@ def _epoch(as_of: datetime) -> int:
     return calendar.timegm(naive_utc(as_of).timetuple())
 
 
-def build_archive(directory: Path, prefix: str, as_of: datetime, out: Path) -> None:
-    """Write a reproducible tar.gz of directory (members under ``prefix/``) to ``out``."""
+CHANGES = "changes/"  # the part of the archive tarred while the folder is written (ccwatch.tarstream)
+
+
+def _add_from_disk(part: tarstream.Deflater, name: str, path: Path, mtime: int) -> None:
+    size = path.stat().st_size
+    part.write(tarstream.header(name, size, mtime, False))
+    n = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(tarstream.CHUNK):
+            part.write(chunk)
+            n += len(chunk)
+    if n != size:
+        raise OSError(f"{path} changed while archived ({size} -> {n} bytes)")
+    part.write(tarstream.padding(size))
+
+
+def _copy_part(src: Path, dst) -> None:
+    """Append the compressed change-folder part to the archive (a kill point of tests/crash_driver.py)."""
+    with src.open("rb") as fh:
+        shutil.copyfileobj(fh, dst, 1 << 20)
+
+
+def assemble_archive(directory: Path, prefix: str, as_of: datetime, out: Path, entries: list[tuple[str, bool]],
+                     changes_part: tuple[Path, int, int] | None) -> None:
+    """Write the archive of ``directory`` to ``out``: ``entries`` (rel, is_dir) sorted, the top-level
+    ones read from disk; the ``changes/`` entries given as an already compressed part
+    ``(file, crc32, length)`` (or None when there are none).  Fsynced."""
     mtime = _epoch(as_of)
-    dirs = sorted({p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_dir()})
-    entries = sorted([(d, True) for d in dirs] + [(f, False) for f in list_files(directory)])
+    before = [e for e in entries if e[0] < CHANGES]
+    after = [e for e in entries if e[0] >= CHANGES and not e[0].startswith(CHANGES)]
     with out.open("wb") as raw:
-        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=mtime, compresslevel=9) as gz:
-            with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
-                top = tarfile.TarInfo(prefix)
-                _fix(top, tarfile.DIRTYPE, 0o755, mtime)
-                tar.addfile(top)
-                for rel, is_dir in entries:
-                    info = tarfile.TarInfo(f"{prefix}/{rel}")
-                    if is_dir:
-                        _fix(info, tarfile.DIRTYPE, 0o755, mtime)
-                        tar.addfile(info)
-                        continue
-                    data = (directory / rel).read_bytes()
-                    _fix(info, tarfile.REGTYPE, 0o644, mtime)
-                    info.size = len(data)
-                    tar.addfile(info, io.BytesIO(data))
+        raw.write(tarstream.gzip_header(mtime))
+        head = tarstream.Deflater(raw)
+        try:
+            head.add_dir(prefix, mtime)
+            for rel, is_dir in before:
+                if is_dir:
+                    head.add_dir(f"{prefix}/{rel}", mtime)
+                else:
+                    _add_from_disk(head, f"{prefix}/{rel}", directory / rel, mtime)
+        except BaseException:
+            head.abort()
+            raise
+        head.close()
+        crc, length = head.crc, head.length
+        if changes_part is not None:
+            path, part_crc, part_len = changes_part
+            _copy_part(path, raw)
+            crc, length = tarstream.crc32_combine(crc, part_crc, part_len), length + part_len
+        tail = tarstream.Deflater(raw)
+        try:
+            for rel, is_dir in after:
+                if is_dir:
+                    tail.add_dir(f"{prefix}/{rel}", mtime)
+                else:
+                    _add_from_disk(tail, f"{prefix}/{rel}", directory / rel, mtime)
+            tail.write(tarstream.end_of_archive(length + tail.offset))
+        except BaseException:
+            tail.abort()
+            raise
+        tail.close(final=True)
+        crc, length = tarstream.crc32_combine(crc, tail.crc, tail.length), length + tail.length
+        raw.write(tarstream.gzip_trailer(crc, length))
         raw.flush()
         os.fsync(raw.fileno())
 
 
-def _fix(info: tarfile.TarInfo, kind: bytes, mode: int, mtime: int) -> None:
-    info.type = kind
-    info.mode = mode
-    info.mtime = mtime
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
+def build_archive(directory: Path, prefix: str, as_of: datetime, out: Path) -> None:
+    """Write a reproducible tar.gz of directory (members under ``prefix/``) to ``out``: the same bytes
+    as ``ccwatch.evidence`` streams while writing the folder (see ``ccwatch.tarstream``)."""
+    mtime = _epoch(as_of)
+    dirs = sorted({p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_dir()})
+    entries = sorted([(d, True) for d in dirs] + [(f, False) for f in list_files(directory)])
+    changes = [e for e in entries if e[0].startswith(CHANGES)]
+    if not changes:
+        return assemble_archive(directory, prefix, as_of, out, entries, None)
+    part_path = out.with_name(out.name + ".changes")
+    try:
+        with part_path.open("wb") as fh:
+            part = tarstream.Deflater(fh)
+            try:
+                for rel, is_dir in changes:
+                    if is_dir:
+                        part.add_dir(f"{prefix}/{rel}", mtime)
+                    else:
+                        part.add(f"{prefix}/{rel}", (directory / rel).read_bytes(), mtime)
+            except BaseException:
+                part.abort()
+                raise
+            part.close()
+        assemble_archive(directory, prefix, as_of, out, entries, (part_path, part.crc, part.length))
+    finally:
+        part_path.unlink(missing_ok=True)
 
 
 def publish(tmp: Path, directory: Path, stem: str) -> tuple[Path, bool]:

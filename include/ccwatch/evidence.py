@@ -13,9 +13,6 @@ archives are deleted per ``evidence.retention_days`` (``ccwatch.retention``).
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import os
 import re
 import shutil
@@ -26,12 +23,11 @@ from typing import Any
 
 import duckdb
 
-from ccwatch import archive, oscal, outputs, retention
+from ccwatch import archive, evidence_tree, outputs, retention
 from ccwatch.archive import verify_archive  # noqa: F401  (public: ccwatch.evidence.verify_archive)
 from ccwatch.endpoints import redact_url
-from ccwatch.evidence_raw import _BATCH, RawEvidence, _head_of, prefetch_changes
+from ccwatch.evidence_raw import RawEvidence, _head_of
 from ccwatch.outputs import iso
-from ccwatch.policy import render_policy, render_readme
 from ccwatch.settings import Settings
 from ccwatch.staging import remove_stale, stale_entries, tmp_pattern
 from ccwatch.warehouse.normalize_graphql import _RANK
@@ -52,19 +48,6 @@ def change_folder(change_id: str) -> str:
     name = change_id.replace("/", "__").replace("#", "__pr-").replace("@", "__push-")
     name = re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip(".")
     return name or "_"
-
-
-def _json(obj: Any) -> str:
-    return json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n"
-
-
-def _csv(columns: tuple[str, ...], rows: list[dict]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(columns)
-    for r in rows:
-        w.writerow([iso(r.get(c)) for c in columns])
-    return buf.getvalue()
 
 
 def _time(value: Any) -> datetime | None:
@@ -243,57 +226,6 @@ def _repo_files(raw: RawEvidence, settings: Settings, repo: str) -> dict[str, An
     return files
 
 
-def _write_tree(root: Path, con, settings: Settings, as_of: datetime, gx_results, report_html: str) -> dict:
-    rows = outputs.results(con, as_of)
-    changes = outputs.changes(con)
-    repos = outputs.repos(con)
-    (root / "control_results.csv").write_text(_csv(outputs.RESULT_COLUMNS, rows), encoding="utf-8", newline="")
-    pop_cols = outputs.POPULATION_COLUMNS + ("change_kind",)
-    (root / "population.csv").write_text(_csv(pop_cols, changes), encoding="utf-8", newline="")
-    by_change: dict[str, list[dict]] = {}
-    for r in rows:
-        by_change.setdefault(r["change_id"], []).append(
-            {"control_id": r["control_id"], "status": r["status"], "detail": r["detail"]})
-    raw = RawEvidence(con, as_of)
-    used: set[str] = set()
-    folders: dict[str, str] = {}
-    units = [(c["change_id"], c, change_evidence_files) for c in changes]
-    units += [(r["change_id"], r, None) for r in repos if r["change_id"] not in {c["change_id"] for c in changes}]
-    units.sort(key=lambda u: u[0])
-    for i, (cid, facts, fn) in enumerate(units):
-        if i % _BATCH == 0:
-            raw.clear()
-            prefetch_changes(raw, [u[1] for u in units[i:i + _BATCH] if u[2] is not None])
-        folder = change_folder(cid)
-        n = 2
-        while folder.lower() in used:
-            folder = f"{change_folder(cid)}-{n}"
-            n += 1
-        used.add(folder.lower())
-        folders[cid] = folder
-        d = root / "changes" / folder
-        d.mkdir(parents=True)
-        files = fn(raw, settings, facts) if fn else _repo_files(raw, settings, facts.get("repo") or cid)
-        missing = files.pop("_missing")
-        summary = {"change_id": cid, "facts": {k: iso(v) if isinstance(v, datetime) else v for k, v in facts.items()},
-                   "control_results": by_change.get(cid, []), "evidence_files": sorted(files),
-                   "not_found": missing}
-        files["change.json"] = summary
-        for name, content in files.items():
-            (d / name).write_text(_json(content), encoding="utf-8", newline="\n")
-    (root / "gx_validation.json").write_text(
-        json.dumps(gx_results or [], indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n",
-        encoding="utf-8", newline="\n")
-    (root / "report.html").write_text(report_html, encoding="utf-8", newline="")
-    (root / "POLICY.md").write_text(render_policy(settings, as_of), encoding="utf-8", newline="\n")
-    (root / "README.txt").write_text(render_readme(settings, as_of), encoding="utf-8", newline="\n")
-    oscal.write_oscal(root / oscal.FILE_NAME, oscal.build_assessment_results(con, settings, as_of, folders))
-    counts: dict[str, int] = {}
-    for r in rows:
-        counts[r["status"]] = counts.get(r["status"], 0) + 1
-    return {"changes": len(changes), "repositories": len(repos), "control_results": len(rows), "statuses": counts}
-
-
 def _recover(base: Path, day: str) -> None:
     """Undo what a run of ``day`` killed mid-write left (names used by :func:`write_evidence`): the
     previous folder, moved aside but not yet replaced, goes back in place; half-built folders and
@@ -303,6 +235,7 @@ def _recover(base: Path, day: str) -> None:
     if moved_aside and not final.exists():
         os.rename(moved_aside[-1], final)
     remove_stale(base, rf"\.{re.escape(day)}\.(?:tmp|old)-(\d+)")
+    remove_stale(base, rf"\.{re.escape(day)}\.part-(\d+)(?:\.manifest)?")
     remove_stale(base, tmp_pattern(base / f"ccwatch-evidence-{day}.tar.gz"))
 
 
@@ -313,39 +246,44 @@ def write_evidence(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: da
     base.mkdir(parents=True, exist_ok=True)
     _recover(base, day)
     tmp = base / f".{day}.tmp-{os.getpid()}"
+    part = base / f".{day}.part-{os.getpid()}"  # the change folders' tar part (evidence_tree)
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        counts = _write_tree(tmp, con, settings, as_of, gx_results, report_html)
-        archive.write_sums(tmp)
-        header = {
-            "manifest_version": 1,
-            "tool": "ccwatch",
-            "as_of": iso(outputs.naive_utc(as_of)),
-            "evidence_date": day,
-            "versions": archive.versions(),
-            "config": {"file": Path(settings.source_path).name if settings.source_path else None,
-                       "sha256": settings.sha256 or None},
-            "endpoints": {k: redact_url(v) for k, v in sorted((endpoints or {}).items())},
-            "counts": counts,
-        }
-        archive.write_manifest(tmp, header)
-        final = base / day
-        old = base / f".{day}.old-{os.getpid()}"
-        if final.exists():
-            os.rename(final, old)
-        os.rename(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
+        try:
+            tree = evidence_tree.write_tree(tmp, con, settings, as_of, gx_results, report_html, day, part)
+            header = {
+                "manifest_version": 1,
+                "tool": "ccwatch",
+                "as_of": iso(outputs.naive_utc(as_of)),
+                "evidence_date": day,
+                "versions": archive.versions(),
+                "config": {"file": Path(settings.source_path).name if settings.source_path else None,
+                           "sha256": settings.sha256 or None},
+                "endpoints": {k: redact_url(v) for k, v in sorted((endpoints or {}).items())},
+                "counts": tree.counts,
+            }
+            evidence_tree.write_manifest(tmp, header, tree)
+            tree.top[archive.MANIFEST] = ("", 0)  # an archive entry (its bytes are read from the folder)
+            final = base / day
+            old = base / f".{day}.old-{os.getpid()}"
+            if final.exists():
+                os.rename(final, old)
+            os.rename(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        tmp_archive = base / f".ccwatch-evidence-{day}.tar.gz.{os.getpid()}.tmp"
+        try:
+            archive.assemble_archive(final, day, as_of, tmp_archive, tree.entries(), tree.part)
+            digest = archive.sha256_file(tmp_archive)
+            path, numbered = archive.publish(tmp_archive, base, f"ccwatch-evidence-{day}")
+        finally:
+            tmp_archive.unlink(missing_ok=True)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    tmp_archive = base / f".ccwatch-evidence-{day}.tar.gz.{os.getpid()}.tmp"
-    try:
-        archive.build_archive(final, day, as_of, tmp_archive)
-        digest = archive.sha256_file(tmp_archive)
-        path, numbered = archive.publish(tmp_archive, base, f"ccwatch-evidence-{day}")
-    finally:
-        tmp_archive.unlink(missing_ok=True)
+        part.unlink(missing_ok=True)
+        part.with_name(part.name + ".manifest").unlink(missing_ok=True)
     pruned = retention.prune_evidence(base, as_of, settings.evidence.retention_days, settings.evidence.keep_latest,
                                       keep=path)
     return EvidenceResult(directory=final, archive=path, numbered=numbered,
-                          files=len(archive.list_files(final)), sha256=digest, pruned=tuple(p.name for p in pruned))
+                          files=tree.files, sha256=digest, pruned=tuple(p.name for p in pruned))

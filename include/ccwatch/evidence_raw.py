@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 import duckdb
 
-from ccwatch import outputs
+from ccwatch import jsonfast, outputs
 from ccwatch.endpoints import redact_url
 from ccwatch.outputs import iso
 
@@ -32,7 +31,7 @@ class RawEvidence:
 
     @staticmethod
     def _record(row) -> dict:
-        payload = json.loads(row[7]) if isinstance(row[7], str) else row[7]
+        payload = jsonfast.loads(row[7]) if isinstance(row[7], str) else row[7]
         return {"source": row[0], "kind": row[1], "natural_key": row[2], "url": redact_url(row[3] or ""),
                 "fetched_at": iso(row[4]), "etag": row[5], "status_code": row[6], "payload": payload}
 

@@ -15,6 +15,7 @@ the functions, so importing ccwatch stays cheap.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import uuid
 from datetime import UTC, datetime
@@ -36,9 +37,17 @@ PROP_NS = "urn:ccwatch:oscal"
 UUID_NAMESPACE = uuid.UUID("6b1d14f4-4ccc-5518-9bb0-727a6db1ddb7")
 
 
+_NS_BYTES = UUID_NAMESPACE.bytes
+
+
 def oscal_uuid(kind: str, *parts: str) -> str:
-    """Deterministic UUID (version 5) of a kind and its identifying parts."""
-    return str(uuid.uuid5(UUID_NAMESPACE, "\x1f".join((kind, *parts))))
+    """Deterministic UUID (version 5) of a kind and its identifying parts: ``str(uuid.uuid5(UUID_NAMESPACE,
+    name))`` computed directly (uuid.UUID objects cost ~20x more; tests/test_archive_scale.py compares)."""
+    b = bytearray(hashlib.sha1(_NS_BYTES + "\x1f".join((kind, *parts)).encode("utf-8")).digest()[:16])
+    b[6] = (b[6] & 0x0F) | 0x50
+    b[8] = (b[8] & 0x3F) | 0x80
+    x = b.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 def _aware(as_of: datetime) -> datetime:
@@ -188,6 +197,191 @@ def build_assessment_results(con: duckdb.DuckDBPyConnection, settings: Settings,
         results=[result],
         back_matter=common.BackMatter(resources=list(resources.values())) if resources else None,
     )
+
+
+# --- the fast path: the same document as plain dicts, serialized by orjson in chunks ----------------
+
+def _chunk_json(items: list, pad: int) -> bytes:
+    """``items`` as the elements of a JSON array indented ``pad`` spaces (orjson OPT_INDENT_2)."""
+    import orjson
+
+    text = orjson.dumps(items, option=orjson.OPT_INDENT_2)[2:-2]  # drop "[\n" and "\n]"
+    extra = b" " * (pad - 2)
+    return extra + text.replace(b"\n", b"\n" + extra) if extra else text
+
+
+def stream_assessment_results(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime,
+                              folders: dict[str, str] | None, write, *, rows: list[dict] | None = None,
+                              chunk: int = 5000) -> None:
+    """Write the document :func:`build_assessment_results` gives (the bytes of :func:`oscal_bytes`)
+    through ``write(bytes)``, built as plain dicts and serialized by orjson ``chunk`` observations at
+    a time: no pydantic object per result (tests/test_archive_scale.py checks the bytes are equal
+    and that trestle's model validates the output).  ``rows``: ``outputs.results`` if already read."""
+    import orjson
+    from trestle.core.base_model import robust_datetime_serialization
+    from trestle.oscal import OSCAL_VERSION
+
+    when = robust_datetime_serialization(_aware(as_of))
+    stamp = iso(outputs.naive_utc(as_of))
+    day = stamp[:10]
+    rows = outputs.results(con, as_of) if rows is None else rows
+    cids = sorted({r["change_id"] for r in rows})
+    changes = outputs.changes_by_id(con, cids)
+    repos = {r["change_id"]: r for r in outputs.repos(con)}
+    commit_links = outputs.commit_urls(con, [(c.get("repo"), c.get("sha")) for c in changes.values()])
+
+    def prop(name: str, value: Any) -> dict:
+        return {"name": name, "ns": PROP_NS, "value": _line(value, "none")}
+
+    def link(url: Any) -> str | None:
+        u = outputs.safe_url(url)
+        return redact_url(u) if u else None
+
+    def subject(cid: str) -> tuple[dict, list[dict]]:
+        facts = changes.get(cid)
+        repo_row = repos.get(cid) if facts is None else None
+        folder = f"changes/{_folder_of(cid, folders)}/"
+        holds = ("the raw API payloads (pull request or commit, reviews, checks, deployments, ticket)"
+                 if facts is not None else "the repository's raw settings (branch protection, rules, environments)")
+        rel = [{"href": folder, "description": f"Evidence folder of {cid} in this archive: {holds} and change.json"}]
+        rlinks = [{"href": folder}]
+        if facts is not None:
+            page = link(outputs.change_link(facts, commit_links))
+            what = "Pull request" if facts.get("pr_url") else "Commit"
+            if page:
+                rel.append({"href": page, "description": f"{what} {cid} on GitHub"})
+                rlinks.append({"href": page})
+            ticket = link(facts.get("ticket_url"))
+            if ticket:
+                rel.append({"href": ticket, "description": f"Jira ticket {facts.get('ticket_key')}"})
+            kind = facts.get("change_kind") or ("direct_push" if "@" in cid else "pull_request")
+            props = [prop("repo", facts.get("repo")), prop("change-kind", kind)]
+            description = _line(facts.get("title"), cid)
+        else:
+            page = link((repo_row or {}).get("html_url"))
+            if page:
+                rel.append({"href": page, "description": f"Repository {cid} on GitHub"})
+                rlinks.append({"href": page})
+            props = [prop("repo", (repo_row or {}).get("repo") or cid), prop("change-kind", "repository")]
+            description = f"Repository {cid}"
+        return ({"uuid": oscal_uuid("subject", cid), "title": _line(cid, "change"), "description": description,
+                 "props": props, "rlinks": rlinks}, rel)
+
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    tally = ", ".join(f"{counts.get(s, 0)} {s}" for s in outputs.STATUSES)
+    controls = sorted(set(CONTROL_NAMES) | {r["control_id"] for r in rows}, key=control_sort_key)
+    marks = {k: f"\x00{k}\x00" for k in ("observations", "findings", "resources")}
+    fails = any(r["status"] == "fail" for r in rows)
+    result = {
+        "uuid": oscal_uuid("result", stamp),
+        "title": f"ccwatch CC8.1 change management, evidence date {day}",
+        "description": (f"Every change merged or pushed into a production branch within {settings.lookback_days} "
+                        f"days before {stamp}, asserted against the CC8.1 controls of POLICY.md: {len(rows)} control "
+                        f"results ({tally}) over {len(cids)} changes and repositories."),
+        "start": when, "end": when,
+        "props": [prop("evidence-date", day)] + [prop(f"count-{s.replace('_', '-')}", counts.get(s, 0))
+                                                 for s in outputs.STATUSES],
+        "reviewed-controls": {"control-selections": [{"include-controls": [{"control-id": c} for c in controls]}]},
+    }
+    if rows:
+        result["observations"] = [marks["observations"]]
+    if fails:
+        result["findings"] = [marks["findings"]]
+    meta_props = [prop("tool", f"ccwatch {__version__}")]
+    if settings.sha256:
+        meta_props.append(prop("config-sha256", settings.sha256))
+    doc = {"uuid": oscal_uuid("assessment-results", stamp),
+           "metadata": {"title": f"ccwatch SOC 2 CC8.1 assessment results as of {stamp}", "last-modified": when,
+                        "version": stamp, "oscal-version": OSCAL_VERSION, "props": meta_props},
+           "import-ap": {"href": "POLICY.md", "remarks": (
+               "No separate OSCAL assessment plan: the plan is the control statement POLICY.md of this "
+               "evidence folder, generated from the configuration in force.")},
+           "results": [result]}
+    if cids:
+        doc["back-matter"] = {"resources": [marks["resources"]]}
+    skeleton = orjson.dumps({"assessment-results": doc}, option=orjson.OPT_INDENT_2) + b"\n"
+
+    subjects: dict[str, tuple[dict, list[dict]]] = {}
+
+    def subject_of(cid: str) -> tuple[dict, list[dict]]:
+        if cid not in subjects:
+            if len(subjects) > 4 * chunk:
+                subjects.clear()
+            subjects[cid] = subject(cid)
+        return subjects[cid]
+
+    def observations():
+        for r in rows:
+            cid, control, status = r["change_id"], r["control_id"], r["status"]
+            res, rel = subject_of(cid)
+            repo = r.get("repo") or (changes.get(cid) or {}).get("repo") or cid
+            yield {"uuid": oscal_uuid("observation", stamp, cid, control),
+                   "title": _line(f"{control} {control_name(control)}: {cid} {status}", control),
+                   "description": _line(r.get("detail"), f"{control} {status}"),
+                   "methods": ["TEST"], "types": ["control-objective"],
+                   "subjects": [{"subject-uuid": res["uuid"], "type": "resource", "title": res["title"],
+                                 "props": [prop("repo", repo), prop("control-id", control), prop("status", status)]}],
+                   "relevant-evidence": rel, "collected": when}
+
+    def findings():
+        for r in rows:
+            if r["status"] != "fail":
+                continue
+            cid, control = r["change_id"], r["control_id"]
+            name = control_name(control)
+            repo = r.get("repo") or (changes.get(cid) or {}).get("repo") or cid
+            yield {"uuid": oscal_uuid("finding", stamp, cid, control),
+                   "title": _line(f"{control} {name} not satisfied: {cid}", control),
+                   "description": _line(r.get("detail"), f"{control} fail"),
+                   "props": [prop("repo", repo), prop("change-id", cid)],
+                   "target": {"type": "objective-id", "target-id": control, "title": _line(name, control),
+                              "status": {"state": "not-satisfied", "reason": "fail"}},
+                   "related-observations": [{"observation-uuid": oscal_uuid("observation", stamp, cid, control)}]}
+
+    def resources():
+        for cid in cids:
+            yield subject_of(cid)[0]
+
+    gens = {"observations": observations, "findings": findings, "resources": resources}
+    rest = skeleton
+    while True:
+        hits = [(rest.find(orjson.dumps(m)), k) for k, m in marks.items()]
+        hits = sorted((i, k) for i, k in hits if i >= 0)
+        if not hits:
+            write(rest)
+            return
+        i, key = hits[0]
+        start = rest.rfind(b"\n", 0, i) + 1
+        pad = i - start
+        write(rest[:start])
+        first = True
+        batch: list = []
+        for item in gens[key]():
+            batch.append(item)
+            if len(batch) >= chunk:
+                write((b"" if first else b",\n") + _chunk_json(batch, pad))
+                first, batch = False, []
+        if batch:
+            write((b"" if first else b",\n") + _chunk_json(batch, pad))
+        rest = rest[i + len(orjson.dumps(marks[key])):]
+
+
+def write_assessment_results(path: str | os.PathLike, con: duckdb.DuckDBPyConnection, settings: Settings,
+                             as_of: datetime, folders: dict[str, str] | None = None, *,
+                             rows: list[dict] | None = None) -> tuple[str, int]:
+    """:func:`stream_assessment_results` into ``path``; returns (sha256 hex, size) of the bytes written."""
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "wb") as fh:
+        def write(data: bytes) -> None:
+            nonlocal size
+            h.update(data)
+            size += len(data)
+            fh.write(data)
+        stream_assessment_results(con, settings, as_of, folders, write, rows=rows)
+    return h.hexdigest(), size
 
 
 def oscal_bytes(model) -> bytes:
