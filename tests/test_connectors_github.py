@@ -110,11 +110,21 @@ def server():
         yield srv
 
 
-@pytest.fixture(scope="module")
-def fetched(server, settings):
+MODES = ("graphql", "rest")  # the default GraphQL batches, and the REST crawl (github_graphql.ENABLED = False)
+
+
+@pytest.fixture(scope="module", params=MODES)
+def fetched(request, server, settings):
     server.clear_recordings()
-    records = list(fetch_github(settings, Endpoint(server.url, token=TOKEN), AS_OF))
-    return records, list(server.requests)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("ccwatch.connectors.github_graphql.ENABLED", request.param == "graphql")
+        records = list(fetch_github(settings, Endpoint(server.url, token=TOKEN), AS_OF))
+    return records, list(server.requests), request.param
+
+
+def gql_requests(requests, op, repo=None):
+    return [q for q in requests if (q.get("graphql") or {}).get("operationName") == op
+            and (repo is None or q["graphql"].get("name") == repo.split("/")[1])]
 
 
 def by_kind(records, kind):
@@ -122,7 +132,24 @@ def by_kind(records, kind):
 
 
 def test_only_prs_merged_in_window_with_their_evidence(fetched):
-    records, requests = fetched
+    records, requests, mode = fetched
+    if mode == "graphql":  # one PullRequest node with its reviews, head checks and statuses
+        pulls = by_kind(records, "gql_pull")
+        assert list(pulls) == [f"{PAY}#12"]  # unmerged #13 and the 150 old merges are skipped
+        node = pulls[f"{PAY}#12"].payload
+        assert node["mergedBy"]["login"] == "bob-rev"
+        assert [r["state"] for r in node["reviews"]["nodes"]] == ["COMMENTED", "APPROVED"]
+        head = node["commits"]["nodes"][-1]["commit"]
+        assert head["oid"] == B
+        runs = [r for s in head["checkSuites"]["nodes"] for r in s["checkRuns"]["nodes"]]
+        assert sorted(r["conclusion"] for r in runs) == ["FAILURE", "SUCCESS"]  # filterBy ALL keeps the re-run
+        assert head["status"]["contexts"][0]["context"] == "ci/jenkins"
+        # no REST piece was needed: nothing overflowed
+        assert not {"pull", "reviews", "check_runs", "statuses"} & {r.kind for r in records}
+        # sorted by update, newest first: paging stops at the window start (152 PRs, 50 a page)
+        assert len(gql_requests(requests, "CcwatchMergedPulls", PAY)) == 1
+        assert not [q for q in requests if q["path"] == f"/repos/{PAY}/pulls"]
+        return
     pulls = by_kind(records, "pull")
     assert list(pulls) == [f"{PAY}#12"]  # unmerged #13 and the 150 old merges are skipped
     assert pulls[f"{PAY}#12"].payload["merged_by"]["login"] == "bob-rev"
@@ -138,28 +165,48 @@ def test_only_prs_merged_in_window_with_their_evidence(fetched):
 
 
 def test_first_parent_commits_and_their_pulls(fetched):
-    records, requests = fetched
+    records, requests, mode = fetched
     commits = by_kind(records, "commits")[f"{PAY}:main"]
     assert [c["sha"] for c in commits.payload] == [D, C, B]  # as listed: since the window start, git-log order
     assert "since=2026-10-26T00%3A00%3A00Z" in commits.url and "sha=main" in commits.url
+    keys = {f"{PAY}@{C}", f"{PAY}@{D}", f"{WEB}@{'f' * 40}"}  # B is not first-parent
+    if mode == "graphql":
+        cp = by_kind(records, "gql_commit_pulls")
+        assert set(cp) == keys and not by_kind(records, "commit_pulls")
+        assert [p["number"] for p in cp[f"{PAY}@{C}"].payload["associatedPullRequests"]["nodes"]] == [12]
+        assert cp[f"{PAY}@{D}"].payload["associatedPullRequests"]["nodes"] == []
+        assert not [q for q in requests if q["path"].endswith("/pulls") and "/commits/" in q["path"]]
+        return
     cp = by_kind(records, "commit_pulls")
-    assert set(cp) == {f"{PAY}@{C}", f"{PAY}@{D}", f"{WEB}@{'f' * 40}"}  # B is not first-parent
+    assert set(cp) == keys
     assert [p["number"] for p in cp[f"{PAY}@{C}"].payload] == [12] and cp[f"{PAY}@{D}"].payload == []
 
 
 def test_deployments_of_both_environments_in_window(fetched):
-    records, requests = fetched
+    from ccwatch.sandbox.render import node_id
+
+    records, requests, mode = fetched
     deps = by_kind(records, "deployments")
     assert [d["id"] for d in deps[f"{PAY}:production"].payload] == [3002]  # 3000 predates the window
     assert [d["id"] for d in deps[f"{PAY}:staging"].payload] == [3001]
+    keys = {f"{PAY}/deployments/3001", f"{PAY}/deployments/3002"}
+    if mode == "graphql":
+        sts = by_kind(records, "gql_deployment_statuses")
+        assert set(sts) == keys and not by_kind(records, "deployment_statuses")
+        assert [s["state"] for s in sts[f"{PAY}/deployments/3002"].payload["statuses"]["nodes"]] == [
+            "SUCCESS", "IN_PROGRESS"]
+        asked = [i for q in gql_requests(requests, "CcwatchDeploymentStatuses") for i in q["graphql"]["ids"]]
+        assert sorted(asked) == sorted(node_id("Deployment", i) for i in (3001, 3002))
+        assert not any(q["path"].endswith("/statuses") and "/deployments/" in q["path"] for q in requests)
+        return
     sts = by_kind(records, "deployment_statuses")
-    assert set(sts) == {f"{PAY}/deployments/3001", f"{PAY}/deployments/3002"}
+    assert set(sts) == keys
     assert [s["state"] for s in sts[f"{PAY}/deployments/3002"].payload] == ["success", "in_progress"]
     assert not any(q["path"].endswith("/deployments/3000/statuses") for q in requests)
 
 
 def test_protection_answers_are_evidence(fetched):
-    records, _ = fetched
+    records, _, _ = fetched
     prot = by_kind(records, "branch_protection")
     assert (prot[f"{PAY}:main"].status_code, prot[f"{PAY}:main"].payload["message"]) == (404, "Branch not protected")
     assert prot[f"{WEB}:main"].status_code == 403
@@ -171,7 +218,7 @@ def test_protection_answers_are_evidence(fetched):
 
 
 def test_records_carry_no_credentials_and_have_etags(fetched):
-    records, _ = fetched
+    records, _, _ = fetched
     blob = json.dumps([asdict(r) for r in records])
     assert TOKEN not in blob
     assert all(r.url.startswith("http://127.0.0.1:") for r in records)
@@ -216,15 +263,24 @@ def fault(server, predicate, response):
     server.fault_hook = hook
 
 
-def test_server_error_after_retries_raises(server, settings):
-    fault(server, lambda req: req.path.endswith("/reviews"),
-          lambda: SandboxResponse(status=502, data={"message": "Server Error"}))
+@pytest.mark.parametrize("mode", MODES)
+def test_server_error_after_retries_raises(server, settings, mode, monkeypatch):
+    monkeypatch.setattr("ccwatch.connectors.github_graphql.ENABLED", mode == "graphql")
+    # the PR evidence: GraphQL's PR batch, or the REST crawl's reviews of #12
+    faulted = (lambda req: req.path.endswith("/graphql") and b"CcwatchMergedPulls" in req.body) if mode == "graphql" \
+        else (lambda req: req.path.endswith("/reviews"))
+    fault(server, faulted, lambda: SandboxResponse(status=502, data={"message": "Server Error"}))
+    said = r"graphql \(CcwatchMergedPulls\)" if mode == "graphql" else r"pulls/12/reviews"
     try:
         server.clear_recordings()
-        with pytest.raises(SourceError, match=r"acme/payments-api.*pulls/12/reviews.*HTTP 502"):
+        with pytest.raises(SourceError, match=rf"acme/payments-api.*{said}.*HTTP 502"):
             drain(settings, Endpoint(server.url, token=TOKEN),
-                  retry=GithubRetry(total=2, backoff_factor=0, status_forcelist=[502], raise_on_status=False))
-        assert sum(q["path"].endswith("/reviews") for q in server.requests) == 3  # first try + 2 retries
+                  retry=GithubRetry(total=2, backoff_factor=0, status_forcelist=[502], raise_on_status=False,
+                                    allowed_methods=None))
+        if mode == "graphql":
+            assert len(gql_requests(server.requests, "CcwatchMergedPulls", PAY)) == 3  # first try + 2 retries
+        else:
+            assert sum(q["path"].endswith("/reviews") for q in server.requests) == 3
     finally:
         server.fault_hook = None
 
@@ -245,9 +301,13 @@ def test_unexpected_status_on_data_endpoint_and_bad_json_raise(server, settings)
 
 def test_enterprise_base_url_with_api_prefix(server, settings, fetched):
     server.clear_recordings()
-    records = drain(settings, Endpoint(server.url + "/api/v3", token=TOKEN))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("ccwatch.connectors.github_graphql.ENABLED", fetched[2] == "graphql")
+        records = drain(settings, Endpoint(server.url + "/api/v3", token=TOKEN))
     assert sorted((r.kind, r.natural_key) for r in records) == sorted((r.kind, r.natural_key) for r in fetched[0])
-    assert all(q["path"].startswith("/api/v3/") for q in server.requests)
+    # REST under the Enterprise root /api/v3, GraphQL at Enterprise's /api/graphql
+    assert all(q["path"].startswith("/api/v3/") or q["path"] == "/api/graphql" for q in server.requests)
+    assert any(q["path"] == "/api/graphql" for q in server.requests) is (fetched[2] == "graphql")
 
 
 @pytest.mark.parametrize(

@@ -144,10 +144,11 @@ def test_full_plan_pages_to_the_end_and_keeps_only_merges_in_the_window():
              pr(39, "2026-11-25T00:00:00Z", "2026-11-25T00:00:00Z"),   # at as_of: kept
              pr(38, "2026-10-26T00:00:00Z", "2026-11-24T00:00:00Z"),   # at the window start: kept
              pr(37, "2026-10-25T23:59:59Z", "2026-11-23T00:00:00Z"),   # merged before the window
-             pr(36, None, "2026-11-22T00:00:00Z")]
+             pr(36, None, "2026-11-22T00:00:00Z"),  # MERGED without mergedAt: kept, the load fails on it
+             {**pr(35, None, "2026-11-21T00:00:00Z"), "state": "CLOSED"}]  # not merged (filter ignored)
     pages = {None: pulls_answer(nodes[:3], True, cursor(1)), cursor(1): pulls_answer(nodes[3:], False, None)}
     req = FakeRequester(lambda op, v: (200, {}, pages[v["after"]]))
-    assert [r.natural_key.split("#")[1] for r in run_pulls(req)] == ["39", "38"]
+    assert [r.natural_key.split("#")[1] for r in run_pulls(req)] == ["39", "38", "36"]
     assert len(req.posts()) == 2
 
 

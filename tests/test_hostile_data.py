@@ -121,9 +121,12 @@ def test_stored_faithfully(run):
     for n, title in want.items():
         assert got[n] == title, n
     assert len(got[120]) > 100_000
-    raw = {json.loads(k.split("#")[1]): json.loads(v)["title"] for k, v in query(
-        run["home"], "SELECT natural_key, payload FROM raw_payloads WHERE kind = 'pull' AND natural_key LIKE ?",
-        [f"{PAY}#%"])}
+    # the raw PR: the GraphQL PullRequest node (gql_pull), or a REST pull fetched for an overflowing piece
+    raw = {}
+    for _kind, k, v in query(run["home"], "SELECT kind, natural_key, payload FROM raw_payloads WHERE kind IN "
+                            "('gql_pull', 'pull') AND natural_key LIKE ? ORDER BY kind", [f"{PAY}#%"]):
+        raw[json.loads(k.split("#")[1])] = json.loads(v)["title"]
+    assert query(run["home"], "SELECT count(*) FROM raw_payloads WHERE kind = 'gql_pull'")[0][0] > 0
     for n, title in want.items():
         assert raw[n] == title, n
     assert "\x00\x07\x1b" in got[129] and "🚀 \ufffd \ufffd \ufffd é" in got[129]

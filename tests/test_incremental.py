@@ -97,6 +97,38 @@ def fetched_pulls(requests: list[dict]) -> set[tuple[str, int]]:
     return out
 
 
+def staged(home: Path, as_of, kinds: tuple[str, ...]) -> list[str]:
+    """Natural keys of the staged GitHub records of these kinds (what the fetch brought back)."""
+    from ccwatch.staging import read_staging
+
+    return [r.natural_key for f in sorted((p.staging_dir(home, as_of) / "github").glob("*.jsonl"))
+            for r in read_staging(f) if r.kind in kinds]
+
+
+def jira_staged(home: Path, as_of, kind: str) -> list[str]:
+    from ccwatch.staging import read_staging
+
+    return [r.natural_key for f in sorted(p.staging_dir(home, as_of).glob("jira*.jsonl"))
+            for r in read_staging(f) if r.kind == kind]
+
+
+def fetched_prs(home: Path, as_of, requests: list[dict]) -> set[tuple[str, int]]:
+    """PRs whose evidence was fetched: GraphQL PullRequest nodes, or the REST crawl's /pulls/N."""
+    nodes = {(k.split("#")[0], int(k.split("#")[1])) for k in staged(home, as_of, ("gql_pull",))}
+    return nodes | fetched_pulls(requests)
+
+
+def asked_deployments(requests: list[dict]) -> set[tuple[str, int]]:
+    """Deployments whose statuses were asked: by node id (GraphQL batches) or REST /statuses."""
+    from ccwatch.sandbox.render import node_id
+
+    ids = {node_id("Deployment", int(d["id"])): (name, int(d["id"])) for name, r in SCENARIO["github"]["repos"].items()
+           for d in r["deployments"]}
+    got = {ids[i] for r in requests for i in (r.get("graphql") or {}).get("ids") or []}
+    return got | {(m.group(1), int(m.group(2))) for r in requests
+                  if (m := re.search(r"/repos/([^/]+/[^/]+)/deployments/(\d+)/statuses$", r["path"]))}
+
+
 def count(requests: list[dict], pattern: str) -> int:
     return sum(1 for r in requests if re.search(pattern, r["path"]))
 
@@ -132,7 +164,8 @@ def test_first_run_is_full_and_writes_the_state(first_run, settings):
     # every PR merged in the window had its details fetched, and no other
     merged = {(name, x["number"]) for name, r in SCENARIO["github"]["repos"].items() for x in r["pulls"]
               if x.get("merged_at") and x["base"] == "main" and "2026-08-27" <= x["merged_at"] <= "2026-11-25"}
-    assert fetched_pulls(first_run["requests"]) == merged
+    assert fetched_prs(first_run["home"], D1, first_run["requests"]) == merged
+    assert not fetched_pulls(first_run["requests"]), "GraphQL batches: no per-PR REST request (nothing overflows)"
 
 
 def test_next_day_fetches_only_what_changed_and_equals_a_full_fetch(first_run, settings, tmp_path):
@@ -156,23 +189,29 @@ def test_next_day_fetches_only_what_changed_and_equals_a_full_fetch(first_run, s
                if x.get("merged_at") and x["base"] == "main" and "2026-08-28" <= x["merged_at"] <= "2026-11-26"
                and (x.get("updated_at") or x["merged_at"]) >= since}
     assert (PAY, CHANGED_PR) in overlap
-    assert fetched_pulls(inc_requests) == overlap
+    assert fetched_prs(home_inc, D2, inc_requests) == overlap
     assert len(overlap) <= 7
-    for pattern in (r"/pulls/\d+/reviews$", r"/check-runs$", r"/commits/[0-9a-f]{40}/statuses$"):
-        assert count(inc_requests, pattern) == len(overlap), pattern
+    assert fetched_prs(home_full, D2, full_requests) > overlap
+    for pattern in (r"/pulls/\d+$", r"/pulls/\d+/reviews$", r"/check-runs$", r"/commits/[0-9a-f]{40}/statuses$"):
+        assert count(inc_requests, pattern) == 0, pattern  # all in the GraphQL PR batch (nothing overflows)
     assert count(inc_requests, r"/repos/[^/]+/[^/]+/pulls$") == 2, "one page of the PR list per repository"
+    merged_pulls = [r for r in inc_requests if (r.get("graphql") or {}).get("operationName") == "CcwatchMergedPulls"]
+    assert len(merged_pulls) <= 2, "at most one page of PR nodes per repository"
     # deployment statuses: deployments created since the overlap start, and the open ones of the state
     open_ids = {(repo, d["id"]) for repo, e in state["github"].items() for deps in e["open_deployments"].values()
                 for d in deps}
     new_ids = {(name, d["id"]) for name, r in scenario["github"]["repos"].items() for d in r["deployments"]
                if d["created_at"] >= since}
-    got = {(m.group(1), int(m.group(2))) for r in inc_requests
-           if (m := re.search(r"/repos/([^/]+/[^/]+)/deployments/(\d+)/statuses$", r["path"]))}
+    got = asked_deployments(inc_requests)
     assert got == open_ids | new_ids
-    assert len(got) < count(full_requests, r"/deployments/\d+/statuses$") / 4
-    assert count(inc_requests, r"/commits/[0-9a-f]{40}/pulls$") < count(full_requests, r"/commits/[0-9a-f]{40}/pulls$") / 4
-    assert count(inc_requests, r"/changelog$") < count(full_requests, r"/changelog$") / 4
-    assert len(inc_requests) < len(full_requests) / 4
+    assert len(got) < len(asked_deployments(full_requests)) / 4
+    links = ("gql_commit_pulls", "commit_pulls")
+    assert len(staged(home_inc, D2, links)) < len(staged(home_full, D2, links)) / 4
+    # ticket histories (embedded in the search when complete, else /changelog): far fewer than a full fetch
+    assert len(jira_staged(home_inc, D2, "changelog")) < len(jira_staged(home_full, D2, "changelog")) / 4
+    assert len(staged(home_inc, D2, ("gql_pull", "gql_deployment_statuses"))) < len(
+        staged(home_full, D2, ("gql_pull", "gql_deployment_statuses"))) / 4
+    assert len(inc_requests) < len(full_requests)
 
     # the warehouse equals a fresh full fetch of the same final data, and so do the results
     evaluate(settings, D2, home_inc)
@@ -220,9 +259,9 @@ def test_rerun_of_an_earlier_date_loses_nothing(first_run, settings, tmp_path):
     assert state["github"][PAY]["watermark"] == "2026-11-26T00:00:00Z"
 
 
-def _fault(service: str, path_re: str, status: int):
+def _fault(service: str, path_re: str, status: int, needle: bytes = b""):
     def hook(svc, req, resp):
-        if svc == service and re.search(path_re, req.path):
+        if svc == service and re.search(path_re, req.path) and needle in req.body:
             body = {"message": "Not Found"} if service == "github" else {"errorMessages": ["boom"], "errors": {}}
             return json_response(body, status=status)
         return None
@@ -230,11 +269,15 @@ def _fault(service: str, path_re: str, status: int):
 
 
 @pytest.mark.parametrize("service,path_re,stage", [
-    ("github", rf"/pulls/{CHANGED_PR}/reviews$", "ingest_github"),
-    ("jira", r"/issue/PAY-33\d/changelog$", "ingest_jira"),
+    ("github", r"/graphql$", "ingest_github"),  # the PR batch of acme/payments-api
+    ("github-rest", rf"/pulls/{CHANGED_PR}/reviews$", "ingest_github"),  # github_graphql.ENABLED = False
+    ("jira", r"/search(/jql)?$", "ingest_jira"),  # changelogs come embedded in the search when complete
 ])
-def test_failed_ingest_keeps_the_previous_state_and_blocks_evaluation(first_run, settings, tmp_path,
+def test_failed_ingest_keeps_the_previous_state_and_blocks_evaluation(first_run, settings, tmp_path, monkeypatch,
                                                                       service, path_re, stage):
+    if service == "github-rest":
+        monkeypatch.setattr("ccwatch.connectors.github_graphql.ENABLED", False)
+    service, body = service.split("-")[0], (b'"CcwatchMergedPulls"' if path_re == r"/graphql$" else b"")
     home = continue_from(first_run, tmp_path)
     before = snapshot(home, D1)
     state_before = wm.state_path(home).read_text()
@@ -242,7 +285,7 @@ def test_failed_ingest_keeps_the_previous_state_and_blocks_evaluation(first_run,
         gh, jr = endpoints(server)
         stages = {"ingest_github": lambda as_of: p.ingest_github(settings, gh, as_of, home),
                   "ingest_jira": lambda as_of: p.ingest_jira(settings, jr, as_of, home)}
-        server.fault_hook = _fault(service, path_re, 404)
+        server.fault_hook = _fault(service, path_re, 404, body)
         for name, run in stages.items():
             if name != stage:
                 run(D2)
@@ -269,6 +312,8 @@ def test_failed_ingest_keeps_the_previous_state_and_blocks_evaluation(first_run,
     assert runs == {"2026-11-25": "failed", "2026-11-26": "failed"}
 
     # once the source answers again, a rerun completes and serves the same results as before
+    # (on the default path: REST and GraphQL give different ids to commit and deployment statuses)
+    monkeypatch.setattr("ccwatch.connectors.github_graphql.ENABLED", True)
     with SandboxServer(SCENARIO) as server:
         ingest(settings, server, D1, home)
     evaluate(settings, D1, home)
@@ -297,7 +342,9 @@ def test_history_that_does_not_join_the_stored_tip_is_listed_whole(first_run, se
     with SandboxServer(SCENARIO) as server:
         ingest(settings, server, D2, home)
         listed = [r["query"].get("since") for r in server.requests if r["path"].endswith(f"/repos/{PAY}/commits")]
-    assert listed == ["2026-11-23T00:00:00Z", "2026-08-28T00:00:00Z"]
+    # incremental: the listing WITHOUT since (a constant URL its ETag can match), paged to the stored
+    # tip; the tip not found: the whole window again
+    assert listed == [None, "2026-08-28T00:00:00Z"]
     assert snapshot(home)["commits"] == before["commits"]
 
 
@@ -335,6 +382,9 @@ def test_an_incremental_batch_on_a_foreign_warehouse_is_refused(first_run, setti
 
 
 def test_request_counts_by_kind(first_run):
-    """Sanity for benchmarks/RESULTS.md: the first run's requests per kind (68 changes)."""
+    """Sanity for benchmarks/RESULTS.md: the first run's requests per kind (68 changes).  GraphQL
+    batches PRs, commit links and deployment statuses: far under one GitHub request per change."""
     c = Counter(r["service"] for r in first_run["requests"])
-    assert c["github"] > 300 and c["jira"] > 60
+    gql = Counter((r.get("graphql") or {}).get("operationName") for r in first_run["requests"] if r.get("graphql"))
+    assert 10 < c["github"] < 68 / 2 and 0 < c["jira"] < 68 / 2  # Jira: changelogs embedded in the search
+    assert gql["CcwatchMergedPulls"] == 2 and gql["CcwatchBranchHistory"] == 2 and gql["CcwatchDeploymentStatuses"] >= 2

@@ -272,8 +272,9 @@ def test_point_cost_is_githubs_published_formula():
     assert requests_ == 5101 and point_cost(requests_) == 51
     op = parse(Q.MERGED_PULLS)[0]
     r50, _ = connection_requests(op.selections, {"first": 50})
-    # pullRequests 1 + per PR (labels, reviews, commits, checkSuites) 4*50 + checkRuns 50*1*20
-    assert r50 == 1 + 4 * 50 + 50 * Q.SUITES_PAGE and point_cost(r50) == 12
+    # pullRequests 1 + per PR (labels, reviews, commits, checkSuites) 4*50 + checkRuns 50*1*SUITES_PAGE
+    assert Q.SUITES_PAGE == 5  # the page sizes this worked example is written for (github_queries.py)
+    assert r50 == 1 + 4 * 50 + 50 * Q.SUITES_PAGE == 451 and point_cost(r50) == 5
     assert point_cost(0) == 1 and point_cost(149) == 1 and point_cost(150) == 2
 
 
@@ -282,28 +283,28 @@ def test_graphql_is_its_own_rate_limit_resource(sandbox):
     r = gql(sandbox, "CcwatchMergedPulls", {"owner": "acme", "name": "payments-api", "base": "main", "first": 50})
     h, rate = r.headers, r.json()["data"]["rateLimit"]
     assert h["X-RateLimit-Resource"] == "graphql" and "ETag" not in h
-    assert rate["cost"] == 12 and int(h["X-RateLimit-Used"]) == rate["used"] == 12
-    assert int(h["X-RateLimit-Remaining"]) == rate["remaining"] == 5000 - 12 and rate["limit"] == 5000
+    assert rate["cost"] == 5 and int(h["X-RateLimit-Used"]) == rate["used"] == 5  # 451 requests (see above)
+    assert int(h["X-RateLimit-Remaining"]) == rate["remaining"] == 5000 - 5 and rate["limit"] == 5000
     r = gql(sandbox, "CcwatchBranchHistory", {"owner": "acme", "name": "payments-api", "qualifiedName": "main",
                                               "first": 100})
-    assert r.json()["data"]["rateLimit"]["cost"] == 2 and r.headers["X-RateLimit-Used"] == "14"
+    assert r.json()["data"]["rateLimit"]["cost"] == 2 and r.headers["X-RateLimit-Used"] == "7"
     core_after = requests.get(sandbox.url + "/user", headers=TOKEN, timeout=10)
     assert int(core_after.headers["X-RateLimit-Used"]) == core_before + 1  # only the REST call itself
     limits = requests.get(sandbox.url + "/rate_limit", headers=TOKEN, timeout=10).json()["resources"]
-    assert limits["graphql"]["used"] == 14
+    assert limits["graphql"]["used"] == 7
 
 
 def test_exhausted_points_answer_rate_limited(scenario):
     sc = copy.deepcopy(scenario)
-    sc["github"]["graphql_rate_limit"] = {"limit": 5000, "used": 4995}
+    sc["github"]["graphql_rate_limit"] = {"limit": 5000, "used": 4996}  # 4 left, a 50-PR page costs 5
     with SandboxServer(sc) as sb:
         v = {"owner": "acme", "name": "payments-api", "base": "main", "first": 50}
         r = gql(sb, "CcwatchMergedPulls", v)
         body = r.json()
         assert r.status_code == 200 and body["data"] is None and body["errors"][0]["type"] == "RATE_LIMITED"
-        assert r.headers["X-RateLimit-Remaining"] == "5"  # refused, not charged
+        assert r.headers["X-RateLimit-Remaining"] == "4"  # refused, not charged
         ok = gql(sb, "CcwatchMergedPulls", {**v, "first": 1})
-        assert ok.json()["data"]["rateLimit"]["remaining"] == 4
+        assert ok.json()["data"]["rateLimit"]["remaining"] == 3
 
 
 def test_fault_modes_apply_to_graphql(sandbox):

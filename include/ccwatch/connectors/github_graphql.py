@@ -185,10 +185,16 @@ def fetch_pulls(r: Any, rc: Any, start: datetime, as_of: datetime, since: dateti
         for node in nodes:
             merged = parse_ts(node.get("mergedAt"))
             n = node.get("number")
-            if merged is None or not (lo <= merged <= hi) or n in seen or _before(node.get("updatedAt"), upd_lo):
+            # states: [MERGED]: a MERGED node without mergedAt is a merged PR whose merge time is
+            # unknown: staged all the same so the load fails naming it (never silently left out)
+            unmerged = merged is None and node.get("state", "MERGED") != "MERGED"
+            if (unmerged or (merged is not None and not (lo <= merged <= hi)) or n in seen
+                    or _before(node.get("updatedAt"), upd_lo)):
                 continue
             seen.add(n)
             yield r.record("gql_pull", f"{rc.repo}#{n}", g.record_url(PULLS_OP), node)
+            if merged is None:  # the load refuses this node whatever REST would add
+                continue
             for rec in _pull_rest(r, rc.repo, node):
                 rest += 1
                 yield rec

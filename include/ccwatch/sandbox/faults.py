@@ -7,9 +7,15 @@ A fault is a dict, listed in the scenario's ``faults`` or added at run time with
      "mode": "status", "status": 502, "times": 2, "after": 0}
 
 ``path`` is a regular expression searched in the request path, ``query`` (optional) a dict of
-query parameters that must be equal.  Every request that matches counts; the fault hits the
-matching requests number ``after`` .. ``after + times - 1`` (``times`` absent: every one from
-``after`` on).  Several faults may hit one request; they apply in list order.
+query parameters that must be equal, ``graphql`` (optional) a dict that must be part of a GraphQL
+POST's summary (``operationName`` and the ``owner``/``name`` variables), e.g.
+``{"operationName": "CcwatchMergedPulls", "name": "payments-api"}``.  Every request that
+matches counts; the fault hits the matching requests number ``after`` .. ``after + times - 1``
+(``times`` absent: every one from ``after`` on).  Several faults may hit one request; they apply
+in list order.  On a GraphQL answer ``drop_field`` walks the lists on its dotted path
+(``data.repository.pullRequests.nodes[number=1].author``: a ``[field=value]`` picks list items),
+and ``link_loop`` / ``duplicate_page`` act on the outermost connection (its ``endCursor`` stays
+the cursor it was asked with / its ``nodes`` come twice).
 
 The answers copy the real services (docs/SANDBOX.md, "Fault modes"): GitHub's primary
 rate limit is a 403 with ``X-RateLimit-Remaining: 0`` and the reset epoch, its secondary
@@ -34,13 +40,14 @@ from ccwatch.sandbox.server import SandboxRequest, SandboxResponse, json_respons
 SERVICES = ("github", "jira", "slack")
 MODES = ("rate_limit", "secondary_limit", "status", "slow", "reset", "truncated_json", "invalid_json",
          "link_loop", "duplicate_page", "drop_field")
-GITHUB_ONLY = ("link_loop", "duplicate_page")  # Link paging; Jira pages by offset/token
-FAULT_KEYS = {"service", "path", "method", "query", "mode", "times", "after", "status", "body", "headers",
-              "reset_in", "retry_after", "seconds", "field", "to"}
+GITHUB_ONLY = ("link_loop", "duplicate_page")  # Link paging (GraphQL: the outer connection); Jira: offsets
+FAULT_KEYS = {"service", "path", "method", "query", "graphql", "mode", "times", "after", "status", "body",
+              "headers", "reset_in", "retry_after", "seconds", "field", "to"}
 
 GH_RATE_DOC = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"
 GH_SECONDARY_DOC = GH_RATE_DOC + "#about-secondary-rate-limits"
 GHOST = {"id": 10137, "type": "User"}  # the account GitHub shows for deleted users
+GQL_GHOST = {"__typename": "User", "login": "ghost", "databaseId": 10137}  # the same as a GraphQL Actor
 
 # realistic bodies per service for the ``status`` mode (a fault may give its own ``body``)
 _GH_STATUS = {500: "Server Error", 502: "Server Error", 503: "Service Unavailable",
@@ -75,6 +82,8 @@ def validate_fault(fault: Any) -> dict:
         raise ValueError("sandbox fault: mode status needs an integer 'status'")
     if f["mode"] == "drop_field" and not f.get("field"):
         raise ValueError("sandbox fault: mode drop_field needs 'field'")
+    if f.get("graphql") is not None and (f["service"] != "github" or not isinstance(f["graphql"], dict)):
+        raise ValueError("sandbox fault: graphql must be an object (github only)")
     if f.get("to", "absent") not in ("absent", "null", "ghost"):
         raise ValueError("sandbox fault: 'to' must be absent, null or ghost")
     return f
@@ -113,6 +122,8 @@ class FaultEngine:
                 if f.get("method") and f["method"].upper() != req.method:
                     continue
                 if any(req.arg(k) != str(v) for k, v in (f.get("query") or {}).items()):
+                    continue
+                if f.get("graphql") and not _graphql_matches(f["graphql"], req):
                     continue
                 n = self._seen[i]
                 self._seen[i] += 1
@@ -201,13 +212,29 @@ class FaultEngine:
         return replace(resp, raw=str(body).encode(), data=None, headers=_drop_etag(resp.headers), on_sent=None)
 
     def link_loop(self, f: dict, service: str, req: SandboxRequest, resp: SandboxResponse) -> SandboxResponse:
+        if _is_graphql(req):  # the outermost connection: hasNextPage, and the cursor it was asked with
+            data = copy.deepcopy(resp.data)
+            conn = _outer_connection(data)
+            if conn is None:
+                return resp
+            after = ((req.json_body() or {}).get("variables") or {}).get("after")
+            conn["pageInfo"].update(hasNextPage=True, endCursor=after or conn["pageInfo"].get("endCursor") or "loop")
+            return replace(resp, data=data, on_sent=None)
         out = replace(resp, headers=dict(resp.headers), on_sent=None)
         here = f"{req.origin}{req.raw_target}"
         out.headers["Link"] = f'<{here}>; rel="next", <{here}>; rel="last"'
         return out
 
     def duplicate_page(self, f: dict, service: str, req: SandboxRequest, resp: SandboxResponse) -> SandboxResponse:
-        """This page's items come again after the previous page's (as when a listing shifts while paged)."""
+        """This page's items come again after the previous page's (as when a listing shifts while paged).
+        GraphQL: the outermost connection's nodes come twice in the page."""
+        if _is_graphql(req):
+            data = copy.deepcopy(resp.data)
+            conn = _outer_connection(data)
+            if conn is None or not isinstance(conn.get("nodes"), list):
+                return resp
+            conn["nodes"] = conn["nodes"] + copy.deepcopy(conn["nodes"])
+            return replace(resp, data=data, on_sent=None)
         items, put = _items(resp.data)
         if items is None:
             return resp
@@ -224,8 +251,8 @@ class FaultEngine:
             return resp
         data = copy.deepcopy(resp.data)
         items, _ = _items(data)
-        ghost = Ctx(api=req.origin + ("/api/v3" if req.path.startswith("/api/v3/") else ""), html=req.origin,
-                    users={"ghost": GHOST}).user("ghost")
+        ghost = (Ctx(api=req.origin + ("/api/v3" if req.path.startswith("/api/v3/") else ""), html=req.origin,
+                     users={"ghost": GHOST}).user("ghost") if not _is_graphql(req) else dict(GQL_GHOST))
         for item in items if items is not None else [data]:
             _drop(item, str(f["field"]).split("."), f.get("to", "absent"), ghost)
         return replace(resp, data=data, headers=_drop_etag(resp.headers))
@@ -289,8 +316,53 @@ def _previous_page(req: SandboxRequest) -> SandboxRequest | None:
     return replace(req, query=query, raw_target=f"{req.path}?{urlencode(new)}")
 
 
+def _is_graphql(req: SandboxRequest) -> bool:
+    return req.method == "POST" and req.path.rstrip("/").endswith("/graphql")
+
+
+def _graphql_matches(want: dict, req: SandboxRequest) -> bool:
+    from ccwatch.sandbox.server import _graphql_summary
+
+    if not _is_graphql(req):
+        return False
+    got = _graphql_summary(req.body)
+    return all(str(got.get(k)) == str(v) for k, v in want.items())
+
+
+def _outer_connection(data: Any) -> dict | None:
+    """The shallowest object with a ``pageInfo`` (breadth first) in a GraphQL answer."""
+    level = [data]
+    while level:
+        nxt = []
+        for obj in level:
+            if isinstance(obj, dict):
+                if isinstance(obj.get("pageInfo"), dict):
+                    return obj
+                nxt.extend(obj.values())
+            elif isinstance(obj, list):
+                nxt.extend(obj)
+        level = nxt
+    return None
+
+
+_SELECT = re.compile(r"^(?P<key>[^\[]+)\[(?P<field>[^=\]]+)=(?P<value>[^\]]*)\]$")
+
+
 def _drop(obj: Any, path: list[str], to: str, ghost: dict | None) -> None:
-    if not isinstance(obj, dict):
+    """Lists on the way are walked item by item (GraphQL ``nodes``); a segment ``nodes[number=1]``
+    keeps only the items whose ``number`` is 1."""
+    if isinstance(obj, list):
+        for item in obj:
+            _drop(item, path, to, ghost)
+        return
+    if not isinstance(obj, dict) or not path:
+        return
+    sel = _SELECT.match(path[0])
+    if sel:
+        items = obj.get(sel["key"])
+        for item in items if isinstance(items, list) else []:
+            if isinstance(item, dict) and str(item.get(sel["field"])) == sel["value"]:
+                _drop(item, path[1:], to, ghost)
         return
     if len(path) > 1:
         _drop(obj.get(path[0]), path[1:], to, ghost)

@@ -230,6 +230,8 @@ def gql_pull_parts(rec: RawRecord, in_batch: InBatch) -> list[Part]:
         # connector fetched that head's checks through REST, whatever its sha
         if not (commit is None and rest_pull) and not (sha and in_batch(x, f"{repo}@{sha}")):
             todo.append(x)
+    if "pull" in todo and not p.get("mergedAt"):  # first: the reason no REST piece can make up for
+        raise NormalizeError(f"github gql_pull {repo}#{num}: node has no mergedAt")
     missing = {k: why for k, why in pull_incomplete(p).items() if k in todo}
     if missing:
         raise NormalizeError(f"github gql_pull {rec.natural_key}: "
