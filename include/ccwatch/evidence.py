@@ -26,6 +26,7 @@ import duckdb
 from ccwatch import archive, evidence_tree, outputs, retention
 from ccwatch.archive import verify_archive  # noqa: F401  (public: ccwatch.evidence.verify_archive)
 from ccwatch.endpoints import redact_url
+from ccwatch.evidence_deploy import EnvDeployments
 from ccwatch.evidence_raw import RawEvidence, _head_of
 from ccwatch.outputs import iso
 from ccwatch.settings import Settings
@@ -69,6 +70,7 @@ def _deployments(raw: RawEvidence, settings: Settings, change: dict, graphql: li
     except KeyError:
         return []
     pos = raw.positions(repo, rc.production_branch)
+    raw.repo_deployment_statuses(repo)
     graphql = [] if graphql is None else graphql
     out = []
     for env in rc.production_environments + rc.staging_environments:
@@ -76,31 +78,34 @@ def _deployments(raw: RawEvidence, settings: Settings, change: dict, graphql: li
         if rec is None:
             out.append({"environment": env, "not_found": f"no deployments payload for {repo}:{env}"})
             continue
-        items = rec["payload"] if isinstance(rec["payload"], list) else []
+        envd = raw.env_deployments.get((repo, env))
+        if envd is None:
+            items = rec["payload"] if isinstance(rec["payload"], list) else []
+            envd = raw.env_deployments[(repo, env)] = EnvDeployments(items, pos, lambda d: not _after(d, raw.as_of))
         kept = []
-        for d in sorted(items, key=lambda d: (str(d.get("created_at")), d.get("id") or 0)):
-            created = _time(d.get("created_at"))
-            if created is not None and created > raw.as_of:
-                continue
-            dsha = d.get("sha")
-            contains = dsha == sha or (sha in pos and dsha in pos and pos[dsha] >= pos[sha])
-            if not contains:
-                continue
+        for d in envd.containing(sha):
             dkey = f"{repo}/deployments/{d.get('id')}"
-            statuses = raw.get("github", "deployment_statuses", dkey)
+            statuses = raw.deployment_statuses("deployment_statuses", dkey)
             entry = {"deployment": d, "statuses": statuses}
-            gql = raw.get("github", "gql_deployment_statuses", dkey)
+            gql = raw.deployment_statuses("gql_deployment_statuses", dkey)
             if gql is not None:  # the GraphQL Deployment node (deployment_statuses.graphql.json)
                 entry["statuses_graphql"] = {"file": "deployment_statuses.graphql.json", "natural_key": dkey}
                 graphql.append(gql)
             kept.append(entry)
             # a REST record of the statuses wins over the GraphQL node (as in the warehouse)
-            state = _latest_state(statuses, raw.as_of) if statuses is not None else _latest_gql_state(gql, raw.as_of)
-            if state == "success":
+            if dkey not in raw.deployment_states:
+                raw.deployment_states[dkey] = (_latest_state(statuses, raw.as_of) if statuses is not None
+                                               else _latest_gql_state(gql, raw.as_of))
+            if raw.deployment_states[dkey] == "success":
                 break
         out.append({"environment": env, "source": {k: rec[k] for k in ("url", "fetched_at", "status_code")},
                     "deployments": kept})
     return out
+
+
+def _after(d: dict, as_of: datetime) -> bool:
+    created = _time(d.get("created_at"))
+    return created is not None and created > as_of
 
 
 def _latest_state(statuses: dict | None, as_of: datetime) -> str | None:

@@ -28,6 +28,10 @@ class RawEvidence:
         self._positions: dict[tuple[str, str], dict[str, int]] = {}
         self._cache: dict[tuple[str, str, str], dict | None] = {}
         self._shared: dict[tuple[str, str, str], dict | None] = {}
+        self._status_repos: set[str] = set()
+        self._statuses: dict[tuple[str, str, str], dict] = {}
+        self.env_deployments: dict[tuple[str, str], object] = {}  # evidence_deploy.EnvDeployments
+        self.deployment_states: dict[str, str | None] = {}
 
     @staticmethod
     def _record(row) -> dict:
@@ -67,6 +71,24 @@ class RawEvidence:
         if kind in self.SHARED_KINDS:
             self._shared[k] = rec
         return rec
+
+    def repo_deployment_statuses(self, repo: str) -> None:
+        """Read every deployment-status record (REST and GraphQL) of ``repo`` in one query into
+        the per-run cache (a query per deployment per change was most of a large run's time)."""
+        if repo in self._status_repos:
+            return
+        self._status_repos.add(repo)
+        prefix = f"{repo}/deployments/"
+        rows = self.con.execute(
+            f"SELECT {self._COLS} FROM raw_payloads WHERE source = 'github' "
+            "AND kind IN ('deployment_statuses', 'gql_deployment_statuses') AND starts_with(natural_key, ?)",
+            [prefix]).fetchall()
+        found = {(row[0], row[1], row[2]): self._record(row) for row in rows}
+        self._statuses.update(found)
+
+    def deployment_statuses(self, kind: str, key: str) -> dict | None:
+        """A deployment's statuses record after :meth:`repo_deployment_statuses` (None when absent)."""
+        return self._statuses.get(("github", kind, key))
 
     def positions(self, repo: str, branch: str) -> dict[str, int]:
         if (repo, branch) not in self._positions:

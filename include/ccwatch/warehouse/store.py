@@ -41,6 +41,7 @@ from ccwatch.staging import RawRecord
 from ccwatch.warehouse.normalize import Context, normalize_batch, parse_ts, people_rows
 from ccwatch.warehouse.normalize_jira import status_categories
 
+CHUNK_CHARS = 8_000_000  # JSON characters per INSERT statement
 RAW_COLUMNS = ("source", "kind", "natural_key", "url", "fetched_at", "etag", "status_code", "payload")
 
 
@@ -85,10 +86,22 @@ def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str,
     pk = _primary_key(con, table)
     if pk:
         rows = list({tuple(str(r.get(k)) for k in pk): r for r in rows}.values())
-    payload = json.dumps([{c: r.get(c) for c in cols} for r in rows], default=_json_default)
     verb = "INSERT OR REPLACE" if pk else "INSERT"
     col_list = ", ".join(f'"{c}"' for c in cols)
-    con.execute(f'{verb} INTO "{table}" ({col_list}) {_json_rows_sql(con, table, cols)}', [payload])
+    sql = f'{verb} INTO "{table}" ({col_list}) {_json_rows_sql(con, table, cols)}'
+    # bounded JSON documents: DuckDB parses a document whole (several times its size in memory),
+    # and one document of a 100k-PR backfill's raw payloads took tens of GB
+    chunk: list[str] = []
+    size = 0
+    for r in rows:
+        text = json.dumps({c: r.get(c) for c in cols}, default=_json_default)
+        chunk.append(text)
+        size += len(text)
+        if size >= CHUNK_CHARS:
+            con.execute(sql, ["[" + ",".join(chunk) + "]"])
+            chunk, size = [], 0
+    if chunk:
+        con.execute(sql, ["[" + ",".join(chunk) + "]"])
     return len(rows)
 
 
