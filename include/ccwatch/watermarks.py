@@ -8,8 +8,10 @@ commit, derived from the warehouse it just committed:
 - per repository: the *coverage* ``[covered_from, watermark]`` (every object with activity in
   it has been fetched; ``watermark`` is the as-of time of the last complete load, capped at
   the fetch's wall-clock start so a future-dated run cannot claim data it could not see), the
-  production-branch tip, and the deployments still open (latest status not final, or young
-  enough that a control window may still move), per environment;
+  production-branch tip, the deployments still open (latest status not final, or young
+  enough that a control window may still move), per environment, and the first-parent commits
+  of the next overlap that have no merged PR (``unlinked``: their PRs are asked again even
+  when the commits listing answers 304, see ``connectors/github_conditional.relink``);
 - per Jira project: its coverage; and the keys of every ticket stored (``resolve_tickets``
   never refetches them).
 
@@ -27,14 +29,21 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from ccwatch.settings import RepoConfig, Settings
-from ccwatch.staging import remove_stale, tmp_pattern
+from ccwatch.state_file import (  # noqa: F401  (re-exported: the state file is part of this module's interface)
+    STATE_VERSION,
+    drop_state,
+    iso,
+    parse,
+    read_state,
+    state_path,
+    write_json_atomic,
+    write_state,
+)
 
 log = logging.getLogger("ccwatch")
 
@@ -43,7 +52,6 @@ log = logging.getLogger("ccwatch")
 # list's updated_at order), clock skew between the sources and us, and a run that started
 # late.  Refetching two days of activity is cheap; missing one change is not.
 OVERLAP = timedelta(days=2)
-STATE_VERSION = 1
 # A deployment whose latest status is one of these does not change by itself: GitHub's
 # auto_inactive only marks earlier *non-production* deployments inactive (staging counts its
 # latest non-inactive status anyway).  Others (queued, pending, in_progress, no status yet)
@@ -52,16 +60,10 @@ STATE_VERSION = 1
 FINAL_DEPLOYMENT_STATES = ("success", "failure", "error", "inactive")
 
 
-def state_path(home: Path) -> Path:
-    return Path(home) / "state" / "ingest_state.json"
 
 
-def iso(dt: datetime) -> str:
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def parse(text: str) -> datetime:
-    return datetime.fromisoformat(str(text).replace("Z", "+00:00")).astimezone(UTC)
 
 
 def _hash(data: Any) -> str:
@@ -92,52 +94,6 @@ def deployment_keep_days(settings: Settings) -> int:
     return max(w.pir_days, w.postmortem_days, -(-w.deploy_grace_hours // 24))
 
 
-# --- state file --------------------------------------------------------------------------
-
-
-def read_state(home: Path, warehouse: Path) -> dict[str, Any] | None:
-    """The state written by the last complete load, or None (then every fetch is full)."""
-    path = state_path(home)
-    if not path.is_file():
-        return None
-    if not Path(warehouse).is_file():
-        log.warning("Ingest state %s ignored: the warehouse %s does not exist (full fetch)", path, warehouse)
-        return None
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        log.warning("Ingest state %s unreadable (%s): full fetch", path, exc)
-        return None
-    if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
-        log.warning("Ingest state %s has another version: full fetch", path)
-        return None
-    return state
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale(path.parent, tmp_pattern(path))  # a killed writer's temp file
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1, sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def write_state(home: Path, state: dict[str, Any]) -> Path:
-    path = state_path(home)
-    write_json_atomic(path, state)
-    return path
-
-
-def drop_state(home: Path) -> None:
-    state_path(home).unlink(missing_ok=True)
-
-
 # --- plans -------------------------------------------------------------------------------
 
 
@@ -154,6 +110,10 @@ class RepoPlan:
     # complete load, and the rulesets the branch rules named then (used when the rules answer 304)
     validators: dict[str, str] = field(default_factory=dict)
     ruleset_ids: tuple[int, ...] = ()
+    # first-parent commits of the production branch in the overlap that had no merged PR at the
+    # last load: ({"sha", "committed_at"}, ...); their PRs are asked again even when the commits
+    # listing answers 304 (GitHub indexes a merge commit's PRs asynchronously)
+    unlinked: tuple[dict[str, str], ...] = ()
 
     @property
     def incremental(self) -> bool:
@@ -195,9 +155,10 @@ def plan_github_repo(settings: Settings, state: dict[str, Any] | None, as_of: da
     entry = ((state or {}).get("github") or {}).get(rc.repo)
     why = _usable(entry, repo_fingerprint(settings, rc), window_start)
     if why is None:
-        plan = RepoPlan(rc.repo, "incremental", window_start, parse(entry["watermark"]) - OVERLAP,
-                        entry.get("tip"), dict(entry.get("open_deployments") or {}),
-                        *_conditional(entry))
+        since = parse(entry["watermark"]) - OVERLAP
+        plan = RepoPlan(rc.repo, "incremental", window_start, since, entry.get("tip"),
+                        dict(entry.get("open_deployments") or {}), *_conditional(entry, rc),
+                        unlinked=_unlinked_of(entry, since))
     else:
         plan = RepoPlan(rc.repo, "full", window_start, window_start)
     log.info("GitHub %s: %s fetch since %s%s", rc.repo, plan.mode, iso(plan.since),
@@ -306,7 +267,7 @@ def compute_state(con: Any, settings: Settings, as_of: datetime, prev: dict[str,
         state["github"][rc.repo] = {
             "fingerprint": fp, "covered_from": iso(covered_from), "watermark": iso(watermark),
             "tip": _branch_tip(con, rc), "open_deployments": _open_deployments(con, settings, rc, watermark),
-            **_validators(con, rc, as_of)}
+            "unlinked": _unlinked_commits(con, rc, watermark), **_validators(con, rc, as_of)}
     jm = metas.get("jira") or {}
     for p in settings.jira.project_keys:
         m = (jm.get("projects") or {}).get(p)
@@ -320,14 +281,43 @@ def compute_state(con: Any, settings: Settings, as_of: datetime, prev: dict[str,
     return state
 
 
-def _conditional(entry: dict[str, Any]) -> tuple[dict[str, str], tuple[int, ...]]:
-    """A state entry's ETags and ruleset ids (an entry without them: no conditional request)."""
+def _conditional(entry: dict[str, Any], rc: RepoConfig) -> tuple[dict[str, str], tuple[int, ...]]:
+    """A state entry's ETags and ruleset ids (an entry without them: no conditional request).
+    An entry without the ``unlinked`` list (written before it existed) does not say which
+    commits of the overlap still lack their PRs: its commits-listing ETag is not sent, so the
+    listing answers 200 and every commit of the overlap has its PRs asked again."""
     validators = entry.get("validators")
     ids = entry.get("ruleset_ids")
     if not isinstance(validators, dict) or not isinstance(ids, list):
         return {}, ()
-    return ({str(k): str(v) for k, v in validators.items() if isinstance(v, str) and v},
+    listing = f"/repos/{rc.repo}/commits"
+    return ({str(k): str(v) for k, v in validators.items() if isinstance(v, str) and v
+             and (isinstance(entry.get("unlinked"), list) or not str(k).split("?", 1)[0].endswith(listing))},
             tuple(int(i) for i in ids))
+
+
+def _unlinked_of(entry: dict[str, Any], since: datetime) -> tuple[dict[str, str], ...]:
+    """The state's unlinked commits still inside the overlap of this plan."""
+    out = []
+    for u in entry.get("unlinked") or []:
+        try:
+            if isinstance(u, dict) and isinstance(u.get("sha"), str) and parse(u["committed_at"]) >= since:
+                out.append({"sha": u["sha"], "committed_at": iso(parse(u["committed_at"]))})
+        except (KeyError, ValueError, TypeError):
+            continue
+    return tuple(out)
+
+
+def _unlinked_commits(con: Any, rc: RepoConfig, watermark: datetime) -> list[dict[str, str]]:
+    """First-parent commits of the production branch committed within OVERLAP before the
+    watermark (the next incremental fetch's overlap) that have no merged PR: a direct push, or a
+    merge commit whose PR association GitHub had not indexed yet (rechecked while in the overlap)."""
+    cutoff = (watermark - OVERLAP).astimezone(UTC).replace(tzinfo=None)
+    rows = con.execute(
+        "SELECT sha, committed_at FROM commits WHERE repo = ? AND branch = ? AND committed_at >= ? "
+        "AND coalesce(len(pr_numbers), 0) = 0 ORDER BY committed_at, sha",
+        [rc.repo, rc.production_branch, cutoff]).fetchall()
+    return [{"sha": sha, "committed_at": iso(at.replace(tzinfo=UTC))} for sha, at in rows]
 
 
 def _validators(con: Any, rc: RepoConfig, as_of: datetime) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from ccwatch.connectors.github_conditional import (
     _joins,  # noqa: F401 - kept importable from here
     list_commits,
     plan_validators,
+    relink,
     ruleset_ids,
     url_key,
 )
@@ -308,8 +309,8 @@ def _fetch_repo(r: _Repo, rc: RepoConfig, start: datetime, as_of: datetime, plan
     tip = (br.get("commit") or {}).get("sha") if isinstance(br, dict) else (plan.tip if incremental else None)
     commits, url, etag = list_commits(r, branch, start, since, tip, plan if incremental else None)
     yield r.record("commits", f"{repo}:{branch}", url, commits, 304 if commits is None else 200, etag)
-    commits = commits or []  # 304: the branch did not move, no new first-parent commit
-    yield from _commit_pulls(r, rc, first_parent_chain(commits, tip), since)
+    chain = first_parent_chain(commits or [], tip)  # 304: the branch did not move, no new commit
+    yield from _commit_pulls(r, rc, chain + relink(plan, chain), since)  # + the overlap's unlinked ones
 
     # deployments (production and staging) with all their statuses
     # (incremental: created since `since`, merged with the stored list at load, plus the

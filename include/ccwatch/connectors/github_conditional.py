@@ -151,3 +151,21 @@ def _joins(commits: list[dict[str, Any]], tip: str | None, stored_tip: str | Non
 def _before(ts: Any, lo: datetime) -> bool:
     dt = parse_ts(ts)
     return dt is not None and dt < lo
+
+
+def relink(plan: Any, chain: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The commits whose PRs are asked again besides ``chain`` (the first-parent commits the
+    listing gave): the plan's ``unlinked`` ones (first-parent commits of the overlap that had no
+    merged PR at the last load) not in it.  GitHub links a merge commit to its PR asynchronously,
+    so a link missing at the first fetch is asked again every night while the commit is in the
+    overlap, also when the listing answers 304 (then ``chain`` is empty).  Shaped as REST list
+    items (``sha``, ``commit.committer.date``): the history query starts at the earliest date.
+    A listed chain that does not hold the stored tip (a force push: the listing covered the whole
+    window) already holds every first-parent commit: the others left the branch."""
+    if plan is None or not getattr(plan, "incremental", False):
+        return []
+    have = {c.get("sha") for c in chain}
+    if chain and getattr(plan, "tip", None) not in have:
+        return []
+    return [{"sha": u["sha"], "commit": {"committer": {"date": u["committed_at"]}}}
+            for u in getattr(plan, "unlinked", ()) or () if u.get("sha") not in have]
