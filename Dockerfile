@@ -16,8 +16,10 @@ COPY --chown=airflow:0 requirements.txt /opt/ccwatch/requirements.txt
 # "apache-airflow==${AIRFLOW_VERSION}" (the image's own version, an ENV of the base image)
 # as well, as Airflow's docs recommend, means pip can never up- or downgrade the Airflow
 # of the image: if the two pins disagree the build fails here instead of producing a
-# mixed image.  The image's preinstalled providers that ccwatch's venv does not use
-# (celery, postgres, redis, fab ...) stay as they are.
+# mixed image.  requirements.txt also pins the Celery provider, celery, redis, psycopg2 and
+# asyncpg (the CI's real CeleryExecutor test runs on exactly these), so pip may move the
+# image's own copies of those to the pinned versions; the other preinstalled providers
+# (postgres, fab ...) stay as they are.  The smoke test below checks they still import.
 RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" -r /opt/ccwatch/requirements.txt
 
 # Smoke test: the image still runs this Airflow, the providers the compose file relies on
