@@ -18,29 +18,26 @@ from dataclasses import asdict, replace
 
 import pytest
 from ccwatch.connectors import SourceError
-from ccwatch.sandbox import SandboxServer
-from ccwatch.settings import RepoConfig, load_settings
 from ccwatch.warehouse.schema import connect
 from ccwatch.warehouse.store import load_records
 
-from tests.test_connector_faults import FAST, GH_TOKEN, REPO, github, jira, kinds, scenario, timed
+from tests import test_connector_faults as _rest_faults
+from tests.test_connector_faults import (
+    FAST,
+    GH_TOKEN,
+    REPO,
+    github,
+    jira,
+    kinds,
+    timed,
+)
+
+settings, server = _rest_faults.settings, _rest_faults.server  # the same fixtures
 
 PULLS_OP, HISTORY_OP = "CcwatchMergedPulls", "CcwatchBranchHistory"
 NODES = "data.repository.pullRequests.nodes"
 
 
-@pytest.fixture(scope="module")
-def settings():  # the settings of test_connector_faults.py
-    base = load_settings("include/config/ccwatch.yaml")
-    return replace(base, lookback_days=30,
-                   github=replace(base.github, repositories=(RepoConfig(REPO, "main", ("production",)),)),
-                   jira=replace(base.jira, project_keys=("PAY",)))
-
-
-@pytest.fixture()
-def server():
-    with SandboxServer(scenario()) as srv:
-        yield srv
 
 
 @pytest.fixture(autouse=True)
