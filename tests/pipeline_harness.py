@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 from ccwatch import pipeline as p
 from ccwatch.demo_env import DEMO_AUTH
 from ccwatch.endpoints import Endpoint
@@ -80,3 +81,12 @@ def run_pipeline(settings, server: SandboxServer, as_of, home: Path, tokens: dic
         run.completed.append(name)
     run.seconds = time.monotonic() - t0
     return run
+
+
+def query(home: Path, sql: str, params=None) -> list[tuple]:
+    """Rows of a read-only query on the warehouse under ``home``."""
+    con = duckdb.connect(str(p.warehouse_path(home)), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()

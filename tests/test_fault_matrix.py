@@ -45,7 +45,7 @@ from ccwatch.sandbox import SandboxServer
 from ccwatch.settings import load_settings
 from ccwatch.warehouse.normalize import NormalizeError
 
-from tests.pipeline_harness import endpoints, run_pipeline
+from tests.pipeline_harness import endpoints, query, run_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = json.loads((ROOT / "include/demo/scenario.json").read_text(encoding="utf-8"))
@@ -93,14 +93,6 @@ def results(home: Path, as_of) -> list[tuple]:
     try:
         return con.execute("SELECT change_id, repo, control_id, status, detail FROM control_results "
                            "WHERE as_of = ? ORDER BY change_id, control_id", [as_of.replace(tzinfo=None)]).fetchall()
-    finally:
-        con.close()
-
-
-def query(home: Path, sql: str, params=None) -> list[tuple]:
-    con = duckdb.connect(str(p.warehouse_path(home)), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
     finally:
         con.close()
 

@@ -23,7 +23,6 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
-import duckdb
 import pytest
 from ccwatch import pipeline as p
 from ccwatch.demo_env import DEMO_AUTH
@@ -31,7 +30,7 @@ from ccwatch.packet import sample_packet
 from ccwatch.sandbox import SandboxServer
 from ccwatch.settings import load_settings
 
-from tests.pipeline_harness import run_pipeline
+from tests.pipeline_harness import query, run_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY = p.parse_as_of("2026-11-25")
@@ -99,14 +98,6 @@ def run(settings, tmp_path_factory):
     ev = run.evidence
     packet = sample_packet(home, settings, "2026-08-27", "2026-11-25", size=200, seed=7)
     return {"home": home, "evidence": Path(ev["directory"]), "messages": messages, "packet": packet}
-
-
-def query(home: Path, sql: str, params=None) -> list[tuple]:
-    con = duckdb.connect(str(p.warehouse_path(home)), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
 
 
 def expected_titles() -> dict[int, str]:

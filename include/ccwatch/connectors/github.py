@@ -27,9 +27,11 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from github import Auth, Github, GithubException, GithubRetry, RateLimitExceededException
-from github.Requester import Requester
 
 from ccwatch.connectors import SourceError, fetched_now, iso_z, page_key, public_url, unique_items
+from ccwatch.connectors.github_answers import is_rate_limit as _is_rate_limit
+from ccwatch.connectors.github_answers import next_link as _next_link
+from ccwatch.connectors.github_answers import permission as _permission
 from ccwatch.connectors.github_conditional import (
     VALIDATORS_KIND,
     _joins,  # noqa: F401 - kept importable from here
@@ -213,33 +215,6 @@ class _Repo:
                ) -> RawRecord:
         return RawRecord(source="github", kind=kind, natural_key=key, url=url, fetched_at=fetched_now(),
                          payload=payload, etag=etag, status_code=status)
-
-
-def _is_rate_limit(headers: dict[str, str], data: Any) -> bool:
-    msg = data.get("message") if isinstance(data, dict) else None
-    return (headers.get("x-ratelimit-remaining") == "0" or bool(headers.get("retry-after"))
-            or Requester.isRateLimitError(msg or "") or data is None)  # a rate-limit body GithubRetry consumed
-
-
-# fine-grained token permission (classic tokens: the ``repo`` scope) per endpoint of the connector
-_PERMISSIONS = [("/protection", "Administration: read"), ("/check-runs", "Checks: read"),
-                ("/statuses", "Commit statuses: read"), ("/pulls", "Pull requests: read"),
-                ("/deployments", "Deployments: read"), ("/environments", "Actions: read"),
-                ("/commits", "Contents: read"), ("/branches", "Contents: read"), ("/rules", "Metadata: read")]
-
-
-def _permission(path: str) -> str:
-    need = next((p for frag, p in _PERMISSIONS if frag in path), "Metadata: read")
-    return (f"the '{need}' repository permission (fine-grained token or GitHub App) or the 'repo' scope "
-            f"(classic token), and the repository selected for the token")
-
-
-def _next_link(link: str) -> str | None:
-    for part in link.split(","):
-        seg = part.split(";")
-        if len(seg) >= 2 and any(s.strip() == 'rel="next"' for s in seg[1:]):
-            return seg[0].strip().strip("<>")
-    return None
 
 
 def fetch_github(settings: Settings, endpoint: Endpoint, as_of: datetime, *,

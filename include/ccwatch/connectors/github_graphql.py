@@ -34,7 +34,8 @@ from typing import Any
 from github import GithubException, RateLimitExceededException
 
 from ccwatch.connectors import SourceError, iso_z, public_url
-from ccwatch.connectors.github import _before, _is_rate_limit, _sorted_past
+from ccwatch.connectors.github import _before, _sorted_past
+from ccwatch.connectors.github_answers import is_rate_limit as _is_rate_limit
 from ccwatch.connectors.github_queries import (
     DEPLOYMENT_NODES,
     DEPLOYMENT_STATUSES_PAGE,

@@ -9,13 +9,15 @@ Page sizes keep every query well under GitHub's node limit (500,000) and its poi
 small. GitHub's rule ("Rate limits and query limits for the GraphQL API"): add up the requests
 each connection needs if every ``first``/``last`` were filled (a nested connection once per
 parent node), divide by 100, round, minimum 1. A page of 50 PRs: 1 + 50 x (labels, reviews,
-commits, checkSuites) + 50 x 5 suites (checkRuns) = 451 requests = 5 points, so a 100,000-PR
-backfill costs about 10,000 of the 5,000 points an hour a token gets (docs/PERFORMANCE.md).
+commits, checkSuites) + 50 x 5 suites (checkRuns) = 451 requests = 5 points. A 100,000-PR,
+500-repository backfill measured 16,219 points in all (PR pages ~11,000, the rest history and
+deployment-status queries), about 3.2 hours of a token's 5,000 points an hour (docs/PERFORMANCE.md).
 Most commits carry one to three check suites (one per GitHub App); more overflow to REST.
 Connections that may overflow report ``pageInfo.hasNextPage``: the connector then
 fetches that piece of that PR through REST, never truncates it.
 """
 
+# ruff: noqa: UP031  (%-formatting: the documents are full of GraphQL braces str.format would need doubled)
 PULLS_PAGE = 50        # PRs per page
 REVIEWS_PAGE = 50      # reviews per PR
 SUITES_PAGE = 5        # check suites on the head commit (one per app; the point cost's biggest factor)
