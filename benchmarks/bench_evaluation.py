@@ -83,8 +83,8 @@ def run_once(n: int, home: Path | None = None, *, archive: bool = False, memory_
              db_file: bool = False) -> dict:
     """Generate n changes, run every phase; returns {phase: {wall, cpu}}, counts, summary, report size.
     ``db_file``: a warehouse file under ``home`` (as the pipeline has) instead of an in-memory one."""
-    from ccwatch.report import render_report
-    from ccwatch.validation import evaluate
+    from ccwatch.controls.evaluate import evaluate
+    from ccwatch.publish.report.html import render_report
     from ccwatch.warehouse.facts import build_facts
     from ccwatch.warehouse.schema import connect
 
@@ -108,7 +108,7 @@ def run_once(n: int, home: Path | None = None, *, archive: bool = False, memory_
     out = {"n": n, "phases": phases, "counts": counts, "rows": res.rows, "summary": res.summary,
            "report_bytes": len(html.encode("utf-8"))}
     if archive:
-        from ccwatch.evidence import write_evidence
+        from ccwatch.publish.evidence.write import write_evidence
 
         ev = timed("archive", lambda: write_evidence(con, s, AS_OF, home, res.gx_results, html, {}))
         out["archive"] = str(ev.archive)

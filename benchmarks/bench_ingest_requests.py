@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "include")]
 
 from ccwatch import pipeline as p  # noqa: E402
+from ccwatch.common.endpoints import Endpoint  # noqa: E402
 from ccwatch.demo_env import DEMO_AUTH  # noqa: E402
-from ccwatch.endpoints import Endpoint  # noqa: E402
 from ccwatch.sandbox import SandboxServer  # noqa: E402
 from ccwatch.settings import load_settings  # noqa: E402
 

@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "include")]
 
 from ccwatch import pipeline as p  # noqa: E402
-from ccwatch.endpoints import Endpoint  # noqa: E402
+from ccwatch.common.endpoints import Endpoint  # noqa: E402
 from ccwatch.sandbox import SandboxServer  # noqa: E402
 from ccwatch.sandbox.render import node_id  # noqa: E402
 from ccwatch.sandbox.synthetic import add_next_day, generate_org  # noqa: E402

@@ -80,7 +80,7 @@ def install(point: str) -> None:
     if point == "none":
         return
     if point == "ingest_mid_fetch":  # after 10 raw records of the GitHub fetch were staged
-        from ccwatch.connectors import github
+        from ccwatch.ingest.github import rest as github
 
         real_fetch, hit = github.fetch_github_repo, _counter(10)
 
@@ -116,7 +116,7 @@ def install(point: str) -> None:
             return real_replace(src, dst, *a, **k)
         os.replace = replace
     elif point == "evaluate_mid_gx":  # five controls' suites validated by GX
-        from ccwatch import validation
+        from ccwatch.controls import evaluate as validation
 
         real_ids, hit = validation._unexpected_ids, _counter(5)
 
@@ -131,7 +131,7 @@ def install(point: str) -> None:
     elif point == "evaluate_runs_write":  # right after the first statement that writes the run's stage
         _kill_after_sql(point, r"^(DELETE FROM|INSERT (OR REPLACE )?INTO) runs\b")
     elif point == "evidence_mid_tree":  # 20 of the 68 change folders written in the temp folder
-        from ccwatch import evidence
+        from ccwatch.publish.evidence import write as evidence
 
         real_files, hit = evidence.change_evidence_files, _counter(20)
 
@@ -149,7 +149,7 @@ def install(point: str) -> None:
                 die(point)
         os.rename = rename
     elif point == "archive_mid_tar":  # temp archive: its first part and half the change folders' part written
-        from ccwatch import archive
+        from ccwatch.publish.evidence import archive
 
         def copy_part(src, dst):
             data = Path(src).read_bytes()
@@ -158,7 +158,7 @@ def install(point: str) -> None:
             die(point)
         archive._copy_part = copy_part
     elif point == "archive_before_publish":  # temp archive complete and fsynced, not yet linked
-        from ccwatch import archive
+        from ccwatch.publish.evidence import archive
 
         def publish(*a, **k):
             die(point)
@@ -176,8 +176,8 @@ def install(point: str) -> None:
 
 def run(home: Path, url: str, date: str, stages: list[str]) -> None:
     from ccwatch import pipeline as p
+    from ccwatch.common.endpoints import Endpoint
     from ccwatch.demo_env import DEMO_AUTH
-    from ccwatch.endpoints import Endpoint
     from ccwatch.settings import load_settings
 
     settings = load_settings(str(ROOT / "include/config/ccwatch.yaml"))  # the demo org's config
@@ -231,9 +231,10 @@ def _child(job: dict) -> None:
 def serve() -> int:
     import select
 
+    from ccwatch.ingest.github import rest as github  # noqa: F401
+
     # everything the stages import lazily, once, before any fork
-    from ccwatch import archive, evidence, oscal, pipeline, report, validation  # noqa: F401
-    from ccwatch.connectors import github, jira  # noqa: F401
+    from ccwatch.publish.evidence import archive  # noqa: F401
     from ccwatch.warehouse import facts, population, store  # noqa: F401
 
     running: dict[int, str] = {}

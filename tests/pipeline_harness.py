@@ -15,8 +15,8 @@ from pathlib import Path
 
 import duckdb
 from ccwatch import pipeline as p
+from ccwatch.common.endpoints import Endpoint
 from ccwatch.demo_env import DEMO_AUTH
-from ccwatch.endpoints import Endpoint
 from ccwatch.sandbox import SandboxServer
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import outputs_data
-from ccwatch.sampling import CHANGE_CONTROLS
+from ccwatch.audit.sampling import CHANGE_CONTROLS
 from ccwatch.warehouse import schema
 from ccwatch.warehouse.facts import POPULATION_COLUMNS
 from ccwatch.warehouse.population import store_population

@@ -26,8 +26,10 @@ import uuid
 import zlib
 
 import pytest
-from ccwatch import archive, evidence, jsonfast, oscal, tarstream
-from ccwatch.evidence import verify_archive, write_evidence
+from ccwatch.publish import oscal
+from ccwatch.publish.evidence import archive, jsonfast, tarstream
+from ccwatch.publish.evidence import write as evidence
+from ccwatch.publish.evidence.write import verify_archive, write_evidence
 from trestle.oscal.assessment_results import AssessmentResults
 
 from tests import outputs_data as D

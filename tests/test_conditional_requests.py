@@ -18,13 +18,13 @@ from pathlib import Path
 import duckdb
 import pytest
 from ccwatch import pipeline as p
-from ccwatch import watermarks as wm
-from ccwatch.connectors import github_graphql as gql
+from ccwatch.common.endpoints import Endpoint
 from ccwatch.demo_env import DEMO_AUTH
-from ccwatch.endpoints import Endpoint
+from ccwatch.ingest import plan as wm
+from ccwatch.ingest.github import graphql as gql
+from ccwatch.ingest.records import RawRecord
 from ccwatch.sandbox import SandboxServer
 from ccwatch.settings import load_settings
-from ccwatch.staging import RawRecord
 from ccwatch.warehouse import schema
 from ccwatch.warehouse.store import NotModifiedWithoutCopy, load_records
 

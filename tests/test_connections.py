@@ -11,7 +11,7 @@ import json
 import os
 
 import pytest
-from ccwatch.endpoints import Endpoint
+from ccwatch.common.endpoints import Endpoint
 from ccwatch_airflow.connections import (
     ConnectionConfigError,
     base_url_from,

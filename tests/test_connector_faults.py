@@ -15,11 +15,11 @@ from dataclasses import asdict, replace
 from datetime import UTC, datetime
 
 import pytest
-from ccwatch.connectors import SourceError
-from ccwatch.connectors.github import fetch_github
-from ccwatch.connectors.jira import fetch_jira
-from ccwatch.connectors.resilience import RetryPolicy, github_retry
-from ccwatch.endpoints import Endpoint
+from ccwatch.common.endpoints import Endpoint
+from ccwatch.ingest.github.rest import fetch_github
+from ccwatch.ingest.http.retry import RetryPolicy, github_retry
+from ccwatch.ingest.jira import fetch_jira
+from ccwatch.ingest.source import SourceError
 from ccwatch.sandbox import SandboxServer
 from ccwatch.settings import RepoConfig, load_settings
 from ccwatch.warehouse.schema import connect
@@ -94,16 +94,16 @@ def server():
 def rest(monkeypatch):
     """The REST crawl (github_graphql.ENABLED = False, the fallback): the faults below are on REST
     endpoints it requests per PR; tests/test_connector_faults_graphql.py proves the same on GraphQL."""
-    monkeypatch.setattr("ccwatch.connectors.github_graphql.ENABLED", False)
+    monkeypatch.setattr("ccwatch.ingest.github.graphql.ENABLED", False)
 
 
 @pytest.fixture(autouse=True)
 def fast_jira(monkeypatch):
-    monkeypatch.setattr("ccwatch.connectors.jira.RETRY_POLICY", FAST)
-    monkeypatch.setattr("ccwatch.connectors.jira.TIMEOUT_SECONDS", 0.5)
+    monkeypatch.setattr("ccwatch.ingest.jira.RETRY_POLICY", FAST)
+    monkeypatch.setattr("ccwatch.ingest.jira.TIMEOUT_SECONDS", 0.5)
     # every changelog paged one at a time (the faults target /changelog; a search embeds short ones)
-    monkeypatch.setattr("ccwatch.connectors.jira.EMBED_CAP", {"cloud": 0, "server": 0})
-    monkeypatch.setattr("ccwatch.connectors.jira.CHANGELOG_WORKERS", 1)
+    monkeypatch.setattr("ccwatch.ingest.jira.EMBED_CAP", {"cloud": 0, "server": 0})
+    monkeypatch.setattr("ccwatch.ingest.jira.CHANGELOG_WORKERS", 1)
 
 
 def github(server, settings, token=GH_TOKEN, policy=FAST):
@@ -158,7 +158,7 @@ def test_502_then_success(rest, server, settings):
 
 
 def test_timeout_then_success(server, settings, monkeypatch):
-    monkeypatch.setattr("ccwatch.connectors.github.TIMEOUT_SECONDS", 1)  # PyGithub: whole seconds
+    monkeypatch.setattr("ccwatch.ingest.github.rest.TIMEOUT_SECONDS", 1)  # PyGithub: whole seconds
     server.add_fault({"service": "github", "path": r"/branches/main$", "mode": "slow", "seconds": 1.5, "times": 1})
     records, took = timed(github, server, settings)
     assert kinds(records, "branch")[f"{REPO}:main"]["name"] == "main"
@@ -172,7 +172,7 @@ def test_connection_reset_then_success(server, settings):
 
 
 def test_duplicate_page_items_are_deduplicated_by_natural_key(rest, server, settings, monkeypatch):
-    monkeypatch.setattr("ccwatch.connectors.github.PER_PAGE", 2)
+    monkeypatch.setattr("ccwatch.ingest.github.rest.PER_PAGE", 2)
     clean = kinds(github(server, settings), "reviews")[f"{REPO}#1"]
     server.add_fault({"service": "github", "path": r"/pulls/1/reviews$", "mode": "duplicate_page",
                       "query": {"page": "2"}})
@@ -219,7 +219,7 @@ def test_persistent_5xx_timeout_and_reset_raise_after_bounded_retries(rest, serv
         github(server, settings)
     assert statuses(server, r"/pulls/2$") == [503] * 4 and time.monotonic() - t0 < 2.0
     server.clear_faults()
-    monkeypatch.setattr("ccwatch.connectors.github.TIMEOUT_SECONDS", 1)
+    monkeypatch.setattr("ccwatch.ingest.github.rest.TIMEOUT_SECONDS", 1)
     server.add_fault({"service": "github", "path": r"/environments/production$", "mode": "slow", "seconds": 1.2})
     t0 = time.monotonic()
     with pytest.raises(SourceError, match=r"acme/pay: GET .*/environments/production failed.*(?i:timed out)"):

@@ -17,7 +17,7 @@ import time
 from dataclasses import asdict, replace
 
 import pytest
-from ccwatch.connectors import SourceError
+from ccwatch.ingest.source import SourceError
 from ccwatch.warehouse.schema import connect
 from ccwatch.warehouse.store import load_records
 
@@ -42,8 +42,8 @@ NODES = "data.repository.pullRequests.nodes"
 
 @pytest.fixture(autouse=True)
 def fast_jira(monkeypatch):
-    monkeypatch.setattr("ccwatch.connectors.jira.RETRY_POLICY", FAST)
-    monkeypatch.setattr("ccwatch.connectors.jira.TIMEOUT_SECONDS", 0.5)
+    monkeypatch.setattr("ccwatch.ingest.jira.RETRY_POLICY", FAST)
+    monkeypatch.setattr("ccwatch.ingest.jira.TIMEOUT_SECONDS", 0.5)
 
 
 def G(op: str, mode: str, **kw) -> dict:
@@ -131,7 +131,7 @@ def test_truncated_and_invalid_json_raise(server, settings):
 
 
 def test_cursor_loop_raises(server, settings, monkeypatch):
-    monkeypatch.setattr("ccwatch.connectors.github_graphql.PULLS_PAGE", 1)  # two PRs: a second page is asked
+    monkeypatch.setattr("ccwatch.ingest.github.graphql.PULLS_PAGE", 1)  # two PRs: a second page is asked
     server.add_fault(G(PULLS_OP, "link_loop"))
     with pytest.raises(SourceError, match=rf"acme/pay: POST .*graphql \({PULLS_OP}\).*paging loop"):
         github(server, settings)
@@ -174,7 +174,7 @@ def test_merged_pull_without_merged_at_is_staged_and_fails_the_load(server, sett
     records = github(server, settings)
     assert "mergedAt" not in kinds(records, "gql_pull")[f"{REPO}#2"]  # never silently out of the population
     con = connect(str(tmp_path / "wh.duckdb"))
-    from ccwatch.warehouse.normalize import NormalizeError
+    from ccwatch.warehouse.normalize.github import NormalizeError
 
     with pytest.raises(NormalizeError, match=rf"github gql_pull {REPO}#2: .*no mergedAt"):
         load_records(con, records, settings)

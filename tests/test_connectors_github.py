@@ -7,9 +7,9 @@ from dataclasses import asdict, replace
 from datetime import UTC, datetime
 
 import pytest
-from ccwatch.connectors import SourceError
-from ccwatch.connectors.github import fetch_github
-from ccwatch.endpoints import Endpoint
+from ccwatch.common.endpoints import Endpoint
+from ccwatch.ingest.github.rest import fetch_github
+from ccwatch.ingest.source import SourceError
 from ccwatch.sandbox.server import SandboxResponse, SandboxServer
 from ccwatch.settings import GithubConfig, RepoConfig, load_settings
 from ccwatch.warehouse.schema import connect
@@ -117,7 +117,7 @@ MODES = ("graphql", "rest")  # the default GraphQL batches, and the REST crawl (
 def fetched(request, server, settings):
     server.clear_recordings()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("ccwatch.connectors.github_graphql.ENABLED", request.param == "graphql")
+        mp.setattr("ccwatch.ingest.github.graphql.ENABLED", request.param == "graphql")
         records = list(fetch_github(settings, Endpoint(server.url, token=TOKEN), AS_OF))
     return records, list(server.requests), request.param
 
@@ -265,7 +265,7 @@ def fault(server, predicate, response):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_server_error_after_retries_raises(server, settings, mode, monkeypatch):
-    monkeypatch.setattr("ccwatch.connectors.github_graphql.ENABLED", mode == "graphql")
+    monkeypatch.setattr("ccwatch.ingest.github.graphql.ENABLED", mode == "graphql")
     # the PR evidence: GraphQL's PR batch, or the REST crawl's reviews of #12
     faulted = (lambda req: req.path.endswith("/graphql") and b"CcwatchMergedPulls" in req.body) if mode == "graphql" \
         else (lambda req: req.path.endswith("/reviews"))
@@ -302,7 +302,7 @@ def test_unexpected_status_on_data_endpoint_and_bad_json_raise(server, settings)
 def test_enterprise_base_url_with_api_prefix(server, settings, fetched):
     server.clear_recordings()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("ccwatch.connectors.github_graphql.ENABLED", fetched[2] == "graphql")
+        mp.setattr("ccwatch.ingest.github.graphql.ENABLED", fetched[2] == "graphql")
         records = drain(settings, Endpoint(server.url + "/api/v3", token=TOKEN))
     assert sorted((r.kind, r.natural_key) for r in records) == sorted((r.kind, r.natural_key) for r in fetched[0])
     # REST under the Enterprise root /api/v3, GraphQL at Enterprise's /api/graphql
@@ -321,7 +321,7 @@ def test_enterprise_base_url_with_api_prefix(server, settings, fetched):
     ],
 )
 def test_paging_stops_early_only_on_a_sorted_page_past_the_window(stamps, stops):
-    from ccwatch.connectors.github import _sorted_past
+    from ccwatch.ingest.github.rest import _sorted_past
 
     page = [{"updated_at": s} for s in stamps]
     assert _sorted_past(page, "updated_at", datetime(2026, 8, 27)) is stops

@@ -7,10 +7,10 @@ from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from ccwatch.connectors import SourceError
-from ccwatch.connectors.jira import fetch_jira
-from ccwatch.connectors.resilience import RetryPolicy
-from ccwatch.endpoints import Endpoint
+from ccwatch.common.endpoints import Endpoint
+from ccwatch.ingest.http.retry import RetryPolicy
+from ccwatch.ingest.jira import fetch_jira
+from ccwatch.ingest.source import SourceError
 from ccwatch.sandbox.server import SandboxResponse, SandboxServer
 from ccwatch.settings import load_settings
 from ccwatch.warehouse.schema import connect
@@ -139,7 +139,7 @@ def test_bad_credentials_raise_without_the_token(server, settings):
 
 def test_server_error_mid_fetch_raises(server, settings, monkeypatch):
     # 5xx answers are retried with backoff (connectors/resilience.py): keep the waits tiny here
-    monkeypatch.setattr("ccwatch.connectors.jira.RETRY_POLICY", RetryPolicy(retries=2, backoff=0.01))
+    monkeypatch.setattr("ccwatch.ingest.jira.RETRY_POLICY", RetryPolicy(retries=2, backoff=0.01))
 
     def hook(service, req, resp):
         if service == "jira" and req.path.endswith("/PAY-7/changelog") and req.arg("startAt") == "100":

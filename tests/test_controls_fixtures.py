@@ -207,7 +207,7 @@ class World:
         self.environment(repo, "production", reviewers=1)
 
     def run(self, settings=None, as_of=AS_OF):
-        from ccwatch.validation import evaluate
+        from ccwatch.controls.evaluate import evaluate
         from ccwatch.warehouse.facts import build_facts
 
         s = settings or make_settings()

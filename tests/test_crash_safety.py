@@ -38,14 +38,15 @@ from pathlib import Path
 import crash_driver
 import duckdb
 import pytest
-from ccwatch import evidence, retention
 from ccwatch import pipeline as p
-from ccwatch import watermarks as wm
 from ccwatch.demo_env import DEMO_AUTH
-from ccwatch.evidence import verify_archive
+from ccwatch.ingest import plan as wm
+from ccwatch.ingest.records import read_staging
+from ccwatch.publish.evidence import retention
+from ccwatch.publish.evidence import write as evidence
+from ccwatch.publish.evidence.write import verify_archive
 from ccwatch.sandbox import SandboxServer
 from ccwatch.settings import load_settings
-from ccwatch.staging import read_staging
 
 ROOT = Path(__file__).resolve().parents[1]
 DRIVER = Path(__file__).with_name("crash_driver.py")

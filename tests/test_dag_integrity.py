@@ -263,7 +263,7 @@ def test_audit_sample_params_have_types_and_validation(audit):
 
 def test_audit_sample_task_calls_the_core_only():
     source = (DAGS / "ccwatch_audit_sample.py").read_text()
-    assert "ccwatch.packet import sample_packet" in source
+    assert "ccwatch.audit.packet import sample_packet" in source
     assert "import duckdb" not in source and "open(" not in source
 
 

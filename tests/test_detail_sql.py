@@ -18,10 +18,10 @@ from pathlib import Path
 import duckdb
 import pytest
 from ccwatch import pipeline as p
-from ccwatch import validation
 from ccwatch.controls import STATUSES
+from ccwatch.controls import evaluate as validation
+from ccwatch.controls.catalogue import CONTROLS
 from ccwatch.controls.detail_sql import NORMALIZED, raw_detail_sql
-from ccwatch.controls.registry import CONTROLS
 from ccwatch.sandbox import SandboxServer
 from ccwatch.settings import ReviewConfig, SodConfig, load_settings
 from ccwatch.warehouse.facts import build_facts

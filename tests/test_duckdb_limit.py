@@ -1,7 +1,6 @@
 """The warehouse connection's DuckDB memory bound (docs/PERFORMANCE.md)."""
 
 import pytest
-
 from ccwatch.warehouse import schema
 
 

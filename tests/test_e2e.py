@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from ccwatch.demo_env import DEMO_AUTH, connection_env
-from ccwatch.evidence import verify_archive
+from ccwatch.publish.evidence.write import verify_archive
 from ccwatch.sandbox import SandboxServer
 
 ROOT = Path(__file__).resolve().parents[1]

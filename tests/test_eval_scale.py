@@ -14,10 +14,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import bench_evaluation as bench  # noqa: E402
-from ccwatch import derive, validation  # noqa: E402
-from ccwatch.archive import verify_archive  # noqa: E402
-from ccwatch.controls.registry import CONTROLS  # noqa: E402
-from ccwatch.report import render_report  # noqa: E402
+from ccwatch.controls import evaluate as validation
+from ccwatch.controls import gx_mask as derive  # noqa: E402
+from ccwatch.controls.catalogue import CONTROLS  # noqa: E402
+from ccwatch.publish.evidence.archive import verify_archive  # noqa: E402
+from ccwatch.publish.report.html import render_report  # noqa: E402
 from ccwatch.warehouse.facts import build_facts  # noqa: E402
 from ccwatch.warehouse.schema import connect  # noqa: E402
 

@@ -14,8 +14,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from ccwatch.evidence import change_folder, verify_archive, write_evidence
-from ccwatch.policy import CONTROL_NAMES
+from ccwatch.publish.evidence.write import change_folder, verify_archive, write_evidence
+from ccwatch.publish.policy import CONTROL_NAMES
 
 from tests import outputs_data as D
 

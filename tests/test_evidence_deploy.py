@@ -3,8 +3,7 @@
 import random
 
 import pytest
-
-from ccwatch.evidence_deploy import EnvDeployments
+from ccwatch.publish.evidence.deployments import EnvDeployments
 
 
 def scan(items, pos, sha, keep):

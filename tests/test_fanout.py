@@ -21,13 +21,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ccwatch import github_ingest as gi
 from ccwatch import pipeline as p
-from ccwatch import watermarks as wm
-from ccwatch.connectors import SourceError
-from ccwatch.connectors import github as gh_connector
+from ccwatch.common.endpoints import Endpoint
 from ccwatch.demo_env import DEMO_AUTH
-from ccwatch.endpoints import Endpoint
+from ccwatch.ingest import plan as wm
+from ccwatch.ingest.github import fanout as gi
+from ccwatch.ingest.github import rest as gh_connector
+from ccwatch.ingest.source import SourceError
 from ccwatch.sandbox import SandboxServer
 from ccwatch.settings import ConfigError, load_settings
 from ccwatch.warehouse import schema

@@ -34,16 +34,16 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from ccwatch import notify
 from ccwatch import pipeline as p
-from ccwatch.connectors import SourceError
-from ccwatch.connectors.resilience import RetryPolicy
 from ccwatch.demo_env import DEMO_AUTH
-from ccwatch.evidence import verify_archive
-from ccwatch.notify import SlackSendError
+from ccwatch.ingest.http.retry import RetryPolicy
+from ccwatch.ingest.source import SourceError
+from ccwatch.publish import slack as notify
+from ccwatch.publish.evidence.write import verify_archive
+from ccwatch.publish.slack import SlackSendError
 from ccwatch.sandbox import SandboxServer
 from ccwatch.settings import load_settings
-from ccwatch.warehouse.normalize import NormalizeError
+from ccwatch.warehouse.normalize.github import NormalizeError
 
 from tests.pipeline_harness import endpoints, query, run_pipeline
 
@@ -68,13 +68,13 @@ def settings():
 def fast_policy(monkeypatch):
     import slack_sdk
 
-    monkeypatch.setattr("ccwatch.connectors.github.RETRY_POLICY", FAST)
-    monkeypatch.setattr("ccwatch.connectors.github.TIMEOUT_SECONDS", 1)  # PyGithub: whole seconds
-    monkeypatch.setattr("ccwatch.connectors.jira.RETRY_POLICY", FAST)
-    monkeypatch.setattr("ccwatch.connectors.jira.TIMEOUT_SECONDS", 0.5)
+    monkeypatch.setattr("ccwatch.ingest.github.rest.RETRY_POLICY", FAST)
+    monkeypatch.setattr("ccwatch.ingest.github.rest.TIMEOUT_SECONDS", 1)  # PyGithub: whole seconds
+    monkeypatch.setattr("ccwatch.ingest.jira.RETRY_POLICY", FAST)
+    monkeypatch.setattr("ccwatch.ingest.jira.TIMEOUT_SECONDS", 0.5)
     # every changelog paged one at a time (the faults target /changelog; a search embeds short ones)
-    monkeypatch.setattr("ccwatch.connectors.jira.EMBED_CAP", {"cloud": 0, "server": 0})
-    monkeypatch.setattr("ccwatch.connectors.jira.CHANGELOG_WORKERS", 1)
+    monkeypatch.setattr("ccwatch.ingest.jira.EMBED_CAP", {"cloud": 0, "server": 0})
+    monkeypatch.setattr("ccwatch.ingest.jira.CHANGELOG_WORKERS", 1)
     monkeypatch.setattr(notify, "MAX_RETRIES", SLACK_RETRIES)
 
     class QuickClient(slack_sdk.WebClient):  # send_slack imports WebClient from slack_sdk when it runs
@@ -200,7 +200,7 @@ FAILS = {
                             [PAY, rf"graphql \({HISTORY}\)", "not JSON"], G(HISTORY, ""), 1, {}),
     "github-link-loop": ([G(MERGED_PULLS, "link_loop")], "ingest_github",
                          [PAY, rf"graphql \({MERGED_PULLS}\)", "paging loop"], G(MERGED_PULLS, ""), 2,
-                         {"setattr": {"ccwatch.connectors.github_graphql.PULLS_PAGE": 1}}),  # a 2nd page is asked
+                         {"setattr": {"ccwatch.ingest.github.graphql.PULLS_PAGE": 1}}),  # a 2nd page is asked
     "rest-github-truncated-json": ([F("github", PULL, "truncated_json")], "ingest_github",
                                    [r"acme/", r"/pulls/\d+: HTTP 200, body is not JSON"], PULL, 1, REST),
     "rest-github-invalid-json": ([F("github", r"/check-runs$", "invalid_json")], "ingest_github",
@@ -279,7 +279,7 @@ def _assert_nothing_published(base, home: Path, server: SandboxServer, as_of, re
 def test_source_fault_fails_the_run_loudly_and_publishes_nothing(case, base, settings, tmp_path, monkeypatch):
     faults, stage, patterns, faulted, max_requests, extra = FAILS[case]
     if extra.get("rest"):
-        monkeypatch.setattr("ccwatch.connectors.github_graphql.ENABLED", False)
+        monkeypatch.setattr("ccwatch.ingest.github.graphql.ENABLED", False)
     for target, value in extra.get("setattr", {}).items():
         monkeypatch.setattr(target, value)
     as_of = extra.get("date", DAY)
@@ -317,7 +317,7 @@ def test_source_fault_fails_the_run_loudly_and_publishes_nothing(case, base, set
 
 
 def test_duplicate_items_across_pages_load_once(base, settings, tmp_path, monkeypatch):
-    monkeypatch.setattr("ccwatch.connectors.github.PER_PAGE", 2)  # several pages per listing
+    monkeypatch.setattr("ccwatch.ingest.github.rest.PER_PAGE", 2)  # several pages per listing
     home = fresh_home(base, tmp_path)
     with SandboxServer(SCENARIO) as server:
         for path in (r"/pulls$", r"/commits$", r"/deployments$", r"/deployments/\d+/statuses$", REVIEWS):
@@ -367,7 +367,7 @@ MISSING = {
 def test_missing_fields_are_null_and_fail_closed(case, base, settings, tmp_path, monkeypatch):
     faults, null_sql, control = MISSING[case]
     if case.startswith("rest-"):
-        monkeypatch.setattr("ccwatch.connectors.github_graphql.ENABLED", False)
+        monkeypatch.setattr("ccwatch.ingest.github.graphql.ENABLED", False)
     home = fresh_home(base, tmp_path)
     with SandboxServer(SCENARIO) as server:
         for fault in faults:

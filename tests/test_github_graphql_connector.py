@@ -16,12 +16,12 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from ccwatch.connectors import SourceError
-from ccwatch.connectors import github_graphql as gql
-from ccwatch.connectors.github import _pulls, _Repo, make_client
-from ccwatch.connectors.github_queries import DEPLOYMENT_NODES, HISTORY_PAGE, PULLS_PAGE
-from ccwatch.connectors.resilience import RetryPolicy, github_retry
-from ccwatch.endpoints import Endpoint
+from ccwatch.common.endpoints import Endpoint
+from ccwatch.ingest.github import graphql as gql
+from ccwatch.ingest.github.queries import DEPLOYMENT_NODES, HISTORY_PAGE, PULLS_PAGE
+from ccwatch.ingest.github.rest import _pulls, _Repo, make_client
+from ccwatch.ingest.http.retry import RetryPolicy, github_retry
+from ccwatch.ingest.source import SourceError
 from ccwatch.settings import RepoConfig
 
 REPO = "acme/payments-api"
@@ -254,7 +254,7 @@ def test_http_errors_are_source_errors(status, body, words):
 
 
 def test_incremental_plan_skips_the_query_when_the_pulls_list_is_unchanged(monkeypatch):
-    import ccwatch.connectors.github_conditional as cond
+    import ccwatch.ingest.github.conditional as cond
 
     asked = []
     monkeypatch.setattr(cond, "pulls_changed", lambda r, c, plan: asked.append(plan.mode) or False)
@@ -421,8 +421,8 @@ def test_status_null_means_no_statuses_not_an_overflow():
 
 # ------------------------------------------------- the API double: GraphQL gives what REST gives
 def _demo_fetch(enabled: bool, monkeypatch) -> tuple[list, list[dict]]:
-    from ccwatch.connectors.github import fetch_github
     from ccwatch.demo_env import DEMO_AUTH
+    from ccwatch.ingest.github.rest import fetch_github
     from ccwatch.sandbox import SandboxServer
     from ccwatch.settings import load_settings
 

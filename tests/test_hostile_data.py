@@ -9,7 +9,7 @@ linking follows CONTROLS.md: the first key of an in-scope project in the title, 
 
 Lone UTF-16 surrogates (valid JSON escapes, e.g. a title cut inside an emoji) are the one thing
 that cannot be kept: no UTF-8 file or DuckDB VARCHAR can hold them, so staging turns each into
-U+FFFD (``ccwatch.staging.utf8_safe``); everything around them is kept.
+U+FFFD (``ccwatch.ingest.records.utf8_safe``); everything around them is kept.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 from ccwatch import pipeline as p
+from ccwatch.audit.packet import sample_packet
 from ccwatch.demo_env import DEMO_AUTH
-from ccwatch.packet import sample_packet
 from ccwatch.sandbox import SandboxServer
 from ccwatch.settings import load_settings
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import duckdb
 import pytest
 from ccwatch import pipeline as p
-from ccwatch import watermarks as wm
-from ccwatch.connectors import SourceError
+from ccwatch.common.endpoints import Endpoint
 from ccwatch.demo_env import DEMO_AUTH
-from ccwatch.endpoints import Endpoint
+from ccwatch.ingest import plan as wm
+from ccwatch.ingest.source import SourceError
 from ccwatch.sandbox import SandboxServer
 from ccwatch.sandbox.server import json_response
 from ccwatch.settings import load_settings
@@ -99,14 +99,14 @@ def fetched_pulls(requests: list[dict]) -> set[tuple[str, int]]:
 
 def staged(home: Path, as_of, kinds: tuple[str, ...]) -> list[str]:
     """Natural keys of the staged GitHub records of these kinds (what the fetch brought back)."""
-    from ccwatch.staging import read_staging
+    from ccwatch.ingest.records import read_staging
 
     return [r.natural_key for f in sorted((p.staging_dir(home, as_of) / "github").glob("*.jsonl"))
             for r in read_staging(f) if r.kind in kinds]
 
 
 def jira_staged(home: Path, as_of, kind: str) -> list[str]:
-    from ccwatch.staging import read_staging
+    from ccwatch.ingest.records import read_staging
 
     return [r.natural_key for f in sorted(p.staging_dir(home, as_of).glob("jira*.jsonl"))
             for r in read_staging(f) if r.kind == kind]
@@ -276,7 +276,7 @@ def _fault(service: str, path_re: str, status: int, needle: bytes = b""):
 def test_failed_ingest_keeps_the_previous_state_and_blocks_evaluation(first_run, settings, tmp_path, monkeypatch,
                                                                       service, path_re, stage):
     if service == "github-rest":
-        monkeypatch.setattr("ccwatch.connectors.github_graphql.ENABLED", False)
+        monkeypatch.setattr("ccwatch.ingest.github.graphql.ENABLED", False)
     service, body = service.split("-")[0], (b'"CcwatchMergedPulls"' if path_re == r"/graphql$" else b"")
     home = continue_from(first_run, tmp_path)
     before = snapshot(home, D1)
@@ -313,7 +313,7 @@ def test_failed_ingest_keeps_the_previous_state_and_blocks_evaluation(first_run,
 
     # once the source answers again, a rerun completes and serves the same results as before
     # (on the default path: REST and GraphQL give different ids to commit and deployment statuses)
-    monkeypatch.setattr("ccwatch.connectors.github_graphql.ENABLED", True)
+    monkeypatch.setattr("ccwatch.ingest.github.graphql.ENABLED", True)
     with SandboxServer(SCENARIO) as server:
         ingest(settings, server, D1, home)
     evaluate(settings, D1, home)

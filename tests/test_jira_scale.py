@@ -7,11 +7,11 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from ccwatch.connectors import SourceError
-from ccwatch.connectors import jira as jc
-from ccwatch.connectors.jira import embedded_histories, fetch_jira
-from ccwatch.connectors.resilience import RetryPolicy
-from ccwatch.endpoints import Endpoint
+from ccwatch.common.endpoints import Endpoint
+from ccwatch.ingest import jira as jc
+from ccwatch.ingest.http.retry import RetryPolicy
+from ccwatch.ingest.jira import embedded_histories, fetch_jira
+from ccwatch.ingest.source import SourceError
 from ccwatch.sandbox.server import SandboxResponse, SandboxServer
 from ccwatch.settings import load_settings
 

@@ -6,10 +6,10 @@ from dataclasses import replace
 from datetime import datetime
 
 import pytest
+from ccwatch.ingest.records import RawRecord
 from ccwatch.settings import load_settings
-from ccwatch.staging import RawRecord
-from ccwatch.warehouse.normalize import Context, NormalizeError, first_parent_chain, normalize_batch
-from ccwatch.warehouse.normalize_jira import field_text, flatten_adf, jira_person, resolve_field
+from ccwatch.warehouse.normalize.github import Context, NormalizeError, first_parent_chain, normalize_batch
+from ccwatch.warehouse.normalize.jira import field_text, flatten_adf, jira_person, resolve_field
 
 REPO = "acme/payments-api"
 API = "https://api.github.com/repos/acme/payments-api"

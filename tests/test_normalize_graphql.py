@@ -12,11 +12,11 @@ import copy
 import re
 
 import pytest
-from ccwatch.connectors.github_queries import MERGED_PULLS
+from ccwatch.ingest.github.queries import MERGED_PULLS
 from ccwatch.sandbox.render import Ctx
 from ccwatch.settings import load_settings
-from ccwatch.warehouse.normalize import NormalizeError, normalize_batch
-from ccwatch.warehouse.normalize_graphql import DERIVED_BASE, derived_id, gql_pull_parts, pull_incomplete
+from ccwatch.warehouse.normalize.github import NormalizeError, normalize_batch
+from ccwatch.warehouse.normalize.graphql import DERIVED_BASE, derived_id, gql_pull_parts, pull_incomplete
 from ccwatch.warehouse.schema import connect
 from ccwatch.warehouse.store import load_records
 
@@ -241,7 +241,7 @@ def test_rest_record_supplies_an_overflowing_piece(name, settings):
     node_rec = gql_record(spec, more)
     assert set(pull_incomplete(node_rec.payload)) == set(kinds)
     try:  # the connector decides the REST fallbacks with its own copy of the rule: they must agree
-        from ccwatch.connectors.github_graphql import pull_overflow
+        from ccwatch.ingest.github.graphql import pull_overflow
     except ImportError:
         pull_overflow = None
     if pull_overflow is not None:

@@ -7,8 +7,8 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from ccwatch.endpoints import Endpoint
-from ccwatch.notify import (
+from ccwatch.common.endpoints import Endpoint
+from ccwatch.publish.slack import (
     MAX_BLOCKS,
     MAX_SECTION,
     SlackSendError,

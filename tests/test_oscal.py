@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from ccwatch import oscal, outputs
-from ccwatch.evidence import verify_archive, write_evidence
+from ccwatch.publish import oscal
+from ccwatch.publish import results as outputs
+from ccwatch.publish.evidence.write import verify_archive, write_evidence
 from trestle.oscal.assessment_results import AssessmentResults
 
 from tests import outputs_data as D
@@ -215,7 +216,7 @@ def test_in_evidence_folder_manifest_and_archive(tmp_path):
 
 
 def test_ccwatch_does_not_import_trestle_until_needed():
-    code = ("import sys, ccwatch.evidence, ccwatch.oscal, ccwatch.pipeline; "
+    code = ("import sys, ccwatch.publish.evidence.write, ccwatch.publish.oscal, ccwatch.pipeline; "
             "print(any(m == 'trestle' or m.startswith('trestle.') for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[1] / "include")

@@ -15,10 +15,10 @@ import duckdb
 import outputs_data as od
 import pytest
 import sampling_data as sd
-from ccwatch.archive import verify_archive
-from ccwatch.packet import INDEX_COLUMNS, sample_packet, write_packet
-from ccwatch.questions import QUESTIONS
-from ccwatch.sampling import CHANGE_CONTROLS, draw_sample
+from ccwatch.audit.packet import INDEX_COLUMNS, sample_packet, write_packet
+from ccwatch.audit.questions import QUESTIONS
+from ccwatch.audit.sampling import CHANGE_CONTROLS, draw_sample
+from ccwatch.publish.evidence.archive import verify_archive
 
 ROOT = Path(__file__).resolve().parents[1]
 PERIOD = ("2026-11-01", "2026-11-30")

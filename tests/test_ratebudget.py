@@ -6,12 +6,12 @@ import threading
 import time
 
 import pytest
-from ccwatch.connectors import SourceError
-from ccwatch.connectors.github import _Repo, make_client
-from ccwatch.connectors.ratebudget import RateBudget, default_reserve
-from ccwatch.connectors.resilience import RetryPolicy
+from ccwatch.common.endpoints import Endpoint
 from ccwatch.demo_env import DEMO_AUTH
-from ccwatch.endpoints import Endpoint
+from ccwatch.ingest.github.rest import _Repo, make_client
+from ccwatch.ingest.http.ratebudget import RateBudget, default_reserve
+from ccwatch.ingest.http.retry import RetryPolicy
+from ccwatch.ingest.source import SourceError
 from ccwatch.sandbox import SandboxServer
 
 

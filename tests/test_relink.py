@@ -27,11 +27,11 @@ import duckdb
 import pytest
 import requests as http
 from ccwatch import pipeline as p
-from ccwatch import watermarks as wm
-from ccwatch.connectors import github_graphql as gql
-from ccwatch.connectors.github_conditional import relink
+from ccwatch.common.endpoints import Endpoint
 from ccwatch.demo_env import DEMO_AUTH
-from ccwatch.endpoints import Endpoint
+from ccwatch.ingest import plan as wm
+from ccwatch.ingest.github import graphql as gql
+from ccwatch.ingest.github.conditional import relink
 from ccwatch.sandbox import SandboxServer
 from ccwatch.settings import load_settings
 from ccwatch.warehouse import schema

@@ -6,9 +6,9 @@ import re
 from html.parser import HTMLParser
 
 import pytest
-from ccwatch.policy import CONTROL_NAMES
-from ccwatch.report import render_report
-from ccwatch.report_gx import rule_text, unexpected_count
+from ccwatch.publish.policy import CONTROL_NAMES
+from ccwatch.publish.report.gx import rule_text, unexpected_count
+from ccwatch.publish.report.html import render_report
 
 from tests import outputs_data as D
 

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from ccwatch.evidence import verify_archive, write_evidence
-from ccwatch.retention import prune_evidence
+from ccwatch.publish.evidence.retention import prune_evidence
+from ccwatch.publish.evidence.write import verify_archive, write_evidence
 from ccwatch.settings import ConfigError, EvidenceConfig, load_settings
 
 from tests import outputs_data as D

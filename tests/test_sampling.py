@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 import duckdb
 import pytest
 import sampling_data as sd
-from ccwatch.sampling import SamplingError, draw_sample, load_period
+from ccwatch.audit.sampling import SamplingError, draw_sample, load_period
 from ccwatch.warehouse import schema
 from ccwatch.warehouse.population import store_population
 
@@ -148,7 +148,7 @@ def test_a_warehouse_without_the_population_table_gets_a_clear_error(tmp_path):
 
 
 def test_evaluate_stores_the_population_in_the_results_transaction():
-    from ccwatch.validation import evaluate
+    from ccwatch.controls.evaluate import evaluate
     from ccwatch.warehouse.facts import build_facts
     from test_controls_fixtures import AS_OF, World, make_settings
     from test_validation import build

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from ccwatch.connectors import github_queries as Q
+from ccwatch.ingest.github import queries as Q
 from ccwatch.sandbox import SandboxServer
 from ccwatch.sandbox.github_graphql_exec import connection_requests, parse, point_cost
 from github import Auth, Github, UnknownObjectException

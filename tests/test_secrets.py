@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from ccwatch import pipeline as p
-from ccwatch.connectors.resilience import RetryPolicy
+from ccwatch.ingest.http.retry import RetryPolicy
 from ccwatch.sandbox import SandboxServer
 from ccwatch.settings import load_settings
 
@@ -80,9 +80,9 @@ def settings():
 
 
 def test_no_token_in_any_output_byte(settings, tmp_path, caplog, monkeypatch):
-    monkeypatch.setattr("ccwatch.connectors.github.RETRY_POLICY", RetryPolicy(retries=1, backoff=0.01,
+    monkeypatch.setattr("ccwatch.ingest.github.rest.RETRY_POLICY", RetryPolicy(retries=1, backoff=0.01,
                                                                               backoff_max=0.02))
-    monkeypatch.setattr("ccwatch.connectors.jira.RETRY_POLICY", RetryPolicy(retries=1, backoff=0.01, backoff_max=0.02))
+    monkeypatch.setattr("ccwatch.ingest.jira.RETRY_POLICY", RetryPolicy(retries=1, backoff=0.01, backoff_max=0.02))
     caplog.set_level(logging.DEBUG)
     for name in LOGGERS:
         caplog.set_level(logging.DEBUG, logger=name)

@@ -8,8 +8,8 @@ from datetime import date, datetime
 
 import pytest
 import sampling_data as sd
-from ccwatch.sampling import SamplingError
-from ccwatch.selfaudit import default_seed, parse_quarter, self_audit
+from ccwatch.audit.sampling import SamplingError
+from ccwatch.audit.selfaudit import default_seed, parse_quarter, self_audit
 from ccwatch.warehouse import schema
 from test_packet import cli, make_home
 

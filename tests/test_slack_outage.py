@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
-from ccwatch import notify, pipeline
-from ccwatch.endpoints import Endpoint
-from ccwatch.notify import SlackSendError
+from ccwatch import pipeline
+from ccwatch.common.endpoints import Endpoint
+from ccwatch.publish import slack as notify
+from ccwatch.publish.slack import SlackSendError
 from ccwatch.sandbox import SandboxServer
 from ccwatch.warehouse import schema
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 from ccwatch.settings import load_settings
-from ccwatch.warehouse.normalize import NormalizeError
+from ccwatch.warehouse.normalize.github import NormalizeError
 from ccwatch.warehouse.schema import connect
 from ccwatch.warehouse.store import load_records
 

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from ccwatch.controls.registry import CONTROL_IDS
-from ccwatch.controls.suites import render, suite_definitions
+from ccwatch.controls.catalogue import CONTROL_IDS
+from ccwatch.controls.suite_json import render, suite_definitions
 from ccwatch.settings import load_settings
 
 SUITES = Path(__file__).resolve().parents[1] / "include/ccwatch/controls/suites"

@@ -13,12 +13,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from github import Auth, Github
-
 from ccwatch.sandbox import SandboxServer, load_scenario
 from ccwatch.sandbox.synthetic import BOT, DEPENDABOT, add_next_day, generate_org, zipf_counts
 from ccwatch.sandbox.synthetic_config import org_config
 from ccwatch.settings import load_settings
+from github import Auth, Github
 
 ROOT = Path(__file__).resolve().parents[1]
 AS_OF = "2026-11-25T00:00:00Z"

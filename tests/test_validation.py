@@ -6,7 +6,7 @@ import json
 from datetime import timedelta
 
 from ccwatch.controls import STATUSES
-from ccwatch.controls.registry import CONTROL_IDS, CONTROLS
+from ccwatch.controls.catalogue import CONTROL_IDS, CONTROLS
 from test_controls_fixtures import AS_OF, PAY, WEB, T, World, sha
 
 

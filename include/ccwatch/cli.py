@@ -40,7 +40,7 @@ def _summary(args) -> int:
 
 
 def _verify(args) -> int:
-    from ccwatch.evidence import verify_archive
+    from ccwatch.publish.evidence.write import verify_archive
 
     path = Path(args.archive)
     if not path.exists():
@@ -86,8 +86,8 @@ def _progress(message: str) -> None:
 
 
 def _sample(args) -> int:
-    from ccwatch.packet import sample_packet
-    from ccwatch.sampling import SamplingError
+    from ccwatch.audit.packet import sample_packet
+    from ccwatch.audit.sampling import SamplingError
     from ccwatch.settings import ConfigError, load_settings
 
     try:
@@ -111,9 +111,9 @@ def _sample(args) -> int:
 
 
 def _self_audit(args) -> int:
-    from ccwatch.packet import open_warehouse
-    from ccwatch.sampling import SamplingError
-    from ccwatch.selfaudit import self_audit
+    from ccwatch.audit.packet import open_warehouse
+    from ccwatch.audit.sampling import SamplingError
+    from ccwatch.audit.selfaudit import self_audit
 
     try:
         con = open_warehouse(_home(args))
@@ -145,7 +145,7 @@ _FMT = argparse.RawDescriptionHelpFormatter
 
 
 def _suites(args) -> int:
-    from ccwatch.controls.suites import write_suites
+    from ccwatch.controls.suite_json import write_suites
     from ccwatch.settings import ConfigError, load_settings
 
     try:

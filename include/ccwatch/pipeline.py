@@ -4,10 +4,10 @@ Every stage takes the run's as-of time (tz-aware UTC) and works under ``home``
 (``CCWATCH_HOME``).  Stages hand over through files and the warehouse, never through
 large XComs: each returns a small JSON-serialisable summary.
 
-Ingestion is incremental (``ccwatch.watermarks``) and atomic for evaluation: a fetch stage
+Ingestion is incremental (``ccwatch.ingest.plan``) and atomic for evaluation: a fetch stage
 marks the date's staging folder pending (``_ingest_pending``) before it touches anything and
 leaves ``<stage>.failed.json`` when it fails (GitHub: one marker per repository,
-``ccwatch.github_ingest``); only a committed load clears the pending mark.
+``ccwatch.ingest.github.fanout``); only a committed load clears the pending mark.
 Evaluation, evidence and alerting refuse a date that is pending, failed, or not loaded
 (``runs``), so they never read a half-written or failed ingest; the warehouse keeps the
 previous complete state.
@@ -23,15 +23,15 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ccwatch import watermarks as wm
-from ccwatch.endpoints import Endpoint, redact_url
+from ccwatch.common.endpoints import Endpoint, redact_url
+from ccwatch.ingest import plan as wm
+from ccwatch.ingest.records import read_staging, staging_dir, utc_now_iso, write_staging
 from ccwatch.settings import Settings
-from ccwatch.staging import read_staging, staging_dir, utc_now_iso, write_staging
 from ccwatch.warehouse import schema
 
 log = logging.getLogger("ccwatch")
 
-# GitHub stages one file + plan per repository under staging/<date>/github/ (ccwatch.github_ingest)
+# GitHub stages one file + plan per repository under staging/<date>/github/ (ccwatch.ingest.github.fanout)
 STAGING_FILES = ("jira.jsonl", "jira_referenced.jsonl")
 PLAN_FILES = {"jira": "jira.plan.json"}
 PENDING = "_ingest_pending"
@@ -72,14 +72,14 @@ def ingest_github(settings: Settings, endpoint: Endpoint, as_of: datetime, home:
     """Fetch every configured repository into ``staging/<date>/github/<owner>__<name>.jsonl``,
     ``max_workers`` (default ``github.concurrency``) at a time; incremental per repository when
     the ingest state allows it (``full=True`` forces the whole window)."""
-    from ccwatch import github_ingest
+    from ccwatch.ingest.github import fanout as github_ingest
 
     return github_ingest.ingest_github(settings, endpoint, as_of, home, full=full, max_workers=max_workers)
 
 
 def github_repositories(settings: Settings, as_of: datetime, home: Path) -> list[str]:
     """The repositories the DAG maps ``ingest_github_repo`` over (prepares the date, see github_ingest)."""
-    from ccwatch import github_ingest
+    from ccwatch.ingest.github import fanout as github_ingest
 
     return github_ingest.github_repositories(settings, as_of, home)
 
@@ -87,14 +87,14 @@ def github_repositories(settings: Settings, as_of: datetime, home: Path) -> list
 def ingest_github_repo(settings: Settings, endpoint: Endpoint, as_of: datetime, home: Path, repo: str, *,
                        full: bool = False, budget=None) -> dict:
     """Fetch ONE configured repository into its staging file (the mapped task's body)."""
-    from ccwatch import github_ingest
+    from ccwatch.ingest.github import fanout as github_ingest
 
     return github_ingest.ingest_github_repo(settings, endpoint, as_of, home, repo, full=full, budget=budget)
 
 
 def ingest_jira(settings: Settings, endpoint: Endpoint, as_of: datetime, home: Path, *, full: bool = False) -> dict:
     """Fetch the Jira projects into ``staging/<date>/jira.jsonl`` (incremental per project when possible)."""
-    from ccwatch.connectors.jira import fetch_jira
+    from ccwatch.ingest.jira import fetch_jira
 
     sdir = staging_dir(home, as_of)
     with _ingest_attempt(sdir, "ingest_jira", as_of):
@@ -120,7 +120,7 @@ def _ingest_attempt(sdir: Path, stage: str, as_of: datetime, *, marker: str | No
     try:
         yield
     except BaseException as exc:
-        # SourceError messages name the endpoint, never a token (ccwatch.connectors)
+        # SourceError messages name the endpoint, never a token (ccwatch.ingest.source)
         wm.write_json_atomic(marker, {"stage": stage, "as_of": wm.iso(as_of), "failed_at": utc_now_iso(),
                                       "error": f"{type(exc).__name__}: {exc}"[:2000]})
         raise
@@ -160,8 +160,8 @@ def referenced_ticket_keys(settings: Settings, titles: list[str]) -> list[str]:
 
 def resolve_tickets(settings: Settings, endpoint: Endpoint, as_of: datetime, home: Path) -> dict:
     """Fetch the tickets that PR titles name but the project search did not bring."""
-    from ccwatch import github_ingest
-    from ccwatch.connectors.jira import fetch_jira
+    from ccwatch.ingest.github import fanout as github_ingest
+    from ccwatch.ingest.jira import fetch_jira
 
     sdir = staging_dir(home, as_of)
     with _ingest_attempt(sdir, "resolve_tickets", as_of):
@@ -190,7 +190,7 @@ def resolve_tickets(settings: Settings, endpoint: Endpoint, as_of: datetime, hom
 def load_warehouse(settings: Settings, as_of: datetime, home: Path) -> dict:
     """Load every staging file of the run in one transaction (all or nothing), mark the run
     loaded in that same transaction, then publish the ingest state for the next fetch."""
-    from ccwatch import github_ingest
+    from ccwatch.ingest.github import fanout as github_ingest
     from ccwatch.warehouse.store import NotModifiedWithoutCopy, load_records
 
     sdir = staging_dir(home, as_of)
@@ -253,7 +253,7 @@ def build_facts(settings: Settings, as_of: datetime, home: Path) -> dict:
 
 
 def evaluate_controls(settings: Settings, as_of: datetime, home: Path) -> dict:
-    from ccwatch.validation import evaluate
+    from ccwatch.controls.evaluate import evaluate
     from ccwatch.warehouse.population import store_population
 
     con = _open_loaded(home, as_of)
@@ -275,8 +275,8 @@ def validation_path(home: Path, as_of: datetime) -> Path:
 
 
 def write_evidence(settings: Settings, as_of: datetime, home: Path, endpoints: dict[str, str]) -> dict:
-    from ccwatch.evidence import write_evidence as _write
-    from ccwatch.report import render_report
+    from ccwatch.publish.evidence.write import write_evidence as _write
+    from ccwatch.publish.report.html import render_report
 
     gx_path = validation_path(home, as_of)
     if not gx_path.is_file():
@@ -297,7 +297,7 @@ def write_evidence(settings: Settings, as_of: datetime, home: Path, endpoints: d
 
 
 def alert_slack(settings: Settings, as_of: datetime, home: Path, endpoint: Endpoint, report_location: str) -> dict:
-    from ccwatch import notify
+    from ccwatch.publish import slack as notify
 
     con = _open_loaded(home, as_of, need="evaluated")
     try:

@@ -1,6 +1,6 @@
 """GitHub GraphQL double: ``POST /graphql`` (and ``/api/graphql``, the Enterprise form).
 
-Serves the operations of :mod:`ccwatch.connectors.github_queries` (recognised by the body's
+Serves the operations of :mod:`ccwatch.ingest.github.queries` (recognised by the body's
 ``operationName``, else by the ``query <Name>`` of the document) from the same scenario data
 as the REST routes, so a REST fetch and a GraphQL fetch of one scenario describe the same
 objects: node ``id`` = the REST ``node_id``, ``databaseId`` = the REST ``id``, Bot logins
@@ -21,7 +21,7 @@ import threading
 from datetime import UTC, datetime
 from functools import cached_property
 
-from ccwatch.connectors.github_queries import OPERATIONS
+from ccwatch.ingest.github.queries import OPERATIONS
 from ccwatch.sandbox.github_graphql_exec import (
     NODE_LIMIT,
     Execution,

@@ -209,7 +209,7 @@ FROM _base b LEFT JOIN _first_production fp USING (change_id) LEFT JOIN _first_s
 
 
 def _modules():
-    from ccwatch.controls import registry
+    from ccwatch.controls import catalogue as registry
 
     return registry.FACT_MODULES
 

@@ -208,7 +208,7 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 """,
     2: """
--- Slack alert memory (ccwatch.notify): one row per (change, control) each time a failure
+-- Slack alert memory (ccwatch.publish.slack): one row per (change, control) each time a failure
 -- was alerted or reported as resolved.  The latest row of a key tells whether it is
 -- currently 'alerted' (do not repeat) or 'resolved' (a new failure alerts again).
 CREATE TABLE IF NOT EXISTS slack_alerts (
@@ -225,7 +225,7 @@ CREATE TABLE IF NOT EXISTS slack_alerts (
 -- The population of every evaluated run (ccwatch.warehouse.population): the change_facts
 -- population columns (warehouse/facts.py POPULATION_COLUMNS) as of that run, written in the
 -- transaction that replaces the date's control_results, so the auditor sample of any past
--- period (ccwatch.sampling) reads exactly the changes that were evaluated.  A rerun of a
+-- period (ccwatch.audit.sampling) reads exactly the changes that were evaluated.  A rerun of a
 -- date replaces that date's rows.  Runs evaluated before this migration have no rows.
 CREATE TABLE IF NOT EXISTS population (
     as_of       TIMESTAMP NOT NULL,

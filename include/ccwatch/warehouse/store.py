@@ -36,10 +36,10 @@ from typing import Any
 
 import duckdb
 
+from ccwatch.ingest.records import RawRecord
 from ccwatch.settings import Settings
-from ccwatch.staging import RawRecord
-from ccwatch.warehouse.normalize import Context, normalize_batch, parse_ts, people_rows
-from ccwatch.warehouse.normalize_jira import status_categories
+from ccwatch.warehouse.normalize.github import Context, normalize_batch, parse_ts, people_rows
+from ccwatch.warehouse.normalize.jira import status_categories
 
 CHUNK_CHARS = 8_000_000  # JSON characters per INSERT statement
 RAW_COLUMNS = ("source", "kind", "natural_key", "url", "fetched_at", "etag", "status_code", "payload")

@@ -1,0 +1,252 @@
+"""The control catalogue as users read it, and POLICY.md generated from the configuration.
+
+Ids and names are the public ones of CONTROLS.md; the statements are the "passes when"
+column with the configured values filled in, so the auditor can compare the policy in
+force with the evidence of the same archive.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ccwatch.publish.results import iso
+from ccwatch.settings import Settings
+
+CONTROL_NAMES: dict[str, str] = {
+    "CC8.1-01": "Ticket traceability",
+    "CC8.1-02": "Change request documented",
+    "CC8.1-03": "Independent peer review",
+    "CC8.1-04": "Segregation of duties",
+    "CC8.1-05": "Tested before merge",
+    "CC8.1-06": "Final approval before deployment",
+    "CC8.1-07": "Controlled deployment",
+    "CC8.1-08": "Post-implementation review",
+    "CC8.1-09": "Emergency change procedure",
+    "CC8.1-10": "Authorised change path",
+    "CC8.1-11": "Production branch protected",
+    "CC8.1-12": "Deployment access restricted",
+    "CC8.1-13": "Validated before production",
+}
+REPO_CONTROLS = ("CC8.1-11", "CC8.1-12")
+
+
+def control_name(control_id: str) -> str:
+    return CONTROL_NAMES.get(control_id, control_id)
+
+
+def _list(items, empty: str = "(none configured)") -> str:
+    items = [str(i) for i in items]
+    return ", ".join(f"`{i}`" for i in items) if items else empty
+
+
+def control_statements(s: Settings) -> dict[str, str]:
+    """One sentence per control, with the configured values filled in."""
+    j, p, w = s.jira, s.people, s.windows
+    fields = [j.fields.business_justification, j.fields.risk_assessment, j.fields.testing_plan]
+    stale = "" if not s.review.allow_stale_approval else " (approvals of an earlier commit are accepted)"
+    stale = stale or " on the pull request's final head commit"
+    self_merge = "may merge their own pull request" if s.sod.allow_self_merge else "does not merge the pull request"
+    staged = [r.repo for r in s.github.repositories if r.staging_environments]
+    return {
+        "CC8.1-01": f"Every pull request merged into a production branch names, in its title, an existing Jira "
+        f"ticket of one of the projects {_list(j.project_keys)} (first match of `{j.ticket_key_pattern}`).",
+        "CC8.1-02": f"The linked ticket documents the change: the fields {_list(fields + list(j.required_fields))} "
+        f"are all non-blank.",
+        "CC8.1-03": f"At least {s.review.min_approvals} APPROVED review(s) by people other than the author are "
+        f"submitted before the merge{stale}, no reviewer's latest review at the merge asks for changes, "
+        f"and bot accounts never count as reviewers.",
+        "CC8.1-04": f"The author {self_merge}, does not create its production deployment (deployment "
+        f"automation {_list(s.github.deploy_automation)} is the pipeline, not a person) and does not give "
+        f"its ticket's final approval.",
+        "CC8.1-05": "The pull request's head commit ran its required checks (per repository below, or every "
+        "check present) and each concluded success, neutral or skipped before the merge.",
+        "CC8.1-06": f"Normal changes are moved into {_list(j.approval_statuses)} by a change approver "
+        f"({_list(p.change_approvers)}) other than the author before their production deployment; pending "
+        f"for {w.deploy_grace_hours} hours after the merge, then failing; standard and emergency changes "
+        f"follow their own procedure.",
+        "CC8.1-07": f"Every change reaches production through a successful GitHub deployment to a production "
+        f"environment created by an authorised deployer ({_list(p.authorized_deployers)}) within "
+        f"{w.deploy_grace_hours} hours of the merge.",
+        "CC8.1-08": f"The ticket reaches a Done status after the production deployment and within "
+        f"{w.pir_days} days of it (post-implementation review).",
+        "CC8.1-09": f"Emergency changes are approved retroactively by an emergency approver "
+        f"({_list(p.emergency_approvers)}) within {w.emergency_retro_days} days of the merge, and their "
+        f"ticket's `{j.fields.postmortem}` field is filled within {w.postmortem_days} days of the deployment.",
+        "CC8.1-10": "Changes reach a production branch only through merged pull requests; every direct push "
+        "is a failure.",
+        "CC8.1-11": "Each production branch requires a pull request with at least one approving review, "
+        "dismisses stale approvals, requires status checks, applies to administrators and forbids force "
+        "pushes and deletion (classic protection or active rulesets).",
+        "CC8.1-12": "Each production environment exists and has required reviewers or a deployment branch "
+        "policy limited to protected branches.",
+        "CC8.1-13": f"For repositories with staging environments ({_list(staged)}), each change is deployed "
+        f"successfully to staging before its production deployment.",
+    }
+
+
+def render_policy(s: Settings, as_of: datetime) -> str:
+    """POLICY.md: the change-management control statement in force for this run."""
+    j, p, w = s.jira, s.people, s.windows
+    out = [
+        "# Change-management control statement (SOC 2 CC8.1)",
+        "",
+        f"Generated by ccwatch from the configuration in force for the run as of {iso(as_of)}",
+        f"(configuration SHA-256 `{s.sha256 or 'unknown'}`). It states what every change must satisfy;",
+        "`control_results.csv` in the same folder is the evidence of each change against it.",
+        "",
+        "## Scope",
+        "",
+        f"Every change merged or pushed into a production branch within the last {s.lookback_days} days:",
+        "",
+        "| repository | production branch | production environments | staging environments | required checks |",
+        "|---|---|---|---|---|",
+    ]
+    for r in s.github.repositories:
+        out.append(
+            f"| `{r.repo}` | `{r.production_branch}` | {_list(r.production_environments)} | "
+            f"{_list(r.staging_environments, 'none')} | {_list(r.required_checks, 'every check present')} |"
+        )
+    out += [
+        "",
+        f"Tickets live in the Jira projects {_list(j.project_keys)}.",
+        "",
+        "## Roles",
+        "",
+        f"- Change approvers (final approval, CC8.1-06): {_list(p.change_approvers)}",
+        f"- Emergency approvers (CC8.1-09): {_list(p.emergency_approvers)}",
+        f"- Authorised deployers (CC8.1-07): {_list(p.authorized_deployers)}",
+        f"- Deployment automation (not a person for segregation of duties): {_list(s.github.deploy_automation)}",
+        f"- Peer reviewers: anyone but the author; at least {s.review.min_approvals} approval(s); bots never count.",
+    ]
+    if p.identities:
+        out += ["", "People known under several identities:", "", "| person | GitHub | Jira |", "|---|---|---|"]
+        out += [f"| {i.name} | {i.github or ''} | {i.jira or ''} |" for i in p.identities]
+    em = j.emergency
+    out += [
+        "",
+        "## Change categories",
+        "",
+        f"- **Standard** (pre-approved): ticket labels {_list(j.standard_change.labels)}. Reviewed and tested "
+        "like any change; no separate final approval (CC8.1-06 not applicable).",
+        f"- **Emergency**: ticket labels {_list(em.labels)}, issue types {_list(em.issue_types)}, priorities "
+        f"{_list(em.priorities)}, or the pull request label `emergency`. Reviewed and tested; approved "
+        "retroactively (CC8.1-09 instead of CC8.1-06).",
+        "- **Normal**: every other change.",
+        "",
+        "## Windows",
+        "",
+        f"- Deployment and final approval: within {w.deploy_grace_hours} hours of the merge",
+        f"- Post-implementation review (ticket Done): within {w.pir_days} days of the deployment",
+        f"- Emergency retroactive approval: within {w.emergency_retro_days} days of the merge",
+        f"- Emergency post-mortem: within {w.postmortem_days} days of the deployment",
+        "",
+        "## Controls",
+        "",
+        "Status words: `pass`, `fail`, `pending` (a window is still open), `not_applicable`. Missing "
+        "evidence is a failure.",
+        "",
+    ]
+    for cid, sentence in control_statements(s).items():
+        level = " (per repository)" if cid in REPO_CONTROLS else ""
+        out.append(f"- **{cid} {CONTROL_NAMES[cid]}**{level}: {sentence}")
+    out.append("")
+    return "\n".join(out)
+
+
+_README_LAYOUT = """\
+Layout
+------
+control_results.csv   one row per change (or repository) and control for this date:
+                      as_of, change_id, repo, control_id, status, detail
+population.csv        every change in the evaluation window (the population sampled from):
+                      change_id, repo, number, sha, title, author, merged_at, merged_by,
+                      ticket_key, deployed_at, deployer, category, change_kind
+changes/<folder>/     the raw evidence of one change, as the APIs returned it; each JSON file
+                      is {source, kind, natural_key, url, fetched_at, etag, status_code, payload}:
+                        change.json            the change's facts, its control results, the
+                                               evidence files present and what was not found
+                        pull.json, reviews.json, check_runs.json, statuses.json   (pull requests)
+                        commit.json, commit_pulls.json                            (direct pushes)
+                        deployments.json       per environment, the deployments containing the
+                                               change up to the first successful one, with statuses
+                        ticket.json, ticket_changelog.json, or ticket_missing.json (Jira)
+                      Repository folders (owner__repo) hold repo, branch, branch_protection,
+                      branch_rules, rulesets and environments (CC8.1-11, CC8.1-12).
+                      Folder names: owner/repo#12 -> owner__repo__pr-12,
+                      owner/repo@<sha> -> owner__repo__push-<sha>.
+gx_validation.json    the Great Expectations validation results of the run
+oscal-assessment-results.json   the same results as an OSCAL 1.2 assessment-results document:
+                      one observation per control result, one finding per failure
+report.html           the human-readable report (self-contained; open in any browser)
+POLICY.md             the change-management control statement in force (from the config)
+SHA256SUMS            sha256 of every file except itself and manifest.json
+manifest.json         every file's sha256 and size, the as-of time, tool and library versions,
+                      the configuration file's sha256 and the source endpoints (no credentials)
+"""
+
+_README_VERIFY = """\
+How to verify
+-------------
+1. The archive ccwatch-evidence-<date>.tar.gz is reproducible: re-creating it from the same
+   folder gives the same bytes. Record its sha256 (sha256sum ccwatch-evidence-<date>.tar.gz).
+2. Unpack it and check every file against the recorded hashes:
+       tar -xzf ccwatch-evidence-<date>.tar.gz && cd <date> && sha256sum -c SHA256SUMS
+3. Check the manifest (also detects files added after the run), with Python 3 only, from
+   inside the unpacked <date>/ folder:
+
+python3 - <<'PY'
+import hashlib, json, pathlib
+root = pathlib.Path('.')
+m = json.loads((root / 'manifest.json').read_text())
+listed = {f['path']: f for f in m['files']}
+for p in sorted(x for x in root.rglob('*') if x.is_file()):
+    rel = p.relative_to(root).as_posix()
+    if rel == 'manifest.json':
+        continue
+    f = listed.pop(rel, None)
+    if f is None:
+        print('added:', rel)
+    elif hashlib.sha256(p.read_bytes()).hexdigest() != f['sha256']:
+        print('modified:', rel)
+for rel in listed:
+    print('missing:', rel)
+print('checked', len(m['files']), 'files')
+PY
+
+   or with ccwatch installed: python -c "from ccwatch.publish.evidence.write import verify_archive as v; print(v('ARCHIVE'))"
+4. Compare POLICY.md with the policy you approved, and its configuration sha256 with
+   manifest.json "config".
+5. Sample rows of control_results.csv and re-perform them from changes/<folder>/ (the URL and
+   fetch time of each payload say where it came from).
+An archive is never overwritten: a rerun of the same date writes ccwatch-evidence-<date>.1.tar.gz
+(then .2, ...); the folder <date>/ always holds the latest run of that date.
+"""
+
+
+def render_readme(s: Settings, as_of: datetime) -> str:
+    """README.txt for the auditor: layout, each control, statuses, how to verify."""
+    day = iso(as_of)[:10]
+    out = [
+        f"ccwatch evidence for {day} (as of {iso(as_of)})",
+        "=" * 60,
+        "",
+        "SOC 2 CC8.1 change-management evidence collected from GitHub and Jira by ccwatch.",
+        f"Population: every change merged or pushed into a production branch within {s.lookback_days}",
+        "days before the as-of time, in the repositories of POLICY.md. Events after the as-of time",
+        "are treated as not yet happened.",
+        "",
+        _README_LAYOUT,
+        "Statuses",
+        "--------",
+        "pass, fail, pending (a window is still open: becomes pass or fail on a later run),",
+        "not_applicable. Missing evidence is fail, never pass.",
+        "",
+        "Controls",
+        "--------",
+    ]
+    for cid, sentence in control_statements(s).items():
+        level = " [per repository]" if cid in REPO_CONTROLS else ""
+        out.append(f"{cid} {CONTROL_NAMES[cid]}{level}")
+        out.append(f"    {sentence.replace('`', '')}")
+    out += ["", _README_VERIFY]
+    return "\n".join(out)
