@@ -84,8 +84,8 @@ def run_once(n: int, home: Path | None = None, *, archive: bool = False, memory_
     """Generate n changes, run every phase; returns {phase: {wall, cpu}}, counts, summary, report size.
     ``db_file``: a warehouse file under ``home`` (as the pipeline has) instead of an in-memory one."""
     from ccwatch.controls.evaluate import evaluate
+    from ccwatch.controls.facts import build_facts
     from ccwatch.publish.report.html import render_report
-    from ccwatch.warehouse.facts import build_facts
     from ccwatch.warehouse.schema import connect
 
     s = settings()

@@ -19,8 +19,11 @@ from pathlib import Path
 
 
 def _summary(args) -> int:
-    from ccwatch.pipeline import parse_as_of, summary_table, warehouse_path
+    from ccwatch.common.paths import warehouse_path
+    from ccwatch.common.times import parse_as_of
+    from ccwatch.publish.results import summary_table
     from ccwatch.settings import ccwatch_home
+    from ccwatch.warehouse import schema
 
     home = Path(args.home) if args.home else ccwatch_home()
     if not warehouse_path(home).is_file():
@@ -31,7 +34,11 @@ def _summary(args) -> int:
     except ValueError:
         print(f"ccwatch: --date {args.date!r} is not a date (YYYY-MM-DD)", file=sys.stderr)
         return 2
-    table = summary_table(home, as_of)
+    con = schema.connect(warehouse_path(home), read_only=True)
+    try:
+        table = summary_table(con, as_of)
+    finally:
+        con.close()
     if table.count("\n") == 0:
         print(f"ccwatch: no control_results for {as_of:%Y-%m-%d} in {warehouse_path(home)}", file=sys.stderr)
         return 1
@@ -40,7 +47,7 @@ def _summary(args) -> int:
 
 
 def _verify(args) -> int:
-    from ccwatch.publish.evidence.write import verify_archive
+    from ccwatch.publish.evidence.verify import verify_archive
 
     path = Path(args.archive)
     if not path.exists():

@@ -22,9 +22,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import platform
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,10 +33,15 @@ import duckdb
 
 from ccwatch import __version__
 from ccwatch.audit.packet_html import change_page, index_page
-from ccwatch.audit.sampling import CHANGE_CONTROLS, Sample, SamplingError, draw_sample
+from ccwatch.audit.sampling import Sample, SamplingError, draw_sample
+from ccwatch.common.changes import change_folder
+from ccwatch.common.files import building_folder, publish_folder
+from ccwatch.common.paths import samples_dir, warehouse_path
+from ccwatch.common.times import iso
+from ccwatch.controls.catalogue import CHANGE_CONTROLS
 from ccwatch.publish.evidence import archive
-from ccwatch.publish.evidence.write import change_folder
-from ccwatch.publish.results import iso
+from ccwatch.publish.evidence.contents import change_evidence_files
+from ccwatch.publish.evidence.reader import RawEvidence
 from ccwatch.settings import Settings
 
 INDEX_COLUMNS = ("n", "change_id", "repo", "title", "author", "merged_at", "ticket_key", "deployed_at",
@@ -63,8 +66,6 @@ def packet_name(sample: Sample) -> str:
 def _raw_evidence(con, settings: Settings, as_of: datetime, change: dict, cache: dict) -> dict[str, Any]:
     """file name -> JSON content of the change's raw payloads, with '_missing' (the evidence
     writer's own selection, so packet and nightly archive attach the same files)."""
-    from ccwatch.publish.evidence.write import RawEvidence, change_evidence_files
-
     raw = cache.get(as_of)
     if raw is None:
         raw = cache[as_of] = RawEvidence(con, as_of)
@@ -145,30 +146,12 @@ def _fill(root: Path, con, sample: Sample, settings: Settings, progress: Progres
         _write(folder / "page.html", html)
 
 
-def publish_folder(tmp: Path, base: Path, stem: str) -> tuple[Path, bool]:
-    """Move the finished folder to the first free ``stem``, ``stem.1``, ... (never replaces one)."""
-    n = 0
-    while True:
-        target = base / (stem if n == 0 else f"{stem}.{n}")
-        try:
-            target.mkdir()  # claims the name atomically
-        except FileExistsError:
-            n += 1
-            continue
-        os.replace(tmp, target)  # onto our own empty directory: atomic on POSIX
-        return target, n > 0
-
-
 def write_packet(con: duckdb.DuckDBPyConnection, sample: Sample, home: Path, settings: Settings, *,
                  progress: Progress | None = None) -> PacketResult:
     """Write the sample's evidence packet under ``home/samples/`` (module doc)."""
-    base = Path(home) / "samples"
-    base.mkdir(parents=True, exist_ok=True)
+    base = samples_dir(home)
     stem = packet_name(sample)
-    tmp = base / f".{stem}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+    with building_folder(base, stem) as tmp:
         _fill(tmp, con, sample, settings, progress)
         archive.write_sums(tmp)
         p = sample.period
@@ -180,14 +163,12 @@ def write_packet(con: duckdb.DuckDBPyConnection, sample: Sample, home: Path, set
             "versions": archive.versions(),
         })
         target, numbered = publish_folder(tmp, base, stem)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return PacketResult(target, numbered, len(archive.list_files(target)), sample)
 
 
 def open_warehouse(home: Path) -> duckdb.DuckDBPyConnection:
     """The warehouse, read only (sampling never writes it); a clear error when it is absent."""
-    path = Path(home) / "warehouse.duckdb"
+    path = warehouse_path(home)
     if not path.is_file():
         raise SamplingError(f"no warehouse at {path} (has a nightly run completed? is CCWATCH_HOME right?)")
     return duckdb.connect(str(path), read_only=True)

@@ -13,8 +13,8 @@ from typing import Any
 
 from ccwatch import __version__
 from ccwatch.audit.questions import ANSWER_WORDS, QUESTIONS, answer, category_procedure
-from ccwatch.publish.policy import REPO_CONTROLS, control_name
-from ccwatch.publish.results import iso
+from ccwatch.common.times import iso
+from ccwatch.controls.catalogue import REPO_CONTROLS, control_name
 
 CSS = """
 body{font:14px/1.45 -apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;color:#1f2328;max-width:1100px}

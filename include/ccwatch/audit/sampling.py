@@ -33,8 +33,9 @@ from datetime import date, datetime, timedelta
 
 import duckdb
 
-from ccwatch.controls.catalogue import CONTROLS
-from ccwatch.publish.results import control_sort_key, iso
+from ccwatch.common.times import iso
+from ccwatch.controls.catalogue import control_sort_key
+from ccwatch.controls.families import CONTROLS
 from ccwatch.warehouse.facts import POPULATION_COLUMNS
 from ccwatch.warehouse.population import has_population_table
 

@@ -20,21 +20,20 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
-import shutil
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import duckdb
 
-from ccwatch.audit.packet import publish_folder
 from ccwatch.audit.packet_html import badge, e, html_document
 from ccwatch.audit.questions import ANSWERS, QUESTIONS, answer
 from ccwatch.audit.sampling import Sample, SamplingError, draw_sample
-from ccwatch.controls.catalogue import CONTROLS
-from ccwatch.publish.policy import REPO_CONTROLS, control_name
+from ccwatch.common.files import building_folder, publish_folder
+from ccwatch.common.paths import self_audits_dir
+from ccwatch.controls.catalogue import REPO_CONTROLS, control_name
+from ccwatch.controls.families import CONTROLS
 from ccwatch.publish.results import pass_rate
 
 _QUARTER = re.compile(r"(\d{4})-?Q([1-4])\Z", re.IGNORECASE)
@@ -183,16 +182,10 @@ def self_audit(con: duckdb.DuckDBPyConnection, quarter: str, size: int = 25, see
     seed = default_seed(name) if seed is None else seed
     sample = draw_sample(con, start, end, size, seed)
     lines = _control_lines(con, sample)
-    base = Path(home) / "self-audits"
-    base.mkdir(parents=True, exist_ok=True)
+    base = self_audits_dir(home)
     stem = f"{name}_seed{seed}_n{size}"
-    tmp = base / f".{stem}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+    with building_folder(base, stem) as tmp:
         (tmp / "self-audit.html").write_text(render_html(name, sample, lines), encoding="utf-8", newline="")
         (tmp / "self-audit.csv").write_text(render_csv(name, sample, lines), encoding="utf-8", newline="")
         target, _ = publish_folder(tmp, base, stem)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return target

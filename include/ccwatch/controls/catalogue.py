@@ -1,21 +1,58 @@
-"""The explicit, ordered list of CC8.1 controls (CONTROLS.md), and the modules that contribute facts."""
+"""The CC8.1 control catalogue (CONTROLS.md): ids, names, what a row is, and the status words, once.
+
+Everything that names a control (the report, Slack, OSCAL, POLICY.md, the auditor's packet)
+reads it here; each family module declares the rule of its controls with
+:func:`ccwatch.controls.base.control`, which takes the name and scope from this table, and
+``controls.families`` checks that every id below has exactly one rule.  Light on purpose: no
+Great Expectations import, so the publishing stages can name controls cheaply.
+"""
 
 from __future__ import annotations
 
-from ccwatch.controls import Control, deployment, emergency, path, repository, review, testing, ticket
+import re
+from typing import NamedTuple
 
-# Modules whose change_fact_sql / repo_fact_sql build_facts composes (order = column order).
-FACT_MODULES = (ticket, review, testing, deployment, emergency, path, repository)
+STATUSES = ("pass", "fail", "pending", "not_applicable")
 
-_BY_ID = {c.id: c for m in FACT_MODULES for c in m.CONTROLS}
 
-CONTROL_IDS = (
-    "CC8.1-01", "CC8.1-02", "CC8.1-03", "CC8.1-04", "CC8.1-05", "CC8.1-06", "CC8.1-07",
-    "CC8.1-08", "CC8.1-09", "CC8.1-10", "CC8.1-11", "CC8.1-12", "CC8.1-13",
+class Entry(NamedTuple):
+    id: str
+    name: str
+    scope: str  # 'change': a row per change; 'repo': a row per repository (change_id = owner/repo)
+
+
+CATALOGUE: tuple[Entry, ...] = (
+    Entry("CC8.1-01", "Ticket traceability", "change"),
+    Entry("CC8.1-02", "Change request documented", "change"),
+    Entry("CC8.1-03", "Independent peer review", "change"),
+    Entry("CC8.1-04", "Segregation of duties", "change"),
+    Entry("CC8.1-05", "Tested before merge", "change"),
+    Entry("CC8.1-06", "Final approval before deployment", "change"),
+    Entry("CC8.1-07", "Controlled deployment", "change"),
+    Entry("CC8.1-08", "Post-implementation review", "change"),
+    Entry("CC8.1-09", "Emergency change procedure", "change"),
+    Entry("CC8.1-10", "Authorised change path", "change"),
+    Entry("CC8.1-11", "Production branch protected", "repo"),
+    Entry("CC8.1-12", "Deployment access restricted", "repo"),
+    Entry("CC8.1-13", "Validated before production", "change"),
 )
 
-CONTROLS: list[Control] = [_BY_ID[i] for i in CONTROL_IDS]
+CONTROL_IDS: tuple[str, ...] = tuple(e.id for e in CATALOGUE)
+CONTROL_NAMES: dict[str, str] = {e.id: e.name for e in CATALOGUE}
+REPO_CONTROLS: tuple[str, ...] = tuple(e.id for e in CATALOGUE if e.scope == "repo")
+CHANGE_CONTROLS: tuple[str, ...] = tuple(e.id for e in CATALOGUE if e.scope == "change")
+_BY_ID = {e.id: e for e in CATALOGUE}
 
 
-def control(control_id: str) -> Control:
+def control_entry(control_id: str) -> Entry:
     return _BY_ID[control_id]
+
+
+def control_name(control_id: str) -> str:
+    return CONTROL_NAMES.get(control_id, control_id)
+
+
+def control_sort_key(control_id: str) -> tuple:
+    """Numeric order of control ids (CC8.1-2 before CC8.1-10); unknown ids last."""
+    m = re.search(r"(\d+)$", control_id or "")
+    return (0, int(m.group(1))) if m else (1, control_id or "")

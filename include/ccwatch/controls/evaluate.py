@@ -13,7 +13,7 @@ GX's sampled unexpected change ids must be among the derived ones and GX's succe
 Any mismatch, an expectation type without a derivation, or a GX exception raises
 ``EvaluationError``: no status is reported for it, never a pass.  The change controls' rows are
 written set-based: the statuses go to DuckDB as one categorical frame and one INSERT ... SELECT
-per control computes the detail line in SQL (``controls.detail_sql``); the few rows SQL cannot
+per control computes the detail line in SQL (each control's ``detail_sql``, ``controls.sqltext``); the few rows SQL cannot
 reproduce exactly (text that is not printable ASCII, an unknown scope) get the control's Python
 detail function, the reference, and every run checks up to 25 rows per control and status of the
 SQL text against that function (a difference is an ``EvaluationError``).  The repository
@@ -35,12 +35,13 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from ccwatch.controls import DUE, NOT_APPLICABLE, PENDING, STATUSES, Control
-from ccwatch.controls.catalogue import CONTROLS
-from ccwatch.controls.detail_sql import NORMALIZED, raw_detail_sql
+from ccwatch.common.times import naive_utc
+from ccwatch.controls.base import DUE, NOT_APPLICABLE, PENDING, Control
+from ccwatch.controls.catalogue import STATUSES
+from ccwatch.controls.families import CONTROLS
 from ccwatch.controls.gx_mask import DeriveError, unexpected_mask
+from ccwatch.controls.sqltext import NORMALIZED
 from ccwatch.settings import Settings
-from ccwatch.warehouse.facts import naive_utc
 
 log = logging.getLogger(__name__)
 
@@ -252,7 +253,7 @@ def _status_frame(con: duckdb.DuckDBPyConnection, statuses: dict[str, np.ndarray
 
 
 def _insert_sql(control: Control, settings: Settings) -> str:
-    raw = raw_detail_sql(control.id, settings)
+    raw = control.detail_sql(settings)
     return (f"INSERT INTO control_results SELECT $t::TIMESTAMP, change_id, repo, '{control.id}', "
             f"CASE WHEN _st = '{_UNKNOWN}' THEN 'fail' ELSE _st END, "
             f"CASE WHEN _st = '{_UNKNOWN}' THEN $py ELSE coalesce({NORMALIZED}, $py) END "
@@ -275,11 +276,11 @@ def _python_rows(con: duckdb.DuckDBPyConnection, control: Control, ids: list[str
 def _write_change_results(con: duckdb.DuckDBPyConnection, statuses: dict[str, np.ndarray],
                           settings: Settings, t: datetime) -> int:
     """Write the change controls' rows set-based: the detail text is a SQL expression per control
-    (``controls.detail_sql``); rows it cannot reproduce exactly (non printable-ASCII text, an
+    (each control's ``detail_sql``, ``controls.sqltext``); rows it cannot reproduce exactly (non printable-ASCII text, an
     unknown scope) are computed by the Python function, and a sample of every control and status
     is checked against the Python function (a difference is an ``EvaluationError``)."""
     controls = [c for c in CONTROLS if c.scope == "change"]
-    sql_controls = [c for c in controls if raw_detail_sql(c.id, settings) is not None]
+    sql_controls = [c for c in controls if c.detail_sql is not None]
     frame = _status_frame(con, statuses, sql_controls)
     con.register("_ccwatch_status", frame)
     try:

@@ -17,7 +17,7 @@ from ccwatch.settings import Settings
 def suite_definitions(settings: Settings) -> dict[str, dict]:
     import great_expectations as gx
 
-    from ccwatch.controls.catalogue import CONTROLS
+    from ccwatch.controls.families import CONTROLS
 
     out = {}
     for control in CONTROLS:

@@ -38,11 +38,14 @@ import requests
 from jira import JIRA, JIRAError
 
 from ccwatch.common.endpoints import Endpoint
+from ccwatch.common.times import parse_ts
+from ccwatch.common.times import utc_now_iso as fetched_now
+from ccwatch.ingest.errors import SourceError
+from ccwatch.ingest.http.paging import unique_items
 from ccwatch.ingest.http.retry import RETRY_STATUSES, RetryPolicy, mount_retry, rate_limit_text
+from ccwatch.ingest.http.urls import public_url
 from ccwatch.ingest.records import RawRecord
-from ccwatch.ingest.source import SourceError, fetched_now, public_url, unique_items
 from ccwatch.settings import Settings
-from ccwatch.warehouse.normalize.jira import parse_ts
 
 PAGE_SIZE = 100
 KEY_CHUNK = 50

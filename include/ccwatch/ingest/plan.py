@@ -1,9 +1,9 @@
-"""Incremental ingestion: per-repository / per-project watermarks, the state file, fetch plans.
+"""Incremental ingestion: fetch plans per repository / project from the ingest state.
 
 The fetch tasks never open DuckDB (the load step holds its write lock, and two parallel
 fetches must not contend for it).  Instead ``load_warehouse`` writes a small JSON state file
-(``CCWATCH_HOME/state/ingest_state.json``, temp name + atomic rename) right after its
-commit, derived from the warehouse it just committed:
+(``CCWATCH_HOME/state/ingest_state.json``, ``ccwatch.ingest.state``) right after its commit,
+computed from the warehouse it just committed (``ccwatch.warehouse.ingest_state``):
 
 - per repository: the *coverage* ``[covered_from, watermark]`` (every object with activity in
   it has been fetched; ``watermark`` is the as-of time of the last complete load, capped at
@@ -11,7 +11,7 @@ commit, derived from the warehouse it just committed:
   production-branch tip, the deployments still open (latest status not final, or young
   enough that a control window may still move), per environment, and the first-parent commits
   of the next overlap that have no merged PR (``unlinked``: their PRs are asked again even
-  when the commits listing answers 304, see ``connectors/github_conditional.relink``);
+  when the commits listing answers 304, see ``ingest/github/conditional.relink``);
 - per Jira project: its coverage; and the keys of every ticket stored (``resolve_tickets``
   never refetches them).
 
@@ -30,19 +30,10 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from ccwatch.ingest.state import (  # noqa: F401  (re-exported: the state file is part of this module's interface)
-    STATE_VERSION,
-    drop_state,
-    iso,
-    parse,
-    read_state,
-    state_path,
-    write_json_atomic,
-    write_state,
-)
+from ccwatch.common.times import iso_z, parse_utc
 from ccwatch.settings import RepoConfig, Settings
 
 log = logging.getLogger("ccwatch")
@@ -134,13 +125,13 @@ def _usable(entry: Any, fingerprint: str, window_start: datetime) -> str | None:
     if entry.get("fingerprint") != fingerprint:
         return "configuration changed"
     try:
-        covered_from, watermark = parse(entry["covered_from"]), parse(entry["watermark"])
+        covered_from, watermark = parse_utc(entry["covered_from"]), parse_utc(entry["watermark"])
     except (KeyError, ValueError, TypeError):
         return "state entry malformed"
     if covered_from > window_start:
-        return f"state covers only from {iso(covered_from)}"
+        return f"state covers only from {iso_z(covered_from)}"
     if watermark < window_start:
-        return f"state ends at {iso(watermark)}, before the window"
+        return f"state ends at {iso_z(watermark)}, before the window"
     return None
 
 
@@ -155,13 +146,13 @@ def plan_github_repo(settings: Settings, state: dict[str, Any] | None, as_of: da
     entry = ((state or {}).get("github") or {}).get(rc.repo)
     why = _usable(entry, repo_fingerprint(settings, rc), window_start)
     if why is None:
-        since = parse(entry["watermark"]) - OVERLAP
+        since = parse_utc(entry["watermark"]) - OVERLAP
         plan = RepoPlan(rc.repo, "incremental", window_start, since, entry.get("tip"),
                         dict(entry.get("open_deployments") or {}), *_conditional(entry, rc),
                         unlinked=_unlinked_of(entry, since))
     else:
         plan = RepoPlan(rc.repo, "full", window_start, window_start)
-    log.info("GitHub %s: %s fetch since %s%s", rc.repo, plan.mode, iso(plan.since),
+    log.info("GitHub %s: %s fetch since %s%s", rc.repo, plan.mode, iso_z(plan.since),
              f" ({why})" if why and state is not None else "")
     return plan
 
@@ -173,13 +164,13 @@ def plan_jira(settings: Settings, state: dict[str, Any] | None, as_of: datetime)
     for p in settings.jira.project_keys:
         entry = projects.get(p)
         why = _usable(entry, project_fingerprint(settings, p), window_start)
-        mode, since = ("incremental", parse(entry["watermark"]) - OVERLAP) if why is None else ("full", window_start)
+        mode, since = ("incremental", parse_utc(entry["watermark"]) - OVERLAP) if why is None else ("full", window_start)
         by_since.setdefault((mode, since), []).append(p)
     groups = tuple((tuple(ps), mode, since) for (mode, since), ps in sorted(by_since.items(), key=lambda kv: kv[0][1]))
     incremental = {p for ps, mode, _ in groups if mode == "incremental" for p in ps}
     known = frozenset(k for k in (state or {}).get("jira_known_keys") or [] if k.split("-", 1)[0] in incremental)
     for ps, mode, since in groups:
-        log.info("Jira %s: %s fetch updated since %s", ", ".join(ps), mode, iso(since))
+        log.info("Jira %s: %s fetch updated since %s", ", ".join(ps), mode, iso_z(since))
     return JiraPlan(groups, known)
 
 
@@ -191,9 +182,9 @@ def fetched_through(as_of: datetime, started: datetime) -> datetime:
 
 def github_plan_meta(plans: dict[str, RepoPlan], as_of: datetime, started: datetime,
                      state: dict[str, Any] | None) -> dict[str, Any]:
-    return {"source": "github", "as_of": iso(as_of), "fetched_through": iso(fetched_through(as_of, started)),
+    return {"source": "github", "as_of": iso_z(as_of), "fetched_through": iso_z(fetched_through(as_of, started)),
             "basis": (state or {}).get("loaded_as_of") if any(p.incremental for p in plans.values()) else None,
-            "repos": {r: {"mode": p.mode, "since": iso(p.since), "window_start": iso(p.window_start)}
+            "repos": {r: {"mode": p.mode, "since": iso_z(p.since), "window_start": iso_z(p.window_start)}
                       for r, p in plans.items()}}
 
 
@@ -209,7 +200,7 @@ def combine_github_metas(metas: list[dict[str, Any]]) -> dict[str, Any]:
     for m in metas:  # keys the plans carry besides these (e.g. per-repository validators) are kept
         out.update({k: v for k, v in m.items() if k != "repos"})
     out.update(source="github", as_of=metas[0]["as_of"],
-               fetched_through=iso(min(parse(m["fetched_through"]) for m in metas)),
+               fetched_through=iso_z(min(parse_utc(m["fetched_through"]) for m in metas)),
                basis=bases[-1] if bases else None, bases=bases,
                repos={r: e for m in metas for r, e in (m.get("repos") or {}).items()})
     return out
@@ -218,67 +209,11 @@ def combine_github_metas(metas: list[dict[str, Any]]) -> dict[str, Any]:
 def jira_plan_meta(plan: JiraPlan, as_of: datetime, started: datetime, state: dict[str, Any] | None,
                    lookback_days: int) -> dict[str, Any]:
     window_start = as_of - timedelta(days=lookback_days)
-    return {"source": "jira", "as_of": iso(as_of), "fetched_through": iso(fetched_through(as_of, started)),
+    return {"source": "jira", "as_of": iso_z(as_of), "fetched_through": iso_z(fetched_through(as_of, started)),
             "basis": (state or {}).get("loaded_as_of") if any(m == "incremental" for _, m, _ in plan.groups) else None,
-            "projects": {p: {"mode": mode, "since": iso(since), "window_start": iso(window_start)}
+            "projects": {p: {"mode": mode, "since": iso_z(since), "window_start": iso_z(window_start)}
                          for ps, mode, since in plan.groups for p in ps},
             "known_keys": sorted(plan.known_keys)}
-
-
-# --- the state after a load (computed inside the load transaction) -----------------------
-
-
-def _union(prev: tuple[datetime, datetime] | None, new: tuple[datetime, datetime]) -> tuple[datetime, datetime]:
-    """Coverage after a fetch: joined when the intervals touch, else the one reaching later."""
-    if prev is None:
-        return new
-    (a, b), (c, d) = prev, new
-    if c <= b and a <= d:
-        return min(a, c), max(b, d)
-    return prev if b >= d else new
-
-
-def _prev_interval(entry: Any, fingerprint: str) -> tuple[datetime, datetime] | None:
-    if not isinstance(entry, dict) or entry.get("fingerprint") != fingerprint:
-        return None
-    try:
-        return parse(entry["covered_from"]), parse(entry["watermark"])
-    except (KeyError, ValueError, TypeError):
-        return None
-
-
-def _fetched(meta: dict[str, Any], m: dict[str, Any]) -> tuple[datetime, datetime]:
-    lo = parse(m["window_start"]) if m["mode"] == "full" else parse(m["since"])
-    return lo, parse(meta["fetched_through"])
-
-
-def compute_state(con: Any, settings: Settings, as_of: datetime, prev: dict[str, Any] | None,
-                  metas: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The state to publish once the load that carries ``metas`` commits (``con`` sees its rows)."""
-    prev = prev or {}
-    state: dict[str, Any] = {"version": STATE_VERSION, "loaded_as_of": iso(as_of), "github": {}, "jira": {}}
-    gh = metas.get("github") or {}
-    for rc in settings.github.repositories:
-        m = (gh.get("repos") or {}).get(rc.repo)
-        if m is None:
-            continue
-        fp = repo_fingerprint(settings, rc)
-        covered_from, watermark = _union(_prev_interval((prev.get("github") or {}).get(rc.repo), fp), _fetched(gh, m))
-        state["github"][rc.repo] = {
-            "fingerprint": fp, "covered_from": iso(covered_from), "watermark": iso(watermark),
-            "tip": _branch_tip(con, rc), "open_deployments": _open_deployments(con, settings, rc, watermark),
-            "unlinked": _unlinked_commits(con, rc, watermark), **_validators(con, rc, as_of)}
-    jm = metas.get("jira") or {}
-    for p in settings.jira.project_keys:
-        m = (jm.get("projects") or {}).get(p)
-        if m is None:
-            continue
-        fp = project_fingerprint(settings, p)
-        covered_from, watermark = _union(_prev_interval((prev.get("jira") or {}).get(p), fp), _fetched(jm, m))
-        state["jira"][p] = {"fingerprint": fp, "covered_from": iso(covered_from), "watermark": iso(watermark)}
-    state["jira_known_keys"] = [k for (k,) in con.execute(
-        "SELECT key FROM tickets WHERE ticket_exists ORDER BY key").fetchall()]
-    return state
 
 
 def _conditional(entry: dict[str, Any], rc: RepoConfig) -> tuple[dict[str, str], tuple[int, ...]]:
@@ -301,96 +236,8 @@ def _unlinked_of(entry: dict[str, Any], since: datetime) -> tuple[dict[str, str]
     out = []
     for u in entry.get("unlinked") or []:
         try:
-            if isinstance(u, dict) and isinstance(u.get("sha"), str) and parse(u["committed_at"]) >= since:
-                out.append({"sha": u["sha"], "committed_at": iso(parse(u["committed_at"]))})
+            if isinstance(u, dict) and isinstance(u.get("sha"), str) and parse_utc(u["committed_at"]) >= since:
+                out.append({"sha": u["sha"], "committed_at": iso_z(parse_utc(u["committed_at"]))})
         except (KeyError, ValueError, TypeError):
             continue
     return tuple(out)
-
-
-def _unlinked_commits(con: Any, rc: RepoConfig, watermark: datetime) -> list[dict[str, str]]:
-    """First-parent commits of the production branch committed within OVERLAP before the
-    watermark (the next incremental fetch's overlap) that have no merged PR: a direct push, or a
-    merge commit whose PR association GitHub had not indexed yet (rechecked while in the overlap)."""
-    cutoff = (watermark - OVERLAP).astimezone(UTC).replace(tzinfo=None)
-    rows = con.execute(
-        "SELECT sha, committed_at FROM commits WHERE repo = ? AND branch = ? AND committed_at >= ? "
-        "AND coalesce(len(pr_numbers), 0) = 0 ORDER BY committed_at, sha",
-        [rc.repo, rc.production_branch, cutoff]).fetchall()
-    return [{"sha": sha, "committed_at": iso(at.replace(tzinfo=UTC))} for sha, at in rows]
-
-
-def _validators(con: Any, rc: RepoConfig, as_of: datetime) -> dict[str, Any]:
-    """The ETags the fetch of this load saw (its ``validators`` raw record; one of another date
-    is stale, so none then)."""
-    row = con.execute("SELECT payload FROM raw_payloads WHERE source = 'github' AND kind = 'validators' "
-                      "AND natural_key = ?", [rc.repo]).fetchone()
-    payload = json.loads(row[0]) if row and row[0] else None
-    if not isinstance(payload, dict) or payload.get("as_of") != iso(as_of):
-        return {}
-    return {"validators": dict(payload.get("validators") or {}), "ruleset_ids": list(payload.get("ruleset_ids") or [])}
-
-
-def _branch_tip(con: Any, rc: RepoConfig) -> str | None:
-    row = con.execute(
-        "SELECT json_extract_string(payload, '$.commit.sha') FROM raw_payloads "
-        "WHERE source = 'github' AND kind = 'branch' AND natural_key = ? AND status_code = 200",
-        [f"{rc.repo}:{rc.production_branch}"]).fetchone()
-    return row[0] if row else None
-
-
-def _open_deployments(con: Any, settings: Settings, rc: RepoConfig, watermark: datetime) -> dict[str, list]:
-    """Stored deployments of the window whose statuses the next incremental fetch refetches: those
-    without a final status, and production ones young enough that a control window (deploy grace,
-    PIR, post-mortem) may still depend on them, so a late status (a rollback marked failure, a
-    manual inactive) is seen while it can still change a result.  Staging deployments that GitHub
-    auto-inactivates need nothing: staging counts its latest status other than inactive."""
-    naive = watermark.astimezone(UTC).replace(tzinfo=None)
-    rows = con.execute(
-        """
-        WITH st AS (
-            SELECT deployment_id, arg_max(state, struct_pack(t := created_at, i := status_id)) AS latest
-            FROM deployment_statuses WHERE repo = ? GROUP BY ALL
-        )
-        SELECT d.environment, d.deployment_id, d.created_at, st.latest
-        FROM deployments d LEFT JOIN st USING (deployment_id)
-        WHERE d.repo = ? AND d.created_at >= ?
-          AND (st.latest IS NULL OR NOT list_contains(?, st.latest)
-               OR (list_contains(?, d.environment) AND d.created_at >= ?))
-        ORDER BY d.environment, d.created_at, d.deployment_id
-        """,
-        [rc.repo, rc.repo, naive - timedelta(days=settings.lookback_days), list(FINAL_DEPLOYMENT_STATES),
-         list(rc.production_environments), naive - timedelta(days=deployment_keep_days(settings))]).fetchall()
-    nodes = _deployment_node_ids(con, rc, {env for env, *_ in rows})
-    out: dict[str, list] = {}
-    for env, dep_id, created, latest in rows:
-        entry = {"id": int(dep_id), "created_at": iso(created.replace(tzinfo=UTC)), "state": latest}
-        if nodes.get(int(dep_id)):
-            entry["node_id"] = nodes[int(dep_id)]  # GraphQL looks the statuses up by node id
-        out.setdefault(env, []).append(entry)
-    return out
-
-
-def _deployment_node_ids(con: Any, rc: RepoConfig, envs: set[str]) -> dict[int, str]:
-    """Deployment id -> GraphQL node id, from the stored REST deployments lists."""
-    out: dict[int, str] = {}
-    for env in sorted(envs):
-        row = con.execute("SELECT payload FROM raw_payloads WHERE source = 'github' AND kind = 'deployments' "
-                          "AND natural_key = ? AND status_code = 200", [f"{rc.repo}:{env}"]).fetchone()
-        items = json.loads(row[0]) if row and row[0] else None
-        for d in items if isinstance(items, list) else []:
-            if isinstance(d, dict) and d.get("id") is not None and isinstance(d.get("node_id"), str):
-                out[int(d["id"])] = d["node_id"]
-    return out
-
-
-def missing_basis(con: Any, metas: dict[str, dict[str, Any]]) -> str | None:
-    """An incremental batch builds on the load that wrote its state: that load must be in this
-    warehouse (a restored or replaced warehouse would otherwise silently miss changes)."""
-    for meta in metas.values():
-        bases = (meta or {}).get("bases") or [(meta or {}).get("basis")]  # several: the per-repository fan-out
-        for basis in filter(None, bases):
-            if not con.execute("SELECT 1 FROM runs WHERE as_of = ?", [parse(basis).replace(tzinfo=None)]).fetchone():
-                return (f"the {meta.get('source')} fetch is incremental on the load of {basis}, which this "
-                        "warehouse has no record of")
-    return None

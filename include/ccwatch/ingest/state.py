@@ -1,37 +1,22 @@
 """The ingest state file (``CCWATCH_HOME/state/ingest_state.json``): read, written atomically, dropped.
 
-What it holds and how the plans use it: ``ccwatch.ingest.plan`` (which re-exports these names).
+What it holds: ``ccwatch.warehouse.ingest_state`` computes it after each committed load; how the
+fetches use it: ``ccwatch.ingest.plan``.  Fetch tasks read only this file, never DuckDB.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ccwatch.ingest.records import remove_stale, tmp_pattern
+from ccwatch.common.files import write_json_atomic
+from ccwatch.common.paths import state_path
 
 log = logging.getLogger("ccwatch")
 
 STATE_VERSION = 1
-
-
-def state_path(home: Path) -> Path:
-    return Path(home) / "state" / "ingest_state.json"
-
-
-def iso(dt: datetime) -> str:
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse(text: str) -> datetime:
-    return datetime.fromisoformat(str(text).replace("Z", "+00:00")).astimezone(UTC)
-
-
-# --- state file --------------------------------------------------------------------------
 
 
 def read_state(home: Path, warehouse: Path) -> dict[str, Any] | None:
@@ -51,20 +36,6 @@ def read_state(home: Path, warehouse: Path) -> dict[str, Any] | None:
         log.warning("Ingest state %s has another version: full fetch", path)
         return None
     return state
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale(path.parent, tmp_pattern(path))  # a killed writer's temp file
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1, sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def write_state(home: Path, state: dict[str, Any]) -> Path:

@@ -1,4 +1,4 @@
-"""The control catalogue as users read it, and POLICY.md generated from the configuration.
+"""POLICY.md and the auditor's README.txt, generated from the configuration.
 
 Ids and names are the public ones of CONTROLS.md; the statements are the "passes when"
 column with the configured values filled in, so the auditor can compare the policy in
@@ -9,29 +9,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ccwatch.publish.results import iso
+from ccwatch.common.times import iso
+from ccwatch.controls.catalogue import CONTROL_NAMES, REPO_CONTROLS
 from ccwatch.settings import Settings
-
-CONTROL_NAMES: dict[str, str] = {
-    "CC8.1-01": "Ticket traceability",
-    "CC8.1-02": "Change request documented",
-    "CC8.1-03": "Independent peer review",
-    "CC8.1-04": "Segregation of duties",
-    "CC8.1-05": "Tested before merge",
-    "CC8.1-06": "Final approval before deployment",
-    "CC8.1-07": "Controlled deployment",
-    "CC8.1-08": "Post-implementation review",
-    "CC8.1-09": "Emergency change procedure",
-    "CC8.1-10": "Authorised change path",
-    "CC8.1-11": "Production branch protected",
-    "CC8.1-12": "Deployment access restricted",
-    "CC8.1-13": "Validated before production",
-}
-REPO_CONTROLS = ("CC8.1-11", "CC8.1-12")
-
-
-def control_name(control_id: str) -> str:
-    return CONTROL_NAMES.get(control_id, control_id)
 
 
 def _list(items, empty: str = "(none configured)") -> str:

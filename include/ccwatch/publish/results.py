@@ -7,10 +7,13 @@ values; it never writes and never looks at the wall clock.
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import duckdb
+
+from ccwatch.common.times import evidence_date
+from ccwatch.controls.catalogue import control_sort_key
 
 #: the columns of population.csv (CONTROLS.md, "Outputs"); change_kind, pr_url and ticket_url are extras
 POPULATION_COLUMNS = (
@@ -19,35 +22,8 @@ POPULATION_COLUMNS = (
 )
 CHANGE_COLUMNS = POPULATION_COLUMNS + ("change_kind", "pr_url", "ticket_url")
 RESULT_COLUMNS = ("as_of", "change_id", "repo", "control_id", "status", "detail")
-STATUSES = ("pass", "fail", "pending", "not_applicable")
 
 _SAFE_URL = re.compile(r"https?://[^\s<>\"'|`\\]+\Z")
-
-
-def naive_utc(value: datetime) -> datetime:
-    """DuckDB TIMESTAMP values are naive UTC: convert an aware time, keep a naive one."""
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value
-
-
-def evidence_date(as_of: datetime) -> date:
-    return naive_utc(as_of).date()
-
-
-def iso(value: Any) -> str:
-    """Timestamps as ISO-8601 UTC with a Z, everything else as str; None as ''."""
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        v = naive_utc(value)
-        text = v.strftime("%Y-%m-%dT%H:%M:%S")
-        if v.microsecond:
-            text += f".{v.microsecond:06d}"
-        return text + "Z"
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value)
 
 
 def safe_url(url: Any) -> str | None:
@@ -55,11 +31,6 @@ def safe_url(url: Any) -> str | None:
     if not isinstance(url, str) or not _SAFE_URL.match(url):
         return None
     return url
-
-
-def control_sort_key(control_id: str) -> tuple:
-    m = re.search(r"(\d+)$", control_id or "")
-    return (0, int(m.group(1))) if m else (1, control_id or "")
 
 
 def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
@@ -198,3 +169,15 @@ def pass_rate(counts: dict[str, int]) -> float | None:
     """pass / (pass + fail); pending and not_applicable are not judged yet / not in scope."""
     judged = counts.get("pass", 0) + counts.get("fail", 0)
     return None if judged == 0 else counts.get("pass", 0) / judged
+
+
+def summary_table(con: duckdb.DuckDBPyConnection, as_of: datetime) -> str:
+    """Per-control counts of this date's results, as printed at the end of the demo (an empty
+    table, the header alone, when the date has no results)."""
+    counts = status_counts(con, as_of)
+    lines = [f"{'control':<10} {'pass':>6} {'fail':>6} {'pending':>8} {'n/a':>6}"]
+    for cid in sorted(counts, key=control_sort_key):
+        c = counts[cid]
+        lines.append(f"{cid:<10} {c.get('pass', 0):>6} {c.get('fail', 0):>6} {c.get('pending', 0):>8} "
+                     f"{c.get('not_applicable', 0):>6}")
+    return "\n".join(lines)

@@ -18,9 +18,10 @@ from typing import Any
 import duckdb
 
 from ccwatch.common.endpoints import Endpoint, redact_url
-from ccwatch.publish import results as outputs
-from ccwatch.publish.policy import control_name
-from ccwatch.publish.results import control_sort_key, iso, safe_url
+from ccwatch.common.times import evidence_date, iso, naive_utc
+from ccwatch.controls.catalogue import control_name, control_sort_key
+from ccwatch.publish import results
+from ccwatch.publish.results import safe_url
 from ccwatch.settings import Settings
 
 MAX_BLOCKS = 50
@@ -85,9 +86,9 @@ def mark_alerted(con: duckdb.DuckDBPyConnection, as_of: datetime, message_meta: 
     Call only after ``send_slack`` returned. Returns the number of rows recorded."""
     meta = message_meta.get(_META, message_meta) if isinstance(message_meta, dict) else {}
     now = datetime.now(UTC).replace(tzinfo=None)  # bookkeeping only, never used to evaluate
-    rows = [(outputs.naive_utc(as_of), a["change_id"], a["control_id"], "alerted", now, a.get("detail"), ts)
+    rows = [(naive_utc(as_of), a["change_id"], a["control_id"], "alerted", now, a.get("detail"), ts)
             for a in meta.get("alerted", [])]
-    rows += [(outputs.naive_utc(as_of), r["change_id"], r["control_id"], "resolved", now, r.get("status"), ts)
+    rows += [(naive_utc(as_of), r["change_id"], r["control_id"], "resolved", now, r.get("status"), ts)
              for r in meta.get("resolved", [])]
     if rows:
         con.execute("BEGIN TRANSACTION")
@@ -124,7 +125,7 @@ def _bounded(head: str, lines: list[str], limit: int = MAX_SECTION) -> str:
 
 
 def _change_line(row: dict, change: dict | None, links: dict) -> str:
-    parts = [_link(outputs.change_link(change, links), row["change_id"])]
+    parts = [_link(results.change_link(change, links), row["change_id"])]
     if change and change.get("ticket_key"):
         parts.append(_link(change.get("ticket_url"), change["ticket_key"]))
     title = f" _{mrkdwn_escape(_clip(change.get('title'), 80))}_" if change and change.get("title") else ""
@@ -141,7 +142,7 @@ def _location(report_location: str) -> str:
 def build_slack_message(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime,
                         report_location: str) -> dict | None:
     """Block Kit payload ({text, blocks, ccwatch}) for new failures and resolved ones; None if nothing new."""
-    rows = outputs.results(con, as_of)
+    rows = results.results(con, as_of)
     if not rows:
         return None
     states = alert_states(con)
@@ -151,11 +152,11 @@ def build_slack_message(con: duckdb.DuckDBPyConnection, settings: Settings, as_o
                 and today[k]["status"] != "fail"]
     if not new and not resolved:
         return None
-    facts = {c["change_id"]: c for c in outputs.changes(con)}
-    for r in outputs.repos(con):
+    facts = {c["change_id"]: c for c in results.changes(con)}
+    for r in results.repos(con):
         facts.setdefault(r["change_id"], {"pr_url": r.get("html_url"), "repo": r.get("repo")})
-    links = outputs.commit_urls(con)
-    day = outputs.evidence_date(as_of).isoformat()
+    links = results.commit_urls(con)
+    day = evidence_date(as_of).isoformat()
     failing_today = sum(1 for r in rows if r["status"] == "fail")
 
     by_control: dict[str, list[dict]] = {}
@@ -167,7 +168,7 @@ def build_slack_message(con: duckdb.DuckDBPyConnection, settings: Settings, as_o
     blocks: list[dict] = [
         {"type": "header", "text": {"type": "plain_text", "text": headline[:150], "emoji": False}},
         {"type": "context", "elements": [{"type": "mrkdwn", "text":
-            f"As of {iso(outputs.naive_utc(as_of))} · {failing_today} failing result(s) today, "
+            f"As of {iso(naive_utc(as_of))} · {failing_today} failing result(s) today, "
             f"{len(new)} not alerted before · {_location(report_location)}"}]},
     ]
     if new:
@@ -186,7 +187,7 @@ def build_slack_message(con: duckdb.DuckDBPyConnection, settings: Settings, as_o
         lines = [_change_line(r, facts.get(r["change_id"]), links) for r in group]
         blocks.append(_section(_bounded(f"*{c} {mrkdwn_escape(control_name(c))}* ({len(group)} new)", lines)))
     if resolved:
-        lines = [f"• {_link(outputs.change_link(facts.get(r['change_id']), links), r['change_id'])} — "
+        lines = [f"• {_link(results.change_link(facts.get(r['change_id']), links), r['change_id'])} — "
                  f"*{r['control_id']}* {mrkdwn_escape(control_name(r['control_id']))} now {r['status']}"
                  for r in resolved]
         if new:
@@ -198,7 +199,7 @@ def build_slack_message(con: duckdb.DuckDBPyConnection, settings: Settings, as_o
     if new and resolved:
         text += f"; {len(resolved)} resolved"
     meta = {
-        "as_of": iso(outputs.naive_utc(as_of)),
+        "as_of": iso(naive_utc(as_of)),
         "alerted": [{"change_id": r["change_id"], "control_id": r["control_id"], "detail": r["detail"]} for r in new],
         "resolved": [{"change_id": r["change_id"], "control_id": r["control_id"], "status": r["status"]}
                      for r in resolved],

@@ -25,8 +25,8 @@ from ccwatch.sandbox.github_http import (
 )
 from ccwatch.sandbox.github_index import IndexRegistry, Rendered, RepoIndex
 from ccwatch.sandbox.github_protection import ProtectionRoutes
+from ccwatch.sandbox.http import SandboxRequest, SandboxResponse, json_response
 from ccwatch.sandbox.render import Ctx
-from ccwatch.sandbox.server import SandboxRequest, SandboxResponse, json_response
 
 __all__ = ["DOCS", "HEX", "GithubApi", "gh_error", "not_found"]
 

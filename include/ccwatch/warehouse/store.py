@@ -36,9 +36,11 @@ from typing import Any
 
 import duckdb
 
+from ccwatch.common.times import parse_ts
 from ccwatch.ingest.records import RawRecord
 from ccwatch.settings import Settings
-from ccwatch.warehouse.normalize.github import Context, normalize_batch, parse_ts, people_rows
+from ccwatch.warehouse.normalize.base import Context
+from ccwatch.warehouse.normalize.batch import normalize_batch, people_rows
 from ccwatch.warehouse.normalize.jira import status_categories
 
 CHUNK_CHARS = 8_000_000  # JSON characters per INSERT statement

@@ -1,6 +1,6 @@
-"""Reading GitHub's REST answers: rate-limit answers, the Link header, the permission a 403 needs.
+"""Reading GitHub's answers: is it a rate limit, and which permission does a 403 need.
 
-Shared by the REST fetch (``connectors/github.py``) and the GraphQL fetch (``github_graphql.py``).
+Shared by the REST client (``client.py``) and the GraphQL batches (``graphql.py``).
 """
 
 from __future__ import annotations
@@ -27,11 +27,3 @@ def permission(path: str) -> str:
     need = next((p for frag, p in PERMISSIONS if frag in path), "Metadata: read")
     return (f"the '{need}' repository permission (fine-grained token or GitHub App) or the 'repo' scope "
             f"(classic token), and the repository selected for the token")
-
-
-def next_link(link: str) -> str | None:
-    for part in link.split(","):
-        seg = part.split(";")
-        if len(seg) >= 2 and any(s.strip() == 'rel="next"' for s in seg[1:]):
-            return seg[0].strip().strip("<>")
-    return None

@@ -22,8 +22,9 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from ccwatch.ingest.source import iso_z
-from ccwatch.warehouse.normalize.jira import parse_ts
+from ccwatch.common.times import iso_z, parse_ts
+from ccwatch.ingest.github.history import line_down_to, reaches
+from ccwatch.ingest.http.paging import is_before
 
 VALIDATORS_KIND = "validators"  # raw kind: natural_key = repo, payload = {"as_of", "validators"}
 PER_PAGE = 100
@@ -102,10 +103,10 @@ def list_commits(r: Any, branch: str, start: datetime, since: datetime, tip: str
                                    stop=lambda page: _commits_reached(page, plan.tip, lo))
     if commits is None:
         return None, url, etag
-    if not _joins(commits, tip, plan.tip):
+    if not reaches(commits, tip, plan.tip):
         return r.get_all("/commits", {"sha": branch, "since": iso_z(start)})
-    line = set(_line(commits, tip, plan.tip))
-    kept = [c for c in commits if c.get("sha") in line or not _before(_commit_date(c), lo)]
+    line = set(line_down_to(commits, tip, plan.tip))
+    kept = [c for c in commits if c.get("sha") in line or not is_before(_commit_date(c), lo)]
     return kept, url, etag
 
 
@@ -115,42 +116,11 @@ def _commit_date(c: dict[str, Any]) -> Any:
 
 def _commits_reached(page: list[dict[str, Any]], stored_tip: str | None, lo: datetime) -> bool:
     """Paging of an incremental commits listing may stop: the page holds the stored tip, or every
-    commit on it is older than ``lo`` (then ``_joins`` decides whether the listing suffices)."""
+    commit on it is older than ``lo`` (then ``history.reaches`` decides whether the listing suffices)."""
     if any(c.get("sha") == stored_tip for c in page):
         return True
     dates = [parse_ts(_commit_date(c)) for c in page]
     return bool(dates) and None not in dates and all(d < lo for d in dates)
-
-
-def _line(commits: list[dict[str, Any]], tip: str | None, stored_tip: str | None) -> list[str]:
-    """The first-parent shas from ``tip`` down to ``stored_tip`` (inclusive; ``_joins`` holds)."""
-    by_sha = {c.get("sha"): c for c in commits}
-    out, sha = [], tip
-    while sha and sha in by_sha and sha not in out:
-        out.append(sha)
-        if sha == stored_tip:
-            break
-        parents = by_sha[sha].get("parents") or []
-        sha = parents[0].get("sha") if parents else None
-    return out
-
-
-def _joins(commits: list[dict[str, Any]], tip: str | None, stored_tip: str | None) -> bool:
-    """The first-parent line from ``tip`` through ``commits`` reaches ``stored_tip``."""
-    by_sha = {c.get("sha"): c for c in commits}
-    sha, seen = tip, set()
-    while sha and stored_tip and sha not in seen:
-        if sha == stored_tip:
-            return True
-        seen.add(sha)
-        parents = (by_sha.get(sha) or {}).get("parents") or []
-        sha = parents[0].get("sha") if parents and sha in by_sha else None
-    return False
-
-
-def _before(ts: Any, lo: datetime) -> bool:
-    dt = parse_ts(ts)
-    return dt is not None and dt < lo
 
 
 def relink(plan: Any, chain: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -17,7 +17,6 @@ repository removed from the config are neither required nor loaded.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -27,39 +26,34 @@ from pathlib import Path
 from typing import Any
 
 from ccwatch.common.endpoints import Endpoint, redact_url
-from ccwatch.ingest import plan as wm
-from ccwatch.ingest.records import RawRecord, read_staging, staging_dir, write_staging
-from ccwatch.ingest.source import SourceError
-from ccwatch.pipeline import PENDING, StageError, _fresh, _ingest_attempt, warehouse_path
+from ccwatch.common.errors import StageError
+from ccwatch.common.files import write_json_atomic
+from ccwatch.common.paths import staging_dir, warehouse_path
+from ccwatch.ingest.errors import SourceError
+from ccwatch.ingest.github.client import make_client
+from ccwatch.ingest.github.fetch import fetch_github_repo
+from ccwatch.ingest.http.ratebudget import RateBudget
+from ccwatch.ingest.plan import github_plan_meta, plan_github_repo
+from ccwatch.ingest.records import RawRecord, write_staging
+from ccwatch.ingest.staging import (
+    GITHUB_STAGE,
+    PENDING,
+    failure_marker,
+    fresh,
+    github_dir,
+    ingest_attempt,
+    repo_files,
+    repo_slug,
+)
+from ccwatch.ingest.state import read_state
 from ccwatch.settings import RepoConfig, Settings
 
 log = logging.getLogger("ccwatch")
 
-GITHUB_DIR = "github"
-STAGE = "ingest_github"
 
 
 class Cancelled(RuntimeError):
     """A repository's fetch stopped because another repository of the same ingest failed."""
-
-
-def repo_slug(repo: str) -> str:
-    """``owner/name`` as a file name: ``owner__name`` (GitHub owners cannot contain ``_``)."""
-    return repo.replace("/", "__")
-
-
-def github_dir(home: Path, as_of: datetime) -> Path:
-    return staging_dir(home, as_of) / GITHUB_DIR
-
-
-def repo_files(home: Path, as_of: datetime, repo: str) -> tuple[Path, Path]:
-    """The staging file and plan file of ``repo`` for the date of ``as_of``."""
-    d, slug = github_dir(home, as_of), repo_slug(repo)
-    return d / f"{slug}.jsonl", d / f"{slug}.plan.json"
-
-
-def failure_marker(home: Path, as_of: datetime, repo: str) -> Path:
-    return staging_dir(home, as_of) / f"{STAGE}[{repo_slug(repo)}].failed.json"
 
 
 def _check_slugs(settings: Settings) -> None:
@@ -80,7 +74,7 @@ def github_repositories(settings: Settings, as_of: datetime, home: Path) -> list
     sdir.mkdir(parents=True, exist_ok=True)
     (sdir / PENDING).touch()
     configured = {failure_marker(home, as_of, rc.repo).name for rc in settings.github.repositories}
-    for marker in [*sdir.glob(f"{STAGE}[[]*].failed.json"), sdir / f"{STAGE}.failed.json"]:
+    for marker in [*sdir.glob(f"{GITHUB_STAGE}[[]*].failed.json"), sdir / f"{GITHUB_STAGE}.failed.json"]:
         if marker.name not in configured and marker.exists():
             log.info("GitHub: %s is not a configured repository's failure: removed", marker.name)
             marker.unlink(missing_ok=True)
@@ -106,18 +100,15 @@ def _stage_repo(settings: Settings, endpoint: Endpoint, as_of: datetime, home: P
                 stop: threading.Event | None = None) -> dict:
     """``client``: gives the PyGithub client to use (the worker thread's), inside the attempt so
     that a client that cannot be made fails this repository like any other fetch error."""
-    from ccwatch.ingest.github import rest as github
-
     sdir = staging_dir(home, as_of)
     marker = failure_marker(home, as_of, rc.repo).name
-    with _ingest_attempt(sdir, f"{STAGE}[{rc.repo}]", as_of, marker=marker):
+    with ingest_attempt(sdir, f"{GITHUB_STAGE}[{rc.repo}]", as_of, marker=marker):
         started = datetime.now(UTC)  # bookkeeping only: caps the watermark of a future-dated run
-        plan = wm.plan_github_repo(settings, state, as_of, rc)
+        plan = plan_github_repo(settings, state, as_of, rc)
         path, plan_path = repo_files(home, as_of, rc.repo)
-        _fresh(path)  # before the plan: a staging file is always newer than the plan next to it
-        wm.write_json_atomic(plan_path, wm.github_plan_meta({rc.repo: plan}, as_of, started, state))
-        records = github.fetch_github_repo(settings, endpoint, as_of, rc, plan, client=client and client(),
-                                           budget=budget)
+        fresh(path)  # before the plan: a staging file is always newer than the plan next to it
+        write_json_atomic(plan_path, github_plan_meta({rc.repo: plan}, as_of, started, state))
+        records = fetch_github_repo(settings, endpoint, as_of, rc, plan, client=client and client(), budget=budget)
         n = write_staging(path, _until(records, stop, rc.repo))
     log.info("GitHub %s: %d raw payloads (%s) staged in %s", rc.repo, n, plan.mode, path)
     return {"repo": rc.repo, "records": n, "mode": plan.mode, "file": str(path)}
@@ -128,17 +119,12 @@ def ingest_github_repo(settings: Settings, endpoint: Endpoint, as_of: datetime, 
     """Fetch ONE configured repository into its staging file (the mapped task's body)."""
     rc = _repo_config(settings, repo)
     _check_slugs(settings)
-    state = None if full else wm.read_state(home, warehouse_path(home))
+    state = None if full else read_state(home, warehouse_path(home))
     return _stage_repo(settings, endpoint, as_of, home, rc, state, budget=rate_budget() if budget is None else budget)
 
 
-def rate_budget(workers: int = 1) -> Any:
-    """A rate-limit budget shared by the threads of one process (``connectors/ratebudget.py``),
-    or None where that module is not installed (then each request relies on the retry policy)."""
-    try:
-        from ccwatch.ingest.http.ratebudget import RateBudget
-    except ImportError:  # pragma: no cover - the module ships with ccwatch
-        return None
+def rate_budget(workers: int = 1) -> RateBudget:
+    """A rate-limit budget shared by the threads of one process (``ingest/http/ratebudget.py``)."""
     return RateBudget(workers=workers)
 
 
@@ -148,10 +134,8 @@ def ingest_github(settings: Settings, endpoint: Endpoint, as_of: datetime, home:
     ``github.concurrency``), one PyGithub client per worker thread and one shared rate budget.
     The first failure stops the other workers (repositories not started are not fetched, running
     ones stop at their next record) and is re-raised naming its repository."""
-    from ccwatch.ingest.github.rest import make_client
-
     repos = github_repositories(settings, as_of, home)
-    state = None if full else wm.read_state(home, warehouse_path(home))
+    state = None if full else read_state(home, warehouse_path(home))
     workers = max(1, min(max_workers or settings.github.concurrency, len(repos)))
     budget, stop, local = rate_budget(workers), threading.Event(), threading.local()
     clients: list[Any] = []
@@ -206,45 +190,3 @@ def ingest_github(settings: Settings, endpoint: Endpoint, as_of: datetime, home:
              redact_url(endpoint.base_url), github_dir(home, as_of))
     return {"records": total, "file": str(github_dir(home, as_of)), "workers": workers,
             "modes": {r: results[r]["mode"] for r in repos}, "repos": {r: results[r]["records"] for r in repos}}
-
-
-# --- what the later stages read ------------------------------------------------------------
-
-
-def missing_github(settings: Settings, home: Path, as_of: datetime) -> list[str]:
-    """The configured repositories whose staging file or plan is missing, e.g.
-    ``acme/api (acme__api.jsonl)``."""
-    out = []
-    for rc in settings.github.repositories:
-        absent = [p.name for p in repo_files(home, as_of, rc.repo) if not p.is_file()]
-        if absent:
-            out.append(f"{rc.repo} ({', '.join(absent)})")
-    return out
-
-
-def staged_github(settings: Settings, home: Path, as_of: datetime) -> tuple[list[Path], dict[str, Any]]:
-    """The staging files of every configured repository (config order) and their plans combined
-    into one GitHub plan meta; StageError naming the repositories whose file or plan is missing."""
-    missing = missing_github(settings, home, as_of)
-    if missing:
-        raise StageError(f"{github_dir(home, as_of)}: staging incomplete, missing the GitHub staging of "
-                         f"{'; '.join(missing)} (the fetch of that repository did not complete)")
-    files, metas = [], []
-    for rc in settings.github.repositories:
-        path, plan_path = repo_files(home, as_of, rc.repo)
-        try:
-            meta = json.loads(plan_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise StageError(f"{plan_path}: the fetch plan of {rc.repo} is unreadable ({exc}): refusing to load"
-                             ) from None
-        if not isinstance(meta, dict) or rc.repo not in (meta.get("repos") or {}):
-            raise StageError(f"{plan_path}: the fetch plan does not cover {rc.repo}: refusing to load")
-        files.append(path)
-        metas.append(meta)
-    return files, wm.combine_github_metas(metas)
-
-
-def read_github(files: Iterable[Path]) -> Iterator[RawRecord]:
-    """The records of the staging files, one file at a time (streamed, never all in memory)."""
-    for path in files:
-        yield from read_staging(path)

@@ -17,7 +17,7 @@ deployment node that does not resolve or has more statuses) is ALSO fetched thro
 today's kind, and the normaliser takes that piece from the REST record.
 
 Requests go through PyGithub's requester (auth, Enterprise ``/api/graphql``, the bounded
-``GithubRetry`` of ``connectors/resilience.py``, which retries POST: these queries are
+``GithubRetry`` of ``ingest/http/retry.py``, which retries POST: these queries are
 idempotent reads).  GitHub answers query errors with HTTP 200 and an ``errors`` array: any
 error fails the fetch (a partial answer is never evidence).  ``rateLimit`` cost/remaining is
 logged at DEBUG.  The token is in the requester's auth header only, never in a message.
@@ -33,34 +33,33 @@ from typing import Any
 
 from github import GithubException, RateLimitExceededException
 
-from ccwatch.ingest.github.answers import is_rate_limit as _is_rate_limit
+from ccwatch.common.times import iso_z, parse_ts
+from ccwatch.ingest.errors import SourceError
+from ccwatch.ingest.github.answers import is_rate_limit
+from ccwatch.ingest.github.pieces import pull_incomplete
 from ccwatch.ingest.github.queries import (
+    ASSOCIATED_PULLS,
     DEPLOYMENT_NODES,
     DEPLOYMENT_STATUSES_PAGE,
     HISTORY_PAGE,
     OPERATIONS,
     PULLS_PAGE,
 )
-from ccwatch.ingest.github.rest import _before, _sorted_past
+from ccwatch.ingest.http.paging import is_before, sorted_past
 from ccwatch.ingest.http.retry import RETRY_STATUSES, rate_limit_text
+from ccwatch.ingest.http.urls import public_url
 from ccwatch.ingest.records import RawRecord
-from ccwatch.ingest.source import SourceError, iso_z, public_url
-from ccwatch.warehouse.normalize.graphql import pull_incomplete
-from ccwatch.warehouse.normalize.jira import parse_ts
 
 log = logging.getLogger(__name__)
 
-ENABLED = True  # False: the per-object REST crawl (kept for comparison and as the fallback)
-
 PULLS_OP, HISTORY_OP, DEPLOYMENTS_OP = "CcwatchMergedPulls", "CcwatchBranchHistory", "CcwatchDeploymentStatuses"
-ASSOCIATED_PULLS = 5  # associatedPullRequests(first: 5) in BRANCH_HISTORY: 5 nodes may mean more exist
 
 # fine-grained permission each document needs (classic tokens: the 'repo' scope)
 _NEEDS = {PULLS_OP: "Pull requests: read", HISTORY_OP: "Contents: read", DEPLOYMENTS_OP: "Deployments: read"}
 
 
 class GraphQL:
-    """POSTs the documents of ``github_queries`` for one repository (``r``: the connector's ``_Repo``)."""
+    """POSTs the documents of ``queries`` for one repository (``r``: its ``client.RepoClient``)."""
 
     def __init__(self, r: Any) -> None:
         self.r = r
@@ -103,7 +102,7 @@ class GraphQL:
         else:
             data = body
         msg = data.get("message") if isinstance(data, dict) else None
-        if status == 429 or (status == 403 and _is_rate_limit(headers, data)):
+        if status == 429 or (status == 403 and is_rate_limit(headers, data)):
             raise self._rate_limited(shown, headers, data)
         if status == 401:
             raise SourceError(f"GitHub {self.repo}: {shown} answered HTTP 401" + (f" ({msg})" if msg else "")
@@ -157,12 +156,6 @@ def _next_cursor(g: GraphQL, op: str, info: Any, seen: set[str]) -> str | None:
 
 
 # ------------------------------------------------------------------------------------------ PRs
-def pull_overflow(node: dict[str, Any]) -> dict[str, str]:
-    """REST kind -> why: the pieces of one PR node GraphQL did not give whole.  The normaliser's
-    own rule, so the load finds a REST record for exactly the pieces it will not take from the node."""
-    return pull_incomplete(node)
-
-
 def fetch_pulls(r: Any, rc: Any, start: datetime, as_of: datetime, since: datetime | None = None
                 ) -> Iterator[RawRecord]:
     """PRs merged into the production branch in ``[start, as_of]`` and updated since ``since``
@@ -190,7 +183,7 @@ def fetch_pulls(r: Any, rc: Any, start: datetime, as_of: datetime, since: dateti
             # unknown: staged all the same so the load fails naming it (never silently left out)
             unmerged = merged is None and node.get("state", "MERGED") != "MERGED"
             if (unmerged or (merged is not None and not (lo <= merged <= hi)) or n in seen
-                    or _before(node.get("updatedAt"), upd_lo)):
+                    or is_before(node.get("updatedAt"), upd_lo)):
                 continue
             seen.add(n)
             yield r.record("gql_pull", f"{rc.repo}#{n}", g.record_url(PULLS_OP), node)
@@ -199,7 +192,7 @@ def fetch_pulls(r: Any, rc: Any, start: datetime, as_of: datetime, since: dateti
             for rec in _pull_rest(r, rc.repo, node):
                 rest += 1
                 yield rec
-        if _sorted_past(nodes, "updatedAt", upd_lo):  # newest first and already older than `since`
+        if sorted_past(nodes, "updatedAt", upd_lo):  # newest first and already older than `since`
             break
         after = _next_cursor(g, PULLS_OP, conn.get("pageInfo"), cursors)
         if after is None:
@@ -209,7 +202,7 @@ def fetch_pulls(r: Any, rc: Any, start: datetime, as_of: datetime, since: dateti
 
 
 def _pull_rest(r: Any, repo: str, node: dict[str, Any]) -> Iterator[RawRecord]:
-    over = pull_overflow(node)
+    over = pull_incomplete(node)
     n = node["number"]
     for kind, why in over.items():
         log.debug("GitHub %s#%s: %s through REST (%s)", repo, n, kind, why)
@@ -238,16 +231,6 @@ def _commit_date(c: dict[str, Any]) -> datetime | None:
         return parse_ts((commit.get("committer") or {}).get("date") or (commit.get("author") or {}).get("date"))
     except ValueError:
         return None
-
-
-def commit_pulls(r: Any, rc: Any, first_parent: list[dict[str, Any]], since: datetime) -> Iterator[RawRecord]:
-    """The PRs of each first-parent commit (REST ``/commits/{sha}/pulls`` each when not ENABLED)."""
-    if ENABLED:
-        yield from fetch_commit_pulls(r, rc, first_parent, since)
-        return
-    for c in first_parent:
-        pulls, url, etag = r.get_all(f"/commits/{c['sha']}/pulls")
-        yield r.record("commit_pulls", f"{rc.repo}@{c['sha']}", url, pulls, etag=etag)
 
 
 def fetch_commit_pulls(r: Any, rc: Any, first_parent: list[dict[str, Any]], since: datetime
@@ -301,15 +284,6 @@ def fetch_commit_pulls(r: Any, rc: Any, first_parent: list[dict[str, Any]], sinc
 
 
 # ------------------------------------------------------------------------ deployment statuses
-def deployment_statuses(r: Any, ids: list[int], known: list[dict[str, Any]]) -> Iterator[RawRecord]:
-    """All statuses of deployments ``ids`` (REST ``/deployments/{id}/statuses`` each when not ENABLED)."""
-    if ENABLED:
-        yield from fetch_deployment_statuses(r, ids, known)
-        return
-    for dep_id in ids:
-        yield _rest_deployment_statuses(r, dep_id)
-
-
 def _rest_deployment_statuses(r: Any, dep_id: int) -> RawRecord:
     sts, url, etag = r.get_all(f"/deployments/{dep_id}/statuses")
     return r.record("deployment_statuses", f"{r.repo}/deployments/{dep_id}", url, sts, etag=etag)

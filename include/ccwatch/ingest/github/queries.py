@@ -26,6 +26,7 @@ LABELS_PAGE = 20
 HISTORY_PAGE = 100     # commits of the production branch per page
 DEPLOYMENT_NODES = 50  # deployments per nodes(ids:) lookup
 DEPLOYMENT_STATUSES_PAGE = 50
+ASSOCIATED_PULLS = 5   # associatedPullRequests per commit: five nodes may mean more exist (no pageInfo asked)
 
 RATE_LIMIT = "rateLimit { cost limit remaining used resetAt }"
 
@@ -85,7 +86,7 @@ query CcwatchBranchHistory($owner: String!, $name: String!, $qualifiedName: Stri
             nodes {
               oid committedDate
               parents(first: 1) { nodes { oid } }
-              associatedPullRequests(first: 5) { nodes { number baseRefName mergedAt } }
+              associatedPullRequests(first: %(assoc)d) { nodes { number baseRefName mergedAt } }
             }
           }
         }
@@ -93,7 +94,7 @@ query CcwatchBranchHistory($owner: String!, $name: String!, $qualifiedName: Stri
     }
   }
 }
-""" % {"rate": RATE_LIMIT}
+""" % {"rate": RATE_LIMIT, "assoc": ASSOCIATED_PULLS}
 
 DEPLOYMENT_STATUSES = """
 query CcwatchDeploymentStatuses($ids: [ID!]!, $first: Int!) {

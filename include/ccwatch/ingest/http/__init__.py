@@ -1,1 +1,1 @@
-"""ccwatch.ingest.http."""
+"""HTTP plumbing shared by the GitHub and Jira fetches: retries, the rate budget, URLs, paging."""

@@ -26,8 +26,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from ccwatch.ingest.errors import SourceError
 from ccwatch.ingest.http.retry import DEFAULT_POLICY, RetryPolicy
-from ccwatch.ingest.source import SourceError
 
 BASE_RESERVE = 50
 RESERVE_PER_WORKER = 10

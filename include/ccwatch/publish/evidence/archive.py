@@ -10,19 +10,18 @@ no-clobber hard link, so an existing archive is never overwritten: the next free
 from __future__ import annotations
 
 import calendar
-import errno
 import hashlib
 import json
 import os
 import shutil
-import tarfile
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 
 from ccwatch import __version__
+from ccwatch.common.files import publish_file
+from ccwatch.common.times import naive_utc
 from ccwatch.publish.evidence import tarstream
-from ccwatch.publish.results import naive_utc
 
 MANIFEST = "manifest.json"
 SUMS = "SHA256SUMS"
@@ -81,7 +80,7 @@ def write_manifest(directory: Path, header: dict) -> dict:
     return manifest
 
 
-def _epoch(as_of: datetime) -> int:
+def archive_mtime(as_of: datetime) -> int:
     return calendar.timegm(naive_utc(as_of).timetuple())
 
 
@@ -112,7 +111,7 @@ def assemble_archive(directory: Path, prefix: str, as_of: datetime, out: Path, e
     """Write the archive of ``directory`` to ``out``: ``entries`` (rel, is_dir) sorted, the top-level
     ones read from disk; the ``changes/`` entries given as an already compressed part
     ``(file, crc32, length)`` (or None when there are none).  Fsynced."""
-    mtime = _epoch(as_of)
+    mtime = archive_mtime(as_of)
     before = [e for e in entries if e[0] < CHANGES]
     after = [e for e in entries if e[0] >= CHANGES and not e[0].startswith(CHANGES)]
     with out.open("wb") as raw:
@@ -155,7 +154,7 @@ def assemble_archive(directory: Path, prefix: str, as_of: datetime, out: Path, e
 def build_archive(directory: Path, prefix: str, as_of: datetime, out: Path) -> None:
     """Write a reproducible tar.gz of directory (members under ``prefix/``) to ``out``: the same bytes
     as ``ccwatch.publish.evidence.write`` streams while writing the folder (see ``ccwatch.publish.evidence.tarstream``)."""
-    mtime = _epoch(as_of)
+    mtime = archive_mtime(as_of)
     dirs = sorted({p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_dir()})
     entries = sorted([(d, True) for d in dirs] + [(f, False) for f in list_files(directory)])
     changes = [e for e in entries if e[0].startswith(CHANGES)]
@@ -183,86 +182,4 @@ def build_archive(directory: Path, prefix: str, as_of: datetime, out: Path) -> N
 def publish(tmp: Path, directory: Path, stem: str) -> tuple[Path, bool]:
     """Give ``tmp`` the first free name ``stem.tar.gz``, ``stem.1.tar.gz``, ... without ever
     replacing an existing file; returns (path, numbered)."""
-    n = 0
-    while True:
-        target = directory / (f"{stem}.tar.gz" if n == 0 else f"{stem}.{n}.tar.gz")
-        try:
-            os.link(tmp, target)  # atomic, fails if target exists
-        except FileExistsError:
-            n += 1
-            continue
-        except OSError as exc:  # file system without hard links
-            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
-                raise
-            if target.exists():
-                n += 1
-                continue
-            os.rename(tmp, target)
-            return target, n > 0
-        tmp.unlink()
-        return target, n > 0
-
-
-def _compare(manifest: dict, actual: dict[str, tuple[str, int]]) -> list[str]:
-    problems = []
-    listed = {}
-    for f in manifest.get("files") or []:
-        listed[f.get("path")] = (f.get("sha256"), f.get("size"))
-    for path in sorted(listed):
-        if path not in actual:
-            problems.append(f"missing: {path} (listed in the manifest, absent)")
-            continue
-        want_sha, want_size = listed[path]
-        got_sha, got_size = actual[path]
-        if got_sha != want_sha or got_size != want_size:
-            problems.append(f"modified: {path} (sha256 {got_sha}, size {got_size}; manifest says "
-                            f"sha256 {want_sha}, size {want_size})")
-    for path in sorted(set(actual) - set(listed) - {MANIFEST}):
-        problems.append(f"added: {path} (not listed in the manifest)")
-    return problems
-
-
-def verify_archive(path: str | os.PathLike) -> list[str]:
-    """Check an evidence archive (or an evidence folder) against its manifest.json.
-
-    Returns the problems found (modified, missing or added files, unreadable archive,
-    unexpected member types); an empty list means every file is exactly as recorded."""
-    p = Path(path)
-    if p.is_dir():
-        actual = {rel: (sha256_file(p / rel), (p / rel).stat().st_size) for rel in list_files(p)}
-        if MANIFEST not in actual:
-            return ["missing: manifest.json"]
-        try:
-            manifest = json.loads((p / MANIFEST).read_text(encoding="utf-8"))
-        except ValueError as exc:
-            return [f"unreadable manifest.json: {exc}"]
-        return _compare(manifest, actual)
-    actual = {}
-    problems = []
-    manifest_bytes = None
-    try:
-        with tarfile.open(p, mode="r:gz") as tar:
-            for m in tar.getmembers():
-                top, _, rel = m.name.partition("/")
-                if m.isdir():
-                    continue
-                if not m.isfile():
-                    problems.append(f"added: {m.name} (not a regular file)")
-                    continue
-                fh = tar.extractfile(m)
-                data = fh.read() if fh else b""
-                if not rel:
-                    problems.append(f"added: {m.name} (outside the evidence folder)")
-                    continue
-                actual[rel] = (hashlib.sha256(data).hexdigest(), len(data))
-                if rel == MANIFEST:
-                    manifest_bytes = data
-    except (OSError, tarfile.TarError, EOFError) as exc:
-        return [f"unreadable archive {p.name}: {exc}"]
-    if manifest_bytes is None:
-        return problems + ["missing: manifest.json"]
-    try:
-        manifest = json.loads(manifest_bytes.decode("utf-8"))
-    except ValueError as exc:
-        return problems + [f"unreadable manifest.json: {exc}"]
-    return problems + _compare(manifest, actual)
+    return publish_file(tmp, directory, stem, ".tar.gz")

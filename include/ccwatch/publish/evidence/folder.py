@@ -1,9 +1,9 @@
-"""Writing the evidence folder in one pass (``ccwatch.publish.evidence.write.write_evidence``).
+"""Writing the evidence folder in one pass (for ``write.write_evidence``).
 
 Every file is rendered once to bytes and written with one open/write/close; its SHA-256 and size
 are taken from those bytes (nothing is listed, stat'ed or read back), SHA256SUMS is written as the
 files are, and the change folders are tarred + gzip-compressed in the same pass
-(``ccwatch.publish.evidence.tarstream``; the part is appended to the archive after the folder is swapped in).
+(``tarstream``; the part is appended to the archive after the folder is swapped in).
 To make that possible the change folders are written in the archive's member order (sorted
 paths: a folder's directory entry at ``changes/<f>``, its files at ``changes/<f>/``), not in
 change-id order.  manifest.json's per-file entries for the change folders are spooled to a file
@@ -22,13 +22,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from ccwatch.publish import oscal
-from ccwatch.publish import results as outputs
+from ccwatch.common.changes import change_folder
+from ccwatch.common.times import iso
+from ccwatch.publish import oscal, results
 from ccwatch.publish.evidence import archive, jsonfast
-from ccwatch.publish.evidence.archive import CHANGES
-from ccwatch.publish.evidence.reader import _BATCH, RawEvidence, prefetch_changes
+from ccwatch.publish.evidence.archive import CHANGES, archive_mtime
+from ccwatch.publish.evidence.contents import change_evidence_files, repo_evidence_files
+from ccwatch.publish.evidence.reader import BATCH, RawEvidence, prefetch_changes
 from ccwatch.publish.policy import render_policy, render_readme
-from ccwatch.publish.results import iso
 from ccwatch.settings import Settings
 
 
@@ -95,8 +96,6 @@ def _csv_stream(out: _HashingFile, columns: tuple[str, ...], rows: list[dict], c
 
 def folder_names(change_ids: list[str]) -> dict[str, str]:
     """change_id -> folder name, unique case-insensitively (``-2``, ``-3`` ... in change-id order)."""
-    from ccwatch.publish.evidence.write import change_folder
-
     used: set[str] = set()
     folders: dict[str, str] = {}
     for cid in sorted(change_ids):
@@ -112,24 +111,20 @@ def folder_names(change_ids: list[str]) -> dict[str, str]:
 
 def write_tree(root: Path, con, settings: Settings, as_of: datetime, gx_results, report_html: str,
                prefix: str, part_path: Path) -> Tree:
-    from ccwatch.publish.evidence import (
-        write as evidence,  # change_evidence_files / _repo_files looked up at call time
-    )
-
     tree = Tree()
-    mtime = archive._epoch(as_of)
-    rows = outputs.results(con, as_of)
-    changes = outputs.changes(con)
-    repos = outputs.repos(con)
+    mtime = archive_mtime(as_of)
+    rows = results.results(con, as_of)
+    changes = results.changes(con)
+    repos = results.repos(con)
 
     def put(name: str, data: bytes) -> None:
         tree.top[name] = (_write_file(root / name, data), len(data))
 
     f = _HashingFile(root / "control_results.csv")
-    _csv_stream(f, outputs.RESULT_COLUMNS, rows)
+    _csv_stream(f, results.RESULT_COLUMNS, rows)
     tree.top["control_results.csv"] = f.close()
     f = _HashingFile(root / "population.csv")
-    _csv_stream(f, outputs.POPULATION_COLUMNS + ("change_kind",), changes)
+    _csv_stream(f, results.POPULATION_COLUMNS + ("change_kind",), changes)
     tree.top["population.csv"] = f.close()
     put("gx_validation.json", (json.dumps(gx_results or [], indent=2, sort_keys=True, ensure_ascii=False,
                                           default=str) + "\n").encode("utf-8"))
@@ -174,15 +169,15 @@ def write_tree(root: Path, con, settings: Settings, as_of: datetime, gx_results,
                 if not files_event:
                     part.add_dir(f"{prefix}/changes/{folder}", mtime)
                     continue
-                if pos % _BATCH == 0:
+                if pos % BATCH == 0:
                     raw.clear()
-                    prefetch_changes(raw, [units[c][0] for c in order[pos:pos + _BATCH] if units[c][1]])
+                    prefetch_changes(raw, [units[c][0] for c in order[pos:pos + BATCH] if units[c][1]])
                 pos += 1
                 facts, is_change = units[cid]
                 d = root / "changes" / folder
                 os.mkdir(d)
-                files = (evidence.change_evidence_files(raw, settings, facts) if is_change
-                         else evidence._repo_files(raw, settings, facts.get("repo") or cid))
+                files = (change_evidence_files(raw, settings, facts) if is_change
+                         else repo_evidence_files(raw, settings, facts.get("repo") or cid))
                 missing = files.pop("_missing")
                 files["change.json"] = {
                     "change_id": cid,

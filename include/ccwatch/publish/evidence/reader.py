@@ -6,16 +6,16 @@ from datetime import datetime
 
 import duckdb
 
+from ccwatch.common.changes import is_direct_push
 from ccwatch.common.endpoints import redact_url
-from ccwatch.publish import results as outputs
+from ccwatch.common.times import iso, naive_utc
 from ccwatch.publish.evidence import jsonfast
-from ccwatch.publish.results import iso
 
-_BATCH = 2000  # changes whose raw records are read in one query
+BATCH = 2000  # changes whose raw records are read in one query
 
 
 class RawEvidence:
-    """Reads raw_payloads records (with provenance) and the production-branch commit order.
+    """Reads raw_payloads records (with provenance) and which deployments carry each change.
 
     Records are read in batches (:meth:`prefetch`: one query for many keys) and the per-repository
     lists many changes share (``deployments``, ``commits``) are parsed once per run."""
@@ -25,14 +25,13 @@ class RawEvidence:
 
     def __init__(self, con: duckdb.DuckDBPyConnection, as_of: datetime):
         self.con = con
-        self.as_of = outputs.naive_utc(as_of)
-        self._positions: dict[tuple[str, str], dict[str, int]] = {}
+        self.as_of = naive_utc(as_of)
         self._cache: dict[tuple[str, str, str], dict | None] = {}
         self._shared: dict[tuple[str, str, str], dict | None] = {}
         self._status_repos: set[str] = set()
         self._statuses: dict[tuple[str, str, str], dict] = {}
-        self.env_deployments: dict[tuple[str, str], object] = {}  # evidence_deploy.EnvDeployments
-        self.deployment_states: dict[str, str | None] = {}
+        self._env_items: dict[tuple[str, str], dict[int, dict]] = {}
+        self._carried: dict[str, dict[str, list[int]]] = {}
 
     @staticmethod
     def _record(row) -> dict:
@@ -57,6 +56,7 @@ class RawEvidence:
 
     def clear(self) -> None:
         self._cache.clear()
+        self._carried.clear()
 
     def get(self, source: str, kind: str, key: str) -> dict | None:
         k = (source, kind, key)
@@ -91,16 +91,36 @@ class RawEvidence:
         """A deployment's statuses record after :meth:`repo_deployment_statuses` (None when absent)."""
         return self._statuses.get(("github", kind, key))
 
-    def positions(self, repo: str, branch: str) -> dict[str, int]:
-        if (repo, branch) not in self._positions:
-            rows = self.con.execute(
-                "SELECT sha, position FROM commits WHERE repo = ? AND branch = ?", [repo, branch]
-            ).fetchall()
-            self._positions[(repo, branch)] = dict(rows)
-        return self._positions[(repo, branch)]
+    def prefetch_change_deployments(self, change_ids: list[str]) -> None:
+        """Read which deployments carry these changes (table ``change_deployments``) in one query."""
+        want = [c for c in change_ids if c not in self._carried]
+        if not want:
+            return
+        for cid in want:
+            self._carried[cid] = {}
+        for cid, env, dep_id in self.con.execute(
+                "SELECT change_id, environment, deployment_id FROM change_deployments WHERE change_id IN "
+                "(SELECT unnest(?::VARCHAR[])) ORDER BY change_id, environment, ord", [want]).fetchall():
+            self._carried[cid].setdefault(env, []).append(int(dep_id))
+
+    def change_deployments(self, change_id: str) -> dict[str, list[int]]:
+        """environment -> the ids of the deployments that carry the change, oldest first."""
+        if change_id not in self._carried:
+            self.prefetch_change_deployments([change_id])
+        return self._carried[change_id]
+
+    def deployments_by_id(self, repo: str, env: str, rec: dict) -> dict[int, dict]:
+        """The items of an environment's ``deployments`` record by id (parsed once per run)."""
+        items = self._env_items.get((repo, env))
+        if items is None:
+            payload = rec.get("payload") if isinstance(rec, dict) else None
+            items = self._env_items[(repo, env)] = {
+                int(d["id"]): d for d in payload or [] if isinstance(d, dict) and d.get("id") is not None}
+        return items
 
 
-def _head_of(pull: dict | None, gql: dict | None) -> str | None:
+
+def head_of(pull: dict | None, gql: dict | None) -> str | None:
     """The PR's head commit: the REST pull's ``head.sha``, else the GraphQL node's ``headRefOid``."""
     head = (((pull or {}).get("payload") or {}).get("head") or {}).get("sha")
     if not head and isinstance((gql or {}).get("payload"), dict):
@@ -113,7 +133,7 @@ def prefetch_changes(raw: RawEvidence, changes: list[dict]) -> None:
     keys = []
     for c in changes:
         cid, repo = c["change_id"], c.get("repo")
-        if c.get("change_kind") == "direct_push" or "@" in cid:
+        if c.get("change_kind") == "direct_push" or is_direct_push(cid):
             keys += [("github", k, f"{repo}@{c.get('sha')}") for k in ("commit_pulls", "gql_commit_pulls")]
             continue
         keys += [("github", k, cid) for k in ("pull", "gql_pull", "reviews")]
@@ -122,8 +142,9 @@ def prefetch_changes(raw: RawEvidence, changes: list[dict]) -> None:
     raw.prefetch(keys)
     heads = []
     for c in changes:
-        head = _head_of(raw.get("github", "pull", c["change_id"]), raw.get("github", "gql_pull", c["change_id"])) \
-            if c.get("change_kind") != "direct_push" and "@" not in c["change_id"] else None
+        head = head_of(raw.get("github", "pull", c["change_id"]), raw.get("github", "gql_pull", c["change_id"])) \
+            if c.get("change_kind") != "direct_push" and not is_direct_push(c["change_id"]) else None
         if head:
             heads += [("github", k, f"{c.get('repo')}@{head}") for k in ("check_runs", "statuses")]
     raw.prefetch(heads)
+    raw.prefetch_change_deployments([c["change_id"] for c in changes])

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from ccwatch.publish import results as outputs
+from ccwatch.common.times import evidence_date
 
 log = logging.getLogger("ccwatch")
 
@@ -60,7 +60,7 @@ def prune_evidence(base: str | Path, as_of: datetime, retention_days: int | None
     if retention_days is None:
         return []
     base = Path(base)
-    cutoff = outputs.evidence_date(as_of) - timedelta(days=retention_days)
+    cutoff = evidence_date(as_of) - timedelta(days=retention_days)
     found = archives(base)
     protected = {a.path for a in found[-keep_latest:]} if keep_latest > 0 else set()
     if keep is not None:
@@ -83,7 +83,7 @@ def prune_evidence(base: str | Path, as_of: datetime, retention_days: int | None
             deleted.append(p)
     if deleted:
         log.info("Evidence retention (%d days before %s, keeping the newest %d): deleted %d item(s)",
-                 retention_days, outputs.evidence_date(as_of), keep_latest, len(deleted))
+                 retention_days, evidence_date(as_of), keep_latest, len(deleted))
     return sorted(deleted)
 
 

@@ -14,10 +14,11 @@ from typing import Any
 import duckdb
 
 from ccwatch import __version__
-from ccwatch.publish import results as outputs
-from ccwatch.publish.policy import CONTROL_NAMES, REPO_CONTROLS, control_name
+from ccwatch.common.times import evidence_date, iso, naive_utc
+from ccwatch.controls.catalogue import CONTROL_NAMES, REPO_CONTROLS, STATUSES, control_name, control_sort_key
+from ccwatch.publish import results
 from ccwatch.publish.report.gx import render_gx
-from ccwatch.publish.results import control_sort_key, iso, pass_rate, safe_url
+from ccwatch.publish.results import pass_rate, safe_url
 from ccwatch.settings import Settings
 
 _CSS = """
@@ -109,15 +110,15 @@ def _due(control_id: str, change: dict | None, s: Settings) -> str:
         return ""
     merged, deployed, w = change.get("merged_at"), change.get("deployed_at"), s.windows
     if isinstance(merged, datetime) and control_id in ("CC8.1-06", "CC8.1-07") and not deployed:
-        return iso(outputs.naive_utc(merged) + timedelta(hours=w.deploy_grace_hours))
+        return iso(naive_utc(merged) + timedelta(hours=w.deploy_grace_hours))
     if control_id == "CC8.1-08":
         if isinstance(deployed, datetime):
-            return iso(outputs.naive_utc(deployed) + timedelta(days=w.pir_days))
+            return iso(naive_utc(deployed) + timedelta(days=w.pir_days))
         return f"{w.pir_days} days after the production deployment"
     if control_id == "CC8.1-09" and isinstance(merged, datetime):
-        due = [f"approval by {iso(outputs.naive_utc(merged) + timedelta(days=w.emergency_retro_days))}"]
+        due = [f"approval by {iso(naive_utc(merged) + timedelta(days=w.emergency_retro_days))}"]
         if isinstance(deployed, datetime):
-            due.append(f"post-mortem by {iso(outputs.naive_utc(deployed) + timedelta(days=w.postmortem_days))}")
+            due.append(f"post-mortem by {iso(naive_utc(deployed) + timedelta(days=w.postmortem_days))}")
         else:
             due.append(f"post-mortem {w.postmortem_days} days after the deployment")
         return "; ".join(due)
@@ -133,7 +134,7 @@ def _change_cells(row: dict, change: dict | None, commit_links: dict) -> str:
     if change and change.get("ticket_key"):
         ticket = _link(change.get("ticket_url"), change["ticket_key"])
     author = _e(change.get("author")) if change else ""
-    return (f"<td>{_link(outputs.change_link(change, commit_links), cid)}<div class=\"detail\">{_e(title)}</div></td>"
+    return (f"<td>{_link(results.change_link(change, commit_links), cid)}<div class=\"detail\">{_e(title)}</div></td>"
             f"<td>{author}</td><td>{ticket}</td>")
 
 
@@ -153,17 +154,17 @@ def render_report(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dat
     """The report page.  Counts are aggregated in SQL; at most ``top_n`` failing and ``top_n``
     pending rows per control are listed, so the page stays small at any number of changes."""
     counts: dict[str, dict[str, int]] = {cid: {} for cid in CONTROL_NAMES}
-    counts.update(outputs.status_counts(con, as_of))
+    counts.update(results.status_counts(con, as_of))
     change_ids = tuple(c for c in counts if c not in REPO_CONTROLS)
-    failing = outputs.top_results(con, as_of, "fail", top_n, change_ids) if change_ids else []
-    pending = outputs.top_results(con, as_of, "pending", top_n, change_ids) if change_ids else []
-    repo_rows = [r for status in outputs.STATUSES
-                 for r in outputs.top_results(con, as_of, status, 1 << 40, tuple(REPO_CONTROLS))]
-    facts = outputs.changes_by_id(con, [r["change_id"] for r in failing + pending])
-    repo_urls = {r["change_id"]: r.get("html_url") for r in outputs.repos(con)}
-    commit_links = outputs.commit_urls(con, [(c.get("repo"), c.get("sha")) for c in facts.values()])
-    hist = outputs.history(con, as_of)
-    day = outputs.evidence_date(as_of)
+    failing = results.top_results(con, as_of, "fail", top_n, change_ids) if change_ids else []
+    pending = results.top_results(con, as_of, "pending", top_n, change_ids) if change_ids else []
+    repo_rows = [r for status in STATUSES
+                 for r in results.top_results(con, as_of, status, 1 << 40, tuple(REPO_CONTROLS))]
+    facts = results.changes_by_id(con, [r["change_id"] for r in failing + pending])
+    repo_urls = {r["change_id"]: r.get("html_url") for r in results.repos(con)}
+    commit_links = results.commit_urls(con, [(c.get("repo"), c.get("sha")) for c in facts.values()])
+    hist = results.history(con, as_of)
+    day = evidence_date(as_of)
     has_rows = any(counts.values())
 
     control_ids = sorted(counts, key=control_sort_key)
@@ -172,7 +173,7 @@ def render_report(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dat
         for k, n in c.items():
             totals[k] = totals.get(k, 0) + n
 
-    kinds = outputs.change_kind_counts(con)
+    kinds = results.change_kind_counts(con)
     n_changes = sum(kinds.values())
     out = [
         "<!DOCTYPE html>",
@@ -180,7 +181,7 @@ def render_report(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dat
         f"<title>ccwatch CC8.1 report {_e(day.isoformat())}</title>",
         f"<style>{_CSS}</style></head><body>",
         "<h1>SOC 2 CC8.1 change management report</h1>",
-        f'<p class="muted">As of {_e(iso(outputs.naive_utc(as_of)))} · lookback {settings.lookback_days} days · '
+        f'<p class="muted">As of {_e(iso(naive_utc(as_of)))} · lookback {settings.lookback_days} days · '
         f"ccwatch {_e(__version__)} · configuration SHA-256 <code>{_e(settings.sha256 or 'unknown')}</code></p>",
         "<div>",
         f'<span class="kpi"><b>{n_changes}</b>changes in window '
@@ -206,7 +207,7 @@ def render_report(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dat
         anchor = f'<a href="#{_e(target)}">{_e(cid)}</a>' if c.get("fail") else _e(cid)
         out.append(
             f"<tr><td>{anchor}</td><td>{_e(control_name(cid))}</td><td class=\"num\">{_pct(pass_rate(c))}</td>"
-            + "".join(f'<td class="num">{c.get(k, 0)}</td>' for k in outputs.STATUSES)
+            + "".join(f'<td class="num">{c.get(k, 0)}</td>' for k in STATUSES)
             + f"<td>{spark}</td></tr>"
         )
     out.append("</tbody></table>")

@@ -10,7 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ccwatch.ingest.records import RawRecord
-from ccwatch.warehouse.normalize.jira import NormalizeError
+
+
+class NormalizeError(ValueError):
+    """A raw payload cannot be normalised (or the config cannot be applied to it)."""
+
 
 Lookup = Callable[[str, str, str], Any]  # (source, kind, natural_key) -> payload | None
 

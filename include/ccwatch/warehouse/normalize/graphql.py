@@ -53,13 +53,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from ccwatch.common.times import parse_ts
+from ccwatch.ingest.github.pieces import connection_nodes, head_commit, pull_incomplete, status_contexts
+from ccwatch.ingest.github.queries import ASSOCIATED_PULLS
 from ccwatch.ingest.records import RawRecord
-from ccwatch.warehouse.normalize.base import split_key, user_login, user_type
-from ccwatch.warehouse.normalize.jira import NormalizeError, parse_ts
+from ccwatch.warehouse.normalize.base import NormalizeError, split_key, user_login, user_type
 
 KINDS = ("gql_pull", "gql_commit_pulls", "gql_deployment_statuses")
-PIECES = ("pull", "reviews", "check_runs", "statuses")  # the REST kinds a gql_pull replaces
-ASSOCIATED_PULLS = 5  # associatedPullRequests(first: 5) in CcwatchBranchHistory
 
 DERIVED_BASE = 1 << 62
 _RANK = {"pending": 1, "expected": 1, "waiting": 2, "queued": 3, "in_progress": 4, "success": 5,
@@ -96,59 +96,6 @@ def derived_id(identity: str, created_at: datetime | None, state: str | None) ->
 # --- completeness ----------------------------------------------------------------
 
 
-def _conn(node: Any, name: str) -> tuple[list[dict[str, Any]], bool]:
-    """(nodes, complete) of a connection; a missing/null connection is not complete."""
-    conn = node.get(name) if isinstance(node, dict) else None
-    if not isinstance(conn, dict) or not isinstance(conn.get("nodes"), list):
-        return [], False
-    more = bool((conn.get("pageInfo") or {}).get("hasNextPage"))
-    return [n for n in conn["nodes"] if isinstance(n, dict)], not more
-
-
-def head_commit(node: dict[str, Any]) -> dict[str, Any] | None:
-    """``commits(last: 1)``'s commit when it is the PR's ``headRefOid``."""
-    commits, _ = _conn(node, "commits")
-    commit = commits[-1].get("commit") if commits else None
-    ok = isinstance(commit, dict) and commit.get("oid") and commit.get("oid") == node.get("headRefOid")
-    return commit if ok else None
-
-
-def _contexts(commit: dict[str, Any]) -> list[dict[str, Any]] | None:
-    """``status.contexts`` (``status: null``: the commit has no statuses); None when malformed."""
-    status = commit.get("status")
-    if status is None:
-        return []
-    contexts = status.get("contexts") if isinstance(status, dict) else None
-    return [c for c in contexts if isinstance(c, dict)] if isinstance(contexts, list) else None
-
-
-def pull_incomplete(node: dict[str, Any]) -> dict[str, str]:
-    """REST kind -> why, for each piece of a PullRequest node GraphQL did not give whole
-    (the connector fetches exactly these through REST)."""
-    out: dict[str, str] = {}
-    if not _conn(node, "labels")[1]:
-        out["pull"] = "labels are not complete"
-    if not _conn(node, "reviews")[1]:
-        out["reviews"] = "reviews are not complete"
-    commit = head_commit(node)
-    if commit is None:
-        why = f"the last commit is not headRefOid {node.get('headRefOid')}"
-        return {**out, "pull": why, "check_runs": why, "statuses": why}
-    suites, complete = _conn(commit, "checkSuites")
-    if not complete or not all(_conn(s, "checkRuns")[1] for s in suites):
-        out["check_runs"] = "check suites or runs are not complete"
-    merged = parse_ts(node.get("mergedAt"))
-    contexts = _contexts(commit)
-    if contexts is None:
-        out["statuses"] = "status contexts are missing"
-    for ctx in contexts or []:
-        created = parse_ts((ctx or {}).get("createdAt"))
-        if merged is None or created is None or created > merged:
-            out["statuses"] = f"context {(ctx or {}).get('context')!r} changed after the merge"
-            break
-    return out
-
-
 def _payload(rec: RawRecord) -> dict[str, Any]:
     if rec.status_code != 200 or not isinstance(rec.payload, dict):
         raise NormalizeError(f"{rec.source} {rec.kind} {rec.natural_key}: payload is not an object "
@@ -163,7 +110,7 @@ def gql_pull_row(repo: str, num: str, p: dict[str, Any]) -> dict[str, Any]:
     if not p.get("mergedAt"):
         raise NormalizeError(f"github gql_pull {repo}#{num}: node has no mergedAt")
     author, merged_by = rest_user(p.get("author")), rest_user(p.get("mergedBy"))
-    labels, _ = _conn(p, "labels")
+    labels, _ = connection_nodes(p, "labels")
     return {
         "repo": repo,
         "number": int(p.get("number", num)),
@@ -182,7 +129,7 @@ def gql_pull_row(repo: str, num: str, p: dict[str, Any]) -> dict[str, Any]:
 
 def gql_review_rows(repo: str, num: int, p: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
-    for r in _conn(p, "reviews")[0]:
+    for r in connection_nodes(p, "reviews")[0]:
         reviewer = rest_user(r.get("author"))
         rows.append({"repo": repo, "pr_number": num, "review_id": int(r["databaseId"]),
                      "reviewer_login": user_login(reviewer), "reviewer_type": user_type(reviewer),
@@ -193,8 +140,8 @@ def gql_review_rows(repo: str, num: int, p: dict[str, Any]) -> list[dict[str, An
 
 def gql_check_run_rows(repo: str, commit: dict[str, Any]) -> list[dict[str, Any]]:
     sha, rows, seen = commit["oid"], [], set()
-    for suite in _conn(commit, "checkSuites")[0]:
-        for c in _conn(suite, "checkRuns")[0]:
+    for suite in connection_nodes(commit, "checkSuites")[0]:
+        for c in connection_nodes(suite, "checkRuns")[0]:
             cid = int(c["databaseId"])
             if cid in seen:
                 continue
@@ -209,7 +156,7 @@ def gql_check_run_rows(repo: str, commit: dict[str, Any]) -> list[dict[str, Any]
 def gql_status_rows(repo: str, commit: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per context (GraphQL gives only each context's latest status)."""
     sha, rows = commit["oid"], []
-    for ctx in _contexts(commit) or []:
+    for ctx in status_contexts(commit) or []:
         created, state = parse_ts(ctx.get("createdAt")), lower(ctx.get("state"))
         rows.append({"repo": repo, "sha": sha, "kind": "status",
                      "check_id": derived_id(f"{sha}/{ctx.get('context')}", created, state),
@@ -258,7 +205,7 @@ def commit_pulls_payload(node: Any, key: str) -> list[dict[str, Any]]:
     if not isinstance(node, dict):
         raise NormalizeError(f"github gql_commit_pulls {key}: payload is not an object")
     conn = node.get("associatedPullRequests")
-    prs, complete = _conn(node, "associatedPullRequests")
+    prs, complete = connection_nodes(node, "associatedPullRequests")
     if isinstance(conn, dict) and "pageInfo" not in conn and len(prs) >= ASSOCIATED_PULLS:
         complete = False  # the document selects no pageInfo: a full page may hide more PRs
     if not complete:
@@ -276,7 +223,7 @@ def gql_deployment_status_rows(rec: RawRecord) -> list[dict[str, Any]]:
     d = _payload(rec)
     if d.get("databaseId") is not None and int(d["databaseId"]) != int(dep):
         raise NormalizeError(f"github {rec.kind} {rec.natural_key}: node is deployment {d['databaseId']}")
-    statuses, complete = _conn(d, "statuses")
+    statuses, complete = connection_nodes(d, "statuses")
     if not complete:
         raise NormalizeError(f"github {rec.kind} {rec.natural_key}: statuses are not complete and there is "
                              f"no REST deployment_statuses record for the deployment")

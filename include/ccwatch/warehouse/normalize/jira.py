@@ -14,20 +14,11 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from ccwatch.common.changes import ticket_project
+from ccwatch.common.times import parse_ts
 from ccwatch.ingest.records import RawRecord
 from ccwatch.settings import Settings
-
-
-class NormalizeError(ValueError):
-    """A raw payload cannot be normalised (or the config cannot be applied to it)."""
-
-
-def parse_ts(value: Any) -> datetime | None:
-    """ISO-8601 (GitHub ``...Z``, Jira ``...+0000``) -> naive UTC datetime."""
-    if value in (None, ""):
-        return None
-    dt = datetime.fromisoformat(str(value))
-    return dt.astimezone(UTC).replace(tzinfo=None) if dt.tzinfo else dt
+from ccwatch.warehouse.normalize.base import NormalizeError
 
 
 def jira_person(user: Any) -> str | None:
@@ -154,7 +145,7 @@ def ticket_row(rec: RawRecord, settings: Settings, fields_payload: Any) -> dict[
     status = f.get("status") or {}
     row = {
         "key": issue.get("key", rec.natural_key),
-        "project": (f.get("project") or {}).get("key") or rec.natural_key.split("-", 1)[0],
+        "project": (f.get("project") or {}).get("key") or ticket_project(rec.natural_key),
         "ticket_exists": True,
         "summary": f.get("summary"),
         "issue_type": (f.get("issuetype") or {}).get("name"),
@@ -175,7 +166,7 @@ def ticket_row(rec: RawRecord, settings: Settings, fields_payload: Any) -> dict[
 
 def missing_ticket_row(rec: RawRecord) -> dict[str, Any]:
     key = rec.natural_key
-    return {"key": key, "project": key.split("-", 1)[0], "ticket_exists": False, "summary": None,
+    return {"key": key, "project": ticket_project(key), "ticket_exists": False, "summary": None,
             "issue_type": None, "status": None, "status_category": None, "priority": None, "labels": [],
             "reporter": None, "created": None, "updated": None, "business_justification": None,
             "risk_assessment": None, "testing_plan": None, "postmortem": None, "required_fields": None,

@@ -10,10 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ccwatch.ingest.records import RawRecord
-from ccwatch.warehouse.normalize.base import Context, split_key
-from ccwatch.warehouse.normalize.base import payload_dict as _as_dict
-from ccwatch.warehouse.normalize.base import payload_list as _as_list
-from ccwatch.warehouse.normalize.jira import NormalizeError
+from ccwatch.warehouse.normalize.base import Context, NormalizeError, payload_dict, payload_list, split_key
 
 
 def _rule(repo: str, branch: str, source: str, rid: int, rtype: str, **kw: Any) -> dict[str, Any]:
@@ -62,7 +59,7 @@ def ruleset_rule_rows(rec: RawRecord, ctx: Context) -> list[dict[str, Any]]:
     """``/rules/branches/{b}`` items, with enforcement and bypass actors from ``/rulesets/{id}``."""
     repo, branch = split_key(rec.natural_key, ":")
     rows: dict[tuple[int, str], dict[str, Any]] = {}
-    for item in _as_list(rec):
+    for item in payload_list(rec):
         rid = int(item.get("ruleset_id") or 0)
         ruleset = ctx.lookup("github", "ruleset", f"{repo}/rulesets/{rid}")
         enforcement, bypass = "active", None  # the endpoint lists rules of active rulesets only
@@ -83,7 +80,7 @@ def environment_row(rec: RawRecord) -> dict[str, Any]:
     if rec.status_code == 404:
         return {"repo": repo, "name": name, "env_exists": False, "required_reviewers": None, "wait_timer": None,
                 "protected_branches": None, "custom_branch_policies": None}
-    p = _as_dict(rec)
+    p = payload_dict(rec)
     reviewers = wait = None
     for rule in p.get("protection_rules") or []:
         if rule.get("type") == "required_reviewers":
