@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-for p in (str(ROOT / "include"), str(ROOT / "tests")):
+for p in (str(ROOT / "include"), str(ROOT)):  # ROOT: the tests package (tests.helpers)
     if p not in sys.path:
         sys.path.insert(0, p)
 
@@ -66,7 +66,8 @@ INSERT INTO deployment_statuses SELECT repo, deployment_id, deployment_id, 'succ
 
 def settings():
     from ccwatch.settings import RepoConfig
-    from test_controls_fixtures import make_settings
+
+    from tests.helpers.controls_world import make_settings
 
     repos = tuple(RepoConfig(f"acme/r{i}", "main", ("production",), ("staging",), ("test", "build"))
                   for i in range(REPOS))

@@ -35,7 +35,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from ccwatch.common.times import naive_utc
+from ccwatch.common.times import iso, naive_utc
 from ccwatch.controls.base import DUE, NOT_APPLICABLE, PENDING, Control
 from ccwatch.controls.catalogue import STATUSES
 from ccwatch.controls.families import CONTROLS
@@ -359,7 +359,7 @@ def evaluate(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime
     ``before_commit(con)`` runs inside the same transaction, after the results are written
     (the nightly run stores the date's population there: both or neither)."""
     t = naive_utc(as_of)
-    as_of_iso = t.strftime("%Y-%m-%dT%H:%M:%SZ")
+    as_of_iso = iso(t)
     statuses, gx_results = run_suites(con, settings, as_of_iso)
     summary = _summary(statuses)
     con.execute("BEGIN TRANSACTION")

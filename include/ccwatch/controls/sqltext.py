@@ -2,7 +2,7 @@
 
 Each control's Python ``detail_NN`` function is the reference; its ``dNN`` SQL expression
 returns the same text for a ``change_facts`` row and a status, column for column and branch for
-branch (``tests/unit/controls/test_detail_sql.py`` compares both over every status of every
+branch (``tests/integration/controls/test_detail_sql.py`` compares both over every status of every
 control on the demo, hostile and synthetic warehouses and on rows with each fact set to NULL).
 
 Only what SQL reproduces exactly is taken from SQL: the evaluation keeps the SQL text only when

@@ -51,7 +51,7 @@ PAGE_SIZE = 100
 KEY_CHUNK = 50
 TIMEOUT_SECONDS = 30  # connect/read timeout of one request
 # 429, 5xx, resets and read timeouts: jittered backoff, Retry-After honoured, bounded in count and
-# total wait (connectors/resilience.py).  The library's own ResilientSession retries are off: they
+# total wait (ingest/http/retry.py).  The library's own ResilientSession retries are off: they
 # skip 500/502/504 and read timeouts and sleep up to 60 s per try.
 RETRY_POLICY = RetryPolicy()
 # JQL dates are read in the searching user's time zone: start the window a day earlier so no

@@ -97,7 +97,7 @@ class RepoPlan:
     tip: str | None = None   # production-branch tip at the last load (incremental)
     # environment -> [{"id", "created_at", "state"}]: stored deployments whose statuses are refetched
     open_deployments: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    # conditional requests (connectors/github_conditional.py): url key -> ETag of the last
+    # conditional requests (ingest/github/conditional.py): url key -> ETag of the last
     # complete load, and the rulesets the branch rules named then (used when the rules answer 304)
     validators: dict[str, str] = field(default_factory=dict)
     ruleset_ids: tuple[int, ...] = ()

@@ -45,7 +45,7 @@ _NS_BYTES = UUID_NAMESPACE.bytes
 
 def oscal_uuid(kind: str, *parts: str) -> str:
     """Deterministic UUID (version 5) of a kind and its identifying parts: ``str(uuid.uuid5(UUID_NAMESPACE,
-    name))`` computed directly (uuid.UUID objects cost ~20x more; tests/test_archive_scale.py compares)."""
+    name))`` computed directly (uuid.UUID objects cost ~20x more; tests/unit/publish/evidence/test_archive.py compares)."""
     b = bytearray(hashlib.sha1(_NS_BYTES + "\x1f".join((kind, *parts)).encode("utf-8")).digest()[:16])
     b[6] = (b[6] & 0x0F) | 0x50
     b[8] = (b[8] & 0x3F) | 0x80

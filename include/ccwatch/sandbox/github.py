@@ -46,7 +46,7 @@ class GithubApi(ProtectionRoutes):
         self.used = int(rl.get("used", 0))
         self._lock = threading.Lock()
         self._indexes = IndexRegistry()  # per-repository lookups (github_index.py), built lazily
-        self.graphql = GraphqlApi(scenario, self)  # POST /graphql, /api/graphql (github_graphql.py)
+        self.graphql = GraphqlApi(scenario, self)  # POST /graphql, /api/graphql (sandbox/github_graphql.py)
         self.routes = [
             (re.compile(p), getattr(self, name))
             for p, name in [

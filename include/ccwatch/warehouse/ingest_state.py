@@ -14,7 +14,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ccwatch.common.times import iso_z, parse_utc
+from ccwatch.common.times import iso_z, naive_utc, parse_utc
 from ccwatch.ingest.plan import (
     FINAL_DEPLOYMENT_STATES,
     OVERLAP,
@@ -83,7 +83,7 @@ def _unlinked_commits(con: Any, rc: RepoConfig, watermark: datetime) -> list[dic
     """First-parent commits of the production branch committed within OVERLAP before the
     watermark (the next incremental fetch's overlap) that have no merged PR: a direct push, or a
     merge commit whose PR association GitHub had not indexed yet (rechecked while in the overlap)."""
-    cutoff = (watermark - OVERLAP).astimezone(UTC).replace(tzinfo=None)
+    cutoff = naive_utc(watermark - OVERLAP)
     rows = con.execute(
         "SELECT sha, committed_at FROM commits WHERE repo = ? AND branch = ? AND committed_at >= ? "
         "AND coalesce(len(pr_numbers), 0) = 0 ORDER BY committed_at, sha",
@@ -116,7 +116,7 @@ def _open_deployments(con: Any, settings: Settings, rc: RepoConfig, watermark: d
     PIR, post-mortem) may still depend on them, so a late status (a rollback marked failure, a
     manual inactive) is seen while it can still change a result.  Staging deployments that GitHub
     auto-inactivates need nothing: staging counts its latest status other than inactive."""
-    naive = watermark.astimezone(UTC).replace(tzinfo=None)
+    naive = naive_utc(watermark)
     rows = con.execute(
         """
         WITH st AS (

@@ -15,7 +15,7 @@ one piece, and older items stay available to reruns of earlier dates.  The merge
 the fetch's url and time; its etag is dropped when stored items were merged in.
 
 A record with ``status_code`` 304 (a conditional request answered "not modified",
-connectors/github_conditional.py) carries no payload: the stored payload and the normalised
+ingest/github/conditional.py) carries no payload: the stored payload and the normalised
 rows of that object stay as they are (only the raw row's ``fetched_at`` moves to the
 revalidation time).  A 304 for an object with no stored 200 payload cannot be served: the load
 raises :class:`NotModifiedWithoutCopy` naming the records (nothing is committed; the pipeline

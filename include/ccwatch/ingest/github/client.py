@@ -65,12 +65,12 @@ class RepoClient:
 
     def __init__(self, gh: Github, endpoint: Endpoint, repo: str, validators: dict[str, str] | None = None,
                  budget: Any = None, as_of: datetime | None = None) -> None:
-        self.as_of = as_of  # the run's as-of time (github_conditional: which ETags may be kept)
+        self.as_of = as_of  # the run's as-of time (conditional.py: which ETags may be kept)
         self.req = gh.requester
         self.base = endpoint.base_url.rstrip("/")
         self.repo = repo
         self.prefix = f"/repos/{repo}"
-        self.validators = dict(validators or {})  # url key -> ETag to send (github_conditional.py)
+        self.validators = dict(validators or {})  # url key -> ETag to send (conditional.py)
         self.seen: dict[str, str] = {}  # url key -> ETag of this fetch's answers (the next plan's validators)
         self.budget = budget  # ratebudget.RateBudget shared by concurrent fetches, or None
         self.pulls_page: Any = None

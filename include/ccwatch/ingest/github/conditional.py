@@ -2,9 +2,9 @@
 
 GitHub answers a GET whose ``If-None-Match`` matches the current ETag of the resource with
 ``304 Not Modified`` and no body, and a 304 does not count against the rate limit.  The
-connector records the ETag of every answer it gets (``_Repo.seen``: url key -> etag); the
+connector records the ETag of every answer it gets (``RepoClient.seen``: url key -> etag); the
 fetch ends with one ``validators`` raw record per repository carrying that map; after a
-committed load the ingest state keeps it per repository (``watermarks.compute_state``) and
+committed load the ingest state keeps it per repository (``warehouse.ingest_state.compute_state``) and
 the next *incremental* plan carries it (``RepoPlan.validators``).  A full plan sends none.
 
 A 304 yields ``RawRecord(kind, key, url, payload=None, status_code=304, etag=...)``: the load

@@ -1,4 +1,4 @@
-"""GitHub ingestion per repository: per-repository staging, the thread pool, the load's view of it.
+"""GitHub ingestion per repository: the per-repository stage and the thread pool over them.
 
 One repository is the unit of concurrency (a worker thread of :func:`ingest_github`) and of
 Airflow's dynamic task mapping (one ``ingest_github_repo`` task instance per repository,
@@ -6,12 +6,12 @@ Airflow's dynamic task mapping (one ``ingest_github_repo`` task instance per rep
 (docs/ARCHITECTURE.md, "Staging layout")::
 
     staging/<date>/github/<owner>__<name>.jsonl       its raw records (temp name + rename)
-    staging/<date>/github/<owner>__<name>.plan.json   its fetch plan (``watermarks.github_plan_meta``)
+    staging/<date>/github/<owner>__<name>.plan.json   its fetch plan (``plan.github_plan_meta``)
     staging/<date>/ingest_github[<owner>__<name>].failed.json   its last attempt failed
 
 A repository whose fetch fails leaves its failure marker and no staging file: the date is
 failed exactly as a failed fetch was before (no load, no evidence, no all-clear).  The load
-(:func:`staged_github`) requires the file and plan of every CONFIGURED repository; files of a
+(``staging.staged_github``) requires the file and plan of every CONFIGURED repository; files of a
 repository removed from the config are neither required nor loaded.
 """
 

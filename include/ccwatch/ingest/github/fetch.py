@@ -39,7 +39,7 @@ def fetch_github_repo(settings: Settings, endpoint: Endpoint, as_of: datetime, r
     """The raw records of ONE repository (the unit of concurrency and of Airflow's task mapping).
 
     ``client``: a PyGithub client to reuse (not shared between threads); default: one of its own.
-    ``budget``: a shared rate-limit budget of concurrent fetches (``connectors/ratebudget.py``)."""
+    ``budget``: a shared rate-limit budget of concurrent fetches (``ingest/http/ratebudget.py``)."""
     start = as_of - timedelta(days=settings.lookback_days)
     gh = client or make_client(endpoint)
     try:
@@ -57,7 +57,7 @@ def _fetch_repo(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime,
     fetches PRs updated, commits made and deployments created since ``plan.since``, plus the
     statuses of ``plan.open_deployments``.  Repository, branch, protection, rules, rulesets,
     the commits and deployments listings and environments are conditional requests
-    (github_conditional.py): with the plan's ETags an unchanged one answers 304, free, and
+    (conditional.py): with the plan's ETags an unchanged one answers 304, free, and
     yields a 304 record (the load keeps the stored copy)."""
     repo, branch = rc.repo, rc.production_branch
     incremental = plan is not None and plan.incremental

@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from github import GithubException, RateLimitExceededException
@@ -251,7 +251,7 @@ def fetch_commit_pulls(r: Any, rc: Any, first_parent: list[dict[str, Any]], sinc
     while wanted - found.keys():
         data = g.query(HISTORY_OP, {"owner": owner, "name": name,
                                     "qualifiedName": f"refs/heads/{rc.production_branch}",
-                                    "since": (lo - timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ"), "first": HISTORY_PAGE,
+                                    "since": iso_z((lo - timedelta(seconds=1)).replace(tzinfo=UTC)), "first": HISTORY_PAGE,
                                     "after": after})
         repo_node = data.get("repository") if isinstance(data.get("repository"), dict) else {}
         target = (repo_node.get("ref") or {}).get("target") if isinstance(repo_node.get("ref"), dict) else None

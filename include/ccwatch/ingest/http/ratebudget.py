@@ -8,7 +8,7 @@ and asks it before each request (:meth:`RateBudget.acquire`).  When a resource's
 falls under the *reserve* (default ``50 + 10 per worker``: the requests other workers may have
 in flight plus a margin for other users of the token), every worker asking for that resource
 waits until the reset, if that wait fits the retry policy's budget (``RetryPolicy.max_wait``,
-connectors/resilience.py); else :meth:`acquire` raises :class:`SourceError` naming the
+ingest/http/retry.py); else :meth:`acquire` raises :class:`SourceError` naming the
 resource, what is left and when it resets, so the fetch fails loudly instead of collecting
 403s.  A 304 (conditional request) does not lower the remaining count; its headers still feed
 the budget.
@@ -23,9 +23,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
+from ccwatch.common.times import epoch_z
 from ccwatch.ingest.errors import SourceError
 from ccwatch.ingest.http.retry import DEFAULT_POLICY, RetryPolicy
 
@@ -36,10 +36,6 @@ RESET_SLACK_SECONDS = 1.0  # GitHub's reset second is not exact
 
 def default_reserve(workers: int) -> int:
     return BASE_RESERVE + RESERVE_PER_WORKER * max(int(workers), 1)
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class RateBudget:
@@ -98,7 +94,7 @@ class RateBudget:
                 if wait > self.max_wait:
                     raise SourceError(
                         f"GitHub rate limit of the '{resource}' resource: {remaining} left (reserve "
-                        f"{self.reserve}), resets at {_iso(reset)}; waiting {wait:.0f}s would pass the retry "
+                        f"{self.reserve}), resets at {epoch_z(reset)}; waiting {wait:.0f}s would pass the retry "
                         f"budget of {self.max_wait:.0f}s, so the fetch stops here (rerun after the reset)")
                 start = self._clock()
                 self._cond.wait(timeout=wait)

@@ -24,7 +24,6 @@ import json
 import random
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from github import GithubRetry
@@ -32,6 +31,8 @@ from github.GithubException import RateLimitExceededExceedsMaxWait
 from requests.adapters import HTTPAdapter
 from urllib3 import Retry
 from urllib3.exceptions import MaxRetryError, ResponseError
+
+from ccwatch.common.times import epoch_z
 
 MAX_RETRIES = 5
 MAX_WAIT_SECONDS = 900.0  # all waits of one request together, rate-limit resets included
@@ -171,5 +172,5 @@ def rate_limit_text(headers: Any) -> str:
         return f"retry after {h['retry-after']}s"
     reset = str(h.get("x-ratelimit-reset") or "")
     if reset.isdigit():
-        return "resets at " + datetime.fromtimestamp(int(reset), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return "resets at " + epoch_z(int(reset))
     return f"resets at {reset}" if reset else "no reset time given"

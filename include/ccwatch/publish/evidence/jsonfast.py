@@ -13,7 +13,7 @@ two differ it is forced onto the json module's rendering:
 - anything orjson refuses (non-str keys, integers beyond 64 bits, lone surrogates, unknown types
   whose ``str`` fails) falls back to the json module itself.
 
-tests/test_archive_scale.py compares both on hostile values.
+tests/unit/publish/evidence/test_archive.py compares both on hostile values.
 """
 
 from __future__ import annotations

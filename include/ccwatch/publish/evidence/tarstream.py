@@ -11,7 +11,7 @@ the gzip CRC-32 of the whole is combined from the parts' CRCs (:func:`crc32_comb
 algorithm).  ``archive.build_archive`` re-creates the same bytes from a folder with the same parts.
 
 Headers are tarfile's (``TarInfo.tobuf``, PAX format) byte for byte: plain ASCII names of at most
-100 bytes take a fast path that builds the same ustar block (checked in tests/test_archive_scale.py).
+100 bytes take a fast path that builds the same ustar block (checked in tests/unit/publish/evidence/test_archive.py).
 """
 
 from __future__ import annotations

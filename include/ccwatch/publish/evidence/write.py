@@ -59,7 +59,7 @@ def write_evidence(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: da
     base.mkdir(parents=True, exist_ok=True)
     _recover(base, day)
     tmp = base / f".{day}.tmp-{os.getpid()}"
-    part = base / f".{day}.part-{os.getpid()}"  # the change folders' tar part (evidence_tree)
+    part = base / f".{day}.part-{os.getpid()}"  # the change folders' tar part (folder.py)
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:

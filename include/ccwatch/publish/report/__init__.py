@@ -1,1 +1,1 @@
-"""ccwatch.publish.report."""
+"""The daily self-contained HTML report (``html``) and its Great Expectations section (``gx``)."""

@@ -1,8 +1,8 @@
 """GitHub GraphQL raw kinds -> the rows their REST counterparts give (warehouse/schema.py).
 
-Pure functions: no I/O, no clock.  The connector (``connectors/github_graphql.py``) stores
+Pure functions: no I/O, no clock.  The connector (``ingest/github/graphql.py``) stores
 three GraphQL kinds, each the node exactly as returned for a document of
-``connectors/github_queries.py``; they normalise into the SAME tables, scopes and keys as the
+``ingest/github/queries.py``; they normalise into the SAME tables, scopes and keys as the
 REST kinds they replace, so a rerun, or a later REST fetch of the same object, replaces
 the rows cleanly:
 
