@@ -291,13 +291,12 @@ def change_deployments(con) -> None:
                                     "created_at) VALUES (?, ?, ?, ?, ?)",
                                     [repo, int(dep), st["id"], st["state"], st["created_at"].rstrip("Z")])
         build_base_facts(scratch, settings(), AS_OF)
-        rows = scratch.execute("SELECT change_id, environment, env_kind, deployment_id, ord "
-                               "FROM _change_deployments").fetchall()
+        rows = scratch.execute("SELECT ?::TIMESTAMP, change_id, environment, env_kind, deployment_id, ord "
+                               "FROM _change_deployments", [AS_OF.replace(tzinfo=None)]).fetchall()
     finally:
         scratch.close()
-    con.execute("CREATE OR REPLACE TABLE change_deployments (change_id VARCHAR, environment VARCHAR, "
-                "env_kind VARCHAR, deployment_id BIGINT, ord BIGINT)")
-    con.executemany("INSERT INTO change_deployments VALUES (?, ?, ?, ?, ?)", rows)
+    con.execute("DELETE FROM change_deployments")
+    con.executemany("INSERT INTO change_deployments VALUES (?, ?, ?, ?, ?, ?)", rows)
 
 
 def set_results(con, as_of, rows):

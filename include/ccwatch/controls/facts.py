@@ -1,6 +1,8 @@
-"""``change_facts``, ``repo_facts`` and ``change_deployments`` for one as-of time: the shared facts (``warehouse.facts``)
-joined with every control family's own columns (``change_fact_sql`` / ``repo_fact_sql`` of each
-module in ``families.FAMILIES``, in that order).  Events after ``as_of`` are ignored.
+"""``change_facts``, ``repo_facts`` and this run's ``change_deployments`` for one as-of time.
+
+The shared facts (``warehouse.facts``) joined with every control family's own columns
+(``change_fact_sql`` / ``repo_fact_sql`` of each module in ``families.FAMILIES``, in that order).
+Events after ``as_of`` are ignored.
 """
 
 from __future__ import annotations
@@ -41,8 +43,10 @@ def build_facts(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datet
             repo_sql = (f"SELECT x.*, {', '.join(f'_r{k}.' + c for c in _cols(con, f'_r{k}', {'repo'}))} "
                         f"FROM ({repo_sql}) x LEFT JOIN _r{k} ON _r{k}.repo = x.repo")
         con.execute(f"CREATE OR REPLACE TABLE repo_facts AS {repo_sql} ORDER BY change_id")
-        con.execute("CREATE OR REPLACE TABLE change_deployments AS SELECT * FROM _change_deployments "
-                    "ORDER BY change_id, environment, ord")
+        t = naive_utc(as_of)  # this run's rows of change_deployments replace the date's (a rerun)
+        con.execute("DELETE FROM change_deployments WHERE CAST(as_of AS DATE) = CAST(? AS DATE)", [t])
+        con.execute("INSERT INTO change_deployments SELECT ?::TIMESTAMP, change_id, environment, env_kind, "
+                    "deployment_id, ord FROM _change_deployments ORDER BY change_id, environment, ord", [t])
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")

@@ -101,7 +101,7 @@ def _add_from_disk(part: tarstream.Deflater, name: str, path: Path, mtime: int) 
 
 
 def _copy_part(src: Path, dst) -> None:
-    """Append the compressed change-folder part to the archive (a kill point of tests/crash_driver.py)."""
+    """Append the compressed change-folder part to the archive (a kill point of tests/helpers/crash_driver.py)."""
     with src.open("rb") as fh:
         shutil.copyfileobj(fh, dst, 1 << 20)
 

@@ -92,15 +92,16 @@ class RawEvidence:
         return self._statuses.get(("github", kind, key))
 
     def prefetch_change_deployments(self, change_ids: list[str]) -> None:
-        """Read which deployments carry these changes (table ``change_deployments``) in one query."""
+        """Read which deployments carried these changes as of this run (table ``change_deployments``)
+        in one query."""
         want = [c for c in change_ids if c not in self._carried]
         if not want:
             return
         for cid in want:
             self._carried[cid] = {}
         for cid, env, dep_id in self.con.execute(
-                "SELECT change_id, environment, deployment_id FROM change_deployments WHERE change_id IN "
-                "(SELECT unnest(?::VARCHAR[])) ORDER BY change_id, environment, ord", [want]).fetchall():
+                "SELECT change_id, environment, deployment_id FROM change_deployments WHERE as_of = ? AND change_id IN "
+                "(SELECT unnest(?::VARCHAR[])) ORDER BY change_id, environment, ord", [self.as_of, want]).fetchall():
             self._carried[cid].setdefault(env, []).append(int(dep_id))
 
     def change_deployments(self, change_id: str) -> dict[str, list[int]]:
