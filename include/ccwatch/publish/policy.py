@@ -193,7 +193,7 @@ for rel in listed:
 print('checked', len(m['files']), 'files')
 PY
 
-   or with ccwatch installed: python -c "from ccwatch.publish.evidence.write import verify_archive as v; print(v('ARCHIVE'))"
+   or with ccwatch installed: python -m ccwatch verify ARCHIVE (exit 0: every file matches)
 4. Compare POLICY.md with the policy you approved, and its configuration sha256 with
    manifest.json "config".
 5. Sample rows of control_results.csv and re-perform them from changes/<folder>/ (the URL and
