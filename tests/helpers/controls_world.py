@@ -16,6 +16,7 @@ import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from ccwatch.settings import (
     EmergencyConfig,
     GithubConfig,
@@ -295,6 +296,26 @@ class Cases:
             ids[name] = build(w, 100 + i)
         w.run(make_settings(extra_repos=repos))
         return w, ids, w.results()
+
+    def tests(self, reachable_pairs: set[tuple[str, str]]):
+        """A family module's tests, bound at the end of the module (after every case):
+        ``world, test_case, test_every_reachable_status_is_covered = case.tests(reachable(...))``:
+        a module-scoped world (one evaluation of every case), one parametrised test per case, and the
+        check that every reachable (control, status) pair has a case."""
+
+        @pytest.fixture(scope="module")
+        def world():
+            return self.evaluate()
+
+        @pytest.mark.parametrize("name,control,status,fragment", self.params(), ids=self.ids())
+        def test_case(world, name, control, status, fragment):
+            check_case(world, name, control, status, fragment)
+
+        def test_every_reachable_status_is_covered():
+            missing = set(reachable_pairs) - self.covered()
+            assert not missing, missing
+
+        return world, test_case, test_every_reachable_status_is_covered
 
 
 def check_case(world, name: str, control: str, status: str, fragment: str) -> None:

@@ -7,9 +7,7 @@ expected status of one control, plus a fragment its detail must contain
 
 from __future__ import annotations
 
-import pytest
-
-from tests.helpers.controls_world import Cases, check_case, emergency, reachable
+from tests.helpers.controls_world import Cases, emergency, reachable
 
 case = Cases()
 
@@ -44,17 +42,5 @@ def emergency_postmortem_open(w, n):
     return emergency(w, n, day=20, approve_at="11-20 11:00", pm_at=None, done=False)["id"]
 
 
-@pytest.fixture(scope="module")
-def world():
-    """Every case of this module in its own pair of repositories, one evaluation."""
-    return case.evaluate()
-
-
-@pytest.mark.parametrize("name,control,status,fragment", case.params(), ids=case.ids())
-def test_case(world, name, control, status, fragment):
-    check_case(world, name, control, status, fragment)
-
-
-def test_every_reachable_status_is_covered():
-    expected = reachable(("CC8.1-09",), ("pass", "fail", "pending"))
-    assert expected <= case.covered(), expected - case.covered()
+world, test_case, test_every_reachable_status_is_covered = case.tests(
+    reachable(("CC8.1-09",), ("pass", "fail", "pending")))

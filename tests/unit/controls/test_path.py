@@ -8,9 +8,7 @@ expected status of one control, plus a fragment its detail must contain
 
 from __future__ import annotations
 
-import pytest
-
-from tests.helpers.controls_world import PAY, Cases, T, World, check_case, reachable, sha
+from tests.helpers.controls_world import PAY, Cases, T, World, reachable, sha
 
 case = Cases()
 
@@ -18,22 +16,6 @@ case = Cases()
 @case("CC8.1-10", "pass", "merged into main by bob-rev")
 def path_pr(w, n):
     return w.good_pr(n)["id"]
-
-
-@pytest.fixture(scope="module")
-def world():
-    """Every case of this module in its own pair of repositories, one evaluation."""
-    return case.evaluate()
-
-
-@pytest.mark.parametrize("name,control,status,fragment", case.params(), ids=case.ids())
-def test_case(world, name, control, status, fragment):
-    check_case(world, name, control, status, fragment)
-
-
-def test_every_reachable_status_is_covered():
-    expected = reachable(("CC8.1-10",), ("pass",))  # fail: direct pushes, test_direct_push_rows
-    assert expected <= case.covered(), expected - case.covered()
 
 
 def test_direct_push_rows():
@@ -47,3 +29,7 @@ def test_direct_push_rows():
     assert sorted(rows) == ["CC8.1-0" + str(i) for i in range(1, 10)] + ["CC8.1-13"]
     for status, detail in rows.values():
         assert status == "not_applicable" and f"direct push {pushed[:7]} by carol-dev" in detail
+
+
+world, test_case, test_every_reachable_status_is_covered = case.tests(
+    reachable(("CC8.1-10",), ("pass",)))  # fail: direct pushes, test_direct_push_rows

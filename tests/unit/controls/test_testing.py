@@ -7,9 +7,7 @@ expected status of one control, plus a fragment its detail must contain
 
 from __future__ import annotations
 
-import pytest
-
-from tests.helpers.controls_world import Cases, T, check_case, reachable
+from tests.helpers.controls_world import Cases, T, reachable
 
 case = Cases()
 
@@ -89,17 +87,5 @@ def checks_status_error_web(w, n):
     return c["id"]
 
 
-@pytest.fixture(scope="module")
-def world():
-    """Every case of this module in its own pair of repositories, one evaluation."""
-    return case.evaluate()
-
-
-@pytest.mark.parametrize("name,control,status,fragment", case.params(), ids=case.ids())
-def test_case(world, name, control, status, fragment):
-    check_case(world, name, control, status, fragment)
-
-
-def test_every_reachable_status_is_covered():
-    expected = reachable(("CC8.1-05",), ("pass", "fail"))
-    assert expected <= case.covered(), expected - case.covered()
+world, test_case, test_every_reachable_status_is_covered = case.tests(
+    reachable(("CC8.1-05",), ("pass", "fail")))

@@ -8,9 +8,7 @@ expected status of one control, plus a fragment its detail must contain
 
 from __future__ import annotations
 
-import pytest
-
-from tests.helpers.controls_world import Cases, check_case, reachable
+from tests.helpers.controls_world import Cases, reachable
 
 case = Cases()
 
@@ -60,17 +58,5 @@ def fields_no_ticket(w, n):
     return w.good_pr(n, title="no key")["id"]
 
 
-@pytest.fixture(scope="module")
-def world():
-    """Every case of this module in its own pair of repositories, one evaluation."""
-    return case.evaluate()
-
-
-@pytest.mark.parametrize("name,control,status,fragment", case.params(), ids=case.ids())
-def test_case(world, name, control, status, fragment):
-    check_case(world, name, control, status, fragment)
-
-
-def test_every_reachable_status_is_covered():
-    expected = reachable(("CC8.1-01", "CC8.1-02"), ("pass", "fail"))
-    assert expected <= case.covered(), expected - case.covered()
+world, test_case, test_every_reachable_status_is_covered = case.tests(
+    reachable(("CC8.1-01", "CC8.1-02"), ("pass", "fail")))
