@@ -3,7 +3,7 @@
 # compose file mounts it read-only, so a config or code change needs no rebuild.
 #
 # The tag below must match the apache-airflow pin in requirements.txt
-# (tests/test_compose.py checks it).  To upgrade Airflow, change both together.
+# (tests/system/test_compose.py checks it).  To upgrade Airflow, change both together.
 FROM apache/airflow:3.3.2-python3.11
 
 # Stay the image's unprivileged "airflow" user: pip then installs into that user's

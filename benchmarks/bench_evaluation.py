@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-for p in (str(ROOT / "include"), str(ROOT / "tests")):
+for p in (str(ROOT / "include"), str(ROOT)):  # ROOT: the tests package (tests.helpers)
     if p not in sys.path:
         sys.path.insert(0, p)
 
@@ -66,7 +66,8 @@ INSERT INTO deployment_statuses SELECT repo, deployment_id, deployment_id, 'succ
 
 def settings():
     from ccwatch.settings import RepoConfig
-    from test_controls_fixtures import make_settings
+
+    from tests.helpers.controls_world import make_settings
 
     repos = tuple(RepoConfig(f"acme/r{i}", "main", ("production",), ("staging",), ("test", "build"))
                   for i in range(REPOS))
@@ -83,9 +84,9 @@ def run_once(n: int, home: Path | None = None, *, archive: bool = False, memory_
              db_file: bool = False) -> dict:
     """Generate n changes, run every phase; returns {phase: {wall, cpu}}, counts, summary, report size.
     ``db_file``: a warehouse file under ``home`` (as the pipeline has) instead of an in-memory one."""
-    from ccwatch.report import render_report
-    from ccwatch.validation import evaluate
-    from ccwatch.warehouse.facts import build_facts
+    from ccwatch.controls.evaluate import evaluate
+    from ccwatch.controls.facts import build_facts
+    from ccwatch.publish.report.html import render_report
     from ccwatch.warehouse.schema import connect
 
     s = settings()
@@ -108,7 +109,7 @@ def run_once(n: int, home: Path | None = None, *, archive: bool = False, memory_
     out = {"n": n, "phases": phases, "counts": counts, "rows": res.rows, "summary": res.summary,
            "report_bytes": len(html.encode("utf-8"))}
     if archive:
-        from ccwatch.evidence import write_evidence
+        from ccwatch.publish.evidence.write import write_evidence
 
         ev = timed("archive", lambda: write_evidence(con, s, AS_OF, home, res.gx_results, html, {}))
         out["archive"] = str(ev.archive)

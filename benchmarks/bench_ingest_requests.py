@@ -27,8 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "include")]
 
 from ccwatch import pipeline as p  # noqa: E402
+from ccwatch.common.endpoints import Endpoint  # noqa: E402
+from ccwatch.common.times import parse_as_of  # noqa: E402
 from ccwatch.demo_env import DEMO_AUTH  # noqa: E402
-from ccwatch.endpoints import Endpoint  # noqa: E402
 from ccwatch.sandbox import SandboxServer  # noqa: E402
 from ccwatch.settings import load_settings  # noqa: E402
 
@@ -69,7 +70,7 @@ def main() -> None:
     repo = changed["github"]["repos"]["acme/payments-api"]
     next(x for x in repo["pulls"] if x["number"] == 150)["updated_at"] = "2026-11-25T12:00:00Z"
     repo["reviews"]["150"][0]["state"] = "DISMISSED"
-    d1, d2 = p.parse_as_of("2026-11-25"), p.parse_as_of("2026-11-26")
+    d1, d2 = parse_as_of("2026-11-25"), parse_as_of("2026-11-26")
     runs = [("first run 2026-11-25 (full)", scenario, d1), ("rerun 2026-11-25 (incremental)", scenario, d1),
             ("2026-11-26, no change", scenario, d2), ("2026-11-26, one PR changed", changed, d2)]
     rows = []

@@ -41,7 +41,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "include")]
 
 from ccwatch import pipeline as p  # noqa: E402
-from ccwatch.endpoints import Endpoint  # noqa: E402
+from ccwatch.common.endpoints import Endpoint  # noqa: E402
+from ccwatch.common.times import parse_as_of  # noqa: E402
 from ccwatch.sandbox import SandboxServer  # noqa: E402
 from ccwatch.sandbox.render import node_id  # noqa: E402
 from ccwatch.sandbox.synthetic import add_next_day, generate_org  # noqa: E402
@@ -239,7 +240,7 @@ def backfill(args, prs: int, workdir: Path) -> dict:
     t0 = time.perf_counter()
     server = serve(scenario, args.latency_ms, args.rate_limit)
     load_s = round(time.perf_counter() - t0, 2)
-    as_of = p.parse_as_of(scenario["meta"]["as_of"])
+    as_of = parse_as_of(scenario["meta"]["as_of"])
     runs = []
     try:
         for i in range(args.runs):
@@ -260,8 +261,8 @@ def nightly(args, workdir: Path) -> dict:
     # with `since`), so only the nights after it show the steady state
     quiet = add_next_day(day1, changes=0)
     day2 = add_next_day(quiet, changes=args.new)
-    as_of1, as_of2 = p.parse_as_of(day1["meta"]["as_of"]), p.parse_as_of(day2["meta"]["as_of"])
-    as_of_quiet = p.parse_as_of(quiet["meta"]["as_of"])
+    as_of1, as_of2 = parse_as_of(day1["meta"]["as_of"]), parse_as_of(day2["meta"]["as_of"])
+    as_of_quiet = parse_as_of(quiet["meta"]["as_of"])
     runs = []
     for i in range(args.runs):
         home = workdir / f"nightly-{i}"

@@ -58,8 +58,8 @@ def ccwatch_audit_sample():
     @task
     def write_sample_packet(params: dict | None = None) -> dict:
         from airflow.sdk.exceptions import AirflowFailException
-        from ccwatch.packet import sample_packet
-        from ccwatch.sampling import SamplingError
+        from ccwatch.audit.packet import sample_packet
+        from ccwatch.audit.sampling import SamplingError
         from ccwatch.settings import ccwatch_home, load_settings
 
         p = params or {}

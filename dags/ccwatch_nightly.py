@@ -58,7 +58,7 @@ def _github_concurrency() -> int:
 
 def _run(context) -> tuple:
     """Settings, as-of time and output folder of this run (cheap; called inside tasks only)."""
-    from ccwatch.pipeline import parse_as_of
+    from ccwatch.common.times import parse_as_of
     from ccwatch.settings import ccwatch_home, load_settings
 
     return load_settings(), parse_as_of(context["logical_date"]), ccwatch_home()

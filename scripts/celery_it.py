@@ -356,9 +356,14 @@ def check_results(home: Path) -> int:
         raise AssertionError(
             "control_results differ from include/demo/expected.json:\n  " + "\n  ".join(wrong[:40])
         )
-    from ccwatch.pipeline import parse_as_of, summary_table
+    from ccwatch.common.times import parse_as_of
+    from ccwatch.publish.results import summary_table
 
-    print(summary_table(home, parse_as_of(DATE)), flush=True)
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        print(summary_table(con, parse_as_of(DATE)), flush=True)
+    finally:
+        con.close()
     say(f"control_results match expected.json ({len(rows)} rows)")
     return len(rows)
 

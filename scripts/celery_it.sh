@@ -4,7 +4,7 @@
 # starts everything on loopback, runs ccwatch_nightly on the demo org through a Celery worker,
 # checks it and stops everything.  Logs: build/celery-it/logs/.  Extra arguments go to the
 # driver (e.g. --timeout 600, --workdir DIR).  CI runs the same through
-# tests/test_celery_integration.py (CCWATCH_REQUIRE_CELERY_IT=1).
+# tests/system/test_celery_integration.py (CCWATCH_REQUIRE_CELERY_IT=1).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"

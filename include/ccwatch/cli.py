@@ -19,8 +19,11 @@ from pathlib import Path
 
 
 def _summary(args) -> int:
-    from ccwatch.pipeline import parse_as_of, summary_table, warehouse_path
+    from ccwatch.common.paths import warehouse_path
+    from ccwatch.common.times import parse_as_of
+    from ccwatch.publish.results import summary_table
     from ccwatch.settings import ccwatch_home
+    from ccwatch.warehouse import schema
 
     home = Path(args.home) if args.home else ccwatch_home()
     if not warehouse_path(home).is_file():
@@ -31,7 +34,11 @@ def _summary(args) -> int:
     except ValueError:
         print(f"ccwatch: --date {args.date!r} is not a date (YYYY-MM-DD)", file=sys.stderr)
         return 2
-    table = summary_table(home, as_of)
+    con = schema.connect(warehouse_path(home), read_only=True)
+    try:
+        table = summary_table(con, as_of)
+    finally:
+        con.close()
     if table.count("\n") == 0:
         print(f"ccwatch: no control_results for {as_of:%Y-%m-%d} in {warehouse_path(home)}", file=sys.stderr)
         return 1
@@ -40,7 +47,7 @@ def _summary(args) -> int:
 
 
 def _verify(args) -> int:
-    from ccwatch.evidence import verify_archive
+    from ccwatch.publish.evidence.verify import verify_archive
 
     path = Path(args.archive)
     if not path.exists():
@@ -86,8 +93,8 @@ def _progress(message: str) -> None:
 
 
 def _sample(args) -> int:
-    from ccwatch.packet import sample_packet
-    from ccwatch.sampling import SamplingError
+    from ccwatch.audit.packet import sample_packet
+    from ccwatch.audit.sampling import SamplingError
     from ccwatch.settings import ConfigError, load_settings
 
     try:
@@ -111,9 +118,9 @@ def _sample(args) -> int:
 
 
 def _self_audit(args) -> int:
-    from ccwatch.packet import open_warehouse
-    from ccwatch.sampling import SamplingError
-    from ccwatch.selfaudit import self_audit
+    from ccwatch.audit.packet import open_warehouse
+    from ccwatch.audit.sampling import SamplingError
+    from ccwatch.audit.selfaudit import self_audit
 
     try:
         con = open_warehouse(_home(args))
@@ -145,7 +152,7 @@ _FMT = argparse.RawDescriptionHelpFormatter
 
 
 def _suites(args) -> int:
-    from ccwatch.controls.suites import write_suites
+    from ccwatch.controls.suite_json import write_suites
     from ccwatch.settings import ConfigError, load_settings
 
     try:

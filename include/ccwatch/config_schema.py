@@ -19,7 +19,7 @@ class ConfigError(ValueError):
 
 _STR_LIST = ("list", str)
 
-_SCHEMA: dict[str, Any] = {
+SCHEMA: dict[str, Any] = {
     "lookback_days": (int, True),
     "github": (
         {
@@ -106,7 +106,7 @@ _NON_EMPTY = {
 _TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false"}
 
 
-class _Checker:
+class Checker:
     def __init__(self, file_label: str):
         self.file = file_label  # how messages name the file (short for the default config)
 
@@ -159,7 +159,7 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {text if len(text) <= 40 else text[:30] + '...'}"
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+class UniqueKeyLoader(yaml.SafeLoader):
     """SafeLoader that rejects a key given twice in one mapping (PyYAML keeps the last silently)."""
 
     def construct_mapping(self, node, deep=False):

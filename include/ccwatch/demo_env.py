@@ -40,19 +40,22 @@ def connection_env(scenario: dict, url: str) -> dict[str, str]:
 
 
 def _report(home: Path, date: str, url: str, log: str, rc: int) -> int:
-    from ccwatch.pipeline import parse_as_of, summary_table, warehouse_path
+    from ccwatch.common.paths import warehouse_path
+    from ccwatch.common.times import parse_as_of
+    from ccwatch.publish.results import summary_table
     from ccwatch.warehouse import schema
+    from ccwatch.warehouse.runs import run_stage
 
     as_of = parse_as_of(date)
     db = warehouse_path(home)
-    stage, detail = None, None
+    stage, detail, table = None, None, ""
     if db.is_file():
         con = schema.connect(db, read_only=True)
         try:
-            row = con.execute("SELECT stage, detail FROM runs WHERE as_of = ?", [as_of.replace(tzinfo=None)]).fetchone()
+            stage, detail = run_stage(con, as_of)
+            table = summary_table(con, as_of)
         finally:
             con.close()
-        stage, detail = row if row else (None, None)
     if rc != 0 or stage != "archived":
         print(f"[demo] the run of {date} did not complete (airflow exit {rc}, last stage {stage or 'none'}).")
         print(f"[demo] see the log: {log}")
@@ -64,7 +67,7 @@ def _report(home: Path, date: str, url: str, log: str, rc: int) -> int:
         messages = []
     print()
     print(f"ccwatch nightly run for {date}: control results (counts of changes)")
-    print(summary_table(home, as_of))
+    print(table)
     print()
     evidence = home / "evidence" / date
     print(f"report:    {evidence / 'report.html'}")

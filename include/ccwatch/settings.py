@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from ccwatch.config_schema import _SCHEMA, ConfigError, _Checker, _UniqueKeyLoader
+from ccwatch.config_schema import SCHEMA, Checker, ConfigError, UniqueKeyLoader
 
 __all__ = ["ConfigError", "Settings", "load_settings", "ccwatch_home", "config_path"]
 
@@ -167,7 +167,7 @@ def ccwatch_home() -> Path:
 
 def load_settings(path: str | os.PathLike | None = None) -> Settings:
     p = Path(path) if path else config_path()
-    checker = _Checker(p.name if p.parent == DEFAULT_CONFIG.parent else str(p))
+    checker = Checker(p.name if p.parent == DEFAULT_CONFIG.parent else str(p))
     if not p.is_file():
         raise ConfigError(f"{p}: config file not found (set CCWATCH_CONFIG to its path)")
     try:
@@ -175,12 +175,12 @@ def load_settings(path: str | os.PathLike | None = None) -> Settings:
     except OSError as exc:
         raise ConfigError(f"{checker.file}: cannot read the config file: {exc.strerror or exc}") from None
     try:
-        doc = yaml.load(raw_bytes, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+        doc = yaml.load(raw_bytes, Loader=UniqueKeyLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise ConfigError(f"{checker.file}: not valid YAML: {exc}") from None
     if doc is None:
         doc = {}
-    d = checker.check(doc, _SCHEMA, "", "")
+    d = checker.check(doc, SCHEMA, "", "")
     s = _build(d, checker)
     return _replace(s, source_path=str(p), sha256=hashlib.sha256(raw_bytes).hexdigest())
 
@@ -195,7 +195,7 @@ def _t(d: dict, key: str, default: tuple = ()) -> tuple:
     return tuple(d.get(key, default))
 
 
-def _build(d: dict, c: _Checker) -> Settings:
+def _build(d: dict, c: Checker) -> Settings:
     if d["lookback_days"] < 1:
         raise c.fail("lookback_days", "must be at least 1")
     repos = []

@@ -12,7 +12,7 @@ log = logging.getLogger("ccwatch")
 
 
 def alert_pipeline_failure(context) -> None:
-    from ccwatch import notify
+    from ccwatch.publish import slack as notify
     from ccwatch.settings import load_settings
 
     from ccwatch_airflow.connections import configured_endpoint

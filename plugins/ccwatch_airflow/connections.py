@@ -24,7 +24,7 @@ import os
 from urllib.parse import urlsplit, urlunsplit
 
 from airflow.sdk import BaseHook
-from ccwatch.endpoints import Endpoint
+from ccwatch.common.endpoints import Endpoint
 
 DEFAULT_BASE = {
     "github": "https://api.github.com",

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import great_expectations.expectations as gxe
 
-from ccwatch.controls import Control, direct_push_na, due, text, ts
+from ccwatch.controls.base import control, due
+from ccwatch.controls.sqltext import CASE, DEPLOYED, LIT, NA, NA_OR, NO_TICKET, ST, TRUE, TS, T
+from ccwatch.controls.text import direct_push_na, text, ts
 from ccwatch.settings import Settings
 
 
@@ -200,11 +202,70 @@ def detail_13(row: dict, status: str, s: Settings) -> str:
     return f"{staging}, before {_deployed(row)}"
 
 
+# --- detail lines as SQL (the same text, vectorised; sqltext.py) ---------------------------
+
+
+def detail_sql_06(s: Settings) -> str:
+    key = T("ticket_key")
+    seen = T("approval_transitions", "no approval transitions")
+    approved = f"({key} || ' approved by ' || {T('approved_by')} || ' at ' || {TS('approved_at')})"
+    return CASE(
+        (f"{ST} = 'not_applicable'", NA_OR(f"{T('category', 'None')} || ' change: no final approval required "
+                                            "before deployment'")),
+        (NO_TICKET(), "'no linked Jira ticket to approve (see CC8.1-01)'"),
+        (f"{ST} = 'pending'", f"({key} || ' not approved yet (' || {seen} || '); undeployed, due by ' "
+                              f"|| {TS('deploy_deadline')})"),
+        (f"{ST} = 'pass'", f"(CASE WHEN deployed_at IS NOT NULL THEN {approved} || ', before ' || {DEPLOYED()} "
+                           f"ELSE {approved} || '; not deployed yet' END)"),
+        ("approved_at IS NOT NULL", f"({approved} || ', not before ' || {DEPLOYED()})"),
+        default=f"({key} || ' has no approval by a change approver other than ' || {T('author')} || ' (' || {seen} || ')')")
+
+
+def detail_sql_07(s: Settings) -> str:
+    return CASE(
+        (f"{ST} = 'not_applicable'", NA()),
+        (f"{ST} = 'pending'", f"('not deployed to production yet; due by ' || {TS('deploy_deadline')})"),
+        ("deployed_at IS NULL", f"({LIT(f'no successful production deployment within {s.windows.deploy_grace_hours}h')}"
+                                f" || ' of the merge at ' || {TS('merged_at')})"),
+        (f"{ST} = 'fail'", f"({DEPLOYED()} || ': ' || {T('deployer', 'unknown')} || ' is not in people.authorized_deployers')"),
+        default=DEPLOYED())
+
+
+def detail_sql_08(s: Settings) -> str:
+    key = T("ticket_key")
+    done = f"({key} || ' moved to ' || {T('pir_done_status')} || ' at ' || {TS('pir_done_at')})"
+    days = int(s.windows.pir_days)
+    return CASE(
+        (f"{ST} = 'not_applicable'", NA()),
+        (NO_TICKET(), "'no linked Jira ticket to close after deployment (see CC8.1-01)'"),
+        (f"{ST} = 'pending' AND deployed_at IS NULL",
+         f"({key} || ' awaits the production deployment before its post-implementation review')"),
+        (f"{ST} = 'pending'", f"({key} || ' not Done yet; review due by ' || {TS('pir_deadline')} || ' (deployed ' "
+                              f"|| {TS('deployed_at')} || ')')"),
+        (f"{ST} = 'pass'", f"({done} || ', {days}-day review window after deployment at ' || {TS('deployed_at')})"),
+        (f"{TRUE('closed_before_deploy')} AND pir_done_at IS NULL",
+         f"({key} || ' closed (' || {T('closed_before_deploy_status')} || ') at ' || {TS('closed_before_deploy_at')} "
+         f"|| ', before ' || CASE WHEN deployed_at IS NOT NULL THEN 'deployment at ' || {TS('deployed_at')} "
+         "ELSE 'any production deployment' END)"),
+        ("pir_done_at IS NOT NULL", f"({done} || ', after the deadline ' || {TS('pir_deadline')})"),
+        default=f"({key} || ' not Done within {days} days of the deployment at ' || {TS('deployed_at')})")
+
+
+def detail_sql_13(s: Settings) -> str:
+    staging = (f"('staging deployment ' || {T('staging_deployment_id')} || ' to ' || {T('staging_environment')} "
+               f"|| ' at ' || {TS('staging_deployed_at')})")
+    return CASE(
+        (f"{ST} = 'not_applicable'", NA_OR(f"{T('repo', 'None')} || ' lists no staging_environments'")),
+        (f"{ST} = 'pending'", f"('not deployed to production yet' || CASE WHEN staging_deployed_at IS NOT NULL "
+                              f"THEN ' (' || {staging} || ')' ELSE '' END)"),
+        ("staging_deployed_at IS NULL", f"('no successful staging deployment of the change; ' || {DEPLOYED()})"),
+        (f"{ST} = 'fail'", f"({staging} || ' is not before ' || {DEPLOYED()})"),
+        default=f"({staging} || ', before ' || {DEPLOYED()})")
+
+
 CONTROLS = [
-    Control("CC8.1-06", "Final approval before deployment", "change", __name__, "cc06_scope",
-            expectations_06, detail_06),
-    Control("CC8.1-07", "Controlled deployment", "change", __name__, "cc07_scope", expectations_07, detail_07),
-    Control("CC8.1-08", "Post-implementation review", "change", __name__, "cc08_scope", expectations_08, detail_08),
-    Control("CC8.1-13", "Validated before production", "change", __name__, "cc13_scope",
-            expectations_13, detail_13),
+    control("CC8.1-06", __name__, "cc06_scope", expectations_06, detail_06, detail_sql_06),
+    control("CC8.1-07", __name__, "cc07_scope", expectations_07, detail_07, detail_sql_07),
+    control("CC8.1-08", __name__, "cc08_scope", expectations_08, detail_08, detail_sql_08),
+    control("CC8.1-13", __name__, "cc13_scope", expectations_13, detail_13, detail_sql_13),
 ]

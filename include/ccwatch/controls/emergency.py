@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import great_expectations.expectations as gxe
 
-from ccwatch.controls import Control, direct_push_na, due, text, ts
+from ccwatch.controls.base import control, due
+from ccwatch.controls.sqltext import CASE, NA_OR, NO_TICKET, ST, TS, T
+from ccwatch.controls.text import direct_push_na, text, ts
 from ccwatch.settings import Settings
 
 
@@ -113,6 +115,29 @@ def detail_09(row: dict, status: str, s: Settings) -> str:
     return f"{key} {why}: {'; '.join(parts)}"
 
 
+# --- detail lines as SQL (the same text, vectorised; sqltext.py) ---------------------------
+
+
+def detail_sql_09(s: Settings) -> str:
+    why = f"('emergency (' || {T('emergency_reason')} || ')')"
+    by_at = f"'approved by ' || {T('emergency_approved_by')} || ' at ' || {TS('emergency_approved_at')}"
+    rw = CASE(("retro_window = 'ok'", by_at),
+               ("retro_window = 'open'", f"'awaiting emergency approval until ' || {TS('retro_deadline')}"),
+               ("emergency_approved_at IS NOT NULL", f"{by_at} || ', after the deadline ' || {TS('retro_deadline')}"),
+               default=f"'no approval by an emergency approver by ' || {TS('retro_deadline')}")
+    written = f"'post-mortem written at ' || {TS('postmortem_filled_at')}"
+    pw = CASE(("postmortem_window = 'ok'", written),
+               ("postmortem_window = 'open'",
+                f"'post-mortem due ' || CASE WHEN deployed_at IS NOT NULL THEN 'by ' || {TS('postmortem_deadline')} "
+                f"ELSE 'within {int(s.windows.postmortem_days)} days of the deployment' END"),
+               ("postmortem_filled_at IS NOT NULL", f"{written} || ', after the deadline ' || {TS('postmortem_deadline')}"),
+               default=f"'no post-mortem by ' || {TS('postmortem_deadline')}")
+    return CASE(
+        (f"{ST} = 'not_applicable'", NA_OR(f"{T('category', 'None')} || ' change, not an emergency'")),
+        (NO_TICKET(), f"({why} || ' without a linked Jira ticket: no retro approval or post-mortem possible')"),
+        default=f"({T('ticket_key')} || ' ' || {why} || ': ' || {rw} || '; ' || {pw})")
+
+
 CONTROLS = [
-    Control("CC8.1-09", "Emergency change procedure", "change", __name__, "cc09_scope", expectations_09, detail_09),
+    control("CC8.1-09", __name__, "cc09_scope", expectations_09, detail_09, detail_sql_09),
 ]

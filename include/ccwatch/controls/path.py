@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import great_expectations.expectations as gxe
 
-from ccwatch.controls import Control, due, short, text, ts
+from ccwatch.controls.base import control, due
+from ccwatch.controls.sqltext import CASE, REPR, SHORT, TS, T
+from ccwatch.controls.text import short, text, ts
 from ccwatch.settings import Settings
 
 
@@ -31,6 +33,18 @@ def detail_10(row: dict, status: str, s: Settings) -> str:
             f"at {ts(row.get('merged_at'))} without a pull request: {text(row.get('title'))!r}")
 
 
+# --- detail lines as SQL (the same text, vectorised; sqltext.py) ---------------------------
+
+
+def detail_sql_10(s: Settings) -> str:
+    branch = T("production_branch", "the production branch")
+    return CASE(
+        ("change_kind = 'pr'", f"('PR #' || {T('number')} || ' merged into ' || {branch} || ' by ' "
+                               f"|| {T('merged_by', 'unknown')} || ' at ' || {TS('merged_at')} || ' as ' || {SHORT('sha')})"),
+        default=f"('commit ' || {SHORT('sha')} || ' pushed to ' || {branch} || ' by ' || {T('merged_by', 'unknown pusher')}"
+                f" || ' at ' || {TS('merged_at')} || ' without a pull request: ' || {REPR('title')})")
+
+
 CONTROLS = [
-    Control("CC8.1-10", "Authorised change path", "change", __name__, "cc10_scope", expectations_10, detail_10),
+    control("CC8.1-10", __name__, "cc10_scope", expectations_10, detail_10, detail_sql_10),
 ]

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import great_expectations.expectations as gxe
 
-from ccwatch.controls import Control, due, num, text
+from ccwatch.controls.base import control, due
+from ccwatch.controls.text import num, text
 from ccwatch.settings import Settings
 
 # (fact column, what the setting is, how it reads in a detail when missing)
@@ -157,6 +158,6 @@ def detail_12(row: dict, status: str, s: Settings) -> str:
 
 
 CONTROLS = [
-    Control("CC8.1-11", "Production branch protected", "repo", __name__, "cc11_scope", expectations_11, detail_11),
-    Control("CC8.1-12", "Deployment access restricted", "repo", __name__, "cc12_scope", expectations_12, detail_12),
+    control("CC8.1-11", __name__, "cc11_scope", expectations_11, detail_11),
+    control("CC8.1-12", __name__, "cc12_scope", expectations_12, detail_12),
 ]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import great_expectations.expectations as gxe
 
-from ccwatch.controls import Control, direct_push_na, due, num, plural, short, text
+from ccwatch.controls.base import control, due
+from ccwatch.controls.sqltext import CASE, NA, NUM, PLURAL, PRESENT, SHORT, ST, TRUE, T
+from ccwatch.controls.text import direct_push_na, num, plural, short, text
 from ccwatch.settings import Settings
 
 _PR_SCOPE = "CASE WHEN b.change_kind = 'pr' THEN 'due' ELSE 'not_applicable' END"
@@ -162,7 +164,56 @@ def detail_04(row: dict, status: str, s: Settings) -> str:
     return f"author {author}: {', '.join(good)}"
 
 
+# --- detail lines as SQL (the same text, vectorised; sqltext.py) ---------------------------
+
+
+def detail_sql_03(s: Settings) -> str:
+    author = T("author", "unknown author")
+    n = NUM("review_count")
+    reviews = f"(CASE WHEN {n} <> 0 THEN {PLURAL(n, 'review')} || ': ' || {T('review_evidence')} ELSE 'no reviews' END)"
+    need = int(s.review.min_approvals)
+    where = "''" if s.review.allow_stale_approval else f"(' on head ' || {SHORT('head_sha')})"
+    got = NUM("independent_approvals")
+    p1 = (f"CASE WHEN {got} < {need} THEN CAST({got} AS VARCHAR) || ' of {need} APPROVED review(s) by anyone but ' "
+          f"|| {author} || ' before the merge' || {where} END")
+    p2 = f"CASE WHEN {NUM('changes_requested_reviewers')} <> 0 THEN 'changes still requested by ' || {T('changes_requested_by')} END"
+    return CASE(
+        (f"{ST} = 'not_applicable'", NA()),
+        (f"{ST} = 'pass'", f"('approved by ' || {T('approval_evidence')})"),
+        default=f"(concat_ws('; ', {p1}, {p2}) || ' (' || {reviews} || ')')")
+
+
+def detail_sql_04(s: Settings) -> str:
+    author = T("author", "unknown author")
+    key = T("ticket_key")
+    bad, good = [f"CASE WHEN NOT {PRESENT('author')} THEN "
+                 "'the PR''s author is unknown, so segregation of duties cannot be verified' END"], []
+    if s.sod.allow_self_merge:
+        good.append(f"'merged by ' || CASE WHEN {PRESENT('merged_by')} THEN merged_by ELSE 'unknown' END")
+    else:
+        merge_bad = CASE((f"NOT {PRESENT('merged_by')}", "'who merged the PR is unknown'"),
+                          (TRUE("merged_by_author"), f"{author} || ' merged their own PR'"), default="NULL")
+        bad.append(merge_bad)
+        good.append(f"CASE WHEN {merge_bad} IS NULL THEN 'merged by ' || merged_by END")
+    bad.append(f"CASE WHEN {TRUE('deployed_by_author')} THEN {author} || ' created production deployment ' "
+               f"|| {T('deployment_id')} END")
+    good.append(CASE((TRUE("deployed_by_author"), "NULL"),
+                      (PRESENT("deployer"), "'deployed by ' || deployer || CASE WHEN "
+                                            f"{TRUE('deployer_is_automation')} THEN ' (automation)' ELSE '' END"),
+                      default="'not deployed yet'"))
+    bad.append(f"CASE WHEN {TRUE('ticket_approved_by_author')} THEN {author} || ' gave ' || {key} "
+               "|| '''s final approval' END")
+    good.append(CASE((TRUE("ticket_approved_by_author"), "NULL"),
+                      (PRESENT("ticket_final_approver"), f"{key} || ' approved by ' || ticket_final_approver"),
+                      default=f"CASE WHEN {key} <> '' THEN 'no ticket approval to judge' ELSE 'no linked ticket' END"))
+    bads = f"concat_ws('; ', {', '.join(bad)})"
+    return CASE(
+        (f"{ST} = 'not_applicable'", NA()),
+        (f"{bads} <> ''", f"('author ' || {author} || ': ' || {bads})"),
+        default=f"('author ' || {author} || ': ' || concat_ws(', ', {', '.join(good)}))")
+
+
 CONTROLS = [
-    Control("CC8.1-03", "Independent peer review", "change", __name__, "cc03_scope", expectations_03, detail_03),
-    Control("CC8.1-04", "Segregation of duties", "change", __name__, "cc04_scope", expectations_04, detail_04),
+    control("CC8.1-03", __name__, "cc03_scope", expectations_03, detail_03, detail_sql_03),
+    control("CC8.1-04", __name__, "cc04_scope", expectations_04, detail_04, detail_sql_04),
 ]

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import great_expectations.expectations as gxe
 
-from ccwatch.controls import Control, direct_push_na, due, num, short, text
+from ccwatch.controls.base import control, due
+from ccwatch.controls.sqltext import CASE, NA, NUM, SHORT, ST, T
+from ccwatch.controls.text import direct_push_na, num, short, text
 from ccwatch.settings import Settings
 
 _OK = "('success', 'neutral', 'skipped')"
@@ -109,6 +111,23 @@ def detail_05(row: dict, status: str, s: Settings) -> str:
     return f"head {head}: {'; '.join(problems)}"
 
 
+# --- detail lines as SQL (the same text, vectorised; sqltext.py) ---------------------------
+
+
+def detail_sql_05(s: Settings) -> str:
+    head = SHORT("head_sha")
+    problems = ("concat_ws('; ', "
+                f"CASE WHEN {NUM('required_checks_missing')} <> 0 THEN 'required check(s) never ran before the merge: ' "
+                f"|| {T('missing_check_names')} END, "
+                f"CASE WHEN {NUM('checks_unfinished_at_merge')} <> 0 THEN {T('unfinished_check_evidence')} END, "
+                f"CASE WHEN {NUM('checks_not_green')} <> 0 THEN 'failed: ' || {T('not_green_check_evidence')} END)")
+    return CASE(
+        (f"{ST} = 'not_applicable'", NA()),
+        (f"{ST} = 'pass'", f"('checks on head ' || {head} || ' before the merge: ' || {T('check_evidence')})"),
+        (f"{NUM('checks_on_head')} = 0", f"('no check run or commit status on head ' || {head} || ' before the merge')"),
+        default=f"('head ' || {head} || ': ' || {problems})")
+
+
 CONTROLS = [
-    Control("CC8.1-05", "Tested before merge", "change", __name__, "cc05_scope", expectations_05, detail_05),
+    control("CC8.1-05", __name__, "cc05_scope", expectations_05, detail_05, detail_sql_05),
 ]

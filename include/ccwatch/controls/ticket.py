@@ -6,7 +6,9 @@ import re
 
 import great_expectations.expectations as gxe
 
-from ccwatch.controls import Control, direct_push_na, due, sql_str, text
+from ccwatch.controls.base import control, due
+from ccwatch.controls.sqltext import CASE, LIT, NA, NO_TICKET, PRESENT, REPR, ST, TRUE, T
+from ccwatch.controls.text import direct_push_na, sql_str, text
 from ccwatch.settings import Settings
 
 
@@ -91,7 +93,34 @@ def detail_02(row: dict, status: str, s: Settings) -> str:
     return f"{key} documents {', '.join(n for n, _ in names)}"
 
 
+# --- detail lines as SQL (the same text, vectorised; sqltext.py) ---------------------------
+
+
+def detail_sql_01(s: Settings) -> str:
+    key = T("ticket_key")
+    other = (f"(CASE WHEN {PRESENT('title_other_keys')} THEN ' (it names ' || {T('title_other_keys')} "
+             "|| ', outside the in-scope projects)' ELSE '' END)")
+    return CASE(
+        (f"{ST} = 'not_applicable'", NA()),
+        (f"NOT {PRESENT('ticket_key')}", f"({LIT('no ticket key of ' + ', '.join(s.jira.project_keys) + ' in the PR title ')}"
+                                         f" || {REPR('title')} || {other})"),
+        (f"NOT {TRUE('ticket_exists')}", f"('title names ' || {key} || ' but ' || {key} "
+                                         "|| ' does not exist in Jira (or is not visible to ccwatch)')"),
+        default=f"('title names ' || {key} || ', found in Jira (status ' || {T('ticket_status', 'unknown')} || ')')")
+
+
+def detail_sql_02(s: Settings) -> str:
+    names = field_columns(s)
+    blank = "concat_ws(', ', " + ", ".join(f"CASE WHEN NOT {PRESENT(col)} THEN {LIT(name)} END"
+                                           for name, col in names) + ")"
+    return CASE(
+        (f"{ST} = 'not_applicable'", NA()),
+        (NO_TICKET(), "'no linked Jira ticket, so no documented change request (see CC8.1-01)'"),
+        (f"{blank} <> ''", f"({T('ticket_key')} || ' has blank ' || {blank} || ': fill them in the ticket')"),
+        default=f"({T('ticket_key')} || {LIT(' documents ' + ', '.join(n for n, _ in names))})")
+
+
 CONTROLS = [
-    Control("CC8.1-01", "Ticket traceability", "change", __name__, "cc01_scope", expectations_01, detail_01),
-    Control("CC8.1-02", "Change request documented", "change", __name__, "cc02_scope", expectations_02, detail_02),
+    control("CC8.1-01", __name__, "cc01_scope", expectations_01, detail_01, detail_sql_01),
+    control("CC8.1-02", __name__, "cc02_scope", expectations_02, detail_02, detail_sql_02),
 ]

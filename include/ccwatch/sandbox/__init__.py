@@ -11,6 +11,7 @@
 See docs/SANDBOX.md for the scenario format and the served endpoints.
 """
 
-from ccwatch.sandbox.server import SandboxRequest, SandboxResponse, SandboxServer, load_scenario
+from ccwatch.sandbox.http import SandboxRequest, SandboxResponse
+from ccwatch.sandbox.server import SandboxServer, load_scenario
 
 __all__ = ["SandboxRequest", "SandboxResponse", "SandboxServer", "load_scenario"]

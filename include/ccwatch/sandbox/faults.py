@@ -34,8 +34,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from ccwatch.sandbox.http import SandboxRequest, SandboxResponse, json_response
 from ccwatch.sandbox.render import Ctx
-from ccwatch.sandbox.server import SandboxRequest, SandboxResponse, json_response
 
 SERVICES = ("github", "jira", "slack")
 MODES = ("rate_limit", "secondary_limit", "status", "slow", "reset", "truncated_json", "invalid_json",
@@ -321,11 +321,11 @@ def _is_graphql(req: SandboxRequest) -> bool:
 
 
 def _graphql_matches(want: dict, req: SandboxRequest) -> bool:
-    from ccwatch.sandbox.server import _graphql_summary
+    from ccwatch.sandbox.http import graphql_summary
 
     if not _is_graphql(req):
         return False
-    got = _graphql_summary(req.body)
+    got = graphql_summary(req.body)
     return all(str(got.get(k)) == str(v) for k, v in want.items())
 
 

@@ -25,8 +25,8 @@ from ccwatch.sandbox.github_http import (
 )
 from ccwatch.sandbox.github_index import IndexRegistry, Rendered, RepoIndex
 from ccwatch.sandbox.github_protection import ProtectionRoutes
+from ccwatch.sandbox.http import SandboxRequest, SandboxResponse, json_response
 from ccwatch.sandbox.render import Ctx
-from ccwatch.sandbox.server import SandboxRequest, SandboxResponse, json_response
 
 __all__ = ["DOCS", "HEX", "GithubApi", "gh_error", "not_found"]
 
@@ -46,7 +46,7 @@ class GithubApi(ProtectionRoutes):
         self.used = int(rl.get("used", 0))
         self._lock = threading.Lock()
         self._indexes = IndexRegistry()  # per-repository lookups (github_index.py), built lazily
-        self.graphql = GraphqlApi(scenario, self)  # POST /graphql, /api/graphql (github_graphql.py)
+        self.graphql = GraphqlApi(scenario, self)  # POST /graphql, /api/graphql (sandbox/github_graphql.py)
         self.routes = [
             (re.compile(p), getattr(self, name))
             for p, name in [

@@ -15,19 +15,19 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from ccwatch.sandbox.github_graphql import (
+from ccwatch.sandbox.github_graphql_exec import MAX_PAGE, FieldError, Obj
+from ccwatch.sandbox.github_graphql_index import (
     RepoIndex,
-    _b64,
-    _bad_cursor,
-    _unb64,
+    b64,
+    bad_cursor,
     iso,
     offset_cursor,
     offset_position,
     pull_state,
     pull_updated,
+    unb64,
     upper,
 )
-from ccwatch.sandbox.github_graphql_exec import MAX_PAGE, FieldError, Obj
 from ccwatch.sandbox.render import Ctx, node_id, stable_int
 
 ACTOR = ("Actor", "Node")
@@ -170,14 +170,14 @@ class Nodes:
         sort_key = pull_updated if order[0] == "UPDATED_AT" else (lambda p: p["created_at"])
 
         def cursor_of(i: int) -> str:
-            return _b64("cursor:v2:" + json.dumps([iso(sort_key(rows[i])), int(rows[i]["number"])]))
+            return b64("cursor:v2:" + json.dumps([iso(sort_key(rows[i])), int(rows[i]["number"])]))
 
         def position(cursor: str) -> int:
             try:
-                _, number = json.loads(_unb64(cursor)[len("cursor:v2:"):])
+                _, number = json.loads(unb64(cursor)[len("cursor:v2:"):])
                 return pos[int(number)]
             except (ValueError, KeyError, TypeError):
-                raise _bad_cursor(cursor) from None
+                raise bad_cursor(cursor) from None
 
         return connection("PullRequestConnection", rows, args, name, cursor_of, position,
                           lambda p: self.pull(ix, p))
@@ -263,12 +263,12 @@ class Nodes:
         view = _View(rows, lo, hi)
 
         def position(cursor: str) -> int:
-            oid, _, i = _unb64(cursor).partition(" ")
+            oid, _, i = unb64(cursor).partition(" ")
             if oid != sha or not i.isdigit():
-                raise _bad_cursor(cursor)
+                raise bad_cursor(cursor)
             return int(i)
 
-        return connection("CommitHistoryConnection", view, args, name, lambda i: _b64(f"{sha} {i}"), position,
+        return connection("CommitHistoryConnection", view, args, name, lambda i: b64(f"{sha} {i}"), position,
                           lambda s: self.commit(ix, s))
 
     def check_suite(self, ix: RepoIndex, sha: str, suite: tuple) -> Obj:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from ccwatch.sandbox.server import SandboxRequest, SandboxResponse, json_response
+from ccwatch.sandbox.http import SandboxRequest, SandboxResponse, json_response
 
 DOCS = "https://docs.github.com/rest"
 

@@ -8,8 +8,8 @@ A mixin of :class:`ccwatch.sandbox.github.GithubApi`: it relies on the class's
 from __future__ import annotations
 
 from ccwatch.sandbox.github_http import DOCS, gh_error, not_found
+from ccwatch.sandbox.http import json_response
 from ccwatch.sandbox.render import fill_protection_urls
-from ccwatch.sandbox.server import json_response
 
 
 class ProtectionRoutes:

@@ -14,7 +14,7 @@ import re
 import threading
 from datetime import UTC, datetime, timedelta
 
-from ccwatch.sandbox.server import SandboxRequest, SandboxResponse, json_response
+from ccwatch.sandbox.http import SandboxRequest, SandboxResponse, json_response
 
 CATEGORIES = {"new": (2, "To Do", "blue-gray"), "indeterminate": (4, "In Progress", "yellow"), "done": (3, "Done", "green")}
 SYSTEM_FIELDS = [("summary", "Summary", "string"), ("status", "Status", "status"), ("issuetype", "Issue Type", "issuetype"),

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 
-from ccwatch.sandbox.server import SandboxRequest, SandboxResponse, json_response
+from ccwatch.sandbox.http import SandboxRequest, SandboxResponse, json_response
 
 
 class SlackApi:

@@ -234,7 +234,7 @@ def _add_changes(g: _Gen, name: str, r: dict, prof: dict, times: list[float], nu
                                  "submitted_at": iso(at), "body": "LGTM" if st == "APPROVED" else "Please fix."}
                                 for u, st, c, at in rv]
         merged_by = author if (roll < 0.02 or rng.random() < 0.05) else reviewer
-        for i, (h, ht) in enumerate(zip(heads, head_times)):
+        for i, (h, ht) in enumerate(zip(heads, head_times, strict=False)):
             final = i == len(heads) - 1
             crs = []
             for cname in CHECKS:
@@ -252,7 +252,7 @@ def _add_changes(g: _Gen, name: str, r: dict, prof: dict, times: list[float], nu
                                 "created_at": iso(ht + 1200), "creator": "jenkins-bot", "description": "Build passed"}]
         head_ref = f"{'dependabot/pip/lib' if bot else 'feature'}-{number}"
         if prof["style"] == "merge":
-            for h, ht in zip(heads, head_times):
+            for h, ht in zip(heads, head_times, strict=False):
                 commits.append({"sha": h, "parents": [tip if h == heads[0] else heads[0]], "author": author,
                                 "committer": author, "date": iso(ht), "message": title})
             mc = g.sha()
@@ -387,7 +387,7 @@ def add_next_day(scenario: dict, changes: int = 500, days: int = 1, seed: int | 
     _, leads, ops = people(syn["devs"])
     repos = dict(scenario["github"]["repos"])
     by_size = sorted(repos, key=lambda n: (-len(repos[n]["pulls"]), n))
-    for name, count in zip(by_size, zipf_counts(changes, len(by_size), floor=False)):
+    for name, count in zip(by_size, zipf_counts(changes, len(by_size), floor=False), strict=False):
         if count == 0:
             continue
         old = repos[name]

@@ -3,7 +3,7 @@ approvers, deployers and identities the generator used, a lookback covering its 
 
 from __future__ import annotations
 
-from ccwatch.sandbox.synthetic import BOT, PROJECTS, people, email
+from ccwatch.sandbox.synthetic import BOT, PROJECTS, email, people
 
 
 def org_config(scenario: dict, lookback_days: int | None = None) -> str:

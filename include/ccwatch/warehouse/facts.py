@@ -1,12 +1,10 @@
-"""Per-change and per-repository facts for one as-of time.
+"""The facts every control shares, for one as-of time, from the normalised tables only.
 
-``build_facts(con, settings, as_of)`` (re)creates two tables from the normalised tables only:
-
-- ``change_facts``: one row per change in the window (CONTROLS.md "What a change is"): the
-  population columns the evidence writer reads, the shared facts below (ticket, category,
-  production and staging deployment) and every column contributed by the control modules
-  (``ccwatch.controls.*.change_fact_sql``);
-- ``repo_facts``: one row per configured repository (``repository.repo_fact_sql``).
+``build_base_facts(con, settings, as_of)`` creates the temp table ``_facts_base``: one row per
+change in the window (CONTROLS.md "What a change is") with the population columns the evidence
+writer reads and the shared facts (ticket, category, production and staging deployment), plus
+the config tables the controls' fact SQL joins.  ``ccwatch.controls.facts`` adds each control
+family's columns and writes ``change_facts`` and ``repo_facts``.
 
 Work tables are TEMP tables prefixed ``_``.  Config values reach SQL through the one-row
 ``_params`` table and small config tables, never by string formatting of values into SQL
@@ -16,11 +14,13 @@ except quoted literals made by ``sql_str``.  Events after ``as_of`` are ignored.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import duckdb
 import pandas as pd
 
+from ccwatch.common.changes import title_ticket_key
+from ccwatch.common.times import naive_utc
 from ccwatch.settings import Settings
 
 # Population columns (CONTROLS.md "Outputs", population.csv) - always present in change_facts.
@@ -28,25 +28,6 @@ POPULATION_COLUMNS = (
     "change_id", "repo", "change_kind", "number", "sha", "title", "author", "merged_at", "merged_by",
     "ticket_key", "deployed_at", "deployer", "category", "pr_url", "ticket_url",
 )
-
-
-def naive_utc(as_of: datetime) -> datetime:
-    """The as-of time as the warehouse stores times: naive UTC."""
-    if as_of.tzinfo is not None:
-        as_of = as_of.astimezone(UTC).replace(tzinfo=None)
-    return as_of
-
-
-def ticket_key_of(title: str | None, pattern: re.Pattern, projects: frozenset[str]) -> tuple[str | None, str]:
-    """First key in the title whose project is in scope, and the out-of-scope keys seen before it."""
-    others: list[str] = []
-    for m in pattern.finditer(title or ""):
-        key = m.group(1) if pattern.groups else m.group(0)
-        if key and key.rsplit("-", 1)[0] in projects:
-            return key, ", ".join(others)
-        if key:
-            others.append(key)
-    return None, ", ".join(others)
 
 
 def _load_config(con: duckdb.DuckDBPyConnection, s: Settings, as_of: datetime) -> None:
@@ -148,11 +129,14 @@ LEFT JOIN tickets t ON ch.change_kind = 'pr' AND t.key = ch.ticket_key AND t.tic
 LEFT JOIN commits cp ON cp.repo = ch.repo AND cp.branch = r.production_branch AND cp.sha = ch.sha
 """
 
-# Successful deployments as of as_of.  Production: the latest status is `success`
-# (CONTROLS.md).  Staging: the latest status other than `inactive` is `success` (GitHub
-# marks superseded non-production deployments inactive; they were still successful).
+# Every deployment of a configured environment created by as_of, with whether it counts as a
+# successful one: the ONE definition the controls (``_dep``, ``_first_*``) and the evidence's
+# deployments.json (``_change_deployments``) share.  Production: the latest status as of
+# as_of is `success` (CONTROLS.md).  Staging: the latest status other than `inactive` is
+# `success` (GitHub marks superseded non-production deployments inactive; they were still
+# successful).  ``ord``: creation order within its repository and environment.
 _DEPLOYMENTS = """
-CREATE OR REPLACE TEMP TABLE _dep AS
+CREATE OR REPLACE TEMP TABLE _dep_all AS
 WITH st AS (
     SELECT s.repo, s.deployment_id,
            arg_max(s.state, struct_pack(t := s.created_at, i := s.status_id)) AS latest_state,
@@ -162,15 +146,57 @@ WITH st AS (
     FROM deployment_statuses s, _params prm WHERE s.created_at <= prm.as_of GROUP BY ALL
 )
 SELECT d.repo, d.deployment_id, d.sha, d.environment, e.env_kind, d.creator_login, d.creator_type,
-       st.success_at, c.position AS pos
+       d.created_at, st.success_at, c.position AS pos,
+       coalesce(st.success_at IS NOT NULL AND CASE WHEN e.env_kind = 'production' THEN st.latest_state = 'success'
+                                                    ELSE st.latest_active_state = 'success' END, false) AS counted,
+       row_number() OVER (PARTITION BY d.repo, d.environment ORDER BY d.created_at, d.deployment_id) AS ord
 FROM deployments d JOIN _envs e ON e.repo = d.repo AND e.env = d.environment
-JOIN st ON st.repo = d.repo AND st.deployment_id = d.deployment_id
 JOIN _repos r ON r.repo = d.repo
+LEFT JOIN st ON st.repo = d.repo AND st.deployment_id = d.deployment_id
 LEFT JOIN commits c ON c.repo = d.repo AND c.branch = r.production_branch AND c.sha = d.sha
 CROSS JOIN _params prm
-WHERE d.created_at <= prm.as_of AND st.success_at IS NOT NULL
-  AND CASE WHEN e.env_kind = 'production' THEN st.latest_state = 'success'
-           ELSE st.latest_active_state = 'success' END
+WHERE d.created_at <= prm.as_of;
+CREATE OR REPLACE TEMP TABLE _dep AS
+SELECT repo, deployment_id, sha, environment, env_kind, creator_login, creator_type, success_at, pos
+FROM _dep_all WHERE counted
+"""
+
+# The deployments that carry each change, per environment, in creation order, up to the first
+# that counts as successful (what deployments.json of the change's evidence folder lists): those
+# of its sha or of a later first-parent commit.  Per (repository, environment) a suffix minimum
+# over positions gives the creation rank of the first deployment at or after a position, and
+# of the first successful one; the ranks between are expanded (a few per change), never a
+# changes x deployments join.  A change whose commit has no position is matched by sha alone.
+_CHANGE_DEPLOYMENTS = """
+CREATE OR REPLACE TEMP TABLE _change_deployments AS
+WITH suffix AS (
+    SELECT DISTINCT repo, environment, pos,
+        min(ord) OVER w AS first_any, min(ord) FILTER (WHERE counted) OVER w AS first_ok
+    FROM _dep_all WHERE pos IS NOT NULL
+    WINDOW w AS (PARTITION BY repo, environment ORDER BY pos RANGE BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING)
+), last_ord AS (
+    SELECT repo, environment, max(ord) AS n FROM _dep_all GROUP BY ALL
+), ranges AS (
+    SELECT b.change_id, b.repo, e.env AS environment, b.change_pos, s.first_any, coalesce(s.first_ok, l.n) AS last
+    FROM _base b JOIN _envs e ON e.repo = b.repo
+    ASOF JOIN suffix s ON s.repo = b.repo AND s.environment = e.env AND s.pos >= b.change_pos
+    JOIN last_ord l ON l.repo = b.repo AND l.environment = e.env
+    WHERE b.change_pos IS NOT NULL
+), by_pos AS (
+    SELECT r.change_id, d.environment, d.env_kind, d.deployment_id, d.ord, d.counted
+    FROM (SELECT *, unnest(range(first_any, last + 1)) AS o FROM ranges) r
+    JOIN _dep_all d ON d.repo = r.repo AND d.environment = r.environment AND d.ord = r.o
+    WHERE d.pos >= r.change_pos
+), by_sha AS (
+    SELECT b.change_id, d.environment, d.env_kind, d.deployment_id, d.ord, d.counted
+    FROM _base b JOIN _dep_all d ON d.repo = b.repo AND d.sha = b.sha
+    WHERE b.change_pos IS NULL
+), cands AS (SELECT * FROM by_pos UNION ALL SELECT * FROM by_sha)
+SELECT change_id, environment, env_kind, deployment_id, ord FROM (
+    SELECT *, count(*) FILTER (WHERE counted) OVER (PARTITION BY change_id, environment ORDER BY ord
+                                                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS ok_before
+    FROM cands)
+WHERE coalesce(ok_before, 0) = 0
 """
 
 # Earliest successful deployment (by its first success status) of the change's commit or a
@@ -208,14 +234,10 @@ FROM _base b LEFT JOIN _first_production fp USING (change_id) LEFT JOIN _first_s
 """
 
 
-def _modules():
-    from ccwatch.controls import registry
-
-    return registry.FACT_MODULES
-
-
-def build_facts(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime) -> dict:
-    """(Re)create ``change_facts`` and ``repo_facts`` for ``as_of``; returns row counts."""
+def build_base_facts(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime) -> None:
+    """The temp tables every control's fact SQL reads, for ``as_of``: ``_params``, ``_repos``,
+    ``_envs``, ``_role``, the ``pkey`` macro, ``_facts_base`` (one row per change of the window) and
+    ``_change_deployments`` (the deployments that carry each change, for its evidence)."""
     t = naive_utc(as_of)
     _load_config(con, settings, t)
     con.execute(_PR_CHANGES)
@@ -223,7 +245,7 @@ def build_facts(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datet
     pattern = re.compile(settings.jira.ticket_key_pattern)
     projects = frozenset(settings.jira.project_keys)
     keys = pd.DataFrame(
-        [(r, n, *ticket_key_of(title, pattern, projects)) for r, n, title in titles],
+        [(r, n, *title_ticket_key(title, pattern, projects)) for r, n, title in titles],
         columns=["repo", "number", "ticket_key", "title_other_keys"],
     ).astype({"repo": "object", "number": "int64", "ticket_key": "object", "title_other_keys": "object"})
     con.register("_keys_df", keys)
@@ -231,47 +253,7 @@ def build_facts(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datet
     con.unregister("_keys_df")
     con.execute(_BASE)
     con.execute(_DEPLOYMENTS)
+    con.execute(_CHANGE_DEPLOYMENTS)
     for kind in ("production", "staging"):
         con.execute(_FIRST_DEPLOY.format(kind=kind))
     con.execute(f"CREATE OR REPLACE TEMP TABLE _facts_base AS {_CHANGE_FACTS_BASE}")
-
-    joins, cols, repo_parts = [], [], []
-    for i, mod in enumerate(_modules()):
-        sql = getattr(mod, "change_fact_sql", None)
-        if sql:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE _f{i} AS {sql(settings)}")
-            names = [r[0] for r in con.execute(f"DESCRIBE _f{i}").fetchall() if r[0] != "change_id"]
-            cols += [f"_f{i}.{n}" for n in names]
-            joins.append(f"LEFT JOIN _f{i} ON _f{i}.change_id = f.change_id")
-        rsql = getattr(mod, "repo_fact_sql", None)
-        if rsql:
-            repo_parts.append(rsql(settings))
-
-    select = ", ".join(["f.*", *cols])
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute(f"CREATE OR REPLACE TABLE change_facts AS SELECT {select} FROM _facts_base f "
-                    f"{' '.join(joins)} ORDER BY f.change_id")
-        repo_sql = "SELECT r.repo AS change_id, r.repo, r.production_branch FROM _repos r"
-        for k, part in enumerate(repo_parts):
-            con.execute(f"CREATE OR REPLACE TEMP TABLE _r{k} AS {part}")
-            repo_sql = (f"SELECT x.*, {', '.join(f'_r{k}.' + c for c in _cols(con, f'_r{k}', {'repo'}))} "
-                        f"FROM ({repo_sql}) x LEFT JOIN _r{k} ON _r{k}.repo = x.repo")
-        con.execute(f"CREATE OR REPLACE TABLE repo_facts AS {repo_sql} ORDER BY change_id")
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
-    counts = dict(
-        con.execute("SELECT change_kind, count(*) FROM change_facts GROUP BY ALL ORDER BY ALL").fetchall()
-    )
-    return {
-        "changes": sum(counts.values()),
-        "pr_changes": counts.get("pr", 0),
-        "direct_push_changes": counts.get("direct_push", 0),
-        "repositories": con.execute("SELECT count(*) FROM repo_facts").fetchone()[0],
-    }
-
-
-def _cols(con: duckdb.DuckDBPyConnection, table: str, skip: set[str]) -> list[str]:
-    return [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall() if r[0] not in skip]

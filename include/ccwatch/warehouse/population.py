@@ -14,7 +14,8 @@ from datetime import datetime
 
 import duckdb
 
-from ccwatch.warehouse.facts import POPULATION_COLUMNS, naive_utc
+from ccwatch.common.times import naive_utc
+from ccwatch.warehouse.facts import POPULATION_COLUMNS
 
 
 def store_population(con: duckdb.DuckDBPyConnection, as_of: datetime) -> int:

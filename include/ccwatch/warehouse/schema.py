@@ -15,7 +15,7 @@ import os
 
 import duckdb
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Each migration is applied once, in order; never edit a shipped one, add a new one.
 MIGRATIONS: dict[int, str] = {
@@ -208,7 +208,7 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 """,
     2: """
--- Slack alert memory (ccwatch.notify): one row per (change, control) each time a failure
+-- Slack alert memory (ccwatch.publish.slack): one row per (change, control) each time a failure
 -- was alerted or reported as resolved.  The latest row of a key tells whether it is
 -- currently 'alerted' (do not repeat) or 'resolved' (a new failure alerts again).
 CREATE TABLE IF NOT EXISTS slack_alerts (
@@ -225,7 +225,7 @@ CREATE TABLE IF NOT EXISTS slack_alerts (
 -- The population of every evaluated run (ccwatch.warehouse.population): the change_facts
 -- population columns (warehouse/facts.py POPULATION_COLUMNS) as of that run, written in the
 -- transaction that replaces the date's control_results, so the auditor sample of any past
--- period (ccwatch.sampling) reads exactly the changes that were evaluated.  A rerun of a
+-- period (ccwatch.audit.sampling) reads exactly the changes that were evaluated.  A rerun of a
 -- date replaces that date's rows.  Runs evaluated before this migration have no rows.
 CREATE TABLE IF NOT EXISTS population (
     as_of       TIMESTAMP NOT NULL,
@@ -245,6 +245,22 @@ CREATE TABLE IF NOT EXISTS population (
     pr_url      VARCHAR,
     ticket_url  VARCHAR,
     PRIMARY KEY (as_of, change_id)
+);
+""",
+    4: """
+-- Which deployments carry each change, per run (warehouse/facts.py: the one definition the
+-- controls and the evidence share): per change and environment, the deployments that contain it
+-- in creation order, up to the first that counts as successful.  Written by build_facts for its
+-- as-of time (a rerun of a date replaces that date's rows), read by the evidence folder of that
+-- date and by auditor packets for the run whose results they show.
+CREATE TABLE IF NOT EXISTS change_deployments (
+    as_of         TIMESTAMP NOT NULL,
+    change_id     VARCHAR NOT NULL,
+    environment   VARCHAR NOT NULL,
+    env_kind      VARCHAR,           -- production | staging
+    deployment_id BIGINT NOT NULL,
+    ord           BIGINT,            -- creation rank within the repository and environment
+    PRIMARY KEY (as_of, change_id, environment, deployment_id)
 );
 """,
 }

@@ -15,7 +15,7 @@ one piece, and older items stay available to reruns of earlier dates.  The merge
 the fetch's url and time; its etag is dropped when stored items were merged in.
 
 A record with ``status_code`` 304 (a conditional request answered "not modified",
-connectors/github_conditional.py) carries no payload: the stored payload and the normalised
+ingest/github/conditional.py) carries no payload: the stored payload and the normalised
 rows of that object stay as they are (only the raw row's ``fetched_at`` moves to the
 revalidation time).  A 304 for an object with no stored 200 payload cannot be served: the load
 raises :class:`NotModifiedWithoutCopy` naming the records (nothing is committed; the pipeline
@@ -36,10 +36,12 @@ from typing import Any
 
 import duckdb
 
+from ccwatch.common.times import parse_ts
+from ccwatch.ingest.records import RawRecord
 from ccwatch.settings import Settings
-from ccwatch.staging import RawRecord
-from ccwatch.warehouse.normalize import Context, normalize_batch, parse_ts, people_rows
-from ccwatch.warehouse.normalize_jira import status_categories
+from ccwatch.warehouse.normalize.base import Context
+from ccwatch.warehouse.normalize.batch import normalize_batch, people_rows
+from ccwatch.warehouse.normalize.jira import status_categories
 
 CHUNK_CHARS = 8_000_000  # JSON characters per INSERT statement
 RAW_COLUMNS = ("source", "kind", "natural_key", "url", "fetched_at", "etag", "status_code", "payload")

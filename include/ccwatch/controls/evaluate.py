@@ -1,0 +1,376 @@
+"""Run the CC8.1 Great Expectations suites over the facts and write ``control_results``.
+
+``evaluate(con, settings, as_of)`` validates one GX suite per control (GX 1.x Core, ephemeral
+context, pandas datasource, whole-dataframe batch) and replaces the as-of date's rows of
+``control_results`` with exactly one row per change (or repository) and control.
+
+Scale (1M changes): each suite is validated over a narrow frame holding only ``change_id``,
+the control's scope column and the columns its expectations name (GX hashes and filters the
+whole frame per expectation), in GX's SUMMARY result format.  Which rows are unexpected is
+derived vectorised from the SAME expectation configurations GX ran (``ccwatch.controls.gx_mask``), and
+checked against GX: per expectation the derived count must equal GX's ``unexpected_count``,
+GX's sampled unexpected change ids must be among the derived ones and GX's success must agree.
+Any mismatch, an expectation type without a derivation, or a GX exception raises
+``EvaluationError``: no status is reported for it, never a pass.  The change controls' rows are
+written set-based: the statuses go to DuckDB as one categorical frame and one INSERT ... SELECT
+per control computes the detail line in SQL (each control's ``detail_sql``, ``controls.sqltext``); the few rows SQL cannot
+reproduce exactly (text that is not printable ASCII, an unknown scope) get the control's Python
+detail function, the reference, and every run checks up to 25 rows per control and status of the
+SQL text against that function (a difference is an ``EvaluationError``).  The repository
+controls (one row per repository) use the Python functions directly.  Nothing here reads the wall clock:
+GX's run ids and times are replaced by the as-of time so the same data and as-of give
+byte-identical results.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from ccwatch.common.times import iso, naive_utc
+from ccwatch.controls.base import DUE, NOT_APPLICABLE, PENDING, Control
+from ccwatch.controls.catalogue import STATUSES
+from ccwatch.controls.families import CONTROLS
+from ccwatch.controls.gx_mask import DeriveError, unexpected_mask
+from ccwatch.controls.sqltext import NORMALIZED
+from ccwatch.settings import Settings
+
+log = logging.getLogger(__name__)
+
+RESULT_FORMAT = {"result_format": "SUMMARY", "unexpected_index_column_names": ["change_id"]}
+TABLES = {"change": "change_facts", "repo": "repo_facts"}
+_CHUNK = 20_000  # changes per detail / insert chunk (bounded memory)
+_UNKNOWN = "?"  # status marker of a scope the fact SQL should never produce
+
+
+class EvaluationError(RuntimeError):
+    """A GX expectation could not be evaluated (or disagrees with the derivation): no status may be
+    reported for it."""
+
+
+@dataclass
+class EvaluationResult:
+    summary: dict[str, dict[str, int]]
+    gx_results: list[dict] = field(default_factory=list)
+    rows: int = 0
+
+
+def _context():
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    ctx = gx.get_context(mode="ephemeral")
+    try:
+        ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    except Exception:  # pragma: no cover - cosmetic only
+        log.debug("could not disable GX progress bars", exc_info=True)
+    return ctx
+
+
+def _json_safe(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_safe(v) for v in x]
+    if isinstance(x, float) and (math.isnan(x) or math.isinf(x)):
+        return None
+    if x is None or isinstance(x, (str, int, float, bool)):
+        return x
+    if hasattr(x, "isoformat"):
+        return x.isoformat()
+    if hasattr(x, "item"):  # numpy scalar
+        return _json_safe(x.item())
+    return str(x)
+
+
+def _clean(result: dict, control: Control, as_of_iso: str) -> dict:
+    """Strip what GX adds per run (ids, wall-clock times) so the JSON is reproducible."""
+    meta = result.get("meta") or {}
+    meta.pop("validation_id", None)
+    meta["run_id"] = {"run_name": f"ccwatch {as_of_iso}", "run_time": as_of_iso}
+    meta["validation_time"] = as_of_iso
+    markers = meta.get("batch_markers") or {}
+    if "ge_load_time" in markers:
+        markers["ge_load_time"] = as_of_iso
+    result["meta"] = meta
+    result.pop("id", None)
+    for r in result.get("results", []):
+        r.get("expectation_config", {}).pop("id", None)
+    result["ccwatch"] = {"control_id": control.id, "name": control.name, "scope": control.scope,
+                         "module": control.module, "as_of": as_of_iso}
+    return _json_safe(result)
+
+
+def suite_columns(control: Control, expectations: list) -> list[str]:
+    """change_id, the scope column and every column the control's expectations name, in order."""
+    cols = ["change_id", control.scope_column]
+    for exp in expectations:
+        for attr in ("column", "column_A", "column_B"):
+            col = getattr(exp, attr, None)
+            if isinstance(col, str) and col not in cols:
+                cols.append(col)
+    return cols
+
+
+def _unexpected_ids(result: dict, control: Control, frame: pd.DataFrame) -> np.ndarray:
+    """The rows of ``frame`` GX found unexpected in any expectation of the suite (boolean mask),
+    derived from each expectation's configuration and checked against GX's own counts."""
+    failed = np.zeros(len(frame), dtype=bool)
+    for r in result.get("results", []):
+        cfg = r.get("expectation_config", {})
+        what = f"{control.id}: expectation {cfg.get('type')} on {cfg.get('kwargs', {}).get('column')!r}"
+        exc = r.get("exception_info") or {}
+        if exc.get("raised_exception"):
+            raise EvaluationError(f"{what} raised: {exc.get('exception_message')}")
+        try:
+            mask = unexpected_mask(frame, cfg)
+        except DeriveError as e:
+            raise EvaluationError(f"{what}: {e}") from e
+        res = r.get("result") or {}
+        got, derived = res.get("unexpected_count"), int(mask.sum())
+        if not isinstance(got, int) or got != derived:
+            raise EvaluationError(f"{what}: GX reports {got!r} unexpected rows, ccwatch derived {derived}")
+        if bool(r.get("success")) != (derived == 0):
+            raise EvaluationError(f"{what}: GX success={r.get('success')!r} but {derived} unexpected rows")
+        sample = {i.get("change_id") if isinstance(i, dict) else str(i)
+                  for i in res.get("partial_unexpected_index_list") or []}
+        if sample - set(frame["change_id"].to_numpy()[mask].tolist()):
+            raise EvaluationError(f"{what}: GX's unexpected rows {sorted(sample)[:5]} are not the derived ones")
+        failed |= mask
+    return failed
+
+
+def _frame(con: duckdb.DuckDBPyConnection, table: str, cols: list[str]) -> pd.DataFrame:
+    """The suite's columns in change_id order.  Text columns other than change_id become pandas
+    categoricals (same values and NULLs; GX's row-condition filter and batch hashing are then
+    done on integer codes)."""
+    sel = ", ".join(f'"{c}"' for c in cols)
+    df = con.execute(f"SELECT {sel} FROM {table} ORDER BY change_id").df().reset_index(drop=True)
+    for c in cols[1:]:
+        if df[c].dtype == object or pd.api.types.is_string_dtype(df[c].dtype):
+            df[c] = df[c].astype("category")
+    return df
+
+
+def _statuses(frame: pd.DataFrame, control: Control, failed: np.ndarray) -> np.ndarray:
+    scope = frame[control.scope_column].to_numpy(dtype=object)
+    return np.select([scope == NOT_APPLICABLE, scope == PENDING, (scope == DUE) & failed, scope == DUE],
+                     ["not_applicable", "pending", "fail", "pass"], default=_UNKNOWN).astype(object)
+
+
+def run_suites(con: duckdb.DuckDBPyConnection, settings: Settings, as_of_iso: str):
+    """Validate every control's suite; returns ({control_id: status per row in change_id order},
+    {control_id: scope values}, [clean GX results])."""
+    import great_expectations as gx
+
+    ctx = _context()
+    ds = ctx.data_sources.add_pandas("ccwatch")
+    statuses: dict[str, np.ndarray] = {}
+    results: list[dict] = []
+    for control in CONTROLS:
+        expectations = control.expectations(settings)
+        table = TABLES[control.scope]
+        frame = _frame(con, table, suite_columns(control, expectations))
+        bd = ds.add_dataframe_asset(f"{table} {control.id}").add_batch_definition_whole_dataframe(
+            f"{table} as of {as_of_iso}")
+        batch = bd.get_batch(batch_parameters={"dataframe": frame})
+        suite = gx.ExpectationSuite(name=control.id, expectations=expectations)
+        res = batch.validate(suite, result_format=RESULT_FORMAT).to_json_dict()
+        statuses[control.id] = _statuses(frame, control, _unexpected_ids(res, control, frame))
+        results.append(_clean(res, control, as_of_iso))
+        del frame, batch
+    return statuses, results
+
+
+def _row_chunks(con: duckdb.DuckDBPyConnection, table: str) -> Iterator[list[dict]]:
+    """The facts rows as native Python dicts (None for NULL), change_id order, in chunks."""
+    cur = con.cursor()
+    try:
+        cur.execute(f"SELECT * FROM {table} ORDER BY change_id")
+        cols = [d[0] for d in cur.description]
+        while True:
+            batch = cur.fetchmany(_CHUNK)
+            if not batch:
+                return
+            yield [dict(zip(cols, row, strict=True)) for row in batch]
+    finally:
+        cur.close()
+
+
+def detail_line(control: Control, row: dict, status: str, settings: Settings) -> tuple[str, str]:
+    """(status, one-line detail) of a row whose status was derived (``_UNKNOWN`` = unknown scope)."""
+    if status == _UNKNOWN:  # a scope we do not know is a bug in the fact SQL: fail closed, say so
+        return "fail", f"internal: unknown scope {row.get(control.scope_column)!r} for {control.id}"
+    return status, " ".join(control.detail(row, status, settings).split())
+
+
+def result_chunks(con: duckdb.DuckDBPyConnection, statuses: dict[str, np.ndarray],
+                  settings: Settings, scopes: tuple[str, ...] = ("change", "repo"),
+                  controls: list[Control] | None = None) -> Iterator[pd.DataFrame]:
+    """control_results rows (change_id, repo, control_id, status, detail) as DataFrames, computed
+    row by row by the controls' Python functions (the reference; the repository controls)."""
+    for scope in scopes:
+        chosen = [c for c in (controls or CONTROLS) if c.scope == scope]
+        if not chosen:
+            continue
+        start = 0
+        for rows in _row_chunks(con, TABLES[scope]):
+            cols: dict[str, list] = {k: [] for k in ("change_id", "repo", "control_id", "status", "detail")}
+            for i, row in enumerate(rows, start):
+                cid, repo = row["change_id"], row["repo"]
+                for c in chosen:
+                    status, detail = detail_line(c, row, statuses[c.id][i], settings)
+                    cols["change_id"].append(cid)
+                    cols["repo"].append(repo)
+                    cols["control_id"].append(c.id)
+                    cols["status"].append(status)
+                    cols["detail"].append(detail)
+            start += len(rows)
+            yield pd.DataFrame(cols, dtype=object)
+
+
+_PY = "\x01ccwatch: python detail"  # placeholder detail of a row the SQL cannot reproduce exactly
+_SAMPLE = 25  # rows per control and status whose SQL detail is checked against Python each run
+
+
+def _status_frame(con: duckdb.DuckDBPyConnection, statuses: dict[str, np.ndarray],
+                  controls: list[Control]) -> pd.DataFrame:
+    ids = con.execute("SELECT change_id FROM change_facts ORDER BY change_id").df()["change_id"]
+    df = pd.DataFrame({"change_id": ids})
+    for c in controls:
+        if len(statuses[c.id]) != len(df):
+            raise EvaluationError(f"{c.id}: {len(statuses[c.id])} statuses for {len(df)} changes")
+        df[c.id] = pd.Categorical(statuses[c.id])
+    return df
+
+
+def _insert_sql(control: Control, settings: Settings) -> str:
+    raw = control.detail_sql(settings)
+    return (f"INSERT INTO control_results SELECT $t::TIMESTAMP, change_id, repo, '{control.id}', "
+            f"CASE WHEN _st = '{_UNKNOWN}' THEN 'fail' ELSE _st END, "
+            f"CASE WHEN _st = '{_UNKNOWN}' THEN $py ELSE coalesce({NORMALIZED}, $py) END "
+            f"FROM (SELECT change_id, repo, _st, {raw} AS _raw FROM (SELECT f.*, s.\"{control.id}\" AS _st "
+            "FROM change_facts f JOIN _ccwatch_status s USING (change_id)))")
+
+
+def _python_rows(con: duckdb.DuckDBPyConnection, control: Control, ids: list[str]) -> list[tuple[dict, str]]:
+    """(facts row, derived status) of these changes, for the Python detail functions."""
+    cur = con.execute(f"SELECT f.*, s.\"{control.id}\" AS _ccwatch_st FROM change_facts f JOIN _ccwatch_status s "
+                      "USING (change_id) WHERE change_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY change_id", [ids])
+    cols = [d[0] for d in cur.description]
+    out = []
+    for r in cur.fetchall():
+        row = dict(zip(cols, r, strict=True))
+        out.append((row, str(row.pop("_ccwatch_st"))))
+    return out
+
+
+def _write_change_results(con: duckdb.DuckDBPyConnection, statuses: dict[str, np.ndarray],
+                          settings: Settings, t: datetime) -> int:
+    """Write the change controls' rows set-based: the detail text is a SQL expression per control
+    (each control's ``detail_sql``, ``controls.sqltext``); rows it cannot reproduce exactly (non printable-ASCII text, an
+    unknown scope) are computed by the Python function, and a sample of every control and status
+    is checked against the Python function (a difference is an ``EvaluationError``)."""
+    controls = [c for c in CONTROLS if c.scope == "change"]
+    sql_controls = [c for c in controls if c.detail_sql is not None]
+    frame = _status_frame(con, statuses, sql_controls)
+    con.register("_ccwatch_status", frame)
+    try:
+        for c in sql_controls:
+            con.execute(_insert_sql(c, settings), {"t": t, "py": _PY})
+        by_id = {c.id: c for c in sql_controls}
+        fixes = {}
+        for cid, ids in con.execute("SELECT control_id, list(change_id) FROM control_results WHERE as_of = ? "
+                                    "AND detail = ? GROUP BY control_id", [t, _PY]).fetchall():
+            for row, st in _python_rows(con, by_id[cid], ids):
+                fixes[(row["change_id"], cid)] = detail_line(by_id[cid], row, st, settings)
+        if fixes:
+            fix = pd.DataFrame([(k[0], k[1], v[0], v[1]) for k, v in fixes.items()],
+                               columns=["change_id", "control_id", "status", "detail"], dtype=object)
+            con.register("_ccwatch_fix", fix)
+            try:
+                con.execute("UPDATE control_results SET status = x.status, detail = x.detail FROM _ccwatch_fix x "
+                            "WHERE control_results.as_of = ? AND control_results.change_id = x.change_id "
+                            "AND control_results.control_id = x.control_id", [t])
+            finally:
+                con.unregister("_ccwatch_fix")
+        _check_sample(con, statuses, frame, sql_controls, settings, t)
+    finally:
+        con.unregister("_ccwatch_status")
+    rest = [c for c in controls if c not in sql_controls]
+    rows = con.execute("SELECT count(*) FROM control_results WHERE as_of = ?", [t]).fetchall()[0][0]
+    if rest:
+        rows += _insert_frames(con, list(result_chunks(con, statuses, settings, ("change",), rest)), t)
+    return rows
+
+
+def _check_sample(con, statuses, frame, controls, settings, t) -> None:
+    ids = frame["change_id"].to_numpy()
+    for c in controls:
+        st = statuses[c.id]
+        pick = sorted({i for v in (*STATUSES, _UNKNOWN) for i in np.flatnonzero(st == v)[:_SAMPLE].tolist()})
+        if not pick:
+            continue
+        stored = dict(con.execute("SELECT change_id, detail FROM control_results WHERE as_of = ? AND control_id = ? "
+                                  "AND change_id IN (SELECT unnest(?::VARCHAR[]))",
+                                  [t, c.id, ids[pick].tolist()]).fetchall())
+        for row, s in _python_rows(con, c, ids[pick].tolist()):
+            want = detail_line(c, row, s, settings)[1]
+            if stored.get(row["change_id"]) != want:
+                raise EvaluationError(f"{c.id}: the SQL detail of {row['change_id']} ({s}) is "
+                                      f"{stored.get(row['change_id'])!r}, the control's function says {want!r}")
+
+
+def _insert_frames(con: duckdb.DuckDBPyConnection, frames: Iterator[pd.DataFrame], t: datetime) -> int:
+    rows = 0
+    for df in frames:
+        con.register("_ccwatch_results", df)
+        try:
+            con.execute("INSERT INTO control_results SELECT ?::TIMESTAMP, change_id, repo, control_id, status, "
+                        "detail FROM _ccwatch_results", [t])
+        finally:
+            con.unregister("_ccwatch_results")
+        rows += len(df)
+    return rows
+
+
+def _summary(statuses: dict[str, np.ndarray]) -> dict[str, dict[str, int]]:
+    out = {}
+    for c in CONTROLS:
+        s = statuses[c.id]
+        counts = {k: int((s == k).sum()) for k in STATUSES}
+        counts["fail"] += int((s == _UNKNOWN).sum())
+        out[c.id] = counts
+    return out
+
+
+def evaluate(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime, *,
+             before_commit: Callable[[duckdb.DuckDBPyConnection], object] | None = None) -> EvaluationResult:
+    """Validate the facts for ``as_of`` and replace that date's ``control_results``.
+
+    ``before_commit(con)`` runs inside the same transaction, after the results are written
+    (the nightly run stores the date's population there: both or neither)."""
+    t = naive_utc(as_of)
+    as_of_iso = iso(t)
+    statuses, gx_results = run_suites(con, settings, as_of_iso)
+    summary = _summary(statuses)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("DELETE FROM control_results WHERE CAST(as_of AS DATE) = CAST(? AS DATE)", [t])
+        rows = _write_change_results(con, statuses, settings, t)
+        rows += _insert_frames(con, list(result_chunks(con, statuses, settings, ("repo",))), t)  # one row per repo
+        if before_commit is not None:
+            before_commit(con)
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return EvaluationResult(summary=summary, gx_results=gx_results, rows=rows)

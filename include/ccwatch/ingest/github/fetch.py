@@ -1,0 +1,125 @@
+"""GitHub fetch of one repository: every raw kind of the evaluation window (docs/ARCHITECTURE.md).
+
+Window: merged PRs, first-parent commits and deployments created in
+``[as_of - lookback_days, ...)``; deployments listed before the window start are dropped
+(no change of the window can have been shipped before it was merged).  PRs, commit -> PR
+links and deployment statuses come through GraphQL batches (``ingest.github.graphql``, with
+REST for the pieces a batch cannot hold whole); repository settings, the commits and
+deployments listings through REST (``ingest.github.client``), revalidated with ETags
+(``ingest.github.conditional``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from github import Github
+
+from ccwatch.common.endpoints import Endpoint
+from ccwatch.common.times import iso_z, parse_ts
+from ccwatch.ingest.github import graphql as gql
+from ccwatch.ingest.github.client import RepoClient, make_client
+from ccwatch.ingest.github.conditional import (
+    list_commits,
+    plan_validators,
+    pulls_changed,
+    relink,
+    ruleset_ids,
+)
+from ccwatch.ingest.github.history import first_parent_chain
+from ccwatch.ingest.http.paging import is_before, sorted_past
+from ccwatch.ingest.records import RawRecord
+from ccwatch.settings import RepoConfig, Settings
+
+
+def fetch_github_repo(settings: Settings, endpoint: Endpoint, as_of: datetime, rc: RepoConfig, plan: Any = None,
+                      *, client: Github | None = None, budget: Any = None) -> Iterator[RawRecord]:
+    """The raw records of ONE repository (the unit of concurrency and of Airflow's task mapping).
+
+    ``client``: a PyGithub client to reuse (not shared between threads); default: one of its own.
+    ``budget``: a shared rate-limit budget of concurrent fetches (``ingest/http/ratebudget.py``)."""
+    start = as_of - timedelta(days=settings.lookback_days)
+    gh = client or make_client(endpoint)
+    try:
+        r = RepoClient(gh, endpoint, rc.repo, plan_validators(plan), budget, as_of)
+        yield from _fetch_repo(r, rc, start, as_of, plan)
+        yield r.validators_record(as_of)  # last: every request of the fetch has answered
+    finally:
+        if client is None:
+            gh.close()
+
+
+def _fetch_repo(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime, plan: Any = None
+                ) -> Iterator[RawRecord]:
+    """One repository.  An incremental ``plan`` (docs/ARCHITECTURE.md, "Incremental ingestion")
+    fetches PRs updated, commits made and deployments created since ``plan.since``, plus the
+    statuses of ``plan.open_deployments``.  Repository, branch, protection, rules, rulesets,
+    the commits and deployments listings and environments are conditional requests
+    (conditional.py): with the plan's ETags an unchanged one answers 304, free, and
+    yields a 304 record (the load keeps the stored copy)."""
+    repo, branch = rc.repo, rc.production_branch
+    incremental = plan is not None and plan.incremental
+    since = plan.since if incremental else start
+    status, data, url, etag = r.get("", conditional=True)
+    yield r.record("repo", repo, url, data, status, etag)
+    yield from _pulls(r, rc, start, as_of, since, plan)
+
+    # the branch, its protection (403/404 are evidence) and its rules
+    status, br, url, etag = r.get(f"/branches/{branch}", conditional=True)
+    yield r.record("branch", f"{repo}:{branch}", url, br, status, etag)
+    status, prot, url, etag = r.get(f"/branches/{branch}/protection", data_statuses=(403, 404), conditional=True)
+    yield r.record("branch_protection", f"{repo}:{branch}", url, prot, status, etag)
+    rules, url, etag = r.get_all(f"/rules/branches/{branch}", conditional=True)
+    yield r.record("branch_rules", f"{repo}:{branch}", url, rules, 304 if rules is None else 200, etag)
+    # a 304 rules list: the rulesets it named last time (a ruleset's bypass list or enforcement
+    # can change without changing the branch's rules)
+    rids = (ruleset_ids(rules) if rules is not None else tuple(getattr(plan, "ruleset_ids", ()) or ()))
+    r.ruleset_ids = rids
+    for rid in rids:
+        status, rs, url, etag = r.get(f"/rulesets/{rid}", conditional=True)
+        yield r.record("ruleset", f"{repo}/rulesets/{rid}", url, rs, status, etag)
+
+    # first-parent history of the production branch in the window, and the PRs of each commit
+    # (incremental: the stored tip when the branch answered 304)
+    tip = (br.get("commit") or {}).get("sha") if isinstance(br, dict) else (plan.tip if incremental else None)
+    commits, url, etag = list_commits(r, branch, start, since, tip, plan if incremental else None)
+    yield r.record("commits", f"{repo}:{branch}", url, commits, 304 if commits is None else 200, etag)
+    chain = first_parent_chain(commits or [], tip)  # 304: the branch did not move, no new commit
+    yield from gql.fetch_commit_pulls(r, rc, chain + relink(plan, chain), since)  # + the overlap's unlinked ones
+
+    # deployments (production and staging) with all their statuses
+    # (incremental: created since `since`, merged with the stored list at load, plus the
+    # stored deployments whose statuses may still move)
+    lo = parse_ts(iso_z(since))
+    open_deps = plan.open_deployments if incremental else {}
+    for env in dict.fromkeys(rc.production_environments + rc.staging_environments):
+        deps, url, etag = r.get_all("/deployments", {"environment": env},
+                                    stop=lambda page: sorted_past(page, "created_at", lo), conditional=True)
+        if deps is None:  # 304: no deployment created since the stored list
+            yield r.record("deployments", f"{repo}:{env}", url, None, 304, etag)
+            deps = []
+        else:
+            deps = [d for d in deps if not is_before(d.get("created_at"), lo)]
+            yield r.record("deployments", f"{repo}:{env}", url, deps, etag=etag)
+        ids = list(dict.fromkeys([d["id"] for d in deps] + [int(o["id"]) for o in open_deps.get(env, [])]))
+        yield from gql.fetch_deployment_statuses(r, ids, list(deps or []) + list(open_deps.get(env, [])))
+
+    for env in rc.production_environments:
+        status, data, url, etag = r.get(f"/environments/{env}", data_statuses=(404,), conditional=True)
+        yield r.record("environment", f"{repo}:{env}", url, data, status, etag)
+
+
+def _pulls(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime, since: datetime | None = None,
+           plan: Any = None) -> Iterator[RawRecord]:
+    """PRs merged into the production branch in the window and updated since ``since`` (default:
+    the window start, i.e. all of them), with reviews, checks and statuses.  A new review or
+    label bumps a PR's ``updated_at``, so an unchanged PR is never refetched.
+
+    With a ``plan``, the pulls list's page 1 is asked first with the stored ETag
+    (``conditional.pulls_changed``): a 304 means no PR changed, an incremental plan then
+    needs nothing more.  The PRs come in GraphQL batches (``graphql.fetch_pulls``)."""
+    if plan is not None and not pulls_changed(r, rc, plan) and plan.incremental:
+        return
+    yield from gql.fetch_pulls(r, rc, start, as_of, since)

@@ -1,0 +1,327 @@
+"""GitHub GraphQL batches of the connector (docs/ARCHITECTURE.md, "GraphQL raw kinds").
+
+Three documents of :mod:`ccwatch.ingest.github.queries` replace per-object REST requests:
+
+* ``CcwatchMergedPulls`` (50 PRs a request, with reviews, labels, head checks and statuses)
+  replaces the pulls list and the per-PR ``pull``/``reviews``/``check-runs``/``statuses``
+  GETs: raw kind ``gql_pull`` (payload: the PullRequest node exactly as returned);
+* ``CcwatchBranchHistory`` (100 commits a request) replaces ``/commits/{sha}/pulls`` for each
+  first-parent commit: raw kind ``gql_commit_pulls`` (payload: that commit's history node);
+* ``CcwatchDeploymentStatuses`` (50 deployments a request, by node id) replaces
+  ``/deployments/{id}/statuses``: raw kind ``gql_deployment_statuses`` (the Deployment node).
+
+Nothing is truncated: a piece GraphQL cannot give whole (a nested ``hasNextPage``, a status
+context whose latest status came after the merge, a head commit other than ``headRefOid``, a
+commit with 5 associated PRs (the document asks for 5 and has no pageInfo there), a
+deployment node that does not resolve or has more statuses) is ALSO fetched through REST as
+today's kind, and the normaliser takes that piece from the REST record.
+
+Requests go through PyGithub's requester (auth, Enterprise ``/api/graphql``, the bounded
+``GithubRetry`` of ``ingest/http/retry.py``, which retries POST: these queries are
+idempotent reads).  GitHub answers query errors with HTTP 200 and an ``errors`` array: any
+error fails the fetch (a partial answer is never evidence).  ``rateLimit`` cost/remaining is
+logged at DEBUG.  The token is in the requester's auth header only, never in a message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from github import GithubException, RateLimitExceededException
+
+from ccwatch.common.times import iso_z, parse_ts
+from ccwatch.ingest.errors import SourceError
+from ccwatch.ingest.github.answers import is_rate_limit
+from ccwatch.ingest.github.pieces import pull_incomplete
+from ccwatch.ingest.github.queries import (
+    ASSOCIATED_PULLS,
+    DEPLOYMENT_NODES,
+    DEPLOYMENT_STATUSES_PAGE,
+    HISTORY_PAGE,
+    OPERATIONS,
+    PULLS_PAGE,
+)
+from ccwatch.ingest.http.paging import is_before, sorted_past
+from ccwatch.ingest.http.retry import RETRY_STATUSES, rate_limit_text
+from ccwatch.ingest.http.urls import public_url
+from ccwatch.ingest.records import RawRecord
+
+log = logging.getLogger(__name__)
+
+PULLS_OP, HISTORY_OP, DEPLOYMENTS_OP = "CcwatchMergedPulls", "CcwatchBranchHistory", "CcwatchDeploymentStatuses"
+
+# fine-grained permission each document needs (classic tokens: the 'repo' scope)
+_NEEDS = {PULLS_OP: "Pull requests: read", HISTORY_OP: "Contents: read", DEPLOYMENTS_OP: "Deployments: read"}
+
+
+class GraphQL:
+    """POSTs the documents of ``queries`` for one repository (``r``: its ``client.RepoClient``)."""
+
+    def __init__(self, r: Any) -> None:
+        self.r = r
+        self.repo = r.repo
+        self.url = r.req.graphql_url
+        self.shown = public_url(self.url)
+        self.requests = 0
+
+    def record_url(self, op: str) -> str:
+        return f"{self.shown}#{op}"
+
+    def query(self, op: str, variables: dict[str, Any]) -> dict[str, Any]:
+        """The ``data`` of one answer; SourceError on any HTTP or GraphQL error."""
+        shown = f"POST {self.shown} ({op})"
+        self.requests += 1
+        body_in = {"query": OPERATIONS[op], "variables": variables, "operationName": op}
+        budget = getattr(self.r, "budget", None)  # ratebudget.RateBudget of concurrent fetches
+        if budget is not None:
+            budget.acquire("graphql")
+        try:
+            status, headers, body = self.r.req.requestJson("POST", self.url, input=body_in)
+        except RateLimitExceededException as exc:  # retries spent, or the wait would pass the budget
+            if budget is not None:
+                budget.update(exc.headers, default_resource="graphql")
+            raise self._rate_limited(shown, exc.headers, exc.data) from None
+        except GithubException as exc:  # a 403 GithubRetry found not to be a rate limit
+            status, headers, body = exc.status, dict(exc.headers or {}), exc.data
+        except Exception as exc:  # connection errors, timeouts, exhausted retries
+            raise SourceError(f"GitHub {self.repo}: {shown} failed (gave up after the retries): "
+                              f"{type(exc).__name__}: {exc}") from None
+        headers = {str(k).lower(): v for k, v in (headers or {}).items()}
+        if budget is not None and headers:
+            budget.update(headers, default_resource="graphql")
+        if isinstance(body, (str, bytes, type(None))):
+            try:
+                data = json.loads(body) if body else None
+            except ValueError:
+                raise SourceError(f"GitHub {self.repo}: {shown}: HTTP {status}, body is not JSON "
+                                  f"(truncated or not an API answer)") from None
+        else:
+            data = body
+        msg = data.get("message") if isinstance(data, dict) else None
+        if status == 429 or (status == 403 and is_rate_limit(headers, data)):
+            raise self._rate_limited(shown, headers, data)
+        if status == 401:
+            raise SourceError(f"GitHub {self.repo}: {shown} answered HTTP 401" + (f" ({msg})" if msg else "")
+                              + ": the token is invalid, expired or revoked; check the connection's token")
+        if status != 200:
+            text = f"GitHub {self.repo}: {shown} answered HTTP {status}" + (f": {msg}" if msg else "")
+            if status == 403:
+                text += (f". The token lacks access to {self.repo}: it needs the '{_NEEDS[op]}' repository "
+                         f"permission (fine-grained token or GitHub App) or the 'repo' scope (classic token)")
+            elif status in RETRY_STATUSES:
+                text += " (still failing after the retries)"
+            raise SourceError(text)
+        if not isinstance(data, dict):
+            raise SourceError(f"GitHub {self.repo}: {shown}: expected a JSON object, got {type(data).__name__}")
+        errors = data.get("errors")
+        if errors:
+            errs = [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
+            limited = [e for e in errs if e.get("type") == "RATE_LIMITED"]
+            if limited:
+                raise self._rate_limited(shown, headers, limited[0])
+            said = "; ".join(f"{e.get('type') or 'error'}: {e.get('message') or 'no message'}"
+                             + (f" (at {'.'.join(map(str, e['path']))})" if isinstance(e.get("path"), list) else "")
+                             for e in errs[:3]) or str(errors)[:300]
+            more = f" (and {len(errs) - 3} more)" if len(errs) > 3 else ""
+            raise SourceError(f"GitHub {self.repo}: {shown} answered GraphQL errors: {said}{more}")
+        payload = data.get("data")
+        if not isinstance(payload, dict):
+            raise SourceError(f"GitHub {self.repo}: {shown}: the answer has no data")
+        rl = payload.get("rateLimit")
+        if isinstance(rl, dict):
+            log.debug("GitHub %s: %s cost %s point(s), %s of %s remaining (resets at %s)", self.repo, op,
+                      rl.get("cost"), rl.get("remaining"), rl.get("limit"), rl.get("resetAt"))
+        return payload
+
+    def _rate_limited(self, shown: str, headers: Any, data: Any) -> SourceError:
+        msg = data.get("message") if isinstance(data, dict) else data
+        return SourceError(f"GitHub {self.repo}: {shown}: rate limit exceeded and not reset within the "
+                           f"retry budget ({rate_limit_text(headers)}): {msg or 'no message'}")
+
+
+def _next_cursor(g: GraphQL, op: str, info: Any, seen: set[str]) -> str | None:
+    """The ``endCursor`` to continue with, None when the connection is complete."""
+    if not isinstance(info, dict) or not info.get("hasNextPage"):
+        return None
+    cursor = info.get("endCursor")
+    if not cursor or cursor in seen:
+        raise SourceError(f"GitHub {g.repo}: POST {g.shown} ({op}): hasNextPage with "
+                          f"{'no endCursor' if not cursor else 'an endCursor already fetched'}: paging loop")
+    seen.add(cursor)
+    return cursor
+
+
+# ------------------------------------------------------------------------------------------ PRs
+def fetch_pulls(r: Any, rc: Any, start: datetime, as_of: datetime, since: datetime | None = None
+                ) -> Iterator[RawRecord]:
+    """PRs merged into the production branch in ``[start, as_of]`` and updated since ``since``
+    (default ``start``): one ``gql_pull`` each, plus REST records for their overflowing pieces."""
+    g = GraphQL(r)
+    owner, name = rc.repo.split("/", 1)
+    lo, hi = parse_ts(iso_z(start)), parse_ts(iso_z(as_of))
+    upd_lo = parse_ts(iso_z(since or start))
+    after: str | None = None
+    cursors: set[str] = set()
+    seen: set[int] = set()
+    rest = 0
+    while True:
+        data = g.query(PULLS_OP, {"owner": owner, "name": name, "base": rc.production_branch,
+                                  "first": PULLS_PAGE, "after": after})
+        conn = (data.get("repository") or {}).get("pullRequests") if isinstance(data.get("repository"), dict) else None
+        if not isinstance(conn, dict):
+            raise SourceError(f"GitHub {rc.repo}: POST {g.shown} ({PULLS_OP}): no repository.pullRequests "
+                              f"in the answer")
+        nodes = [n for n in conn.get("nodes") or [] if isinstance(n, dict)]
+        for node in nodes:
+            merged = parse_ts(node.get("mergedAt"))
+            n = node.get("number")
+            # states: [MERGED]: a MERGED node without mergedAt is a merged PR whose merge time is
+            # unknown: staged all the same so the load fails naming it (never silently left out)
+            unmerged = merged is None and node.get("state", "MERGED") != "MERGED"
+            if (unmerged or (merged is not None and not (lo <= merged <= hi)) or n in seen
+                    or is_before(node.get("updatedAt"), upd_lo)):
+                continue
+            seen.add(n)
+            yield r.record("gql_pull", f"{rc.repo}#{n}", g.record_url(PULLS_OP), node)
+            if merged is None:  # the load refuses this node whatever REST would add
+                continue
+            for rec in _pull_rest(r, rc.repo, node):
+                rest += 1
+                yield rec
+        if sorted_past(nodes, "updatedAt", upd_lo):  # newest first and already older than `since`
+            break
+        after = _next_cursor(g, PULLS_OP, conn.get("pageInfo"), cursors)
+        if after is None:
+            break
+    log.info("GitHub %s: %d merged PR(s) in %d GraphQL request(s), %d REST fallback record(s)",
+             rc.repo, len(seen), g.requests, rest)
+
+
+def _pull_rest(r: Any, repo: str, node: dict[str, Any]) -> Iterator[RawRecord]:
+    over = pull_incomplete(node)
+    n = node["number"]
+    for kind, why in over.items():
+        log.debug("GitHub %s#%s: %s through REST (%s)", repo, n, kind, why)
+    sha = node.get("headRefOid")
+    if "pull" in over:
+        _, pr, url, etag = r.get(f"/pulls/{n}")
+        yield r.record("pull", f"{repo}#{n}", url, pr, etag=etag)
+        sha = ((pr or {}).get("head") or {}).get("sha")
+    if "reviews" in over:
+        reviews, url, etag = r.get_all(f"/pulls/{n}/reviews")
+        yield r.record("reviews", f"{repo}#{n}", url, reviews, etag=etag)
+    if ("check_runs" in over or "statuses" in over) and not sha:
+        raise SourceError(f"GitHub {repo}: pull #{n} has no head sha")
+    if "check_runs" in over:
+        runs, url, etag = r.get_all(f"/commits/{sha}/check-runs", {"filter": "all"}, items_key="check_runs")
+        yield r.record("check_runs", f"{repo}@{sha}", url, runs, etag=etag)
+    if "statuses" in over:
+        sts, url, etag = r.get_all(f"/commits/{sha}/statuses")
+        yield r.record("statuses", f"{repo}@{sha}", url, sts, etag=etag)
+
+
+# ------------------------------------------------------------------------- commits -> their PRs
+def _commit_date(c: dict[str, Any]) -> datetime | None:
+    commit = c.get("commit") or {}
+    try:
+        return parse_ts((commit.get("committer") or {}).get("date") or (commit.get("author") or {}).get("date"))
+    except ValueError:
+        return None
+
+
+def fetch_commit_pulls(r: Any, rc: Any, first_parent: list[dict[str, Any]], since: datetime
+                       ) -> Iterator[RawRecord]:
+    """``gql_commit_pulls`` for each first-parent commit found in the branch history (paged from
+    the oldest listed commit's date, stopping once all are found), REST ``commit_pulls`` for the
+    others and for those with as many associated PRs as the document asks for."""
+    if not first_parent:
+        return
+    g = GraphQL(r)
+    owner, name = rc.repo.split("/", 1)
+    wanted = {c["sha"] for c in first_parent}
+    dates = [_commit_date(c) for c in first_parent]
+    lo = min(dates) if dates and None not in dates else parse_ts(iso_z(since))
+    found: dict[str, dict[str, Any]] = {}
+    after: str | None = None
+    cursors: set[str] = set()
+    while wanted - found.keys():
+        data = g.query(HISTORY_OP, {"owner": owner, "name": name,
+                                    "qualifiedName": f"refs/heads/{rc.production_branch}",
+                                    "since": iso_z((lo - timedelta(seconds=1)).replace(tzinfo=UTC)), "first": HISTORY_PAGE,
+                                    "after": after})
+        repo_node = data.get("repository") if isinstance(data.get("repository"), dict) else {}
+        target = (repo_node.get("ref") or {}).get("target") if isinstance(repo_node.get("ref"), dict) else None
+        history = target.get("history") if isinstance(target, dict) else None
+        if not isinstance(history, dict):
+            log.info("GitHub %s: %s has no history in GraphQL: commit PRs through REST", rc.repo,
+                     rc.production_branch)
+            break
+        for node in history.get("nodes") or []:
+            if isinstance(node, dict) and node.get("oid") in wanted:
+                found.setdefault(node["oid"], node)
+        after = _next_cursor(g, HISTORY_OP, history.get("pageInfo"), cursors)
+        if after is None:
+            break
+    rest = 0
+    for c in first_parent:
+        sha = c["sha"]
+        node = found.get(sha)
+        prs = ((node or {}).get("associatedPullRequests") or {}).get("nodes")
+        if node is not None and isinstance(prs, list) and len(prs) < ASSOCIATED_PULLS:
+            yield r.record("gql_commit_pulls", f"{rc.repo}@{sha}", g.record_url(HISTORY_OP), node)
+            continue
+        rest += 1
+        log.debug("GitHub %s@%s: commit PRs through REST (%s)", rc.repo, sha,
+                  "not in the GraphQL history" if node is None else f"{ASSOCIATED_PULLS} or more PRs")
+        pulls, url, etag = r.get_all(f"/commits/{sha}/pulls")
+        yield r.record("commit_pulls", f"{rc.repo}@{sha}", url, pulls, etag=etag)
+    log.info("GitHub %s: PRs of %d first-parent commit(s) in %d GraphQL request(s), %d through REST",
+             rc.repo, len(first_parent), g.requests, rest)
+
+
+# ------------------------------------------------------------------------ deployment statuses
+def _rest_deployment_statuses(r: Any, dep_id: int) -> RawRecord:
+    sts, url, etag = r.get_all(f"/deployments/{dep_id}/statuses")
+    return r.record("deployment_statuses", f"{r.repo}/deployments/{dep_id}", url, sts, etag=etag)
+
+
+def fetch_deployment_statuses(r: Any, ids: list[int], known: list[dict[str, Any]]) -> Iterator[RawRecord]:
+    """Statuses of deployments ``ids``: ``gql_deployment_statuses`` for those whose ``node_id``
+    is in ``known`` (REST deployment payloads, or stored entries that carry one), looked up 50 a
+    request; REST ``deployment_statuses`` for the rest and for overflowing or unresolved nodes."""
+    g = GraphQL(r)
+    node_ids: dict[int, str] = {}
+    for d in known:
+        if isinstance(d, dict) and d.get("id") is not None and d.get("node_id"):
+            node_ids.setdefault(int(d["id"]), str(d["node_id"]))
+    batch = [(i, node_ids[i]) for i in ids if i in node_ids]
+    got: dict[int, dict[str, Any]] = {}
+    for k in range(0, len(batch), DEPLOYMENT_NODES):
+        chunk = batch[k:k + DEPLOYMENT_NODES]
+        data = g.query(DEPLOYMENTS_OP, {"ids": [nid for _, nid in chunk], "first": DEPLOYMENT_STATUSES_PAGE})
+        nodes = data.get("nodes")
+        if not isinstance(nodes, list) or len(nodes) != len(chunk):
+            raise SourceError(f"GitHub {r.repo}: POST {g.shown} ({DEPLOYMENTS_OP}): asked for {len(chunk)} "
+                              f"node(s), got {len(nodes) if isinstance(nodes, list) else 'none'}")
+        for (dep_id, _), node in zip(chunk, nodes, strict=True):
+            if (isinstance(node, dict) and node.get("databaseId") == dep_id
+                    and isinstance(node.get("statuses"), dict)
+                    and not (node["statuses"].get("pageInfo") or {}).get("hasNextPage")):
+                got[dep_id] = node
+    rest = 0
+    for dep_id in ids:
+        if dep_id in got:
+            yield r.record("gql_deployment_statuses", f"{r.repo}/deployments/{dep_id}",
+                           g.record_url(DEPLOYMENTS_OP), got[dep_id])
+            continue
+        rest += 1
+        log.debug("GitHub %s: statuses of deployment %s through REST (%s)", r.repo, dep_id,
+                  "no node_id known" if dep_id not in node_ids else "more statuses than one page or unresolved")
+        yield _rest_deployment_statuses(r, dep_id)
+    if ids:
+        log.info("GitHub %s: statuses of %d deployment(s) in %d GraphQL request(s), %d through REST",
+                 r.repo, len(ids), g.requests, rest)

@@ -1,0 +1,157 @@
+"""What each evidence folder holds: the raw records of one change, or of one repository.
+
+A change folder holds the pull request (REST ``pull.json`` and/or the GraphQL node
+``pull.graphql.json``), its reviews, the head commit's check runs and statuses, the ticket with
+its changelog, and per environment the deployments that carry the change with their statuses;
+a direct push holds its commit and the commit's PR lookup.  A repository folder holds the
+repository, branch, protection, rules, rulesets and environments.  Each file is the raw record
+as fetched ({source, kind, natural_key, url, fetched_at, etag, status_code, payload}); what is
+absent is listed, never invented.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ccwatch.common.changes import is_direct_push
+from ccwatch.publish.evidence.reader import RawEvidence, head_of
+from ccwatch.settings import Settings
+
+
+def _deployments(raw: RawEvidence, settings: Settings, change: dict, graphql: list) -> list[dict]:
+    """Per production/staging environment, the deployments that carry the change, oldest first, up
+    to the first that counts as successful (``change_deployments``: the definition the controls
+    use, ``warehouse.facts``); each with its statuses record, and the GraphQL Deployment nodes
+    appended to ``graphql``."""
+    repo = change.get("repo")
+    try:
+        rc = settings.repo(repo)
+    except KeyError:
+        return []
+    raw.repo_deployment_statuses(repo)
+    carried = raw.change_deployments(change["change_id"])
+    out = []
+    for env in rc.production_environments + rc.staging_environments:
+        rec = raw.get("github", "deployments", f"{repo}:{env}")
+        if rec is None:
+            out.append({"environment": env, "not_found": f"no deployments payload for {repo}:{env}"})
+            continue
+        items = raw.deployments_by_id(repo, env, rec)
+        kept = []
+        for dep_id in carried.get(env, ()):
+            dkey = f"{repo}/deployments/{dep_id}"
+            entry = {"deployment": items.get(dep_id), "statuses": raw.deployment_statuses("deployment_statuses", dkey)}
+            gql = raw.deployment_statuses("gql_deployment_statuses", dkey)
+            if gql is not None:  # the GraphQL Deployment node (deployment_statuses.graphql.json)
+                entry["statuses_graphql"] = {"file": "deployment_statuses.graphql.json", "natural_key": dkey}
+                graphql.append(gql)
+            kept.append(entry)
+        out.append({"environment": env, "source": {k: rec[k] for k in ("url", "fetched_at", "status_code")},
+                    "deployments": kept})
+    return out
+
+
+def change_evidence_files(raw: RawEvidence, settings: Settings, change: dict) -> dict[str, Any]:
+    """file name -> JSON content for one change's raw evidence; 'not_found' lists what is absent."""
+    files: dict[str, Any] = {}
+    missing: list[str] = []
+
+    def put(name: str, source: str, kind: str, key: str) -> dict | None:
+        rec = raw.get(source, kind, key)
+        if rec is None:
+            missing.append(f"{source} {kind} {key}")
+        else:
+            files[name] = rec
+        return rec
+
+    cid, repo = change["change_id"], change.get("repo")
+    if change.get("change_kind") == "direct_push" or is_direct_push(cid):
+        sha = change.get("sha")
+        try:
+            branch = settings.repo(repo).production_branch
+        except KeyError:
+            branch = None
+        commits = raw.get("github", "commits", f"{repo}:{branch}") if branch else None
+        match = [c for c in (commits or {}).get("payload") or [] if isinstance(c, dict) and c.get("sha") == sha]
+        if match:
+            files["commit.json"] = dict(commits, payload=match[0])
+        else:
+            missing.append(f"github commits {repo}:{branch} (commit {sha})")
+        gql = raw.get("github", "gql_commit_pulls", f"{repo}@{sha}")
+        if gql is not None:  # the GraphQL history node of the commit (its associatedPullRequests)
+            files["commit_pulls.graphql.json"] = gql
+            if (rec := raw.get("github", "commit_pulls", f"{repo}@{sha}")) is not None:
+                files["commit_pulls.json"] = rec
+        else:
+            put("commit_pulls.json", "github", "commit_pulls", f"{repo}@{sha}")
+    else:
+        # REST kinds and/or the GraphQL PullRequest node (gql_pull holds reviews, checks, statuses;
+        # a piece it could not hold whole was fetched by REST as its own kind)
+        pull = raw.get("github", "pull", cid)
+        gql = raw.get("github", "gql_pull", cid)
+        if pull is not None:
+            files["pull.json"] = pull
+        if gql is not None:
+            files["pull.graphql.json"] = gql
+        if pull is None and gql is None:
+            missing.append(f"github pull {cid}")
+        if gql is None:
+            put("reviews.json", "github", "reviews", cid)
+        elif (rec := raw.get("github", "reviews", cid)) is not None:
+            files["reviews.json"] = rec
+        head = head_of(pull, gql)
+        if head:
+            for name, kind in (("check_runs.json", "check_runs"), ("statuses.json", "statuses")):
+                if gql is None:
+                    put(name, "github", kind, f"{repo}@{head}")
+                elif (rec := raw.get("github", kind, f"{repo}@{head}")) is not None:
+                    files[name] = rec
+        else:
+            missing.append(f"head commit of {cid} (no pull payload): check runs and statuses")
+        key = change.get("ticket_key")
+        if key:
+            if put("ticket.json", "jira", "issue", key) is None:
+                missing.pop()
+                if put("ticket_missing.json", "jira", "issue_missing", key) is not None:
+                    missing.append(f"jira issue {key} (Jira says it does not exist or is not visible)")
+                else:
+                    missing.append(f"jira issue {key}")
+            else:
+                put("ticket_changelog.json", "jira", "changelog", key)
+    graphql: list[dict] = []
+    files["deployments.json"] = _deployments(raw, settings, change, graphql)
+    if graphql:
+        files["deployment_statuses.graphql.json"] = graphql
+    files["_missing"] = missing
+    return files
+
+
+def repo_evidence_files(raw: RawEvidence, settings: Settings, repo: str) -> dict[str, Any]:
+    files: dict[str, Any] = {}
+    missing: list[str] = []
+    try:
+        rc = settings.repo(repo)
+    except KeyError:
+        rc = None
+    pairs = [("repo.json", "repo", repo)]
+    if rc:
+        b = rc.production_branch
+        pairs += [("branch.json", "branch", f"{repo}:{b}"), ("branch_protection.json", "branch_protection", f"{repo}:{b}"),
+                  ("branch_rules.json", "branch_rules", f"{repo}:{b}")]
+    for name, kind, key in pairs:
+        rec = raw.get("github", kind, key)
+        if rec is None:
+            missing.append(f"github {kind} {key}")
+        else:
+            files[name] = rec
+    rules = (files.get("branch_rules.json") or {}).get("payload") or []
+    ids = sorted({r.get("ruleset_id") for r in rules if isinstance(r, dict) and r.get("ruleset_id") is not None})
+    if ids:
+        files["rulesets.json"] = [raw.get("github", "ruleset", f"{repo}/rulesets/{i}") or
+                                  {"not_found": f"github ruleset {repo}/rulesets/{i}"} for i in ids]
+    if rc:
+        files["environments.json"] = [raw.get("github", "environment", f"{repo}:{e}") or
+                                      {"not_found": f"github environment {repo}:{e}"}
+                                      for e in rc.production_environments]
+    files["_missing"] = missing
+    return files

@@ -1,0 +1,233 @@
+"""Writing the evidence folder in one pass (for ``write.write_evidence``).
+
+Every file is rendered once to bytes and written with one open/write/close; its SHA-256 and size
+are taken from those bytes (nothing is listed, stat'ed or read back), SHA256SUMS is written as the
+files are, and the change folders are tarred + gzip-compressed in the same pass
+(``tarstream``; the part is appended to the archive after the folder is swapped in).
+To make that possible the change folders are written in the archive's member order (sorted
+paths: a folder's directory entry at ``changes/<f>``, its files at ``changes/<f>/``), not in
+change-id order.  manifest.json's per-file entries for the change folders are spooled to a file
+while writing and copied into the manifest at the end, so no file's bytes stay in memory.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from ccwatch.common.changes import change_folder
+from ccwatch.common.times import iso
+from ccwatch.publish import oscal, results
+from ccwatch.publish.evidence import archive, jsonfast
+from ccwatch.publish.evidence.archive import CHANGES, archive_mtime
+from ccwatch.publish.evidence.contents import change_evidence_files, repo_evidence_files
+from ccwatch.publish.evidence.reader import BATCH, RawEvidence, prefetch_changes
+from ccwatch.publish.policy import render_policy, render_readme
+from ccwatch.settings import Settings
+
+
+@dataclass
+class Tree:
+    """What :func:`write_tree` wrote, for the manifest and the archive."""
+
+    top: dict[str, tuple[str, int]] = field(default_factory=dict)  # top-level file -> (sha256, size)
+    has_changes: bool = False
+    part: tuple[Path, int, int] | None = None  # compressed changes/ part: (file, crc32, length)
+    spool: Path | None = None  # manifest entries of the changes/ files, in order
+    files: int = 0
+    counts: dict = field(default_factory=dict)
+
+    def entries(self) -> list[tuple[str, bool]]:
+        """The top-level archive entries (rel, is_dir), sorted; ``changes`` when there are folders."""
+        out = [(n, False) for n in self.top] + ([("changes", True)] if self.has_changes else [])
+        return sorted(out)
+
+
+class _HashingFile:
+    def __init__(self, path: Path):
+        self.fh = path.open("wb")
+        self.h = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self.h.update(data)
+        self.size += len(data)
+        self.fh.write(data)
+
+    def close(self) -> tuple[str, int]:
+        self.fh.close()
+        return self.h.hexdigest(), self.size
+
+
+def _write_file(path: Path, data: bytes) -> str:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+    return hashlib.sha256(data).hexdigest()
+
+
+def manifest_entry(path: str, sha: str, size: int) -> str:
+    """One ``files`` element of manifest.json as ``json.dumps(indent=2, sort_keys=True)`` writes it."""
+    return (f'    {{\n      "path": {json.dumps(path, ensure_ascii=False)},\n      "sha256": "{sha}",\n'
+            f'      "size": {size}\n    }}')
+
+
+def _csv_stream(out: _HashingFile, columns: tuple[str, ...], rows: list[dict], chunk: int = 20000) -> None:
+    for start in range(0, max(len(rows), 1), chunk):
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        if start == 0:
+            w.writerow(columns)
+        for r in rows[start:start + chunk]:
+            w.writerow([iso(r.get(c)) for c in columns])
+        out.write(buf.getvalue().encode("utf-8"))
+
+
+def folder_names(change_ids: list[str]) -> dict[str, str]:
+    """change_id -> folder name, unique case-insensitively (``-2``, ``-3`` ... in change-id order)."""
+    used: set[str] = set()
+    folders: dict[str, str] = {}
+    for cid in sorted(change_ids):
+        base = folder = change_folder(cid)
+        n = 2
+        while folder.lower() in used:
+            folder = f"{base}-{n}"
+            n += 1
+        used.add(folder.lower())
+        folders[cid] = folder
+    return folders
+
+
+def write_tree(root: Path, con, settings: Settings, as_of: datetime, gx_results, report_html: str,
+               prefix: str, part_path: Path) -> Tree:
+    tree = Tree()
+    mtime = archive_mtime(as_of)
+    rows = results.results(con, as_of)
+    changes = results.changes(con)
+    repos = results.repos(con)
+
+    def put(name: str, data: bytes) -> None:
+        tree.top[name] = (_write_file(root / name, data), len(data))
+
+    f = _HashingFile(root / "control_results.csv")
+    _csv_stream(f, results.RESULT_COLUMNS, rows)
+    tree.top["control_results.csv"] = f.close()
+    f = _HashingFile(root / "population.csv")
+    _csv_stream(f, results.POPULATION_COLUMNS + ("change_kind",), changes)
+    tree.top["population.csv"] = f.close()
+    put("gx_validation.json", (json.dumps(gx_results or [], indent=2, sort_keys=True, ensure_ascii=False,
+                                          default=str) + "\n").encode("utf-8"))
+    put("report.html", report_html.encode("utf-8"))
+    put("POLICY.md", render_policy(settings, as_of).encode("utf-8"))
+    put("README.txt", render_readme(settings, as_of).encode("utf-8"))
+
+    change_ids = {c["change_id"] for c in changes}
+    units = {c["change_id"]: (c, True) for c in changes}
+    for r in repos:
+        if r["change_id"] not in change_ids:
+            units[r["change_id"]] = (r, False)
+    folders = folder_names(list(units))
+    tree.top[oscal.FILE_NAME] = oscal.write_assessment_results(root / oscal.FILE_NAME, con, settings, as_of,
+                                                               folders, rows=rows)
+    by_change: dict[str, list[dict]] = {}
+    for r in rows:
+        by_change.setdefault(r["change_id"], []).append(
+            {"control_id": r["control_id"], "status": r["status"], "detail": r["detail"]})
+    del rows
+
+    top = sorted(tree.top)
+    sums = _HashingFile(root / archive.SUMS)
+    for name in top:
+        if name < CHANGES:
+            sums.write(f"{tree.top[name][0]}  {name}\n".encode())
+    # archive member order: a folder's directory entry sorts at "f", its files at "f/"
+    events = sorted([(folder, cid, False) for cid, folder in folders.items()]
+                    + [(folder + "/", cid, True) for cid, folder in folders.items()])
+    order = [cid for _, cid, files in events if files]
+    tree.has_changes = bool(order)
+    tree.spool = part_path.with_name(part_path.name + ".manifest")
+    raw = RawEvidence(con, as_of)
+    with part_path.open("wb") as part_fh, tree.spool.open("w", encoding="utf-8", newline="\n") as spool:
+        part = archive.tarstream.Deflater(part_fh)
+        try:
+            if order:
+                (root / "changes").mkdir()
+            pos = 0
+            for _, cid, files_event in events:
+                folder = folders[cid]
+                if not files_event:
+                    part.add_dir(f"{prefix}/changes/{folder}", mtime)
+                    continue
+                if pos % BATCH == 0:
+                    raw.clear()
+                    prefetch_changes(raw, [units[c][0] for c in order[pos:pos + BATCH] if units[c][1]])
+                pos += 1
+                facts, is_change = units[cid]
+                d = root / "changes" / folder
+                os.mkdir(d)
+                files = (change_evidence_files(raw, settings, facts) if is_change
+                         else repo_evidence_files(raw, settings, facts.get("repo") or cid))
+                missing = files.pop("_missing")
+                files["change.json"] = {
+                    "change_id": cid,
+                    "facts": {k: iso(v) if isinstance(v, datetime) else jsonfast.wrap_floats(v)
+                              for k, v in facts.items()},
+                    "control_results": by_change.get(cid, []), "evidence_files": sorted(files),
+                    "not_found": missing}
+                lines, entries = [], []
+                for name in sorted(files):
+                    data = jsonfast.dumps(files[name])
+                    sha = _write_file(d / name, data)
+                    rel = f"changes/{folder}/{name}"
+                    lines.append(f"{sha}  {rel}\n")
+                    entries.append(manifest_entry(rel, sha, len(data)))
+                    part.add(f"{prefix}/{rel}", data, mtime)
+                sums.write("".join(lines).encode("utf-8"))
+                spool.write("".join(e + ",\n" for e in entries))
+                tree.files += len(entries)
+        except BaseException:
+            part.abort()
+            raise
+        part.close()
+    tree.part = (part_path, part.crc, part.length) if order else None
+    for name in top:
+        if name > CHANGES:
+            sums.write(f"{tree.top[name][0]}  {name}\n".encode())
+    tree.top[archive.SUMS] = sums.close()
+    tree.files += len(tree.top) + 1  # + manifest.json
+    counts: dict[str, int] = {}
+    for r in (x for rs in by_change.values() for x in rs):
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    tree.counts = {"changes": len(changes), "repositories": len(repos),
+                   "control_results": sum(counts.values()), "statuses": counts}
+    return tree
+
+
+def write_manifest(root: Path, header: dict, tree: Tree) -> None:
+    """manifest.json as ``archive.write_manifest`` writes it, the change entries copied from the spool."""
+    mark = "\x00files\x00"
+    text = json.dumps(dict(header, files=[mark]), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    quoted = json.dumps(mark)
+    i = text.index(quoted)
+    head, tail = text[:text.rfind("\n", 0, i) + 1], text[i + len(quoted):]
+    top = sorted(tree.top)
+    with (root / archive.MANIFEST).open("w", encoding="utf-8", newline="\n") as out:
+        out.write(head)
+        first = [manifest_entry(n, *tree.top[n]) for n in top if n < CHANGES]
+        out.write("".join(e + ",\n" for e in first))
+        if tree.spool is not None:
+            with tree.spool.open("r", encoding="utf-8", newline="\n") as spool:
+                shutil.copyfileobj(spool, out, 1 << 20)
+        out.write(",\n".join(manifest_entry(n, *tree.top[n]) for n in top if n > CHANGES))
+        out.write(tail)

@@ -1,0 +1,183 @@
+"""Shared reading helpers for what users receive (report, evidence archive, Slack alert).
+
+Everything here reads the warehouse for one run (as-of time) and returns plain Python
+values; it never writes and never looks at the wall clock.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Any
+
+import duckdb
+
+from ccwatch.common.times import evidence_date
+from ccwatch.controls.catalogue import control_sort_key
+
+#: the columns of population.csv (CONTROLS.md, "Outputs"); change_kind, pr_url and ticket_url are extras
+POPULATION_COLUMNS = (
+    "change_id", "repo", "number", "sha", "title", "author", "merged_at", "merged_by",
+    "ticket_key", "deployed_at", "deployer", "category",
+)
+CHANGE_COLUMNS = POPULATION_COLUMNS + ("change_kind", "pr_url", "ticket_url")
+RESULT_COLUMNS = ("as_of", "change_id", "repo", "control_id", "status", "detail")
+
+_SAFE_URL = re.compile(r"https?://[^\s<>\"'|`\\]+\Z")
+
+
+def safe_url(url: Any) -> str | None:
+    """The URL when it is a plain http(s) URL that cannot break out of an attribute or a Slack link."""
+    if not isinstance(url, str) or not _SAFE_URL.match(url):
+        return None
+    return url
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    rows = con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def _select(con, table: str, wanted: tuple[str, ...], order: str) -> list[dict]:
+    cols = table_columns(con, table)
+    if not cols:
+        return []
+    exprs = [f'"{c}"' if c in cols else f'NULL AS "{c}"' for c in wanted]
+    cur = con.execute(f"SELECT {', '.join(exprs)} FROM {table} ORDER BY {order}")
+    return [dict(zip(wanted, row, strict=True)) for row in cur.fetchall()]
+
+
+def changes(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    """Every change of the run (table ``change_facts``), sorted by change_id; [] when absent."""
+    return _select(con, "change_facts", CHANGE_COLUMNS, '"change_id"')
+
+
+def repos(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    """Every repository row of the run (table ``repo_facts``), with an html_url when one is known."""
+    cols = table_columns(con, "repo_facts")
+    if not cols:
+        return []
+    url = next((c for c in ("html_url", "repo_url", "url") if c in cols), None)
+    wanted = ("change_id", "repo")
+    rows = _select(con, "repo_facts", wanted + ((url,) if url else ()), '"change_id"')
+    for r in rows:
+        r["html_url"] = r.pop(url, None) if url else None
+    return rows
+
+
+def results(con: duckdb.DuckDBPyConnection, as_of: datetime) -> list[dict]:
+    """This evidence date's control_results rows, sorted by change_id then control (numeric)."""
+    rows = con.execute(
+        "SELECT as_of, change_id, repo, control_id, status, detail FROM control_results "
+        "WHERE CAST(as_of AS DATE) = ?",
+        [evidence_date(as_of)],
+    ).fetchall()
+    out = [dict(zip(RESULT_COLUMNS, r, strict=True)) for r in rows]
+    out.sort(key=lambda r: (r["change_id"], control_sort_key(r["control_id"]), r["status"], r["detail"]))
+    return out
+
+
+def history(con: duckdb.DuckDBPyConnection, as_of: datetime, max_dates: int = 30) -> list[tuple[date, dict]]:
+    """Per run date up to the as-of date (oldest first): {control_id: {status: count}}."""
+    rows = con.execute(
+        "SELECT CAST(as_of AS DATE) AS d, control_id, status, count(*) FROM control_results "
+        "WHERE CAST(as_of AS DATE) <= ? GROUP BY ALL ORDER BY d",
+        [evidence_date(as_of)],
+    ).fetchall()
+    by_date: dict[date, dict] = {}
+    for d, control_id, status, n in rows:
+        by_date.setdefault(d, {}).setdefault(control_id, {})[status] = n
+    return sorted(by_date.items())[-max_dates:]
+
+
+def commit_urls(con: duckdb.DuckDBPyConnection, only=None) -> dict[tuple[str, str], str]:
+    """(repo, sha) -> commit html_url from the normalised commits table (links for direct pushes);
+    ``only``: just these (repo, sha) pairs."""
+    if "html_url" not in table_columns(con, "commits"):
+        return {}
+    if only is not None:
+        pairs = sorted({(r, s) for r, s in only if r and s})
+        if not pairs:
+            return {}
+        rows = con.execute("SELECT c.repo, c.sha, any_value(c.html_url) FROM commits c JOIN (SELECT "
+                           "unnest(?::VARCHAR[]) AS repo, unnest(?::VARCHAR[]) AS sha) x "
+                           "ON x.repo = c.repo AND x.sha = c.sha GROUP BY c.repo, c.sha",
+                           [[p[0] for p in pairs], [p[1] for p in pairs]]).fetchall()
+        return {(r, s): u for r, s, u in rows if u}
+    rows = con.execute("SELECT repo, sha, any_value(html_url) FROM commits GROUP BY repo, sha").fetchall()
+    return {(r, s): u for r, s, u in rows if u}
+
+
+def change_link(change: dict | None, commit_links: dict | None = None) -> str | None:
+    """The safest link for a change: its PR, else its commit page."""
+    if not change:
+        return None
+    url = safe_url(change.get("pr_url"))
+    if url is None and commit_links and change.get("sha"):
+        url = safe_url(commit_links.get((change.get("repo"), change.get("sha"))))
+    return url
+
+
+def status_counts(con: duckdb.DuckDBPyConnection, as_of: datetime) -> dict[str, dict[str, int]]:
+    """{control_id: {status: count}} of this evidence date's control_results (aggregated in SQL)."""
+    out: dict[str, dict[str, int]] = {}
+    for control_id, status, n in con.execute(
+            "SELECT control_id, status, count(*) FROM control_results WHERE CAST(as_of AS DATE) = ? "
+            "GROUP BY ALL ORDER BY ALL", [evidence_date(as_of)]).fetchall():
+        out.setdefault(control_id, {})[status] = n
+    return out
+
+
+def top_results(con: duckdb.DuckDBPyConnection, as_of: datetime, status: str, limit: int,
+                control_ids: tuple[str, ...] | None = None) -> list[dict]:
+    """At most ``limit`` rows per control with this status (first by change_id), sorted like
+    :func:`results`; ``control_ids`` restricts the controls (None: all)."""
+    where = "" if control_ids is None else f" AND control_id IN ({', '.join('?' for _ in control_ids)})"
+    rows = con.execute(
+        "SELECT as_of, change_id, repo, control_id, status, detail FROM (SELECT *, row_number() OVER "
+        "(PARTITION BY control_id ORDER BY change_id, detail) AS _n FROM control_results "
+        f"WHERE CAST(as_of AS DATE) = ? AND status = ?{where}) WHERE _n <= ?",
+        [evidence_date(as_of), status, *(control_ids or ()), limit],
+    ).fetchall()
+    out = [dict(zip(RESULT_COLUMNS, r, strict=True)) for r in rows]
+    out.sort(key=lambda r: (r["change_id"], control_sort_key(r["control_id"]), r["status"], r["detail"]))
+    return out
+
+
+def changes_by_id(con: duckdb.DuckDBPyConnection, change_ids) -> dict[str, dict]:
+    """change_id -> change row (CHANGE_COLUMNS) for the given ids only."""
+    ids = sorted(set(change_ids))
+    cols = table_columns(con, "change_facts")
+    if not cols or not ids:
+        return {}
+    exprs = [f'"{c}"' if c in cols else f'NULL AS "{c}"' for c in CHANGE_COLUMNS]
+    rows = con.execute(f"SELECT {', '.join(exprs)} FROM change_facts WHERE change_id IN "
+                       "(SELECT unnest(?::VARCHAR[]))", [ids]).fetchall()
+    return {r[0]: dict(zip(CHANGE_COLUMNS, r, strict=True)) for r in rows}
+
+
+def change_kind_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    if "change_kind" not in table_columns(con, "change_facts"):
+        return {}
+    return {k or "unknown": n for k, n in con.execute(
+        "SELECT change_kind, count(*) FROM change_facts GROUP BY ALL").fetchall()}
+
+
+def pass_rate(counts: dict[str, int]) -> float | None:
+    """pass / (pass + fail); pending and not_applicable are not judged yet / not in scope."""
+    judged = counts.get("pass", 0) + counts.get("fail", 0)
+    return None if judged == 0 else counts.get("pass", 0) / judged
+
+
+def summary_table(con: duckdb.DuckDBPyConnection, as_of: datetime) -> str:
+    """Per-control counts of this date's results, as printed at the end of the demo (an empty
+    table, the header alone, when the date has no results)."""
+    counts = status_counts(con, as_of)
+    lines = [f"{'control':<10} {'pass':>6} {'fail':>6} {'pending':>8} {'n/a':>6}"]
+    for cid in sorted(counts, key=control_sort_key):
+        c = counts[cid]
+        lines.append(f"{cid:<10} {c.get('pass', 0):>6} {c.get('fail', 0):>6} {c.get('pending', 0):>8} "
+                     f"{c.get('not_applicable', 0):>6}")
+    return "\n".join(lines)

@@ -1,0 +1,155 @@
+"""A batch of raw records -> the rows of every normalised table, and the scopes they replace.
+
+:func:`normalize_batch` returns, per table, the rows to insert and the *scopes* (column
+equality filters) whose existing rows they replace, so that loading the same payloads twice
+yields the same rows.  Records of the batch are visible to the context lookups before the
+caller's own lookup (the warehouse's ``raw_payloads``).  Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ccwatch.ingest.records import RawRecord
+from ccwatch.settings import Settings
+from ccwatch.warehouse.normalize import graphql as ng
+from ccwatch.warehouse.normalize import jira as nj
+from ccwatch.warehouse.normalize.base import Context, NormalizeError, split_key
+from ccwatch.warehouse.normalize.github import (
+    check_rows,
+    commit_rows,
+    deployment_rows,
+    deployment_status_rows,
+    merged_pr_numbers,
+    pull_row,
+    review_rows,
+)
+from ccwatch.warehouse.normalize.protection import classic_rule_rows, environment_row, ruleset_rule_rows
+
+
+@dataclass
+class Batch:
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    scopes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # commits whose pr_numbers changed without their commit list: (repo, sha) -> numbers
+    commit_pr_updates: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+
+    def add(self, table: str, scope: dict[str, Any], rows: Iterable[dict[str, Any]]) -> None:
+        self.scopes.setdefault(table, []).append(scope)
+        self.rows.setdefault(table, []).extend(rows)
+
+
+def people_rows(settings: Settings) -> list[dict[str, Any]]:
+    return [{"person": i.name, "github": i.github, "jira": i.jira} for i in settings.people.identities]
+
+
+def normalize_batch(records: Iterable[RawRecord], settings: Settings, ctx: Context | None = None) -> Batch:
+    """Rows for every object in ``records`` and the scopes they replace.  Within the batch the
+    last record of a (source, kind, natural_key) wins; records of the batch are visible to the
+    context lookups before the caller's own lookup."""
+    latest: dict[tuple[str, str, str], RawRecord] = {}
+    for rec in records:
+        latest[(rec.source, rec.kind, rec.natural_key)] = rec
+    outer = ctx or Context()
+
+    def batch_payload(source: str, kind: str, key: str) -> Any:
+        rec = latest.get((source, kind, key))
+        return rec.payload if rec is not None and rec.status_code == 200 else None
+
+    def lookup(source: str, kind: str, key: str) -> Any:
+        found = batch_payload(source, kind, key)
+        if (source, kind) != ("github", "commit_pulls"):
+            return found if found is not None else outer.lookup(source, kind, key)
+        # a commit's PRs: REST of the batch, GraphQL of the batch, then the stored REST, stored GraphQL
+        if found is None and (node := batch_payload(source, "gql_commit_pulls", key)) is not None:
+            found = ng.commit_pulls_payload(node, key)
+        if found is None:
+            found = outer.lookup(source, kind, key)
+        if found is None and (node := outer.lookup(source, "gql_commit_pulls", key)) is not None:
+            found = ng.commit_pulls_payload(node, key)
+        return found
+
+    cats = dict(outer.status_categories)
+    status_list = lookup("jira", "statuses", "statuses")  # GET /rest/api/2/status: every status
+    if isinstance(status_list, list):
+        cats.update(nj.status_categories({"fields": {"status": st}} for st in status_list))
+    cats.update(nj.status_categories(r.payload for r in latest.values() if r.kind == "issue"))
+    c = Context(lookup=lookup, status_categories=cats)
+    b = Batch()
+    fields_payload = lookup("jira", "fields", "fields")
+    commit_repos = {split_key(k, ":")[0] for (s, kind, k) in latest if s == "github" and kind == "commits"}
+    for (source, kind, key), rec in latest.items():
+        try:
+            _dispatch(b, rec, c, settings, fields_payload, latest, commit_repos)
+        except NormalizeError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise NormalizeError(f"{source} {kind} {key}: cannot normalise payload: {exc!r}") from exc
+    return b
+
+
+def _dispatch(b: Batch, rec: RawRecord, c: Context, settings: Settings, fields_payload: Any,
+              latest: dict[tuple[str, str, str], RawRecord], commit_repos: set[str]) -> None:
+    """``commit_repos``: repositories with a ``commits`` list in the batch (their commits' PRs
+    are read there through the context)."""
+    kind, key = rec.kind, rec.natural_key
+    if rec.source == "github":
+        if kind == "pull":
+            row = pull_row(rec)
+            b.add("pull_requests", {"repo": row["repo"], "number": row["number"]}, [row])
+        elif kind == "reviews":
+            repo, num = split_key(key, "#")
+            b.add("reviews", {"repo": repo, "pr_number": int(num)}, review_rows(rec))
+        elif kind in ("check_runs", "statuses"):
+            repo, sha = split_key(key, "@")
+            b.add("checks", {"repo": repo, "sha": sha, "kind": "check_run" if kind == "check_runs" else "status"},
+                  check_rows(rec))
+        elif kind == "commits":
+            repo, branch = split_key(key, ":")
+            b.add("commits", {"repo": repo, "branch": branch}, commit_rows(rec, c))
+        elif kind == "commit_pulls":
+            repo, sha = split_key(key, "@")
+            if repo not in commit_repos:
+                b.commit_pr_updates[(repo, sha)] = merged_pr_numbers(rec.payload)
+        elif kind == "gql_commit_pulls":  # a REST commit_pulls of the same commit in the batch wins
+            repo, sha = split_key(key, "@")
+            if repo not in commit_repos and ("github", "commit_pulls", key) not in latest:
+                b.commit_pr_updates[(repo, sha)] = merged_pr_numbers(ng.commit_pulls_payload(rec.payload, key))
+        elif kind == "gql_pull":  # pieces the batch also has a REST record of come from that record
+            for table, scope, rows in ng.gql_pull_parts(rec, lambda k, nk: ("github", k, nk) in latest):
+                b.add(table, scope, rows)
+        elif kind == "deployments":
+            repo, env = split_key(key, ":")
+            b.add("deployments", {"repo": repo, "environment": env}, deployment_rows(rec))
+        elif kind == "deployment_statuses":
+            repo, dep = split_key(key, "/deployments/")
+            b.add("deployment_statuses", {"repo": repo, "deployment_id": int(dep)}, deployment_status_rows(rec))
+        elif kind == "gql_deployment_statuses":  # a REST deployment_statuses of it in the batch wins
+            repo, dep = split_key(key, "/deployments/")
+            if ("github", "deployment_statuses", key) not in latest:
+                b.add("deployment_statuses", {"repo": repo, "deployment_id": int(dep)},
+                      ng.gql_deployment_status_rows(rec))
+        elif kind == "branch_protection":
+            repo, branch = split_key(key, ":")
+            b.add("branch_rules", {"repo": repo, "branch": branch, "source": "classic"}, classic_rule_rows(rec))
+        elif kind == "branch_rules":
+            repo, branch = split_key(key, ":")
+            b.add("branch_rules", {"repo": repo, "branch": branch, "source": "ruleset"}, ruleset_rule_rows(rec, c))
+        elif kind == "environment":
+            row = environment_row(rec)
+            b.add("environments", {"repo": row["repo"], "name": split_key(key, ":")[1]}, [row])
+        # repo, branch and ruleset payloads feed other rows (context) and stay raw evidence
+    elif rec.source == "jira":
+        if kind == "issue":
+            b.add("tickets", {"key": key}, [nj.ticket_row(rec, settings, fields_payload)])
+        elif kind == "issue_missing":
+            if ("jira", "issue", key) not in latest:
+                b.add("tickets", {"key": key}, [nj.missing_ticket_row(rec)])
+        elif kind == "changelog":
+            transitions, changes = nj.changelog_rows(rec, c.status_categories)
+            b.add("ticket_transitions", {"key": key}, transitions)
+            b.add("ticket_field_changes", {"key": key}, changes)
+    else:
+        raise NormalizeError(f"unknown source {rec.source!r} for {kind} {key}")

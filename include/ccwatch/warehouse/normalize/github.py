@@ -1,0 +1,156 @@
+"""GitHub REST payloads -> rows of the normalised tables (warehouse/schema.py).
+
+Pure functions: no I/O, no clock.  A raw record sometimes needs another record to be
+normalised (a commit list needs the branch tip and ``/commits/{sha}/pulls``): those come through
+the :class:`~ccwatch.warehouse.normalize.base.Context` the batch builds (``batch.py``).
+Branch protection, rules and environments are in ``protection.py``; the GraphQL kinds in
+``graphql.py``; Jira in ``jira.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ccwatch.common.times import parse_ts
+from ccwatch.ingest.github.history import first_parent_chain
+from ccwatch.ingest.records import RawRecord
+from ccwatch.warehouse.normalize.base import (
+    Context,
+    NormalizeError,
+    payload_dict,
+    payload_list,
+    split_key,
+    user_login,
+    user_type,
+)
+
+# --- GitHub ---------------------------------------------------------------------
+
+
+def pull_row(rec: RawRecord) -> dict[str, Any]:
+    repo, num = split_key(rec.natural_key, "#")
+    p = payload_dict(rec)
+    if "merged_at" not in p or (p.get("merged") and not p.get("merged_at")):
+        # GitHub always sends merged_at (null when unmerged): without it a merged PR would silently
+        # drop out of the population, so a malformed payload fails the load instead
+        raise NormalizeError(f"{rec.source} {rec.kind} {rec.natural_key}: payload has no merged_at")
+    return {
+        "repo": repo,
+        "number": int(p.get("number", num)),
+        "title": p.get("title"),
+        "author_login": user_login(p.get("user")),
+        "author_type": user_type(p.get("user")),
+        "labels": [lab["name"] for lab in p.get("labels") or [] if isinstance(lab, dict)],
+        "base_branch": (p.get("base") or {}).get("ref"),
+        "head_sha": (p.get("head") or {}).get("sha"),
+        "merge_commit_sha": p.get("merge_commit_sha"),
+        "merged_at": parse_ts(p.get("merged_at")),
+        "merged_by_login": user_login(p.get("merged_by")),
+        "html_url": p.get("html_url"),
+    }
+
+
+def review_rows(rec: RawRecord) -> list[dict[str, Any]]:
+    repo, num = split_key(rec.natural_key, "#")
+    return [
+        {
+            "repo": repo,
+            "pr_number": int(num),
+            "review_id": r["id"],
+            "reviewer_login": user_login(r.get("user")),
+            "reviewer_type": user_type(r.get("user")),
+            "state": r.get("state"),
+            "commit_id": r.get("commit_id"),
+            "submitted_at": parse_ts(r.get("submitted_at")),
+        }
+        for r in payload_list(rec)
+    ]
+
+
+def check_rows(rec: RawRecord) -> list[dict[str, Any]]:
+    repo, sha = split_key(rec.natural_key, "@")
+    rows = []
+    for c in payload_list(rec):
+        if rec.kind == "check_runs":
+            rows.append(
+                {"repo": repo, "sha": sha, "kind": "check_run", "check_id": c["id"], "name": c.get("name"),
+                 "status": c.get("status"), "conclusion": c.get("conclusion"),
+                 "started_at": parse_ts(c.get("started_at")), "completed_at": parse_ts(c.get("completed_at")),
+                 "html_url": c.get("html_url")}
+            )
+        else:  # commit status: state is its conclusion, created_at its completion time
+            rows.append(
+                {"repo": repo, "sha": sha, "kind": "status", "check_id": c["id"], "name": c.get("context"),
+                 "status": None, "conclusion": c.get("state"), "started_at": None,
+                 "completed_at": parse_ts(c.get("created_at")), "html_url": c.get("target_url")}
+            )
+    return rows
+
+
+def merged_pr_numbers(pulls: Any) -> list[int]:
+    """Merged PRs among ``/commits/{sha}/pulls`` (open or closed-unmerged PRs do not count)."""
+    return sorted({p["number"] for p in pulls or [] if isinstance(p, dict) and p.get("merged_at")})
+
+
+def commit_rows(rec: RawRecord, ctx: Context) -> list[dict[str, Any]]:
+    repo, branch = split_key(rec.natural_key, ":")
+    listed = payload_list(rec)
+    branch_payload = ctx.lookup("github", "branch", rec.natural_key)
+    tip = ((branch_payload or {}).get("commit") or {}).get("sha") if isinstance(branch_payload, dict) else None
+    rows = []
+    for pos, c in enumerate(first_parent_chain(listed, tip)):
+        parents = c.get("parents") or []
+        commit = c.get("commit") or {}
+        rows.append(
+            {
+                "repo": repo,
+                "branch": branch,
+                "sha": c["sha"],
+                "position": pos,
+                "parent_sha": parents[0]["sha"] if parents else None,
+                "author_login": user_login(c.get("author")),
+                "committer_login": user_login(c.get("committer")),
+                "committed_at": parse_ts((commit.get("committer") or {}).get("date")),
+                "message": commit.get("message"),
+                "pr_numbers": merged_pr_numbers(ctx.lookup("github", "commit_pulls", f"{repo}@{c['sha']}")),
+                "html_url": c.get("html_url"),
+            }
+        )
+    return rows
+
+
+def deployment_rows(rec: RawRecord) -> list[dict[str, Any]]:
+    repo, env = split_key(rec.natural_key, ":")
+    return [
+        {
+            "repo": repo,
+            "deployment_id": d["id"],
+            "sha": d.get("sha"),
+            "ref": d.get("ref"),
+            "environment": d.get("environment", env),
+            "creator_login": user_login(d.get("creator")),
+            "creator_type": user_type(d.get("creator")),
+            "created_at": parse_ts(d.get("created_at")),
+        }
+        for d in payload_list(rec)
+    ]
+
+
+def deployment_status_rows(rec: RawRecord) -> list[dict[str, Any]]:
+    repo, dep_id = split_key(rec.natural_key, "/deployments/")
+    for s in payload_list(rec):
+        if not (isinstance(s, dict) and s.get("state")):
+            # a status without a state would make a deployment look never-deployed (and e.g. an
+            # approval given after it look timely): fail the load rather than guess
+            raise NormalizeError(f"{rec.source} {rec.kind} {rec.natural_key}: a status has no state")
+    return [
+        {
+            "repo": repo,
+            "deployment_id": int(dep_id),
+            "status_id": s["id"],
+            "state": s["state"],
+            "creator_login": user_login(s.get("creator")),
+            "created_at": parse_ts(s.get("created_at")),
+        }
+        for s in payload_list(rec)
+    ]

@@ -1,0 +1,1 @@
+"""Shared test support: fixtures, worlds, payload builders and reference implementations (no tests)."""

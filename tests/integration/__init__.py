@@ -1,0 +1,1 @@
+"""Tests that drive the API double (include/ccwatch/sandbox) through the real clients."""

@@ -1,0 +1,253 @@
+"""Conditional requests of the nightly incremental fetch (ETag / If-None-Match, 304s are free).
+
+Through the API double (which answers a matching If-None-Match with 304 without charging the
+rate limit) and the real clients, stage functions called in the DAG's order.  One double on a
+fixed port serves every day, so payload URLs (and so ETags) do not change between runs.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import shutil
+import socket
+from collections import Counter
+from pathlib import Path
+
+import duckdb
+import pytest
+from ccwatch import pipeline as p
+from ccwatch.common.endpoints import Endpoint
+from ccwatch.common.paths import state_path
+from ccwatch.common.times import parse_as_of
+from ccwatch.demo_env import DEMO_AUTH
+from ccwatch.ingest.records import RawRecord
+from ccwatch.sandbox import SandboxServer
+from ccwatch.settings import load_settings
+from ccwatch.warehouse import schema
+from ccwatch.warehouse.store import NotModifiedWithoutCopy, load_records
+
+from tests.helpers.paths import CONFIG, DEMO_SCENARIO
+
+SCENARIO = json.loads(DEMO_SCENARIO.read_text(encoding="utf-8"))
+SCENARIO["auth"] = dict(DEMO_AUTH)
+D1, D2, D3 = (parse_as_of(d) for d in ("2026-11-25", "2026-11-26", "2026-11-27"))
+PAY, WEB = "acme/payments-api", "acme/web-frontend"
+CHANGED_PR = 150
+# requests that refresh what may move by itself (statuses of young / unfinished deployments)
+REFRESH = re.compile(r"/deployments/\d+/statuses$")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+PORT = _free_port()
+
+
+@pytest.fixture(scope="module")
+def settings():
+    return load_settings(str(CONFIG))
+
+
+def run_day(settings, scenario, as_of, home, *, full=False, evaluate=True) -> list[dict]:
+    """Fetch + load (+ evaluate) one day; the double's GitHub requests."""
+    with SandboxServer(scenario, port=PORT) as server:
+        gh = Endpoint(server.url + "/api/v3", token=DEMO_AUTH["github_token"])
+        jr = Endpoint(server.url, login=DEMO_AUTH["jira_user"], token=DEMO_AUTH["jira_token"])
+        p.ingest_github(settings, gh, as_of, home, full=full)
+        p.ingest_jira(settings, jr, as_of, home, full=full)
+        p.resolve_tickets(settings, jr, as_of, home)
+        github = [r for r in server.requests if r["service"] == "github"]
+    p.load_warehouse(settings, as_of, home)
+    if evaluate:
+        p.build_facts(settings, as_of, home)
+        p.evaluate_controls(settings, as_of, home)
+    return github
+
+
+def repo_of(req: dict) -> str:
+    m = re.search(r"/repos/([^/]+/[^/]+)", req["path"])
+    return m.group(1) if m else "graphql"
+
+
+def charged(reqs: list[dict]) -> Counter:
+    return Counter(repo_of(r) for r in reqs if r["status"] != 304)
+
+
+def results(home: Path, as_of, control: str | None = None) -> list[tuple]:
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        sql = ("SELECT change_id, control_id, status, detail FROM control_results WHERE as_of = ?"
+               + (" AND control_id = ?" if control else "") + " ORDER BY ALL")
+        return con.execute(sql, [as_of.replace(tzinfo=None), *([control] if control else [])]).fetchall()
+    finally:
+        con.close()
+
+
+def raw(home: Path, kind: str, key: str) -> tuple | None:
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        return con.execute("SELECT status_code, payload, fetched_at FROM raw_payloads WHERE source = 'github' "
+                           "AND kind = ? AND natural_key = ?", [kind, key]).fetchone()
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def steady(settings, tmp_path_factory):
+    """D1 full, D2 incremental (the first one learns the constant-URL ETags): the steady state."""
+    home = tmp_path_factory.mktemp("steady")
+    first = run_day(settings, SCENARIO, D1, home)
+    second = run_day(settings, SCENARIO, D2, home)
+    return {"home": home, "first": first, "second": second}
+
+
+def continue_from(steady, tmp_path) -> Path:
+    home = tmp_path / "home"
+    shutil.copytree(steady["home"], home)
+    return home
+
+
+def test_the_state_carries_the_etags_and_a_full_fetch_sends_none(steady):
+    assert not any(r["status"] == 304 for r in steady["first"])  # nothing stored yet: no If-None-Match
+    state = json.loads(state_path(steady["home"]).read_text(encoding="utf-8"))
+    for repo in (PAY, WEB):
+        v = state["github"][repo]["validators"]
+        assert f"/api/v3/repos/{repo}/branches/main" in v
+        assert f"/api/v3/repos/{repo}/commits?per_page=100&sha=main" in v  # the constant URL, no `since`
+        assert (f"/api/v3/repos/{repo}/pulls?base=main&direction=desc&per_page=100&sort=updated&state=closed"
+                in v)
+        assert all(e.startswith('W/"') for e in v.values())
+    # web-frontend's branch is unprotected: a 404 has no ETag, nothing to revalidate
+    assert f"/api/v3/repos/{WEB}/branches/main/protection" not in state["github"][WEB]["validators"]
+
+
+def test_an_unchanged_day_costs_at_most_two_counted_requests_per_repository(settings, steady, tmp_path):
+    home = continue_from(steady, tmp_path)
+    reqs = run_day(settings, SCENARIO, D3, home)
+    by_repo = {repo: [r for r in reqs if repo_of(r) == repo] for repo in (PAY, WEB)}
+    for repo, rs in by_repo.items():
+        not_modified = {r["path"].split(repo, 1)[1] for r in rs if r["status"] == 304}
+        assert {"", "/branches/main", "/rules/branches/main", "/commits", "/deployments", "/pulls",
+                "/environments/production"} <= not_modified, repo
+        assert not any(r["path"].endswith("/commits") and "since" in r["query"] for r in rs)
+        counted = [r for r in rs if r["status"] != 304 and not REFRESH.search(r["path"])]
+        # the only counted change detector: an unprotected branch's protection (404, no ETag)
+        expect = [f"/api/v3/repos/{WEB}/branches/main/protection"] if repo == WEB else []
+        assert [r["path"] for r in counted] == expect, repo
+    assert any(r["status"] == 304 and r["path"].endswith(f"{PAY}/branches/main/protection") for r in reqs)
+    # open deployments' statuses in one GraphQL query per repository
+    total = sum(charged(reqs).values())
+    assert total <= 2 * 2, charged(reqs)
+    # protection answered 304: CC8.1-11 evaluates from the stored payload exactly as before,
+    # and the whole evaluation equals a full fetch of the same day
+    assert results(home, D3, "CC8.1-11") and results(home, D3, "CC8.1-11") == results(steady["home"], D2, "CC8.1-11")
+    assert any(s == "pass" for _, _, s, _ in results(home, D3, "CC8.1-11"))
+    fresh = tmp_path / "fresh"
+    run_day(settings, SCENARIO, D3, fresh)
+    assert results(home, D3) == results(fresh, D3)
+
+
+def test_one_changed_pr_costs_the_pulls_list_and_its_own_fetch(settings, steady, tmp_path):
+    home = continue_from(steady, tmp_path)
+    s = copy.deepcopy(SCENARIO)
+    repo = s["github"]["repos"][PAY]
+    pr = next(x for x in repo["pulls"] if x["number"] == CHANGED_PR)
+    pr["updated_at"] = "2026-11-26T12:00:00Z"
+    reviews = repo["reviews"][str(CHANGED_PR)]
+    reviews[0]["state"] = "DISMISSED"
+    reqs = run_day(settings, s, D3, home)
+    pulls = [r for r in reqs if r["path"].endswith("/pulls")]
+    assert {(repo_of(r), r["status"]) for r in pulls} == {(PAY, 200), (WEB, 304)}
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    states = {x for (x,) in con.execute("SELECT state FROM reviews WHERE repo = ? AND pr_number = ?",
+                                        [PAY, CHANGED_PR]).fetchall()}
+    con.close()
+    assert "DISMISSED" in states
+    unchanged = run_day(settings, SCENARIO, D3, continue_from(steady, tmp_path / "u"), evaluate=False)
+    extra = sum(charged(reqs).values()) - sum(charged(unchanged).values())
+    assert extra <= 2, (charged(reqs), charged(unchanged))  # the pulls list + one GraphQL PR query
+    assert sum(charged(reqs).values()) <= 1 + 2 * 2
+
+
+def test_a_protection_change_is_fetched_and_evaluated(settings, steady, tmp_path):
+    home = continue_from(steady, tmp_path)
+    before = raw(home, "branch_protection", f"{PAY}:main")
+    s = copy.deepcopy(SCENARIO)
+    s["github"]["repos"][PAY]["protection"]["main"]["enforce_admins"] = {"enabled": False}
+    reqs = run_day(settings, s, D3, home)
+    prot = [r for r in reqs if r["path"].endswith(f"{PAY}/branches/main/protection")]
+    assert [r["status"] for r in prot] == [200]
+    after = raw(home, "branch_protection", f"{PAY}:main")
+    assert after[0] == 200 and json.loads(after[1])["enforce_admins"]["enabled"] is False
+    assert json.loads(before[1])["enforce_admins"]["enabled"] is True
+    cc11 = [(s_, d) for c, _, s_, d in results(home, D3, "CC8.1-11") if c.startswith(PAY)]
+    assert cc11 and all(s_ == "fail" for s_, _ in cc11)
+    assert any("admin" in d.lower() for _, d in cc11)
+
+
+def test_a_304_without_a_stored_copy_fails_closed_and_the_next_run_is_full(settings, steady, tmp_path):
+    home = continue_from(steady, tmp_path)
+    con = duckdb.connect(str(home / "warehouse.duckdb"))
+    con.execute("DELETE FROM raw_payloads WHERE kind = 'branch_protection' AND natural_key = ?", [f"{PAY}:main"])
+    con.close()
+    with pytest.raises(NotModifiedWithoutCopy) as exc:
+        run_day(settings, SCENARIO, D3, home)
+    assert f"github branch_protection {PAY}:main" in str(exc.value) and "fetched again in full" in str(exc.value)
+    assert not state_path(home).exists()  # dropped: the next fetch is full
+    reqs = run_day(settings, SCENARIO, D3, home)
+    assert not any(r["status"] == 304 for r in reqs)  # a full fetch sends no If-None-Match
+    assert raw(home, "branch_protection", f"{PAY}:main")[0] == 200
+    assert results(home, D3, "CC8.1-11") == results(steady["home"], D2, "CC8.1-11")
+
+
+# --- the load of 304 records (warehouse/store.py) ----------------------------------------
+
+
+def _rec(kind, key, payload, status=200, fetched="2026-11-25T01:00:00Z", etag='W/"a"'):
+    return RawRecord(source="github", kind=kind, natural_key=key, url=f"https://api.github.com/repos/{key}",
+                     fetched_at=fetched, payload=payload, etag=etag, status_code=status)
+
+
+ENV = {"id": 1, "name": "production", "protection_rules": [
+    {"id": 2, "node_id": "X", "type": "required_reviewers", "prevent_self_review": False,
+     "reviewers": [{"type": "User", "reviewer": {"login": "alice", "id": 1}}]}],
+    "deployment_branch_policy": {"protected_branches": True, "custom_branch_policies": False}}
+
+
+def test_store_keeps_the_stored_copy_and_rows_of_a_304(settings, tmp_path):
+    con = schema.connect(tmp_path / "w.duckdb")
+    try:
+        load_records(con, [_rec("environment", f"{PAY}:production", ENV)], settings)
+        rows = con.execute("SELECT * FROM environments ORDER BY ALL").fetchall()
+        assert rows
+        load_records(con, [_rec("environment", f"{PAY}:production", None, 304, "2026-11-26T01:00:00Z")], settings)
+        assert con.execute("SELECT * FROM environments ORDER BY ALL").fetchall() == rows
+        status, payload, fetched = con.execute(
+            "SELECT status_code, payload, fetched_at FROM raw_payloads WHERE kind = 'environment'").fetchone()
+        assert status == 200 and json.loads(payload) == ENV
+        assert str(fetched).startswith("2026-11-26 01:00")  # revalidated then
+    finally:
+        con.close()
+
+
+def test_store_refuses_a_304_with_nothing_stored_and_commits_nothing(settings, tmp_path):
+    con = schema.connect(tmp_path / "w.duckdb")
+    try:
+        batch = [_rec("environment", f"{WEB}:production", ENV),
+                 _rec("branch_protection", f"{PAY}:main", None, 304)]
+        with pytest.raises(NotModifiedWithoutCopy, match=rf"github branch_protection {PAY}:main"):
+            load_records(con, batch, settings)
+        assert con.execute("SELECT count(*) FROM raw_payloads").fetchone()[0] == 0
+        assert con.execute("SELECT count(*) FROM environments").fetchone()[0] == 0
+        # a stored 404 (no protection) is no copy of a 200 either
+        load_records(con, [_rec("branch_protection", f"{PAY}:main", {"message": "Branch not protected"}, 404)],
+                     settings)
+        with pytest.raises(NotModifiedWithoutCopy):
+            load_records(con, [_rec("branch_protection", f"{PAY}:main", None, 304)], settings)
+    finally:
+        con.close()

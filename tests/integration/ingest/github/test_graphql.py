@@ -1,0 +1,477 @@
+"""The GraphQL batches of the GitHub fetch (ingest/github/graphql.py).
+
+Canned answers in GitHub's GraphQL shapes (``{"data": ...}``; errors as HTTP 200 with an
+``errors`` array) are served by a fake PyGithub requester (REST and GraphQL through the real
+``RepoClient``), and by a local HTTP server for the client's own retry of POSTs.  Against the API
+double, the demo org's evidence through GraphQL equals the REST crawl's (tests/helpers/rest_crawl.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from contextlib import nullcontext
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from ccwatch.common.endpoints import Endpoint
+from ccwatch.ingest.errors import SourceError
+from ccwatch.ingest.github import fetch
+from ccwatch.ingest.github import graphql as gql
+from ccwatch.ingest.github.client import RepoClient, make_client
+from ccwatch.ingest.github.pieces import pull_incomplete
+from ccwatch.ingest.github.queries import DEPLOYMENT_NODES, HISTORY_PAGE, PULLS_PAGE
+from ccwatch.ingest.http.retry import RetryPolicy, github_retry
+from ccwatch.settings import RepoConfig
+
+from tests.helpers.github_fetch import fetch_github
+from tests.helpers.paths import CONFIG, DEMO_SCENARIO
+from tests.helpers.rest_crawl import rest_reference
+
+REPO = "acme/payments-api"
+BASE = "https://api.github.com"
+GQL = "https://api.github.com/graphql"
+START, AS_OF = datetime(2026, 10, 26, tzinfo=UTC), datetime(2026, 11, 25, tzinfo=UTC)
+H1, H2 = "1" * 40, "2" * 40
+RATE = {"cost": 1, "limit": 5000, "remaining": 4990, "used": 10, "resetAt": "2026-11-25T01:00:00Z"}
+
+
+def cursor(i: int) -> str:
+    return base64.b64encode(f"cursor:v2:{i}".encode()).decode()
+
+
+def rc() -> RepoConfig:
+    return RepoConfig(repo=REPO, production_branch="main", production_environments=("production",))
+
+
+class FakeRequester:
+    """PyGithub's Requester surface the connector uses: requestJson + graphql_url."""
+
+    graphql_url = GQL
+
+    def __init__(self, graphql=None, rest: dict[str, Any] | None = None):
+        self.graphql = graphql or (lambda op, v: (200, {}, {"data": {}}))
+        self.rest = rest or {}
+        self.calls: list[tuple[str, str, Any]] = []
+
+    def requestJson(self, verb, url, parameters=None, headers=None, input=None):  # noqa: A002, N802
+        if verb == "POST":
+            assert url == GQL
+            assert set(input) == {"query", "variables", "operationName"}
+            assert f"query {input['operationName']}(" in input["query"]
+            self.calls.append(("POST", input["operationName"], input["variables"]))
+            status, hdrs, body = self.graphql(input["operationName"], input["variables"])
+            return status, hdrs, json.dumps(body)
+        path = url[len(BASE):]
+        self.calls.append(("GET", path, parameters))
+        if path not in self.rest:
+            return 404, {}, json.dumps({"message": "Not Found"})
+        return 200, {"etag": 'W/"e"'}, json.dumps(self.rest[path])
+
+    def posts(self, op: str | None = None) -> list[dict]:
+        return [v for verb, o, v in self.calls if verb == "POST" and (op is None or o == op)]
+
+    def gets(self) -> list[str]:
+        return [p for verb, p, _ in self.calls if verb == "GET"]
+
+
+def repo_of(req: FakeRequester) -> RepoClient:
+    return RepoClient(SimpleNamespace(requester=req), Endpoint(BASE, token="ghp_secret"), REPO)
+
+
+def commit_node(oid: str, *, suites_more=False, runs_more=False, ctx_at="2026-11-01T10:20:00Z") -> dict:
+    return {"commit": {
+        "oid": oid,
+        "checkSuites": {"pageInfo": {"hasNextPage": suites_more}, "nodes": [{
+            "app": {"slug": "github-actions"},
+            "checkRuns": {"pageInfo": {"hasNextPage": runs_more}, "nodes": [
+                {"databaseId": 9001, "name": "test", "status": "COMPLETED", "conclusion": "FAILURE",
+                 "startedAt": "2026-11-01T10:01:00Z", "completedAt": "2026-11-01T10:05:00Z"},
+                {"databaseId": 9002, "name": "test", "status": "COMPLETED", "conclusion": "SUCCESS",
+                 "startedAt": "2026-11-01T10:10:00Z", "completedAt": "2026-11-01T10:15:00Z"}]}}]},
+        "status": {"contexts": [{"context": "ci/jenkins", "state": "SUCCESS", "createdAt": ctx_at,
+                                 "creator": {"login": "jenkins-bot"}}]}}}
+
+
+def pr(n: int, merged: str | None, updated: str, *, head: str = H1, last: str | None = None, author=None,
+       reviews_more=False, labels_more=False, **commit_kw) -> dict:
+    commit_kw.setdefault("ctx_at", merged or "2026-10-01T00:00:00Z")  # the status a merge saw
+    return {
+        "databaseId": 90000 + n, "number": n, "title": f"change {n}", "url": f"https://github.com/{REPO}/pull/{n}",
+        "state": "MERGED", "createdAt": "2026-10-30T09:00:00Z", "updatedAt": updated, "mergedAt": merged,
+        "closedAt": merged, "baseRefName": "main", "headRefName": f"feat/{n}", "headRefOid": head,
+        "author": author or {"__typename": "User", "login": "carol-dev", "databaseId": 501},
+        "mergedBy": {"__typename": "User", "login": "bob-rev"}, "mergeCommit": {"oid": "c" * 40},
+        "labels": {"pageInfo": {"hasNextPage": labels_more}, "nodes": [{"name": "feature"}]},
+        "reviews": {"pageInfo": {"hasNextPage": reviews_more, "endCursor": cursor(99)}, "nodes": [
+            {"databaseId": 802, "state": "APPROVED", "submittedAt": "2026-11-01T12:00:00Z",
+             "author": {"__typename": "User", "login": "bob-rev"}, "commit": {"oid": head}}]},
+        "commits": {"nodes": [commit_node(last or head, **commit_kw)]},
+    }
+
+
+def pulls_answer(nodes: list[dict], more: bool, end: str | None) -> dict:
+    return {"data": {"rateLimit": RATE, "repository": {"pullRequests": {
+        "pageInfo": {"hasNextPage": more, "endCursor": end}, "nodes": nodes}}}}
+
+
+def run_pulls(req: FakeRequester, since: datetime | None = None) -> list:
+    return list(gql.fetch_pulls(repo_of(req), rc(), START, AS_OF, since))
+
+
+def test_queries_use_the_document_page_sizes():
+    assert PULLS_PAGE <= 100 and HISTORY_PAGE <= 100 and DEPLOYMENT_NODES <= 100
+
+
+# ---------------------------------------------------------------------------------------- PRs
+def test_pages_newest_first_and_stops_at_since():
+    since = datetime(2026, 11, 10, tzinfo=UTC)
+    pages = {
+        None: pulls_answer([pr(30, "2026-11-20T00:00:00Z", "2026-11-21T00:00:00Z"),
+                            pr(29, "2026-11-15T00:00:00Z", "2026-11-15T00:00:00Z")], True, cursor(1)),
+        cursor(1): pulls_answer([pr(28, "2026-11-12T00:00:00Z", "2026-11-12T00:00:00Z"),
+                                 pr(27, "2026-11-01T00:00:00Z", "2026-11-05T00:00:00Z")], True, cursor(2)),
+        cursor(2): pulls_answer([pr(26, "2026-10-30T00:00:00Z", "2026-10-30T00:00:00Z")], False, None),
+    }
+    req = FakeRequester(lambda op, v: (200, {}, pages[v["after"]]))
+    recs = run_pulls(req, since)
+    assert [r.natural_key for r in recs] == [f"{REPO}#30", f"{REPO}#29", f"{REPO}#28"]  # 27: updated before since
+    assert {r.kind for r in recs} == {"gql_pull"} and req.gets() == []  # no REST at all
+    posts = req.posts("CcwatchMergedPulls")
+    assert [p["after"] for p in posts] == [None, cursor(1)]  # page 3 is past `since`: never asked
+    assert posts[0] == {"owner": "acme", "name": "payments-api", "base": "main", "first": PULLS_PAGE, "after": None}
+    assert recs[0].url == GQL + "#CcwatchMergedPulls" and recs[0].payload["number"] == 30
+
+
+def test_full_plan_pages_to_the_end_and_keeps_only_merges_in_the_window():
+    nodes = [pr(40, "2026-11-26T00:00:00Z", "2026-11-26T00:00:00Z"),   # merged after as_of
+             pr(39, "2026-11-25T00:00:00Z", "2026-11-25T00:00:00Z"),   # at as_of: kept
+             pr(38, "2026-10-26T00:00:00Z", "2026-11-24T00:00:00Z"),   # at the window start: kept
+             pr(37, "2026-10-25T23:59:59Z", "2026-11-23T00:00:00Z"),   # merged before the window
+             pr(36, None, "2026-11-22T00:00:00Z"),  # MERGED without mergedAt: kept, the load fails on it
+             {**pr(35, None, "2026-11-21T00:00:00Z"), "state": "CLOSED"}]  # not merged (filter ignored)
+    pages = {None: pulls_answer(nodes[:3], True, cursor(1)), cursor(1): pulls_answer(nodes[3:], False, None)}
+    req = FakeRequester(lambda op, v: (200, {}, pages[v["after"]]))
+    assert [r.natural_key.split("#")[1] for r in run_pulls(req)] == ["39", "38", "36"]
+    assert len(req.posts()) == 2
+
+
+def test_a_repeated_cursor_is_a_paging_loop():
+    req = FakeRequester(lambda op, v: (200, {}, pulls_answer(
+        [pr(5, "2026-11-20T00:00:00Z", "2026-11-20T00:00:00Z")], True, cursor(1))))
+    with pytest.raises(SourceError, match="paging loop"):
+        run_pulls(req)
+
+
+def test_bot_author_is_kept_as_graphql_returns_it():
+    bot = {"__typename": "Bot", "login": "dependabot", "databaseId": 49699333}
+    req = FakeRequester(lambda op, v: (200, {}, pulls_answer(
+        [pr(7, "2026-11-20T00:00:00Z", "2026-11-20T00:00:00Z", author=bot)], False, None)))
+    (rec,) = run_pulls(req)
+    assert rec.payload["author"] == bot  # the normaliser appends [bot], not the connector
+
+
+REST_PULL = {"number": 12, "head": {"sha": H2, "ref": "feat/12"}, "labels": [{"name": f"l{i}"} for i in range(25)]}
+
+
+def rest_for_12(head: str = H1) -> dict[str, Any]:
+    return {f"/repos/{REPO}/pulls/12": REST_PULL, f"/repos/{REPO}/pulls/12/reviews": [{"id": 1, "state": "APPROVED"}],
+            f"/repos/{REPO}/commits/{head}/check-runs": {"total_count": 1, "check_runs": [{"id": 9}]},
+            f"/repos/{REPO}/commits/{head}/statuses": [{"id": 7, "state": "success"}]}
+
+
+@pytest.mark.parametrize("kw, expect", [
+    ({}, []),
+    ({"reviews_more": True}, [("reviews", "#12")]),
+    ({"labels_more": True}, [("pull", "#12")]),
+    ({"runs_more": True}, [("check_runs", "@" + H1)]),
+    ({"suites_more": True}, [("check_runs", "@" + H1)]),
+    ({"ctx_at": "2026-11-02T10:00:01Z"}, [("statuses", "@" + H1)]),  # latest status came after the merge
+    ({"ctx_at": "2026-11-02T10:00:00Z"}, []),                        # at the merge: it is the one before
+])
+def test_each_overflow_is_fetched_through_rest(kw, expect):
+    node = pr(12, "2026-11-02T10:00:00Z", "2026-11-03T00:00:00Z", **kw)
+    req = FakeRequester(lambda op, v: (200, {}, pulls_answer([node], False, None)), rest_for_12())
+    recs = run_pulls(req)
+    assert recs[0].kind == "gql_pull"
+    assert [(r.kind, r.natural_key[len(REPO):]) for r in recs[1:]] == expect
+    assert len(req.gets()) == len(expect)
+    if expect and expect[0][0] == "check_runs":
+        assert req.calls[-1][2] == {"filter": "all", "per_page": 100}
+
+
+def test_head_commit_other_than_head_ref_oid_refetches_pull_and_checks_of_the_rest_head():
+    node = pr(12, "2026-11-02T10:00:00Z", "2026-11-03T00:00:00Z", head=H1, last="9" * 40)
+    req = FakeRequester(lambda op, v: (200, {}, pulls_answer([node], False, None)), rest_for_12(H2))
+    recs = run_pulls(req)
+    assert [(r.kind, r.natural_key) for r in recs] == [
+        ("gql_pull", f"{REPO}#12"), ("pull", f"{REPO}#12"),
+        ("check_runs", f"{REPO}@{H2}"), ("statuses", f"{REPO}@{H2}")]  # REST pull's head.sha
+    assert pull_incomplete({**node, "commits": {"nodes": []}}).keys() == {"pull", "check_runs", "statuses"}
+
+
+# ------------------------------------------------------------------------------------- errors
+def test_errors_with_http_200_fail_naming_repo_operation_and_message():
+    body = {"data": None, "errors": [{"type": "NOT_FOUND", "path": ["repository"], "locations": [
+        {"line": 4, "column": 3}], "message": "Could not resolve to a Repository with the name 'acme/payments-api'."}]}
+    req = FakeRequester(lambda op, v: (200, {}, body))
+    with pytest.raises(SourceError) as exc:
+        run_pulls(req)
+    text = str(exc.value)
+    assert REPO in text and "CcwatchMergedPulls" in text and "Could not resolve" in text and "NOT_FOUND" in text
+    assert "ghp_secret" not in text
+
+
+def test_partial_data_with_errors_is_not_evidence():
+    body = pulls_answer([pr(1, "2026-11-20T00:00:00Z", "2026-11-20T00:00:00Z")], False, None)
+    body["errors"] = [{"type": "SERVICE_UNAVAILABLE", "message": "Something went wrong", "path": ["repository"]}]
+    with pytest.raises(SourceError, match="Something went wrong"):
+        run_pulls(FakeRequester(lambda op, v: (200, {}, body)))
+
+
+def test_rate_limited_answer_uses_the_rate_limit_wording():
+    body = {"data": None, "errors": [{"type": "RATE_LIMITED", "message": "API rate limit exceeded for user ID 1."}]}
+    hdrs = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1795568400", "X-RateLimit-Resource": "graphql"}
+    with pytest.raises(SourceError) as exc:
+        run_pulls(FakeRequester(lambda op, v: (200, hdrs, body)))
+    assert "rate limit exceeded" in str(exc.value) and "resets at 2026-" in str(exc.value)
+    assert "CcwatchMergedPulls" in str(exc.value)
+
+
+@pytest.mark.parametrize("status, body, words", [
+    (401, {"message": "Bad credentials"}, "token is invalid"),
+    (403, {"message": "Resource not accessible by personal access token"}, "Pull requests: read"),
+    (502, {"message": "Server Error"}, "still failing after the retries"),
+    (200, "<html>", "not JSON"),
+])
+def test_http_errors_are_source_errors(status, body, words):
+    req = FakeRequester(lambda op, v: (status, {}, body))
+    req_json = req.requestJson
+
+    def raw(verb, url, **kw):  # a non-JSON body is sent as is
+        s, h, b = req_json(verb, url, **kw)
+        return s, h, (body if isinstance(body, str) else b)
+    req.requestJson = raw
+    with pytest.raises(SourceError, match=words) as exc:
+        run_pulls(req)
+    assert REPO in str(exc.value)
+
+
+def test_incremental_plan_skips_the_query_when_the_pulls_list_is_unchanged(monkeypatch):
+    asked = []  # the fetch's PR step (fetch._pulls): the change detector first, then the batches
+    monkeypatch.setattr(fetch, "pulls_changed", lambda r, c, plan: asked.append(plan.mode) or False)
+    req = FakeRequester(lambda op, v: pytest.fail("no GraphQL query after a 304"))
+    plan = SimpleNamespace(incremental=True, mode="incremental")
+    assert list(fetch._pulls(repo_of(req), rc(), START, AS_OF, START, plan)) == [] and asked == ["incremental"]
+    # a full plan asks too (for the next ETag) but queries whatever the answer
+    full = SimpleNamespace(incremental=False, mode="full")
+    req = FakeRequester(lambda op, v: (200, {}, pulls_answer([], False, None)))
+    assert list(fetch._pulls(repo_of(req), rc(), START, AS_OF, START, full)) == [] and len(req.posts()) == 1
+
+
+# ------------------------------------------------------------------------------------ history
+def rest_commit(sha: str, date: str) -> dict:
+    return {"sha": sha, "commit": {"committer": {"date": date}, "author": {"date": date}}, "parents": []}
+
+
+def hist_node(oid: str, prs: list[int]) -> dict:
+    return {"oid": oid, "committedDate": "2026-11-02T10:00:00Z", "parents": {"nodes": [{"oid": "0" * 40}]},
+            "associatedPullRequests": {"nodes": [{"number": n, "baseRefName": "main",
+                                                  "mergedAt": "2026-11-02T10:00:00Z"} for n in prs]}}
+
+
+def history_answer(nodes: list[dict], more: bool, end: str | None) -> dict:
+    return {"data": {"rateLimit": RATE, "repository": {"ref": {"target": {"history": {
+        "pageInfo": {"hasNextPage": more, "endCursor": end}, "nodes": nodes}}}}}}
+
+
+def test_history_pages_until_every_first_parent_commit_is_found_rest_for_the_rest():
+    a, b, c, d = "a" * 40, "b" * 40, "c" * 40, "d" * 40
+    fp = [rest_commit(a, "2026-11-01T10:00:00Z"), rest_commit(b, "2026-11-02T10:00:00Z"),
+          rest_commit(c, "2026-11-03T10:00:00Z"), rest_commit(d, "2026-11-04T10:00:00Z")]
+    pages = {None: history_answer([hist_node(d, []), hist_node("e" * 40, [3])], True, cursor(1)),
+             cursor(1): history_answer([hist_node(c, [1, 2, 3, 4, 5]), hist_node(a, [12])], False, None)}
+    rest = {f"/repos/{REPO}/commits/{b}/pulls": [], f"/repos/{REPO}/commits/{c}/pulls": [{"number": 1}]}
+    req = FakeRequester(lambda op, v: (200, {}, pages[v["after"]]), rest)
+    recs = list(gql.fetch_commit_pulls(repo_of(req), rc(), fp, START))
+    assert [(r.kind, r.natural_key[-40:]) for r in recs] == [
+        ("gql_commit_pulls", a), ("commit_pulls", b), ("commit_pulls", c), ("gql_commit_pulls", d)]
+    posts = req.posts("CcwatchBranchHistory")
+    assert len(posts) == 2  # b is not in the history (e.g. rewritten since the REST list): REST
+    assert posts[0]["qualifiedName"] == "refs/heads/main" and posts[0]["since"] == "2026-11-01T09:59:59Z"
+    assert recs[0].payload["associatedPullRequests"]["nodes"][0]["number"] == 12
+
+
+def test_history_stops_as_soon_as_all_are_found():
+    a = "a" * 40
+    req = FakeRequester(lambda op, v: (200, {}, history_answer([hist_node(a, [1])], True, cursor(1))))
+    recs = list(gql.fetch_commit_pulls(repo_of(req), rc(), [rest_commit(a, "2026-11-01T10:00:00Z")], START))
+    assert [r.kind for r in recs] == ["gql_commit_pulls"] and len(req.posts()) == 1
+    assert list(gql.fetch_commit_pulls(repo_of(req), rc(), [], START)) == [] and len(req.posts()) == 1
+
+
+def test_missing_branch_falls_back_to_rest():
+    a = "a" * 40
+    body = {"data": {"rateLimit": RATE, "repository": {"ref": None}}}
+    req = FakeRequester(lambda op, v: (200, {}, body), {f"/repos/{REPO}/commits/{a}/pulls": []})
+    recs = list(gql.fetch_commit_pulls(repo_of(req), rc(), [rest_commit(a, "2026-11-01T10:00:00Z")], START))
+    assert [r.kind for r in recs] == ["commit_pulls"]
+
+
+# -------------------------------------------------------------------------------- deployments
+def dep_node(i: int, more: bool = False) -> dict:
+    return {"id": f"DE_kwDO{i}", "databaseId": i, "environment": "production", "createdAt": "2026-11-03T12:00:00Z",
+            "statuses": {"pageInfo": {"hasNextPage": more}, "nodes": [
+                {"id": f"DES_kwDO{i}", "state": "SUCCESS", "description": "", "environmentUrl": None,
+                 "logUrl": None, "createdAt": "2026-11-03T12:05:00Z", "updatedAt": "2026-11-03T12:05:00Z",
+                 "creator": {"__typename": "Bot", "login": "github-actions"}}]}}
+
+
+def test_deployment_statuses_are_batched_by_node_id_with_rest_for_the_rest():
+    deps = [{"id": i, "node_id": f"DE_kwDO{i}"} for i in range(1, DEPLOYMENT_NODES + 6)]
+    stored_only = {"id": 999, "created_at": "2026-11-01T00:00:00Z", "state": "in_progress"}  # no node_id
+    ids = [d["id"] for d in deps] + [999]
+
+    def answer(op, v):
+        nodes = []
+        for nid in v["ids"]:
+            i = int(nid.removeprefix("DE_kwDO"))
+            nodes.append(None if i == 3 else dep_node(i, more=(i == 4)))
+        return 200, {}, {"data": {"rateLimit": RATE, "nodes": nodes}}
+
+    rest = {f"/repos/{REPO}/deployments/{i}/statuses": [{"id": i, "state": "success"}] for i in (3, 4, 999)}
+    req = FakeRequester(answer, rest)
+    recs = list(gql.fetch_deployment_statuses(repo_of(req), ids, deps + [stored_only]))
+    posts = req.posts("CcwatchDeploymentStatuses")
+    assert [len(p["ids"]) for p in posts] == [DEPLOYMENT_NODES, 5]
+    kinds = {r.natural_key.rsplit("/", 1)[1]: r.kind for r in recs}
+    assert [r.natural_key.rsplit("/", 1)[1] for r in recs] == [str(i) for i in ids]  # order kept
+    assert kinds["3"] == kinds["4"] == kinds["999"] == "deployment_statuses"
+    assert kinds["1"] == "gql_deployment_statuses" and recs[0].payload == dep_node(1)
+    assert sorted(req.gets()) == sorted(rest)
+
+
+# ------------------------------------------------------------ the real client: POST is retried
+class _Script(BaseHTTPRequestHandler):
+    answers: list[tuple[int, dict]] = []
+    seen: list[dict] = []
+
+    def do_POST(self):  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).seen.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
+        status, data = type(self).answers.pop(0)
+        raw = json.dumps(data).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def log_message(self, *a):
+        pass
+
+
+@pytest.fixture
+def script_server():
+    _Script.answers, _Script.seen = [], []
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Script)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_real_client_retries_a_5xx_post_and_sends_the_document(script_server):
+    _Script.answers = [(502, {"message": "Server Error"}), (200, pulls_answer([], False, None))]
+    ep = Endpoint(f"http://127.0.0.1:{script_server.server_port}", token="ghp_secret")
+    gh = make_client(ep, retry=github_retry(RetryPolicy(backoff=0.01, backoff_max=0.02)))
+    try:
+        recs = list(gql.fetch_pulls(RepoClient(gh, ep, REPO), rc(), START, AS_OF))
+    finally:
+        gh.close()
+    assert recs == [] and len(_Script.seen) == 2
+    assert _Script.seen[1]["path"] == "/graphql" and _Script.seen[1]["auth"] == "token ghp_secret"
+    assert _Script.seen[1]["body"]["operationName"] == "CcwatchMergedPulls"
+
+
+def test_real_client_gives_up_after_the_retries_without_the_token(script_server):
+    _Script.answers = [(503, {"message": "unavailable"})] * 3
+    ep = Endpoint(f"http://127.0.0.1:{script_server.server_port}/api/v3", token="ghp_secret")
+    gh = make_client(ep, retry=github_retry(RetryPolicy(retries=2, backoff=0.01, backoff_max=0.02)))
+    try:
+        with pytest.raises(SourceError, match="still failing after the retries") as exc:
+            list(gql.fetch_pulls(RepoClient(gh, ep, REPO), rc(), START, AS_OF))
+    finally:
+        gh.close()
+    assert len(_Script.seen) == 3 and _Script.seen[0]["path"] == "/api/graphql"  # Enterprise path
+    assert "ghp_secret" not in str(exc.value)
+
+
+def test_status_null_means_no_statuses_not_an_overflow():
+    node = pr(12, "2026-11-02T10:00:00Z", "2026-11-03T00:00:00Z")
+    node["commits"]["nodes"][0]["commit"]["status"] = None  # GitHub: the commit has no statuses
+    req = FakeRequester(lambda op, v: (200, {}, pulls_answer([node], False, None)), rest_for_12())
+    assert [r.kind for r in run_pulls(req)] == ["gql_pull"] and req.gets() == []
+
+
+# ------------------------------------------------- the API double: GraphQL gives what REST gives
+def _demo_fetch(rest: bool) -> tuple[list, list[dict]]:
+    """The demo org's records (through the GraphQL batches, or the REST reference crawl) and requests."""
+    from ccwatch.demo_env import DEMO_AUTH
+    from ccwatch.sandbox import SandboxServer
+    from ccwatch.settings import load_settings
+
+    settings = load_settings(CONFIG)
+    with SandboxServer(DEMO_SCENARIO) as server, (rest_reference() if rest else nullcontext()):
+        ep = Endpoint(server.url + "/api/v3", token=DEMO_AUTH["github_token"])  # GraphQL: /api/graphql
+        recs = list(fetch_github(settings, ep, datetime(2026, 11, 25, tzinfo=UTC)))
+        return recs, [r for r in server.requests if r["service"] == "github"]
+
+
+def _evidence(recs: list) -> dict[str, dict]:
+    """Per PR / commit / deployment: what both paths must agree on, from whichever kind holds it."""
+    out: dict[str, dict] = {"prs": {}, "reviews": {}, "runs": {}, "commit_prs": {}, "dep_states": {}}
+    heads: dict[str, str] = {}
+    for r in recs:
+        if r.kind == "pull":
+            out["prs"][r.natural_key] = r.payload["head"]["sha"]
+        elif r.kind == "gql_pull":
+            out["prs"][r.natural_key] = r.payload["headRefOid"]
+            heads[r.natural_key] = r.payload["headRefOid"]
+            out["reviews"].setdefault(r.natural_key, sorted(x["databaseId"] for x in r.payload["reviews"]["nodes"]))
+            commit = r.payload["commits"]["nodes"][-1]["commit"]
+            out["runs"].setdefault(f"{r.natural_key.split('#')[0]}@{commit['oid']}", sorted(
+                run["databaseId"] for s in commit["checkSuites"]["nodes"] for run in s["checkRuns"]["nodes"]))
+        elif r.kind == "reviews":
+            out["reviews"][r.natural_key] = sorted(x["id"] for x in r.payload)
+        elif r.kind == "check_runs":
+            out["runs"][r.natural_key] = sorted(x["id"] for x in r.payload)
+        elif r.kind == "commit_pulls":
+            out["commit_prs"][r.natural_key] = sorted(p["number"] for p in r.payload)
+        elif r.kind == "gql_commit_pulls":
+            out["commit_prs"][r.natural_key] = sorted(p["number"] for p in r.payload["associatedPullRequests"]["nodes"])
+        elif r.kind == "deployment_statuses":
+            out["dep_states"][r.natural_key] = sorted(s["state"] for s in r.payload)
+        elif r.kind == "gql_deployment_statuses":
+            out["dep_states"][r.natural_key] = sorted(s["state"].lower() for s in r.payload["statuses"]["nodes"])
+    return out
+
+
+def test_demo_org_through_graphql_matches_rest():
+    rest_recs, rest_reqs = _demo_fetch(rest=True)
+    gql_recs, gql_reqs = _demo_fetch(rest=False)
+    rest, got = _evidence(rest_recs), _evidence(gql_recs)
+    for part in ("prs", "commit_prs", "dep_states"):
+        assert got[part] == rest[part], part
+    assert got["reviews"] == rest["reviews"]
+    assert {k: v for k, v in got["runs"].items() if k in rest["runs"]} == rest["runs"]
+    merged = len(rest["prs"])
+    posts = [r for r in gql_reqs if r["method"] == "POST"]
+    print(f"\ndemo org: {merged} merged PRs; REST {len(rest_reqs)} requests, GraphQL path "
+          f"{len(gql_reqs)} requests ({len(posts)} POST /graphql)")
+    assert merged > 0 and posts and len(gql_reqs) < len(rest_reqs)

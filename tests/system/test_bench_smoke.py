@@ -1,0 +1,70 @@
+"""Smoke version of benchmarks/bench_scale.py: every mode end to end at a tiny size, latency 0.
+
+Correctness only (no timing assertions): the real pipeline stages ran against the API double
+serving a synthetic org, every change got its control rows, requests were counted, and the
+nightly run fetched the next day's new changes incrementally.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.paths import BENCHMARKS
+
+sys.path.insert(0, str(BENCHMARKS))
+
+import bench_scale  # noqa: E402
+
+CHANGE_CONTROLS, REPO_CONTROLS = 11, 2  # CC8.1-01..10 and 13 per change; 11 and 12 per repository
+TINY = ["--repos", "4", "--latency-ms", "0", "--seed", "3"]
+
+
+def run(tmp_path: Path, *argv: str) -> dict:
+    out = tmp_path / "out.json"
+    report = bench_scale.main([*argv, *TINY, "--json", str(out), "--workdir", str(tmp_path / "work")])
+    assert json.loads(out.read_text(encoding="utf-8")) == json.loads(json.dumps(report))
+    assert report["machine"]["cores"] >= 1 and report["machine"]["python"]
+    return report
+
+
+def check_run(m: dict, repos: int, merged_at_least: int) -> None:
+    assert m["changes"] >= merged_at_least  # merged PRs (+ any direct pushes)
+    assert m["result_rows"] == m["changes"] * CHANGE_CONTROLS + repos * REPO_CONTROLS
+    assert m["github_core"] + m["graphql"] > 0 and m["jira"] > 0
+    assert set(m["stages_s"]) == set(bench_scale.STAGES)
+    assert m["requests_by_stage"]["ingest_github"] > 0 and m["requests_by_stage"]["build_facts"] == 0
+    assert m["peak_rss_mib"] > 0 and m["core_charged"] == m["github_core"] and m["graphql_points"] >= 0
+
+
+def test_backfill(tmp_path):
+    report = run(tmp_path, "backfill", "--prs", "120")
+    res = report["results"][0]
+    m = res["median"]
+    check_run(m, 4, 120)
+    assert m["merged_prs"] == 120
+    assert m["github_requests_per_merged_pr"] == pytest.approx((m["github_core"] + m["graphql"]) / 120, abs=1e-3)
+    assert "| backfill | 4 | 120 |" in bench_scale.table_row(res)
+
+
+def test_nightly_fetches_the_new_changes_incrementally(tmp_path):
+    report = run(tmp_path, "nightly", "--prs", "120", "--new", "12")
+    m = report["results"][0]["median"]
+    check_run(m, 4, 132)  # the 12 new merged PRs are in the evaluated population
+    assert m["new_changes"] == 12 and 0 < m["changed_repos"] <= 4
+    assert m["changed_repos"] + m["unchanged_repos"] == 4
+    assert m["github_requests_changed_repos"] > 0
+    assert m["backfill_total_s"] > 0
+    measured = m["github_core"] + m["github_304"] + m["graphql"] + m["jira"]
+    assert 0 < measured < m["backfill_requests"]  # incremental: far fewer requests than the backfill
+
+
+def test_curve(tmp_path):
+    report = run(tmp_path, "curve", "--sizes", "40,80")
+    sizes = [r["prs"] for r in report["results"]]
+    assert sizes == [40, 80]
+    for res in report["results"]:
+        check_run(res["median"], 4, res["prs"])

@@ -1,0 +1,1 @@
+"""Fast tests of one module each, mirroring include/ccwatch (and plugins/, include/demo)."""

@@ -1,0 +1,113 @@
+"""Evaluation at scale: the benchmark's smoke mode, the derived statuses against GX's complete
+unexpected lists, the consistency check that turns any disagreement into an error, and the
+report's bounded failure lists.  Correctness only: no timing is asserted."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import pytest
+
+from tests.helpers.paths import BENCHMARKS
+
+sys.path.insert(0, str(BENCHMARKS))
+
+import bench_evaluation as bench  # noqa: E402
+from ccwatch.controls import evaluate as validation
+from ccwatch.controls import gx_mask as derive  # noqa: E402
+from ccwatch.controls.facts import build_facts  # noqa: E402
+from ccwatch.controls.families import CONTROLS  # noqa: E402
+from ccwatch.publish.evidence.verify import verify_archive  # noqa: E402
+from ccwatch.publish.report.html import render_report  # noqa: E402
+from ccwatch.warehouse.schema import connect  # noqa: E402
+
+N = 500
+
+
+@pytest.fixture(scope="module")
+def world():
+    con = connect(":memory:")
+    con.execute(bench.GEN.format(n=N, repos=bench.REPOS))
+    s = bench.settings()
+    build_facts(con, s, bench.AS_OF)
+    yield con, s
+    con.close()
+
+
+def test_smoke_run_every_phase(tmp_path):
+    out = bench.run_once(N, tmp_path, archive=True)
+    repos = len(bench.settings().github.repositories)
+    assert out["counts"]["changes"] == N and out["counts"]["repositories"] == repos
+    assert out["rows"] == N * 11 + repos * 2
+    for cid, counts in out["summary"].items():
+        assert sum(counts.values()) == (repos if cid in ("CC8.1-11", "CC8.1-12") else N), cid
+    assert out["summary"]["CC8.1-10"]["fail"] == N // 100  # every 100th change is a direct push
+    assert out["summary"]["CC8.1-05"]["fail"] > 0  # every 53rd PR has a failing test check
+    assert set(out["phases"]) == {"generate", "build_facts", "evaluate", "report", "archive"}
+    assert verify_archive(out["archive"]) == []
+
+
+def test_derived_statuses_equal_gx_complete_unexpected_rows(world):
+    """The vectorised derivation marks exactly the rows GX lists in COMPLETE format."""
+    import great_expectations as gx
+
+    con, s = world
+    ctx = validation._context()
+    ds = ctx.data_sources.add_pandas("reference")
+    for control in CONTROLS:
+        exps = control.expectations(s)
+        frame = validation._frame(con, validation.TABLES[control.scope], validation.suite_columns(control, exps))
+        batch = ds.add_dataframe_asset(control.id).add_batch_definition_whole_dataframe("all").get_batch(
+            batch_parameters={"dataframe": frame})
+        res = batch.validate(gx.ExpectationSuite(name=control.id, expectations=exps), result_format={
+            "result_format": "COMPLETE", "unexpected_index_column_names": ["change_id"]}).to_json_dict()
+        for r in res["results"]:
+            want = {i["change_id"] for i in r["result"].get("unexpected_index_list") or []}
+            mask = derive.unexpected_mask(frame, r["expectation_config"])
+            got = set(frame["change_id"].to_numpy()[mask].tolist())
+            assert got == want, (control.id, r["expectation_config"]["type"])
+
+
+def test_disagreement_with_gx_is_an_error_not_a_status(world, monkeypatch):
+    con, s = world
+    real = derive.unexpected_mask
+
+    def off_by_one(frame, config):
+        mask = real(frame, config).copy()
+        if config["kwargs"].get("column") == "checks_not_green":
+            mask[0] = not mask[0]
+        return mask
+
+    monkeypatch.setattr(validation, "unexpected_mask", off_by_one)
+    before = con.execute("SELECT count(*) FROM control_results").fetchone()[0]
+    with pytest.raises(validation.EvaluationError, match="CC8.1-05.*GX reports"):
+        validation.evaluate(con, s, bench.AS_OF)
+    assert con.execute("SELECT count(*) FROM control_results").fetchone()[0] == before
+
+
+def test_an_expectation_without_derivation_is_an_error():
+    import pandas as pd
+
+    frame = pd.DataFrame({"change_id": ["a"], "x": [1]})
+    with pytest.raises(derive.DeriveError, match="no derivation"):
+        derive.unexpected_mask(frame, {"type": "expect_column_values_to_match_regex", "kwargs": {"column": "x"}})
+    with pytest.raises(derive.DeriveError, match="mostly"):
+        derive.unexpected_mask(frame, {"type": "expect_column_values_to_not_be_null",
+                                       "kwargs": {"column": "x", "mostly": 0.5}})
+
+
+def test_report_lists_at_most_top_n_failures_per_control(world):
+    con, s = world
+    res = validation.evaluate(con, s, bench.AS_OF)
+    html = render_report(con, s, bench.AS_OF, res.gx_results, top_n=3)
+    fails = res.summary["CC8.1-10"]["fail"]
+    assert fails > 3
+    section = html[html.index('id="fail-CC8.1-10"'):]
+    section = section[:section.index("</table>")]
+    assert f"({fails})</h3>" in section  # the heading keeps the full count
+    assert f"Showing the first 3 of {fails} failing changes" in section
+    assert len(re.findall(r"<tr><td>", section)) == 3
+    # the headline counts are complete
+    row = re.search(r"<tr><td><a [^>]*>CC8\.1-10</a>.*?</tr>", html, re.S).group(0)
+    assert re.findall(r'<td class="num">(\d+)</td>', row)[:2] == [str(N - fails), str(fails)]

@@ -1,0 +1,169 @@
+"""Table-driven tests of CC8.1-03 (peer review) and CC8.1-04 (segregation of duties): one world,
+one case per PR.
+
+Each case builds one change (a compliant ``good_pr`` with one clause broken) and states the
+expected status of one control, plus a fragment its detail must contain
+(``tests.helpers.controls_world.Cases``).
+"""
+
+from __future__ import annotations
+
+from ccwatch.settings import SodConfig
+
+from tests.helpers.controls_world import (
+    Cases,
+    T,
+    World,
+    emergency,
+    make_settings,
+    reachable,
+    sha,
+)
+
+case = Cases()
+
+
+@case("CC8.1-03", "pass", "approved by bob-rev at 2026-11-10T09:00Z on head")
+def review_ok(w, n):
+    return w.good_pr(n)["id"]
+
+
+@case("CC8.1-03", "fail", "(not the final head)")
+def review_stale(w, n):
+    c = w.good_pr(n, review=False)
+    w.review(w.pay, n, "bob-rev", "APPROVED", sha("old head"), T("11-10 07:00"))
+    return c["id"]
+
+
+@case("CC8.1-03", "fail", "changes still requested by dan-rev")
+def review_changes_requested_after_approval(w, n):
+    c = w.good_pr(n)
+    w.review(w.pay, n, "dan-rev", "CHANGES_REQUESTED", c["head"], T("11-10 09:30"))
+    return c["id"]
+
+
+@case("CC8.1-03", "fail", "changes still requested by bob-rev")
+def review_same_reviewer_then_cr(w, n):
+    c = w.good_pr(n)
+    w.review(w.pay, n, "bob-rev", "CHANGES_REQUESTED", c["head"], T("11-10 09:30"))
+    return c["id"]
+
+
+@case("CC8.1-03", "fail", "changes still requested by dan-rev")
+def review_cr_then_comment(w, n):  # a COMMENTED review does not withdraw a change request
+    c = w.good_pr(n)
+    w.review(w.pay, n, "dan-rev", "CHANGES_REQUESTED", c["head"], T("11-10 09:10"))
+    w.review(w.pay, n, "dan-rev", "COMMENTED", c["head"], T("11-10 09:20"))
+    return c["id"]
+
+
+@case("CC8.1-03", "pass", "approved by")
+def review_cr_then_approved(w, n):
+    c = w.good_pr(n)
+    w.review(w.pay, n, "dan-rev", "CHANGES_REQUESTED", c["head"], T("11-10 08:00"))
+    w.review(w.pay, n, "dan-rev", "APPROVED", c["head"], T("11-10 09:20"))
+    return c["id"]
+
+
+@case("CC8.1-03", "fail", "github-actions[bot] APPROVED (bot)")
+def review_bot_only(w, n):
+    c = w.good_pr(n, review=False)
+    w.review(w.pay, n, "github-actions[bot]", "APPROVED", c["head"], T("11-10 09:00"), rtype="Bot")
+    return c["id"]
+
+
+@case("CC8.1-03", "fail", "bob-rev APPROVED after the merge")
+def review_after_merge(w, n):
+    c = w.good_pr(n, review=False)
+    w.review(w.pay, n, "bob-rev", "APPROVED", c["head"], T("11-10 10:01"))
+    return c["id"]
+
+
+@case("CC8.1-03", "fail", "Carol-Dev APPROVED (author)")
+def review_self_through_identity(w, n):  # logins compare case-insensitively through people
+    c = w.good_pr(n, review=False)
+    w.review(w.pay, n, "Carol-Dev", "APPROVED", c["head"], T("11-10 09:00"))
+    return c["id"]
+
+
+@case("CC8.1-03", "fail", "bob-rev DISMISSED")
+def review_dismissed(w, n):
+    c = w.good_pr(n, review=False)
+    w.review(w.pay, n, "bob-rev", "DISMISSED", c["head"], T("11-10 09:00"))
+    return c["id"]
+
+
+@case("CC8.1-03", "fail", "(1 review: carol-dev COMMENTED (author))")
+def review_only_author_comment(w, n):
+    c = w.good_pr(n, review=False)
+    w.review(w.pay, n, "carol-dev", "COMMENTED", c["head"], T("11-10 09:00"))
+    return c["id"]
+
+
+@case("CC8.1-04", "pass", "deployed by github-actions[bot] (automation)")
+def sod_ok(w, n):
+    return w.good_pr(n)["id"]
+
+
+@case("CC8.1-04", "fail", "carol-dev merged their own PR")
+def sod_self_merge(w, n):
+    c = w.good_pr(n)
+    w.con.execute("UPDATE pull_requests SET merged_by_login = 'carol-dev' WHERE number = ?", [n])
+    return c["id"]
+
+
+@case("CC8.1-04", "fail", "created production deployment")
+def sod_self_deploy(w, n):
+    c = w.good_pr(n, deploy=False)
+    w.deployment(w.pay, c["merge"], "production", "carol-dev", T("11-10 12:00"), [("success", T("11-10 12:01"))])
+    return c["id"]
+
+
+@case("CC8.1-04", "fail", "gave PAY-")
+def sod_self_ticket_approval(w, n):  # carol@acme.example is carol-dev through people.identities
+    c = w.good_pr(n)
+    w.transition(c["key"], "carol@acme.example", T("11-10 09:40"), "Approved", "indeterminate")
+    return c["id"]
+
+
+@case("CC8.1-04", "pass", "not deployed yet, no linked ticket")
+def sod_vacuous(w, n):  # no ticket and undeployed: nothing to judge, never pending
+    return w.good_pr(n, day=24, title="no key", deploy=False)["id"]
+
+
+@case("CC8.1-03", "fail", "0 of 1 APPROVED")
+def emergency_still_reviewed(w, n):  # emergencies skip nothing but CC8.1-06
+    return emergency(w, n, review=False)["id"]
+
+
+def test_self_merge_allowed_and_stale_approval_allowed():
+    from ccwatch.settings import ReviewConfig
+
+    w = World()
+    c = w.good_pr(1, review=False)
+    w.review(w.pay, 1, "bob-rev", "APPROVED", sha("old head"), T("11-10 07:00"))
+    w.con.execute("UPDATE pull_requests SET merged_by_login = 'carol-dev'")
+    strict = make_settings()
+    w.run(strict)
+    assert (w.status(c["id"], "CC8.1-03"), w.status(c["id"], "CC8.1-04")) == ("fail", "fail")
+    lax = make_settings(review=ReviewConfig(allow_stale_approval=True), sod=SodConfig(allow_self_merge=True))
+    w.run(lax)
+    assert (w.status(c["id"], "CC8.1-03"), w.status(c["id"], "CC8.1-04")) == ("pass", "pass")
+
+
+def test_min_approvals_counts_people_not_reviews():
+    from ccwatch.settings import ReviewConfig
+
+    w = World()
+    c = w.good_pr(1)
+    w.review(w.pay, 1, "bob-rev", "APPROVED", c["head"], T("11-10 09:05"))  # same person twice
+    s = make_settings(review=ReviewConfig(min_approvals=2))
+    w.run(s)
+    assert w.status(c["id"], "CC8.1-03") == "fail"
+    w.review(w.pay, 1, "erin-mgr", "APPROVED", c["head"], T("11-10 09:06"))
+    w.run(s)
+    assert w.status(c["id"], "CC8.1-03") == "pass"
+
+
+world, test_case, test_every_reachable_status_is_covered = case.tests(
+    reachable(("CC8.1-03", "CC8.1-04"), ("pass", "fail")))

@@ -1,0 +1,301 @@
+"""Evidence folder, manifest, reproducible archive, no-overwrite numbering and verification."""
+
+from __future__ import annotations
+
+import calendar
+import csv
+import gzip
+import hashlib
+import io
+import json
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+from ccwatch.common.changes import change_folder
+from ccwatch.controls.catalogue import CONTROL_NAMES
+from ccwatch.publish.evidence.verify import verify_archive
+from ccwatch.publish.evidence.write import write_evidence
+
+from tests.helpers import outputs_world as D
+
+ENDPOINTS = {
+    "github": f"https://x-access-token:{D.SECRET}@api.github.com/?access_token={D.SECRET}",
+    "jira": "https://acme.atlassian.net",
+    "slack": "https://slack.com/api/",
+}
+
+
+def _write(home: Path, con=None, **kw):
+    con = con or D.build()
+    return write_evidence(con, D.settings(), D.AS_OF, home, D.gx_results(), "<html>report</html>\n", ENDPOINTS, **kw)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    home = tmp_path_factory.mktemp("home")
+    return _write(home)
+
+
+def _read_json(path: Path):
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_layout_and_counts(run):
+    d = run.directory
+    assert d.name == "2026-11-25" and d.parent.name == "evidence"
+    for name in ("control_results.csv", "population.csv", "gx_validation.json", "report.html", "POLICY.md",
+                 "README.txt", "manifest.json", "SHA256SUMS"):
+        assert (d / name).is_file(), name
+    assert run.archive.name == "ccwatch-evidence-2026-11-25.tar.gz" and not run.numbered
+    assert run.files == sum(1 for p in d.rglob("*") if p.is_file())
+    assert (d / "report.html").read_text() == "<html>report</html>\n"
+    assert _read_json(d / "gx_validation.json") == D.gx_results()
+
+
+def test_control_results_csv_is_this_date_sorted(run):
+    rows = list(csv.DictReader((run.directory / "control_results.csv").open(encoding="utf-8")))
+    assert list(rows[0]) == ["as_of", "change_id", "repo", "control_id", "status", "detail"]
+    assert len(rows) == 11 * 3 + 4
+    assert {r["as_of"] for r in rows} == {"2026-11-25T00:00:00Z"}
+    keys = [(r["change_id"], r["control_id"]) for r in rows]
+    assert keys == sorted(keys)
+    hostile = next(r for r in rows if r["change_id"] == "acme/payments-api#13" and r["control_id"] == "CC8.1-01")
+    assert hostile["detail"].endswith(D.HOSTILE)  # data kept verbatim in CSV (quoted, not altered)
+
+
+def test_population_csv(run):
+    rows = list(csv.DictReader((run.directory / "population.csv").open(encoding="utf-8")))
+    assert list(rows[0])[:12] == ["change_id", "repo", "number", "sha", "title", "author", "merged_at",
+                                  "merged_by", "ticket_key", "deployed_at", "deployer", "category"]
+    assert [r["change_id"] for r in rows] == ["acme/payments-api#12", "acme/payments-api#13",
+                                              f"acme/web-frontend@{D.PUSH}"]
+    r12 = rows[0]
+    assert (r12["number"], r12["sha"], r12["merged_at"], r12["deployed_at"], r12["ticket_key"]) == (
+        "12", D.M12, "2026-11-20T10:00:00Z", "2026-11-20T12:00:00Z", "PAY-7")
+    assert rows[1]["title"] == D.HOSTILE
+    assert rows[2]["change_kind"] == "direct_push" and rows[2]["number"] == ""
+
+
+def test_change_folders_hold_raw_evidence(run):
+    ch = run.directory / "changes"
+    assert sorted(p.name for p in ch.iterdir()) == sorted(
+        ["acme__payments-api__pr-12", "acme__payments-api__pr-13", f"acme__web-frontend__push-{D.PUSH}",
+         "acme__payments-api", "acme__web-frontend"])
+    pr12 = ch / "acme__payments-api__pr-12"
+    pull = _read_json(pr12 / "pull.json")
+    assert pull["kind"] == "pull" and pull["url"] == "https://api.github.com/repos/acme/payments-api/pulls/12"
+    assert pull["fetched_at"] == "2026-11-25T00:05:00Z" and pull["payload"]["merged_by"]["login"] == "bob-rev"
+    assert _read_json(pr12 / "check_runs.json")["payload"][0]["head_sha"] == D.H12
+    assert _read_json(pr12 / "ticket_changelog.json")["payload"][0]["items"][0]["toString"] == "Approved"
+    deps = {e["environment"]: e for e in _read_json(pr12 / "deployments.json")}
+    # failed 3001 (merge commit), then successful 3002 (later commit); not 3003 (after the first success)
+    # nor 3009 (created after the as-of time)
+    assert [d["deployment"]["id"] for d in deps["production"]["deployments"]] == [3001, 3002]
+    assert deps["production"]["deployments"][1]["statuses"]["payload"][0]["state"] == "success"
+    assert [d["deployment"]["id"] for d in deps["staging"]["deployments"]] == [2001]
+    summary = _read_json(pr12 / "change.json")
+    assert summary["facts"]["merged_at"] == "2026-11-20T10:00:00Z"
+    assert {r["control_id"]: r["status"] for r in summary["control_results"]}["CC8.1-03"] == "fail"
+    assert summary["not_found"] == []
+
+    pr13 = ch / "acme__payments-api__pr-13"
+    assert _read_json(pr13 / "ticket_missing.json")["status_code"] == 404
+    s13 = _read_json(pr13 / "change.json")
+    assert f"github check_runs acme/payments-api@{D.H13}" in s13["not_found"]
+    assert any("PAY-8" in m for m in s13["not_found"])
+    assert _read_json(pr13 / "deployments.json")[0]["deployments"] == []
+
+    push = ch / f"acme__web-frontend__push-{D.PUSH}"
+    assert _read_json(push / "commit.json")["payload"]["sha"] == D.PUSH
+    assert _read_json(push / "commit_pulls.json")["payload"] == []
+
+    repo = ch / "acme__payments-api"
+    assert _read_json(repo / "branch_protection.json")["status_code"] == 404
+    assert _read_json(repo / "rulesets.json")[0]["payload"]["enforcement"] == "active"
+    assert _read_json(repo / "environments.json")[0]["payload"]["name"] == "production"
+
+
+def test_change_folder_names_are_safe():
+    assert change_folder("acme/api#12") == "acme__api__pr-12"
+    assert change_folder("acme/api@" + "a" * 40) == "acme__api__push-" + "a" * 40
+    assert change_folder("../../etc/passwd") == "__..__etc__passwd"
+    assert "/" not in change_folder("a/b/c#1") and not change_folder(".x/y").startswith(".")
+
+
+def test_manifest_contents(run):
+    d = run.directory
+    m = _read_json(d / "manifest.json")
+    files = {f["path"]: f for f in m["files"]}
+    on_disk = sorted(p.relative_to(d).as_posix() for p in d.rglob("*") if p.is_file())
+    assert sorted(files) == [p for p in on_disk if p != "manifest.json"]
+    for rel, f in files.items():
+        data = (d / rel).read_bytes()
+        assert f["sha256"] == hashlib.sha256(data).hexdigest() and f["size"] == len(data)
+    assert m["as_of"] == "2026-11-25T00:00:00Z" and m["evidence_date"] == "2026-11-25"
+    v = m["versions"]
+    assert v["ccwatch"] == "0.1.0" and v["apache-airflow"] and v["great-expectations"] and v["duckdb"]
+    assert m["config"] == {"file": "ccwatch.yaml", "sha256": D.settings().sha256}
+    assert m["endpoints"] == {"github": "https://api.github.com/", "jira": "https://acme.atlassian.net",
+                              "slack": "https://slack.com/api/"}
+    assert m["counts"]["control_results"] == 37 and m["counts"]["statuses"]["fail"] == 5
+
+
+def test_no_token_anywhere(run):
+    secret = D.SECRET.encode()
+    for p in run.directory.rglob("*"):
+        if p.is_file():
+            assert secret not in p.read_bytes(), p
+    with tarfile.open(run.archive) as tar:
+        for m in tar.getmembers():
+            if m.isfile():
+                assert secret not in tar.extractfile(m).read(), m.name
+
+
+def test_policy_and_readme(run):
+    policy = (run.directory / "POLICY.md").read_text()
+    for needle in ("`acme/payments-api`", "`main`", "`production`", "`staging`", "`alice@acme.example`",
+                   "`cto@acme.example`", "`ops-dave`", "within 72 hours", "within 14 days", "`standard-change`",
+                   "`Emergency Change`", D.settings().sha256):
+        assert needle in policy, needle
+    readme = (run.directory / "README.txt").read_text()
+    for cid, name in CONTROL_NAMES.items():
+        assert f"**{cid} {name}**" in policy and f"{cid} {name}" in readme
+    assert "sha256sum -c SHA256SUMS" in readme and "manifest.json" in readme
+
+
+def test_archive_members_are_normalised(run):
+    raw = run.archive.read_bytes()
+    epoch = calendar.timegm((2026, 11, 25, 0, 0, 0))
+    assert int.from_bytes(raw[4:8], "little") == epoch  # gzip header MTIME
+    assert raw[3] & 0x08 == 0  # no original file name stored
+    with tarfile.open(run.archive) as tar:
+        members = tar.getmembers()
+    names = [m.name for m in members]
+    assert names == sorted(names) and names[0] == "2026-11-25"
+    assert all(m.uid == 0 and m.gid == 0 and m.uname == "" and m.mtime == epoch for m in members)
+    files = {m.name[len("2026-11-25/"):] for m in members if m.isfile()}
+    assert files == {p.relative_to(run.directory).as_posix() for p in run.directory.rglob("*") if p.is_file()}
+
+
+def test_archive_is_reproducible(tmp_path):
+    a = _write(tmp_path / "a")
+    b = _write(tmp_path / "b")
+    assert a.archive.read_bytes() == b.archive.read_bytes()
+    assert a.sha256 == b.sha256 == hashlib.sha256(a.archive.read_bytes()).hexdigest()
+
+
+def test_rerun_never_overwrites_and_numbers(tmp_path):
+    con = D.build()
+    first = _write(tmp_path, con)
+    before = first.archive.read_bytes()
+    same = _write(tmp_path, con)
+    assert same.numbered and same.archive.name == "ccwatch-evidence-2026-11-25.1.tar.gz"
+    assert same.archive.read_bytes() == before  # same inputs -> same bytes, under a new name
+    # the data changes (a rerun after a fix): new numbered archive, the first one untouched
+    con.execute("DELETE FROM change_facts WHERE change_id = 'acme/payments-api#13'")
+    third = _write(tmp_path, con)
+    assert third.archive.name == "ccwatch-evidence-2026-11-25.2.tar.gz" and third.numbered
+    assert first.archive.read_bytes() == before and third.archive.read_bytes() != before
+    # the folder holds the latest run only (no stale change folder)
+    assert not (third.directory / "changes" / "acme__payments-api__pr-13").exists()
+    assert sorted(p.name for p in (tmp_path / "evidence").iterdir()) == [
+        "2026-11-25", "ccwatch-evidence-2026-11-25.1.tar.gz", "ccwatch-evidence-2026-11-25.2.tar.gz",
+        "ccwatch-evidence-2026-11-25.tar.gz"]
+    assert verify_archive(third.archive) == [] and verify_archive(third.directory) == []
+
+
+def _rewrite(src: Path, dst: Path, change=None, drop=None, add=None):
+    """Copy an archive member by member, tampering with it on the way."""
+    out = io.BytesIO()
+    with tarfile.open(src) as tin, tarfile.open(fileobj=out, mode="w") as tout:
+        for m in tin.getmembers():
+            if drop and m.name.endswith(drop):
+                continue
+            data = tin.extractfile(m).read() if m.isfile() else None
+            if change and m.name.endswith(change):
+                data = data.replace(b"fail", b"pass")
+                m.size = len(data)
+            tout.addfile(m, io.BytesIO(data) if data is not None else None)
+        if add:
+            info = tarfile.TarInfo(f"2026-11-25/{add}")
+            info.size = 5
+            tout.addfile(info, io.BytesIO(b"extra"))
+    dst.write_bytes(gzip.compress(out.getvalue()))
+    return dst
+
+
+def test_verify_detects_modified_missing_added(run, tmp_path):
+    assert verify_archive(run.archive) == []
+    assert verify_archive(run.directory) == []
+    mod = verify_archive(_rewrite(run.archive, tmp_path / "m.tar.gz", change="control_results.csv"))
+    assert len(mod) == 1 and mod[0].startswith("modified: control_results.csv")
+    miss = verify_archive(_rewrite(run.archive, tmp_path / "d.tar.gz", drop="pr-12/pull.json"))
+    assert miss == ["missing: changes/acme__payments-api__pr-12/pull.json (listed in the manifest, absent)"]
+    added = verify_archive(_rewrite(run.archive, tmp_path / "a.tar.gz", add="changes/extra.json"))
+    assert added == ["added: changes/extra.json (not listed in the manifest)"]
+    nomanifest = verify_archive(_rewrite(run.archive, tmp_path / "n.tar.gz", drop="/manifest.json"))
+    assert nomanifest == ["missing: manifest.json"]
+    (tmp_path / "junk.tar.gz").write_bytes(b"not an archive")
+    assert verify_archive(tmp_path / "junk.tar.gz")[0].startswith("unreadable archive")
+
+
+def test_readme_verification_recipe_works(run, tmp_path):
+    """The stdlib-only snippet of README.txt finds nothing on a good copy and flags a modified file."""
+    with tarfile.open(run.archive) as tar:
+        tar.extractall(tmp_path, filter="data")
+    folder = tmp_path / "2026-11-25"
+    readme = (folder / "README.txt").read_text()
+    snippet = readme.split("python3 - <<'PY'\n", 1)[1].split("\nPY\n", 1)[0]
+    ok = subprocess.run([sys.executable, "-c", snippet], cwd=folder, capture_output=True, text=True, check=True)
+    assert ok.stdout.strip() == f"checked {run.files - 1} files"
+    sums = subprocess.run(["sha256sum", "-c", "--quiet", "SHA256SUMS"], cwd=folder, capture_output=True, text=True)
+    assert sums.returncode == 0, sums.stdout + sums.stderr
+    (folder / "population.csv").write_text("tampered\n")
+    bad = subprocess.run([sys.executable, "-c", snippet], cwd=folder, capture_output=True, text=True, check=True)
+    assert "modified: population.csv" in bad.stdout
+
+
+def test_graphql_raw_kinds_are_change_evidence(tmp_path):
+    """A PR fetched as a GraphQL PullRequest node (REST check runs kept: an overflow piece), a direct
+    push's GraphQL history node and a deployment's GraphQL statuses are the change's evidence
+    files (docs/OUTPUTS.md); the deployment list stops at the first success as with REST."""
+    pr, f = "acme/payments-api", "2026-11-25T00:05:00"
+    gql_url = "https://api.github.com/graphql"
+    con = D.build()
+    con.execute("DELETE FROM raw_payloads WHERE (kind IN ('pull', 'reviews', 'statuses') AND natural_key IN (?, ?)) "
+                "OR kind = 'commit_pulls' OR (kind = 'deployment_statuses' AND natural_key = ?)",
+                [f"{pr}#12", f"{pr}@{D.H12}", f"{pr}/deployments/3002"])
+    node = {"number": 12, "headRefOid": D.H12, "mergedAt": "2026-11-20T10:00:00Z",
+            "author": {"__typename": "User", "login": "carol-dev"},
+            "reviews": {"pageInfo": {"hasNextPage": False, "endCursor": None}, "nodes": []}}
+    history = {"oid": D.PUSH, "associatedPullRequests": {"nodes": []}}
+    dep = {"id": "DE_kwDOAbc", "databaseId": 3002,
+           "statuses": {"pageInfo": {"hasNextPage": False, "endCursor": None},
+                        "nodes": [{"id": "DES_kwDOAbc", "state": "SUCCESS", "createdAt": "2026-11-20T12:05:00Z",
+                                   "creator": {"__typename": "Bot", "login": "github-actions"}}]}}
+    con.executemany("INSERT INTO raw_payloads VALUES (?, ?, ?, ?, ?, NULL, 200, ?)", [
+        ("github", "gql_pull", f"{pr}#12", gql_url + "#CcwatchMergedPulls", f, json.dumps(node)),
+        ("github", "gql_commit_pulls", f"acme/web-frontend@{D.PUSH}", gql_url + "#CcwatchBranchHistory", f,
+         json.dumps(history)),
+        ("github", "gql_deployment_statuses", f"{pr}/deployments/3002", gql_url + "#CcwatchDeploymentStatuses", f,
+         json.dumps(dep))])
+    ch = _write(tmp_path, con).directory / "changes"
+    pr12 = ch / "acme__payments-api__pr-12"
+    assert not (pr12 / "pull.json").exists() and not (pr12 / "reviews.json").exists()
+    assert _read_json(pr12 / "pull.graphql.json")["payload"]["headRefOid"] == D.H12
+    assert _read_json(pr12 / "check_runs.json")["payload"][0]["head_sha"] == D.H12  # REST piece, found via headRefOid
+    deps = {e["environment"]: e for e in _read_json(pr12 / "deployments.json")}
+    assert [d["deployment"]["id"] for d in deps["production"]["deployments"]] == [3001, 3002]
+    assert deps["production"]["deployments"][1]["statuses"] is None
+    assert deps["production"]["deployments"][1]["statuses_graphql"]["file"] == "deployment_statuses.graphql.json"
+    assert [r["natural_key"] for r in _read_json(pr12 / "deployment_statuses.graphql.json")] == [
+        f"{pr}/deployments/3002"]
+    summary = _read_json(pr12 / "change.json")
+    assert summary["not_found"] == []
+    assert "pull.graphql.json" in summary["evidence_files"]
+    push = ch / f"acme__web-frontend__push-{D.PUSH}"
+    assert _read_json(push / "commit_pulls.graphql.json")["kind"] == "gql_commit_pulls"
+    assert _read_json(push / "change.json")["not_found"] == []

@@ -1,0 +1,108 @@
+"""change_facts / repo_facts: the population, the window, direct pushes and deployments."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from ccwatch.common.changes import title_ticket_key as ticket_key_of
+from ccwatch.controls.facts import build_facts
+from ccwatch.warehouse.facts import POPULATION_COLUMNS
+
+from tests.helpers.controls_world import AS_OF, PAY, WEB, T, World, make_settings, sha
+
+
+def facts(w, settings=None, as_of=AS_OF):
+    counts = build_facts(w.con, settings or make_settings(), as_of)
+    cur = w.con.execute("SELECT * FROM change_facts ORDER BY change_id")
+    cols = [d[0] for d in cur.description]
+    return counts, {r[0]: dict(zip(cols, r, strict=True)) for r in cur.fetchall()}
+
+
+def test_population_columns_present():
+    w = World()
+    w.good_pr(1)
+    _, rows = facts(w)
+    assert set(POPULATION_COLUMNS) <= set(rows[f"{PAY}#1"])
+    r = rows[f"{PAY}#1"]
+    assert (r["change_kind"], r["ticket_key"], r["category"], r["deployer"]) == ("pr", "PAY-1", "normal",
+                                                                               "github-actions[bot]")
+    assert r["deployed_at"] == T("11-10 12:05") and r["ticket_url"].endswith("/browse/PAY-1")
+
+
+def test_window_edges_and_future_merges():
+    w = World()
+    w.pull(PAY, 1, "in [PAY-1]", merged_at=T("08-27 00:00"), head="h1", merge=sha("m1"))  # exactly 90 days
+    w.pull(PAY, 2, "out [PAY-2]", merged_at=T("08-26 23:59"), head="h2", merge=sha("m2"))
+    w.pull(PAY, 3, "future [PAY-3]", merged_at=T("11-25 00:01"), head="h3", merge=sha("m3"))
+    w.pull(PAY, 4, "unmerged [PAY-4]", merged_at=None, head="h4", merge=None)
+    w.pull(PAY, 5, "other base [PAY-5]", merged_at=T("11-10 00:00"), head="h5", merge=sha("m5"), base="develop")
+    counts, rows = facts(w)
+    assert sorted(rows) == [f"{PAY}#1"] and counts["pr_changes"] == 1 and counts["repositories"] == 2
+
+
+def test_direct_pushes_exclude_pr_commits():
+    w = World()
+    c = w.good_pr(1)
+    w.commit(PAY, sha("rebased"), T("11-10 09:59"), pr_numbers=[1])  # rebased commit of PR 1
+    w.commit(PAY, sha("squash-no-pulls"), T("11-10 10:00"))  # unlinked but it is a merge commit
+    w.con.execute("UPDATE pull_requests SET merge_commit_sha = ? WHERE number = 1", [sha("squash-no-pulls")])
+    w.commit(PAY, sha("pushed"), T("11-11 10:00"), author="carol-dev", committer="carol-dev")
+    w.commit(PAY, sha("old push"), T("08-01 10:00"))
+    _, rows = facts(w)
+    assert sorted(rows) == sorted([c["id"], f"{PAY}@{sha('pushed')}"])
+    push = rows[f"{PAY}@{sha('pushed')}"]
+    assert (push["change_kind"], push["merged_by"], push["sha"]) == ("direct_push", "carol-dev", sha("pushed"))
+
+
+def test_deployment_batching_and_earliest_success():
+    w = World()
+    a = w.good_pr(1, day=10, deploy=False)
+    b = w.good_pr(2, day=11, deploy=False)
+    w.deployment(PAY, b["merge"], "production", "ops-dave", T("11-11 12:00"), [("success", T("11-11 12:10"))])
+    w.deployment(PAY, a["merge"], "production", "ops-dave", T("11-12 12:00"), [("success", T("11-12 12:10"))])
+    w.deployment(PAY, a["merge"], "production", "ops-dave", T("11-10 11:00"), [("failure", T("11-10 11:05"))])
+    _, rows = facts(w)
+    assert rows[a["id"]]["deployed_at"] == T("11-11 12:10")  # the later commit's deployment shipped it first
+    assert rows[b["id"]]["deployed_at"] == T("11-11 12:10")
+    # an earlier commit's deployment never counts for a later change
+    w2 = World()
+    a2 = w2.good_pr(1, day=10, deploy=False)
+    b2 = w2.good_pr(2, day=11, deploy=False)
+    w2.deployment(PAY, a2["merge"], "production", "ops-dave", T("11-12 12:00"), [("success", T("11-12 12:10"))])
+    _, rows2 = facts(w2)
+    assert rows2[b2["id"]]["deployed_at"] is None
+
+
+def test_status_after_as_of_is_ignored():
+    w = World()
+    a = w.good_pr(1, day=24, deploy=False)
+    w.deployment(PAY, a["merge"], "production", "ops-dave", T("11-24 23:00"),
+                 [("in_progress", T("11-24 23:00")), ("success", T("11-25 00:30"))])
+    _, rows = facts(w)
+    assert rows[a["id"]]["deployed_at"] is None
+    _, rows = facts(w, as_of=AS_OF + timedelta(hours=1))
+    assert rows[a["id"]]["deployed_at"] == T("11-25 00:30")
+
+
+def test_ticket_key_first_in_scope_key_of_title_only():
+    p = re.compile(r"\b([A-Z][A-Z0-9]+-\d+)\b")
+    assert ticket_key_of("SHA-256 pinning [PAY-7]", p, frozenset({"PAY"})) == ("PAY-7", "SHA-256")
+    assert ticket_key_of("fix [FOO-1] and [WEB-2] [PAY-3]", p, frozenset({"PAY", "WEB"})) == ("WEB-2", "FOO-1")
+    assert ticket_key_of(None, p, frozenset({"PAY"})) == (None, "")
+
+
+def test_categories():
+    w = World()
+    e = w.good_pr(1, labels=["Emergency"])
+    s = w.good_pr(2, ticket_kw={"labels": ["standard-change"]})
+    p = w.good_pr(3, ticket_kw={"issue_type": "Emergency Change", "labels": ["standard-change"]})
+    _, rows = facts(w)
+    assert [rows[x["id"]]["category"] for x in (e, s, p)] == ["emergency", "standard", "emergency"]
+    assert rows[p["id"]]["emergency_reason"] == "issue type Emergency Change"
+
+
+def test_repo_facts_one_row_per_configured_repo():
+    w = World()
+    facts(w)
+    assert w.con.execute("SELECT change_id FROM repo_facts ORDER BY 1").fetchall() == [(PAY,), (WEB,)]

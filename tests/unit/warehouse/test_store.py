@@ -1,0 +1,146 @@
+"""load_records: one transaction, idempotent reloads, rollback on a bad record."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from ccwatch.settings import load_settings
+from ccwatch.warehouse.normalize.base import NormalizeError
+from ccwatch.warehouse.schema import connect
+from ccwatch.warehouse.store import load_records
+
+from tests.helpers.paths import CONFIG
+from tests.helpers.payloads import (
+    CLASSIC,
+    FIELDS,
+    REPO,
+    SHA_A,
+    SHA_B,
+    SHA_C,
+    SHA_D,
+    adf,
+    commit,
+    issue,
+    pull,
+    rec,
+    user,
+)
+
+TABLES = ["raw_payloads", "pull_requests", "reviews", "checks", "commits", "deployments", "deployment_statuses",
+          "branch_rules", "environments", "tickets", "ticket_transitions", "ticket_field_changes", "people"]
+
+
+@pytest.fixture(scope="module")
+def settings():
+    return load_settings(str(CONFIG))
+
+
+@pytest.fixture
+def con(tmp_path):
+    c = connect(str(tmp_path / "wh.duckdb"))
+    yield c
+    c.close()
+
+
+def review(rid, login, state, sha=SHA_B):
+    return {"id": rid, "user": user(login), "state": state, "commit_id": sha, "submitted_at": "2026-11-02T09:00:00Z",
+            "body": "", "html_url": "h", "pull_request_url": "u"}
+
+
+def batch():
+    hist = [{"id": "10001", "author": {"accountId": "557058:alice", "emailAddress": "alice@acme.example"},
+             "created": "2026-11-01T10:00:00.000+0000",
+             "items": [{"field": "status", "fieldId": "status", "from": "3", "fromString": "In Review",
+                        "to": "10002", "toString": "Done"}]}]
+    return [
+        rec("github", "pull", f"{REPO}#12", pull()),
+        rec("github", "reviews", f"{REPO}#12", [review(801, "bob-rev", "APPROVED"), review(802, "eve", "COMMENTED")]),
+        rec("github", "check_runs", f"{REPO}@{SHA_B}", [
+            {"id": 9001, "name": "test", "status": "completed", "conclusion": "success",
+             "started_at": "2026-11-02T08:00:00Z", "completed_at": "2026-11-02T08:05:00Z", "html_url": "h"}]),
+        rec("github", "statuses", f"{REPO}@{SHA_B}", []),
+        rec("github", "branch", f"{REPO}:main", {"name": "main", "commit": {"sha": SHA_D}, "protected": True}),
+        rec("github", "commits", f"{REPO}:main",
+            [commit(SHA_D, [SHA_C]), commit(SHA_C, [SHA_A, SHA_B]), commit(SHA_A, [])]),
+        rec("github", "commit_pulls", f"{REPO}@{SHA_C}", [pull()]),
+        rec("github", "commit_pulls", f"{REPO}@{SHA_D}", []),
+        rec("github", "commit_pulls", f"{REPO}@{SHA_A}", []),
+        rec("github", "deployments", f"{REPO}:production", [
+            {"id": 3001, "sha": SHA_C, "ref": "main", "environment": "production",
+             "creator": user("github-actions[bot]", "Bot"), "created_at": "2026-11-03T10:00:00Z"}]),
+        rec("github", "deployment_statuses", f"{REPO}/deployments/3001", [
+            {"id": 4001, "state": "success", "creator": user("github-actions[bot]", "Bot"),
+             "created_at": "2026-11-03T10:05:00Z"}]),
+        rec("github", "branch_protection", f"{REPO}:main", CLASSIC),
+        rec("github", "branch_rules", f"{REPO}:main", []),
+        rec("github", "environment", f"{REPO}:production", {"message": "Not Found"}, 404),
+        rec("jira", "fields", "fields", FIELDS),
+        rec("jira", "issue", "PAY-7", issue(rollback=adf("revert"))),
+        rec("jira", "changelog", "PAY-7", hist),
+        rec("jira", "issue_missing", "PAY-999", {"errorMessages": ["An issue with key 'PAY-999' does not exist"]}, 400),
+    ]
+
+
+def snapshot(con):
+    return {t: sorted(map(repr, con.execute(f"SELECT * FROM {t}").fetchall())) for t in TABLES}
+
+
+def test_load_writes_every_table(con, settings):
+    counts = load_records(con, batch(), settings)
+    assert counts["raw_payloads"] == 18 and counts["pull_requests"] == 1 and counts["reviews"] == 2
+    assert counts["commits"] == 3 and counts["tickets"] == 2 and counts["people"] == len(settings.people.identities) > 0
+    pr_numbers = dict(con.execute("SELECT sha, pr_numbers FROM commits").fetchall())
+    assert pr_numbers == {SHA_A: [], SHA_C: [12], SHA_D: []}
+    status, payload = con.execute(
+        "SELECT status_code, payload FROM raw_payloads WHERE kind = 'environment'").fetchone()
+    assert status == 404 and json.loads(payload) == {"message": "Not Found"}
+    req = con.execute("SELECT required_fields FROM tickets WHERE key = 'PAY-7'").fetchone()[0]
+    assert json.loads(req) == {"Rollback Plan": "revert"}
+    assert con.execute("SELECT to_category, author FROM ticket_transitions").fetchall() == [
+        ("done", "alice@acme.example")]
+    assert con.execute("SELECT ticket_exists FROM tickets WHERE key = 'PAY-999'").fetchone() == (False,)
+
+
+def test_reload_is_idempotent_and_replaces_objects(con, settings):
+    load_records(con, batch(), settings)
+    first = snapshot(con)
+    load_records(con, batch(), settings)
+    assert snapshot(con) == first
+    # a later fetch of PR 12 with one review fewer replaces the PR's rows instead of adding
+    load_records(con, [rec("github", "reviews", f"{REPO}#12", [review(801, "bob-rev", "DISMISSED")])], settings)
+    assert con.execute("SELECT review_id, state FROM reviews").fetchall() == [(801, "DISMISSED")]
+    assert con.execute("SELECT count(*) FROM raw_payloads").fetchone() == (18,)
+
+
+def test_partial_batch_uses_raw_context_from_the_warehouse(con, settings):
+    load_records(con, batch(), settings)
+    # the issue alone: fields come from the raw fields payload already in the warehouse
+    load_records(con, [rec("jira", "issue", "PAY-7", issue(bj="Audit finding 12"))], settings)
+    assert con.execute("SELECT business_justification FROM tickets WHERE key='PAY-7'").fetchone() == ("Audit finding 12",)
+    # a commit_pulls answer alone updates the commit's PR numbers
+    load_records(con, [rec("github", "commit_pulls", f"{REPO}@{SHA_D}", [pull(13)])], settings)
+    assert con.execute("SELECT pr_numbers FROM commits WHERE sha = ?", [SHA_D]).fetchone() == ([13],)
+
+
+def test_bad_record_rolls_back_everything(con, settings):
+    load_records(con, batch(), settings)
+    before = snapshot(con)
+    bad = [rec("github", "pull", f"{REPO}#12", dict(pull(), title="changed")),
+           rec("github", "reviews", f"{REPO}#13", {"message": "not a list"})]
+    with pytest.raises(NormalizeError, match="reviews acme/payments-api#13"):
+        load_records(con, bad, settings)
+    assert snapshot(con) == before
+    # the connection is usable afterwards
+    load_records(con, [rec("github", "pull", f"{REPO}#12", dict(pull(), title="changed"))], settings)
+    assert con.execute("SELECT title FROM pull_requests").fetchone() == ("changed",)
+
+
+def test_rollback_on_bad_raw_record(con, settings):
+    load_records(con, batch(), settings)
+    before = snapshot(con)
+    broken = rec("github", "pull", f"{REPO}#14", pull(14))
+    broken.fetched_at = ""
+    with pytest.raises(ValueError, match="fetched_at"):
+        load_records(con, [rec("github", "pull", f"{REPO}#15", pull(15)), broken], settings)
+    assert snapshot(con) == before
