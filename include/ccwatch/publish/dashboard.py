@@ -220,15 +220,19 @@ def evidence_file(home: Path, day_text: str, name: str) -> Path | None:
     return path if _inside(base, path) else None
 
 
+def archive_day(name: str) -> date | None:
+    """The evidence date in an archive's name, or None when it is not an archive's name."""
+    m = _ARCHIVE_NAME.fullmatch(name or "")
+    try:
+        return parse_day(m.group(1)) if m else None
+    except ValueError:
+        return None
+
+
 def archive_file(home: Path, name: str) -> Path | None:
     """``<home>/evidence/<name>`` when ``name`` is an evidence archive's name and the file a regular
     file there; None otherwise."""
-    m = _ARCHIVE_NAME.fullmatch(name or "")
-    if not m:
-        return None
-    try:
-        parse_day(m.group(1))
-    except ValueError:
+    if archive_day(name) is None:
         return None
     base = evidence_dir(home)
     path = base / name

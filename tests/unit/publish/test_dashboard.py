@@ -19,33 +19,17 @@ import pytest
 from ccwatch.common.paths import evidence_dir, warehouse_path
 from ccwatch.controls.catalogue import CONTROL_IDS, STATUSES
 from ccwatch.publish import dashboard as dash
-from ccwatch.publish.evidence.write import write_evidence
 from ccwatch.warehouse import schema
-from ccwatch.warehouse.population import store_population
 
 from tests.helpers import outputs_world as D
 
 DAY, PREV_DAY = D.AS_OF.date(), D.PREV.date()
-ENDPOINTS = {"github": "https://api.github.com", "jira": "https://acme.atlassian.net"}
-POPULATION_TITLE = "FEAT: add login, as evaluated on 2026-11-25 [PAY-7]"
 
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory) -> Path:
-    """A CCWATCH_HOME with the outputs world's warehouse (two dates, the population of the newer
-    one stored with a title that differs from today's change_facts) and that date's evidence
-    written twice (the rerun's archive is ``.1``)."""
-    home = tmp_path_factory.mktemp("ccwatch_home")
-    con = schema.connect(str(warehouse_path(home)))
-    try:
-        D.build(con)
-        store_population(con, D.AS_OF)
-        con.execute("UPDATE population SET title = ? WHERE change_id = 'acme/payments-api#12'", [POPULATION_TITLE])
-        for _ in range(2):
-            write_evidence(con, D.settings(), D.AS_OF, home, D.gx_results(), "<html>report</html>\n", ENDPOINTS)
-    finally:
-        con.close()
-    return home
+    """The outputs world's CCWATCH_HOME: two dates, the newer one's evidence written twice."""
+    return D.build_home(tmp_path_factory.mktemp("ccwatch_home"))
 
 
 def read(home: Path, day: date | None = None, **kw) -> dash.DashboardData:
@@ -142,9 +126,9 @@ def test_a_change_reads_as_the_run_of_that_date_evaluated_it(home):
     """Titles come from the date's stored population, not from today's change_facts; a date
     without a stored population (runs before migration 3) falls back to change_facts."""
     html = page(home)
-    assert POPULATION_TITLE in html and "FEAT: add login [PAY-7]" not in html
+    assert D.POPULATION_TITLE in html and "FEAT: add login [PAY-7]" not in html
     older = page(home, PREV_DAY)
-    assert "FEAT: add login [PAY-7]" in older and POPULATION_TITLE not in older
+    assert "FEAT: add login [PAY-7]" in older and D.POPULATION_TITLE not in older
 
 
 def test_long_lists_are_cut_per_control_and_say_so(tmp_path):
