@@ -273,6 +273,11 @@ def test_a_logged_in_user_sees_control_results_in_the_airflow_ui(served):
             await page.js("[...document.querySelectorAll('a')].find(a => a.textContent.startsWith('Back')).click()")
             await page.wait_for("!!document.querySelector('#archives')")
             assert "verified" in await page.js("document.querySelector('#archives').innerText")
+            # the date's report, served by the page (in a CSP sandbox: no script could run in it)
+            await page.js("[...document.querySelectorAll('#files a')].find(a => a.textContent === 'report.html')"
+                          ".click()")
+            await page.wait_for("document.body.innerText.includes('SOC 2 CC8.1 change management report')")
+            assert await page.js("location.pathname") == f"/compliance/evidence/{CLEAN}/report.html"
             await page.close()
 
     asyncio.run(scenario())
