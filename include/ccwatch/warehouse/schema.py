@@ -294,7 +294,7 @@ DEFAULT_MEMORY_LIMIT = "2GB"
 
 
 # DuckDB locks the file per process: a writer cannot open it while another process reads it. The
-# Compliance page (publish/dashboard.py) reads it read-only for milliseconds; a writer that meets such
+# Compliance page (publish/dashboard/) reads it read-only for milliseconds; a writer that meets such
 # a lock waits this long for it before failing (readers never wait: the page answers 503 instead).
 LOCK_WAIT_SECONDS = 30.0
 

@@ -19,6 +19,7 @@ import pytest
 from ccwatch.common.paths import evidence_dir, warehouse_path
 from ccwatch.controls.catalogue import CONTROL_IDS, STATUSES
 from ccwatch.publish import dashboard as dash
+from ccwatch.publish.dashboard import files as dash_files
 from ccwatch.warehouse import schema
 
 from tests.helpers import outputs_world as D
@@ -323,7 +324,7 @@ def test_only_the_evidence_folders_files_are_served(home, tmp_path):
 
 def test_digest_and_verify_are_computed_once(home, monkeypatch):
     calls = {"sha": 0, "verify": 0}
-    real_sha, real_verify = dash.sha256_file, dash.verify_archive
+    real_sha, real_verify = dash_files.sha256_file, dash_files.verify_archive
 
     def sha(path):
         calls["sha"] += 1
@@ -333,8 +334,8 @@ def test_digest_and_verify_are_computed_once(home, monkeypatch):
         calls["verify"] += 1
         return real_verify(path)
 
-    monkeypatch.setattr(dash, "sha256_file", sha)
-    monkeypatch.setattr(dash, "verify_archive", verify)
+    monkeypatch.setattr(dash_files, "sha256_file", sha)
+    monkeypatch.setattr(dash_files, "verify_archive", verify)
     checks = dash.ArchiveChecks()
     path = dash.archive_file(home, "ccwatch-evidence-2026-11-25.tar.gz")
     assert checks.digest(path) == hashlib.sha256(path.read_bytes()).hexdigest()

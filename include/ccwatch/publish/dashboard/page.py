@@ -1,294 +1,24 @@
-"""The Compliance page (the Airflow UI's Browse -> Compliance, docs/DEPLOYMENT.md): one evidence
-date's per-control counts, failing and pending changes, repository findings and evidence files,
-as data, as JSON and as HTML.
-
-Read-only by construction: the warehouse is opened ``read_only`` (:func:`open_warehouse`), only for
-the queries (the page is rendered after the connection is closed, so the nightly writer is held up
-for milliseconds at most); files are only ever read, and only the dated folder's top-level files
-in :data:`FOLDER_FILES` and the archives named like ``ccwatch-evidence-<date>[.<n>].tar.gz``
-directly under ``<home>/evidence`` (:func:`evidence_file`, :func:`archive_file`). Nothing here
-fetches, evaluates or writes.
-
-The counts are :func:`ccwatch.publish.results.status_counts`, the same query as the daily report
-and ``python -m ccwatch summary``. Every value that comes from the data (titles, logins, details,
-URLs) is HTML-escaped and links are emitted only for plain http(s) URLs: the page runs inside the
-Airflow UI's origin, where a script would reach the user's session.
-"""
+"""The Compliance page as HTML (and as JSON for scripts), from its data and evidence files."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import os
-import re
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from html import escape
-from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from ccwatch import __version__
-from ccwatch.common.paths import evidence_dir, warehouse_path
 from ccwatch.common.times import iso
-from ccwatch.controls.catalogue import CONTROL_IDS, REPO_CONTROLS, STATUSES, control_name, control_sort_key
+from ccwatch.controls.catalogue import REPO_CONTROLS, STATUSES, control_name, control_sort_key
 from ccwatch.publish import results
-from ccwatch.publish.evidence import retention
-from ccwatch.publish.evidence.archive import MANIFEST, sha256_file
-from ccwatch.publish.evidence.verify import verify_archive
+from ccwatch.publish.dashboard.data import DashboardData
+from ccwatch.publish.dashboard.files import ArchiveChecks, EvidenceFiles, Verification
+from ccwatch.publish.evidence.archive import MANIFEST
 from ccwatch.publish.results import pass_rate, safe_url
-from ccwatch.warehouse import runs, schema
 
-#: at most this many failing (and pending) rows per control are listed; the counts are always complete
-TOP_N = 100
 #: a title longer than this is cut on the page (the evidence folder keeps it whole)
 TITLE_CHARS = 300
-#: the dated folder's files the page links to and serves (report first)
-FOLDER_FILES = ("report.html", "control_results.csv", "population.csv", MANIFEST, "POLICY.md", "README.txt")
-#: seconds a client should wait before asking again while the nightly run holds the warehouse
-RETRY_AFTER = 30
-
-_ARCHIVE_NAME = re.compile(r"ccwatch-evidence-(\d{4}-\d{2}-\d{2})(?:\.(\d+))?\.tar\.gz")
-_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-# --- the warehouse, read-only ---------------------------------------------------------------
-
-
-class WarehouseUnavailable(Exception):
-    """The warehouse cannot be read now: ``retry_after`` seconds when it is busy (the nightly run
-    holds DuckDB's write lock), None when it does not exist yet."""
-
-    def __init__(self, message: str, retry_after: int | None = None):
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-@contextmanager
-def open_warehouse(home: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only connection to ``<home>/warehouse.duckdb``, closed on exit; never creates the file."""
-    path = warehouse_path(home)
-    if not path.is_file():
-        raise WarehouseUnavailable(f"no warehouse yet at {path}: ccwatch_nightly has not run")
-    try:
-        con = schema.connect(path, read_only=True)
-    except duckdb.IOException as exc:
-        if "lock" not in str(exc).lower():
-            raise
-        raise WarehouseUnavailable("the warehouse is being written by a ccwatch run; try again shortly",
-                                   RETRY_AFTER) from None
-    try:
-        yield con
-    finally:
-        con.close()
-
-
-# --- the page's data ------------------------------------------------------------------------
-
-
-class UnknownDate(LookupError):
-    """The requested evidence date has no control_results."""
-
-
-def parse_day(text: str) -> date:
-    """``YYYY-MM-DD`` -> date; ValueError naming the text otherwise."""
-    if not isinstance(text, str) or not _DAY.fullmatch(text):
-        raise ValueError(f"{text!r} is not an evidence date (YYYY-MM-DD)")
-    return date.fromisoformat(text)
-
-
-@dataclass(frozen=True)
-class DashboardData:
-    """What the page shows for one evidence date (``day`` None: the warehouse has no results yet)."""
-
-    day: date | None
-    dates: tuple[date, ...]
-    as_of: datetime | None
-    counts: dict[str, dict[str, int]]  # every catalogue control (and any other id found), in control order
-    failing: list[dict]  # change-control rows (RESULT_COLUMNS + "change"), at most top_n per control
-    pending: list[dict]
-    repo_rows: list[dict]  # CC8.1-11 / CC8.1-12 rows, every status, + "html_url"
-    run_stage: str | None
-    run_detail: str | None
-    latest_run: dict | None
-    top_n: int = TOP_N
-    commit_links: dict = field(default_factory=dict)
-
-    @property
-    def totals(self) -> dict[str, int]:
-        out = dict.fromkeys(STATUSES, 0)
-        for per in self.counts.values():
-            for status, n in per.items():
-                out[status] = out.get(status, 0) + n
-        return out
-
-    def count(self, status: str, controls=None) -> int:
-        return sum(self.counts[c].get(status, 0) for c in self.counts if controls is None or c in controls)
-
-
-def read_dashboard(con: duckdb.DuckDBPyConnection, day: date | None = None, *, top_n: int = TOP_N) -> DashboardData:
-    """The page's data for ``day`` (None: the newest evidence date) from a read-only connection.
-    Raises :class:`UnknownDate` for a date without control_results."""
-    dates = tuple(results.evidence_dates(con))
-    newest = results.latest_run(con)
-    if day is None and dates:
-        day = dates[0]
-    if day is None:
-        return DashboardData(None, (), None, {c: {} for c in CONTROL_IDS}, [], [], [], None, None, newest, top_n)
-    if day not in dates:
-        raise UnknownDate(f"no control_results for {day.isoformat()}")
-    as_of = results.date_as_of(con, day)
-    as_of_utc = as_of.replace(tzinfo=UTC)
-    counts: dict[str, dict[str, int]] = {c: {} for c in CONTROL_IDS}
-    counts.update(results.status_counts(con, as_of_utc))
-    counts = {c: counts[c] for c in sorted(counts, key=control_sort_key)}
-    change_controls = tuple(c for c in counts if c not in REPO_CONTROLS)
-    failing = results.top_results(con, as_of_utc, "fail", top_n, change_controls)
-    pending = results.top_results(con, as_of_utc, "pending", top_n, change_controls)
-    repo_rows = [r for status in STATUSES
-                 for r in results.top_results(con, as_of_utc, status, 1 << 40, tuple(REPO_CONTROLS))]
-    repo_rows.sort(key=lambda r: (r["change_id"], control_sort_key(r["control_id"])))
-    repo_urls = {r["change_id"]: r.get("html_url") for r in results.repos(con)}
-    for r in repo_rows:
-        r["html_url"] = repo_urls.get(r["change_id"])
-    changes = results.run_changes_by_id(con, as_of_utc, [r["change_id"] for r in failing + pending])
-    for r in failing + pending:
-        r["change"] = changes.get(r["change_id"])
-    commit_links = results.commit_urls(con, [(c.get("repo"), c.get("sha")) for c in changes.values()])
-    stage, detail = runs.run_stage(con, as_of)
-    return DashboardData(day, dates, as_of, counts, failing, pending, repo_rows, stage, detail, newest, top_n,
-                         commit_links)
-
-
-# --- the evidence files -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ArchiveFile:
-    name: str
-    path: Path
-    number: int  # 0 for the first archive of the date, n for the rerun's ``.<n>.tar.gz``
-    size: int
-    current: bool  # the newest archive of the date: the one the dated folder now matches
-
-
-@dataclass(frozen=True)
-class EvidenceFiles:
-    folder_files: tuple[str, ...]  # FOLDER_FILES present in evidence/<date>/
-    archives: tuple[ArchiveFile, ...]  # newest first
-
-
-def evidence_files(home: Path, day: date | None) -> EvidenceFiles:
-    """The date's evidence files under ``<home>/evidence`` (nothing is read but directory entries)."""
-    if day is None:
-        return EvidenceFiles((), ())
-    present = tuple(n for n in FOLDER_FILES if evidence_file(home, day.isoformat(), n) is not None)
-    found = [a for a in retention.archives(evidence_dir(home)) if a.day == day]
-    last = max((a.number for a in found), default=None)
-    archives = tuple(ArchiveFile(a.path.name, a.path, a.number, a.path.stat().st_size, a.number == last)
-                     for a in sorted(found, key=lambda a: -a.number))
-    return EvidenceFiles(present, archives)
-
-
-def _inside(base: Path, path: Path) -> bool:
-    """A regular file (not a symlink) whose real location is inside ``base``'s real location."""
-    try:
-        return path.is_file() and not path.is_symlink() and path.resolve().is_relative_to(base.resolve())
-    except OSError:
-        return False
-
-
-def evidence_file(home: Path, day_text: str, name: str) -> Path | None:
-    """``<home>/evidence/<day>/<name>`` when ``name`` is one of :data:`FOLDER_FILES`, ``day_text`` a
-    date and the file a regular file inside the evidence folder; None otherwise."""
-    try:
-        parse_day(day_text)
-    except ValueError:
-        return None
-    if name not in FOLDER_FILES:
-        return None
-    base = evidence_dir(home)
-    folder = base / day_text
-    if folder.is_symlink():
-        return None
-    path = folder / name
-    return path if _inside(base, path) else None
-
-
-def archive_day(name: str) -> date | None:
-    """The evidence date in an archive's name, or None when it is not an archive's name."""
-    m = _ARCHIVE_NAME.fullmatch(name or "")
-    try:
-        return parse_day(m.group(1)) if m else None
-    except ValueError:
-        return None
-
-
-def archive_file(home: Path, name: str) -> Path | None:
-    """``<home>/evidence/<name>`` when ``name`` is an evidence archive's name and the file a regular
-    file there; None otherwise."""
-    if archive_day(name) is None:
-        return None
-    base = evidence_dir(home)
-    path = base / name
-    return path if _inside(base, path) and path.parent == base else None
-
-
-@dataclass(frozen=True)
-class Verification:
-    digest: str
-    problems: tuple[str, ...]
-    seconds: float
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
-class ArchiveChecks:
-    """SHA-256 digests and ``verify`` results of evidence archives, computed on demand and kept in
-    memory: a digest per file identity (device, inode, size, mtime), a verification per digest (an
-    archive is never rewritten: a rerun publishes a new name).  Thread-safe; reads only."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._digests: dict[tuple, str] = {}
-        self._verified: dict[str, Verification] = {}
-        self._busy: dict[object, threading.Lock] = {}
-
-    def _key_lock(self, key) -> threading.Lock:
-        with self._lock:
-            return self._busy.setdefault(key, threading.Lock())
-
-    def digest(self, path: Path) -> str:
-        st = os.stat(path)
-        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-        with self._key_lock(key):
-            if key not in self._digests:
-                self._digests[key] = sha256_file(Path(path))
-            return self._digests[key]
-
-    def verified(self, digest: str) -> Verification | None:
-        """The remembered verification of this digest, or None (not run yet)."""
-        return self._verified.get(digest)
-
-    def verify(self, path: Path) -> Verification:
-        """``ccwatch.publish.evidence.verify.verify_archive`` of the archive, once per digest."""
-        digest = self.digest(path)
-        with self._key_lock(digest):
-            if digest not in self._verified:
-                t = time.monotonic()
-                problems = tuple(verify_archive(path))
-                self._verified[digest] = Verification(digest, problems, round(time.monotonic() - t, 3))
-            return self._verified[digest]
-
-
-# --- JSON ---------------------------------------------------------------------------------------
 
 
 def dashboard_json(data: DashboardData, files: EvidenceFiles, checks: ArchiveChecks | None = None) -> dict[str, Any]:
@@ -314,7 +44,7 @@ def dashboard_json(data: DashboardData, files: EvidenceFiles, checks: ArchiveChe
     }
 
 
-# --- HTML ---------------------------------------------------------------------------------------
+
 
 DASHBOARD_CSS = """
 body{font:14px/1.45 -apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:16px 20px;color:#1f2328}
