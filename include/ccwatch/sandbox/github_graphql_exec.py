@@ -40,7 +40,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -305,27 +305,52 @@ def _args(node: FieldNode, variables: dict[str, Any]) -> dict[str, Any]:
     return {a.name.value: value_from_ast_untyped(a.value, variables) for a in node.arguments or ()}
 
 
-class _Pagination(Visitor):
-    """GitHub's pagination checks on every connection field that takes ``first``, with the path."""
+@dataclass(frozen=True)
+class _Site:
+    """A connection field that takes ``first``: where it is and its bound arguments (AST values)."""
 
-    def __init__(self, type_info: TypeInfo, variables: dict[str, Any]):
+    path: tuple[str, ...]
+    name: str
+    location: dict[str, int] | None
+    first: Any
+    last: Any
+
+
+class _Sites(Visitor):
+    """Every connection field of an operation that takes ``first``, with its response path."""
+
+    def __init__(self, type_info: TypeInfo):
         super().__init__()
-        self.type_info, self.variables, self.path, self.errors = type_info, variables, [], []
+        self.type_info, self.path, self.sites = type_info, [], []
 
     def enter_field(self, node: FieldNode, *_: Any) -> None:
         self.path.append(node.alias.value if node.alias else node.name.value)
         fdef = self.type_info.get_field_def()
         if fdef is None or not is_connection(fdef.type) or "first" not in fdef.args:
             return
-        args, name = _args(node, self.variables), node.name.value
-        first, last = args.get("first"), args.get("last")
         where = node.loc.source.get_location(node.loc.start) if node.loc else None
+        args = {a.name.value: a.value for a in node.arguments or ()}
+        self.sites.append(_Site(tuple(self.path), node.name.value,
+                                {"line": where.line, "column": where.column} if where else None,
+                                args.get("first"), args.get("last")))
 
-        def error(type_: str, message: str) -> None:
-            entry: dict[str, Any] = {"type": type_, "path": list(self.path)}
-            if where is not None:
-                entry["locations"] = [{"line": where.line, "column": where.column}]
-            self.errors.append({**entry, "message": message})
+    def leave_field(self, *_: Any) -> None:
+        self.path.pop()
+
+
+def pagination_errors(sites: tuple[_Site, ...], variables: dict[str, Any]) -> list[dict[str, Any]]:
+    """GitHub's pagination checks on every connection that takes ``first``, for these variables."""
+    errors: list[dict[str, Any]] = []
+    for site in sites:
+        first, last = (None if node is None else value_from_ast_untyped(node, variables)
+                       for node in (site.first, site.last))
+        name = site.name
+
+        def error(type_: str, message: str, site: _Site = site) -> None:
+            entry: dict[str, Any] = {"type": type_, "path": list(site.path)}
+            if site.location is not None:
+                entry["locations"] = [site.location]
+            errors.append({**entry, "message": message})
 
         if first is None and last is None:
             error("MISSING_PAGINATION_BOUNDARIES",
@@ -340,9 +365,7 @@ class _Pagination(Visitor):
             elif isinstance(size, int) and size < MIN_PAGE:
                 error(INVALID_PAGINATION, f"`{key}` on the `{name}` connection must be between {MIN_PAGE} and "
                                           f"{MAX_PAGE}.")
-
-    def leave_field(self, *_: Any) -> None:
-        self.path.pop()
+    return errors
 
 
 def connection_requests(selection_set: SelectionSetNode | None, variables: dict[str, Any],
@@ -404,31 +427,54 @@ class Prepared:
     nodes: int
 
 
-def prepare(schema: GraphQLSchema, query: str, operation_name: str | None,
-            variables: dict[str, Any]) -> Prepared | list[dict[str, Any]]:
-    """The prepared query, or the ``errors`` GitHub answers without ``data`` (nothing charged)."""
+@dataclass(frozen=True)
+class _Static:
+    """What a document gives before its variables: parsed, validated, its operation and sites."""
+
+    doc: DocumentNode | None
+    errors: tuple[dict[str, Any], ...]
+    op: OperationDefinitionNode | None = None
+    sites: tuple[_Site, ...] = ()
+
+
+@lru_cache(maxsize=256)
+def _static(schema: GraphQLSchema, query: str, operation_name: str | None) -> _Static:
+    """Parse, validate and find the operation and its connections, once per document: the double
+    answers the same few documents all night (graphql-core's validation is most of a prepare)."""
     try:
         doc = parse(query)
     except GraphQLSyntaxError as err:
-        return [{"locations": _locations(err), "message": err.message}]
+        return _Static(None, ({"locations": _locations(err), "message": err.message},))
     invalid = validate(schema, doc)
     if invalid:
-        return [validation_error(e, doc) for e in invalid]
+        return _Static(doc, tuple(validation_error(e, doc) for e in invalid))
     op = get_operation_ast(doc, operation_name)
     if op is None:
-        return [{"message": f'No operation named "{operation_name}"' if operation_name
-                 else "An operation name is required"}]
+        return _Static(doc, ({"message": f'No operation named "{operation_name}"' if operation_name
+                              else "An operation name is required"},))
     if op.operation.value != "query":
-        return [{"message": f"The sandbox's GitHub double answers queries only, not a {op.operation.value}"}]
+        return _Static(doc, ({"message": f"The sandbox's GitHub double answers queries only, not a "
+                                         f"{op.operation.value}"},))
+    type_info = TypeInfo(schema)
+    sites = _Sites(type_info)
+    visit(op, TypeInfoVisitor(type_info, sites))
+    return _Static(doc, (), op, tuple(sites.sites))
+
+
+def prepare(schema: GraphQLSchema, query: str, operation_name: str | None,
+            variables: dict[str, Any]) -> Prepared | list[dict[str, Any]]:
+    """The prepared query, or the ``errors`` GitHub answers without ``data`` (nothing charged)."""
+    static = _static(schema, query, operation_name)
+    if static.errors or static.doc is None or static.op is None:
+        return [dict(e) for e in static.errors]
+    doc, op = static.doc, static.op
     coerced = get_variable_values(schema, op.variable_definitions or (), variables)
     if isinstance(coerced, list):
         return [variable_error(e, op, variables) for e in coerced]
     values = dict(coerced.coerced)
-    type_info = TypeInfo(schema)
-    pages = _Pagination(type_info, values)
-    visit(op, TypeInfoVisitor(type_info, pages))
-    if pages.errors:
-        return pages.errors
+    pages = pagination_errors(static.sites, values)
+    if pages:
+        return pages
     points, _, nodes = _cost(doc, op, values)
     if nodes > NODE_LIMIT:
         return [{"type": "MAX_NODE_LIMIT_EXCEEDED",

@@ -113,7 +113,9 @@ class Ctx:
         }
 
     # ------------------------------------------------------------------ repository
-    def repo(self, full_name: str, r: dict) -> dict:
+    def repo(self, full_name: str, r: dict, full: bool = False) -> dict:
+        """A repository object: GitHub's ``repository`` (nested in PRs), or ``full-repository``
+        (``GET /repos/{o}/{r}``, ``full=True``: with ``network_count``/``subscribers_count``)."""
         owner, name = full_name.split("/", 1)
         rid = repo_id(full_name, r)
         url = f"{self.api}/repos/{full_name}"
@@ -133,6 +135,14 @@ class Ctx:
             ("git_commits_url", "/git/commits{/sha}"), ("comments_url", "/comments{/number}"),
             ("issues_url", "/issues{/number}"), ("pulls_url", "/pulls{/number}"), ("labels_url", "/labels{/name}"),
             ("releases_url", "/releases{/id}"), ("deployments_url", "/deployments"),
+            ("archive_url", "/{archive_format}{/ref}"), ("assignees_url", "/assignees{/user}"),
+            ("blobs_url", "/git/blobs{/sha}"), ("compare_url", "/compare/{base}...{head}"),
+            ("contents_url", "/contents/{+path}"), ("downloads_url", "/downloads"),
+            ("git_refs_url", "/git/refs{/sha}"), ("git_tags_url", "/git/tags{/sha}"),
+            ("issue_comment_url", "/issues/comments{/number}"), ("issue_events_url", "/issues/events{/number}"),
+            ("merges_url", "/merges"), ("milestones_url", "/milestones{/number}"),
+            ("notifications_url", "/notifications{?since,all,participating}"), ("stargazers_url", "/stargazers"),
+            ("subscribers_url", "/subscribers"), ("subscription_url", "/subscription"), ("trees_url", "/git/trees{/sha}"),
         ):
             out[key] = url + suffix
         out.update({
@@ -147,13 +157,15 @@ class Ctx:
             "open_issues": 0, "watchers": 0, "default_branch": r.get("default_branch", "main"),
             "permissions": r.get("permissions") or {"admin": True, "maintain": True, "push": True, "triage": True, "pull": True},
         })
+        if full:
+            out.update({"network_count": 0, "subscribers_count": 0})
         return out
 
     # ------------------------------------------------------------------ pull requests
     def label(self, full_name: str, name: str) -> dict:
         lid = label_id(full_name, name)
         return {"id": lid, "node_id": node_id("Label", lid), "url": f"{self.api}/repos/{full_name}/labels/{quote(name)}",
-                "name": name, "color": "ededed", "default": False, "description": None}
+                "name": name, "color": "ededed", "default": False, "description": ""}
 
     def pull(self, full_name: str, r: dict, p: dict, base_sha: str, single: bool) -> dict:
         n = int(p["number"])
@@ -343,7 +355,6 @@ class Ctx:
             "url": f"{self.api}/repos/{full_name}/environments/{quote(name, safe='')}",
             "html_url": f"{self.html}/{full_name}/deployments/activity_log?environments_filter={quote(name)}",
             "created_at": e.get("created_at", "2020-01-01T00:00:00Z"), "updated_at": e.get("updated_at", "2020-01-01T00:00:00Z"),
-            "can_admins_bypass": bool(e.get("can_admins_bypass", True)),
             "protection_rules": rules, "deployment_branch_policy": e.get("deployment_branch_policy"),
         }
 
@@ -361,6 +372,10 @@ class Ctx:
             out.update({"bypass_actors": rs.get("bypass_actors", []), "conditions": rs.get("conditions"),
                         "rules": rs.get("rules", []),
                         "current_user_can_bypass": rs.get("current_user_can_bypass", "never")})
+            if rs.get("read_only"):
+                # GitHub: "the bypass_actors property is only returned if the user making the API
+                # request has write access to the ruleset" (published description of this route)
+                del out["bypass_actors"]
         return out
 
 

@@ -12,6 +12,7 @@ from ccwatch.ingest.github import queries as Q
 from ccwatch.sandbox import SandboxServer
 
 from tests.helpers.github_schema import revision1
+from tests.helpers.paths import CONFIG, DEMO_SCENARIO
 
 TOKEN = {"Authorization": "token ghp_demo"}
 PR_ID, REVIEW_ID, RUN_ID, SUITE_ID = 2_987_654_321, 12_345_678_901, 23_456_789_012, 19_876_543_210
@@ -115,3 +116,42 @@ def test_the_connectors_documents_get_every_id_whole(sandbox):
         dep["node_id"], dep["sha"], dep["environment"], dep["created_at"])
     (ds,) = rest(sandbox, f"/repos/o/r/deployments/{DEPLOY_ID}/statuses")
     assert node["statuses"]["nodes"][0]["id"] == ds["node_id"] and ds["id"] == DSTATUS_ID
+
+
+def test_revision1_documents_fail_on_the_demo_org_too():
+    """The demo now serves realistic ids (include/demo/generate.py): revision 1 could not fetch it."""
+    with SandboxServer(DEMO_SCENARIO) as sb:
+        body = post(sb, revision1(), "CcwatchMergedPulls", {**PULLS, "owner": "acme", "name": "payments-api"})
+    assert body["errors"] and all(e["message"].startswith("Int cannot represent non 32-bit signed integer value: ")
+                                  for e in body["errors"])
+
+
+def test_the_fetch_and_load_keep_every_id(tmp_path):
+    """The product's fetch (GraphQL batches) and load: rows keyed by the REST ids where GraphQL has
+    them whole, derived keys where it has only node ids, and who reported each check."""
+    from datetime import UTC, datetime
+
+    from ccwatch.common.endpoints import Endpoint
+    from ccwatch.ingest.github.fetch import fetch_github_repo
+    from ccwatch.settings import RepoConfig, load_settings
+    from ccwatch.warehouse.normalize.graphql import DERIVED_BASE
+    from ccwatch.warehouse.schema import connect
+    from ccwatch.warehouse.store import load_records
+
+    settings = load_settings(CONFIG)
+    with SandboxServer(scenario()) as sb:
+        records = list(fetch_github_repo(settings, Endpoint(sb.url, token="ghp_demo"), datetime(2026, 11, 25, tzinfo=UTC),
+                                         RepoConfig(repo="o/r", production_branch="main",
+                                                    production_environments=("production",))))
+    kinds = {r.kind for r in records}
+    assert {"gql_pull", "gql_commit_pulls", "gql_deployment_statuses"} <= kinds
+    assert not kinds & {"pull", "reviews", "check_runs", "statuses", "deployment_statuses"}  # no REST fallback
+    con = connect(str(tmp_path / "w.duckdb"))
+    load_records(con, records, settings)
+    assert con.execute("SELECT review_id FROM reviews").fetchall() == [(REVIEW_ID,)]
+    runs = con.execute("SELECT kind, check_id, app_id, app_slug, creator_login FROM checks ORDER BY kind").fetchall()
+    assert [(k, a, s, c) for k, _, a, s, c in runs] == [("check_run", 15368, "github-actions", None),
+                                                        ("status", None, None, "dev")]
+    assert all(DERIVED_BASE <= cid < 2**63 for _, cid, *_ in runs)
+    assert con.execute("SELECT deployment_id, state FROM deployment_statuses").fetchall() == [(DEPLOY_ID, "success")]
+    con.close()

@@ -6,6 +6,7 @@ GitHub's; docs/SANDBOX.md "The schema cut" says how to run it.)"""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -63,3 +64,24 @@ def test_documents_the_cut_cannot_answer_are_caught(copy, tmp_path):
     doc.write_text("query X { viewer { login } }\n", encoding="utf-8")
     problems = cut.verify(copy, [*cut.DOCUMENTS, str(doc)], cut.README)
     assert any("Cannot query field 'viewer' on type 'Query'" in p for p in problems)
+
+
+# --- the REST description's cut (include/ccwatch/sandbox/github_schema/github_rest.json) ---------------
+
+def test_the_rest_cut_verifies_and_holds_the_connectors_routes():
+    from scripts import cut_github_openapi as rest
+
+    assert rest.verify(rest.CUT, rest.README) == [] and rest.main(["--verify"]) == 0
+    data = json.loads(rest.CUT.read_text(encoding="utf-8"))
+    assert data["source"] == {"package": "@octokit/openapi", "version": "23.0.2", "file": "api.github.com.deref.json",
+                              "sha256": "a631e5d9cf86ad9711e1da69015589fb270cc0f17ff33731d22b5eae845219c2",
+                              "openapi": "3.0.3"}
+    assert list(data["routes"]) == rest.ROUTES and rest.CUT.stat().st_size < 1_500_000
+
+
+def test_the_rest_cut_catches_another_source_or_route_list(tmp_path):
+    from scripts import cut_github_openapi as rest
+
+    readme = tmp_path / "README.md"
+    readme.write_text(rest.README.read_text(encoding="utf-8").replace("23.0.2", "23.1.0"), encoding="utf-8")
+    assert rest.verify(rest.CUT, readme) and rest.verify(rest.CUT, rest.README, rest.ROUTES[:-1])
