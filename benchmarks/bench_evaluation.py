@@ -51,7 +51,7 @@ INSERT INTO commits SELECT repo, 'main', merge, n, NULL, 'dev' || (i % 50), 'web
 INSERT INTO reviews SELECT repo, n, i, 'rev' || ((i + 1) % 7), 'User', 'APPROVED', head, t - INTERVAL 1 HOUR FROM g;
 INSERT INTO checks SELECT repo, head, 'check_run', i * 2 + k, CASE k WHEN 0 THEN 'test' ELSE 'build' END,
     'completed', CASE WHEN i % 53 = 0 AND k = 0 THEN 'failure' ELSE 'success' END,
-    t - INTERVAL 3 HOUR, t - INTERVAL 2 HOUR, '' FROM g, range(2) k(k);
+    t - INTERVAL 3 HOUR, t - INTERVAL 2 HOUR, '', 15368, 'github-actions', NULL FROM g, range(2) k(k);
 INSERT INTO tickets SELECT 'PAY-' || i, 'PAY', true, 's', 'Story', 'Done', 'done', 'Medium', [], 'dev@x', t - INTERVAL 10 DAY,
     t, 'why', 'low', 'tests', NULL, '{{"Rollback Plan": "revert"}}', '' FROM g;
 INSERT INTO ticket_transitions SELECT 'PAY-' || i, 'a' || i, 'alice@acme.example', t - INTERVAL 2 HOUR, 'Review',

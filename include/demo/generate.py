@@ -28,11 +28,11 @@ H, M, D = timedelta(hours=1), timedelta(minutes=1), timedelta(days=1)
 CONTROLS = ["CC8.1-01", "CC8.1-02", "CC8.1-03", "CC8.1-04", "CC8.1-05", "CC8.1-06",
             "CC8.1-07", "CC8.1-08", "CC8.1-09", "CC8.1-10", "CC8.1-13"]
 
-GH_USERS = {  # login -> (id, type)
-    "alice-lead": (1001, "User"), "bob-rev": (1002, "User"), "carol-dev": (1003, "User"),
-    "carol-acme": (1013, "User"), "ops-dave": (1004, "User"), "erin-mgr": (1005, "User"),
-    "frank-dev": (1006, "User"), "grace-dev": (1007, "User"), "cto-acme": (1008, "User"),
-    "web-flow": (19864447, "User"), BOT: (41898282, "Bot"), "acme-review-bot[bot]": (143000001, "Bot"),
+GH_USERS = {  # login -> (id, type); web-flow and github-actions[bot] have their real ids
+    "alice-lead": (2_200_001_001, "User"), "bob-rev": (2_200_001_002, "User"), "carol-dev": (2_200_001_003, "User"),
+    "carol-acme": (2_200_001_013, "User"), "ops-dave": (2_200_001_004, "User"), "erin-mgr": (2_200_001_005, "User"),
+    "frank-dev": (2_200_001_006, "User"), "grace-dev": (2_200_001_007, "User"), "cto-acme": (2_200_001_008, "User"),
+    "web-flow": (19864447, "User"), BOT: (41898282, "Bot"), "acme-review-bot[bot]": (2_243_000_001, "Bot"),
 }
 JIRA_PEOPLE = {  # email -> display name
     "alice@acme.example": "Alice Approver", "bob@acme.example": "Bob Reviewer",
@@ -63,9 +63,13 @@ def sha(label: str) -> str:
 
 
 class Ids:
+    """Counters per kind.  GitHub ids at realistic sizes (issue #12): review, check-run, commit
+    status, deployment and deployment status ids on github.com are past 2**31 (10-11 digits), so the
+    demo exercises every place a 32-bit id would break (GraphQL ``Int`` does)."""
+
     def __init__(self) -> None:
-        self.n: dict[str, int] = {"review": 880000, "check": 7100000, "status": 6200000, "deploy": 3100,
-                                  "dstatus": 4100000, "history": 10000}
+        self.n: dict[str, int] = {"review": 12_340_000_000, "check": 23_450_000_000, "status": 34_560_000_000,
+                                  "deploy": 4_100_000_000, "dstatus": 45_670_000_000, "history": 10000}
 
     def __call__(self, kind: str) -> int:
         self.n[kind] += 1
@@ -479,7 +483,7 @@ def ticket(c, key: str, prod_at: datetime | None, ids: Ids) -> dict:
 # ----------------------------------------------------------------------------- assembly
 def build() -> tuple[dict, dict]:
     ids = Ids()
-    repos = {PAY: RepoBuilder(PAY, 5001, 118, "merge", ids), WEB: RepoBuilder(WEB, 5002, 311, "squash", ids)}
+    repos = {PAY: RepoBuilder(PAY, 812_345_001, 118, "merge", ids), WEB: RepoBuilder(WEB, 812_345_002, 311, "squash", ids)}
     issues, results, excluded = {}, {}, {}
     order = []  # (repo, created, kind, payload) for PR numbering by creation time
     for c in PAY_CASES + WEB_CASES + FILLERS:

@@ -53,7 +53,7 @@ def scenario() -> dict:
                         {"sha": C, "parents": [B], "author": "bob-rev", "committer": "web-flow",
                          "date": "2026-11-03T10:00:00Z", "message": "Merge pull request #1"}],
             "pulls": [pull(1, A, "2026-11-03T10:00:00Z"), pull(2, B, "2026-11-04T10:00:00Z")],
-            "reviews": {"1": reviews, "2": [{"id": 900, "user": "bob-rev", "state": "SOME_FUTURE_STATE",
+            "reviews": {"1": reviews, "2": [{"id": 900, "user": "bob-rev", "state": "COMMENTED",
                                              "commit_id": B, "submitted_at": "2026-11-02T11:00:00Z"}]},
             "check_runs": {A: [{"id": 1, "name": "test", "status": "completed", "conclusion": "startup_failure",
                                 "started_at": "2026-11-01T10:00:00Z", "completed_at": "2026-11-01T10:01:00Z",

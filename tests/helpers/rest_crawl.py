@@ -69,7 +69,8 @@ def fetch_commit_pulls(r: RepoClient, rc: RepoConfig, first_parent: list[dict[st
         yield r.record("commit_pulls", f"{rc.repo}@{c['sha']}", url, pulls, etag=etag)
 
 
-def fetch_deployment_statuses(r: RepoClient, ids: list[int], known: list[dict[str, Any]]) -> Iterator[RawRecord]:
+def fetch_deployment_statuses(r: RepoClient, ids: list[int], known: list[dict[str, Any]],
+                              environment: str | None = None) -> Iterator[RawRecord]:
     """``deployment_statuses``: every status of each deployment, one ``/deployments/{id}/statuses`` each."""
     for dep_id in ids:
         sts, url, etag = r.get_all(f"/deployments/{dep_id}/statuses")

@@ -35,19 +35,20 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ccwatch.sandbox.http import SandboxRequest, SandboxResponse, json_response
-from ccwatch.sandbox.render import Ctx
+from ccwatch.sandbox.render import Ctx, node_id
 
 SERVICES = ("github", "jira", "slack")
 MODES = ("rate_limit", "secondary_limit", "status", "slow", "reset", "truncated_json", "invalid_json",
          "link_loop", "duplicate_page", "drop_field")
 GITHUB_ONLY = ("link_loop", "duplicate_page")  # Link paging (GraphQL: the outer connection); Jira: offsets
 FAULT_KEYS = {"service", "path", "method", "query", "graphql", "mode", "times", "after", "status", "body",
-              "headers", "reset_in", "retry_after", "seconds", "field", "to"}
+              "headers", "reset_in", "retry_after", "seconds", "field", "to", "value"}
 
 GH_RATE_DOC = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"
 GH_SECONDARY_DOC = GH_RATE_DOC + "#about-secondary-rate-limits"
 GHOST = {"id": 10137, "type": "User"}  # the account GitHub shows for deleted users
-GQL_GHOST = {"__typename": "User", "login": "ghost", "databaseId": 10137}  # the same as a GraphQL Actor
+# the same as a GraphQL Actor, as the documents select one (queries.ACTOR: no 32-bit databaseId)
+GQL_GHOST = {"__typename": "User", "login": "ghost", "id": node_id("User", 10137)}
 
 # realistic bodies per service for the ``status`` mode (a fault may give its own ``body``)
 _GH_STATUS = {500: "Server Error", 502: "Server Error", 503: "Service Unavailable",
@@ -84,8 +85,10 @@ def validate_fault(fault: Any) -> dict:
         raise ValueError("sandbox fault: mode drop_field needs 'field'")
     if f.get("graphql") is not None and (f["service"] != "github" or not isinstance(f["graphql"], dict)):
         raise ValueError("sandbox fault: graphql must be an object (github only)")
-    if f.get("to", "absent") not in ("absent", "null", "ghost"):
-        raise ValueError("sandbox fault: 'to' must be absent, null or ghost")
+    if f.get("to", "absent") not in ("absent", "null", "ghost", "value"):
+        raise ValueError("sandbox fault: 'to' must be absent, null, ghost or value")
+    if f.get("to") == "value" and "value" not in f:
+        raise ValueError("sandbox fault: 'to': 'value' needs 'value'")
     return f
 
 
@@ -251,10 +254,13 @@ class FaultEngine:
             return resp
         data = copy.deepcopy(resp.data)
         items, _ = _items(data)
-        ghost = (Ctx(api=req.origin + ("/api/v3" if req.path.startswith("/api/v3/") else ""), html=req.origin,
-                     users={"ghost": GHOST}).user("ghost") if not _is_graphql(req) else dict(GQL_GHOST))
+        if f.get("to") == "value":  # e.g. an enum value GitHub added after the schema the double serves
+            put = f["value"]
+        else:
+            put = (Ctx(api=req.origin + ("/api/v3" if req.path.startswith("/api/v3/") else ""), html=req.origin,
+                       users={"ghost": GHOST}).user("ghost") if not _is_graphql(req) else dict(GQL_GHOST))
         for item in items if items is not None else [data]:
-            _drop(item, str(f["field"]).split("."), f.get("to", "absent"), ghost)
+            _drop(item, str(f["field"]).split("."), f.get("to", "absent"), put)
         return replace(resp, data=data, headers=_drop_etag(resp.headers))
 
 
@@ -348,12 +354,12 @@ def _outer_connection(data: Any) -> dict | None:
 _SELECT = re.compile(r"^(?P<key>[^\[]+)\[(?P<field>[^=\]]+)=(?P<value>[^\]]*)\]$")
 
 
-def _drop(obj: Any, path: list[str], to: str, ghost: dict | None) -> None:
+def _drop(obj: Any, path: list[str], to: str, put: Any) -> None:
     """Lists on the way are walked item by item (GraphQL ``nodes``); a segment ``nodes[number=1]``
-    keeps only the items whose ``number`` is 1."""
+    keeps only the items whose ``number`` is 1.  ``to`` ghost/value: the field becomes ``put``."""
     if isinstance(obj, list):
         for item in obj:
-            _drop(item, path, to, ghost)
+            _drop(item, path, to, put)
         return
     if not isinstance(obj, dict) or not path:
         return
@@ -362,10 +368,10 @@ def _drop(obj: Any, path: list[str], to: str, ghost: dict | None) -> None:
         items = obj.get(sel["key"])
         for item in items if isinstance(items, list) else []:
             if isinstance(item, dict) and str(item.get(sel["field"])) == sel["value"]:
-                _drop(item, path[1:], to, ghost)
+                _drop(item, path[1:], to, put)
         return
     if len(path) > 1:
-        _drop(obj.get(path[0]), path[1:], to, ghost)
+        _drop(obj.get(path[0]), path[1:], to, put)
         return
     key = path[0]
     if key not in obj:
@@ -375,4 +381,4 @@ def _drop(obj: Any, path: list[str], to: str, ghost: dict | None) -> None:
     elif to == "null":
         obj[key] = None
     else:
-        obj[key] = copy.deepcopy(ghost)
+        obj[key] = copy.deepcopy(put)

@@ -179,7 +179,7 @@ class GithubApi(ProtectionRoutes):
 
     # ------------------------------------------------------------------ repository, pulls, reviews
     def r_repo(self, req, ctx, full, r):
-        return json_response(ctx.repo(full, r))
+        return json_response(ctx.repo(full, r, full=True))
 
     def _base_sha(self, r: dict, p: dict) -> str | None:
         if p.get("base_sha"):

@@ -1,10 +1,11 @@
 """GitHub GraphQL double: ``POST /graphql`` (and ``/api/graphql``, the Enterprise form).
 
-Serves the operations of :mod:`ccwatch.ingest.github.queries` (recognised by the body's
-``operationName``, else by the ``query <Name>`` of the document) from the same scenario data
-as the REST routes, so a REST fetch and a GraphQL fetch of one scenario describe the same
-objects: node ``id`` = the REST ``node_id``, ``databaseId`` = the REST ``id``, Bot logins
-without ``[bot]``, enums UPPERCASE, DateTimes ``...Z``, opaque base64 cursors.
+Executes any query over GitHub's published schema, cut to what ccwatch's documents reach
+(``github_schema/github.graphql``; engine ``github_graphql_exec``, resolvers
+``github_graphql_nodes``), from the same scenario data as the REST routes, so a REST fetch and a
+GraphQL fetch of one scenario describe the same objects: node ``id`` = the REST ``node_id``,
+``fullDatabaseId``/``databaseId`` = the REST ``id`` (an ``Int`` past 2**31 fails as on GitHub),
+Bot logins without ``[bot]``, enums UPPERCASE, DateTimes ``...Z``, opaque base64 cursors.
 
 GraphQL is its own rate-limit resource: 5,000 points an hour (scenario
 ``github.graphql_rate_limit``), ``X-RateLimit-Resource: graphql``, the point cost of
@@ -18,18 +19,9 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 
-from ccwatch.ingest.github.queries import OPERATIONS
-from ccwatch.sandbox.github_graphql_exec import (
-    NODE_LIMIT,
-    Execution,
-    GqlError,
-    Obj,
-    bind_variables,
-    connection_requests,
-    parse,
-    point_cost,
-)
+from ccwatch.sandbox.github_graphql_exec import Prepared, execute, load_schema, prepare
 from ccwatch.sandbox.github_graphql_index import RepoIndex, fingerprint
+from ccwatch.sandbox.github_graphql_nodes import Nodes
 from ccwatch.sandbox.github_http import rate_limit_headers
 from ccwatch.sandbox.http import SandboxRequest, SandboxResponse, json_response
 from ccwatch.sandbox.render import Ctx, node_id
@@ -37,9 +29,6 @@ from ccwatch.sandbox.render import Ctx, node_id
 GRAPHQL_PATHS = ("/graphql", "/api/graphql")
 DOC = "https://docs.github.com/graphql"
 AUTH_DOC = DOC + "/guides/forming-calls-with-graphql#authenticating-with-graphql"
-# fields whose GraphQL type is non-null: a null there nulls the enclosing object
-NON_NULL = frozenset({("Repository", "pullRequests"), ("Commit", "history"), ("PullRequest", "commits"),
-                      ("Commit", "parents"), ("PullRequestCommit", "commit")})
 
 
 def is_graphql(req: SandboxRequest) -> bool:
@@ -117,41 +106,23 @@ class GraphqlApi:
         query = body.get("query")
         if not isinstance(query, str) or not query.strip():
             return self._errors([{"message": "A query attribute must be specified and must be a string."}])
-        try:
-            return self._run(req, query, body.get("operationName"), body.get("variables"))
-        except GqlError as err:
-            return self._errors([err.entry])
+        variables = body.get("variables")
+        return self._run(req, query, body.get("operationName") or None, variables if isinstance(variables, dict) else {})
 
     def _errors(self, errors: list, data: object = ..., used: int | None = None) -> SandboxResponse:
         payload = {"errors": errors} if data is ... else {"data": data, "errors": errors}
         return json_response(payload, headers=self.headers(self.snapshot()["used"] if used is None else used))
 
-    def _run(self, req: SandboxRequest, query: str, op_name, variables) -> SandboxResponse:
-        ops = parse(query)
-        if op_name:
-            op = next((o for o in ops if o.name == op_name), None)
-            if op is None:
-                raise GqlError(f'No operation named "{op_name}"')
-        elif len(ops) == 1:
-            op = ops[0]
-        else:
-            raise GqlError("An operation name is required")
-        if op.kind != "query" or op.name not in OPERATIONS:
-            raise GqlError(f"The sandbox's GraphQL double serves only the queries {sorted(OPERATIONS)}; "
-                           f"got {op.kind} {op.name or '(anonymous)'}", op.line, op.col,
-                           extensions={"code": "unknownOperation"})
-        bound = bind_variables(op, variables if isinstance(variables, dict) else {})
-        requests, nodes = connection_requests(op.selections, bound)
-        if nodes > NODE_LIMIT:
-            raise GqlError(f"This query requests up to {nodes:,} possible nodes which exceeds the maximum limit of "
-                           f"{NODE_LIMIT:,}.", op.line, op.col, type="MAX_NODE_LIMIT_EXCEEDED")
-        cost = point_cost(requests)
+    def _run(self, req: SandboxRequest, query: str, op_name: str | None, variables: dict) -> SandboxResponse:
+        schema = load_schema()
+        prepared = prepare(schema, query, op_name, variables)
+        if not isinstance(prepared, Prepared):  # parse, validation, variable, pagination, node-limit errors
+            return self._errors(prepared)         # answered without data, nothing charged
+        cost = prepared.cost
         with self._lock:
             before = self.used
-            if before + cost > self.limit:
-                refused = True
-            else:
-                refused = False
+            refused = before + cost > self.limit
+            if not refused:
                 self.used += cost
             used = self.used
         if refused:
@@ -161,19 +132,7 @@ class GraphqlApi:
                                 data=None, used=used)
         ctx = Ctx(api=req.origin + ("/api/v3" if req.path.startswith("/api/") else ""), html=req.origin,
                   users=self.gh.users)
-        rate = Obj("RateLimit", {"cost": cost, "limit": self.limit, "remaining": max(self.limit - used, 0),
-                                 "used": used, "nodeCount": nodes,
-                                 "resetAt": datetime.fromtimestamp(self.reset, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")})
-        from ccwatch.sandbox.github_graphql_nodes import Nodes  # resolvers over the indexes
-
-        root = Nodes(self, ctx).query_root(rate)
-        ex = Execution(bound, NON_NULL, op_label=f"query {op.name}")
-        data = ex.run(root, op)
-        if ex.undefined:  # a validation error on GitHub: nothing ran, nothing is charged
-            with self._lock:
-                self.used -= cost
-                used = self.used
-            return self._errors(ex.undefined, used=used)
-        payload = {"data": data, "errors": ex.errors} if ex.errors else {"data": data}
-        return json_response(payload, headers=self.headers(used))
-
+        rate = {"cost": cost, "limit": self.limit, "remaining": max(self.limit - used, 0), "used": used,
+                "nodeCount": prepared.nodes,
+                "resetAt": datetime.fromtimestamp(self.reset, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+        return json_response(execute(schema, prepared, Nodes(self, ctx).query_root(rate)), headers=self.headers(used))

@@ -1,327 +1,396 @@
-"""A small GraphQL executor for the GitHub double: parse, variables, point cost, execution.
+"""The GitHub GraphQL double's engine: graphql-core over GitHub's published schema (the committed cut).
 
-Only what GitHub's API needs from a query language: one operation per document (``query``),
-variables with their declared types, inline fragments (``... on Type``), aliases,
-``__typename``, literal and variable arguments.  Objects are :class:`Obj` (a typename, the
-interfaces it satisfies, and its fields as values or resolvers), so the result has exactly the
-fields the selection asks for, in selection order, as GitHub answers.
+The schema is ``sandbox/github_schema/github.graphql``: GitHub's SDL (``@octokit/graphql-schema``)
+cut by ``scripts/cut_github_schema.py`` to the types and fields ccwatch's documents reach, fields
+copied verbatim.  graphql-core enforces it exactly as GitHub does what matters to ccwatch: a field
+the schema lacks is a validation error; an ``Int`` is 32-bit signed, so a resolver value past 2**31
+there (a real review or check-run id) is a field error, "Int cannot represent non 32-bit signed
+integer value: N", ``null`` at that path and an ``errors`` entry; ``BigInt`` is a string
+(published: "Since the value may exceed the size of a 32-bit integer, it's encoded as a string").
 
-Errors copy GitHub's (graphql-ruby) shapes: ``{"type", "path", "locations", "message"}`` for
-execution errors (EXCESSIVE_PAGINATION, NOT_FOUND, INVALID_CURSOR_ARGUMENTS), and
-``{"path", "extensions", "locations", "message"}`` for validation errors (undefinedField,
-variable coercion), which answer without ``data``.
+:func:`prepare` does what GitHub does before it executes: parse, validate, coerce the variables,
+check every connection's ``first``/``last`` and count the point cost; :func:`execute` runs a
+prepared query over a root of plain dicts (:func:`field_resolver`: a dict key's value, a callable
+value is a resolver called with the field's arguments; :func:`type_resolver`: an interface/union
+member by the dict's ``__typename``).  Answers follow GitHub's shapes (graphql-ruby):
 
-The point cost follows GitHub's published rule ("Rate limits and query limits for the GraphQL
-API", docs.github.com/en/graphql/overview/rate-limits-and-query-limits-for-the-graphql-api):
-add up the number of requests needed to fulfil each unique connection, assuming each reaches
-its ``first``/``last`` limit, divide by 100, round to the nearest whole number; at least 1.
+* execution errors ``{"type", "path", "locations", "message"}`` with ``data``; ``type`` comes from a
+  :class:`GitHubError` a resolver raised (NOT_FOUND, INVALID_CURSOR_ARGUMENTS ...); graphql-core's
+  own errors (the ``Int`` range) have none: what GitHub answers for an out-of-range ``Int`` is not
+  documented, and ccwatch fails on any error;
+* validation errors without ``data``, ``{"path", "extensions": {"code", ...}, "locations",
+  "message"}``: an undefined field in graphql-ruby's words ("Field 'x' doesn't exist on type 'Y'",
+  ``code: undefinedField``), others in graphql-core's (``code: validationError``); a variable in
+  graphql-ruby's ("Variable $base of type String! was provided invalid value");
+* pagination errors without ``data`` (GitHub needs the bounds to compute the cost):
+  MISSING_PAGINATION_BOUNDARIES, EXCESSIVE_PAGINATION (over 100), and, for both ``first`` and
+  ``last`` or a bound below 1, INVALID_PAGINATION_ARGUMENTS (GitHub's wording; that ``type`` is
+  not seen in public samples: it is this double's choice, set in one place, :data:`INVALID_PAGINATION`).
+
+The point cost is GitHub's published rule ("Rate limits and query limits for the GraphQL API"):
+add up the requests needed to fulfil each connection, assuming each reaches its ``first``/``last``
+(a nested connection once per parent node; ``nodes(ids:)`` multiplies by the ids), divide by 100,
+round to the nearest whole number, at least 1.
 """
 
 from __future__ import annotations
 
-import bisect
+import base64
+import json
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from pathlib import Path
 from typing import Any
 
-MAX_PAGE = 100
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLSchema,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    TypeInfo,
+    TypeInfoVisitor,
+    Visitor,
+    build_schema,
+    execute_sync,
+    get_named_type,
+    get_operation_ast,
+    is_list_type,
+    parse,
+    validate,
+    value_from_ast_untyped,
+    visit,
+)
+from graphql.error import GraphQLSyntaxError
+from graphql.execution.values import get_variable_values
+
+SCHEMA_PATH = Path(__file__).resolve().parent / "github_schema" / "github.graphql"
+MAX_PAGE = 100       # GitHub: first/last between 1 and 100
+MIN_PAGE = 1         # the schema's Int allows 0; GitHub documents 1..100
 NODE_LIMIT = 500_000
-
-_TOKEN = re.compile(r"""
-    (?P<ws>[\s,\ufeff]+|\#[^\n]*)
-  | (?P<spread>\.\.\.)
-  | (?P<punct>[!$():=@\[\]{}|&])
-  | (?P<name>[_A-Za-z][_0-9A-Za-z]*)
-  | (?P<num>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
-  | (?P<str>"(?:[^"\\\n]|\\.)*")
-""", re.X)
+INVALID_PAGINATION = "INVALID_PAGINATION_ARGUMENTS"
+STRING_SCALARS = ("DateTime", "GitTimestamp", "URI", "GitObjectID", "Date", "HTML", "GitRefname")
 
 
-class GqlError(Exception):
-    """An error that ends the request: ``errors`` only, no ``data``."""
-
-    def __init__(self, message: str, line: int | None = None, col: int | None = None, **extra: Any):
-        super().__init__(message)
-        self.entry: dict[str, Any] = dict(extra)
-        if line is not None:
-            self.entry["locations"] = [{"line": line, "column": col}]
-        self.entry["message"] = message
+# ------------------------------------------------------------------------------ schema
+def _bigint_out(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not re.fullmatch(r"-?\d+", str(value)):
+        raise TypeError(f"BigInt cannot represent a non-integer value: {value!r}")
+    return str(int(value))
 
 
-class FieldError(Exception):
-    """An execution error of one field: the field is null, the error is listed with its path."""
+def _bigint_in(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not re.fullmatch(r"-?\d+", str(value)):
+        raise TypeError(f"BigInt cannot represent a non-integer value: {value!r}")
+    return int(value)
+
+
+def _string_out(name: str) -> Callable[[Any], str]:
+    def serialize(value: Any) -> str:
+        if not isinstance(value, str):
+            raise TypeError(f"{name} cannot represent a non-string value: {value!r}")
+        return value
+    return serialize
+
+
+def _set_coercion(scalar: Any, output: Callable[[Any], Any], input_: Callable[[Any], Any] | None = None) -> None:
+    """A scalar's output (and input) coercion, under graphql-core 3.2's and 3.3's names alike."""
+    scalar.serialize = output
+    if hasattr(scalar, "coerce_output_value"):
+        scalar.coerce_output_value = output
+    if input_ is not None:
+        scalar.parse_value = input_
+        if hasattr(scalar, "coerce_input_value"):
+            scalar.coerce_input_value = input_
+
+
+@cache
+def load_schema(path: Path = SCHEMA_PATH) -> GraphQLSchema:
+    """The cut, built strictly, with GitHub's custom scalars' coercions (an SDL gives none)."""
+    schema = build_schema(path.read_text(encoding="utf-8"))
+    for name, scalar in schema.type_map.items():
+        if name == "BigInt":
+            _set_coercion(scalar, _bigint_out, _bigint_in)
+        elif name in STRING_SCALARS:
+            _set_coercion(scalar, _string_out(name))
+    return schema
+
+
+# ------------------------------------------------------------------------------ errors
+class GitHubError(GraphQLError):
+    """An execution error GitHub names with a ``type`` (NOT_FOUND, INVALID_CURSOR_ARGUMENTS ...)."""
 
     def __init__(self, type_: str, message: str):
-        super().__init__(message)
-        self.type = type_
-        self.message = message
+        super().__init__(message, extensions={"type": type_})
 
 
-class _Null(Exception):
-    """A non-null field resolved to null: the enclosing object becomes null."""
+def _locations(err: GraphQLError) -> list[dict[str, int]]:
+    return [{"line": loc.line, "column": loc.column} for loc in err.locations or ()]
 
 
-@dataclass
-class Var:
-    name: str
-
-
-@dataclass
-class Field:
-    name: str
-    alias: str | None
-    args: dict[str, Any]
-    selections: list | None
-    line: int
-    col: int
-
-
-@dataclass
-class Fragment:
-    on: str | None
-    selections: list
-
-
-@dataclass
-class Operation:
-    kind: str
-    name: str | None
-    variables: list[tuple[str, str, Any]]  # (name, type text e.g. "[ID!]!", default)
-    selections: list
-    line: int
-    col: int
-
-
-@dataclass
-class Obj:
-    """A GraphQL object: ``fields`` maps a field name to a value or to ``resolver(args, name)``."""
-
-    typename: str
-    fields: dict[str, Any]
-    implements: tuple[str, ...] = ()
-
-    def is_a(self, type_name: str) -> bool:
-        return type_name == self.typename or type_name in self.implements
-
-
-# ---------------------------------------------------------------------------------- parsing
-class _Parser:
-    def __init__(self, text: str):
-        self.text = text
-        self.lines = [0] + [m.end() for m in re.finditer("\n", text)]
-        self.toks: list[tuple[str, str, int]] = []
-        pos = 0
-        while pos < len(text):
-            m = _TOKEN.match(text, pos)
-            if m is None:
-                line, col = self.where(pos)
-                raise GqlError(f'Parse error on "{text[pos]}" (error) at [{line}, {col}]', line, col)
-            if m.lastgroup != "ws":
-                self.toks.append((m.lastgroup, m.group(), pos))
-            pos = m.end()
-        self.i = 0
-
-    def where(self, pos: int) -> tuple[int, int]:
-        n = bisect.bisect_right(self.lines, pos) - 1
-        return n + 1, pos - self.lines[n] + 1
-
-    def peek(self) -> tuple[str, str, int]:
-        return self.toks[self.i] if self.i < len(self.toks) else ("eof", "", len(self.text))
-
-    def fail(self):
-        kind, val, pos = self.peek()
-        line, col = self.where(pos)
-        shown = "end of file" if kind == "eof" else val
-        raise GqlError(f'Parse error on "{shown}" ({kind.upper()}) at [{line}, {col}]', line, col)
-
-    def take(self, value: str | None = None, kind: str | None = None) -> tuple[str, str, int]:
-        tok = self.peek()
-        if (value is not None and tok[1] != value) or (kind is not None and tok[0] != kind) or tok[0] == "eof":
-            self.fail()
-        self.i += 1
-        return tok
-
-    def accept(self, value: str) -> bool:
-        if self.peek()[1] == value and self.peek()[0] != "str":
-            self.i += 1
-            return True
-        return False
-
-    def document(self) -> list[Operation]:
-        ops = []
-        while self.peek()[0] != "eof":
-            ops.append(self.operation())
-        if not ops:
-            self.fail()
-        return ops
-
-    def operation(self) -> Operation:
-        kind, val, pos = self.peek()
-        line, col = self.where(pos)
-        if val == "{":
-            return Operation("query", None, [], self.selection_set(), line, col)
-        if val not in ("query", "mutation", "subscription"):
-            self.fail()
-        self.i += 1
-        name = self.take(kind="name")[1] if self.peek()[0] == "name" else None
-        variables = []
-        if self.accept("("):
-            while not self.accept(")"):
-                self.take("$")
-                vname = self.take(kind="name")[1]
-                self.take(":")
-                vtype = self.type_ref()
-                default = self.value() if self.accept("=") else None
-                variables.append((vname, vtype, default))
-        return Operation(val, name, variables, self.selection_set(), line, col)
-
-    def type_ref(self) -> str:
-        if self.accept("["):
-            inner = self.type_ref()
-            self.take("]")
-            text = f"[{inner}]"
-        else:
-            text = self.take(kind="name")[1]
-        return text + "!" if self.accept("!") else text
-
-    def selection_set(self) -> list:
-        self.take("{")
-        out: list = []
-        while not self.accept("}"):
-            if self.peek()[0] == "spread":
-                self.i += 1
-                on = None
-                if self.peek()[1] == "on":
-                    self.i += 1
-                    on = self.take(kind="name")[1]
-                elif self.peek()[0] == "name":
-                    raise GqlError("Fragment spreads are not supported by the sandbox's GraphQL double",
-                                   *self.where(self.peek()[2]))
-                out.append(Fragment(on, self.selection_set()))
-                continue
-            _, name, pos = self.take(kind="name")
-            line, col = self.where(pos)
-            alias = None
-            if self.accept(":"):
-                alias, name = name, self.take(kind="name")[1]
-            args = {}
-            if self.accept("("):
-                while not self.accept(")"):
-                    key = self.take(kind="name")[1]
-                    self.take(":")
-                    args[key] = self.value()
-            sels = self.selection_set() if self.peek()[1] == "{" and self.peek()[0] == "punct" else None
-            out.append(Field(name, alias, args, sels, line, col))
-        return out
-
-    def value(self) -> Any:
-        kind, val, _ = self.peek()
-        if kind == "punct" and val == "$":
-            self.i += 1
-            return Var(self.take(kind="name")[1])
-        if kind == "punct" and val == "[":
-            self.i += 1
-            items = []
-            while not self.accept("]"):
-                items.append(self.value())
-            return items
-        if kind == "punct" and val == "{":
-            self.i += 1
-            obj = {}
-            while not self.accept("}"):
-                key = self.take(kind="name")[1]
-                self.take(":")
-                obj[key] = self.value()
-            return obj
-        self.i += 1
-        if kind == "num":
-            return float(val) if any(c in val for c in ".eE") else int(val)
-        if kind == "str":
-            import json
-            return json.loads(val)
-        if kind == "name":
-            return {"true": True, "false": False, "null": None}.get(val, val)  # enums stay their name
-        self.i -= 1
-        self.fail()
-
-
-def parse(text: str) -> list[Operation]:
-    return _Parser(text).document()
-
-
-# ---------------------------------------------------------------------------------- variables
-_SCALARS = {"Int": int, "Float": (int, float), "String": str, "ID": (str, int), "Boolean": bool,
-            "GitTimestamp": str, "DateTime": str, "URI": str, "GitObjectID": str}
-
-
-def _coerce_ok(value: Any, type_text: str) -> bool:
-    if type_text.endswith("!"):
-        return value is not None and _coerce_ok(value, type_text[:-1])
-    if value is None:
-        return True
-    if type_text.startswith("["):
-        inner = type_text[1:-1]
-        return all(_coerce_ok(v, inner) for v in value) if isinstance(value, list) else _coerce_ok(value, inner)
-    want = _SCALARS.get(type_text)
-    if want is None:
-        return True  # input objects and enums: taken as given
-    if type_text != "Boolean" and isinstance(value, bool):
-        return False
-    return isinstance(value, want)
-
-
-def bind_variables(op: Operation, given: dict | None) -> dict[str, Any]:
-    given = given or {}
-    out = {}
-    for name, type_text, default in op.variables:
-        value = given.get(name, default)
-        if not _coerce_ok(value, type_text):
-            explanation = ("Expected value to not be null" if value is None
-                           else f"Could not coerce value {value!r} to {type_text.rstrip('!')}")
-            raise GqlError(f"Variable ${name} of type {type_text} was provided invalid value", op.line, op.col,
-                           extensions={"value": value, "problems": [{"path": [], "explanation": explanation}]})
-        out[name] = value
+def execution_error(err: GraphQLError) -> dict[str, Any]:
+    """An error of execution in GitHub's shape: type (when GitHub names one), path, locations, message."""
+    out: dict[str, Any] = {}
+    type_ = (err.extensions or {}).get("type")
+    if type_:
+        out["type"] = type_
+    if err.path is not None:
+        out["path"] = list(err.path)
+    if err.locations:
+        out["locations"] = _locations(err)
+    out["message"] = err.message
     return out
 
 
-def resolve_args(args: dict, variables: dict) -> dict:
-    def sub(v):
-        if isinstance(v, Var):
-            return variables.get(v.name)
-        if isinstance(v, list):
-            return [sub(x) for x in v]
-        if isinstance(v, dict):
-            return {k: sub(x) for k, x in v.items()}
-        return v
-    return {k: sub(v) for k, v in args.items()}
+_UNDEFINED = re.compile(r"Cannot query field '(?P<field>\w+)' on type '(?P<type>\w+)'")
 
 
-# ---------------------------------------------------------------------------------- cost
-def _page(args: dict) -> int | None:
-    sizes = [v for k in ("first", "last") if isinstance(v := args.get(k), int)]
-    return max(sizes) if sizes else None
+class _PathTo(Visitor):
+    """graphql-ruby's path of a validation error: ``["query Name", field, field ...]``."""
+
+    def __init__(self, target: Any):
+        super().__init__()
+        self.target, self.stack, self.found = target, [], None
+
+    def enter(self, node: Any, *_: Any) -> None:
+        if isinstance(node, OperationDefinitionNode):
+            self.stack.append(f"{node.operation.value} {node.name.value}" if node.name else node.operation.value)
+        elif isinstance(node, FieldNode):
+            self.stack.append(node.alias.value if node.alias else node.name.value)
+        if node is self.target and self.found is None:
+            self.found = list(self.stack)
+
+    def leave(self, node: Any, *_: Any) -> None:
+        if isinstance(node, (OperationDefinitionNode, FieldNode)):
+            self.stack.pop()
 
 
-def connection_requests(selections: list, variables: dict, parents: int = 1) -> tuple[int, int]:
-    """(requests, nodes) of a selection set: GitHub's count of connection requests and of nodes."""
+def validation_error(err: GraphQLError, doc: DocumentNode) -> dict[str, Any]:
+    """A static validation error in graphql-ruby's shape, once per place in the document."""
+    out: dict[str, Any] = {}
+    if err.nodes:
+        finder = _PathTo(err.nodes[0])
+        visit(doc, finder)
+        if finder.found:
+            out["path"] = finder.found
+    m = _UNDEFINED.search(err.message)
+    if m:
+        out["extensions"] = {"code": "undefinedField", "typeName": m["type"], "fieldName": m["field"]}
+        message = f"Field '{m['field']}' doesn't exist on type '{m['type']}'"
+    else:
+        out["extensions"] = {"code": "validationError"}
+        message = err.message
+    if err.locations:
+        out["locations"] = _locations(err)
+    out["message"] = message
+    return out
+
+
+_VARIABLE = re.compile(r"""^Variable ['"]\$(?P<name>\w+)['"] (?:has invalid value|of required type)[: ]*(?P<why>.*)$""", re.S)
+
+
+def variable_error(err: GraphQLError, op: OperationDefinitionNode, given: dict[str, Any]) -> dict[str, Any]:
+    """A variable that does not coerce, in graphql-ruby's words."""
+    m = _VARIABLE.match(err.message)
+    name = m["name"] if m else "?"
+    vdef = next((v for v in op.variable_definitions or () if v.variable.name.value == name), None)
+    type_text = _type_text(vdef.type) if vdef is not None else "?"
+    value = given.get(name)
+    why = (m["why"] if m else err.message).strip() or err.message
+    return {"extensions": {"value": value, "problems": [{"path": [], "explanation": why}]},
+            "locations": _locations(err), "message": f"Variable ${name} of type {type_text} was provided invalid value"}
+
+
+def _type_text(node: Any) -> str:
+    kind = node.kind
+    if kind == "non_null_type":
+        return _type_text(node.type) + "!"
+    if kind == "list_type":
+        return f"[{_type_text(node.type)}]"
+    return node.name.value
+
+
+# ------------------------------------------------------------------------------ connections
+def is_connection(type_: Any) -> bool:
+    return get_named_type(type_).name.endswith("Connection") and not is_list_type(type_)
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def unb64(cursor: str) -> str:
+    try:
+        return base64.b64decode(cursor.encode(), validate=True).decode()
+    except Exception:  # noqa: BLE001 - any undecodable cursor is an invalid cursor
+        raise bad_cursor(cursor) from None
+
+
+def bad_cursor(cursor: str) -> GitHubError:
+    return GitHubError("INVALID_CURSOR_ARGUMENTS", f"`{cursor}` does not appear to be a valid cursor.")
+
+
+def offset_cursor(i: int) -> str:
+    return b64(f"cursor:v2:[{i}]")
+
+
+def offset_position(cursor: str) -> int:
+    text = unb64(cursor)
+    try:
+        if not text.startswith("cursor:v2:"):
+            raise ValueError(text)
+        (i,) = json.loads(text[len("cursor:v2:"):])
+        return int(i)
+    except Exception:  # noqa: BLE001 - any malformed cursor is an invalid cursor
+        raise bad_cursor(cursor) from None
+
+
+def window(n_items: int, args: dict[str, Any], position: Callable[[str], int]) -> tuple[int, int, bool, bool]:
+    """The slice ``[start, end)`` of a connection of ``n_items`` for first/after/last/before, and
+    (hasNextPage, hasPreviousPage).  ``position(cursor)`` is the index of a cursor's item.  The
+    bounds were checked before execution (:func:`prepare`)."""
+    first, last = args.get("first"), args.get("last")
+    lo, hi = 0, n_items
+    if args.get("after") is not None:
+        lo = position(args["after"]) + 1
+    if args.get("before") is not None:
+        hi = position(args["before"])
+    lo, hi = max(lo, 0), max(min(hi, n_items), 0)
+    hi = max(hi, lo)
+    start, end = lo, hi
+    if first is not None:
+        end = min(end, start + first)
+    if last is not None:
+        start = max(start, end - last)
+    has_next = end < hi if first is not None else (hi < n_items and args.get("before") is not None)
+    has_prev = start > lo if last is not None else start > 0
+    return start, end, has_next, has_prev
+
+
+def connection(items: Any, args: dict[str, Any], node: Callable[[Any], Any],
+               cursor_of: Callable[[int], str] = offset_cursor,
+               position: Callable[[str], int] = offset_position) -> dict[str, Any]:
+    """A Relay connection over an indexed sequence (O(page): ``items[start:end]`` only); ``node``
+    renders one item.  Default cursors are offsets (``cursor:v2:[i]``, base64)."""
+    start, end, has_next, has_prev = window(len(items), args, position)
+    page = [node(x) for x in items[start:end]]
+    return {
+        "nodes": page, "totalCount": len(items),
+        "edges": lambda _a: [{"cursor": cursor_of(i), "node": x} for i, x in zip(range(start, end), page, strict=True)],
+        "pageInfo": lambda _a: {"hasNextPage": has_next, "hasPreviousPage": has_prev,
+                                "startCursor": cursor_of(start) if end > start else None,
+                                "endCursor": cursor_of(end - 1) if end > start else None},
+    }
+
+
+# ------------------------------------------------------------------------------ resolvers
+def field_resolver(source: Any, info: Any, **args: Any) -> Any:
+    """Objects are dicts: a key's value; a callable value is a resolver, called with the arguments."""
+    value = source.get(info.field_name) if isinstance(source, dict) else None
+    return value(args) if callable(value) else value
+
+
+def type_resolver(value: Any, *_: Any) -> str | None:
+    """An interface or union member: the dict's ``__typename``."""
+    return value.get("__typename") if isinstance(value, dict) else None
+
+
+# ------------------------------------------------------------------------------ before execution
+def _args(node: FieldNode, variables: dict[str, Any]) -> dict[str, Any]:
+    return {a.name.value: value_from_ast_untyped(a.value, variables) for a in node.arguments or ()}
+
+
+@dataclass(frozen=True)
+class _Site:
+    """A connection field that takes ``first``: where it is and its bound arguments (AST values)."""
+
+    path: tuple[str, ...]
+    name: str
+    location: dict[str, int] | None
+    first: Any
+    last: Any
+
+
+class _Sites(Visitor):
+    """Every connection field of an operation that takes ``first``, with its response path."""
+
+    def __init__(self, type_info: TypeInfo):
+        super().__init__()
+        self.type_info, self.path, self.sites = type_info, [], []
+
+    def enter_field(self, node: FieldNode, *_: Any) -> None:
+        self.path.append(node.alias.value if node.alias else node.name.value)
+        fdef = self.type_info.get_field_def()
+        if fdef is None or not is_connection(fdef.type) or "first" not in fdef.args:
+            return
+        where = node.loc.source.get_location(node.loc.start) if node.loc else None
+        args = {a.name.value: a.value for a in node.arguments or ()}
+        self.sites.append(_Site(tuple(self.path), node.name.value,
+                                {"line": where.line, "column": where.column} if where else None,
+                                args.get("first"), args.get("last")))
+
+    def leave_field(self, *_: Any) -> None:
+        self.path.pop()
+
+
+def pagination_errors(sites: tuple[_Site, ...], variables: dict[str, Any]) -> list[dict[str, Any]]:
+    """GitHub's pagination checks on every connection that takes ``first``, for these variables."""
+    errors: list[dict[str, Any]] = []
+    for site in sites:
+        first, last = (None if node is None else value_from_ast_untyped(node, variables)
+                       for node in (site.first, site.last))
+        name = site.name
+
+        def error(type_: str, message: str, site: _Site = site) -> None:
+            entry: dict[str, Any] = {"type": type_, "path": list(site.path)}
+            if site.location is not None:
+                entry["locations"] = [site.location]
+            errors.append({**entry, "message": message})
+
+        if first is None and last is None:
+            error("MISSING_PAGINATION_BOUNDARIES",
+                  f"You must provide a `first` or `last` value to properly paginate the `{name}` connection.")
+        elif first is not None and last is not None:
+            error(INVALID_PAGINATION, f"Passing both `first` and `last` to paginate the `{name}` connection is "
+                                      "not supported.")
+        for key, size in (("first", first), ("last", last)):
+            if isinstance(size, int) and size > MAX_PAGE:
+                error("EXCESSIVE_PAGINATION", f"Requesting {size} records on the `{name}` connection exceeds the "
+                                              f"`{key}` limit of {MAX_PAGE} records.")
+            elif isinstance(size, int) and size < MIN_PAGE:
+                error(INVALID_PAGINATION, f"`{key}` on the `{name}` connection must be between {MIN_PAGE} and "
+                                          f"{MAX_PAGE}.")
+    return errors
+
+
+def connection_requests(selection_set: SelectionSetNode | None, variables: dict[str, Any],
+                        fragments: dict[str, Any], parents: int = 1) -> tuple[int, int]:
+    """(requests, nodes) of a selection set: GitHub's count of connection requests and of nodes.
+    A field with ``first``/``last`` is one request per parent and multiplies the parents of what it
+    selects by its page size; ``nodes(ids:)`` multiplies them by the number of ids."""
     requests = nodes = 0
-    for sel in selections:
-        if isinstance(sel, Fragment):
-            r, n = connection_requests(sel.selections, variables, parents)
-            requests, nodes = requests + r, nodes + n
-            continue
-        args = resolve_args(sel.args, variables)
-        size = _page(args)
-        inner = parents
-        if size is not None:
-            requests += parents
-            inner = parents * size
-            nodes += inner
-        elif isinstance(args.get("ids"), list):
-            inner = parents * len(args["ids"])
-        if sel.selections:
-            r, n = connection_requests(sel.selections, variables, inner)
-            requests, nodes = requests + r, nodes + n
+    for sel in (selection_set.selections if selection_set else ()):
+        if isinstance(sel, InlineFragmentNode):
+            r, n = connection_requests(sel.selection_set, variables, fragments, parents)
+        elif isinstance(sel, FragmentSpreadNode):
+            r, n = connection_requests(fragments[sel.name.value].selection_set, variables, fragments, parents)
+        else:
+            args = _args(sel, variables)
+            sizes = [v for k in ("first", "last") if isinstance(v := args.get(k), int) and not isinstance(v, bool)]
+            inner, r, n = parents, 0, 0
+            if sizes:
+                r, inner = parents, parents * max(sizes)
+                n = inner
+            elif isinstance(args.get("ids"), list):
+                inner = parents * len(args["ids"])
+            sub_r, sub_n = connection_requests(sel.selection_set, variables, fragments, inner)
+            r, n = r + sub_r, n + sub_n
+        requests, nodes = requests + r, nodes + n
     return requests, nodes
 
 
@@ -330,75 +399,97 @@ def point_cost(requests: int) -> int:
     return max(1, (requests + 50) // 100)
 
 
-# ---------------------------------------------------------------------------------- execution
+def _cost(doc: DocumentNode, op: OperationDefinitionNode, variables: dict[str, Any]) -> tuple[int, int, int]:
+    fragments = {d.name.value: d for d in doc.definitions if d.kind == "fragment_definition"}
+    requests, nodes = connection_requests(op.selection_set, variables, fragments)
+    return point_cost(requests), requests, nodes
+
+
+def document_cost(query: str, variables: dict[str, Any], operation_name: str | None = None) -> tuple[int, int]:
+    """(points, requests) of one operation of a document with these variables."""
+    doc = parse(query)
+    op = get_operation_ast(doc, operation_name)
+    if op is None:
+        raise ValueError(f"no operation {operation_name!r} in the document")
+    points, requests, _ = _cost(doc, op, variables)
+    return points, requests
+
+
 @dataclass
-class Execution:
-    variables: dict
-    non_null: frozenset = frozenset()
-    errors: list = field(default_factory=list)
-    undefined: list = field(default_factory=list)
-    op_label: str = "query"
+class Prepared:
+    """A query GitHub would execute: its document, operation, coerced variables and cost."""
 
-    def select(self, obj: Obj, selections: list, path: list) -> dict:
-        out: dict[str, Any] = {}
-        for sel in selections:
-            if isinstance(sel, Fragment):
-                if sel.on is None or obj.is_a(sel.on):
-                    out.update(self.select(obj, sel.selections, path))
-                continue
-            key = sel.alias or sel.name
-            if sel.name == "__typename":
-                out[key] = obj.typename
-                continue
-            if sel.name not in obj.fields:
-                self.undefined.append({
-                    "path": [self.op_label, *[p for p in path if isinstance(p, str)], key],
-                    "extensions": {"code": "undefinedField", "typeName": obj.typename, "fieldName": sel.name},
-                    "locations": [{"line": sel.line, "column": sel.col}],
-                    "message": f"Field '{sel.name}' doesn't exist on type '{obj.typename}'"})
-                continue
-            here = [*path, key]
-            value = obj.fields[sel.name]
-            try:
-                if callable(value):
-                    value = value(resolve_args(sel.args, self.variables), sel.name)
-                value = self.complete(value, sel, here)
-            except FieldError as err:
-                self.errors.append({"type": err.type, "path": here,
-                                    "locations": [{"line": sel.line, "column": sel.col}], "message": err.message})
-                value = None
-            except _Null:
-                value = None
-            if value is None and (obj.typename, sel.name) in self.non_null:
-                raise _Null()
-            out[key] = value
-        return out
+    doc: DocumentNode
+    op: OperationDefinitionNode
+    given: dict[str, Any]       # the variables as sent (graphql-core coerces them again)
+    variables: dict[str, Any]   # coerced, defaults applied (for the cost and the pagination checks)
+    cost: int
+    nodes: int
 
-    def complete(self, value: Any, sel: Field, path: list) -> Any:
-        if value is None:
-            return None
-        if isinstance(value, list):
-            items = []
-            for i, v in enumerate(value):
-                if isinstance(v, FieldError):  # one element failed (e.g. nodes(ids:) with an unknown id)
-                    self.errors.append({"type": v.type, "path": [*path, i],
-                                        "locations": [{"line": sel.line, "column": sel.col}], "message": v.message})
-                    items.append(None)
-                    continue
-                try:
-                    items.append(self.complete(v, sel, [*path, i]))
-                except _Null:
-                    items.append(None)
-            return items
-        if isinstance(value, Obj):
-            if sel.selections is None:
-                raise FieldError("SELECTION_MISSING", f"Field must have selections (field '{sel.name}' returns "
-                                                      f"{value.typename} but has no selections.)")
-            return self.select(value, sel.selections, path)
-        return value
 
-    def run(self, root: Obj, op: Operation) -> dict | None:
-        try:
-            return self.select(root, op.selections, [])
-        except _Null:
-            return None
+@dataclass(frozen=True)
+class _Static:
+    """What a document gives before its variables: parsed, validated, its operation and sites."""
+
+    doc: DocumentNode | None
+    errors: tuple[dict[str, Any], ...]
+    op: OperationDefinitionNode | None = None
+    sites: tuple[_Site, ...] = ()
+
+
+@lru_cache(maxsize=256)
+def _static(schema: GraphQLSchema, query: str, operation_name: str | None) -> _Static:
+    """Parse, validate and find the operation and its connections, once per document: the double
+    answers the same few documents all night (graphql-core's validation is most of a prepare)."""
+    try:
+        doc = parse(query)
+    except GraphQLSyntaxError as err:
+        return _Static(None, ({"locations": _locations(err), "message": err.message},))
+    invalid = validate(schema, doc)
+    if invalid:
+        return _Static(doc, tuple(validation_error(e, doc) for e in invalid))
+    op = get_operation_ast(doc, operation_name)
+    if op is None:
+        return _Static(doc, ({"message": f'No operation named "{operation_name}"' if operation_name
+                              else "An operation name is required"},))
+    if op.operation.value != "query":
+        return _Static(doc, ({"message": f"The sandbox's GitHub double answers queries only, not a "
+                                         f"{op.operation.value}"},))
+    type_info = TypeInfo(schema)
+    sites = _Sites(type_info)
+    visit(op, TypeInfoVisitor(type_info, sites))
+    return _Static(doc, (), op, tuple(sites.sites))
+
+
+def prepare(schema: GraphQLSchema, query: str, operation_name: str | None,
+            variables: dict[str, Any]) -> Prepared | list[dict[str, Any]]:
+    """The prepared query, or the ``errors`` GitHub answers without ``data`` (nothing charged)."""
+    static = _static(schema, query, operation_name)
+    if static.errors or static.doc is None or static.op is None:
+        return [dict(e) for e in static.errors]
+    doc, op = static.doc, static.op
+    coerced = get_variable_values(schema, op.variable_definitions or (), variables)
+    if isinstance(coerced, list):
+        return [variable_error(e, op, variables) for e in coerced]
+    values = dict(coerced.coerced)
+    pages = pagination_errors(static.sites, values)
+    if pages:
+        return pages
+    points, _, nodes = _cost(doc, op, values)
+    if nodes > NODE_LIMIT:
+        return [{"type": "MAX_NODE_LIMIT_EXCEEDED",
+                 "message": f"This query requests up to {nodes:,} possible nodes which exceeds the maximum "
+                            f"limit of {NODE_LIMIT:,}."}]
+    return Prepared(doc, op, variables, values, points, nodes)
+
+
+def execute(schema: GraphQLSchema, prepared: Prepared, root: dict[str, Any]) -> dict[str, Any]:
+    """GitHub's answer to a prepared query over ``root``: ``{"data": ...}`` plus ``errors`` if any."""
+    result = execute_sync(schema, prepared.doc, root_value=root, variable_values=prepared.given,
+                          operation_name=prepared.op.name.value if prepared.op.name else None,
+                          field_resolver=field_resolver, type_resolver=type_resolver)
+    out: dict[str, Any] = {"data": result.data}
+    if result.errors:
+        out["errors"] = [execution_error(e) for e in result.errors]
+    return out
+

@@ -1,17 +1,13 @@
-"""The GraphQL double's per-repository index and value helpers: cursors, times and enums as
-GitHub spells them (shared by the API and its node resolvers)."""
+"""The GraphQL double's per-repository index and value helpers: times and enums as GitHub spells
+them (shared by the API and its node resolvers; cursors are in ``github_graphql_exec``)."""
 
 from __future__ import annotations
 
-import base64
-import json
+import bisect
 from datetime import UTC, datetime
 from functools import cached_property
 
-from ccwatch.sandbox.github_graphql_exec import (
-    FieldError,
-)
-from ccwatch.sandbox.render import stable_int
+from ccwatch.sandbox.render import check_suite_id
 
 
 def iso(t: str | None) -> str | None:
@@ -23,35 +19,6 @@ def iso(t: str | None) -> str | None:
 
 def upper(v: str | None) -> str | None:
     return v.upper() if isinstance(v, str) else v
-
-
-def b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
-
-
-def unb64(cursor: str) -> str:
-    try:
-        return base64.b64decode(cursor.encode(), validate=True).decode()
-    except Exception:  # noqa: BLE001 - any undecodable cursor is an invalid cursor
-        raise bad_cursor(cursor) from None
-
-
-def bad_cursor(cursor: str) -> FieldError:
-    return FieldError("INVALID_CURSOR_ARGUMENTS", f"`{cursor}` does not appear to be a valid cursor.")
-
-
-def offset_cursor(i: int) -> str:
-    return b64(f"cursor:v2:[{i}]")
-
-
-def offset_position(cursor: str) -> int:
-    text = unb64(cursor)
-    try:
-        assert text.startswith("cursor:v2:")
-        (i,) = json.loads(text[len("cursor:v2:"):])
-        return int(i)
-    except Exception:  # noqa: BLE001
-        raise bad_cursor(cursor) from None
 
 
 def pull_updated(p: dict) -> str:
@@ -154,10 +121,8 @@ class RepoIndex:
         def build():
             suites: dict[int, tuple[int, object, list[dict]]] = {}
             for cr in (self.r.get("check_runs") or {}).get(sha, []):
-                app = cr.get("app", "github-actions")
-                slug = app.get("slug") if isinstance(app, dict) else app
-                sid = int(cr.get("check_suite_id") or stable_int(f"suite:{self.full}:{sha}:{slug}"))
-                suites.setdefault(sid, (sid, app, []))[2].append(cr)
+                sid = check_suite_id(self.full, sha, cr)
+                suites.setdefault(sid, (sid, cr.get("app", "github-actions"), []))[2].append(cr)
             for _, _, runs in suites.values():
                 runs.sort(key=lambda c: int(c["id"]))
             return list(suites.values())
@@ -172,6 +137,12 @@ class RepoIndex:
                 latest.setdefault(s.get("context", "default"), s)
             return list(latest.values())
         return self._memo(("statuses", sha), build)
+
+    def merged_count(self, base: str, lo: str, hi: str) -> int:
+        """PRs merged into ``base`` with ``lo <= merged_at <= hi`` (ISO-8601 UTC strings), by bisection."""
+        times = self._memo(("merged", base), lambda: sorted(
+            iso(p["merged_at"]) for p in self.pull_groups.get(("MERGED", base), [])))
+        return bisect.bisect_right(times, hi) - bisect.bisect_left(times, lo)
 
     def reviews(self, n: int) -> list[dict]:
         return self._memo(("reviews", n), lambda: sorted(

@@ -1,87 +1,37 @@
 """GitHub GraphQL double, the object graph: Repository, PullRequest, Commit, CheckSuite, Deployment ...
 
-Each object is an :class:`~ccwatch.sandbox.github_graphql_exec.Obj` built from the scenario
-through the per-repository indexes of :class:`~ccwatch.sandbox.github_graphql.RepoIndex`;
-connections (:func:`connection`, O(page) over an indexed list) are resolved lazily, so only what
-the selection asks for is computed.
-Identities match the REST double (``render.py``): ``id`` = REST ``node_id``, ``databaseId`` =
-REST ``id``.  Bots are ``Bot`` actors whose login has no ``[bot]`` suffix (API-NOTES.md).
+Objects are plain dicts keyed by GraphQL field name (``__typename`` where the position is an
+interface or union); a callable value is a resolver, called with the field's arguments, so
+connections (:func:`~ccwatch.sandbox.github_graphql_exec.connection`, O(page) over the
+per-repository indexes of :class:`~ccwatch.sandbox.github_graphql_index.RepoIndex`) are built only
+when selected.  graphql-core (``github_graphql_exec``) serialises them by the published schema: a
+dict may hold more keys than a query selects, and an id too big for an ``Int`` field fails there
+exactly as on GitHub.
+
+Identities match the REST double (``render.py``): ``id`` = the REST ``node_id``; ``databaseId``
+(``Int``) and ``fullDatabaseId`` (``BigInt``) = the REST ``id``; an App's ``databaseId`` = the
+REST ``app.id``.  Bots are ``Bot`` actors whose login has no ``[bot]`` suffix (API-NOTES.md).
 """
 
 from __future__ import annotations
 
 import bisect
 import json
-from collections.abc import Callable
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ccwatch.sandbox.github_graphql_exec import MAX_PAGE, FieldError, Obj
-from ccwatch.sandbox.github_graphql_index import (
-    RepoIndex,
-    b64,
-    bad_cursor,
-    iso,
-    offset_cursor,
-    offset_position,
-    pull_state,
-    pull_updated,
-    unb64,
-    upper,
-)
-from ccwatch.sandbox.render import Ctx, node_id, stable_int
+from graphql import GraphQLError
 
-ACTOR = ("Actor", "Node")
-FAILING = {"failure", "timed_out", "cancelled", "action_required", "startup_failure", "stale"}
+from ccwatch.sandbox.github_graphql_exec import GitHubError, b64, bad_cursor, connection, unb64
+from ccwatch.sandbox.github_graphql_index import RepoIndex, iso, pull_state, pull_updated, upper
+from ccwatch.sandbox.render import Ctx, label_id, node_id, pull_id, repo_id
 
-
-def window(n_items: int, args: dict, name: str, position: Callable[[str], int]) -> tuple[int, int, bool, bool]:
-    """The slice ``[lo, hi)`` of a connection of ``n_items`` for first/after/last/before, and
-    (hasNextPage, hasPreviousPage).  ``position(cursor)`` is the index of a cursor's item."""
-    first, last = args.get("first"), args.get("last")
-    for key, size in (("first", first), ("last", last)):
-        if size is not None and size > MAX_PAGE:
-            raise FieldError("EXCESSIVE_PAGINATION", f"Requesting {size} records on the `{name}` connection exceeds "
-                                                     f"the `{key}` limit of {MAX_PAGE} records.")
-        if size is not None and size < 0:
-            raise FieldError("ARGUMENT_LIMIT", f"`{key}` on the `{name}` connection cannot be less than zero.")
-    if first is None and last is None:
-        raise FieldError("MISSING_PAGINATION_BOUNDARIES",
-                         f"You must provide a `first` or `last` value to properly paginate the `{name}` connection.")
-    lo, hi = 0, n_items
-    if args.get("after") is not None:
-        lo = position(args["after"]) + 1
-    if args.get("before") is not None:
-        hi = position(args["before"])
-    lo, hi = max(lo, 0), max(min(hi, n_items), 0)
-    hi = max(hi, lo)
-    start, end = lo, hi
-    if first is not None:
-        end = min(end, start + first)
-    if last is not None:
-        start = max(start, end - last)
-    has_next = end < hi if first is not None else (hi < n_items and args.get("before") is not None)
-    has_prev = start > lo if last is not None else start > 0
-    return start, end, has_next, has_prev
-
-
-def connection(typename: str, items: list, args: dict, name: str, cursor_of: Callable[[int], str],
-               position: Callable[[str], int], node: Callable[[Any], Any]) -> Obj:
-    """A Relay connection over an indexed list (O(page)); ``node`` renders one item."""
-    start, end, has_next, has_prev = window(len(items), args, name, position)
-    page = [node(x) for x in items[start:end]]
-
-    def cursors() -> list[str]:  # only when edges or pageInfo are selected
-        return [cursor_of(i) for i in range(start, end)]
-
-    edge_type = typename.replace("Connection", "Edge")
-    return Obj(typename, {
-        "nodes": page, "totalCount": len(items),
-        "edges": lambda _a, _n: [Obj(edge_type, {"cursor": c, "node": x}) for c, x in zip(cursors(), page, strict=True)],
-        "pageInfo": lambda _a, _n: Obj("PageInfo", {
-            "hasNextPage": has_next, "hasPreviousPage": has_prev,
-            "startCursor": cursor_of(start) if end > start else None,
-            "endCursor": cursor_of(end - 1) if end > start else None}),
-    })
+Obj = dict[str, Any]
+GHOST = "ghost"  # GitHub's stand-in for a deleted account (a non-null actor with no one behind it)
+# search(type: ISSUE): the one query form the double answers (CcwatchMergedCount), qualifiers in any order
+_SEARCH_TERMS = {"repo", "is:pr", "is:merged", "base", "merged"}
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 class _View:
@@ -97,70 +47,96 @@ class _View:
         return self.rows[self.lo + s.start: self.lo + s.stop]
 
 
-def small(typename: str, items: list, args: dict, name: str, node) -> Obj:
-    """A connection over a short list, with offset cursors."""
-    return connection(typename, items, args, name, offset_cursor, offset_position, node)
+def _search_bound(text: str, end: bool) -> str:
+    """One end of ``merged:FROM..TO`` as an ISO-8601 UTC string: a day covers the whole UTC day."""
+    if _DAY.match(text):
+        day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+        return (day + timedelta(days=1, seconds=-1) if end else day).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except ValueError:
+        raise GraphQLError(f"merged:{text}: not a date or an ISO-8601 time") from None
+
+
+def parse_merged_search(query: str) -> tuple[str, str, str, str]:
+    """(repository, base, from, to) of ``repo:o/r is:pr is:merged base:B merged:FROM..TO`` (any
+    order); anything else is an error without a GitHub ``type`` (a limit of the double, not of
+    GitHub): the double answers no other search."""
+    terms: dict[str, str] = {}
+    for word in query.split():
+        key, sep, value = word.partition(":")
+        name = word if key == "is" else key
+        if not sep or name not in _SEARCH_TERMS or name in terms or (key != "is" and not value):
+            terms = {}
+            break
+        terms[name] = value
+    lo, dots, hi = terms.get("merged", "").partition("..")
+    if set(terms) != _SEARCH_TERMS or not dots or not lo or not hi:
+        raise GraphQLError("The sandbox's GitHub double answers only the search "
+                           f"'repo:OWNER/NAME is:pr is:merged base:BRANCH merged:FROM..TO', not {query!r}")
+    return terms["repo"], terms["base"], _search_bound(lo, end=False), _search_bound(hi, end=True)
 
 
 class Nodes:
-    def __init__(self, api, ctx: Ctx):
+    """The resolvers of one request (``ctx``: the origin the client called, for URLs)."""
+
+    def __init__(self, api: Any, ctx: Ctx):
         self.api, self.ctx = api, ctx
 
     def query_root(self, rate: Obj) -> Obj:
-        return Obj("Query", {"rateLimit": rate, "repository": self.repository, "nodes": self.nodes,
-                             "node": lambda args, _n: self._node(args.get("id"))})
+        return {"rateLimit": lambda _a: rate, "repository": self.repository, "nodes": self.nodes,
+                "search": self.search}
 
     # ------------------------------------------------------------------ roots
-    def repository(self, args: dict, _name: str) -> Obj:
+    def repository(self, args: dict) -> Obj:
         owner, name = args.get("owner") or "", args.get("name") or ""
         ix = self.api.index(f"{owner}/{name}")
         if ix is None:
-            raise FieldError("NOT_FOUND", f"Could not resolve to a Repository with the name '{owner}/{name}'.")
+            raise GitHubError("NOT_FOUND", f"Could not resolve to a Repository with the name '{owner}/{name}'.")
         return self.repo(ix)
 
-    def _node(self, gid):
-        found = self.api.deployments().get(gid) if isinstance(gid, str) else None
-        if found is None:
-            raise FieldError("NOT_FOUND", f"Could not resolve to a node with the global id of '{gid}'")
-        return self.deployment(*found)
-
-    def nodes(self, args: dict, _name: str) -> list:
-        out = []
+    def nodes(self, args: dict) -> list:
+        """``nodes(ids:)``: Deployments (the only node type ccwatch looks up); an unknown id is
+        ``null`` at its position with a NOT_FOUND error (graphql-core lists it at ``["nodes", i]``)."""
+        table = self.api.deployments()
+        out: list[Any] = []
         for gid in args.get("ids") or []:
-            try:
-                out.append(self._node(gid))
-            except FieldError as err:
-                out.append(err)  # the executor lists it at ["nodes", i] and answers null there
+            found = table.get(gid)
+            out.append(self.deployment(*found) if found else GitHubError(
+                "NOT_FOUND", f"Could not resolve to a node with the global id of '{gid}'"))
         return out
+
+    def search(self, args: dict) -> Obj:
+        if args.get("type") != "ISSUE":
+            raise GraphQLError("The sandbox's GitHub double answers search(type: ISSUE) only")
+        repo, base, lo, hi = parse_merged_search(args.get("query") or "")
+        ix = self.api.index(repo)
+        count = ix.merged_count(base, lo, hi) if ix is not None else 0
+        return {"issueCount": count, "nodes": [], "pageInfo": {"hasNextPage": False, "hasPreviousPage": False}}
 
     # ------------------------------------------------------------------ actors
     def actor(self, login: str | None) -> Obj | None:
+        """An ``Actor`` (User, Bot or Organization) as GitHub's GraphQL spells it; None for no one."""
         if not login:
             return None
         uid, utype = self.ctx.user_info(login)
         if utype == "Bot":
             short = login[:-5] if login.endswith("[bot]") else login
-            return Obj("Bot", {"login": short, "databaseId": uid, "id": node_id("Bot", uid),
-                               "url": f"{self.ctx.html}/apps/{short}"}, ACTOR)
-        return Obj(utype if utype == "Organization" else "User",
-                   {"login": login, "databaseId": uid, "id": node_id(utype, uid), "url": f"{self.ctx.html}/{login}"},
-                   ACTOR)
+            return {"__typename": "Bot", "login": short, "databaseId": uid, "id": node_id("Bot", uid),
+                    "url": f"{self.ctx.html}/apps/{short}"}
+        kind = "Organization" if utype == "Organization" else "User"
+        return {"__typename": kind, "login": login, "databaseId": uid, "id": node_id(kind, uid),
+                "url": f"{self.ctx.html}/{login}"}
 
     # ------------------------------------------------------------------ repository
     def repo(self, ix: RepoIndex) -> Obj:
-        rid = int(ix.r.get("id") or stable_int(f"repo:{ix.full}"))
-        default = ix.r.get("default_branch", "main")
-        return Obj("Repository", {
-            "id": node_id("Repository", rid), "databaseId": rid, "name": ix.full.split("/", 1)[1],
-            "nameWithOwner": ix.full, "url": f"{self.ctx.html}/{ix.full}", "isPrivate": bool(ix.r.get("private", True)),
-            "pullRequests": lambda args, name: self.pull_requests(ix, args, name),
-            "ref": lambda args, _n: self.ref(ix, args.get("qualifiedName") or ""),
-            "defaultBranchRef": lambda args, _n: self.ref(ix, default),
-        }, ("Node",))
+        rid = repo_id(ix.full, ix.r)
+        return {"id": node_id("Repository", rid), "databaseId": rid,
+                "pullRequests": lambda args: self.pull_requests(ix, args),
+                "ref": lambda args: self.ref(ix, args.get("qualifiedName") or "")}
 
-    def pull_requests(self, ix: RepoIndex, args: dict, name: str) -> Obj:
-        states = args.get("states") or ()
-        states = tuple(sorted([states] if isinstance(states, str) else states))
+    def pull_requests(self, ix: RepoIndex, args: dict) -> Obj:
+        states = tuple(sorted(args.get("states") or ()))
         order = args.get("orderBy") or {}
         order = (order.get("field", "CREATED_AT"), order.get("direction", "ASC"))
         rows, pos = ix.pulls(states, args.get("baseRefName"), order)
@@ -179,8 +155,7 @@ class Nodes:
             except (ValueError, KeyError, TypeError):
                 raise bad_cursor(cursor) from None
 
-        return connection("PullRequestConnection", rows, args, name, cursor_of, position,
-                          lambda p: self.pull(ix, p))
+        return connection(rows, args, lambda p: self.pull(ix, p), cursor_of, position)
 
     def ref(self, ix: RepoIndex, qualified: str) -> Obj | None:
         if qualified.startswith("refs/") and not qualified.startswith("refs/heads/"):
@@ -189,73 +164,76 @@ class Nodes:
         head = ix.head(branch) if branch else None
         if head is None:
             return None
-        return Obj("Ref", {"name": branch, "prefix": "refs/heads/", "id": node_id("Ref", f"{ix.full}:{branch}"),
-                           "target": self.commit(ix, head)}, ("Node",))
+        return {"id": node_id("Ref", f"{ix.full}:{branch}"), "name": branch, "target": self.commit(ix, head)}
 
     # ------------------------------------------------------------------ pull requests
     def pull(self, ix: RepoIndex, p: dict) -> Obj:
         n = int(p["number"])
-        pid = int(p.get("id") or stable_int(f"pull:{ix.full}#{n}"))
+        pid = pull_id(ix.full, p)
         merged = bool(p.get("merged_at"))
         head = p.get("head_sha")
         labels = p.get("labels") or []
-        return Obj("PullRequest", {
-            "id": node_id("PullRequest", pid), "databaseId": pid, "number": n, "title": p.get("title", ""),
-            "body": p.get("body") or "", "url": f"{self.ctx.html}/{ix.full}/pull/{n}", "state": pull_state(p),
-            "isDraft": bool(p.get("draft", False)), "merged": merged, "createdAt": iso(p["created_at"]),
-            "updatedAt": iso(pull_updated(p)), "mergedAt": iso(p.get("merged_at")), "closedAt": iso(p.get("closed_at")),
+        return {
+            "__typename": "PullRequest", "id": node_id("PullRequest", pid), "databaseId": pid, "fullDatabaseId": pid,
+            "number": n, "title": p.get("title", ""), "url": f"{self.ctx.html}/{ix.full}/pull/{n}",
+            "state": pull_state(p), "createdAt": iso(p["created_at"]), "updatedAt": iso(pull_updated(p)),
+            "mergedAt": iso(p.get("merged_at")), "closedAt": iso(p.get("closed_at")),
             "baseRefName": p.get("base", ix.r.get("default_branch", "main")),
             "headRefName": p.get("head_ref", f"pr-{n}"), "headRefOid": head,
             "author": self.actor(p.get("user")), "mergedBy": self.actor(p.get("merged_by")) if merged else None,
-            "mergeCommit": self.commit(ix, p["merge_commit_sha"]) if merged and p.get("merge_commit_sha") else None,
-            "labels": lambda args, name: small("LabelConnection", labels, args, name, lambda lb: Obj("Label", {
-                "name": lb, "id": node_id("Label", stable_int(f"label:{ix.full}:{lb}")), "color": "ededed"})),
-            "reviews": lambda args, name: self.reviews(ix, n, args, name),
-            "commits": lambda args, name: small("PullRequestCommitConnection", [head] if head else [], args, name,
-                                                lambda sha: Obj("PullRequestCommit", {
-                                                    "id": node_id("PullRequestCommit", f"{pid}:{sha}"),
-                                                    "commit": self.commit(ix, sha),
-                                                    "url": f"{self.ctx.html}/{ix.full}/pull/{n}/commits/{sha}"})),
-        }, ("Node",))
+            "mergeCommit": (lambda _a: self.commit(ix, p["merge_commit_sha"])) if merged and p.get("merge_commit_sha")
+            else None,
+            "labels": lambda args: connection(labels, args, lambda lb: {
+                "name": lb, "id": node_id("Label", label_id(ix.full, lb))}),
+            "reviews": lambda args: self.reviews(ix, n, args),
+            "timelineItems": lambda args: connection(self.timeline(ix, p, pid, args), args, lambda e: e),
+            "commits": lambda args: connection([head] if head else [], args, lambda sha: {
+                "__typename": "PullRequestCommit", "id": node_id("PullRequestCommit", f"{pid}:{sha}"),
+                "commit": self.commit(ix, sha)}),
+        }
 
-    def reviews(self, ix: RepoIndex, n: int, args: dict, name: str) -> Obj:
+    def timeline(self, ix: RepoIndex, p: dict, pid: int, args: dict) -> list[Obj]:
+        """The PR's timeline events the double knows: the ``AddedToMergeQueueEvent`` of a scenario
+        PR's ``queued_by``/``queued_at`` (``itemTypes`` filters; no other event is modelled)."""
+        wanted = args.get("itemTypes")
+        if not p.get("queued_by") or (wanted and "ADDED_TO_MERGE_QUEUE_EVENT" not in wanted):
+            return []
+        actor = self.actor(p["queued_by"])
+        enqueuer = {"login": actor["login"], "id": actor["id"]} if actor and actor["__typename"] == "User" else None
+        return [{"__typename": "AddedToMergeQueueEvent", "id": node_id("AddedToMergeQueueEvent", f"{pid}:1"),
+                 "createdAt": iso(p.get("queued_at") or p.get("merged_at") or p["created_at"]), "actor": actor,
+                 "enqueuer": enqueuer}]
+
+    def reviews(self, ix: RepoIndex, n: int, args: dict) -> Obj:
         rows = ix.reviews(n)
         if args.get("states"):
             rows = [rv for rv in rows if rv.get("state", "COMMENTED") in args["states"]]
 
         def node(rv: dict) -> Obj:
             rid = int(rv["id"])
-            return Obj("PullRequestReview", {
-                "id": node_id("PullRequestReview", rid), "databaseId": rid, "state": rv.get("state", "COMMENTED"),
-                "body": rv.get("body", ""),
-                "submittedAt": iso(rv.get("submitted_at")) if rv.get("state") != "PENDING" else None,
-                "author": self.actor(rv.get("user")),
-                "commit": self.commit(ix, rv["commit_id"]) if rv.get("commit_id") else None,
-            }, ("Node",))
-        return small("PullRequestReviewConnection", rows, args, name, node)
+            return {"__typename": "PullRequestReview", "id": node_id("PullRequestReview", rid), "databaseId": rid,
+                    "fullDatabaseId": rid, "state": rv.get("state", "COMMENTED"),
+                    "submittedAt": iso(rv.get("submitted_at")) if rv.get("state") != "PENDING" else None,
+                    "author": self.actor(rv.get("user")),
+                    "commit": self.commit(ix, rv["commit_id"]) if rv.get("commit_id") else None}
+        return connection(rows, args, node)
 
     # ------------------------------------------------------------------ commits
     def commit(self, ix: RepoIndex, sha: str) -> Obj:
         c = ix.commit(sha) or {}
-        msg = c.get("message", "")
-        return Obj("Commit", {
-            "oid": sha, "id": node_id("Commit", sha[:20]), "url": f"{self.ctx.html}/{ix.full}/commit/{sha}",
+        return {
+            "__typename": "Commit", "oid": sha, "id": node_id("Commit", sha[:20]),
             "committedDate": ix.committed(c) if c else None,
-            "authoredDate": iso(c.get("author_date") or c.get("date")) if c else None,
-            "message": msg, "messageHeadline": msg.split("\n", 1)[0],
-            "parents": lambda args, name: small("CommitConnection", c.get("parents", []), args, name,
-                                                lambda s: self.commit(ix, s)),
-            "associatedPullRequests": lambda args, name: small(
-                "PullRequestConnection", [p for p in ix.prs_by_sha.get(sha, [])
-                                          if not args.get("states") or pull_state(p) in args["states"]],
-                args, name, lambda p: self.pull(ix, p)),
-            "checkSuites": lambda args, name: small("CheckSuiteConnection", ix.suites(sha), args, name,
-                                                    lambda s: self.check_suite(ix, sha, s)),
-            "status": lambda args, _n: self.status(ix, sha),
-            "history": lambda args, name: self.history(ix, sha, args, name),
-        }, ("GitObject", "Node"))
+            "parents": lambda args: connection(c.get("parents", []), args, lambda s: self.commit(ix, s)),
+            "associatedPullRequests": lambda args: connection(
+                [p for p in ix.prs_by_sha.get(sha, []) if not args.get("states") or pull_state(p) in args["states"]],
+                args, lambda p: self.pull(ix, p)),
+            "checkSuites": lambda args: connection(ix.suites(sha), args, lambda s: self.check_suite(ix, sha, s)),
+            "status": lambda _a: self.status(ix, sha),
+            "history": lambda args: self.history(ix, sha, args),
+        }
 
-    def history(self, ix: RepoIndex, sha: str, args: dict, name: str) -> Obj:
+    def history(self, ix: RepoIndex, sha: str, args: dict) -> Obj:
         rows, asc = ix.history(sha) if sha in ix.commits else ([], [])
         n = len(asc)
         lo = n - bisect.bisect_right(asc, iso(args["until"])) if args.get("until") else 0
@@ -268,28 +246,19 @@ class Nodes:
                 raise bad_cursor(cursor)
             return int(i)
 
-        return connection("CommitHistoryConnection", view, args, name, lambda i: b64(f"{sha} {i}"), position,
-                          lambda s: self.commit(ix, s))
+        return connection(view, args, lambda s: self.commit(ix, s), lambda i: b64(f"{sha} {i}"), position)
 
     def check_suite(self, ix: RepoIndex, sha: str, suite: tuple) -> Obj:
         sid, app, runs = suite
-        slug = app.get("slug") if isinstance(app, dict) else app
-        done = all(r.get("status", "completed") == "completed" for r in runs)
-        concl = {r.get("conclusion") for r in runs}
-        return Obj("CheckSuite", {
-            "id": node_id("CheckSuite", sid), "databaseId": sid,
-            "app": Obj("App", {"slug": slug, "name": lambda _a, _n: (self.ctx.app(app) or {}).get("name", slug),
-                               "databaseId": lambda _a, _n: (self.ctx.app(app) or {}).get("id"),
-                               "id": lambda _a, _n: (self.ctx.app(app) or {}).get("node_id")}, ("Node",)),
-            "status": "COMPLETED" if done else "IN_PROGRESS",
-            "conclusion": (("FAILURE" if concl & FAILING else "SUCCESS") if done else None),
-            "checkRuns": lambda args, name: self.check_runs(ix, sha, runs, args, name),
-        }, ("Node",))
+        info = self.ctx.app(app) or {}
+        return {"id": node_id("CheckSuite", sid), "databaseId": sid,
+                "app": {"id": info.get("node_id"), "databaseId": info.get("id"), "slug": info.get("slug")},
+                "checkRuns": lambda args: self.check_runs(ix, runs, args)}
 
-    def check_runs(self, ix: RepoIndex, sha: str, runs: list, args: dict, name: str) -> Obj:
+    def check_runs(self, ix: RepoIndex, runs: list, args: dict) -> Obj:
         flt = args.get("filterBy") or {}
         rows = runs
-        if flt.get("checkType", "LATEST") == "LATEST":
+        if (flt.get("checkType") or "LATEST") == "LATEST":
             latest: dict[str, dict] = {}
             for c in sorted(runs, key=lambda c: (c.get("started_at") or "", int(c["id"])), reverse=True):
                 latest.setdefault(c["name"], c)
@@ -302,29 +271,20 @@ class Nodes:
         def node(cr: dict) -> Obj:
             cid = int(cr["id"])
             html = f"{self.ctx.html}/{ix.full}/runs/{cid}"
-            return Obj("CheckRun", {
-                "id": node_id("CheckRun", cid), "databaseId": cid, "name": cr["name"],
-                "status": upper(cr.get("status", "completed")), "conclusion": upper(cr.get("conclusion")),
-                "startedAt": iso(cr.get("started_at")), "completedAt": iso(cr.get("completed_at")),
-                "detailsUrl": cr.get("details_url", html), "url": html, "title": cr.get("title"),
-                "summary": cr.get("summary"),
-            }, ("Node",))
-        return small("CheckRunConnection", rows, args, name, node)
+            return {"id": node_id("CheckRun", cid), "databaseId": cid, "name": cr["name"],
+                    "status": upper(cr.get("status", "completed")), "conclusion": upper(cr.get("conclusion")),
+                    "startedAt": iso(cr.get("started_at")), "completedAt": iso(cr.get("completed_at")),
+                    "detailsUrl": cr.get("details_url", html), "url": html}
+        return connection(rows, args, node)
 
     def status(self, ix: RepoIndex, sha: str) -> Obj | None:
         latest = ix.latest_statuses(sha)
         if not latest:
             return None
-        states = {s["state"] for s in latest}
-        state = "FAILURE" if states & {"failure", "error"} else "PENDING" if "pending" in states else "SUCCESS"
-        return Obj("Status", {
-            "id": node_id("Status", sha[:20]), "state": state,
-            "contexts": [Obj("StatusContext", {
-                "id": node_id("StatusContext", int(s["id"])), "context": s.get("context", "default"),
-                "state": upper(s["state"]), "description": s.get("description"), "targetUrl": s.get("target_url"),
-                "createdAt": iso(s["created_at"]), "creator": self.actor(s.get("creator")),
-            }, ("Node",)) for s in latest],
-        }, ("Node",))
+        return {"id": node_id("Status", sha[:20]), "contexts": [{
+            "id": node_id("StatusContext", int(s["id"])), "context": s.get("context", "default"),
+            "state": upper(s["state"]), "targetUrl": s.get("target_url"), "createdAt": iso(s["created_at"]),
+            "creator": self.actor(s.get("creator"))} for s in latest]}
 
     # ------------------------------------------------------------------ deployments
     def deployment(self, ix: RepoIndex, d: dict) -> Obj:
@@ -334,20 +294,13 @@ class Nodes:
 
         def status(s: dict) -> Obj:
             sid = int(s["id"])
-            return Obj("DeploymentStatus", {
-                "id": node_id("DeploymentStatus", sid), "state": upper(s["state"]),
-                "description": s.get("description") or None, "environment": s.get("environment", env),
-                "environmentUrl": s.get("environment_url") or None, "logUrl": s.get("log_url") or None,
-                "createdAt": iso(s["created_at"]), "updatedAt": iso(s.get("updated_at", s["created_at"])),
-                "creator": self.actor(s.get("creator")),
-            }, ("Node",))
+            return {"id": node_id("DeploymentStatus", sid), "state": upper(s["state"]),
+                    "description": s.get("description") or None, "environmentUrl": s.get("environment_url") or None,
+                    "logUrl": s.get("log_url") or None, "createdAt": iso(s["created_at"]),
+                    "updatedAt": iso(s.get("updated_at", s["created_at"])),
+                    "creator": self.actor(s.get("creator") or GHOST)}
 
-        return Obj("Deployment", {
-            "id": node_id("Deployment", did), "databaseId": did, "environment": env,
-            "originalEnvironment": d.get("original_environment", env), "task": d.get("task", "deploy"),
-            "description": d.get("description"), "createdAt": iso(d["created_at"]),
-            "updatedAt": iso(d.get("updated_at", d["created_at"])), "commitOid": d["sha"],
-            "commit": self.commit(ix, d["sha"]), "creator": self.actor(d.get("creator")),
-            "latestStatus": status(rows[0]) if rows else None,
-            "statuses": lambda args, name: small("DeploymentStatusConnection", rows, args, name, status),
-        }, ("Node",))
+        return {"__typename": "Deployment", "id": node_id("Deployment", did), "databaseId": did, "environment": env,
+                "createdAt": iso(d["created_at"]), "commitOid": d["sha"],
+                "statuses": lambda args: connection(rows, args, status)}
+

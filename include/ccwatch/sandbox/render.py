@@ -25,6 +25,29 @@ def stable_int(text: str, lo: int = 1_000_000, span: int = 9_000_000) -> int:
     return lo + int(hashlib.sha256(text.encode()).hexdigest()[:12], 16) % span
 
 
+# Ids the scenario leaves out are derived, at realistic sizes: GitHub's PR, check suite and user ids
+# are past 2**31 (10-11 digits), so nothing in a test works only because an id is small (issue #12).
+# Scenario ids (reviews, check runs, statuses, deployments) are the generators' to make realistic.
+def repo_id(full_name: str, r: dict) -> int:
+    return int(r.get("id") or stable_int(f"repo:{full_name}"))
+
+
+def pull_id(full_name: str, p: dict) -> int:
+    return int(p.get("id") or stable_int(f"pull:{full_name}#{p['number']}", 2_200_000_000, 7_000_000_000))
+
+
+def check_suite_id(full_name: str, sha: str, cr: dict) -> int:
+    """A check run's suite: its ``check_suite_id``, else one suite per app and commit."""
+    app = cr.get("app", "github-actions")
+    slug = app.get("slug") if isinstance(app, dict) else app
+    return int(cr.get("check_suite_id") or stable_int(f"suite:{full_name}:{sha}:{slug}", 10_000_000_000,
+                                                      80_000_000_000))
+
+
+def label_id(full_name: str, name: str) -> int:
+    return stable_int(f"label:{full_name}:{name}", 5_000_000_000, 4_000_000_000)
+
+
 @dataclass
 class Ctx:
     """Where the client called from, and the scenario's user table."""
@@ -39,7 +62,8 @@ class Ctx:
             return int(info["id"]), info.get("type") or ("Bot" if login.endswith("[bot]") else "User")
         if login in KNOWN_USERS:
             return KNOWN_USERS[login]
-        return stable_int(f"user:{login}"), info.get("type") or ("Bot" if login.endswith("[bot]") else "User")
+        return (stable_int(f"user:{login}", 2_200_000_000, 7_000_000_000),
+                info.get("type") or ("Bot" if login.endswith("[bot]") else "User"))
 
     def user(self, login: str | None, kind: str | None = None) -> dict | None:
         if not login:
@@ -69,10 +93,15 @@ class Ctx:
         return out
 
     def app(self, slug: str | dict | None) -> dict | None:
+        """GitHub's App object (a check run's ``app``); a scenario dict overrides the derived fields."""
         if slug is None:
             return None
         if isinstance(slug, dict):
-            return slug
+            base = self.app(slug["slug"]) if slug.get("slug") else {}
+            out = {**(base or {}), **slug}
+            if "id" in slug and "node_id" not in slug:
+                out["node_id"] = node_id("App", int(slug["id"]))
+            return out
         app_id, name = APPS.get(slug, (stable_int(f"app:{slug}", 100_000, 900_000), slug))
         return {
             "id": app_id, "slug": slug, "client_id": f"Iv1.{app_id:016x}", "node_id": node_id("App", app_id),
@@ -84,9 +113,11 @@ class Ctx:
         }
 
     # ------------------------------------------------------------------ repository
-    def repo(self, full_name: str, r: dict) -> dict:
+    def repo(self, full_name: str, r: dict, full: bool = False) -> dict:
+        """A repository object: GitHub's ``repository`` (nested in PRs), or ``full-repository``
+        (``GET /repos/{o}/{r}``, ``full=True``: with ``network_count``/``subscribers_count``)."""
         owner, name = full_name.split("/", 1)
-        rid = int(r.get("id") or stable_int(f"repo:{full_name}"))
+        rid = repo_id(full_name, r)
         url = f"{self.api}/repos/{full_name}"
         html = f"{self.html}/{full_name}"
         owner_kind = "User" if (self.users.get(owner) or {}).get("type") == "User" else "Organization"
@@ -104,6 +135,14 @@ class Ctx:
             ("git_commits_url", "/git/commits{/sha}"), ("comments_url", "/comments{/number}"),
             ("issues_url", "/issues{/number}"), ("pulls_url", "/pulls{/number}"), ("labels_url", "/labels{/name}"),
             ("releases_url", "/releases{/id}"), ("deployments_url", "/deployments"),
+            ("archive_url", "/{archive_format}{/ref}"), ("assignees_url", "/assignees{/user}"),
+            ("blobs_url", "/git/blobs{/sha}"), ("compare_url", "/compare/{base}...{head}"),
+            ("contents_url", "/contents/{+path}"), ("downloads_url", "/downloads"),
+            ("git_refs_url", "/git/refs{/sha}"), ("git_tags_url", "/git/tags{/sha}"),
+            ("issue_comment_url", "/issues/comments{/number}"), ("issue_events_url", "/issues/events{/number}"),
+            ("merges_url", "/merges"), ("milestones_url", "/milestones{/number}"),
+            ("notifications_url", "/notifications{?since,all,participating}"), ("stargazers_url", "/stargazers"),
+            ("subscribers_url", "/subscribers"), ("subscription_url", "/subscription"), ("trees_url", "/git/trees{/sha}"),
         ):
             out[key] = url + suffix
         out.update({
@@ -118,19 +157,21 @@ class Ctx:
             "open_issues": 0, "watchers": 0, "default_branch": r.get("default_branch", "main"),
             "permissions": r.get("permissions") or {"admin": True, "maintain": True, "push": True, "triage": True, "pull": True},
         })
+        if full:
+            out.update({"network_count": 0, "subscribers_count": 0})
         return out
 
     # ------------------------------------------------------------------ pull requests
     def label(self, full_name: str, name: str) -> dict:
-        lid = stable_int(f"label:{full_name}:{name}")
+        lid = label_id(full_name, name)
         return {"id": lid, "node_id": node_id("Label", lid), "url": f"{self.api}/repos/{full_name}/labels/{quote(name)}",
-                "name": name, "color": "ededed", "default": False, "description": None}
+                "name": name, "color": "ededed", "default": False, "description": ""}
 
     def pull(self, full_name: str, r: dict, p: dict, base_sha: str, single: bool) -> dict:
         n = int(p["number"])
         url = f"{self.api}/repos/{full_name}/pulls/{n}"
         html = f"{self.html}/{full_name}/pull/{n}"
-        pid = int(p.get("id") or stable_int(f"pull:{full_name}#{n}"))
+        pid = pull_id(full_name, p)
         repo_obj = self.repo(full_name, r)
         owner = full_name.split("/", 1)[0]
         created = p["created_at"]
@@ -240,7 +281,7 @@ class Ctx:
         cid = int(cr["id"])
         url = f"{self.api}/repos/{full_name}/check-runs/{cid}"
         html = f"{self.html}/{full_name}/runs/{cid}"
-        suite = int(cr.get("check_suite_id") or stable_int(f"suite:{full_name}:{sha}:{cr.get('app', 'github-actions')}"))
+        suite = check_suite_id(full_name, sha, cr)
         return {
             "id": cid, "name": cr["name"], "node_id": node_id("CheckRun", cid), "head_sha": sha,
             "external_id": cr.get("external_id", ""), "url": url, "html_url": html,
@@ -314,7 +355,6 @@ class Ctx:
             "url": f"{self.api}/repos/{full_name}/environments/{quote(name, safe='')}",
             "html_url": f"{self.html}/{full_name}/deployments/activity_log?environments_filter={quote(name)}",
             "created_at": e.get("created_at", "2020-01-01T00:00:00Z"), "updated_at": e.get("updated_at", "2020-01-01T00:00:00Z"),
-            "can_admins_bypass": bool(e.get("can_admins_bypass", True)),
             "protection_rules": rules, "deployment_branch_policy": e.get("deployment_branch_policy"),
         }
 
@@ -332,6 +372,10 @@ class Ctx:
             out.update({"bypass_actors": rs.get("bypass_actors", []), "conditions": rs.get("conditions"),
                         "rules": rs.get("rules", []),
                         "current_user_can_bypass": rs.get("current_user_can_bypass", "never")})
+            if rs.get("read_only"):
+                # GitHub: "the bypass_actors property is only returned if the user making the API
+                # request has write access to the ruleset" (published description of this route)
+                del out["bypass_actors"]
         return out
 
 

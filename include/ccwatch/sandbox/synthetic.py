@@ -82,8 +82,10 @@ class _Gen:
     def __init__(self, seed: int, as_of: int, meta: dict):
         self.rng = random.Random(seed)
         self.as_of = as_of
-        self.ids = meta.setdefault("ids", {"review": 10_000_000, "check": 20_000_000, "status": 30_000_000,
-                                           "deploy": 40_000_000, "dstatus": 50_000_000, "history": 60_000_000})
+        # GitHub ids at realistic sizes, past 2**31 (issue #12); Jira changelog ids stay small
+        self.ids = meta.setdefault("ids", {"review": 12_000_000_000, "check": 23_000_000_000,
+                                           "status": 34_000_000_000, "deploy": 4_100_000_000,
+                                           "dstatus": 45_000_000_000, "history": 60_000_000})
         self.tickets = meta.setdefault("tickets", {p: 0 for p in PROJECTS})
         self.specs: dict[str, list] = {}  # ticket key -> [[created, merged, prod, author, emergency, standard]]
         self.missing: set[str] = set()
@@ -170,7 +172,7 @@ def _environments(prof: dict) -> dict:
 
 
 def _gh_users(devs: list[str], ops: list[str]) -> dict:
-    users = {u: {"id": 1_000_000 + i, "type": "User"} for i, u in enumerate(devs + ops)}
+    users = {u: {"id": 2_200_000_000 + i, "type": "User"} for i, u in enumerate(devs + ops)}
     users[BOT] = {"id": 41898282, "type": "Bot"}
     users[DEPENDABOT] = {"id": 49699333, "type": "Bot"}
     return users

@@ -123,7 +123,7 @@ def _open_deployments(con: Any, settings: Settings, rc: RepoConfig, watermark: d
             SELECT deployment_id, arg_max(state, struct_pack(t := created_at, i := status_id)) AS latest
             FROM deployment_statuses WHERE repo = ? GROUP BY ALL
         )
-        SELECT d.environment, d.deployment_id, d.created_at, st.latest
+        SELECT d.environment, d.deployment_id, d.created_at, st.latest, d.sha
         FROM deployments d LEFT JOIN st USING (deployment_id)
         WHERE d.repo = ? AND d.created_at >= ?
           AND (st.latest IS NULL OR NOT list_contains(?, st.latest)
@@ -134,8 +134,9 @@ def _open_deployments(con: Any, settings: Settings, rc: RepoConfig, watermark: d
          list(rc.production_environments), naive - timedelta(days=deployment_keep_days(settings))]).fetchall()
     nodes = _deployment_node_ids(con, rc, {env for env, *_ in rows})
     out: dict[str, list] = {}
-    for env, dep_id, created, latest in rows:
-        entry = {"id": int(dep_id), "created_at": iso_z(created.replace(tzinfo=UTC)), "state": latest}
+    for env, dep_id, created, latest, sha in rows:
+        # created_at and sha: the GraphQL statuses lookup checks the node it gets against them
+        entry = {"id": int(dep_id), "created_at": iso_z(created.replace(tzinfo=UTC)), "state": latest, "sha": sha}
         if nodes.get(int(dep_id)):
             entry["node_id"] = nodes[int(dep_id)]  # GraphQL looks the statuses up by node id
         out.setdefault(env, []).append(entry)

@@ -16,7 +16,7 @@ import time
 
 import duckdb
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # Each migration is applied once, in order; never edit a shipped one, add a new one.
 MIGRATIONS: dict[int, str] = {
@@ -263,6 +263,17 @@ CREATE TABLE IF NOT EXISTS change_deployments (
     ord           BIGINT,            -- creation rank within the repository and environment
     PRIMARY KEY (as_of, change_id, environment, deployment_id)
 );
+""",
+    5: """
+-- Who reported each check (issue #12; read by contract revision 2's required-checks rules): a check
+-- run's GitHub App (REST ``app.id``/``app.slug``; GraphQL the check suite's ``app {databaseId slug}``:
+-- the id classic protection's ``checks[].app_id`` and rulesets' ``integration_id`` name), and a
+-- commit status's creator (REST ``creator.login``; GraphQL ``creator``, a Bot spelled with REST's
+-- ``[bot]``): an app posts statuses as its bot, but any user with push access can post any context.
+-- Rows loaded before this migration have NULLs until their commit is fetched again: unknown.
+ALTER TABLE checks ADD COLUMN app_id BIGINT;          -- check run: the App id; status: NULL
+ALTER TABLE checks ADD COLUMN app_slug VARCHAR;       -- check run: the App slug; status: NULL
+ALTER TABLE checks ADD COLUMN creator_login VARCHAR;  -- status: its creator (NULL: deleted account); check run: NULL
 """,
 }
 

@@ -79,7 +79,9 @@ def test_faults_are_validated_and_scenario_faults_are_active(server):
     assert raw_get(server, "/rate_limit")[0] == 503
     for bad in ({"service": "gitlab", "mode": "status", "status": 500}, {"service": "github", "mode": "explode"},
                 {"service": "jira", "mode": "link_loop"}, {"service": "github", "mode": "status"},
-                {"service": "github", "mode": "slow", "typo": 1}, {"service": "github", "mode": "reset", "times": -1}):
+                {"service": "github", "mode": "slow", "typo": 1}, {"service": "github", "mode": "reset", "times": -1},
+                {"service": "github", "mode": "drop_field", "field": "x", "to": "value"},  # value missing
+                {"service": "github", "mode": "drop_field", "field": "x", "to": "anything"}):
         with pytest.raises(ValueError, match="sandbox fault"):
             server.add_fault(bad)
     with pytest.raises(ValueError, match="unknown top-level"):
@@ -206,3 +208,12 @@ def test_drop_field_null_ghost_and_absent(server):
     assert pr.merged_by.login == "ghost" and pr.merged_by.id == 10137
     reviews = json.loads(raw_get(server, f"/repos/{REPO}/pulls/1/reviews")[2])
     assert reviews and all("user" not in r for r in reviews)
+
+
+def test_drop_field_to_a_value(server):
+    """``to: value``: any JSON in place of the field (e.g. an enum value GitHub added after the
+    published schema the GraphQL double serves)."""
+    server.add_fault({"service": "github", "path": "/reviews$", "mode": "drop_field", "field": "state", "to": "value",
+                      "value": "SOME_FUTURE_STATE"})
+    reviews = json.loads(raw_get(server, f"/repos/{REPO}/pulls/1/reviews")[2])
+    assert reviews and all(r["state"] == "SOME_FUTURE_STATE" for r in reviews)

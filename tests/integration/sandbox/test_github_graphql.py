@@ -1,5 +1,6 @@
-"""The API double's GraphQL endpoint: the connector's three operations answered from the same
-scenario as the REST routes, in GitHub's shapes, errors, paging and point accounting."""
+"""The API double's GraphQL endpoint: the connector's operations executed over GitHub's published
+schema (graphql-core) from the same scenario as the REST routes, in GitHub's shapes, errors, paging
+and point accounting."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 import requests
 from ccwatch.ingest.github import queries as Q
 from ccwatch.sandbox import SandboxServer
-from ccwatch.sandbox.github_graphql_exec import connection_requests, parse, point_cost
+from ccwatch.sandbox.github_graphql_exec import document_cost, point_cost
 from github import Auth, Github, UnknownObjectException
 
 from tests.helpers.paths import DEMO_SCENARIO
@@ -80,16 +81,18 @@ def test_merged_pulls_describe_the_same_prs_as_rest(sandbox, scenario, full):
         for node, p in zip(nodes, listed, strict=True):
             n = p["number"]
             single = rest(sandbox, f"/repos/{full}/pulls/{n}")
-            assert node["databaseId"] == p["id"] and node["state"] == "MERGED"
+            assert node["fullDatabaseId"] == str(p["id"]) and node["id"] == p["node_id"] and node["state"] == "MERGED"
             assert (node["mergedAt"], node["createdAt"], node["baseRefName"], node["headRefOid"]) == (
                 p["merged_at"], p["created_at"], base, p["head"]["sha"])
             assert node["mergeCommit"] == {"oid": p["merge_commit_sha"]}
-            assert node["author"]["login"] == p["user"]["login"] and node["author"]["databaseId"] == p["user"]["id"]
-            assert node["mergedBy"] == {"__typename": "User", "login": single["merged_by"]["login"]}
+            assert node["author"]["login"] == p["user"]["login"] and node["author"]["id"] == p["user"]["node_id"]
+            assert node["mergedBy"] == {"__typename": "User", "login": single["merged_by"]["login"],
+                                        "id": single["merged_by"]["node_id"]}
             assert [lb["name"] for lb in node["labels"]["nodes"]] == [lb["name"] for lb in p["labels"]]
             reviews = rest(sandbox, f"/repos/{full}/pulls/{n}/reviews")
-            assert [(r["databaseId"], r["state"], r["submittedAt"], r["commit"]["oid"]) for r in node["reviews"]["nodes"]] == [
-                (r["id"], r["state"], r["submitted_at"], r["commit_id"]) for r in reviews]
+            assert [(r["fullDatabaseId"], r["id"], r["state"], r["submittedAt"], r["commit"]["oid"])
+                    for r in node["reviews"]["nodes"]] == [
+                (str(r["id"]), r["node_id"], r["state"], r["submitted_at"], r["commit_id"]) for r in reviews]
             for gr, rr in zip(node["reviews"]["nodes"], reviews, strict=True):
                 assert gr["author"]["__typename"] == rr["user"]["type"]
                 assert gr["author"]["login"] == rr["user"]["login"].removesuffix("[bot]")
@@ -97,19 +100,21 @@ def test_merged_pulls_describe_the_same_prs_as_rest(sandbox, scenario, full):
             head = last["commit"]
             assert head["oid"] == p["head"]["sha"]
             runs = rest(sandbox, f"/repos/{full}/commits/{head['oid']}/check-runs", filter="all")["check_runs"]
-            got = [(r["databaseId"], r["name"], r["status"], r["conclusion"], r["startedAt"], r["completedAt"])
+            got = [(r["id"], r["url"], r["name"], r["status"], r["conclusion"], r["startedAt"], r["completedAt"])
                    for s in head["checkSuites"]["nodes"] for r in s["checkRuns"]["nodes"]]
-            assert sorted(got) == sorted((r["id"], r["name"], r["status"].upper(), (r["conclusion"] or "").upper() or None,
-                                          r["started_at"], r["completed_at"]) for r in runs)
-            assert {s["app"]["slug"] for s in head["checkSuites"]["nodes"]} == {r["app"]["slug"] for r in runs}
+            assert sorted(got) == sorted((r["node_id"], r["html_url"], r["name"], r["status"].upper(),
+                                          (r["conclusion"] or "").upper() or None, r["started_at"], r["completed_at"])
+                                         for r in runs)
+            apps = {(r["app"]["node_id"], r["app"]["id"], r["app"]["slug"]) for r in runs}
+            assert {tuple(s["app"].values()) for s in head["checkSuites"]["nodes"]} == apps
             combined = rest(sandbox, f"/repos/{full}/commits/{head['oid']}/status")
             if combined["total_count"] == 0:
                 assert head["status"] is None
             else:
-                assert sorted((c["context"], c["state"], c["createdAt"], c["creator"]["login"])
+                assert sorted((c["id"], c["context"], c["state"], c["createdAt"], c["creator"]["login"])
                               for c in head["status"]["contexts"]) == sorted(
-                    (s["context"], s["state"].upper(), s["created_at"], s["creator"]["login"].removesuffix("[bot]"))
-                    for s in combined["statuses"])
+                    (s["node_id"], s["context"], s["state"].upper(), s["created_at"],
+                     s["creator"]["login"].removesuffix("[bot]")) for s in combined["statuses"])
 
 
 def test_rerun_check_runs_are_all_returned(sandbox):
@@ -179,7 +184,7 @@ def test_deployment_statuses_by_rest_node_ids(sandbox):
     assert [n["id"] for n in data["nodes"]] == ids
     for node, d in zip(data["nodes"], deployments, strict=False):
         statuses = rest(sandbox, f"/repos/{full}/deployments/{d['id']}/statuses")
-        assert (node["databaseId"], node["environment"], node["createdAt"]) == (d["id"], d["environment"], d["created_at"])
+        assert (node["commitOid"], node["environment"], node["createdAt"]) == (d["sha"], d["environment"], d["created_at"])
         assert [(s["id"], s["state"], s["createdAt"], s["creator"]["login"]) for s in node["statuses"]["nodes"]] == [
             (s["node_id"], s["state"].upper(), s["created_at"], s["creator"]["login"].removesuffix("[bot]"))
             for s in statuses]
@@ -221,11 +226,12 @@ def test_pygithub_requester_graphql_query(sandbox):
 def test_first_over_100_is_githubs_excessive_pagination(sandbox):
     r = gql(sandbox, "CcwatchMergedPulls", {"owner": "acme", "name": "payments-api", "base": "main", "first": 101})
     body = r.json()
-    assert r.status_code == 200 and body["data"]["repository"] is None
+    assert r.status_code == 200 and "data" not in body  # checked before execution: GitHub needs it for the cost
     (err,) = body["errors"]
     assert err["type"] == "EXCESSIVE_PAGINATION" and err["path"] == ["repository", "pullRequests"]
     assert err["message"] == "Requesting 101 records on the `pullRequests` connection exceeds the `first` limit of 100 records."
     assert err["locations"][0]["line"] == 5
+    assert r.headers["X-RateLimit-Used"] == "0"  # not charged
 
 
 def test_missing_repository_is_not_found_with_null_repository(sandbox):
@@ -269,13 +275,10 @@ def test_point_cost_is_githubs_published_formula():
     # GitHub's worked example: 1 + 100 + 100*50 = 5,101 requests -> 51 points
     doc = "query { viewer { login repositories(first: 100) { edges { node { id issues(first: 50) " \
           "{ edges { node { id labels(first: 60) { edges { node { id name } } } } } } } } } } }"
-    requests_, _ = connection_requests(parse(doc)[0].selections, {})
-    assert requests_ == 5101 and point_cost(requests_) == 51
-    op = parse(Q.MERGED_PULLS)[0]
-    r50, _ = connection_requests(op.selections, {"first": 50})
-    # pullRequests 1 + per PR (labels, reviews, commits, checkSuites) 4*50 + checkRuns 50*1*SUITES_PAGE
-    assert Q.SUITES_PAGE == 5  # the page sizes this worked example is written for (github_queries.py)
-    assert r50 == 1 + 4 * 50 + 50 * Q.SUITES_PAGE == 451 and point_cost(r50) == 5
+    assert document_cost(doc, {}) == (51, 5101)
+    # pullRequests 1 + per PR (labels, reviews, timelineItems, commits, checkSuites) 5*50 + checkRuns 50*SUITES_PAGE
+    assert Q.SUITES_PAGE == 5  # the page sizes this worked example is written for (queries.py)
+    assert document_cost(Q.MERGED_PULLS, {"first": 50}) == (5, 1 + 5 * 50 + 50 * Q.SUITES_PAGE) == (5, 501)
     assert point_cost(0) == 1 and point_cost(149) == 1 and point_cost(150) == 2
 
 
@@ -284,7 +287,7 @@ def test_graphql_is_its_own_rate_limit_resource(sandbox):
     r = gql(sandbox, "CcwatchMergedPulls", {"owner": "acme", "name": "payments-api", "base": "main", "first": 50})
     h, rate = r.headers, r.json()["data"]["rateLimit"]
     assert h["X-RateLimit-Resource"] == "graphql" and "ETag" not in h
-    assert rate["cost"] == 5 and int(h["X-RateLimit-Used"]) == rate["used"] == 5  # 451 requests (see above)
+    assert rate["cost"] == 5 and int(h["X-RateLimit-Used"]) == rate["used"] == 5  # 501 requests (see above)
     assert int(h["X-RateLimit-Remaining"]) == rate["remaining"] == 5000 - 5 and rate["limit"] == 5000
     r = gql(sandbox, "CcwatchBranchHistory", {"owner": "acme", "name": "payments-api", "qualifiedName": "main",
                                               "first": 100})
@@ -348,3 +351,89 @@ def test_indexes_are_built_once_and_rebuilt_when_the_scenario_changes():
                                                         "updated_at": "2027-01-01T00:00:00Z"})
         again = gql(sb, "CcwatchMergedPulls", {**v, "first": 1}).json()["data"]["repository"]["pullRequests"]
         assert again["nodes"][0]["number"] == 3001 and sb.github.graphql.index("o/big") is not ix
+
+
+# ---------------------------------------------------------------------------------- schema, revision 2 data
+def test_validation_is_static_once_per_place_and_free(sandbox):
+    """An undefined field is reported once, even where no object of its type is reached (an empty page)."""
+    bad = Q.MERGED_PULLS.replace("nodes { id url detailsUrl", "nodes { databaseId bogus id url detailsUrl")
+    r = gql(sandbox, "CcwatchMergedPulls", {"owner": "acme", "name": "payments-api", "base": "no-such-base",
+                                            "first": 50}, query=bad)
+    body = r.json()
+    assert "data" not in body and r.headers["X-RateLimit-Used"] == "0"
+    (err,) = body["errors"]  # CheckRun.databaseId exists (an Int); bogus does not
+    assert err["message"] == "Field 'bogus' doesn't exist on type 'CheckRun'"
+    assert err["extensions"] == {"code": "undefinedField", "typeName": "CheckRun", "fieldName": "bogus"}
+    assert err["path"][:3] == ["query CcwatchMergedPulls", "repository", "pullRequests"] and err["path"][-1] == "bogus"
+
+
+@pytest.mark.parametrize("args, type_, message", [
+    ("", "MISSING_PAGINATION_BOUNDARIES",
+     "You must provide a `first` or `last` value to properly paginate the `search` connection."),
+    ("first: 1, last: 1", "INVALID_PAGINATION_ARGUMENTS",
+     "Passing both `first` and `last` to paginate the `search` connection is not supported."),
+    ("first: 0", "INVALID_PAGINATION_ARGUMENTS", "`first` on the `search` connection must be between 1 and 100."),
+])
+def test_pagination_bounds_are_checked_before_execution(sandbox, args, type_, message):
+    doc = Q.MERGED_COUNT.replace("first: 1", args)
+    body = gql(sandbox, "CcwatchMergedCount", {"q": "x"}, query=doc).json()
+    assert "data" not in body and [(e["type"], e["message"], e["path"]) for e in body["errors"]] == [
+        (type_, message, ["search"])]
+
+
+def merged_count(sb, q: str) -> dict:
+    return gql(sb, "CcwatchMergedCount", {"q": q}).json()
+
+
+def test_merged_count_is_the_search_issue_count(sandbox, scenario):
+    pulls = scenario["github"]["repos"]["acme/payments-api"]["pulls"]
+    merged = [p["merged_at"] for p in pulls if p.get("merged_at") and p.get("base", "main") == "main"]
+    body = merged_count(sandbox, Q.merged_count_query("acme/payments-api", "main", "2026-01-01", "2026-12-31"))
+    assert body["data"]["search"] == {"issueCount": len(merged)} and body["data"]["rateLimit"]["cost"] == 1
+    oct_ = sum("2026-10-01T00:00:00Z" <= m <= "2026-10-31T23:59:59Z" for m in merged)
+    assert 0 < oct_ < len(merged)
+    for q in (Q.merged_count_query("acme/payments-api", "main", "2026-10-01", "2026-10-31"),
+              "merged:2026-10-01..2026-10-31 base:main is:merged is:pr repo:acme/payments-api",  # any order
+              Q.merged_count_query("acme/payments-api", "main", "2026-10-01T00:00:00Z", "2026-10-31T23:59:59Z")):
+        assert merged_count(sandbox, q)["data"]["search"]["issueCount"] == oct_, q
+    first = min(merged)
+    assert merged_count(sandbox, Q.merged_count_query("acme/payments-api", "main", first, first))[
+        "data"]["search"]["issueCount"] == merged.count(first)  # both ends inclusive
+    assert merged_count(sandbox, Q.merged_count_query("acme/payments-api", "release", "2026-01-01", "2026-12-31"))[
+        "data"]["search"]["issueCount"] == 0
+
+
+@pytest.mark.parametrize("q", ["repo:acme/payments-api is:pr is:merged base:main",          # no merged:
+                               "repo:acme/payments-api is:pr is:merged base:main merged:>=2026-01-01",
+                               "repo:acme/payments-api is:pr base:main merged:2026-01-01..2026-02-01",
+                               "repo:acme/payments-api is:pr is:merged base:main merged:2026-01-01..2026-02-01 fix",
+                               "is:pr is:merged"])
+def test_any_other_search_is_an_error(sandbox, q):
+    body = merged_count(sandbox, q)
+    assert body["data"] is None  # search is non-null
+    (err,) = body["errors"]
+    assert err["path"] == ["search"] and "answers only the search" in err["message"]
+
+
+def test_merge_queue_events_and_check_suite_apps_come_from_the_scenario(scenario):
+    sc = copy.deepcopy(scenario)
+    repo = sc["github"]["repos"]["acme/payments-api"]
+    pr = next(p for p in repo["pulls"] if p.get("merged_at"))
+    pr.update(queued_by="bob-rev", queued_at="2026-11-01T09:00:00Z")
+    runs = repo["check_runs"][pr["head_sha"]]
+    runs[0]["app"] = {"id": 987654, "slug": "acme-ci", "name": "Acme CI"}
+    with SandboxServer(sc) as sb:
+        nodes, _ = all_merged_pulls(sb, "acme/payments-api", pr.get("base", "main"))
+        node = next(n for n in nodes if n["number"] == pr["number"])
+        (event,) = node["timelineItems"]["nodes"]
+        bob = rest(sb, "/users/bob-rev")
+        assert event["createdAt"] == "2026-11-01T09:00:00Z" and event["id"]
+        assert event["actor"] == {"__typename": "User", "login": "bob-rev", "id": bob["node_id"]}
+        assert event["enqueuer"] == {"login": "bob-rev", "id": bob["node_id"]}
+        assert node["timelineItems"]["pageInfo"] == {"hasPreviousPage": False}
+        assert all(n["timelineItems"]["nodes"] == [] for n in nodes if n["number"] != pr["number"])
+        suites = node["commits"]["nodes"][0]["commit"]["checkSuites"]["nodes"]
+        assert {(s["app"]["databaseId"], s["app"]["slug"]) for s in suites} == {(987654, "acme-ci"), (15368, "github-actions")}
+        rest_runs = rest(sb, f"/repos/acme/payments-api/commits/{pr['head_sha']}/check-runs", filter="all")["check_runs"]
+        assert {(r["app"]["id"], r["app"]["slug"], r["app"]["node_id"]) for r in rest_runs} == {
+            (s["app"]["databaseId"], s["app"]["slug"], s["app"]["id"]) for s in suites}

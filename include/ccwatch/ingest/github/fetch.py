@@ -104,7 +104,7 @@ def _fetch_repo(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime,
             deps = [d for d in deps if not is_before(d.get("created_at"), lo)]
             yield r.record("deployments", f"{repo}:{env}", url, deps, etag=etag)
         ids = list(dict.fromkeys([d["id"] for d in deps] + [int(o["id"]) for o in open_deps.get(env, [])]))
-        yield from gql.fetch_deployment_statuses(r, ids, list(deps or []) + list(open_deps.get(env, [])))
+        yield from gql.fetch_deployment_statuses(r, ids, list(deps or []) + list(open_deps.get(env, [])), env)
 
     for env in rc.production_environments:
         status, data, url, etag = r.get(f"/environments/{env}", data_statuses=(404,), conditional=True)

@@ -1,6 +1,7 @@
 """GitHub GraphQL batches of the connector (docs/ARCHITECTURE.md, "GraphQL raw kinds").
 
-Three documents of :mod:`ccwatch.ingest.github.queries` replace per-object REST requests:
+Three documents of :mod:`ccwatch.ingest.github.queries` replace per-object REST requests (none
+selects a 32-bit ``Int`` id: real ids are past 2**31, see that module):
 
 * ``CcwatchMergedPulls`` (50 PRs a request, with reviews, labels, head checks and statuses)
   replaces the pulls list and the per-PR ``pull``/``reviews``/``check-runs``/``statuses``
@@ -9,11 +10,15 @@ Three documents of :mod:`ccwatch.ingest.github.queries` replace per-object REST 
   first-parent commit: raw kind ``gql_commit_pulls`` (payload: that commit's history node);
 * ``CcwatchDeploymentStatuses`` (50 deployments a request, by node id) replaces
   ``/deployments/{id}/statuses``: raw kind ``gql_deployment_statuses`` (the Deployment node).
+  ``nodes(ids:)`` answers in the order asked; each node is matched to its REST deployment by that
+  position and checked on ``environment``, ``createdAt`` and (when the REST payload is known)
+  ``commitOid``: GraphQL has no 64-bit deployment id, and node ids are opaque (GitHub may answer a
+  newer id format than the one asked for).  A node that does not match goes through REST.
 
 Nothing is truncated: a piece GraphQL cannot give whole (a nested ``hasNextPage``, a status
 context whose latest status came after the merge, a head commit other than ``headRefOid``, a
-commit with 5 associated PRs (the document asks for 5 and has no pageInfo there), a
-deployment node that does not resolve or has more statuses) is ALSO fetched through REST as
+commit with more associated PRs than a page, a deployment node that does not resolve, does not
+match or has more statuses) is ALSO fetched through REST as
 today's kind, and the normaliser takes that piece from the REST record.
 
 Requests go through PyGithub's requester (auth, Enterprise ``/api/graphql``, the bounded
@@ -33,7 +38,7 @@ from typing import Any
 
 from github import GithubException, RateLimitExceededException
 
-from ccwatch.common.times import iso_z, parse_ts
+from ccwatch.common.times import iso_z, parse_ts, parse_ts_or_none
 from ccwatch.ingest.errors import SourceError
 from ccwatch.ingest.github.answers import is_rate_limit
 from ccwatch.ingest.github.pieces import pull_incomplete
@@ -233,11 +238,22 @@ def _commit_date(c: dict[str, Any]) -> datetime | None:
         return None
 
 
+def _associated_complete(node: dict[str, Any]) -> bool:
+    """The history node lists all its commit's PRs: ``pageInfo`` says no more (without a pageInfo,
+    a full page may hide more)."""
+    conn = node.get("associatedPullRequests")
+    prs = conn.get("nodes") if isinstance(conn, dict) else None
+    if not isinstance(prs, list):
+        return False
+    info = conn.get("pageInfo")
+    return not info.get("hasNextPage") if isinstance(info, dict) else len(prs) < ASSOCIATED_PULLS
+
+
 def fetch_commit_pulls(r: Any, rc: Any, first_parent: list[dict[str, Any]], since: datetime
                        ) -> Iterator[RawRecord]:
     """``gql_commit_pulls`` for each first-parent commit found in the branch history (paged from
     the oldest listed commit's date, stopping once all are found), REST ``commit_pulls`` for the
-    others and for those with as many associated PRs as the document asks for."""
+    others and for those with more associated PRs than one page."""
     if not first_parent:
         return
     g = GraphQL(r)
@@ -270,13 +286,12 @@ def fetch_commit_pulls(r: Any, rc: Any, first_parent: list[dict[str, Any]], sinc
     for c in first_parent:
         sha = c["sha"]
         node = found.get(sha)
-        prs = ((node or {}).get("associatedPullRequests") or {}).get("nodes")
-        if node is not None and isinstance(prs, list) and len(prs) < ASSOCIATED_PULLS:
+        if node is not None and _associated_complete(node):
             yield r.record("gql_commit_pulls", f"{rc.repo}@{sha}", g.record_url(HISTORY_OP), node)
             continue
         rest += 1
         log.debug("GitHub %s@%s: commit PRs through REST (%s)", rc.repo, sha,
-                  "not in the GraphQL history" if node is None else f"{ASSOCIATED_PULLS} or more PRs")
+                  "not in the GraphQL history" if node is None else f"more than {ASSOCIATED_PULLS} PRs")
         pulls, url, etag = r.get_all(f"/commits/{sha}/pulls")
         yield r.record("commit_pulls", f"{rc.repo}@{sha}", url, pulls, etag=etag)
     log.info("GitHub %s: PRs of %d first-parent commit(s) in %d GraphQL request(s), %d through REST",
@@ -289,28 +304,44 @@ def _rest_deployment_statuses(r: Any, dep_id: int) -> RawRecord:
     return r.record("deployment_statuses", f"{r.repo}/deployments/{dep_id}", url, sts, etag=etag)
 
 
-def fetch_deployment_statuses(r: Any, ids: list[int], known: list[dict[str, Any]]) -> Iterator[RawRecord]:
-    """Statuses of deployments ``ids``: ``gql_deployment_statuses`` for those whose ``node_id``
-    is in ``known`` (REST deployment payloads, or stored entries that carry one), looked up 50 a
-    request; REST ``deployment_statuses`` for the rest and for overflowing or unresolved nodes."""
+def _matches(node: Any, d: dict[str, Any], environment: str | None) -> bool:
+    """A ``nodes(ids:)`` answer is the REST deployment ``d`` asked for at its position: same
+    environment and creation time, same commit when the REST payload names it; its statuses whole."""
+    if not isinstance(node, dict) or not isinstance(node.get("statuses"), dict):
+        return False
+    if (node["statuses"].get("pageInfo") or {}).get("hasNextPage"):
+        return False
+    env = d.get("environment") or environment
+    created = parse_ts_or_none(node.get("createdAt"))
+    return (bool(env) and node.get("environment") == env
+            and created is not None and created == parse_ts_or_none(d.get("created_at"))
+            and (not d.get("sha") or node.get("commitOid") == d["sha"]))
+
+
+def fetch_deployment_statuses(r: Any, ids: list[int], known: list[dict[str, Any]], environment: str | None = None
+                              ) -> Iterator[RawRecord]:
+    """Statuses of deployments ``ids`` of ``environment``: ``gql_deployment_statuses`` for those
+    whose ``node_id`` is in ``known`` (REST deployment payloads, or stored entries with ``id``,
+    ``node_id``, ``created_at``, optionally ``sha``), looked up 50 a request and matched by
+    position (:func:`_matches`); REST ``deployment_statuses`` for the rest and for any node that
+    overflows, does not resolve or does not match (never guessed)."""
     g = GraphQL(r)
-    node_ids: dict[int, str] = {}
+    payloads: dict[int, dict[str, Any]] = {}
     for d in known:
         if isinstance(d, dict) and d.get("id") is not None and d.get("node_id"):
-            node_ids.setdefault(int(d["id"]), str(d["node_id"]))
-    batch = [(i, node_ids[i]) for i in ids if i in node_ids]
+            payloads.setdefault(int(d["id"]), d)
+    batch = [i for i in ids if i in payloads]
     got: dict[int, dict[str, Any]] = {}
     for k in range(0, len(batch), DEPLOYMENT_NODES):
         chunk = batch[k:k + DEPLOYMENT_NODES]
-        data = g.query(DEPLOYMENTS_OP, {"ids": [nid for _, nid in chunk], "first": DEPLOYMENT_STATUSES_PAGE})
+        data = g.query(DEPLOYMENTS_OP, {"ids": [str(payloads[i]["node_id"]) for i in chunk],
+                                        "first": DEPLOYMENT_STATUSES_PAGE})
         nodes = data.get("nodes")
         if not isinstance(nodes, list) or len(nodes) != len(chunk):
             raise SourceError(f"GitHub {r.repo}: POST {g.shown} ({DEPLOYMENTS_OP}): asked for {len(chunk)} "
                               f"node(s), got {len(nodes) if isinstance(nodes, list) else 'none'}")
-        for (dep_id, _), node in zip(chunk, nodes, strict=True):
-            if (isinstance(node, dict) and node.get("databaseId") == dep_id
-                    and isinstance(node.get("statuses"), dict)
-                    and not (node["statuses"].get("pageInfo") or {}).get("hasNextPage")):
+        for dep_id, node in zip(chunk, nodes, strict=True):
+            if _matches(node, payloads[dep_id], environment):
                 got[dep_id] = node
     rest = 0
     for dep_id in ids:
@@ -320,7 +351,8 @@ def fetch_deployment_statuses(r: Any, ids: list[int], known: list[dict[str, Any]
             continue
         rest += 1
         log.debug("GitHub %s: statuses of deployment %s through REST (%s)", r.repo, dep_id,
-                  "no node_id known" if dep_id not in node_ids else "more statuses than one page or unresolved")
+                  "no node_id known" if dep_id not in payloads
+                  else "unresolved, not matching the REST deployment, or more statuses than one page")
         yield _rest_deployment_statuses(r, dep_id)
     if ids:
         log.info("GitHub %s: statuses of %d deployment(s) in %d GraphQL request(s), %d through REST",

@@ -1,20 +1,46 @@
 """The GraphQL documents ccwatch sends to GitHub (``POST /graphql``; Enterprise ``/api/graphql``).
 
 Shared by the connector (:mod:`ccwatch.ingest.github.graphql`) and the API double
-(:mod:`ccwatch.sandbox.github_graphql`), which recognises them by ``operationName``.
-Each selects exactly the evidence the REST connector stores, so the GraphQL raw kinds
-normalise into the same warehouse rows (docs/ARCHITECTURE.md, "GraphQL raw kinds").
+(:mod:`ccwatch.sandbox.github_graphql`, which executes them over GitHub's published schema).
+Each selects the evidence the REST connector stores, so the GraphQL raw kinds normalise into the
+same warehouse rows (docs/ARCHITECTURE.md, "GraphQL raw kinds").  Every document validates
+against GitHub's published schema (the cut in ``sandbox/github_schema/github.graphql``;
+tests/unit/ingest/github/test_queries.py).
 
-Page sizes keep every query well under GitHub's node limit (500,000) and its point cost
-small. GitHub's rule ("Rate limits and query limits for the GraphQL API"): add up the requests
-each connection needs if every ``first``/``last`` were filled (a nested connection once per
-parent node), divide by 100, round, minimum 1. A page of 50 PRs: 1 + 50 x (labels, reviews,
-commits, checkSuites) + 50 x 5 suites (checkRuns) = 451 requests = 5 points. A 100,000-PR,
-500-repository backfill measured 16,219 points in all (PR pages ~11,000, the rest history and
-deployment-status queries), about 3.2 hours of a token's 5,000 points an hour (docs/PERFORMANCE.md).
-Most commits carry one to three check suites (one per GitHub App); more overflow to REST.
-Connections that may overflow report ``pageInfo.hasNextPage``: the connector then
-fetches that piece of that PR through REST, never truncates it.
+Ids (issue #12).  GraphQL ``Int`` is 32-bit signed; review, check-run, deployment, PR and user
+ids on github.com are past 2**31, and GitHub deprecated ``PullRequest.databaseId`` and
+``PullRequestReview.databaseId`` because they "do not support 64-bit signed integer
+identifiers".  So no document selects an ``Int`` that can hold a REST id:
+
+* ``PullRequest``, ``PullRequestReview``: ``fullDatabaseId`` (``BigInt``, a string), the REST
+  ``id``: REST and GraphQL review rows get the same ``review_id``;
+* ``CheckRun``, ``CheckSuite``, ``Deployment``, actors (no ``fullDatabaseId`` in the schema):
+  the opaque node ``id`` (and a check run's ``url``, REST's ``html_url``); the normaliser derives
+  a check run's key from its node id (``warehouse/normalize/graphql.derived_id``), and a
+  deployment node is matched to its REST deployment by position and checked on
+  ``commitOid``/``environment``/``createdAt``;
+* the one ``Int`` id kept on purpose is ``App.databaseId`` (a check suite's app): it is the App id
+  that classic protection's ``checks[].app_id`` and rulesets' ``integration_id`` name, the schema
+  has no 64-bit alternative, and App ids are small (GitHub Actions: 15368).
+
+Also selected for contract revision 2 (stored in the raw nodes, see docs/ARCHITECTURE.md): each
+check suite's ``app { id databaseId slug }``, each status context's ``creator`` (an app posts as
+its ``Bot``), the PR's ``AddedToMergeQueueEvent``s (``actor``, ``enqueuer``), and
+``CcwatchMergedCount`` (search ``issueCount``) for reconciling the merged-PR population.
+
+Page sizes keep every query well under GitHub's node limit (500,000) and its point cost small.
+GitHub's rule ("Rate limits and query limits for the GraphQL API"): add up the requests each
+connection needs if every ``first``/``last`` were filled (a nested connection once per parent
+node), divide by 100, round, minimum 1.  A page of 50 PRs: 1 + 50 x (labels, reviews,
+timelineItems, commits, checkSuites) + 50 x 5 suites (checkRuns) = 501 requests = 5 points
+(revision 1's 451 requests were also 5 points); 100 commits of history: 1 + 100 x (parents,
+associatedPullRequests) = 201 requests = 2 points; 50 deployments: 50 requests = 1 point; the
+count: 1 point.  A 100,000-PR, 500-repository backfill measured 16,219 points in all with the same
+per-page costs (PR pages ~11,000, the rest history and deployment-status queries), about 3.2 hours
+of a token's 5,000 points an hour (docs/PERFORMANCE.md).  Most commits carry one to three check
+suites (one per GitHub App); more overflow to REST.  Connections that may overflow report
+``pageInfo.hasNextPage``: the connector then fetches that piece of that PR through REST, never
+truncates it.
 """
 
 # ruff: noqa: UP031  (%-formatting: the documents are full of GraphQL braces str.format would need doubled)
@@ -23,12 +49,18 @@ REVIEWS_PAGE = 50      # reviews per PR
 SUITES_PAGE = 5        # check suites on the head commit (one per app; the point cost's biggest factor)
 RUNS_PAGE = 50         # check runs per suite (filterBy: ALL, i.e. re-runs included)
 LABELS_PAGE = 20
+QUEUE_EVENTS = 5       # the last AddedToMergeQueueEvents of a PR (the last one queued the merge)
 HISTORY_PAGE = 100     # commits of the production branch per page
 DEPLOYMENT_NODES = 50  # deployments per nodes(ids:) lookup
 DEPLOYMENT_STATUSES_PAGE = 50
-ASSOCIATED_PULLS = 5   # associatedPullRequests per commit: five nodes may mean more exist (no pageInfo asked)
+ASSOCIATED_PULLS = 5   # associatedPullRequests per commit (pageInfo says when there are more)
+# GitHub documents first/last between 1 and 100 (the schema's Int would allow 0): the count asks
+# for one node and selects none of them
+COUNT_PAGE = 1
 
 RATE_LIMIT = "rateLimit { cost limit remaining used resetAt }"
+# an actor: its type and login always, its node id (every Actor is a Node); never databaseId (Int)
+ACTOR = "__typename login ... on Node { id }"
 
 MERGED_PULLS = """
 query CcwatchMergedPulls($owner: String!, $name: String!, $base: String!, $first: Int!, $after: String) {
@@ -38,15 +70,21 @@ query CcwatchMergedPulls($owner: String!, $name: String!, $base: String!, $first
                  first: $first, after: $after) {
       pageInfo { hasNextPage endCursor }
       nodes {
-        databaseId number title url state createdAt updatedAt mergedAt closedAt
+        id fullDatabaseId number title url state createdAt updatedAt mergedAt closedAt
         baseRefName headRefName headRefOid
-        author { __typename login ... on User { databaseId } ... on Bot { databaseId } }
-        mergedBy { __typename login }
+        author { %(actor)s }
+        mergedBy { %(actor)s }
         mergeCommit { oid }
         labels(first: %(labels)d) { pageInfo { hasNextPage } nodes { name } }
         reviews(first: %(reviews)d) {
           pageInfo { hasNextPage endCursor }
-          nodes { databaseId state submittedAt author { __typename login } commit { oid } }
+          nodes { id fullDatabaseId state submittedAt author { %(actor)s } commit { oid } }
+        }
+        timelineItems(itemTypes: [ADDED_TO_MERGE_QUEUE_EVENT], last: %(queue)d) {
+          pageInfo { hasPreviousPage }
+          nodes {
+            ... on AddedToMergeQueueEvent { id createdAt actor { %(actor)s } enqueuer { login id } }
+          }
         }
         commits(last: 1) {
           nodes {
@@ -55,14 +93,15 @@ query CcwatchMergedPulls($owner: String!, $name: String!, $base: String!, $first
               checkSuites(first: %(suites)d) {
                 pageInfo { hasNextPage }
                 nodes {
-                  app { slug }
+                  id
+                  app { id databaseId slug }
                   checkRuns(first: %(runs)d, filterBy: {checkType: ALL}) {
                     pageInfo { hasNextPage }
-                    nodes { databaseId name status conclusion startedAt completedAt }
+                    nodes { id url detailsUrl name status conclusion startedAt completedAt }
                   }
                 }
               }
-              status { contexts { context state createdAt creator { login } } }
+              status { contexts { id context state createdAt targetUrl creator { %(actor)s } } }
             }
           }
         }
@@ -70,8 +109,8 @@ query CcwatchMergedPulls($owner: String!, $name: String!, $base: String!, $first
     }
   }
 }
-""" % {"rate": RATE_LIMIT, "labels": LABELS_PAGE, "reviews": REVIEWS_PAGE, "suites": SUITES_PAGE,
-       "runs": RUNS_PAGE}
+""" % {"rate": RATE_LIMIT, "actor": ACTOR, "labels": LABELS_PAGE, "reviews": REVIEWS_PAGE,
+       "queue": QUEUE_EVENTS, "suites": SUITES_PAGE, "runs": RUNS_PAGE}
 
 BRANCH_HISTORY = """
 query CcwatchBranchHistory($owner: String!, $name: String!, $qualifiedName: String!, $since: GitTimestamp,
@@ -86,7 +125,10 @@ query CcwatchBranchHistory($owner: String!, $name: String!, $qualifiedName: Stri
             nodes {
               oid committedDate
               parents(first: 1) { nodes { oid } }
-              associatedPullRequests(first: %(assoc)d) { nodes { number baseRefName mergedAt } }
+              associatedPullRequests(first: %(assoc)d) {
+                pageInfo { hasNextPage }
+                nodes { number fullDatabaseId baseRefName mergedAt }
+              }
             }
           }
         }
@@ -96,20 +138,38 @@ query CcwatchBranchHistory($owner: String!, $name: String!, $qualifiedName: Stri
 }
 """ % {"rate": RATE_LIMIT, "assoc": ASSOCIATED_PULLS}
 
+# Deployment has no fullDatabaseId and its databaseId is a 32-bit Int: the connector matches each
+# node to its REST deployment by position in nodes(ids:) and checks commitOid/environment/createdAt
+# (node ids are opaque, and GitHub may answer a newer id format than the one it was asked for).
 DEPLOYMENT_STATUSES = """
 query CcwatchDeploymentStatuses($ids: [ID!]!, $first: Int!) {
   %(rate)s
   nodes(ids: $ids) {
     ... on Deployment {
-      id databaseId environment createdAt
+      id commitOid environment createdAt
       statuses(first: $first) {
         pageInfo { hasNextPage }
-        nodes { id state description environmentUrl logUrl createdAt updatedAt creator { __typename login } }
+        nodes { id state description environmentUrl logUrl createdAt updatedAt creator { %(actor)s } }
       }
     }
   }
 }
-""" % {"rate": RATE_LIMIT}
+""" % {"rate": RATE_LIMIT, "actor": ACTOR}
+
+# The number of merged PRs GitHub's search finds (results stop at 1,000; issueCount does not), for
+# q = merged_count_query(...), e.g. "repo:o/r is:pr is:merged base:main merged:2026-08-27..2026-11-25".
+MERGED_COUNT = """
+query CcwatchMergedCount($q: String!) {
+  %(rate)s
+  search(type: ISSUE, query: $q, first: %(page)d) { issueCount }
+}
+""" % {"rate": RATE_LIMIT, "page": COUNT_PAGE}
 
 OPERATIONS = {"CcwatchMergedPulls": MERGED_PULLS, "CcwatchBranchHistory": BRANCH_HISTORY,
-              "CcwatchDeploymentStatuses": DEPLOYMENT_STATUSES}
+              "CcwatchDeploymentStatuses": DEPLOYMENT_STATUSES, "CcwatchMergedCount": MERGED_COUNT}
+
+
+def merged_count_query(repo: str, base: str, merged_from: str, merged_to: str) -> str:
+    """The ``CcwatchMergedCount`` search string: PRs of ``repo`` merged into ``base`` between two
+    dates or ISO-8601 times (GitHub's ``merged:FROM..TO`` qualifier, both ends inclusive)."""
+    return f"repo:{repo} is:pr is:merged base:{base} merged:{merged_from}..{merged_to}"

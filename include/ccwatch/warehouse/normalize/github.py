@@ -68,21 +68,26 @@ def review_rows(rec: RawRecord) -> list[dict[str, Any]]:
 
 
 def check_rows(rec: RawRecord) -> list[dict[str, Any]]:
+    """Check runs (with the GitHub App that reported each: ``app.id``/``app.slug``) or commit
+    statuses (with their creator's login: an app posts as its bot, any pusher may post a context)."""
     repo, sha = split_key(rec.natural_key, "@")
     rows = []
     for c in payload_list(rec):
         if rec.kind == "check_runs":
+            app = c.get("app") if isinstance(c.get("app"), dict) else {}
             rows.append(
                 {"repo": repo, "sha": sha, "kind": "check_run", "check_id": c["id"], "name": c.get("name"),
                  "status": c.get("status"), "conclusion": c.get("conclusion"),
                  "started_at": parse_ts(c.get("started_at")), "completed_at": parse_ts(c.get("completed_at")),
-                 "html_url": c.get("html_url")}
+                 "html_url": c.get("html_url"), "app_id": app.get("id"), "app_slug": app.get("slug"),
+                 "creator_login": None}
             )
         else:  # commit status: state is its conclusion, created_at its completion time
             rows.append(
                 {"repo": repo, "sha": sha, "kind": "status", "check_id": c["id"], "name": c.get("context"),
                  "status": None, "conclusion": c.get("state"), "started_at": None,
-                 "completed_at": parse_ts(c.get("created_at")), "html_url": c.get("target_url")}
+                 "completed_at": parse_ts(c.get("created_at")), "html_url": c.get("target_url"),
+                 "app_id": None, "app_slug": None, "creator_login": user_login(c.get("creator"))}
             )
     return rows
 

@@ -29,20 +29,40 @@ GraphQL vs REST spelling (docs: GitHub GraphQL schema; API-NOTES.md):
 * enums are UPPERCASE: check run status/conclusion, commit status state and deployment status
   state are lowercased as REST has them; review state stays UPPERCASE (REST: ``APPROVED``).
 
-Derived ids.  GraphQL has no REST id for a commit status (``StatusContext``) or a deployment
-status (``DeploymentStatus`` has no ``databaseId``).  :func:`derived_id` gives a stable
-positive BIGINT in ``[2**62, 2**63)`` (never a REST id: those are far below 2**62)::
+Ids (issue #12: GraphQL ``Int`` is 32-bit, real ids are past 2**31; the documents select none).
+
+* A review's ``review_id`` is ``int(fullDatabaseId)`` (``BigInt``, a string): the REST ``id``, so
+  REST and GraphQL rows of one review agree.
+* A commit status (``StatusContext``) and a deployment status have no id GraphQL gives as a
+  number: :func:`derived_id` gives a stable positive BIGINT in ``[2**62, 2**63)`` (never a REST id:
+  those are far below 2**62)::
 
     2**62 | (created_at epoch seconds mod 2**34) << 28 | state rank << 25 | sha256(identity)[:25 bits]
 
-``identity`` is the status node ``id`` (deployment statuses) or ``<sha>/<context>`` (status
-contexts: the document selects no node id; GraphQL gives one status per context).  Statuses
-are immutable, so the id never changes.  Warehouse queries order statuses by (created_at,
-status_id / check_id); within one deployment all ids come from one source (the scope is
-replaced whole), so the id order is created_at first, then a lifecycle rank that stands in for
-REST's creation order when two statuses share a second: pending < waiting < queued <
-in_progress < success < failure = error < inactive (failure above success: an ambiguous tie
-never reads as a success).
+  ``identity`` is the status node ``id`` (deployment statuses) or ``<sha>/<context>`` (status
+  contexts: GraphQL gives one status per context).
+* A check run has only a 32-bit ``databaseId``: :func:`check_run_id` derives its key from its node
+  ``id`` in the same space, ``2**62 | rank << 59 | sha256(node id)[:59 bits]``.  No time bits: the
+  queries already order by the run's start first, and 59 hash bits make two runs of one repository
+  sharing a key practically impossible (the primary key is ``(repo, kind, check_id)``; a 25-bit
+  hash would collide about once a year in a 500-repository org).
+* Payloads stored by contract revision 1 (``databaseId``, no node id) still normalise: the REST id
+  they carry is used as before.
+
+Ordering.  Warehouse queries order a commit's checks by ``(began, kind, check_id)``
+(``controls/testing.py``) and a deployment's statuses by ``(created_at, status_id)``; within one
+scope (a commit's check runs, its statuses, a deployment's statuses) every id comes from one
+source, since the scope is replaced whole, so a derived id only breaks ties within one second.
+There the rank stands in for REST's creation order: for statuses the lifecycle, pending < waiting <
+queued < in_progress < success < failure = error < inactive; for check runs (two runs of one name
+started in the same second: a re-run) finished green < unfinished < any other conclusion, so an
+ambiguous tie never reads as a success (fail closed).  Statuses are immutable, so their ids never
+change; a check run's id is stable once it has finished (an unfinished run's rank, and so its id,
+changes when it finishes, and the next load replaces the commit's rows whole).
+
+Who reported a check (``checks.app_id``/``app_slug``/``creator_login``, migration 5): a check run's
+app is its check suite's ``app {databaseId slug}``; a status context's creator is its ``creator``
+in REST spelling.  The PR's merge-queue events (``timelineItems``) stay in the raw node only.
 """
 
 from __future__ import annotations
@@ -64,6 +84,10 @@ KINDS = ("gql_pull", "gql_commit_pulls", "gql_deployment_statuses")
 DERIVED_BASE = 1 << 62
 _RANK = {"pending": 1, "expected": 1, "waiting": 2, "queued": 3, "in_progress": 4, "success": 5,
          "failure": 6, "error": 6, "inactive": 7}
+# check runs: a finished green run < an unfinished one < any other conclusion (see the module docstring)
+_RUN_RANK = {"success": 1, "neutral": 1, "skipped": 1, "requested": 2, "waiting": 2, "pending": 2, "queued": 2,
+             "in_progress": 2}
+_RUN_RANK_OTHER = 3
 
 InBatch = Callable[[str, str], bool]  # (REST kind, natural key) -> a record of it is in the batch
 Part = tuple[str, dict[str, Any], list[dict[str, Any]]]  # (table, scope, rows) for Batch.add
@@ -91,6 +115,27 @@ def derived_id(identity: str, created_at: datetime | None, state: str | None) ->
     secs = timegm(created_at.timetuple()) if created_at is not None else 0
     h = int.from_bytes(hashlib.sha256(identity.encode()).digest()[:4], "big") >> 7  # 25 bits
     return DERIVED_BASE | (secs % (1 << 34)) << 28 | _RANK.get(lower(state) or "", 0) << 25 | h
+
+
+def check_run_id(run: dict[str, Any]) -> int:
+    """A GraphQL check run's ``check_id``, derived from its node id and outcome (module docstring);
+    a revision-1 payload's ``databaseId`` (the REST id) when it has no node id."""
+    if not run.get("id"):
+        if run.get("databaseId") is None:
+            raise NormalizeError("github gql_pull: a check run has neither an id nor a databaseId")
+        return int(run["databaseId"])
+    outcome = lower(run.get("conclusion")) or lower(run.get("status")) or ""
+    h = int.from_bytes(hashlib.sha256(str(run["id"]).encode()).digest()[:8], "big") >> 5  # 59 bits
+    return DERIVED_BASE | _RUN_RANK.get(outcome, _RUN_RANK_OTHER) << 59 | h
+
+
+def review_id(review: dict[str, Any], where: str) -> int:
+    """``int(fullDatabaseId)``, the REST id (a revision-1 payload: its ``databaseId``)."""
+    value = review.get("fullDatabaseId", review.get("databaseId"))
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise NormalizeError(f"github gql_pull {where}: a review has no fullDatabaseId ({value!r})") from None
 
 
 # --- completeness ----------------------------------------------------------------
@@ -131,7 +176,7 @@ def gql_review_rows(repo: str, num: int, p: dict[str, Any]) -> list[dict[str, An
     rows = []
     for r in connection_nodes(p, "reviews")[0]:
         reviewer = rest_user(r.get("author"))
-        rows.append({"repo": repo, "pr_number": num, "review_id": int(r["databaseId"]),
+        rows.append({"repo": repo, "pr_number": num, "review_id": review_id(r, f"{repo}#{num}"),
                      "reviewer_login": user_login(reviewer), "reviewer_type": user_type(reviewer),
                      "state": r.get("state"), "commit_id": (r.get("commit") or {}).get("oid"),
                      "submitted_at": parse_ts(r.get("submittedAt"))})
@@ -139,29 +184,33 @@ def gql_review_rows(repo: str, num: int, p: dict[str, Any]) -> list[dict[str, An
 
 
 def gql_check_run_rows(repo: str, commit: dict[str, Any]) -> list[dict[str, Any]]:
+    """The head commit's check runs, each with its suite's app (the App id and slug)."""
     sha, rows, seen = commit["oid"], [], set()
     for suite in connection_nodes(commit, "checkSuites")[0]:
+        app = suite.get("app") if isinstance(suite.get("app"), dict) else {}
         for c in connection_nodes(suite, "checkRuns")[0]:
-            cid = int(c["databaseId"])
+            cid = check_run_id(c)
             if cid in seen:
                 continue
             seen.add(cid)
             rows.append({"repo": repo, "sha": sha, "kind": "check_run", "check_id": cid, "name": c.get("name"),
                          "status": lower(c.get("status")), "conclusion": lower(c.get("conclusion")),
                          "started_at": parse_ts(c.get("startedAt")), "completed_at": parse_ts(c.get("completedAt")),
-                         "html_url": c.get("url")})
+                         "html_url": c.get("url"), "app_id": app.get("databaseId"), "app_slug": app.get("slug"),
+                         "creator_login": None})
     return rows
 
 
 def gql_status_rows(repo: str, commit: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per context (GraphQL gives only each context's latest status)."""
+    """One row per context (GraphQL gives only each context's latest status), with its creator."""
     sha, rows = commit["oid"], []
     for ctx in status_contexts(commit) or []:
         created, state = parse_ts(ctx.get("createdAt")), lower(ctx.get("state"))
         rows.append({"repo": repo, "sha": sha, "kind": "status",
                      "check_id": derived_id(f"{sha}/{ctx.get('context')}", created, state),
                      "name": ctx.get("context"), "status": None, "conclusion": state, "started_at": None,
-                     "completed_at": created, "html_url": ctx.get("targetUrl")})
+                     "completed_at": created, "html_url": ctx.get("targetUrl"), "app_id": None, "app_slug": None,
+                     "creator_login": user_login(rest_user(ctx.get("creator")))})
     return rows
 
 
@@ -219,6 +268,9 @@ def commit_pulls_payload(node: Any, key: str) -> list[dict[str, Any]]:
 
 
 def gql_deployment_status_rows(rec: RawRecord) -> list[dict[str, Any]]:
+    """The statuses of a Deployment node (the connector matched it to the REST deployment of the
+    natural key by position and checked commitOid/environment/createdAt; a revision-1 node also
+    carries that deployment's ``databaseId``, checked here)."""
     repo, dep = split_key(rec.natural_key, "/deployments/")
     d = _payload(rec)
     if d.get("databaseId") is not None and int(d["databaseId"]) != int(dep):

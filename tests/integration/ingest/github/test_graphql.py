@@ -87,29 +87,35 @@ def commit_node(oid: str, *, suites_more=False, runs_more=False, ctx_at="2026-11
     return {"commit": {
         "oid": oid,
         "checkSuites": {"pageInfo": {"hasNextPage": suites_more}, "nodes": [{
-            "app": {"slug": "github-actions"},
+            "id": "CS_kwDOsuite", "app": {"id": "A_kwHOAAA8CA", "databaseId": 15368, "slug": "github-actions"},
             "checkRuns": {"pageInfo": {"hasNextPage": runs_more}, "nodes": [
-                {"databaseId": 9001, "name": "test", "status": "COMPLETED", "conclusion": "FAILURE",
+                {"id": "CR_kwDOrun1", "url": f"https://github.com/{REPO}/runs/23456789001", "detailsUrl": None,
+                 "name": "test", "status": "COMPLETED", "conclusion": "FAILURE",
                  "startedAt": "2026-11-01T10:01:00Z", "completedAt": "2026-11-01T10:05:00Z"},
-                {"databaseId": 9002, "name": "test", "status": "COMPLETED", "conclusion": "SUCCESS",
+                {"id": "CR_kwDOrun2", "url": f"https://github.com/{REPO}/runs/23456789002", "detailsUrl": None,
+                 "name": "test", "status": "COMPLETED", "conclusion": "SUCCESS",
                  "startedAt": "2026-11-01T10:10:00Z", "completedAt": "2026-11-01T10:15:00Z"}]}}]},
-        "status": {"contexts": [{"context": "ci/jenkins", "state": "SUCCESS", "createdAt": ctx_at,
-                                 "creator": {"login": "jenkins-bot"}}]}}}
+        "status": {"contexts": [{"id": "SC_kwDOctx", "context": "ci/jenkins", "state": "SUCCESS", "createdAt": ctx_at,
+                                 "targetUrl": None, "creator": {"__typename": "Bot", "login": "jenkins-bot",
+                                                                "id": "BOT_kwDOjenkins"}}]}}}
 
 
 def pr(n: int, merged: str | None, updated: str, *, head: str = H1, last: str | None = None, author=None,
        reviews_more=False, labels_more=False, **commit_kw) -> dict:
     commit_kw.setdefault("ctx_at", merged or "2026-10-01T00:00:00Z")  # the status a merge saw
     return {
-        "databaseId": 90000 + n, "number": n, "title": f"change {n}", "url": f"https://github.com/{REPO}/pull/{n}",
+        "id": f"PR_kwDO{n}", "fullDatabaseId": str(2_987_650_000 + n), "number": n, "title": f"change {n}",
+        "url": f"https://github.com/{REPO}/pull/{n}",
         "state": "MERGED", "createdAt": "2026-10-30T09:00:00Z", "updatedAt": updated, "mergedAt": merged,
         "closedAt": merged, "baseRefName": "main", "headRefName": f"feat/{n}", "headRefOid": head,
-        "author": author or {"__typename": "User", "login": "carol-dev", "databaseId": 501},
-        "mergedBy": {"__typename": "User", "login": "bob-rev"}, "mergeCommit": {"oid": "c" * 40},
+        "author": author or {"__typename": "User", "login": "carol-dev", "id": "U_kgDOcarol"},
+        "mergedBy": {"__typename": "User", "login": "bob-rev", "id": "U_kgDObob"}, "mergeCommit": {"oid": "c" * 40},
         "labels": {"pageInfo": {"hasNextPage": labels_more}, "nodes": [{"name": "feature"}]},
         "reviews": {"pageInfo": {"hasNextPage": reviews_more, "endCursor": cursor(99)}, "nodes": [
-            {"databaseId": 802, "state": "APPROVED", "submittedAt": "2026-11-01T12:00:00Z",
-             "author": {"__typename": "User", "login": "bob-rev"}, "commit": {"oid": head}}]},
+            {"id": "PRR_kwDO802", "fullDatabaseId": "12345678802", "state": "APPROVED",
+             "submittedAt": "2026-11-01T12:00:00Z",
+             "author": {"__typename": "User", "login": "bob-rev", "id": "U_kgDObob"}, "commit": {"oid": head}}]},
+        "timelineItems": {"pageInfo": {"hasPreviousPage": False}, "nodes": []},
         "commits": {"nodes": [commit_node(last or head, **commit_kw)]},
     }
 
@@ -168,7 +174,7 @@ def test_a_repeated_cursor_is_a_paging_loop():
 
 
 def test_bot_author_is_kept_as_graphql_returns_it():
-    bot = {"__typename": "Bot", "login": "dependabot", "databaseId": 49699333}
+    bot = {"__typename": "Bot", "login": "dependabot", "id": "MDM6Qm90NDk2OTkzMzM="}
     req = FakeRequester(lambda op, v: (200, {}, pulls_answer(
         [pr(7, "2026-11-20T00:00:00Z", "2026-11-20T00:00:00Z", author=bot)], False, None)))
     (rec,) = run_pulls(req)
@@ -280,8 +286,9 @@ def rest_commit(sha: str, date: str) -> dict:
 
 def hist_node(oid: str, prs: list[int]) -> dict:
     return {"oid": oid, "committedDate": "2026-11-02T10:00:00Z", "parents": {"nodes": [{"oid": "0" * 40}]},
-            "associatedPullRequests": {"nodes": [{"number": n, "baseRefName": "main",
-                                                  "mergedAt": "2026-11-02T10:00:00Z"} for n in prs]}}
+            "associatedPullRequests": {"pageInfo": {"hasNextPage": len(prs) > 5}, "nodes": [
+                {"number": n, "fullDatabaseId": str(2_987_650_000 + n), "baseRefName": "main",
+                 "mergedAt": "2026-11-02T10:00:00Z"} for n in prs[:5]]}}
 
 
 def history_answer(nodes: list[dict], more: bool, end: str | None) -> dict:
@@ -294,7 +301,7 @@ def test_history_pages_until_every_first_parent_commit_is_found_rest_for_the_res
     fp = [rest_commit(a, "2026-11-01T10:00:00Z"), rest_commit(b, "2026-11-02T10:00:00Z"),
           rest_commit(c, "2026-11-03T10:00:00Z"), rest_commit(d, "2026-11-04T10:00:00Z")]
     pages = {None: history_answer([hist_node(d, []), hist_node("e" * 40, [3])], True, cursor(1)),
-             cursor(1): history_answer([hist_node(c, [1, 2, 3, 4, 5]), hist_node(a, [12])], False, None)}
+             cursor(1): history_answer([hist_node(c, [1, 2, 3, 4, 5, 6]), hist_node(a, [12])], False, None)}
     rest = {f"/repos/{REPO}/commits/{b}/pulls": [], f"/repos/{REPO}/commits/{c}/pulls": [{"number": 1}]}
     req = FakeRequester(lambda op, v: (200, {}, pages[v["after"]]), rest)
     recs = list(gql.fetch_commit_pulls(repo_of(req), rc(), fp, START))
@@ -304,6 +311,25 @@ def test_history_pages_until_every_first_parent_commit_is_found_rest_for_the_res
     assert len(posts) == 2  # b is not in the history (e.g. rewritten since the REST list): REST
     assert posts[0]["qualifiedName"] == "refs/heads/main" and posts[0]["since"] == "2026-11-01T09:59:59Z"
     assert recs[0].payload["associatedPullRequests"]["nodes"][0]["number"] == 12
+
+
+@pytest.mark.parametrize("prs, page_info, kind", [
+    ([1, 2, 3, 4, 5], {"hasNextPage": False}, "gql_commit_pulls"),  # a full page that says it is all
+    ([1, 2, 3, 4, 5, 6], {"hasNextPage": True}, "commit_pulls"),
+    ([1, 2, 3, 4, 5], None, "commit_pulls"),                          # no pageInfo: a full page may hide more
+    ([1, 2, 3, 4], None, "gql_commit_pulls"),
+])
+def test_associated_prs_overflow_by_page_info(prs, page_info, kind):
+    a = "a" * 40
+    node = hist_node(a, prs)
+    if page_info is None:
+        del node["associatedPullRequests"]["pageInfo"]
+    else:
+        node["associatedPullRequests"]["pageInfo"] = page_info
+    req = FakeRequester(lambda op, v: (200, {}, history_answer([node], False, None)),
+                        {f"/repos/{REPO}/commits/{a}/pulls": [{"number": n} for n in prs]})
+    recs = list(gql.fetch_commit_pulls(repo_of(req), rc(), [rest_commit(a, "2026-11-01T10:00:00Z")], START))
+    assert [r.kind for r in recs] == [kind]
 
 
 def test_history_stops_as_soon_as_all_are_found():
@@ -323,16 +349,23 @@ def test_missing_branch_falls_back_to_rest():
 
 
 # -------------------------------------------------------------------------------- deployments
-def dep_node(i: int, more: bool = False) -> dict:
-    return {"id": f"DE_kwDO{i}", "databaseId": i, "environment": "production", "createdAt": "2026-11-03T12:00:00Z",
+def dep_node(i: int, more: bool = False, **over) -> dict:
+    return {"id": f"DE_kwDO{i}", "commitOid": "d" * 40, "environment": "production",
+            "createdAt": "2026-11-03T12:00:00Z",
             "statuses": {"pageInfo": {"hasNextPage": more}, "nodes": [
                 {"id": f"DES_kwDO{i}", "state": "SUCCESS", "description": "", "environmentUrl": None,
                  "logUrl": None, "createdAt": "2026-11-03T12:05:00Z", "updatedAt": "2026-11-03T12:05:00Z",
-                 "creator": {"__typename": "Bot", "login": "github-actions"}}]}}
+                 "creator": {"__typename": "Bot", "login": "github-actions", "id": "BOT_kgDOactions"}}]}, **over}
+
+
+def rest_dep(i: int) -> dict:
+    """A REST deployment as listed (ids past 2**31, as on github.com)."""
+    return {"id": 4_100_000_000 + i, "node_id": f"DE_kwDO{i}", "sha": "d" * 40, "environment": "production",
+            "created_at": "2026-11-03T12:00:00Z"}
 
 
 def test_deployment_statuses_are_batched_by_node_id_with_rest_for_the_rest():
-    deps = [{"id": i, "node_id": f"DE_kwDO{i}"} for i in range(1, DEPLOYMENT_NODES + 6)]
+    deps = [rest_dep(i) for i in range(1, DEPLOYMENT_NODES + 6)]
     stored_only = {"id": 999, "created_at": "2026-11-01T00:00:00Z", "state": "in_progress"}  # no node_id
     ids = [d["id"] for d in deps] + [999]
 
@@ -343,16 +376,47 @@ def test_deployment_statuses_are_batched_by_node_id_with_rest_for_the_rest():
             nodes.append(None if i == 3 else dep_node(i, more=(i == 4)))
         return 200, {}, {"data": {"rateLimit": RATE, "nodes": nodes}}
 
-    rest = {f"/repos/{REPO}/deployments/{i}/statuses": [{"id": i, "state": "success"}] for i in (3, 4, 999)}
+    rest = {f"/repos/{REPO}/deployments/{i}/statuses": [{"id": i, "state": "success"}]
+            for i in (rest_dep(3)["id"], rest_dep(4)["id"], 999)}
     req = FakeRequester(answer, rest)
-    recs = list(gql.fetch_deployment_statuses(repo_of(req), ids, deps + [stored_only]))
+    recs = list(gql.fetch_deployment_statuses(repo_of(req), ids, deps + [stored_only], "production"))
     posts = req.posts("CcwatchDeploymentStatuses")
     assert [len(p["ids"]) for p in posts] == [DEPLOYMENT_NODES, 5]
-    kinds = {r.natural_key.rsplit("/", 1)[1]: r.kind for r in recs}
-    assert [r.natural_key.rsplit("/", 1)[1] for r in recs] == [str(i) for i in ids]  # order kept
-    assert kinds["3"] == kinds["4"] == kinds["999"] == "deployment_statuses"
-    assert kinds["1"] == "gql_deployment_statuses" and recs[0].payload == dep_node(1)
+    kinds = {int(r.natural_key.rsplit("/", 1)[1]): r.kind for r in recs}
+    assert [int(r.natural_key.rsplit("/", 1)[1]) for r in recs] == ids  # order kept
+    assert kinds[rest_dep(3)["id"]] == kinds[rest_dep(4)["id"]] == kinds[999] == "deployment_statuses"
+    assert kinds[rest_dep(1)["id"]] == "gql_deployment_statuses" and recs[0].payload == dep_node(1)
     assert sorted(req.gets()) == sorted(rest)
+
+
+@pytest.mark.parametrize("over, matches", [
+    ({}, True),
+    ({"id": "DE_kwDOnewFormatId"}, True),            # GitHub may answer another node-id format: by position
+    ({"environment": "staging"}, False),
+    ({"createdAt": "2026-11-03T12:00:01Z"}, False),
+    ({"commitOid": "e" * 40}, False),
+    ({"createdAt": None}, False),
+])
+def test_a_deployment_node_is_checked_against_the_rest_deployment_it_stands_for(over, matches):
+    dep = rest_dep(1)
+    req = FakeRequester(lambda op, v: (200, {}, {"data": {"rateLimit": RATE, "nodes": [dep_node(1, **over)]}}),
+                        {f"/repos/{REPO}/deployments/{dep['id']}/statuses": []})
+    (rec,) = gql.fetch_deployment_statuses(repo_of(req), [dep["id"]], [dep], "production")
+    assert rec.kind == ("gql_deployment_statuses" if matches else "deployment_statuses")
+    assert rec.natural_key == f"{REPO}/deployments/{dep['id']}"
+
+
+def test_a_stored_open_deployment_is_checked_on_its_environment_time_and_commit():
+    """An open deployment of the ingest state (no REST payload this run): the environment comes from
+    the fetch, created_at and sha from the stored row."""
+    stored = {"id": 4_100_000_001, "node_id": "DE_kwDO1", "created_at": "2026-11-03T12:00:00Z", "state": "in_progress",
+              "sha": "d" * 40}
+    for env, sha, kind in (("production", "d" * 40, "gql_deployment_statuses"), (None, "d" * 40, "deployment_statuses"),
+                           ("production", "e" * 40, "deployment_statuses")):
+        req = FakeRequester(lambda op, v: (200, {}, {"data": {"rateLimit": RATE, "nodes": [dep_node(1)]}}),
+                            {f"/repos/{REPO}/deployments/{stored['id']}/statuses": []})
+        (rec,) = gql.fetch_deployment_statuses(repo_of(req), [stored["id"]], [{**stored, "sha": sha}], env)
+        assert rec.kind == kind, (env, sha)
 
 
 # ------------------------------------------------------------ the real client: POST is retried
@@ -443,14 +507,14 @@ def _evidence(recs: list) -> dict[str, dict]:
         elif r.kind == "gql_pull":
             out["prs"][r.natural_key] = r.payload["headRefOid"]
             heads[r.natural_key] = r.payload["headRefOid"]
-            out["reviews"].setdefault(r.natural_key, sorted(x["databaseId"] for x in r.payload["reviews"]["nodes"]))
+            out["reviews"].setdefault(r.natural_key, sorted(int(x["fullDatabaseId"]) for x in r.payload["reviews"]["nodes"]))
             commit = r.payload["commits"]["nodes"][-1]["commit"]
             out["runs"].setdefault(f"{r.natural_key.split('#')[0]}@{commit['oid']}", sorted(
-                run["databaseId"] for s in commit["checkSuites"]["nodes"] for run in s["checkRuns"]["nodes"]))
+                run["id"] for s in commit["checkSuites"]["nodes"] for run in s["checkRuns"]["nodes"]))
         elif r.kind == "reviews":
             out["reviews"][r.natural_key] = sorted(x["id"] for x in r.payload)
-        elif r.kind == "check_runs":
-            out["runs"][r.natural_key] = sorted(x["id"] for x in r.payload)
+        elif r.kind == "check_runs":  # GraphQL gives a check run's node id only (its databaseId is an Int)
+            out["runs"][r.natural_key] = sorted(x["node_id"] for x in r.payload)
         elif r.kind == "commit_pulls":
             out["commit_prs"][r.natural_key] = sorted(p["number"] for p in r.payload)
         elif r.kind == "gql_commit_pulls":

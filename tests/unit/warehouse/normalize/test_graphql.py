@@ -14,11 +14,11 @@ import re
 import pytest
 from ccwatch.ingest.github.pieces import pull_incomplete
 from ccwatch.ingest.github.queries import MERGED_PULLS
-from ccwatch.sandbox.render import Ctx
+from ccwatch.sandbox.render import Ctx, node_id
 from ccwatch.settings import load_settings
 from ccwatch.warehouse.normalize.base import NormalizeError
 from ccwatch.warehouse.normalize.batch import normalize_batch
-from ccwatch.warehouse.normalize.graphql import DERIVED_BASE, derived_id, gql_pull_parts
+from ccwatch.warehouse.normalize.graphql import DERIVED_BASE, check_run_id, derived_id, gql_pull_parts
 from ccwatch.warehouse.schema import connect
 from ccwatch.warehouse.store import load_records
 
@@ -27,7 +27,7 @@ from tests.helpers.payloads import REPO, commit, rec
 
 CTX = Ctx(api="https://api.github.com", html="https://github.com", users={"octo-org": {"type": "Organization"}})
 HEAD, MERGE, BASE = "1" * 40, "2" * 40, "3" * 40
-RUN_URL_SELECTED = bool(re.search(r"checkRuns\([^)]*\)\s*\{[^}]*\{[^}]*\burl\b", MERGED_PULLS))
+RUN_URL_SELECTED = bool(re.search(r"checkRuns\(.*?\)\s*\{.*?nodes\s*\{[^}]*\burl\b", MERGED_PULLS, re.S))
 STATUS_URL_SELECTED = "targetUrl" in MERGED_PULLS
 
 
@@ -75,15 +75,14 @@ def rest_records(spec):
     ]
 
 
-def actor(login, with_id=False):
-    """A GraphQL Actor: __typename, and a Bot's login without REST's [bot] suffix."""
+def actor(login):
+    """A GraphQL Actor as the documents select it: __typename, login (a Bot's without REST's [bot]
+    suffix) and its node id (never the 32-bit databaseId)."""
     if login is None:
         return None
     uid, typ = CTX.user_info(login)
-    out = {"__typename": typ, "login": login.removesuffix("[bot]") if typ == "Bot" else login}
-    if with_id and typ in ("User", "Bot"):
-        out["databaseId"] = uid
-    return out
+    return {"__typename": typ, "login": login.removesuffix("[bot]") if typ == "Bot" else login,
+            "id": node_id(typ, uid)}
 
 
 def page(nodes, more=False):
@@ -96,34 +95,42 @@ def gql_node(spec, more=()):
     n = p["number"]
     suites = {}
     for c in spec["runs"]:
-        run = {"databaseId": c["id"], "name": c["name"], "status": c["status"].upper(),
-               "conclusion": c["conclusion"].upper() if c.get("conclusion") else None,
+        rest = CTX.check_run(REPO, p["head_sha"], c)
+        run = {"id": rest["node_id"], "url": rest["html_url"], "detailsUrl": rest["details_url"], "name": c["name"],
+               "status": c["status"].upper(), "conclusion": c["conclusion"].upper() if c.get("conclusion") else None,
                "startedAt": c.get("started_at"), "completedAt": c.get("completed_at")}
-        if RUN_URL_SELECTED:
-            run["url"] = f"https://github.com/{REPO}/runs/{c['id']}"
         suites.setdefault(c.get("app", "github-actions"), []).append(run)
     latest = {}
     for s in sorted(spec["statuses"], key=lambda s: (s["created_at"], s["id"])):
         latest[s["context"]] = s  # Commit.status.contexts: the latest status of each context only
-    contexts = [{"context": s["context"], "state": s["state"].upper(), "createdAt": s["created_at"],
-                 "creator": {"login": s["creator"]}, **({"targetUrl": s.get("target_url")} if STATUS_URL_SELECTED else {})}
+    contexts = [{"id": node_id("StatusContext", s["id"]), "context": s["context"], "state": s["state"].upper(),
+                 "createdAt": s["created_at"], "targetUrl": s.get("target_url"), "creator": actor(s["creator"])}
                 for s in latest.values()]
     return {
-        "databaseId": 9000 + n, "number": n, "title": p["title"], "url": f"https://github.com/{REPO}/pull/{n}",
+        "id": node_id("PullRequest", 2_987_650_000 + n), "fullDatabaseId": str(2_987_650_000 + n), "number": n,
+        "title": p["title"], "url": f"https://github.com/{REPO}/pull/{n}",
         "state": "MERGED", "createdAt": p["created_at"], "updatedAt": p["closed_at"], "mergedAt": p["merged_at"],
         "closedAt": p["closed_at"], "baseRefName": "main", "headRefName": f"pr-{n}", "headRefOid": p["head_sha"],
-        "author": actor(p["user"], with_id=True), "mergedBy": actor(p["merged_by"]),
+        "author": actor(p["user"]), "mergedBy": actor(p["merged_by"]),
         "mergeCommit": {"oid": p["merge_commit_sha"]} if p["merge_commit_sha"] else None,
         "labels": page([{"name": lb} for lb in p["labels"]], "labels" in more),
-        "reviews": page([{"databaseId": r["id"], "state": r["state"], "submittedAt": r.get("submitted_at"),
-                          "author": actor(r["user"]), "commit": {"oid": r["commit_id"]}} for r in spec["reviews"]],
-                        "reviews" in more),
+        "reviews": page([{"id": node_id("PullRequestReview", r["id"]), "fullDatabaseId": str(r["id"]),
+                          "state": r["state"], "submittedAt": r.get("submitted_at"), "author": actor(r["user"]),
+                          "commit": {"oid": r["commit_id"]}} for r in spec["reviews"]], "reviews" in more),
+        "timelineItems": {"pageInfo": {"hasPreviousPage": False}, "nodes": []},
         "commits": {"nodes": [{"commit": {
             "oid": spec.get("last_commit", p["head_sha"]),
-            "checkSuites": page([{"app": {"slug": app}, "checkRuns": page(runs, "runs" in more)}
+            "checkSuites": page([{"id": node_id("CheckSuite", app), "app": app_node(app),
+                                  "checkRuns": page(runs, "runs" in more)}
                                  for app, runs in suites.items()], "suites" in more),
             "status": {"contexts": contexts} if contexts else None}}]},
     }
+
+
+def app_node(slug):
+    """A check suite's ``app { id databaseId slug }`` (the REST check run's ``app``)."""
+    app = CTX.app(slug)
+    return {"id": app["node_id"], "databaseId": app["id"], "slug": app["slug"]}
 
 
 def gql_record(spec, more=()):
@@ -132,15 +139,15 @@ def gql_record(spec, more=()):
 
 def canon(table, row):
     row = dict(row)
-    if table == "checks" and row["kind"] == "status":
-        row.pop("check_id")  # GraphQL gives no REST id for a commit status: derived_id
+    if table == "checks":
+        row.pop("check_id")  # GraphQL gives no 64-bit id for a check run or a commit status: derived
     if table == "checks" and not (RUN_URL_SELECTED if row["kind"] == "check_run" else STATUS_URL_SELECTED):
-        row.pop("html_url")  # not selected by the document (reported to the lead)
+        row.pop("html_url")  # not selected by the document
     return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in row.items()))
 
 
 def table_rows(batch):
-    return {t: sorted(canon(t, r) for r in rows) for t, rows in batch.rows.items()}
+    return {t: sorted((canon(t, r) for r in rows), key=repr) for t, rows in batch.rows.items()}
 
 
 def latest_statuses(rows):
@@ -214,13 +221,95 @@ def test_gql_pull_gives_the_rest_rows(spec, settings):
 
 def test_spellings_really_differ_between_the_two_shapes():
     node = gql_node(CASES["bot reviewer and bot author"])
-    assert node["author"] == {"__typename": "Bot", "login": "dependabot", "databaseId": CTX.user_info("dependabot[bot]")[0]}
+    uid, _ = CTX.user_info("dependabot[bot]")
+    assert node["author"] == {"__typename": "Bot", "login": "dependabot", "id": node_id("Bot", uid)}
     assert node["commits"]["nodes"][0]["commit"]["checkSuites"]["nodes"][0]["checkRuns"]["nodes"][0]["status"] == "COMPLETED"
     rows = normalize_batch([gql_record(CASES["bot reviewer and bot author"])], load_settings(str(CONFIG))).rows
     assert rows["pull_requests"][0]["author_login"] == "dependabot[bot]"
     assert rows["pull_requests"][0]["author_type"] == "Bot"
     assert rows["reviews"][0]["reviewer_login"] == "copilot-pull-request-reviewer[bot]"
     assert rows["checks"][0]["status"] == "completed" and rows["checks"][1]["conclusion"] == "success"
+
+
+# --- ids (issue #12) ---------------------------------------------------------------------------
+
+
+def test_review_ids_are_the_rest_ids_and_big(settings):
+    spec = variant(reviews=[{"id": 12_345_678_901, "user": "bob-rev", "state": "APPROVED", "commit_id": HEAD,
+                             "submitted_at": "2026-11-02T09:00:00Z"}])
+    node = gql_node(spec)
+    assert node["reviews"]["nodes"][0]["fullDatabaseId"] == "12345678901"  # BigInt: a string
+    (row,) = normalize_batch([gql_record(spec)], settings).rows["reviews"]
+    (rest,) = normalize_batch(rest_records(spec), settings).rows["reviews"]
+    assert row["review_id"] == rest["review_id"] == 12_345_678_901
+
+
+def test_who_reported_each_check(settings):
+    spec = CASES["rerun check runs in two suites"]
+    for batch in (normalize_batch([gql_record(spec)], settings), normalize_batch(rest_records(spec), settings)):
+        got = {(r["kind"], r["name"], r["app_id"], r["app_slug"], r["creator_login"]) for r in batch.rows["checks"]}
+        assert got == {("check_run", "test", 15368, "github-actions", None),
+                       ("check_run", "deploy-preview", CTX.app("vercel")["id"], "vercel", None),
+                       ("check_run", "lint", CTX.app("super-linter")["id"], "super-linter", None),
+                       ("status", "ci/jenkins", None, None, "jenkins-bot")}
+
+
+def test_a_bot_status_creator_is_spelled_as_rest_spells_it(settings):
+    spec = variant(statuses=[{"id": 7001, "context": "deploy/vercel", "state": "success",
+                              "created_at": "2026-11-02T08:10:00Z", "creator": "vercel[bot]"}])
+    for batch in (normalize_batch([gql_record(spec)], settings), normalize_batch(rest_records(spec), settings)):
+        assert [r["creator_login"] for r in batch.rows["checks"] if r["kind"] == "status"] == ["vercel[bot]"]
+
+
+def test_check_run_ids_are_derived_from_the_node_id():
+    run = {"id": "CR_kwDOAbc123", "name": "test", "status": "COMPLETED", "conclusion": "SUCCESS",
+           "startedAt": "2026-11-02T07:00:00Z", "completedAt": "2026-11-02T07:05:00Z"}
+    cid = check_run_id(run)
+    assert DERIVED_BASE <= cid < 2**63 and check_run_id(dict(run)) == cid  # stable
+    assert check_run_id({**run, "id": "CR_kwDOAbc124"}) != cid
+    assert check_run_id({**run, "startedAt": "2026-11-03T07:00:00Z"}) == cid  # the time is not in the key
+    # a same-second tie (a re-run) never reads as a success: green < unfinished < anything else
+    green, running = check_run_id(run), check_run_id({**run, "status": "IN_PROGRESS", "conclusion": None})
+    red = check_run_id({**run, "conclusion": "FAILURE"})
+    assert green < running < red and check_run_id({**run, "conclusion": "NEUTRAL"}) < running
+    assert check_run_id({**run, "conclusion": "CANCELLED"}) > running
+    # a payload stored by contract revision 1 carries the REST id
+    assert check_run_id({"databaseId": 7100001, "name": "test"}) == 7100001
+    with pytest.raises(NormalizeError, match="neither an id nor a databaseId"):
+        check_run_id({"name": "test"})
+
+
+def test_revision1_payloads_still_normalise(settings):
+    """A gql_pull stored before issue #12 (databaseId, no node ids) gives the REST ids it carries."""
+    spec = CASES["rerun check runs in two suites"]
+    node = gql_node(spec)
+    for r in node["reviews"]["nodes"]:
+        r["databaseId"] = int(r.pop("fullDatabaseId"))
+        del r["id"]
+    for suite in node["commits"]["nodes"][0]["commit"]["checkSuites"]["nodes"]:
+        suite["app"] = {"slug": suite["app"]["slug"]}
+        for run, rest in zip(suite["checkRuns"]["nodes"], [c for c in spec["runs"]
+                                                          if c["app"] == suite["app"]["slug"]], strict=True):
+            run["databaseId"] = rest["id"]
+            del run["id"]
+    rows = normalize_batch([rec("github", "gql_pull", f"{REPO}#12", node)], settings).rows
+    assert sorted(r["check_id"] for r in rows["checks"] if r["kind"] == "check_run") == [31, 32, 33, 34]
+    assert [r["review_id"] for r in rows["reviews"]] == [80001]
+    assert {r["app_id"] for r in rows["checks"] if r["kind"] == "check_run"} == {None}  # unknown, never guessed
+
+
+def test_a_same_second_rerun_is_judged_failed(settings, tmp_path):
+    """CC8.1-05 takes the latest run of a name by (began, kind, check_id) (controls/testing.py)."""
+    at = "2026-11-02T07:00:00Z"
+    spec = variant(runs=[{"id": 61, "name": "test", "status": "completed", "conclusion": "success",
+                          "app": "github-actions", "started_at": at, "completed_at": "2026-11-02T07:05:00Z"},
+                         {"id": 62, "name": "test", "status": "completed", "conclusion": "failure",
+                          "app": "github-actions", "started_at": at, "completed_at": "2026-11-02T07:04:00Z"}])
+    con = connect(str(tmp_path / "w.duckdb"))
+    load_records(con, [gql_record(spec)], settings)
+    (latest,) = con.execute("SELECT arg_max(conclusion, struct_pack(t := coalesce(started_at, completed_at), "
+                            "k := kind, i := check_id)) FROM checks WHERE kind = 'check_run'").fetchone()
+    assert latest == "failure"
 
 
 # --- REST wins: overflowing pieces --------------------------------------------------------------

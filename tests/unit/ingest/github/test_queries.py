@@ -1,0 +1,67 @@
+"""The GraphQL documents ccwatch sends validate against GitHub's published schema (the committed
+cut) and select no field that cannot hold a real id: GraphQL ``Int`` is 32-bit signed, and review,
+check-run, deployment and user ids are past 2**31 (issue #12)."""
+
+from __future__ import annotations
+
+import pytest
+from ccwatch.ingest.github import queries as Q
+from graphql import parse, validate
+from graphql.validation import NoDeprecatedCustomRule
+
+from tests.helpers.github_schema import ALLOWED_INT_IDS, cut_schema, int_fields, int_ids, revision1
+
+OPS = sorted(Q.OPERATIONS)
+
+
+def test_the_operations_and_their_names():
+    assert OPS == ["CcwatchBranchHistory", "CcwatchDeploymentStatuses", "CcwatchMergedCount", "CcwatchMergedPulls"]
+    for name, text in Q.OPERATIONS.items():
+        (op,) = parse(text).definitions
+        assert (op.operation.value, op.name.value) == ("query", name)
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_document_validates_against_the_published_schema(name):
+    assert validate(cut_schema(), parse(Q.OPERATIONS[name])) == []
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_document_selects_no_int_id_but_the_app_id(name):
+    assert set(int_ids(cut_schema(), Q.OPERATIONS[name])) <= ALLOWED_INT_IDS
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_document_selects_no_deprecated_field(name):
+    assert validate(cut_schema(), parse(Q.OPERATIONS[name]), [NoDeprecatedCustomRule]) == []
+
+
+def test_the_remaining_int_fields_are_counts_not_ids():
+    found = {f for text in Q.OPERATIONS.values() for f in int_fields(cut_schema(), text)}
+    assert found == {"RateLimit.cost", "RateLimit.limit", "RateLimit.remaining", "RateLimit.used",
+                     "PullRequest.number", "SearchResultItemConnection.issueCount", "App.databaseId"}
+
+
+def test_revision1_selected_int_ids_the_guards_catch():
+    """The guards above are not vacuous: revision 1's documents fail both."""
+    ids = set(int_ids(cut_schema(), revision1()))
+    assert ids == {"PullRequest.databaseId", "User.databaseId", "Bot.databaseId", "PullRequestReview.databaseId",
+                   "CheckRun.databaseId", "Deployment.databaseId"}
+    deprecated = {e.message for e in validate(cut_schema(), parse(revision1()), [NoDeprecatedCustomRule])}
+    assert deprecated == {
+        "The field PullRequest.databaseId is deprecated. `databaseId` will be removed because it does not support "
+        "64-bit signed integer identifiers. Use `fullDatabaseId` instead. Removal on 2024-07-01 UTC.",
+        "The field PullRequestReview.databaseId is deprecated. `databaseId` will be removed because it does not "
+        "support 64-bit signed integer identifiers. Use `fullDatabaseId` instead. Removal on 2024-07-01 UTC."}
+
+
+def test_point_costs_in_the_module_doc():
+    """The worked costs of queries.py's docstring are what GitHub's rule gives for these documents."""
+    from ccwatch.sandbox.github_graphql_exec import document_cost
+
+    assert document_cost(Q.MERGED_PULLS, {"first": Q.PULLS_PAGE}) == (5, 501)
+    assert document_cost(Q.BRANCH_HISTORY, {"first": Q.HISTORY_PAGE}) == (2, 201)
+    assert document_cost(Q.DEPLOYMENT_STATUSES, {"ids": ["x"] * Q.DEPLOYMENT_NODES,
+                                                 "first": Q.DEPLOYMENT_STATUSES_PAGE}) == (1, 50)
+    assert document_cost(Q.MERGED_COUNT, {"q": "x"}) == (1, 1)
+    assert "= 501 requests = 5 points" in Q.__doc__
