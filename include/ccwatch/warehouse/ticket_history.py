@@ -46,8 +46,9 @@ SYSTEM_FIELDS = ("labels", "priority", "issuetype")
 
 
 def followed_fields(settings: Settings) -> list[tuple[str, str]]:
-    """(history column, configured reference) of every configured field, in CC8.1-02 order, then
-    the post-mortem: the four ``jira.fields`` and ``required:<name>`` per ``jira.required_fields``."""
+    """(history column, configured reference) of every configured field: the four ``jira.fields``,
+    then ``required:<name>`` per ``jira.required_fields`` (the column names ``configured_fields``
+    of the normaliser uses)."""
     f = settings.jira.fields
     cols = [("business_justification", f.business_justification), ("risk_assessment", f.risk_assessment),
             ("testing_plan", f.testing_plan), ("postmortem", f.postmortem)]

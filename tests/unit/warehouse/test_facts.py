@@ -206,3 +206,15 @@ def test_field_history_segments():
                    (T("11-13 09:00"), T("11-14 09:00"), "", None),
                    (T("11-14 09:00"), T("11-15 09:00"), "v2", T("11-14 09:00")),
                    (T("11-15 09:00"), inf, "v3", T("11-14 09:00"))]
+
+
+def test_a_configured_field_the_field_list_lacks_is_an_error_naming_the_config_key():
+    from ccwatch.warehouse.normalize.base import NormalizeError
+
+    from tests.helpers.payloads import FIELDS
+
+    w = World()
+    w.good_pr(1)
+    w.jira_fields([f for f in FIELDS if f["name"] != "Post-Mortem"])
+    with pytest.raises(NormalizeError, match=r"jira\.fields\.postmortem: no Jira field is named 'Post-Mortem'"):
+        facts(w)
