@@ -19,8 +19,10 @@ Temp tables made for the shared facts (``warehouse.facts``) and the control fami
 - ``_jfield(col, fid, names, loose)``: the fields followed: ``business_justification``,
   ``risk_assessment``, ``testing_plan``, ``postmortem``, ``required:<name>`` for each of
   ``jira.required_fields``, and the system fields ``labels``, ``priority``, ``issuetype``;
-- ``_ticket_field_history(key, col, seg_no, seg_start, seg_end, value, blank, run_start, run_by,
-  run_initial)``: per linked ticket and followed field, the value on ``[seg_start, seg_end)``
+- ``_ticket_field_history(key, col, seg_start, seg_end, value, blank, run_start, run_by,
+  run_initial)`` (``col`` an ENUM of the followed fields; the system fields are dropped once
+  ``_ticket_asof`` is built): per linked ticket and followed field,
+  the value on ``[seg_start, seg_end)``
   (the last segment ends at +infinity); for a non-blank segment, when its run of non-blank values
   began (``run_start``), the changelog author who began it (``run_by``; NULL when it began at the
   ticket's creation, ``run_initial``).  The value at T: the segment with
@@ -28,7 +30,8 @@ Temp tables made for the shared facts (``warehouse.facts``) and the control fami
 - ``_ticket_asof(key, status, status_category, issue_type, priority, labels, created,
   browse_url)``: the linked tickets that exist at ``as_of`` (created at or before it), as of it.
 
-Set-based: a few segments per ticket and field, equi-joined on the ticket key.
+Set-based: a few segments per ticket and field, equi-joined on the ticket key; the work tables
+(``_tk``, ``_tk_now``, ``_tk_items``, ``_jstatus``) are dropped once the history is built.
 """
 
 from __future__ import annotations
@@ -95,7 +98,8 @@ def _names(fid: str, fields_payload: list) -> list[str]:
 # those fields in order (``_tk_items``; ``prev_at``: the time of the item before).
 _TICKETS = """
 CREATE OR REPLACE TEMP TABLE _tk AS
-SELECT t.*, coalesce(t.created, '-infinity'::TIMESTAMP) AS since, row_number() OVER () AS tid
+SELECT t.key, t.created, t.status, t.status_category, t.browse_url,
+       coalesce(t.created, '-infinity'::TIMESTAMP) AS since, row_number() OVER () AS tid
 FROM tickets t, _params prm
 WHERE t.ticket_exists AND (t.created IS NULL OR t.created <= prm.as_of)
   AND t.key IN (SELECT ticket_key FROM _keys WHERE ticket_key IS NOT NULL)
@@ -132,13 +136,13 @@ WITH last_item AS (
     FROM (SELECT *, {_BLANK.format(v="value")} AS blank FROM segs)
     WINDOW w AS (PARTITION BY tid, cno ORDER BY seg_no ROWS UNBOUNDED PRECEDING)
 )
-SELECT t.key, jf.col, r.seg_no, r.seg_start, r.seg_end, r.value, r.blank,
+SELECT t.key, CAST(jf.col AS {{cols}}) AS col, r.seg_start, r.seg_end, r.value, r.blank,
        CASE WHEN NOT r.blank THEN coalesce(r.blank_end, t.since) END AS run_start,
        CASE WHEN NOT r.blank THEN r.blank_ended_by END AS run_by,
        CASE WHEN NOT r.blank THEN r.blank_end IS NULL END AS run_initial
 FROM runs r JOIN _tk t ON t.tid = r.tid JOIN _jfield jf ON jf.cno = r.cno
 UNION ALL  -- a field without changelog items: its current value since the creation
-SELECT t.key, jf.col, 0, t.since, 'infinity'::TIMESTAMP, n.value, b.blank,
+SELECT t.key, CAST(jf.col AS {{cols}}), t.since, 'infinity'::TIMESTAMP, n.value, b.blank,
        CASE WHEN NOT b.blank THEN t.since END, NULL, CASE WHEN NOT b.blank THEN true END
 FROM _tk_now n JOIN _tk t ON t.tid = n.tid JOIN _jfield jf ON jf.cno = n.cno
 CROSS JOIN LATERAL (SELECT {_BLANK.format(v="n.value")} AS blank) b
@@ -202,15 +206,17 @@ def sql_str(s: str) -> str:
 
 
 def _now_sql(settings: Settings) -> str:
+    """The current value of each followed field of the linked tickets: ``_tk_now(tid, cno, value)``."""
     cno = {col: i for i, col in enumerate(c for c, *_ in field_matchers(settings, None))}
-    parts = [f"SELECT tid, {cno[c]} AS cno, {c} AS value FROM _tk"
-             for c in ("business_justification", "risk_assessment", "testing_plan", "postmortem")]
+    cols = [f"{cno[c]}, t.{c}" for c in ("business_justification", "risk_assessment", "testing_plan", "postmortem")]
     for name in settings.jira.required_fields:
         path = sql_str('$."' + name.replace('"', '\\"') + '"')
-        parts.append(f"SELECT tid, {cno['required:' + name]}, json_extract_string(required_fields, {path}) FROM _tk")
-    parts += [f"SELECT tid, {cno['labels']}, array_to_string(labels, ' ') FROM _tk",
-              f"SELECT tid, {cno['priority']}, priority FROM _tk", f"SELECT tid, {cno['issuetype']}, issue_type FROM _tk"]
-    return "CREATE OR REPLACE TEMP TABLE _tk_now AS " + " UNION ALL ".join(parts)
+        cols.append(f"{cno['required:' + name]}, json_extract_string(t.required_fields, {path})")
+    cols += [f"{cno['labels']}, array_to_string(t.labels, ' ')", f"{cno['priority']}, t.priority",
+             f"{cno['issuetype']}, t.issue_type"]
+    pairs = ", ".join(f"struct_pack(c := {c.split(', ', 1)[0]}, v := {c.split(', ', 1)[1]})" for c in cols)
+    return ("CREATE OR REPLACE TEMP TABLE _tk_now AS SELECT tid, p.c AS cno, p.v AS value FROM ("
+            f"SELECT k.tid, unnest([{pairs}]) AS p FROM tickets t JOIN _tk k ON k.key = t.key)")
 
 
 def build_ticket_history(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
@@ -220,9 +226,15 @@ def build_ticket_history(con: duckdb.DuckDBPyConnection, settings: Settings) -> 
                 "loose BOOLEAN)")
     con.executemany("INSERT INTO _jfield VALUES (?, ?, ?, ?, ?)",
                     [[i, *m] for i, m in enumerate(field_matchers(settings, _field_list(con)))])
+    cols = "ENUM(" + ", ".join(sql_str(c) for c, *_ in field_matchers(settings, None)) + ")"
     con.execute(_TICKETS)
     con.execute(_now_sql(settings))
     con.execute(_ITEMS)
-    con.execute(_HISTORY)
+    con.execute(_HISTORY.replace("{cols}", cols))
     con.execute(_STATUSES)
     con.execute(_ASOF)
+    for work in ("_tk_now", "_tk_items", "_jstatus", "_tk"):  # only the history and the as-of view stay
+        con.execute(f"DROP TABLE {work}")
+    # the system fields served _ticket_asof; the controls read the configured fields only
+    con.execute("CREATE OR REPLACE TEMP TABLE _ticket_field_history AS SELECT * FROM _ticket_field_history "
+                f"WHERE col NOT IN ({', '.join(sql_str(c) for c in SYSTEM_FIELDS)})")
