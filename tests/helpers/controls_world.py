@@ -34,8 +34,13 @@ from ccwatch.settings import (
 )
 from ccwatch.warehouse.schema import connect
 
+from tests.helpers.payloads import FIELDS
+
 AS_OF = datetime(2026, 11, 25, 0, 0, tzinfo=UTC)
 PAY, WEB = "acme/payments-api", "acme/web-frontend"
+#: Jira field name -> id, as ``GET /rest/api/2/field`` (tests.helpers.payloads.FIELDS) lists them
+FIELD_IDS = {f["name"]: f["id"] for f in FIELDS}
+_FIELD_ID = object()  # field_change's default: the field's id from FIELD_IDS (system fields: their name)
 
 
 def T(s: str) -> datetime:
@@ -168,9 +173,33 @@ class World:
         self.ins("ticket_transitions", key=key, history_id=str(self.nid()), author=author, at=at, from_status=frm,
                  to_status=to, to_category=category)
 
-    def field_change(self, key, field, author, at, to_string, field_id="customfield_10050"):
-        self.ins("ticket_field_changes", key=key, history_id=str(self.nid()), field=field, field_id=field_id,
-                 author=author, at=at, from_string=None, to_string=to_string)
+    def field_change(self, key, field, author, at, to_string, field_id=_FIELD_ID, from_string=None):
+        """A changelog item of ``field`` (its name as the item carries it). ``field_id``: the item's
+        ``fieldId`` (Jira Cloud); ``None`` is a Server/Data Center item without one."""
+        fid = FIELD_IDS.get(field, field) if field_id is _FIELD_ID else field_id
+        self.ins("ticket_field_changes", key=key, history_id=str(self.nid()), field=field, field_id=fid,
+                 author=author, at=at, from_string=from_string, to_string=to_string)
+        # the issue as Jira returns it now carries the latest value (items are added oldest first)
+        name = {v: k for k, v in FIELD_IDS.items()}.get(fid or "", field)
+        column = {"Business Justification": "business_justification", "Risk Assessment": "risk_assessment",
+                  "Testing Plan": "testing_plan", "Post-Mortem": "postmortem", "priority": "priority",
+                  "issuetype": "issue_type"}.get(name)
+        if column:
+            self.con.execute(f"UPDATE tickets SET {column} = ? WHERE key = ?", [to_string, key])
+        elif name == "labels":
+            self.con.execute("UPDATE tickets SET labels = ? WHERE key = ?", [(to_string or "").split(), key])
+        elif name == "Rollback Plan":
+            self.con.execute("UPDATE tickets SET required_fields = json_object('Rollback Plan', ?) WHERE key = ?",
+                             [to_string, key])
+
+    def jira_fields(self, fields=None):
+        """Store Jira's field list (``GET /rest/api/2/field``) as the ingest does: configured fields
+        then resolve to their ids and names through it."""
+        import json
+
+        self.con.execute("INSERT OR REPLACE INTO raw_payloads VALUES ('jira', 'fields', 'fields', "
+                         "'https://acme.atlassian.net/rest/api/2/field', TIMESTAMP '2026-11-25 00:00:01', NULL, 200, ?)",
+                         [json.dumps(FIELDS if fields is None else fields)])
 
     # --- a compliant change -------------------------------------------------------
     def good_pr(self, n, repo=None, day=10, ticket=None, title=None, labels=(), deploy=True, staging=True,

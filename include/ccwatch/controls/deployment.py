@@ -27,9 +27,10 @@ WITH tr AS (  -- moves of the linked ticket into an approval status, up to as_of
     SELECT change_id, min(moved_at) AS approved_at, arg_min(author, struct_pack(t := moved_at, h := history_id)) AS approved_by
     FROM tr2 WHERE is_approver AND ak IS NOT NULL AND pk <> ak GROUP BY change_id
 ), ev AS (
-    SELECT change_id, string_agg(to_status || ' by ' || coalesce(author, 'unknown') || ' at '
+    SELECT change_id, string_agg(to_status || ' by ' || coalesce(author, 'an unknown Jira user') || ' at '
         || strftime(moved_at, '%Y-%m-%dT%H:%MZ')
-        || CASE WHEN ak IS NOT NULL AND pk = ak THEN ' (the PR author)'
+        || CASE WHEN pk IS NULL THEN ' (deleted or anonymous: in no list)'  -- (r2) unknown actors
+                WHEN ak IS NOT NULL AND pk = ak THEN ' (the PR author)'
                 WHEN NOT coalesce(is_approver, false) THEN ' (not in people.change_approvers)' ELSE '' END,
         ', ' ORDER BY moved_at, history_id) AS approval_transitions
     FROM tr2 GROUP BY change_id

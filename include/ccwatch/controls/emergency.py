@@ -1,8 +1,10 @@
 """CC8.1-09 Emergency change procedure (retro approval and post-mortem windows).
 
 A change is an emergency (``category = 'emergency'``, decided in ``warehouse/facts.py``) when
-its ticket's label / issue type / priority is listed in ``jira.emergency`` or the PR carries
-the label ``emergency``.
+its ticket's label / issue type / priority as of the as-of time is listed in ``jira.emergency`` or
+the PR carries the label ``emergency``.  (r2) The post-mortem is read from the field's history
+(``warehouse/ticket_history.py``): its value at the end of the window, and when that value was
+written.
 """
 
 from __future__ import annotations
@@ -24,23 +26,32 @@ WITH em AS (
     WHERE b.category = 'emergency' AND tt.at <= prm.as_of AND list_contains(prm.approval_statuses, lower(tt.to_status))
       AND pkey(tt.author) IN (SELECT pk FROM _role WHERE role = 'emergency_approver')
     GROUP BY b.change_id
-), pm AS (  -- when the post-mortem field first became non-blank (changelog time)
-    SELECT b.change_id, min(fc.at) AS at, arg_min(fc.author, struct_pack(t := fc.at, h := fc.history_id)) AS author
-    FROM _facts_base b JOIN ticket_field_changes fc ON b.ticket_exists AND fc.key = b.ticket_key, _params prm
-    WHERE b.category = 'emergency' AND fc.at <= prm.as_of AND nullif(trim(fc.to_string), '') IS NOT NULL
-      AND (lower(fc.field) = prm.postmortem_field OR lower(fc.field_id) = prm.postmortem_field)
+), pm AS (  -- (r2) the post-mortem as of the end of its window (the as-of time while it is open), and now
+    SELECT b.change_id,
+        max(struct_pack(t := h.run_start, who := h.run_by, init := h.run_initial))
+            FILTER (WHERE h.seg_start <= d.t AND d.t < h.seg_end AND NOT h.blank) AS run_then,
+        max(struct_pack(t := h.run_start, who := h.run_by, init := h.run_initial))
+            FILTER (WHERE h.seg_start <= prm.as_of AND prm.as_of < h.seg_end AND NOT h.blank) AS run_now
+    FROM _facts_base b CROSS JOIN _params prm
+    CROSS JOIN LATERAL (SELECT least(b.deployed_at + to_days(prm.postmortem_days), prm.as_of) AS t) d
+    JOIN _ticket_field_history h ON b.ticket_exists AND h.key = b.ticket_key AND h.col = 'postmortem'
+    WHERE b.category = 'emergency'
     GROUP BY b.change_id
 ), f AS (
     SELECT b.change_id, b.change_kind, b.category, b.ticket_exists, b.deployed_at, prm.as_of,
         em.emergency_approved_at, em.emergency_approved_by,
         b.merged_at + to_days(prm.emergency_retro_days) AS retro_deadline,
-        -- a post-mortem set when the ticket was created has no changelog entry: the creation time counts
-        coalesce(pm.at, CASE WHEN nullif(trim(t.postmortem), '') IS NOT NULL THEN t.created END) AS postmortem_filled_at,
-        CASE WHEN pm.at IS NOT NULL THEN pm.author WHEN nullif(trim(t.postmortem), '') IS NOT NULL
-             THEN t.reporter END AS postmortem_filled_by,
+        -- when the post-mortem in force at the end of the window was written (one set when the ticket
+        -- was created has no changelog item: the creation time counts), else when the one in force
+        -- now was (after the deadline)
+        coalesce(pm.run_then, pm.run_now) AS run, t.reporter,
         b.deployed_at + to_days(prm.postmortem_days) AS postmortem_deadline
     FROM _facts_base b CROSS JOIN _params prm LEFT JOIN em USING (change_id) LEFT JOIN pm USING (change_id)
     LEFT JOIN tickets t ON b.ticket_exists AND t.key = b.ticket_key
+), g AS (
+    SELECT f.* EXCLUDE (run, reporter), f.run.t AS postmortem_filled_at,
+        CASE WHEN f.run.init THEN f.reporter ELSE f.run.who END AS postmortem_filled_by
+    FROM f
 ), w AS (
     SELECT *,
         CASE WHEN emergency_approved_at <= retro_deadline THEN 'ok'
@@ -49,7 +60,7 @@ WITH em AS (
              WHEN postmortem_filled_at <= postmortem_deadline THEN 'ok'
              WHEN postmortem_filled_at IS NULL AND as_of <= postmortem_deadline THEN 'open' ELSE 'late' END
             AS postmortem_window
-    FROM f
+    FROM g
 )
 SELECT change_id, emergency_approved_at, emergency_approved_by, retro_deadline, postmortem_filled_at,
     postmortem_filled_by, postmortem_deadline, retro_window, postmortem_window,

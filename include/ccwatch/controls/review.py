@@ -5,8 +5,8 @@ from __future__ import annotations
 import great_expectations.expectations as gxe
 
 from ccwatch.controls.base import control, due
-from ccwatch.controls.sqltext import CASE, NA, NUM, PLURAL, PRESENT, SHORT, ST, TRUE, T
-from ccwatch.controls.text import direct_push_na, num, plural, short, text
+from ccwatch.controls.sqltext import CASE, NA, NUM, PLURAL, PRESENT, SHORT, ST, TRUE, TS, T
+from ccwatch.controls.text import direct_push_na, num, plural, short, text, ts
 from ccwatch.settings import Settings
 
 _PR_SCOPE = "CASE WHEN b.change_kind = 'pr' THEN 'due' ELSE 'not_applicable' END"
@@ -50,8 +50,11 @@ WITH rv AS (
 ), cr AS (
     SELECT change_id, count(*) AS n, string_agg(login, ', ' ORDER BY login) AS names
     FROM verdict WHERE last_state = 'CHANGES_REQUESTED' GROUP BY change_id
-), fa AS (  -- the ticket's final approval: its latest move into an approval status
-    SELECT b.change_id, arg_max(tt.author, struct_pack(t := tt.at, h := tt.history_id)) AS final_approver,
+), fa AS (  -- the ticket's final approval: its latest move into an approval status, by whoever made it
+    -- (arg_max_null: an unknown Jira user, stored as NULL, is the final approver, not skipped)
+    SELECT b.change_id,
+           arg_max_null(tt.author, struct_pack(t := tt.at, l := length(tt.history_id), h := tt.history_id))
+               AS final_approver,
            max(tt.at) AS final_approval_at
     FROM _facts_base b JOIN ticket_transitions tt ON b.ticket_exists AND tt.key = b.ticket_key, _params prm
     WHERE tt.at <= prm.as_of AND list_contains(prm.approval_statuses, lower(tt.to_status)) GROUP BY ALL
@@ -70,7 +73,9 @@ SELECT b.change_id,
        coalesce(pkey(b.deployer) IN (SELECT pk FROM _role WHERE role = 'deploy_automation'), false)
            AS deployer_is_automation,
        fa.final_approver AS ticket_final_approver, fa.final_approval_at AS ticket_final_approval_at,
-       coalesce(pkey(fa.final_approver) = pkey(b.author), false) AS ticket_approved_by_author
+       coalesce(pkey(fa.final_approver) = pkey(b.author), false) AS ticket_approved_by_author,
+       -- (r2) a final approval by a Jira user the source does not name (deleted or anonymous)
+       fa.final_approval_at IS NOT NULL AND pkey(fa.final_approver) IS NULL AS ticket_final_approver_unknown
 FROM _facts_base b LEFT JOIN agg USING (change_id) LEFT JOIN cr USING (change_id) LEFT JOIN fa USING (change_id)"""
 
 
@@ -107,6 +112,10 @@ def expectations_04(s: Settings) -> list:
         gxe.ExpectColumnValuesToBeInSet(
             column="ticket_approved_by_author", value_set=[False], row_condition=c,
             description="the author did not give the ticket's final approval"),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="ticket_final_approver_unknown", value_set=[False], row_condition=c,
+            description="the ticket's final approver is a known person (a deleted or anonymous Jira user "
+                        "cannot be shown to be someone other than the author)"),
     ]
     return out
 
@@ -155,6 +164,9 @@ def detail_04(row: dict, status: str, s: Settings) -> str:
     approver = text(row.get("ticket_final_approver"))
     if row.get("ticket_approved_by_author"):
         bad.append(f"{author} gave {key}'s final approval")
+    elif row.get("ticket_final_approver_unknown"):
+        bad.append(f"{key}'s final approval at {ts(row.get('ticket_final_approval_at'))} was given by an unknown "
+                   f"Jira user (deleted or anonymous), who cannot be shown to be someone other than {author}")
     elif approver:
         good.append(f"{key} approved by {approver}")
     else:
@@ -201,9 +213,12 @@ def detail_sql_04(s: Settings) -> str:
                       (PRESENT("deployer"), "'deployed by ' || deployer || CASE WHEN "
                                             f"{TRUE('deployer_is_automation')} THEN ' (automation)' ELSE '' END"),
                       default="'not deployed yet'"))
-    bad.append(f"CASE WHEN {TRUE('ticket_approved_by_author')} THEN {author} || ' gave ' || {key} "
-               "|| '''s final approval' END")
-    good.append(CASE((TRUE("ticket_approved_by_author"), "NULL"),
+    bad.append(CASE((TRUE("ticket_approved_by_author"), f"{author} || ' gave ' || {key} || '''s final approval'"),
+                    (TRUE("ticket_final_approver_unknown"),
+                     f"{key} || '''s final approval at ' || {TS('ticket_final_approval_at')} || ' was given by an "
+                     "unknown Jira user (deleted or anonymous), who cannot be shown to be someone other than ' "
+                     f"|| {author}"), default="NULL"))
+    good.append(CASE((TRUE("ticket_approved_by_author"), "NULL"), (TRUE("ticket_final_approver_unknown"), "NULL"),
                       (PRESENT("ticket_final_approver"), f"{key} || ' approved by ' || ticket_final_approver"),
                       default=f"CASE WHEN {key} <> '' THEN 'no ticket approval to judge' ELSE 'no linked ticket' END"))
     bads = f"concat_ws('; ', {', '.join(bad)})"

@@ -31,13 +31,16 @@ def control_statements(s: Settings) -> dict[str, str]:
         "CC8.1-01": f"Every pull request merged into a production branch names, in its title, an existing Jira "
         f"ticket of one of the projects {_list(j.project_keys)} (first match of `{j.ticket_key_pattern}`).",
         "CC8.1-02": f"The linked ticket documents the change: the fields {_list(fields + list(j.required_fields))} "
-        f"are all non-blank.",
+        f"are all non-blank at its production deployment (while undeployed: now); documentation written after "
+        f"the deployment does not count, except that an emergency change may complete it within "
+        f"{w.postmortem_days} days of the deployment.",
         "CC8.1-03": f"At least {s.review.min_approvals} APPROVED review(s) by people other than the author are "
         f"submitted before the merge{stale}, no reviewer's latest review at the merge asks for changes, "
         f"and bot accounts never count as reviewers.",
         "CC8.1-04": f"The author {self_merge}, does not create its production deployment (deployment "
         f"automation {_list(s.github.deploy_automation)} is the pipeline, not a person) and does not give "
-        f"its ticket's final approval.",
+        f"its ticket's final approval; an actor the source does not name (a deleted or anonymous user) cannot "
+        f"be shown to be someone else, so such a clause fails.",
         "CC8.1-05": "The pull request's head commit ran its required checks (per repository below, or every "
         "check present) and each concluded success, neutral or skipped before the merge.",
         "CC8.1-06": f"Normal changes are moved into {_list(j.approval_statuses)} by a change approver "

@@ -22,6 +22,7 @@ import pandas as pd
 from ccwatch.common.changes import title_ticket_key
 from ccwatch.common.times import naive_utc
 from ccwatch.settings import Settings
+from ccwatch.warehouse.ticket_history import build_ticket_history
 
 # Population columns (CONTROLS.md "Outputs", population.csv) - always present in change_facts.
 POPULATION_COLUMNS = (
@@ -124,8 +125,7 @@ SELECT ch.*, array_to_string(ch.pr_label_list, ', ') AS pr_labels,
        list_has_any(list_transform(coalesce(t.labels, []), lambda x: lower(x)), prm.std_labels) AS standard_label
 FROM changes ch CROSS JOIN _params prm
 JOIN _repos r ON r.repo = ch.repo
-LEFT JOIN tickets t ON ch.change_kind = 'pr' AND t.key = ch.ticket_key AND t.ticket_exists
-     AND (t.created IS NULL OR t.created <= prm.as_of)
+LEFT JOIN _ticket_asof t ON ch.change_kind = 'pr' AND t.key = ch.ticket_key  -- (r2) the ticket as of as_of
 LEFT JOIN commits cp ON cp.repo = ch.repo AND cp.branch = r.production_branch AND cp.sha = ch.sha
 """
 
@@ -251,6 +251,7 @@ def build_base_facts(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: 
     con.register("_keys_df", keys)
     con.execute("CREATE OR REPLACE TEMP TABLE _keys AS SELECT * FROM _keys_df")
     con.unregister("_keys_df")
+    build_ticket_history(con, settings)
     con.execute(_BASE)
     con.execute(_DEPLOYMENTS)
     con.execute(_CHANGE_DEPLOYMENTS)

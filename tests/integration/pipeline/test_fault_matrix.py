@@ -328,6 +328,13 @@ MISSING = {
     "github-check-conclusion-absent": ([G(MERGED_PULLS, "drop_field", repo=repo,
                                           field=f"{PULL_NODES}.{CHECK_RUNS}.conclusion") for repo in (PAY, WEB)],
                                        None, "CC8.1-05"),
+    # (r2) Jira names no one: every changelog history without its author (a deleted or anonymous
+    # user); the final approvals then come from unknown actors, which a SoD clause cannot clear
+    "jira-changelog-author-null": ([F("jira", CHANGELOG, "drop_field", field="author", to="null")],
+                                   "SELECT DISTINCT f.change_id FROM change_facts f JOIN ticket_transitions t "
+                                   "ON t.key = f.ticket_key WHERE t.author IS NULL AND t.to_status = 'Approved' "
+                                   "AND t.at <= TIMESTAMP '2026-11-25 00:00:00'",
+                                   "CC8.1-04"),
 }
 
 

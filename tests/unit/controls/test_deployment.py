@@ -48,6 +48,20 @@ def approval_by_author_identity(w, n):  # author alice-lead is alice@acme.exampl
     return c["id"]
 
 
+@case("CC8.1-06", "fail", "Approved by an unknown Jira user at 2026-11-10T08:00Z (deleted or anonymous: in no list)")
+def approval_by_unknown_jira_user(w, n):  # (r2) a deleted or anonymous Jira user is in no list
+    c = w.good_pr(n, approve=False)
+    w.transition(c["key"], None, T("11-10 08:00"), "Approved", "indeterminate")
+    return c["id"]
+
+
+@case("CC8.1-06", "not_applicable", "standard change: no final approval required")
+def approval_standard_label_removed_after_as_of(w, n):  # the category is decided on the as-of labels
+    c = w.good_pr(n, approve=False, ticket_kw={"labels": []})
+    w.field_change(c["key"], "labels", "carol@acme.example", T("11-26 09:00"), "", from_string="standard-change")
+    return c["id"]
+
+
 @case("CC8.1-06", "pending", "not approved yet")
 def approval_pending_in_grace(w, n):
     return merged_undeployed(w, n, day=23, approve=False)["id"]
@@ -149,6 +163,13 @@ def pir_just_outside(w, n):
 @case("CC8.1-08", "pending", "not Done yet; review due by")
 def pir_window_open(w, n):
     return w.good_pr(n, day=20, done=False)["id"]
+
+
+@case("CC8.1-08", "pending", "not Done yet; review due by")
+def pir_done_after_as_of(w, n):  # Done only after the as-of time
+    c = w.good_pr(n, day=20, done=False)
+    w.transition(c["key"], "carol@acme.example", T("11-26 09:00"), "Done", "done", frm="Approved")
+    return c["id"]
 
 
 @case("CC8.1-08", "pending", "awaits the production deployment")

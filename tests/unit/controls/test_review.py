@@ -126,6 +126,21 @@ def sod_self_ticket_approval(w, n):  # carol@acme.example is carol-dev through p
     return c["id"]
 
 
+@case("CC8.1-04", "fail", "'s final approval at 2026-11-10T09:40Z was given by an unknown Jira user "
+                          "(deleted or anonymous), who cannot be shown to be someone other than carol-dev")
+def sod_ticket_approved_by_unknown_jira_user(w, n):  # (r2) an unknown actor fails a SoD clause
+    c = w.good_pr(n)
+    w.transition(c["key"], None, T("11-10 09:40"), "Approved", "indeterminate")
+    return c["id"]
+
+
+@case("CC8.1-04", "pass", "approved by alice@acme.example")
+def sod_final_approval_as_of(w, n):  # a move into Approved after the as-of time has not happened yet
+    c = w.good_pr(n)
+    w.transition(c["key"], None, T("11-26 09:40"), "Approved", "indeterminate")
+    return c["id"]
+
+
 @case("CC8.1-04", "pass", "not deployed yet, no linked ticket")
 def sod_vacuous(w, n):  # no ticket and undeployed: nothing to judge, never pending
     return w.good_pr(n, day=24, title="no key", deploy=False)["id"]

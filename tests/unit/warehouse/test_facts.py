@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import pytest
 from ccwatch.common.changes import title_ticket_key as ticket_key_of
 from ccwatch.controls.facts import build_facts
 from ccwatch.warehouse.facts import POPULATION_COLUMNS
@@ -106,3 +107,114 @@ def test_repo_facts_one_row_per_configured_repo():
     w = World()
     facts(w)
     assert w.con.execute("SELECT change_id FROM repo_facts ORDER BY 1").fetchall() == [(PAY,), (WEB,)]
+
+
+# --- (r2) every ticket fact as of the as-of time, from the current issue and its changelog ---------
+
+def _status(name, sid, cat):
+    return {"self": f"https://acme.atlassian.net/rest/api/2/status/{sid}", "name": name, "id": sid,
+            "statusCategory": {"id": {"new": 2, "indeterminate": 4, "done": 3}[cat], "key": cat}}
+
+
+STATUSES = [_status("To Do", "1", "new"), _status("In Review", "3", "indeterminate"),
+            _status("Approved", "10005", "indeterminate"), _status("Done", "10002", "done")]
+
+
+def _issue_now(api):
+    """PAY-1 as Jira answers after the as-of time: Done, an emergency, every field filled."""
+    text = (lambda s: {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [
+        {"type": "text", "text": s}]}]}) if api == "3" else (lambda s: s)
+    return {"id": "10001", "key": "PAY-1", "self": f"https://acme.atlassian.net/rest/api/{api}/issue/10001",
+            "fields": {"summary": "Change 1", "project": {"key": "PAY"}, "status": _status("Done", "10002", "done"),
+                       "issuetype": {"id": "10100", "name": "Emergency Change"},
+                       "priority": {"id": "1", "name": "Highest"}, "labels": ["emergency"],
+                       "reporter": None, "created": "2026-10-30T09:00:00.000+0000",
+                       "updated": "2026-11-26T09:00:00.000+0000",
+                       "customfield_10010": text("Customers asked for it"), "customfield_10011": "High",
+                       "customfield_10012": text("Unit tests"), "customfield_10013": text("Root cause"),
+                       "customfield_10014": text("Revert")}}
+
+
+def _histories(server):
+    """Oldest first: approved before the deployment (11-10 12:05); the risk assessment written after
+    it under the field's old name; everything else after the as-of time (11-25 00:00)."""
+    def item(field, fid, frm, to, frm_id=None, to_id=None):
+        out = {"field": field, "fieldtype": "custom" if fid.startswith("customfield_") else "jira", "from": frm_id,
+               "fromString": frm, "to": to_id, "toString": to}
+        if not server:
+            out["fieldId"] = fid
+        return out
+
+    who = {"name": "alice"} if server else {"accountId": "557058:alice", "emailAddress": "alice@acme.example"}
+    return [
+        {"id": "10001", "author": who, "created": "2026-11-09T09:00:00.000+0000",
+         "items": [item("status", "status", "In Review", "Approved", "3", "10005")]},
+        {"id": "10002", "author": who, "created": "2026-11-11T09:00:00.000+0000",
+         "items": [item("Risk Assessment" if server else "Risk", "customfield_10011", None, "High")]},
+        {"id": "10003", "author": who, "created": "2026-11-26T09:00:00.000+0000",
+         "items": [item("status", "status", "Approved", "Done", "10005", "10002"),
+                   item("labels", "labels", "", "emergency"),
+                   item("priority", "priority", "Medium", "Highest", "3", "1"),
+                   item("issuetype", "issuetype", "Story", "Emergency Change", "10001", "10100"),
+                   item("Post-Mortem", "customfield_10013", None, "Root cause")]},
+    ]
+
+
+@pytest.mark.parametrize("server", [False, True], ids=["cloud-v3", "server-v2"])
+def test_ticket_facts_as_of_from_jira_payloads(server):
+    from ccwatch.warehouse.store import load_records
+
+    from tests.helpers.payloads import FIELDS, rec
+
+    w = World()
+    c = w.good_pr(1, ticket_kw=False, approve=False, done=False)  # merged 11-10 10:00, deployed 11-10 12:05
+    s = make_settings()
+    load_records(w.con, [rec("jira", "fields", "fields", FIELDS), rec("jira", "statuses", "statuses", STATUSES),
+                         rec("jira", "issue", "PAY-1", _issue_now("2" if server else "3")),
+                         rec("jira", "changelog", "PAY-1", _histories(server))], s)
+    _, rows = facts(w, s)
+    r = rows[c["id"]]
+    assert (r["ticket_status"], r["ticket_status_category"], r["ticket_labels"], r["ticket_priority"],
+            r["ticket_issue_type"], r["category"], r["emergency_reason"]) == (
+        "Approved", "indeterminate", "", "Medium", "Story", "normal", None)
+    # CC8.1-02 judges the fields at the production deployment: the risk assessment came later
+    assert (r["ticket_business_justification"], r["ticket_risk_assessment"], r["ticket_field_rollback_plan"]) == (
+        "Customers asked for it", None, "Revert")
+    assert r["fields_filled_later"] == "Risk Assessment at 2026-11-11T09:00Z"
+    # an hour after the last change the issue is as it is now
+    _, later = facts(w, s, as_of=AS_OF + timedelta(days=1, hours=10))
+    r = later[c["id"]]
+    assert (r["ticket_status"], r["ticket_status_category"], r["ticket_labels"], r["ticket_priority"],
+            r["ticket_issue_type"], r["category"]) == ("Done", "done", "emergency", "Highest", "Emergency Change",
+                                                       "emergency")
+
+
+def test_field_history_segments():
+    """The value of a field over time: the ``from`` of the earliest later item, else the current value;
+    nothing before the ticket existed; the time each non-blank run began."""
+    w = World()
+    c = w.good_pr(1, ticket_kw={"postmortem": "v3"})
+    for at, frm, to in (("11-12 09:00", None, "v1"), ("11-13 09:00", "v1", ""), ("11-14 09:00", "", "v2"),
+                        ("11-15 09:00", "v2", "v3")):
+        w.field_change(c["key"], "Post-Mortem", "carol@acme.example", T(at), to, from_string=frm)
+    facts(w)
+    got = w.con.execute("SELECT seg_start, seg_end, value, run_start FROM _ticket_field_history "
+                        "WHERE key = 'PAY-1' AND col = 'postmortem' ORDER BY seg_start").fetchall()
+    inf = got[-1][1]
+    assert got == [(T("10-01 09:00"), T("11-12 09:00"), None, None),
+                   (T("11-12 09:00"), T("11-13 09:00"), "v1", T("11-12 09:00")),
+                   (T("11-13 09:00"), T("11-14 09:00"), "", None),
+                   (T("11-14 09:00"), T("11-15 09:00"), "v2", T("11-14 09:00")),
+                   (T("11-15 09:00"), inf, "v3", T("11-14 09:00"))]
+
+
+def test_a_configured_field_the_field_list_lacks_is_an_error_naming_the_config_key():
+    from ccwatch.warehouse.normalize.base import NormalizeError
+
+    from tests.helpers.payloads import FIELDS
+
+    w = World()
+    w.good_pr(1)
+    w.jira_fields([f for f in FIELDS if f["name"] != "Post-Mortem"])
+    with pytest.raises(NormalizeError, match=r"jira\.fields\.postmortem: no Jira field is named 'Post-Mortem'"):
+        facts(w)

@@ -20,10 +20,24 @@ from ccwatch.ingest.records import RawRecord
 from ccwatch.settings import Settings
 from ccwatch.warehouse.normalize.base import NormalizeError
 
+#: Atlassian's indication of an account deleted at the user's request (the other properties are
+#: blank or defaulted): Jira Cloud ``User``/``UserDetails`` documentation
+DELETED_DISPLAY_NAME = "former user"
+
 
 def jira_person(user: Any) -> str | None:
-    """emailAddress when visible, else accountId (Cloud), else name (Server)."""
+    """emailAddress when visible, else accountId (Cloud), else name (Server); ``None`` for an actor
+    Jira does not name (CONTROLS.md "People", r2: *unknown*, in no list, never the same person as
+    anyone): no user object (an anonymous change, or a user whose record is gone), an object naming
+    no identifier, a corrupted record (``accountId`` or ``accountType`` ``unknown``), or an account
+    deleted at the user's request (inactive, ``displayName`` "Former user", no email).  A deactivated
+    account that still names someone is that person."""
     if not isinstance(user, dict):
+        return None
+    if str(user.get("accountId") or "").lower() == "unknown" or str(user.get("accountType") or "").lower() == "unknown":
+        return None
+    if (user.get("active") is False and not user.get("emailAddress")
+            and str(user.get("displayName") or "").strip().lower() == DELETED_DISPLAY_NAME):
         return None
     for k in ("emailAddress", "accountId", "name"):
         if user.get(k):
