@@ -130,7 +130,7 @@ class World:
 
     def deployment(self, repo, sha_, env, creator, created, statuses, creator_type=None):
         did = self.nid()
-        ctype = creator_type or ("Bot" if creator.endswith("[bot]") else "User")
+        ctype = creator_type or (None if creator is None else "Bot" if creator.endswith("[bot]") else "User")
         self.ins("deployments", repo=repo, deployment_id=did, sha=sha_, ref="main", environment=env,
                  creator_login=creator, creator_type=ctype, created_at=created)
         for state, at in statuses:

@@ -131,24 +131,18 @@ LEFT JOIN commits cp ON cp.repo = ch.repo AND cp.branch = r.production_branch AN
 
 # Every deployment of a configured environment created by as_of, with whether it counts as a
 # successful one: the ONE definition the controls (``_dep``, ``_first_*``) and the evidence's
-# deployments.json (``_change_deployments``) share.  Production: the latest status as of
-# as_of is `success` (CONTROLS.md).  Staging: the latest status other than `inactive` is
-# `success` (GitHub marks superseded non-production deployments inactive; they were still
-# successful).  ``ord``: creation order within its repository and environment.
+# deployments.json (``_change_deployments``) share.  (r2) A deployment happened at its first
+# `success` status up to as_of; later statuses do not undo it (GitHub marks superseded
+# deployments `inactive`, and a later `failure`, a rollback, does not un-ship what shipped), in
+# production and staging alike.  ``ord``: creation order within its repository and environment.
 _DEPLOYMENTS = """
 CREATE OR REPLACE TEMP TABLE _dep_all AS
 WITH st AS (
-    SELECT s.repo, s.deployment_id,
-           arg_max(s.state, struct_pack(t := s.created_at, i := s.status_id)) AS latest_state,
-           arg_max(s.state, struct_pack(t := s.created_at, i := s.status_id)) FILTER (WHERE s.state <> 'inactive')
-               AS latest_active_state,
-           min(s.created_at) FILTER (WHERE s.state = 'success') AS success_at
+    SELECT s.repo, s.deployment_id, min(s.created_at) FILTER (WHERE s.state = 'success') AS success_at
     FROM deployment_statuses s, _params prm WHERE s.created_at <= prm.as_of GROUP BY ALL
 )
 SELECT d.repo, d.deployment_id, d.sha, d.environment, e.env_kind, d.creator_login, d.creator_type,
-       d.created_at, st.success_at, c.position AS pos,
-       coalesce(st.success_at IS NOT NULL AND CASE WHEN e.env_kind = 'production' THEN st.latest_state = 'success'
-                                                    ELSE st.latest_active_state = 'success' END, false) AS counted,
+       d.created_at, st.success_at, c.position AS pos, st.success_at IS NOT NULL AS counted,
        row_number() OVER (PARTITION BY d.repo, d.environment ORDER BY d.created_at, d.deployment_id) AS ord
 FROM deployments d JOIN _envs e ON e.repo = d.repo AND e.env = d.environment
 JOIN _repos r ON r.repo = d.repo
