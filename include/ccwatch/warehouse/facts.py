@@ -93,7 +93,7 @@ WITH pushes AS (
     SELECT c.* FROM commits c JOIN _repos r ON c.repo = r.repo AND c.branch = r.production_branch, _params prm
     WHERE coalesce(len(c.pr_numbers), 0) = 0 AND c.committed_at >= prm.window_start AND c.committed_at <= prm.as_of
       AND NOT EXISTS (SELECT 1 FROM pull_requests m WHERE m.repo = c.repo AND m.merged_at IS NOT NULL
-                      AND m.merge_commit_sha = c.sha)
+                      AND m.merge_commit_sha = c.sha AND m.base_branch = r.production_branch)
 ), changes AS (
     SELECT p.repo || '#' || p.number AS change_id, p.repo, 'pr' AS change_kind, p.number,
            p.merge_commit_sha AS sha, p.title, p.author_login AS author, p.author_type, p.merged_at,

@@ -258,8 +258,13 @@ def load_records(
             delete_scopes(con, table, scopes)
         for table, rows in batch.rows.items():
             counts[table] = insert_rows(con, table, rows)
-        for (repo, sha), numbers in batch.commit_pr_updates.items():
-            con.execute("UPDATE commits SET pr_numbers = ? WHERE repo = ? AND sha = ?", [numbers, repo, sha])
+        for (repo, sha), pulls in batch.commit_pr_updates.items():
+            # (r2) per stored branch of the commit, only the PRs merged into that branch cover it
+            for (branch,) in con.execute("SELECT DISTINCT branch FROM commits WHERE repo = ? AND sha = ?",
+                                         [repo, sha]).fetchall():
+                numbers = sorted({n for n, base in pulls if base == branch})
+                con.execute("UPDATE commits SET pr_numbers = ? WHERE repo = ? AND branch = ? AND sha = ?",
+                            [numbers, repo, branch, sha])
         con.execute("DELETE FROM people")
         counts["people"] = insert_rows(con, "people", people_rows(settings))
         if before_commit is not None:

@@ -106,3 +106,17 @@ def test_repo_facts_one_row_per_configured_repo():
     w = World()
     facts(w)
     assert w.con.execute("SELECT change_id FROM repo_facts ORDER BY 1").fetchall() == [(PAY,), (WEB,)]
+
+
+# --- r2: only a PR merged into the production branch covers a commit (issue #12, item 1) -------
+
+
+def test_merge_commit_of_a_pr_into_another_branch_is_a_direct_push_on_main():
+    """PR #7 merged into `release` as M; M later reaches main by a direct push: no PR into main covers it."""
+    w = World()
+    m = sha("release-merge")
+    w.pull(PAY, 7, "FIX: backport [PAY-7]", merged_at=T("11-05 10:00"), head=sha("h7"), merge=m, base="release")
+    w.commit(PAY, m, T("11-06 10:00"), committer="carol-dev")  # pushed to main, no PR into main
+    _, rows = facts(w)
+    assert f"{PAY}@{m}" in rows, "the release PR's merge commit must not hide a direct push to main"
+    assert rows[f"{PAY}@{m}"]["change_kind"] == "direct_push"

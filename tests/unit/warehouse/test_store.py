@@ -121,6 +121,10 @@ def test_partial_batch_uses_raw_context_from_the_warehouse(con, settings):
     # a commit_pulls answer alone updates the commit's PR numbers
     load_records(con, [rec("github", "commit_pulls", f"{REPO}@{SHA_D}", [pull(13)])], settings)
     assert con.execute("SELECT pr_numbers FROM commits WHERE sha = ?", [SHA_D]).fetchone() == ([13],)
+    # r2: a PR merged into another branch does not cover the commit on main
+    into_release = dict(pull(14), base=dict(pull(14)["base"], ref="release"))
+    load_records(con, [rec("github", "commit_pulls", f"{REPO}@{SHA_D}", [into_release])], settings)
+    assert con.execute("SELECT pr_numbers FROM commits WHERE sha = ?", [SHA_D]).fetchone() == ([],)
 
 
 def test_bad_record_rolls_back_everything(con, settings):

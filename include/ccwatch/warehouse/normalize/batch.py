@@ -22,7 +22,7 @@ from ccwatch.warehouse.normalize.github import (
     commit_rows,
     deployment_rows,
     deployment_status_rows,
-    merged_pr_numbers,
+    merged_pulls,
     pull_row,
     review_rows,
 )
@@ -33,8 +33,9 @@ from ccwatch.warehouse.normalize.protection import classic_rule_rows, environmen
 class Batch:
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     scopes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    # commits whose pr_numbers changed without their commit list: (repo, sha) -> numbers
-    commit_pr_updates: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    # commits whose PRs were asked again without their branch's commit list: (repo, sha) ->
+    # [(number, base branch)] of the merged PRs; the load keeps those into the stored row's branch
+    commit_pr_updates: dict[tuple[str, str], list[tuple[int, str | None]]] = field(default_factory=dict)
 
     def add(self, table: str, scope: dict[str, Any], rows: Iterable[dict[str, Any]]) -> None:
         self.scopes.setdefault(table, []).append(scope)
@@ -112,11 +113,11 @@ def _dispatch(b: Batch, rec: RawRecord, c: Context, settings: Settings, fields_p
         elif kind == "commit_pulls":
             repo, sha = split_key(key, "@")
             if repo not in commit_repos:
-                b.commit_pr_updates[(repo, sha)] = merged_pr_numbers(rec.payload)
+                b.commit_pr_updates[(repo, sha)] = merged_pulls(rec.payload)
         elif kind == "gql_commit_pulls":  # a REST commit_pulls of the same commit in the batch wins
             repo, sha = split_key(key, "@")
             if repo not in commit_repos and ("github", "commit_pulls", key) not in latest:
-                b.commit_pr_updates[(repo, sha)] = merged_pr_numbers(ng.commit_pulls_payload(rec.payload, key))
+                b.commit_pr_updates[(repo, sha)] = merged_pulls(ng.commit_pulls_payload(rec.payload, key))
         elif kind == "gql_pull":  # pieces the batch also has a REST record of come from that record
             for table, scope, rows in ng.gql_pull_parts(rec, lambda k, nk: ("github", k, nk) in latest):
                 b.add(table, scope, rows)

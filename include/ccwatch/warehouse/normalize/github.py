@@ -87,9 +87,18 @@ def check_rows(rec: RawRecord) -> list[dict[str, Any]]:
     return rows
 
 
-def merged_pr_numbers(pulls: Any) -> list[int]:
-    """Merged PRs among ``/commits/{sha}/pulls`` (open or closed-unmerged PRs do not count)."""
-    return sorted({p["number"] for p in pulls or [] if isinstance(p, dict) and p.get("merged_at")})
+def merged_pulls(pulls: Any) -> list[tuple[int, str | None]]:
+    """(number, base branch) of the merged PRs among ``/commits/{sha}/pulls`` (open or
+    closed-unmerged PRs do not count), sorted."""
+    return sorted({(p["number"], (p.get("base") or {}).get("ref")) for p in pulls or []
+                   if isinstance(p, dict) and p.get("merged_at")}, key=lambda x: (x[0], x[1] or ""))
+
+
+def merged_pr_numbers(pulls: Any, branch: str) -> list[int]:
+    """Merged PRs among ``/commits/{sha}/pulls`` whose base is ``branch``.  (r2) A PR merged into
+    any other branch does not cover the commit, even when the same commit later reaches
+    ``branch``; a PR without a base (never in GitHub's answers) covers nothing (fail closed)."""
+    return sorted({n for n, base in merged_pulls(pulls) if base == branch})
 
 
 def commit_rows(rec: RawRecord, ctx: Context) -> list[dict[str, Any]]:
@@ -112,7 +121,7 @@ def commit_rows(rec: RawRecord, ctx: Context) -> list[dict[str, Any]]:
                 "committer_login": user_login(c.get("committer")),
                 "committed_at": parse_ts((commit.get("committer") or {}).get("date")),
                 "message": commit.get("message"),
-                "pr_numbers": merged_pr_numbers(ctx.lookup("github", "commit_pulls", f"{repo}@{c['sha']}")),
+                "pr_numbers": merged_pr_numbers(ctx.lookup("github", "commit_pulls", f"{repo}@{c['sha']}"), branch),
                 "html_url": c.get("html_url"),
             }
         )

@@ -95,6 +95,23 @@ def test_first_parent_chain_and_pr_numbers(settings):
     assert [c["sha"] for c in first_parent_chain(list(reversed(listed)), SHA_D)] == [SHA_A, SHA_C, SHA_D]
 
 
+def test_pr_numbers_count_only_prs_merged_into_the_commits_branch(settings):
+    """r2: /commits/{sha}/pulls lists a PR merged into `release` for the commit: it does not cover the
+    commit on main (REST ``base.ref``; GraphQL ``baseRefName`` normalised to the same shape)."""
+    into_release = dict(pull(14), base=dict(pull(14)["base"], ref="release", label="acme:release"))
+    batch = [
+        rec("github", "branch", f"{REPO}:main", {"name": "main", "commit": {"sha": SHA_C}, "protected": True}),
+        rec("github", "commits", f"{REPO}:main", [commit(SHA_C, [SHA_A]), commit(SHA_A, [])]),
+        rec("github", "commit_pulls", f"{REPO}@{SHA_C}", [into_release]),
+        rec("github", "gql_commit_pulls", f"{REPO}@{SHA_A}", {
+            "oid": SHA_A, "committedDate": "2026-11-01T10:00:00Z", "parents": {"nodes": []},
+            "associatedPullRequests": {"nodes": [{"number": 15, "baseRefName": "release",
+                                                   "mergedAt": "2026-11-01T10:00:00Z"}]}}),
+    ]
+    b = normalize_batch(batch, settings)
+    assert [(r["sha"], r["pr_numbers"]) for r in rows(b, "commits")] == [(SHA_A, []), (SHA_C, [])]
+
+
 def test_deployments_and_statuses(settings):
     deps = [{"url": "u", "id": 3001, "sha": SHA_C, "ref": "main", "task": "deploy", "environment": "production",
              "creator": user("github-actions[bot]", "Bot"), "created_at": "2026-11-03T10:00:00Z"}]
