@@ -6,10 +6,10 @@ batch (delete by the object's natural key, then insert: a rerun yields the same 
 and refresh ``people`` from the config.  Any exception rolls everything back and is
 re-raised, so the previous state stays intact and evaluation never sees half a load.
 
-Two raw kinds *accumulate* instead of being replaced: a branch's ``commits`` list and an
-environment's ``deployments`` list.  An incremental fetch brings only their newest items, so
-the stored list is merged with the fetched one by item id (sha / deployment id; the fetched
-item wins) before anything is normalised: the first-parent chain (and every ``position``) is
+Three raw kinds *accumulate* instead of being replaced: a branch's ``commits`` list, an
+environment's ``deployments`` list and (r2) a branch's ``activity`` log.  An incremental fetch
+brings only their newest items, so the stored list is merged with the fetched one by item id
+(sha / deployment id / activity id; the fetched item wins) before anything is normalised: the first-parent chain (and every ``position``) is
 then recomputed over the whole stored history, exactly as if the list had been fetched in
 one piece, and older items stay available to reruns of earlier dates.  The merged record keeps
 the fetch's url and time; its etag is dropped when stored items were merged in.
@@ -143,6 +143,7 @@ def _upsert_raw(con: duckdb.DuckDBPyConnection, records: list[RawRecord]) -> int
 ACCUMULATING: dict[tuple[str, str], tuple[str, Callable[[dict[str, Any]], Any]]] = {
     ("github", "commits"): ("sha", lambda c: str(((c.get("commit") or {}).get("committer") or {}).get("date") or "")),
     ("github", "deployments"): ("id", lambda d: (str(d.get("created_at") or ""), int(d.get("id") or 0))),
+    ("github", "activity"): ("id", lambda e: (str(e.get("timestamp") or ""), int(e.get("id") or 0))),
 }
 
 

@@ -18,6 +18,8 @@ from ccwatch.warehouse.normalize import graphql as ng
 from ccwatch.warehouse.normalize import jira as nj
 from ccwatch.warehouse.normalize.base import Context, NormalizeError, split_key
 from ccwatch.warehouse.normalize.github import (
+    activity_read_row,
+    activity_rows,
     check_rows,
     commit_rows,
     deployment_rows,
@@ -132,6 +134,11 @@ def _dispatch(b: Batch, rec: RawRecord, c: Context, settings: Settings, fields_p
             if ("github", "deployment_statuses", key) not in latest:
                 b.add("deployment_statuses", {"repo": repo, "deployment_id": int(dep)},
                       ng.gql_deployment_status_rows(rec))
+        elif kind == "activity":  # (r2) 403/404: unreadable, the stored entries stay as evidence
+            repo, branch = split_key(key, ":")
+            if rec.status_code == 200:
+                b.add("branch_activity", {"repo": repo, "branch": branch}, activity_rows(rec))
+            b.add("branch_activity_reads", {"repo": repo, "branch": branch}, [activity_read_row(rec)])
         elif kind == "branch_protection":
             repo, branch = split_key(key, ":")
             b.add("branch_rules", {"repo": repo, "branch": branch, "source": "classic"}, classic_rule_rows(rec))
@@ -141,7 +148,7 @@ def _dispatch(b: Batch, rec: RawRecord, c: Context, settings: Settings, fields_p
         elif kind == "environment":
             row = environment_row(rec)
             b.add("environments", {"repo": row["repo"], "name": split_key(key, ":")[1]}, [row])
-        # repo, branch and ruleset payloads feed other rows (context) and stay raw evidence
+        # repo, branch, ruleset and single commit payloads feed other rows (context) and stay raw evidence
     elif rec.source == "jira":
         if kind == "issue":
             b.add("tickets", {"key": key}, [nj.ticket_row(rec, settings, fields_payload)])
