@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-
-import pytest
 from datetime import timedelta
 
+import pytest
 from ccwatch.common.changes import title_ticket_key as ticket_key_of
 from ccwatch.controls.facts import build_facts
 from ccwatch.warehouse.facts import POPULATION_COLUMNS
