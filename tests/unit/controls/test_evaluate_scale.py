@@ -15,8 +15,8 @@ sys.path.insert(0, str(BENCHMARKS))
 
 import bench_evaluation as bench  # noqa: E402
 from ccwatch.controls import evaluate as validation
-from ccwatch.controls.catalogue import REPO_CONTROLS  # noqa: E402
 from ccwatch.controls import gx_mask as derive  # noqa: E402
+from ccwatch.controls.catalogue import REPO_CONTROLS  # noqa: E402
 from ccwatch.controls.facts import build_facts  # noqa: E402
 from ccwatch.controls.families import CONTROLS  # noqa: E402
 from ccwatch.publish.evidence.verify import verify_archive  # noqa: E402
