@@ -70,8 +70,8 @@ def first_parent_chain(commits: list[dict[str, Any]], tip: str | None,
 
     if tip is None or find(tip) is None:
         tip = commits[0]["sha"] if commits else None
-    return [by_sha.get(s) or known[s] for s in walk_first_parents(by_sha, tip, find)
-            if s in by_sha or s in known][::-1]
+    shas = list(walk_first_parents(by_sha, tip, find))  # the walk looks each sha up after yielding it
+    return [by_sha.get(s) or known[s] for s in shas if s in by_sha or s in known][::-1]
 
 
 def reaches(commits: list[dict[str, Any]], tip: str | None, target: str | None) -> bool:
