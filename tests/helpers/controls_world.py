@@ -160,7 +160,7 @@ class World:
         """Whether the load could read the branch's activity log (branch_activity_reads)."""
         self.ins("branch_activity_reads", repo=repo, branch=branch, status_code=status,
                  detail=detail if detail is not None or status == 200 else f"HTTP {status}: Resource not accessible "
-                 "by integration", fetched_at=T("11-24 23:00"))
+                 "by integration")
 
     def sighting(self, repo, sha_, first, last=None, branch="main"):
         """A commit of the branch's chain as loads saw it (commit_sightings)."""

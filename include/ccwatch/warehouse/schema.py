@@ -283,13 +283,13 @@ CREATE TABLE IF NOT EXISTS branch_activity (
 );
 
 -- Whether the latest load could read the activity log of the branch: HTTP status of the answer
--- (200 readable; 403/404 kept as evidence, with GitHub's message).  No row: never fetched.
+-- (200 readable; 403/404 kept as evidence, with GitHub's message; when: the raw row's fetched_at).
+-- No row: never fetched.
 CREATE TABLE IF NOT EXISTS branch_activity_reads (
     repo        VARCHAR NOT NULL,
     branch      VARCHAR NOT NULL,
     status_code INTEGER NOT NULL,
     detail      VARCHAR,
-    fetched_at  TIMESTAMP,
     PRIMARY KEY (repo, branch)
 );
 

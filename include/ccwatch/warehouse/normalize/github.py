@@ -204,5 +204,4 @@ def activity_read_row(rec: RawRecord) -> dict[str, Any]:
     repo, branch = split_key(rec.natural_key, ":")
     msg = rec.payload.get("message") if isinstance(rec.payload, dict) else None
     return {"repo": repo, "branch": branch, "status_code": int(rec.status_code),
-            "detail": None if rec.status_code == 200 else f"HTTP {rec.status_code}" + (f": {msg}" if msg else ""),
-            "fetched_at": parse_ts(rec.fetched_at)}
+            "detail": None if rec.status_code == 200 else f"HTTP {rec.status_code}" + (f": {msg}" if msg else "")}

@@ -206,3 +206,113 @@ def test_the_derived_log_of_an_unchanged_scenario_changes_nothing(settings):  # 
     records, _ = fetch(copy.deepcopy(scenario()), settings)
     assert not kinds(records, "commit") and [c["sha"] for c in kinds(records, "commits")[f"{PAY}:main"].payload] \
         == [D, C, "b" * 40]
+
+
+# --- the nightly runs: incremental fetches, an unreadable log, a rewrite (demo org, pipeline stages) ----
+
+def _demo_runs():
+    import json
+
+    from ccwatch.demo_env import DEMO_AUTH
+    from ccwatch.sandbox.github import GithubApi
+
+    from tests.helpers.paths import DEMO_SCENARIO
+
+    base = json.loads(DEMO_SCENARIO.read_text(encoding="utf-8"))
+    base["auth"] = dict(DEMO_AUTH)
+    repo = base["github"]["repos"][PAY]
+    repo["activity"] = GithubApi(base).derived_activity(repo, "main")  # the log the double derives, made explicit
+    return base
+
+
+def _push(s, sha_, parent, date, pushed, who, message, kind="push"):
+    """Append a commit to payments-api's main with its committer date ``date``, pushed at ``pushed``."""
+    repo = s["github"]["repos"][PAY]
+    repo["commits"].append({"sha": sha_, "parents": [parent], "author": who, "committer": who, "date": date,
+                            "message": message})
+    log = repo["activity"]
+    log.append({"id": max(e["id"] for e in log) + 7919, "activity_type": kind, "ref": "refs/heads/main",
+                "timestamp": pushed, "actor": who, "before": parent, "after": sha_})
+
+
+def test_nightly_runs_date_pushes_by_the_log_then_by_sightings_and_see_a_rewrite(tmp_path):
+    import json
+
+    from ccwatch.common.paths import state_path
+    from ccwatch.common.times import parse_as_of
+    from ccwatch.settings import load_settings
+
+    from tests.helpers.harness import query, run_pipeline
+    from tests.helpers.paths import CONFIG
+
+    cfg = load_settings(str(CONFIG))
+    d1, d2, d3 = (parse_as_of(d) for d in ("2026-11-25", "2026-11-26", "2026-11-27"))
+    s = _demo_runs()
+    tip1 = s["github"]["repos"][PAY]["commits"][-1]["sha"]
+    home = tmp_path / "home"
+
+    def run(scn, as_of):
+        with SandboxServer(scn) as srv:
+            out = run_pipeline(cfg, srv, as_of, home, until="write_evidence")
+            reqs = list(srv.requests)
+        assert out.error is None, out.error
+        return reqs
+
+    run(s, d1)
+    assert json.loads(state_path(home).read_text())["github"][PAY]["activity_complete"] is True
+
+    # day 2: a commit dated in March, pushed on 11-25 06:00 on top of the stored tip, then a hotfix
+    _push(s, P, tip1, "2026-03-01T10:00:00Z", "2026-11-25T06:00:00Z", "mallory", "limits")
+    _push(s, Q, P, "2026-11-25T07:00:00Z", "2026-11-25T07:00:00Z", "ops-dave", "hotfix")
+    reqs = run(s, d2)
+    act = [q for q in reqs if q["path"].endswith(f"/repos/{PAY}/activity")]
+    assert len(act) == 1, "incremental: one page of the log since the watermark minus the overlap"
+    # (the incremental listing has no since=: paged down to the stored tip, it holds P whatever its date)
+    assert query(home, "SELECT count(*) FROM commits WHERE repo = ? AND sha IN (?, ?)", [PAY, P, Q]) == [(2,)]
+    rows = dict(query(home, "SELECT change_id, detail FROM control_results WHERE as_of = ? AND control_id = "
+                            "'CC8.1-10' AND change_id LIKE '%@%'", [d2.replace(tzinfo=None)]))
+    assert rows[f"{PAY}@{P}"] == (f"commit {P[:7]} pushed to main by mallory at 2026-11-25T06:00Z (activity log) "
+                                  "without a pull request: 'limits'")
+
+    # day 3: the log cannot be read any more, and main was reset under P and Q: R on the old tip
+    R = "7" * 40
+    repo = s["github"]["repos"][PAY]
+    repo["commits"].append({"sha": R, "parents": [tip1], "author": "mallory", "committer": "mallory",
+                            "date": "2026-02-01T10:00:00Z", "message": "quiet"})
+    repo["branches"]["main"]["sha"] = R
+    repo["activity_status"] = 403
+    run(s, d3)
+    got = dict(query(home, "SELECT change_id || ' ' || control_id, status || ': ' || detail FROM control_results "
+                           "WHERE as_of = ? AND (control_id = 'CC8.1-14' AND change_id = ? OR change_id = ? AND "
+                           "control_id = 'CC8.1-10')", [d3.replace(tzinfo=None), PAY, f"{PAY}@{R}"]))
+    cc14 = got[f"{PAY} CC8.1-14"]
+    assert cc14.startswith("fail: the activity log of main could not be read (HTTP 403") and (
+        f"2 commits an earlier run saw on main disappeared from it: {P[:7]} (last seen by the run of "
+        f"2026-11-26T00:00Z); {Q[:7]}") in cc14, cc14
+    # R is dated in February: without a log its time is the first run that saw it
+    assert got[f"{PAY}@{R} CC8.1-10"] == (f"fail: commit {R[:7]} pushed to main by mallory at 2026-11-27T00:00Z "
+                                          "(first seen by the run of 2026-11-27T00:00Z) without a pull request: "
+                                          "'quiet'")
+
+
+def test_incremental_fetch_completes_the_line_down_to_the_stored_tip(settings, monkeypatch):  # noqa: F811
+    """The last load (fetched 11-05 18:00, watermark 11-06) stored C as the tip; then P and Q (dated
+    in May) and D were pushed.  The plan reads since 11-04.  The incremental listing (2 a page here)
+    stops at the page holding C and does not reach it from D; the window listing by date never shows
+    P, Q: they are fetched alone down to the stored tip, and the log is read since the plan's
+    ``since`` only (its stored copy is whole)."""
+    from datetime import UTC, datetime
+
+    from ccwatch.ingest.github import client
+    from ccwatch.ingest.plan import RepoPlan
+
+    monkeypatch.setattr(client, "PER_PAGE", 2)
+    start, since = datetime(2026, 10, 26, tzinfo=UTC), datetime(2026, 11, 4, tzinfo=UTC)
+    plans = {PAY: RepoPlan(PAY, "incremental", start, since, tip=C, activity_complete=True)}
+    with SandboxServer(backdated()) as srv:
+        records = list(fetch_github(settings, Endpoint(srv.url, token=TOKEN), AS_OF, plans=plans))
+        reqs = list(srv.requests)
+    assert set(kinds(records, "commit")) == {f"{PAY}@{P}", f"{PAY}@{Q}"}
+    assert [e["id"] for e in kinds(records, "activity")[f"{PAY}:main"].payload] == [31_000_000_004, 31_000_000_003]
+    assert len([q for q in reqs if q["path"] == f"/repos/{PAY}/activity"]) == 2  # until a page older than since
+    assert not [q for q in reqs if q["path"] == f"/repos/{PAY}/commits/{C}"], "the stored tip bounds the walk"
