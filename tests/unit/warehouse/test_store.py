@@ -148,3 +148,22 @@ def test_rollback_on_bad_raw_record(con, settings):
     with pytest.raises(ValueError, match="fetched_at"):
         load_records(con, [rec("github", "pull", f"{REPO}#15", pull(15)), broken], settings)
     assert snapshot(con) == before
+
+
+def test_activity_log_accumulates_by_id(con, settings):
+    """(r2) An incremental read brings the newest entries only: the stored log is kept and merged."""
+    def entry(i, at):
+        return {"id": i, "node_id": "RA", "before": SHA_A, "after": SHA_B, "ref": "refs/heads/main",
+                "timestamp": at, "activity_type": "push", "actor": user("mallory")}
+
+    load_records(con, [rec("github", "activity", f"{REPO}:main", [entry(2, "2026-11-02T10:00:00Z"),
+                                                                  entry(1, "2026-11-01T10:00:00Z")])], settings)
+    load_records(con, [rec("github", "activity", f"{REPO}:main", [entry(3, "2026-11-03T10:00:00Z"),
+                                                                  entry(2, "2026-11-02T10:00:00Z")])], settings)
+    assert [r[0] for r in con.execute("SELECT activity_id FROM branch_activity ORDER BY 1").fetchall()] == [1, 2, 3]
+    (payload,) = con.execute("SELECT payload FROM raw_payloads WHERE kind = 'activity'").fetchone()
+    assert [e["id"] for e in json.loads(payload)] == [3, 2, 1]  # newest first, as GitHub lists it
+    # an unreadable answer replaces the raw answer (as fetched) but not the entries already read
+    load_records(con, [rec("github", "activity", f"{REPO}:main", {"message": "Not Found"}, 404)], settings)
+    assert con.execute("SELECT count(*) FROM branch_activity").fetchone() == (3,)
+    assert con.execute("SELECT status_code, detail FROM branch_activity_reads").fetchall() == [(404, "HTTP 404: Not Found")]
