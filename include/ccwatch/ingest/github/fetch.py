@@ -163,6 +163,8 @@ def _complete_line(r: RepoClient, rc: RepoConfig, commits: list[dict[str, Any]],
     push that replaced history older than the window start then does not send the walk down to
     the root."""
     known = set(boundary(entries, win)) if entries else set()
+    if entries == [] and tip:  # the log was read and nothing happened since its lower bound: the tip is older
+        known.add(tip)
     stored = getattr(plan, "tip", None)
     if stored:
         known.add(stored)

@@ -316,3 +316,14 @@ def test_incremental_fetch_completes_the_line_down_to_the_stored_tip(settings, m
     assert [e["id"] for e in kinds(records, "activity")[f"{PAY}:main"].payload] == [31_000_000_004, 31_000_000_003]
     assert len([q for q in reqs if q["path"] == f"/repos/{PAY}/activity"]) == 2  # until a page older than since
     assert not [q for q in reqs if q["path"] == f"/repos/{PAY}/commits/{C}"], "the stored tip bounds the walk"
+
+
+def test_a_quiet_branch_costs_no_single_fetch(settings):  # noqa: F811
+    """The log was read and holds nothing since its lower bound: the tip is older than the window."""
+    s = scenario()
+    s["github"]["repos"][PAY]["activity"] = [entry(1, "push", "2026-06-01T10:00:00Z", "carol-dev", None, D)]
+    s["github"]["repos"][PAY]["commits"] = [dict(c, date="2026-06-01T10:00:00Z") for c in
+                                            s["github"]["repos"][PAY]["commits"]]
+    records, requests = fetch(s, settings)
+    assert kinds(records, "activity")[f"{PAY}:main"].payload == []
+    assert not kinds(records, "commit") and not [q for q in requests if "/compare/" in q["path"]]
