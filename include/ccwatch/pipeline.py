@@ -118,6 +118,7 @@ def load_warehouse(settings: Settings, as_of: datetime, home: Path) -> dict:
     """Load every staging file of the run in one transaction (all or nothing), mark the run
     loaded in that same transaction, then publish the ingest state for the next fetch."""
     from ccwatch.warehouse.ingest_state import compute_state, missing_basis
+    from ccwatch.warehouse.sightings import record_sightings
     from ccwatch.warehouse.store import NotModifiedWithoutCopy, load_records
 
     sdir = staging_dir(home, as_of)
@@ -142,6 +143,7 @@ def load_warehouse(settings: Settings, as_of: datetime, home: Path) -> dict:
 
     def before_commit(c) -> None:
         record_failed_ingests(c, home)
+        record_sightings(c, settings, as_of)  # (r2) the chains this load holds
         mark_run(c, as_of, "loaded")
         state.update(compute_state(c, settings, as_of, prev, metas))
 

@@ -135,7 +135,7 @@ class World:
 
     def deployment(self, repo, sha_, env, creator, created, statuses, creator_type=None):
         did = self.nid()
-        ctype = creator_type or ("Bot" if creator.endswith("[bot]") else "User")
+        ctype = creator_type or (None if creator is None else "Bot" if creator.endswith("[bot]") else "User")
         self.ins("deployments", repo=repo, deployment_id=did, sha=sha_, ref="main", environment=env,
                  creator_login=creator, creator_type=ctype, created_at=created)
         for state, at in statuses:
@@ -154,6 +154,23 @@ class World:
     def environment(self, repo, name, exists=True, reviewers=0, protected_branches=False, custom=False):
         self.ins("environments", repo=repo, name=name, env_exists=exists, required_reviewers=reviewers,
                  wait_timer=0, protected_branches=protected_branches, custom_branch_policies=custom)
+
+    def activity(self, repo, kind, at, actor, before, after, branch="main", activity_id=None):
+        """An entry of the branch's activity log (GET /activity, normalised: branch_activity)."""
+        self.ins("branch_activity", repo=repo, branch=branch, activity_id=activity_id or self.nid(),
+                 activity_type=kind, at=at, actor_login=actor, actor_type=None if actor is None else "User",
+                 before_sha=before, after_sha=after)
+
+    def activity_read(self, repo, status=200, detail=None, branch="main"):
+        """Whether the load could read the branch's activity log (branch_activity_reads)."""
+        self.ins("branch_activity_reads", repo=repo, branch=branch, status_code=status,
+                 detail=detail if detail is not None or status == 200 else f"HTTP {status}: Resource not accessible "
+                 "by integration")
+
+    def sighting(self, repo, sha_, first, last=None, branch="main"):
+        """A commit of the branch's chain as loads saw it (commit_sightings)."""
+        self.ins("commit_sightings", repo=repo, branch=branch, sha=sha_, first_seen_as_of=first,
+                 last_seen_as_of=last or first)
 
     # --- Jira ---------------------------------------------------------------------
     def ticket(self, key, issue_type="Story", status="Done", category="done", priority="Medium", labels=(),

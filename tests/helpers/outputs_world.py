@@ -179,6 +179,9 @@ def raw_payloads():
          {"id": 7, "name": "main", "target": "branch", "enforcement": "active", "bypass_actors": []}),
         ("github", "environment", f"{pr}:production", f"{API}/{pr}/environments/production", f, 200,
          {"id": 1, "name": "production", "protection_rules": [], "deployment_branch_policy": None}),
+        ("github", "activity", f"{pr}:main", f"{API}/{pr}/activity?ref=main&per_page=100", f, 200,
+         [{"id": 21474844399, "node_id": "RA_kw", "before": LATER, "after": M13, "ref": "refs/heads/main",
+           "timestamp": "2026-11-24T10:00:00Z", "activity_type": "pr_merge", "actor": _user("bob-rev", 102)}]),
     ]
     return recs
 

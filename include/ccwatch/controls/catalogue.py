@@ -35,6 +35,8 @@ CATALOGUE: tuple[Entry, ...] = (
     Entry("CC8.1-11", "Production branch protected", "repo"),
     Entry("CC8.1-12", "Deployment access restricted", "repo"),
     Entry("CC8.1-13", "Validated before production", "change"),
+    Entry("CC8.1-14", "Production history not rewritten", "repo"),
+    Entry("CC8.1-15", "Production deployments ship reviewed branch code", "repo"),
 )
 
 CONTROL_IDS: tuple[str, ...] = tuple(e.id for e in CATALOGUE)

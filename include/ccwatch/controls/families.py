@@ -6,12 +6,12 @@ every control's rule in catalogue order.  Importing this module imports Great Ex
 
 from __future__ import annotations
 
-from ccwatch.controls import deployment, emergency, path, repository, review, testing, ticket
+from ccwatch.controls import deployment, emergency, history, path, repository, review, testing, ticket
 from ccwatch.controls.base import Control
 from ccwatch.controls.catalogue import CONTROL_IDS
 
 # Modules whose change_fact_sql / repo_fact_sql build_facts composes (order = column order).
-FAMILIES = (ticket, review, testing, deployment, emergency, path, repository)
+FAMILIES = (ticket, review, testing, deployment, emergency, path, repository, history)
 
 _BY_ID: dict[str, Control] = {}
 for _family in FAMILIES:

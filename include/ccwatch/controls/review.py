@@ -72,6 +72,9 @@ SELECT b.change_id,
            AS deployed_by_author,
        coalesce(pkey(b.deployer) IN (SELECT pk FROM _role WHERE role = 'deploy_automation'), false)
            AS deployer_is_automation,
+       -- (r2) a deployment whose creator GitHub does not name (deleted account, ghost) cannot be
+       -- shown to be by someone other than the author: the clause fails
+       (b.deployed_at IS NOT NULL AND pkey(b.deployer) IS NULL) AS deployer_unknown,
        fa.final_approver AS ticket_final_approver, fa.final_approval_at AS ticket_final_approval_at,
        coalesce(pkey(fa.final_approver) = pkey(b.author), false) AS ticket_approved_by_author,
        -- (r2) a final approval by a Jira user the source does not name (deleted or anonymous)
@@ -106,6 +109,9 @@ def expectations_04(s: Settings) -> list:
                                             description="the author did not merge the PR"),
         ]
     out += [
+        gxe.ExpectColumnValuesToBeInSet(
+            column="deployer_unknown", value_set=[False], row_condition=c,
+            description="the creator of the production deployment is known"),
         gxe.ExpectColumnValuesToBeInSet(
             column="deployed_by_author", value_set=[False], row_condition=c,
             description="the author did not create the production deployment (deploy automation is not a person)"),
@@ -155,7 +161,10 @@ def detail_04(row: dict, status: str, s: Settings) -> str:
     else:
         good.append(f"merged by {merged_by or 'unknown'}")
     deployer = text(row.get("deployer"))
-    if row.get("deployed_by_author"):
+    if row.get("deployer_unknown"):
+        bad.append(f"the production deployment's creator is unknown (deployment {text(row.get('deployment_id'))}: "
+                   "a deleted or unnamed account), so it cannot be shown to be someone other than the author")
+    elif row.get("deployed_by_author"):
         bad.append(f"{author} created production deployment {text(row.get('deployment_id'))}")
     elif deployer:
         good.append(f"deployed by {deployer}{' (automation)' if row.get('deployer_is_automation') else ''}")
@@ -207,8 +216,11 @@ def detail_sql_04(s: Settings) -> str:
                           (TRUE("merged_by_author"), f"{author} || ' merged their own PR'"), default="NULL")
         bad.append(merge_bad)
         good.append(f"CASE WHEN {merge_bad} IS NULL THEN 'merged by ' || merged_by END")
-    bad.append(f"CASE WHEN {TRUE('deployed_by_author')} THEN {author} || ' created production deployment ' "
-               f"|| {T('deployment_id')} END")
+    bad.append(CASE((TRUE("deployer_unknown"), f"'the production deployment''s creator is unknown (deployment ' "
+                                               f"|| {T('deployment_id')} || ': a deleted or unnamed account), so it "
+                                               "cannot be shown to be someone other than the author'"),
+                    (TRUE("deployed_by_author"), f"{author} || ' created production deployment ' "
+                                                 f"|| {T('deployment_id')}"), default="NULL"))
     good.append(CASE((TRUE("deployed_by_author"), "NULL"),
                       (PRESENT("deployer"), "'deployed by ' || deployer || CASE WHEN "
                                             f"{TRUE('deployer_is_automation')} THEN ' (automation)' ELSE '' END"),

@@ -8,7 +8,8 @@ computed from the warehouse it just committed (``ccwatch.warehouse.ingest_state`
 - per repository: the *coverage* ``[covered_from, watermark]`` (every object with activity in
   it has been fetched; ``watermark`` is the as-of time of the last complete load, capped at
   the fetch's wall-clock start so a future-dated run cannot claim data it could not see), the
-  production-branch tip, the deployments still open (latest status not final, or young
+  production-branch tip, whether its stored activity log is whole (``activity_complete``), the
+  deployments still open (latest status not final, or young
   enough that a control window may still move), per environment, and the first-parent commits
   of the next overlap that have no merged PR (``unlinked``: their PRs are asked again even
   when the commits listing answers 304, see ``ingest/github/conditional.relink``);
@@ -105,6 +106,9 @@ class RepoPlan:
     # last load: ({"sha", "committed_at"}, ...); their PRs are asked again even when the commits
     # listing answers 304 (GitHub indexes a merge commit's PRs asynchronously)
     unlinked: tuple[dict[str, str], ...] = ()
+    # (r2) the stored activity log of the production branch is whole up to the watermark (the last
+    # load read it: HTTP 200); False: the next fetch reads it again from the window start
+    activity_complete: bool = False
 
     @property
     def incremental(self) -> bool:
@@ -149,7 +153,7 @@ def plan_github_repo(settings: Settings, state: dict[str, Any] | None, as_of: da
         since = parse_utc(entry["watermark"]) - OVERLAP
         plan = RepoPlan(rc.repo, "incremental", window_start, since, entry.get("tip"),
                         dict(entry.get("open_deployments") or {}), *_conditional(entry, rc),
-                        unlinked=_unlinked_of(entry, since))
+                        unlinked=_unlinked_of(entry, since), activity_complete=entry.get("activity_complete") is True)
     else:
         plan = RepoPlan(rc.repo, "full", window_start, window_start)
     log.info("GitHub %s: %s fetch since %s%s", rc.repo, plan.mode, iso_z(plan.since),

@@ -56,7 +56,8 @@ def control_statements(s: Settings) -> dict[str, str]:
         f"({_list(p.emergency_approvers)}) within {w.emergency_retro_days} days of the merge, and their "
         f"ticket's `{j.fields.postmortem}` field is filled within {w.postmortem_days} days of the deployment.",
         "CC8.1-10": "Changes reach a production branch only through merged pull requests; every direct push "
-        "is a failure.",
+        "is a failure. A direct push is dated by when it was pushed (the repository activity log, else the first "
+        "ccwatch run that saw it), never by its own commit dates alone.",
         "CC8.1-11": "Each production branch requires a pull request with at least one approving review, "
         "dismisses stale approvals, requires status checks, applies to administrators and forbids force "
         "pushes and deletion (classic protection or active rulesets).",
@@ -64,6 +65,13 @@ def control_statements(s: Settings) -> dict[str, str]:
         "policy limited to protected branches.",
         "CC8.1-13": f"For repositories with staging environments ({_list(staged)}), each change is deployed "
         f"successfully to staging before its production deployment.",
+        "CC8.1-14": f"Within the last {s.lookback_days} days the repository activity log shows no force push to "
+        "and no deletion of a production branch, and no commit that an earlier ccwatch run saw on the branch's "
+        "first-parent history has disappeared from it; an activity log that cannot be read is a failure.",
+        "CC8.1-15": f"Every deployment to a production environment that first reached success within the last "
+        f"{s.lookback_days} days shipped a commit of the production branch's first-parent history, or the head "
+        "commit of a pull request into that branch with an APPROVED review on that commit, by someone other than "
+        "its author and not a bot, submitted before the deployment was created.",
     }
 
 
@@ -154,7 +162,8 @@ changes/<folder>/     the raw evidence of one change, as the APIs returned it; e
                                                change up to the first successful one, with statuses
                         ticket.json, ticket_changelog.json, or ticket_missing.json (Jira)
                       Repository folders (owner__repo) hold repo, branch, branch_protection,
-                      branch_rules, rulesets and environments (CC8.1-11, CC8.1-12).
+                      branch_rules, rulesets and environments (CC8.1-11, CC8.1-12) and
+                      the production branch's activity log, activity.json (CC8.1-14).
                       Folder names: owner/repo#12 -> owner__repo__pr-12,
                       owner/repo@<sha> -> owner__repo__push-<sha>.
 gx_validation.json    the Great Expectations validation results of the run

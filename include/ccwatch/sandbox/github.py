@@ -3,7 +3,8 @@
 Routes are served at ``/`` (api.github.com style) and under ``/api/v3`` (GitHub Enterprise
 style); every URL in a payload uses the root the client called.  The HTTP mechanics (error
 bodies, pagination, ETag, rate-limit headers) are in ``github_http.py``; the branch,
-protection, rules and environment routes in ``github_protection.py``.
+protection, rules and environment routes in ``github_protection.py``; the activity log and
+commit comparison in ``github_activity.py``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import threading
 import time
 from urllib.parse import unquote
 
+from ccwatch.sandbox.github_activity import ActivityRoutes
 from ccwatch.sandbox.github_graphql import GraphqlApi, is_graphql
 from ccwatch.sandbox.github_http import (
     DOCS,
@@ -33,9 +35,10 @@ __all__ = ["DOCS", "HEX", "GithubApi", "gh_error", "not_found"]
 HEX = re.compile(r"^[0-9a-f]{4,40}$")
 
 
-class GithubApi(ProtectionRoutes):
+class GithubApi(ProtectionRoutes, ActivityRoutes):
     def __init__(self, scenario: dict):
         gh = scenario.get("github") or {}
+        self.now = (scenario.get("meta") or {}).get("as_of")  # the activity log's time_period is relative to it
         self.token = (scenario.get("auth") or {}).get("github_token")
         self.users: dict = gh.get("users") or {}
         self.viewer = gh.get("viewer") or "ccwatch-bot"
@@ -75,6 +78,8 @@ class GithubApi(ProtectionRoutes):
                 (r"^/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/rulesets/(?P<id>\d+)$", "r_ruleset"),
                 (r"^/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/environments$", "r_environments"),
                 (r"^/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/environments/(?P<name>[^/]+)$", "r_environment"),
+                (r"^/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/activity$", "r_activity"),
+                (r"^/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/compare/(?P<basehead>.+)$", "r_compare"),
             ]
         ]
 

@@ -88,25 +88,91 @@ SELECT p.* FROM pull_requests p JOIN _repos r ON p.repo = r.repo AND p.base_bran
 WHERE p.merged_at IS NOT NULL AND p.merged_at >= prm.window_start AND p.merged_at <= prm.as_of
 """
 
+# (r2) When each candidate direct push (a first-parent commit of the production branch without a
+# PR into it) reached the branch, and who pushed it (CONTROLS.md "What a change is"; docs/
+# CONTROLS-IMPLEMENTATION.md, "Push time").  From the activity log: among the entries (push,
+# force_push, pr_merge, merge_queue_merge, branch_creation; up to as_of) whose `after` is on the
+# chain at or above the commit, the earliest; its time is the push time when its `before` is
+# below the commit (or not on the chain: a force push, a creation), else the commit was on the
+# branch before it (then before the window when that entry is).  A suffix minimum over the
+# entries' positions and an ASOF join, as for deployments.  Without a log entry: the first
+# sighting by a ccwatch run other than the repository's first load, else the committer date (the
+# source says which).  A sighting earlier than the log's time wins over it (the commit was on the
+# branch by then).
+_PUSH_TIMES = """
+CREATE OR REPLACE TEMP TABLE _push_times AS
+WITH ch AS (
+    SELECT c.repo, c.sha, c.position AS pos FROM commits c JOIN _repos r ON c.repo = r.repo AND c.branch = r.production_branch
+), ent AS (
+    SELECT a.repo, ca.pos AS a_pos, struct_pack(t := a."at", id := a.activity_id, b := cb.pos, who := a.actor_login) AS e
+    FROM branch_activity a JOIN _repos r ON a.repo = r.repo AND a.branch = r.production_branch
+    JOIN ch ca ON ca.repo = a.repo AND ca.sha = a.after_sha
+    LEFT JOIN ch cb ON cb.repo = a.repo AND cb.sha = a.before_sha
+    CROSS JOIN _params prm
+    WHERE a.activity_type IN ('push', 'force_push', 'pr_merge', 'merge_queue_merge', 'branch_creation')
+      AND a."at" <= prm.as_of
+), suffix AS (
+    SELECT DISTINCT repo, a_pos, min(e) OVER (PARTITION BY repo ORDER BY a_pos
+        RANGE BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) AS best
+    FROM ent
+), cand AS (
+    SELECT c.*, ch.pos FROM commits c JOIN _repos r ON c.repo = r.repo AND c.branch = r.production_branch
+    JOIN ch ON ch.repo = c.repo AND ch.sha = c.sha
+    WHERE coalesce(len(c.pr_numbers), 0) = 0
+      AND NOT EXISTS (SELECT 1 FROM pull_requests m WHERE m.repo = c.repo AND m.merged_at IS NOT NULL
+                      AND m.merge_commit_sha = c.sha AND m.base_branch = r.production_branch)
+), logged AS (
+    SELECT cand.repo, cand.sha, s.best FROM cand ASOF JOIN suffix s ON s.repo = cand.repo AND s.a_pos >= cand.pos
+), seen AS (
+    SELECT s.repo, s.sha, s.first_seen_as_of AS first_seen,
+           min(s.first_seen_as_of) OVER (PARTITION BY s.repo) AS first_load
+    FROM commit_sightings s JOIN _repos r ON s.repo = r.repo AND s.branch = r.production_branch
+), x AS (
+    SELECT cand.*, l.best.t AS log_at, l.best.b IS NULL OR l.best.b < cand.pos AS log_exact, l.best.who AS log_actor,
+           sn.first_seen, sn.first_load, coalesce(rd.status_code = 200, false) AS log_readable, prm.window_start
+    FROM cand LEFT JOIN logged l ON l.repo = cand.repo AND l.sha = cand.sha
+    LEFT JOIN seen sn ON sn.repo = cand.repo AND sn.sha = cand.sha
+    JOIN _repos r ON r.repo = cand.repo
+    LEFT JOIN branch_activity_reads rd ON rd.repo = cand.repo AND rd.branch = r.production_branch
+    CROSS JOIN _params prm
+), src AS (
+    SELECT *, CASE
+        WHEN log_at IS NOT NULL AND log_exact AND (first_seen IS NULL OR first_seen >= log_at) THEN 'log'
+        WHEN log_at IS NOT NULL AND NOT log_exact AND log_at < window_start
+             AND (first_seen IS NULL OR first_seen >= log_at) THEN 'log_before'
+        WHEN first_seen IS NOT NULL AND first_seen > first_load THEN 'seen'
+        ELSE 'committer' END AS source
+    FROM x
+)
+SELECT repo, sha,
+       CASE source WHEN 'log' THEN log_at WHEN 'log_before' THEN log_at WHEN 'seen' THEN first_seen
+            ELSE committed_at END AS push_time,
+       CASE source WHEN 'log' THEN log_actor
+            ELSE CASE WHEN committer_login IS NULL OR committer_login = 'web-flow' THEN author_login
+                      ELSE committer_login END END AS pusher,
+       CASE source WHEN 'log' THEN 'activity log' WHEN 'log_before' THEN 'activity log: on the branch before the window'
+            WHEN 'seen' THEN 'first seen by the run of ' || strftime(first_seen, '%Y-%m-%dT%H:%MZ')
+            WHEN 'committer' THEN CASE WHEN log_readable THEN 'committer date: not in the activity log, first run'
+                                       ELSE 'committer date: no activity log on the first run' END END AS push_time_source
+FROM src
+"""
+
 _BASE = """
 CREATE OR REPLACE TEMP TABLE _base AS
 WITH pushes AS (
-    SELECT c.* FROM commits c JOIN _repos r ON c.repo = r.repo AND c.branch = r.production_branch, _params prm
-    WHERE coalesce(len(c.pr_numbers), 0) = 0 AND c.committed_at >= prm.window_start AND c.committed_at <= prm.as_of
-      AND NOT EXISTS (SELECT 1 FROM pull_requests m WHERE m.repo = c.repo AND m.merged_at IS NOT NULL
-                      AND m.merge_commit_sha = c.sha)
+    SELECT c.*, pt.push_time, pt.pusher, pt.push_time_source
+    FROM commits c JOIN _repos r ON c.repo = r.repo AND c.branch = r.production_branch
+    JOIN _push_times pt ON pt.repo = c.repo AND pt.sha = c.sha, _params prm
+    WHERE pt.push_time >= prm.window_start AND pt.push_time <= prm.as_of
 ), changes AS (
     SELECT p.repo || '#' || p.number AS change_id, p.repo, 'pr' AS change_kind, p.number,
            p.merge_commit_sha AS sha, p.title, p.author_login AS author, p.author_type, p.merged_at,
            p.merged_by_login AS merged_by, p.head_sha, coalesce(p.labels, []) AS pr_label_list,
-           p.html_url AS pr_url, k.ticket_key, k.title_other_keys
+           p.html_url AS pr_url, k.ticket_key, k.title_other_keys, NULL::VARCHAR AS push_time_source
     FROM _pr p LEFT JOIN _keys k ON k.repo = p.repo AND k.number = p.number
     UNION ALL
     SELECT c.repo || '@' || c.sha, c.repo, 'direct_push', NULL, c.sha, split_part(c.message, chr(10), 1),
-           c.author_login, NULL, c.committed_at,
-           CASE WHEN c.committer_login IS NULL OR c.committer_login = 'web-flow' THEN c.author_login
-                ELSE c.committer_login END,
-           NULL, [], c.html_url, NULL, NULL
+           c.author_login, NULL, c.push_time, c.pusher, NULL, [], c.html_url, NULL, NULL, c.push_time_source
     FROM pushes c
 )
 SELECT ch.*, array_to_string(ch.pr_label_list, ', ') AS pr_labels,
@@ -131,24 +197,18 @@ LEFT JOIN commits cp ON cp.repo = ch.repo AND cp.branch = r.production_branch AN
 
 # Every deployment of a configured environment created by as_of, with whether it counts as a
 # successful one: the ONE definition the controls (``_dep``, ``_first_*``) and the evidence's
-# deployments.json (``_change_deployments``) share.  Production: the latest status as of
-# as_of is `success` (CONTROLS.md).  Staging: the latest status other than `inactive` is
-# `success` (GitHub marks superseded non-production deployments inactive; they were still
-# successful).  ``ord``: creation order within its repository and environment.
+# deployments.json (``_change_deployments``) share.  (r2) A deployment happened at its first
+# `success` status up to as_of; later statuses do not undo it (GitHub marks superseded
+# deployments `inactive`, and a later `failure`, a rollback, does not un-ship what shipped), in
+# production and staging alike.  ``ord``: creation order within its repository and environment.
 _DEPLOYMENTS = """
 CREATE OR REPLACE TEMP TABLE _dep_all AS
 WITH st AS (
-    SELECT s.repo, s.deployment_id,
-           arg_max(s.state, struct_pack(t := s.created_at, i := s.status_id)) AS latest_state,
-           arg_max(s.state, struct_pack(t := s.created_at, i := s.status_id)) FILTER (WHERE s.state <> 'inactive')
-               AS latest_active_state,
-           min(s.created_at) FILTER (WHERE s.state = 'success') AS success_at
+    SELECT s.repo, s.deployment_id, min(s.created_at) FILTER (WHERE s.state = 'success') AS success_at
     FROM deployment_statuses s, _params prm WHERE s.created_at <= prm.as_of GROUP BY ALL
 )
 SELECT d.repo, d.deployment_id, d.sha, d.environment, e.env_kind, d.creator_login, d.creator_type,
-       d.created_at, st.success_at, c.position AS pos,
-       coalesce(st.success_at IS NOT NULL AND CASE WHEN e.env_kind = 'production' THEN st.latest_state = 'success'
-                                                    ELSE st.latest_active_state = 'success' END, false) AS counted,
+       d.created_at, st.success_at, c.position AS pos, st.success_at IS NOT NULL AS counted,
        row_number() OVER (PARTITION BY d.repo, d.environment ORDER BY d.created_at, d.deployment_id) AS ord
 FROM deployments d JOIN _envs e ON e.repo = d.repo AND e.env = d.environment
 JOIN _repos r ON r.repo = d.repo
@@ -224,6 +284,7 @@ SELECT b.change_id, b.repo, b.change_kind, b.number, b.sha, b.title, b.author, b
        b.merged_by, b.head_sha, b.pr_labels, b.pr_url, b.ticket_key, b.title_other_keys, b.ticket_exists,
        b.ticket_status, b.ticket_status_category, b.ticket_issue_type, b.ticket_priority, b.ticket_labels,
        b.ticket_created, b.ticket_url, b.change_pos, b.has_staging, b.deploy_deadline, b.emergency_reason,
+       b.push_time_source,
        CASE WHEN b.change_kind <> 'pr' THEN 'normal' WHEN b.emergency_reason IS NOT NULL THEN 'emergency'
             WHEN b.standard_label THEN 'standard' ELSE 'normal' END AS category,
        fp.at AS deployed_at, fp.deployment_id, fp.environment AS deploy_environment, fp.creator_login AS deployer,
@@ -252,6 +313,7 @@ def build_base_facts(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: 
     con.execute("CREATE OR REPLACE TEMP TABLE _keys AS SELECT * FROM _keys_df")
     con.unregister("_keys_df")
     build_ticket_history(con, settings)
+    con.execute(_PUSH_TIMES)
     con.execute(_BASE)
     con.execute(_DEPLOYMENTS)
     con.execute(_CHANGE_DEPLOYMENTS)

@@ -2,8 +2,9 @@
 
 ``compute_state`` reads the warehouse the load just wrote (so it lives here, with the warehouse,
 and the fetch stages never open DuckDB): per repository the coverage ``[covered_from,
-watermark]``, the production-branch tip, the deployments still open, the first-parent commits of
-the next overlap that have no merged PR, and the ETags the fetch saw; per Jira project its
+watermark]``, the production-branch tip, whether its activity log is whole, the deployments
+still open, the first-parent commits of the next overlap that have no merged PR, and the ETags
+the fetch saw; per Jira project its
 coverage; and the keys of every stored ticket.  ``ccwatch.ingest.state`` writes it to
 ``CCWATCH_HOME/state/ingest_state.json`` after the commit; ``ccwatch.ingest.plan`` reads it.
 """
@@ -64,7 +65,8 @@ def compute_state(con: Any, settings: Settings, as_of: datetime, prev: dict[str,
         covered_from, watermark = _union(_prev_interval((prev.get("github") or {}).get(rc.repo), fp), _fetched(gh, m))
         state["github"][rc.repo] = {
             "fingerprint": fp, "covered_from": iso_z(covered_from), "watermark": iso_z(watermark),
-            "tip": _branch_tip(con, rc), "open_deployments": _open_deployments(con, settings, rc, watermark),
+            "tip": _branch_tip(con, rc), "activity_complete": _activity_complete(con, rc),
+            "open_deployments": _open_deployments(con, settings, rc, watermark),
             "unlinked": _unlinked_commits(con, rc, watermark), **_validators(con, rc, as_of)}
     jm = metas.get("jira") or {}
     for p in settings.jira.project_keys:
@@ -108,6 +110,15 @@ def _branch_tip(con: Any, rc: RepoConfig) -> str | None:
         "WHERE source = 'github' AND kind = 'branch' AND natural_key = ? AND status_code = 200",
         [f"{rc.repo}:{rc.production_branch}"]).fetchone()
     return row[0] if row else None
+
+
+def _activity_complete(con: Any, rc: RepoConfig) -> bool:
+    """(r2) The stored activity log of the production branch is whole up to this load: the load
+    holds a readable one (HTTP 200, or a 304 that kept it).  After a 403/404 the next fetch reads
+    it again from the window start (an incremental read would leave a gap)."""
+    row = con.execute("SELECT status_code FROM raw_payloads WHERE source = 'github' AND kind = 'activity' "
+                      "AND natural_key = ?", [f"{rc.repo}:{rc.production_branch}"]).fetchone()
+    return bool(row and row[0] == 200)
 
 
 def _open_deployments(con: Any, settings: Settings, rc: RepoConfig, watermark: datetime) -> dict[str, list]:

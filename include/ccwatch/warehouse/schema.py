@@ -16,7 +16,7 @@ import time
 
 import duckdb
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 8
 
 # Each migration is applied once, in order; never edit a shipped one, add a new one.
 MIGRATIONS: dict[int, str] = {
@@ -275,16 +275,60 @@ ALTER TABLE checks ADD COLUMN app_id BIGINT;          -- check run: the App id; 
 ALTER TABLE checks ADD COLUMN app_slug VARCHAR;       -- check run: the App slug; status: NULL
 ALTER TABLE checks ADD COLUMN creator_login VARCHAR;  -- status: its creator (NULL: deleted account); check run: NULL
 """,
+    # 6 and 7 are reserved for changes developed in parallel (contract revision 2)
+    8: """
+-- (r2) The production branch's activity log (GET /repos/{o}/{r}/activity?ref=<branch>): when each
+-- commit reached the branch and who pushed it (CONTROLS.md "What a change is"), and the force
+-- pushes and deletions CC8.1-14 reports.  Rows of a repository and branch are replaced from the
+-- merged list of every load that read the log (raw kind 'activity', accumulated by id).
+CREATE TABLE IF NOT EXISTS branch_activity (
+    repo          VARCHAR NOT NULL,
+    branch        VARCHAR NOT NULL,
+    activity_id   BIGINT NOT NULL,
+    activity_type VARCHAR,           -- push | force_push | branch_creation | branch_deletion | pr_merge | merge_queue_merge
+    "at"          TIMESTAMP,         -- the entry's timestamp (quoted: AT is reserved in DuckDB 2.x)
+    actor_login   VARCHAR,           -- NULL: no user (deleted account, ghost): unknown
+    actor_type    VARCHAR,
+    before_sha    VARCHAR,           -- NULL for the all-zero sha (nothing before: a branch creation)
+    after_sha     VARCHAR,           -- NULL for the all-zero sha (nothing after: a branch deletion)
+    PRIMARY KEY (repo, branch, activity_id)
+);
+
+-- Whether the latest load could read the activity log of the branch: HTTP status of the answer
+-- (200 readable; 403/404 kept as evidence, with GitHub's message; when: the raw row's fetched_at).
+-- No row: never fetched.
+CREATE TABLE IF NOT EXISTS branch_activity_reads (
+    repo        VARCHAR NOT NULL,
+    branch      VARCHAR NOT NULL,
+    status_code INTEGER NOT NULL,
+    detail      VARCHAR,
+    PRIMARY KEY (repo, branch)
+);
+
+-- Every load records the first-parent chain it holds for each production branch: a commit's first
+-- sighting (as-of time of the first load whose chain held it; never changed afterwards) and its
+-- latest.  A push time when the activity log cannot be read (the earliest run that saw the
+-- commit), and the commits that disappeared from the branch (CC8.1-14).
+CREATE TABLE IF NOT EXISTS commit_sightings (
+    repo             VARCHAR NOT NULL,
+    branch           VARCHAR NOT NULL,
+    sha              VARCHAR NOT NULL,
+    first_seen_as_of TIMESTAMP NOT NULL,
+    last_seen_as_of  TIMESTAMP NOT NULL,
+    PRIMARY KEY (repo, branch, sha)
+);
+""",
 }
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> int:
     """Bring the schema to SCHEMA_VERSION; returns the version now in force."""
     con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-    row = con.execute("SELECT max(version) FROM schema_version").fetchone()
-    current = row[0] or 0
+    # every migration not yet recorded, in order: a number reserved for a change developed in
+    # parallel (5-7) and shipped after a higher one still runs on a warehouse already at 8
+    applied = {v for (v,) in con.execute("SELECT version FROM schema_version").fetchall()}
     for v in sorted(MIGRATIONS):
-        if v > current:
+        if v not in applied:
             con.execute("BEGIN TRANSACTION")
             try:
                 con.execute(MIGRATIONS[v])
@@ -293,8 +337,8 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
             except Exception:
                 con.execute("ROLLBACK")
                 raise
-            current = v
-    return current
+            applied.add(v)
+    return max(applied, default=0)
 
 
 # DuckDB takes 80% of RAM by default; a nightly worker shares its machine (Celery, Airflow),

@@ -6,10 +6,10 @@ batch (delete by the object's natural key, then insert: a rerun yields the same 
 and refresh ``people`` from the config.  Any exception rolls everything back and is
 re-raised, so the previous state stays intact and evaluation never sees half a load.
 
-Two raw kinds *accumulate* instead of being replaced: a branch's ``commits`` list and an
-environment's ``deployments`` list.  An incremental fetch brings only their newest items, so
-the stored list is merged with the fetched one by item id (sha / deployment id; the fetched
-item wins) before anything is normalised: the first-parent chain (and every ``position``) is
+Three raw kinds *accumulate* instead of being replaced: a branch's ``commits`` list, an
+environment's ``deployments`` list and (r2) a branch's ``activity`` log.  An incremental fetch
+brings only their newest items, so the stored list is merged with the fetched one by item id
+(sha / deployment id / activity id; the fetched item wins) before anything is normalised: the first-parent chain (and every ``position``) is
 then recomputed over the whole stored history, exactly as if the list had been fetched in
 one piece, and older items stay available to reruns of earlier dates.  The merged record keeps
 the fetch's url and time; its etag is dropped when stored items were merged in.
@@ -143,6 +143,7 @@ def _upsert_raw(con: duckdb.DuckDBPyConnection, records: list[RawRecord]) -> int
 ACCUMULATING: dict[tuple[str, str], tuple[str, Callable[[dict[str, Any]], Any]]] = {
     ("github", "commits"): ("sha", lambda c: str(((c.get("commit") or {}).get("committer") or {}).get("date") or "")),
     ("github", "deployments"): ("id", lambda d: (str(d.get("created_at") or ""), int(d.get("id") or 0))),
+    ("github", "activity"): ("id", lambda e: (str(e.get("timestamp") or ""), int(e.get("id") or 0))),
 }
 
 
@@ -258,8 +259,13 @@ def load_records(
             delete_scopes(con, table, scopes)
         for table, rows in batch.rows.items():
             counts[table] = insert_rows(con, table, rows)
-        for (repo, sha), numbers in batch.commit_pr_updates.items():
-            con.execute("UPDATE commits SET pr_numbers = ? WHERE repo = ? AND sha = ?", [numbers, repo, sha])
+        for (repo, sha), pulls in batch.commit_pr_updates.items():
+            # (r2) per stored branch of the commit, only the PRs merged into that branch cover it
+            for (branch,) in con.execute("SELECT DISTINCT branch FROM commits WHERE repo = ? AND sha = ?",
+                                         [repo, sha]).fetchall():
+                numbers = sorted({n for n, base in pulls if base == branch})
+                con.execute("UPDATE commits SET pr_numbers = ? WHERE repo = ? AND branch = ? AND sha = ?",
+                            [numbers, repo, branch, sha])
         con.execute("DELETE FROM people")
         counts["people"] = insert_rows(con, "people", people_rows(settings))
         if before_commit is not None:

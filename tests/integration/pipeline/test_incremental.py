@@ -36,7 +36,8 @@ D1, D2 = parse_as_of("2026-11-25"), parse_as_of("2026-11-26")
 PAY = "acme/payments-api"
 CHANGED_PR = 150  # merged 2026-11-17: well before D1 - OVERLAP, so only the mutation brings it back
 TABLES = ("pull_requests", "reviews", "checks", "commits", "deployments", "deployment_statuses", "branch_rules",
-          "environments", "tickets", "ticket_transitions", "ticket_field_changes")
+          "environments", "tickets", "ticket_transitions", "ticket_field_changes", "branch_activity",
+          "branch_activity_reads")  # commit_sightings: the history of the runs themselves, like runs
 
 
 @pytest.fixture(scope="module")
@@ -166,6 +167,7 @@ def test_first_run_is_full_and_writes_the_state(first_run, settings):
     entry = state["github"][PAY]
     assert entry["watermark"] == "2026-11-25T00:00:00Z" and entry["covered_from"] == "2026-08-27T00:00:00Z"
     assert re.fullmatch(r"[0-9a-f]{40}", entry["tip"])
+    assert entry["activity_complete"] is True, "the log was read: the next fetch reads it since the overlap only"
     assert "PAY-327" in state["jira_known_keys"]
     # every PR merged in the window had its details fetched, and no other
     merged = {(name, x["number"]) for name, r in SCENARIO["github"]["repos"].items() for x in r["pulls"]
@@ -201,6 +203,8 @@ def test_next_day_fetches_only_what_changed_and_equals_a_full_fetch(first_run, s
     for pattern in (r"/pulls/\d+$", r"/pulls/\d+/reviews$", r"/check-runs$", r"/commits/[0-9a-f]{40}/statuses$"):
         assert count(inc_requests, pattern) == 0, pattern  # all in the GraphQL PR batch (nothing overflows)
     assert count(inc_requests, r"/repos/[^/]+/[^/]+/pulls$") == 2, "one page of the PR list per repository"
+    assert count(inc_requests, r"/repos/[^/]+/[^/]+/activity$") == 2, "one page of the activity log per repository"
+    assert count(inc_requests, r"/repos/[^/]+/[^/]+/commits/[0-9a-f]{40}$") == 0, "no commit fetched alone"
     merged_pulls = [r for r in inc_requests if (r.get("graphql") or {}).get("operationName") == "CcwatchMergedPulls"]
     assert len(merged_pulls) <= 2, "at most one page of PR nodes per repository"
     # deployment statuses: deployments created since the overlap start, and the open ones of the state

@@ -113,7 +113,7 @@ def deploy_unauthorised(w, n):
 def deploy_failed_status(w, n):
     c = w.good_pr(n, deploy=False)
     w.deployment(w.pay, c["merge"], "production", "ops-dave", T("11-10 12:00"),
-                 [("success", T("11-10 12:01")), ("failure", T("11-10 12:02"))])
+                 [("in_progress", T("11-10 12:01")), ("failure", T("11-10 12:02"))])
     return c["id"]
 
 
@@ -121,6 +121,36 @@ def deploy_failed_status(w, n):
 def deploy_after_as_of(w, n):  # a deployment after the as-of time has not happened yet
     c = merged_undeployed(w, n, day=24)
     w.deployment(w.pay, c["merge"], "production", "ops-dave", T("11-25 01:00"), [("success", T("11-25 01:01"))])
+    return c["id"]
+
+
+@case("CC8.1-06", "fail", "not before production deployment")
+def approval_after_a_deployment_later_marked_inactive(w, n):  # r2: a deployment counts from its first success
+    c = w.good_pr(n, deploy=False, approve=False, done=False)
+    w.deployment(w.pay, c["merge"], "production", "github-actions[bot]", T("11-10 12:00"),
+                 [("success", T("11-10 12:05")), ("inactive", T("11-10 13:00"))])
+    w.transition(c["key"], "alice@acme.example", T("11-10 12:30"), "Approved", "indeterminate")
+    w.transition(c["key"], "carol@acme.example", T("11-11 15:00"), "Done", "done", frm="Approved")
+    return c["id"]
+
+
+@case("CC8.1-07", "pass", "production deployment")
+def deploy_rolled_back_later_still_shipped(w, n):  # r2: a later failure does not un-ship what shipped
+    c = w.good_pr(n, deploy=False)
+    w.deployment(w.pay, c["merge"], "staging", "github-actions[bot]", T("11-10 11:00"),
+                 [("success", T("11-10 11:05"))])
+    w.deployment(w.pay, c["merge"], "production", "ops-dave", T("11-10 12:00"),
+                 [("success", T("11-10 12:01")), ("failure", T("11-10 12:30"))])
+    return c["id"]
+
+
+@case("CC8.1-13", "pass", "staging deployment")
+def staging_rolled_back_later_still_validated(w, n):  # r2, staging too
+    c = w.good_pr(n, deploy=False)
+    w.deployment(w.pay, c["merge"], "staging", "github-actions[bot]", T("11-10 11:00"),
+                 [("success", T("11-10 11:05")), ("failure", T("11-10 11:30"))])
+    w.deployment(w.pay, c["merge"], "production", "github-actions[bot]", T("11-10 12:00"),
+                 [("success", T("11-10 12:05"))])
     return c["id"]
 
 

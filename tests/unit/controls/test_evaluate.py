@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from ccwatch.controls.catalogue import CONTROL_IDS, STATUSES
+from ccwatch.controls.catalogue import CONTROL_IDS, REPO_CONTROLS, STATUSES
 from ccwatch.controls.families import CONTROLS
 
 from tests.helpers.controls_world import AS_OF, PAY, WEB, World, mixed_changes
@@ -24,7 +24,7 @@ def test_good_change_passes_every_control():
         "CC8.1-10": "pass", "CC8.1-13": "pass",
     }, got
     assert w.status(PAY, "CC8.1-11") == "pass" and w.status(PAY, "CC8.1-12") == "pass"
-    assert res.rows == 11 + 2 * 2
+    assert res.rows == 11 + 2 * len(REPO_CONTROLS)
 
 
 
@@ -37,7 +37,7 @@ def test_one_row_per_change_and_control_and_rerun_replaces():
     per = w.con.execute("SELECT change_id, control_id, count(*) FROM control_results GROUP BY ALL").fetchall()
     assert all(c == 1 for *_, c in per)
     change_rows = [r for r in per if "#" in r[0] or "@" in r[0]]
-    assert len(change_rows) == n_changes * 11 and len(per) == n_changes * 11 + 2 * 2 == res.rows
+    assert len(change_rows) == n_changes * 11 and len(per) == n_changes * 11 + 2 * len(REPO_CONTROLS) == res.rows
     # rerun (same date, later time) replaces that date's rows; another date adds its own
     w.run(as_of=AS_OF + timedelta(hours=2))
     assert w.con.execute("SELECT count(*), count(DISTINCT as_of) FROM control_results").fetchone() == (res.rows, 1)
@@ -79,5 +79,5 @@ def test_gx_results_state_the_rules_and_are_deterministic():
 def test_empty_window_still_validates():
     w = World()
     res = w.run()
-    assert res.rows == 4 and len(res.gx_results) == 13
+    assert res.rows == 2 * len(REPO_CONTROLS) and len(res.gx_results) == len(CONTROL_IDS)
     assert res.summary["CC8.1-11"]["fail"] == 2  # no protection evidence at all fails closed

@@ -180,5 +180,14 @@ def test_min_approvals_counts_people_not_reviews():
     assert w.status(c["id"], "CC8.1-03") == "pass"
 
 
+@case("CC8.1-04", "fail", "the production deployment's creator is unknown")
+def deployer_deleted_account(w, n):  # r2: an actor the source does not name cannot be shown to differ
+    c = w.good_pr(n, deploy=False)
+    w.deployment(w.pay, c["merge"], "staging", "github-actions[bot]", T("11-10 11:00"), [("success", T("11-10 11:05"))])
+    w.deployment(w.pay, c["merge"], "production", None, T("11-10 12:00"), [("success", T("11-10 12:05"))],
+                 creator_type=None)
+    return c["id"]
+
+
 world, test_case, test_every_reachable_status_is_covered = case.tests(
     reachable(("CC8.1-03", "CC8.1-04"), ("pass", "fail")))

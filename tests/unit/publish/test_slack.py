@@ -164,3 +164,19 @@ def test_pipeline_failure_message_is_escaped_and_scrubbed():
     assert all(len(t) <= MAX_SECTION for t in _texts(msg))
     assert "ingest_github" in msg["text"] and "not an all-clear" in _all_text(msg)
     assert _texts(msg)[-2].count("```") == 2
+
+
+def test_new_repository_controls_are_alerted_with_their_names():
+    """(r2) CC8.1-14 and CC8.1-15 flow through the alert like the other repository controls."""
+    con = D.build()
+    t = D.AS_OF.replace(tzinfo=None)
+    con.executemany("INSERT INTO control_results VALUES (?, ?, ?, ?, ?, ?)", [
+        (t, "acme/payments-api", "acme/payments-api", "CC8.1-14", "fail",
+         "1 rewrite of main since 2026-08-27T00:00Z: force push by mallory at 2026-11-20T08:30Z (aaaaaaa -> bbbbbbb)"),
+        (t, "acme/web-frontend", "acme/web-frontend", "CC8.1-15", "fail",
+         "1 of 3 production deployments since 2026-08-27T00:00Z shipped code that is neither on main's "
+         "first-parent history nor an approved pull request head: deployment 3003 of ccccccc by carol-dev")])
+    text = _all_text(build_slack_message(con, D.settings(), D.AS_OF, REPORT))
+    assert "• *CC8.1-14* Production history not rewritten: 1" in text
+    assert "• *CC8.1-15* Production deployments ship reviewed branch code: 1" in text
+    assert "force push by mallory at 2026-11-20T08:30Z (aaaaaaa -&gt; bbbbbbb)" in text

@@ -218,3 +218,131 @@ def test_a_configured_field_the_field_list_lacks_is_an_error_naming_the_config_k
     w.jira_fields([f for f in FIELDS if f["name"] != "Post-Mortem"])
     with pytest.raises(NormalizeError, match=r"jira\.fields\.postmortem: no Jira field is named 'Post-Mortem'"):
         facts(w)
+# --- r2: only a PR merged into the production branch covers a commit (issue #12, item 1) -------
+
+
+def test_merge_commit_of_a_pr_into_another_branch_is_a_direct_push_on_main():
+    """PR #7 merged into `release` as M; M later reaches main by a direct push: no PR into main covers it."""
+    w = World()
+    m = sha("release-merge")
+    w.pull(PAY, 7, "FIX: backport [PAY-7]", merged_at=T("11-05 10:00"), head=sha("h7"), merge=m, base="release")
+    w.commit(PAY, m, T("11-06 10:00"), committer="carol-dev")  # pushed to main, no PR into main
+    _, rows = facts(w)
+    assert f"{PAY}@{m}" in rows, "the release PR's merge commit must not hide a direct push to main"
+    assert rows[f"{PAY}@{m}"]["change_kind"] == "direct_push"
+
+
+# --- r2: a direct push is in the window when it was pushed (issue #12, item 1) ------------------
+# main's first-parent line in each case: BASE (on main since August) <- P (the direct push) <- TIP.
+# Log entries are shaped as GET /activity normalises them: (type, time, actor, before, after).
+
+BASE, P, TIP = sha("base"), sha("p"), sha("tip")
+
+
+def line(w, p_date="11-12 10:00", tip=True):
+    w.commit(PAY, BASE, T("08-01 10:00"), committer="web-flow")
+    w.commit(PAY, P, T(p_date), author="mallory", committer="mallory", parent=BASE)
+    if tip:
+        w.commit(PAY, TIP, T("11-20 10:00"), pr_numbers=[9], parent=P)
+
+
+def log(w, *entries):
+    w.activity_read(PAY)
+    for kind, at, actor, before, after in entries:
+        w.activity(PAY, kind, T(at), actor, before, after)
+
+
+def _backdated(w):  # committer date months before the window, pushed inside it
+    line(w, p_date="06-01 10:00")
+    log(w, ("push", "08-01 10:00", "alice-lead", None, BASE), ("push", "11-12 10:00", "mallory", BASE, P),
+        ("pr_merge", "11-20 10:00", "bob-rev", P, TIP))
+
+
+def _recent_date_pushed_before(w):  # a recent committer date on a commit pushed before the window
+    line(w, p_date="11-12 10:00")
+    log(w, ("push", "08-01 10:00", "alice-lead", None, BASE), ("push", "08-10 10:00", "mallory", BASE, P),
+        ("pr_merge", "11-20 10:00", "bob-rev", P, TIP))
+
+
+def _pushed_with_later_commits(w):  # one push brought P and TIP: P's time is that push's
+    line(w, p_date="06-01 10:00")
+    w.con.execute("UPDATE commits SET pr_numbers = [] WHERE sha = ?", [TIP])
+    log(w, ("push", "08-01 10:00", "alice-lead", None, BASE), ("push", "11-13 08:00", "mallory", BASE, TIP))
+
+
+def _first_run_no_log(w):  # no activity log, the first load: the committer date, and the detail says so
+    line(w, p_date="11-12 10:00")
+    w.activity_read(PAY, 403)
+    for s in (BASE, P, TIP):
+        w.sighting(PAY, s, T("11-24 02:00"))
+
+
+def _unreadable_first_sighting(w):  # no activity log: the earliest run that saw it, not its own date
+    line(w, p_date="06-01 10:00")
+    w.activity_read(PAY, 404)
+    w.sighting(PAY, BASE, T("11-01 02:00"), T("11-24 02:00"))
+    w.sighting(PAY, P, T("11-15 02:00"), T("11-24 02:00"))
+    w.sighting(PAY, TIP, T("11-21 02:00"), T("11-24 02:00"))
+
+
+def _unreadable_seen_before_window(w):  # seen by a run (not the first) before the window: out
+    line(w, p_date="11-12 10:00")
+    w.activity_read(PAY, 403)
+    w.sighting(PAY, BASE, T("08-01 02:00"), T("11-24 02:00"))
+    w.sighting(PAY, P, T("08-20 02:00"), T("11-24 02:00"))
+
+
+def _on_branch_before_an_old_entry(w):  # the earliest entry over P already had P below its `before`
+    line(w, p_date="11-12 10:00")
+    log(w, ("pr_merge", "08-20 10:00", "bob-rev", P, TIP))  # the log's first entry: P was there before it
+
+
+def _sighting_earlier_than_the_log(w):  # a run saw P before the log says it came (re-pushed): the sighting
+    line(w, p_date="06-01 10:00")
+    log(w, ("push", "08-01 10:00", "alice-lead", None, BASE), ("force_push", "11-18 10:00", "mallory", sha("x"), P),
+        ("pr_merge", "11-20 10:00", "bob-rev", P, TIP))
+    w.sighting(PAY, BASE, T("10-01 02:00"), T("11-24 02:00"))
+    w.sighting(PAY, P, T("11-10 02:00"), T("11-24 02:00"))
+
+
+def _deleted_actor(w):  # the log names no user: the pusher is unknown, never the committer
+    line(w, p_date="06-01 10:00")
+    log(w, ("push", "08-01 10:00", "alice-lead", None, BASE), ("push", "11-12 10:00", None, BASE, P))
+
+
+PUSH_CASES = [
+    # (case, builder, in the population?, merged_at, merged_by, push_time_source fragment)
+    ("backdated_pushed_in_window", _backdated, True, T("11-12 10:00"), "mallory", "activity log"),
+    ("recent_date_pushed_before_window", _recent_date_pushed_before, False, None, None, None),
+    ("one_push_of_several_commits", _pushed_with_later_commits, True, T("11-13 08:00"), "mallory", "activity log"),
+    ("first_run_without_log_uses_committer_date", _first_run_no_log, True, T("11-12 10:00"), "mallory",
+     "committer date: no activity log on the first run"),
+    ("unreadable_log_first_sighting", _unreadable_first_sighting, True, T("11-15 02:00"), "mallory",
+     "first seen by the run of 2026-11-15T02:00Z"),
+    ("unreadable_log_seen_before_window", _unreadable_seen_before_window, False, None, None, None),
+    ("on_branch_before_an_old_entry", _on_branch_before_an_old_entry, False, None, None, None),
+    ("sighting_earlier_than_log", _sighting_earlier_than_the_log, True, T("11-10 02:00"), "mallory",
+     "first seen by the run of 2026-11-10T02:00Z"),
+    ("log_without_actor", _deleted_actor, True, T("11-12 10:00"), None, "activity log"),
+]
+
+
+@pytest.mark.parametrize("name,build,inside,merged_at,merged_by,source", PUSH_CASES, ids=[c[0] for c in PUSH_CASES])
+def test_direct_push_window_by_push_time(name, build, inside, merged_at, merged_by, source):
+    w = World()
+    build(w)
+    _, rows = facts(w)
+    cid = f"{PAY}@{P}"
+    assert (cid in rows) == inside, sorted(rows)
+    if inside:
+        r = rows[cid]
+        assert (r["change_kind"], r["merged_at"], r["merged_by"]) == ("direct_push", merged_at, merged_by)
+        assert source in r["push_time_source"]
+
+
+def test_a_push_after_the_as_of_time_has_not_happened():
+    w = World()
+    line(w, p_date="06-01 10:00", tip=False)
+    log(w, ("push", "08-01 10:00", "alice-lead", None, BASE), ("push", "11-25 00:01", "mallory", BASE, P))
+    _, rows = facts(w)
+    assert f"{PAY}@{P}" not in rows

@@ -77,3 +77,23 @@ def test_a_writer_still_fails_loudly_when_the_file_stays_locked(tmp_path, monkey
     finally:
         writer.kill()
         writer.wait()
+def test_a_migration_numbered_below_the_latest_applied_one_still_runs(tmp_path, monkeypatch):
+    """Numbers are reserved for changes developed in parallel: one that ships after a higher number
+    was applied (8 before 5) must still run, exactly once."""
+    path = tmp_path / "w.duckdb"
+    every = dict(schema.MIGRATIONS)
+    top = max(every)
+    monkeypatch.setattr(schema, "MIGRATIONS", {1: every[1], top: every[top]})  # the highest shipped first
+    schema.connect(path).close()
+    monkeypatch.setattr(schema, "MIGRATIONS", every)
+    con = schema.connect(path)
+    try:
+        assert sorted(v for (v,) in con.execute("SELECT version FROM schema_version").fetchall()) == sorted(every)
+        assert con.execute("SELECT count(*) FROM population").fetchone() == (0,)  # migration 3 ran after 8
+    finally:
+        con.close()
+    con = schema.connect(path)  # idempotent: nothing applied twice
+    try:
+        assert con.execute("SELECT count(*) FROM schema_version").fetchone()[0] == len(every)
+    finally:
+        con.close()

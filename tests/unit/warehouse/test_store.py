@@ -121,6 +121,10 @@ def test_partial_batch_uses_raw_context_from_the_warehouse(con, settings):
     # a commit_pulls answer alone updates the commit's PR numbers
     load_records(con, [rec("github", "commit_pulls", f"{REPO}@{SHA_D}", [pull(13)])], settings)
     assert con.execute("SELECT pr_numbers FROM commits WHERE sha = ?", [SHA_D]).fetchone() == ([13],)
+    # r2: a PR merged into another branch does not cover the commit on main
+    into_release = dict(pull(14), base=dict(pull(14)["base"], ref="release"))
+    load_records(con, [rec("github", "commit_pulls", f"{REPO}@{SHA_D}", [into_release])], settings)
+    assert con.execute("SELECT pr_numbers FROM commits WHERE sha = ?", [SHA_D]).fetchone() == ([],)
 
 
 def test_bad_record_rolls_back_everything(con, settings):
@@ -144,3 +148,22 @@ def test_rollback_on_bad_raw_record(con, settings):
     with pytest.raises(ValueError, match="fetched_at"):
         load_records(con, [rec("github", "pull", f"{REPO}#15", pull(15)), broken], settings)
     assert snapshot(con) == before
+
+
+def test_activity_log_accumulates_by_id(con, settings):
+    """(r2) An incremental read brings the newest entries only: the stored log is kept and merged."""
+    def entry(i, at):
+        return {"id": i, "node_id": "RA", "before": SHA_A, "after": SHA_B, "ref": "refs/heads/main",
+                "timestamp": at, "activity_type": "push", "actor": user("mallory")}
+
+    load_records(con, [rec("github", "activity", f"{REPO}:main", [entry(2, "2026-11-02T10:00:00Z"),
+                                                                  entry(1, "2026-11-01T10:00:00Z")])], settings)
+    load_records(con, [rec("github", "activity", f"{REPO}:main", [entry(3, "2026-11-03T10:00:00Z"),
+                                                                  entry(2, "2026-11-02T10:00:00Z")])], settings)
+    assert [r[0] for r in con.execute("SELECT activity_id FROM branch_activity ORDER BY 1").fetchall()] == [1, 2, 3]
+    (payload,) = con.execute("SELECT payload FROM raw_payloads WHERE kind = 'activity'").fetchone()
+    assert [e["id"] for e in json.loads(payload)] == [3, 2, 1]  # newest first, as GitHub lists it
+    # an unreadable answer replaces the raw answer (as fetched) but not the entries already read
+    load_records(con, [rec("github", "activity", f"{REPO}:main", {"message": "Not Found"}, 404)], settings)
+    assert con.execute("SELECT count(*) FROM branch_activity").fetchone() == (3,)
+    assert con.execute("SELECT status_code, detail FROM branch_activity_reads").fetchall() == [(404, "HTTP 404: Not Found")]

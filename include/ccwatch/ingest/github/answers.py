@@ -20,7 +20,8 @@ def is_rate_limit(headers: dict[str, str], data: Any) -> bool:
 PERMISSIONS = [("/protection", "Administration: read"), ("/check-runs", "Checks: read"),
                 ("/statuses", "Commit statuses: read"), ("/pulls", "Pull requests: read"),
                 ("/deployments", "Deployments: read"), ("/environments", "Actions: read"),
-                ("/commits", "Contents: read"), ("/branches", "Contents: read"), ("/rules", "Metadata: read")]
+                ("/commits", "Contents: read"), ("/branches", "Contents: read"), ("/rules", "Metadata: read"),
+                ("/activity", "Contents: read"), ("/compare", "Contents: read")]
 
 
 def permission(path: str) -> str:

@@ -149,6 +149,15 @@ class RepoClient:
         """Every page (Link rel="next"); ``stop(page_items)`` True ends paging early.
         ``conditional``: the first page is asked with the stored ETag; a 304 returns
         ``(None, url, etag)`` (the listing is unchanged since the stored copy)."""
+        _, items, shown, etag = self.get_listing(path, params, items_key, stop, conditional)
+        return items, shown, etag
+
+    def get_listing(self, path: str, params: dict[str, Any] | None = None, items_key: str | None = None,
+                    stop=None, conditional: bool = False, data_statuses: tuple[int, ...] = ()
+                    ) -> tuple[int, Any, str, str | None]:
+        """``(status, items, url, etag)`` of every page, as :meth:`get_all`; a first page answered
+        with one of ``data_statuses`` (e.g. 403/404 kept as evidence) returns ``(status, body,
+        url, None)``; a 304 returns ``(304, None, url, etag)``."""
         params = dict(params or {}, per_page=PER_PAGE)
         url: str | None = self.base + self.prefix + path
         items: list[Any] = []
@@ -157,8 +166,10 @@ class RepoClient:
         while url:
             status, headers, data, shown = self._call(url, page_params, conditional and first_shown is None)
             if status == 304:
-                return None, shown, self.seen.get(url_key(shown))
+                return 304, None, shown, self.seen.get(url_key(shown))
             fetched.add(page_key(shown))
+            if first_shown is None and status in data_statuses:
+                return status, data, shown, None
             if status != 200:
                 raise self._error(status, data, shown)
             page = data.get(items_key) if items_key and isinstance(data, dict) else data
@@ -174,7 +185,7 @@ class RepoClient:
                                   f"already fetched ({public_url(url)}): paging loop")
             if stop is not None and stop(page):
                 break
-        return unique_items(items), first_shown or "", etag  # a listing that shifted while paged
+        return 200, unique_items(items), first_shown or "", etag  # a listing that shifted while paged
 
     def _error(self, status: int, data: Any, shown: str) -> SourceError:
         msg = data.get("message") if isinstance(data, dict) else None

@@ -2,7 +2,11 @@
 
 Window: merged PRs, first-parent commits and deployments created in
 ``[as_of - lookback_days, ...)``; deployments listed before the window start are dropped
-(no change of the window can have been shipped before it was merged).  PRs, commit -> PR
+(no change of the window can have been shipped before it was merged).  (r2) The production
+branch's activity log (``ingest.github.activity``) says when commits reached the branch; the
+first-parent line is completed by push time, not only by committer date: a first parent the
+listing lacks (a commit dated before the window) is fetched alone (raw kind ``commit``) until the
+branch's state at the window start, and its PRs are asked through REST.  PRs, commit -> PR
 links and deployment statuses come through GraphQL batches (``ingest.github.graphql``, with
 REST for the pieces a batch cannot hold whole); repository settings, the commits and
 deployments listings through REST (``ingest.github.client``), revalidated with ETags
@@ -19,7 +23,9 @@ from github import Github
 
 from ccwatch.common.endpoints import Endpoint
 from ccwatch.common.times import iso_z, parse_ts
+from ccwatch.ingest.errors import SourceError
 from ccwatch.ingest.github import graphql as gql
+from ccwatch.ingest.github.activity import boundary, fetch_activity, state_at
 from ccwatch.ingest.github.client import RepoClient, make_client
 from ccwatch.ingest.github.conditional import (
     list_commits,
@@ -28,10 +34,15 @@ from ccwatch.ingest.github.conditional import (
     relink,
     ruleset_ids,
 )
-from ccwatch.ingest.github.history import first_parent_chain
+from ccwatch.ingest.github.history import LineTooLong, complete_line
 from ccwatch.ingest.http.paging import is_before, sorted_past
+from ccwatch.ingest.plan import OVERLAP
 from ccwatch.ingest.records import RawRecord
 from ccwatch.settings import RepoConfig, Settings
+
+# At most this many commits are fetched alone per repository and run to complete the first-parent
+# line by push time; beyond it the fetch fails naming the repository (never a silently shorter line)
+SINGLE_COMMITS_CAP = 300
 
 
 def fetch_github_repo(settings: Settings, endpoint: Endpoint, as_of: datetime, rc: RepoConfig, plan: Any = None,
@@ -81,13 +92,28 @@ def _fetch_repo(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime,
         status, rs, url, etag = r.get(f"/rulesets/{rid}", conditional=True)
         yield r.record("ruleset", f"{repo}/rulesets/{rid}", url, rs, status, etag)
 
+    # (r2) the production branch's activity log: when commits reached it, force pushes, deletions
+    win = parse_ts(iso_z(start))
+    act_lo = parse_ts(iso_z(since if incremental and getattr(plan, "activity_complete", False) else start - OVERLAP))
+    act_rec, entries = fetch_activity(r, repo, branch, act_lo)
+    yield act_rec
+
     # first-parent history of the production branch in the window, and the PRs of each commit
     # (incremental: the stored tip when the branch answered 304)
     tip = (br.get("commit") or {}).get("sha") if isinstance(br, dict) else (plan.tip if incremental else None)
     commits, url, etag = list_commits(r, branch, start, since, tip, plan if incremental else None)
     yield r.record("commits", f"{repo}:{branch}", url, commits, 304 if commits is None else 200, etag)
-    chain = first_parent_chain(commits or [], tip)  # 304: the branch did not move, no new commit
-    yield from gql.fetch_commit_pulls(r, rc, chain + relink(plan, chain), since)  # + the overlap's unlinked ones
+    if commits is None:  # 304: the branch did not move, no new commit
+        chain, singles = [], {}
+    else:
+        chain, singles = _complete_line(r, rc, commits, tip, entries, win, plan if incremental else None)
+    for sha, payload in singles.items():
+        yield r.record("commit", f"{repo}@{sha}", payload.pop("_url"), payload)
+    listed = [c for c in chain if c["sha"] not in singles]
+    yield from gql.fetch_commit_pulls(r, rc, listed + relink(plan, listed), since)  # + the overlap's unlinked ones
+    for sha in singles:  # dated before the listing: their PRs through REST (no GraphQL history page reaches them)
+        pulls, purl, petag = r.get_all(f"/commits/{sha}/pulls")
+        yield r.record("commit_pulls", f"{repo}@{sha}", purl, pulls, etag=petag)
 
     # deployments (production and staging) with all their statuses
     # (incremental: created since `since`, merged with the stored list at load, plus the
@@ -123,3 +149,50 @@ def _pulls(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime, sinc
     if plan is not None and not pulls_changed(r, rc, plan) and plan.incremental:
         return
     yield from gql.fetch_pulls(r, rc, start, as_of, since)
+
+
+def _complete_line(r: RepoClient, rc: RepoConfig, commits: list[dict[str, Any]], tip: str | None,
+                   entries: list[dict[str, Any]] | None, win: datetime, plan: Any
+                   ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The first-parent line from ``tip`` through the listing, completed by push time (module
+    docstring): (the line oldest first, {sha: single commit payload (with its url under ``_url``)}).
+
+    Boundary: the branch's states at the window start in the activity log (``activity.boundary``)
+    and the tip the last load stored.  Before the first single fetch, the merge base of the
+    branch's state at the window start (or the stored tip) and the current tip joins it: a force
+    push that replaced history older than the window start then does not send the walk down to
+    the root."""
+    known = set(boundary(entries, win)) if entries else set()
+    if entries == [] and tip:  # the log was read and nothing happened since its lower bound: the tip is older
+        known.add(tip)
+    stored = getattr(plan, "tip", None)
+    if stored:
+        known.add(stored)
+    ref = (state_at(entries, win) if entries else None) or stored
+    singles: dict[str, dict[str, Any]] = {}
+
+    def merge_base() -> None:
+        if not ref or not tip or ref == tip:
+            return
+        status, data, _, _ = r.get(f"/compare/{ref}...{tip}", {"per_page": 1}, data_statuses=(404, 422))
+        base = ((data or {}).get("merge_base_commit") or {}).get("sha") if status == 200 and isinstance(data, dict) else None
+        if base:
+            known.add(base)
+
+    def one(sha: str) -> dict[str, Any] | None:
+        status, data, url, _ = r.get(f"/commits/{sha}", data_statuses=(404, 422))
+        if status != 200 or not isinstance(data, dict) or data.get("sha") != sha:
+            raise SourceError(f"GitHub {rc.repo}: GET {url} answered HTTP {status}: commit {sha} of the first-parent "
+                              f"line of {rc.production_branch} cannot be read")
+        singles[sha] = dict(data, _url=url)
+        return data
+
+    try:
+        line, _ = complete_line(commits, tip, known, one, SINGLE_COMMITS_CAP, merge_base)
+    except LineTooLong as exc:
+        raise SourceError(
+            f"GitHub {rc.repo}: the first-parent line of {rc.production_branch} from {tip} does not reach the "
+            f"branch's state at the window start within {exc.fetched} commits fetched one by one (next: {exc.at}): "
+            f"commits dated before the window were pushed in it, or the history was rewritten below the window "
+            f"start; the line cannot be completed by push time") from None
+    return line, singles

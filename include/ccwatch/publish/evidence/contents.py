@@ -4,7 +4,8 @@ A change folder holds the pull request (REST ``pull.json`` and/or the GraphQL no
 ``pull.graphql.json``), its reviews, the head commit's check runs and statuses, the ticket with
 its changelog, and per environment the deployments that carry the change with their statuses;
 a direct push holds its commit and the commit's PR lookup.  A repository folder holds the
-repository, branch, protection, rules, rulesets and environments.  Each file is the raw record
+repository, branch, protection, rules, rulesets, environments and (r2) the production branch's
+activity log (CC8.1-14, and when each direct push reached the branch).  Each file is the raw record
 as fetched ({source, kind, natural_key, url, fetched_at, etag, status_code, payload}); what is
 absent is listed, never invented.
 """
@@ -75,6 +76,8 @@ def change_evidence_files(raw: RawEvidence, settings: Settings, change: dict) ->
         match = [c for c in (commits or {}).get("payload") or [] if isinstance(c, dict) and c.get("sha") == sha]
         if match:
             files["commit.json"] = dict(commits, payload=match[0])
+        elif (single := raw.get("github", "commit", f"{repo}@{sha}")) is not None:
+            files["commit.json"] = single  # (r2) dated before the listing: fetched alone
         else:
             missing.append(f"github commits {repo}:{branch} (commit {sha})")
         gql = raw.get("github", "gql_commit_pulls", f"{repo}@{sha}")
@@ -137,7 +140,7 @@ def repo_evidence_files(raw: RawEvidence, settings: Settings, repo: str) -> dict
     if rc:
         b = rc.production_branch
         pairs += [("branch.json", "branch", f"{repo}:{b}"), ("branch_protection.json", "branch_protection", f"{repo}:{b}"),
-                  ("branch_rules.json", "branch_rules", f"{repo}:{b}")]
+                  ("branch_rules.json", "branch_rules", f"{repo}:{b}"), ("activity.json", "activity", f"{repo}:{b}")]
     for name, kind, key in pairs:
         rec = raw.get("github", kind, key)
         if rec is None:

@@ -246,7 +246,7 @@ def render_report(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dat
         out.append("<p>Nothing is pending.</p>")
 
     repo_rows = sorted(repo_rows, key=lambda r: (r["change_id"], control_sort_key(r["control_id"])))
-    out.append('<h2 id="repo-findings">Repository findings (CC8.1-11, CC8.1-12)</h2>')
+    out.append(f'<h2 id="repo-findings">Repository findings ({_e(", ".join(REPO_CONTROLS))})</h2>')
     if repo_rows:
         out.append("<table><thead><tr><th>repository</th><th>control</th><th>status</th><th>detail</th></tr></thead><tbody>")
         for r in repo_rows:

@@ -18,11 +18,13 @@ from ccwatch.warehouse.normalize import graphql as ng
 from ccwatch.warehouse.normalize import jira as nj
 from ccwatch.warehouse.normalize.base import Context, NormalizeError, split_key
 from ccwatch.warehouse.normalize.github import (
+    activity_read_row,
+    activity_rows,
     check_rows,
     commit_rows,
     deployment_rows,
     deployment_status_rows,
-    merged_pr_numbers,
+    merged_pulls,
     pull_row,
     review_rows,
 )
@@ -33,8 +35,9 @@ from ccwatch.warehouse.normalize.protection import classic_rule_rows, environmen
 class Batch:
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     scopes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    # commits whose pr_numbers changed without their commit list: (repo, sha) -> numbers
-    commit_pr_updates: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    # commits whose PRs were asked again without their branch's commit list: (repo, sha) ->
+    # [(number, base branch)] of the merged PRs; the load keeps those into the stored row's branch
+    commit_pr_updates: dict[tuple[str, str], list[tuple[int, str | None]]] = field(default_factory=dict)
 
     def add(self, table: str, scope: dict[str, Any], rows: Iterable[dict[str, Any]]) -> None:
         self.scopes.setdefault(table, []).append(scope)
@@ -112,11 +115,11 @@ def _dispatch(b: Batch, rec: RawRecord, c: Context, settings: Settings, fields_p
         elif kind == "commit_pulls":
             repo, sha = split_key(key, "@")
             if repo not in commit_repos:
-                b.commit_pr_updates[(repo, sha)] = merged_pr_numbers(rec.payload)
+                b.commit_pr_updates[(repo, sha)] = merged_pulls(rec.payload)
         elif kind == "gql_commit_pulls":  # a REST commit_pulls of the same commit in the batch wins
             repo, sha = split_key(key, "@")
             if repo not in commit_repos and ("github", "commit_pulls", key) not in latest:
-                b.commit_pr_updates[(repo, sha)] = merged_pr_numbers(ng.commit_pulls_payload(rec.payload, key))
+                b.commit_pr_updates[(repo, sha)] = merged_pulls(ng.commit_pulls_payload(rec.payload, key))
         elif kind == "gql_pull":  # pieces the batch also has a REST record of come from that record
             for table, scope, rows in ng.gql_pull_parts(rec, lambda k, nk: ("github", k, nk) in latest):
                 b.add(table, scope, rows)
@@ -131,6 +134,11 @@ def _dispatch(b: Batch, rec: RawRecord, c: Context, settings: Settings, fields_p
             if ("github", "deployment_statuses", key) not in latest:
                 b.add("deployment_statuses", {"repo": repo, "deployment_id": int(dep)},
                       ng.gql_deployment_status_rows(rec))
+        elif kind == "activity":  # (r2) 403/404: unreadable, the stored entries stay as evidence
+            repo, branch = split_key(key, ":")
+            if rec.status_code == 200:
+                b.add("branch_activity", {"repo": repo, "branch": branch}, activity_rows(rec))
+            b.add("branch_activity_reads", {"repo": repo, "branch": branch}, [activity_read_row(rec)])
         elif kind == "branch_protection":
             repo, branch = split_key(key, ":")
             b.add("branch_rules", {"repo": repo, "branch": branch, "source": "classic"}, classic_rule_rows(rec))
@@ -140,7 +148,7 @@ def _dispatch(b: Batch, rec: RawRecord, c: Context, settings: Settings, fields_p
         elif kind == "environment":
             row = environment_row(rec)
             b.add("environments", {"repo": row["repo"], "name": split_key(key, ":")[1]}, [row])
-        # repo, branch and ruleset payloads feed other rows (context) and stay raw evidence
+        # repo, branch, ruleset and single commit payloads feed other rows (context) and stay raw evidence
     elif rec.source == "jira":
         if kind == "issue":
             b.add("tickets", {"key": key}, [nj.ticket_row(rec, settings, fields_payload)])

@@ -92,18 +92,35 @@ def check_rows(rec: RawRecord) -> list[dict[str, Any]]:
     return rows
 
 
-def merged_pr_numbers(pulls: Any) -> list[int]:
-    """Merged PRs among ``/commits/{sha}/pulls`` (open or closed-unmerged PRs do not count)."""
-    return sorted({p["number"] for p in pulls or [] if isinstance(p, dict) and p.get("merged_at")})
+def merged_pulls(pulls: Any) -> list[tuple[int, str | None]]:
+    """(number, base branch) of the merged PRs among ``/commits/{sha}/pulls`` (open or
+    closed-unmerged PRs do not count), sorted."""
+    return sorted({(p["number"], (p.get("base") or {}).get("ref")) for p in pulls or []
+                   if isinstance(p, dict) and p.get("merged_at")}, key=lambda x: (x[0], x[1] or ""))
+
+
+def merged_pr_numbers(pulls: Any, branch: str) -> list[int]:
+    """Merged PRs among ``/commits/{sha}/pulls`` whose base is ``branch``.  (r2) A PR merged into
+    any other branch does not cover the commit, even when the same commit later reaches
+    ``branch``; a PR without a base (never in GitHub's answers) covers nothing (fail closed)."""
+    return sorted({n for n, base in merged_pulls(pulls) if base == branch})
 
 
 def commit_rows(rec: RawRecord, ctx: Context) -> list[dict[str, Any]]:
+    """The first-parent chain of the branch from its tip through the (accumulated) listing and the
+    commits the fetch added alone (raw kind ``commit``, r2: dated before the listing, pushed in
+    the window), numbered oldest first."""
     repo, branch = split_key(rec.natural_key, ":")
     listed = payload_list(rec)
     branch_payload = ctx.lookup("github", "branch", rec.natural_key)
     tip = ((branch_payload or {}).get("commit") or {}).get("sha") if isinstance(branch_payload, dict) else None
+
+    def single(sha: str) -> dict[str, Any] | None:
+        found = ctx.lookup("github", "commit", f"{repo}@{sha}")
+        return found if isinstance(found, dict) else None
+
     rows = []
-    for pos, c in enumerate(first_parent_chain(listed, tip)):
+    for pos, c in enumerate(first_parent_chain(listed, tip, single)):
         parents = c.get("parents") or []
         commit = c.get("commit") or {}
         rows.append(
@@ -117,7 +134,7 @@ def commit_rows(rec: RawRecord, ctx: Context) -> list[dict[str, Any]]:
                 "committer_login": user_login(c.get("committer")),
                 "committed_at": parse_ts((commit.get("committer") or {}).get("date")),
                 "message": commit.get("message"),
-                "pr_numbers": merged_pr_numbers(ctx.lookup("github", "commit_pulls", f"{repo}@{c['sha']}")),
+                "pr_numbers": merged_pr_numbers(ctx.lookup("github", "commit_pulls", f"{repo}@{c['sha']}"), branch),
                 "html_url": c.get("html_url"),
             }
         )
@@ -159,3 +176,37 @@ def deployment_status_rows(rec: RawRecord) -> list[dict[str, Any]]:
         }
         for s in payload_list(rec)
     ]
+
+
+NULL_SHA = "0" * 40
+
+
+def _sha(value: Any) -> str | None:
+    return value if isinstance(value, str) and value and value != NULL_SHA else None
+
+
+def activity_rows(rec: RawRecord) -> list[dict[str, Any]]:
+    """(r2) The entries of ``GET /activity?ref=<branch>`` that are about the branch (a server that
+    ignored ``ref`` cannot attribute another branch's force push to it)."""
+    repo, branch = split_key(rec.natural_key, ":")
+    rows = []
+    for e in payload_list(rec):
+        if not isinstance(e, dict) or e.get("ref") not in (f"refs/heads/{branch}", branch):
+            continue
+        if e.get("id") is None or not e.get("activity_type") or parse_ts(e.get("timestamp")) is None:
+            # an entry without id, type or time cannot place a commit in time nor name an event
+            raise NormalizeError(f"{rec.source} {rec.kind} {rec.natural_key}: an entry has no id, activity_type "
+                                 f"or timestamp")
+        rows.append({"repo": repo, "branch": branch, "activity_id": int(e["id"]), "activity_type": e["activity_type"],
+                     "at": parse_ts(e.get("timestamp")), "actor_login": user_login(e.get("actor")),
+                     "actor_type": user_type(e.get("actor")), "before_sha": _sha(e.get("before")),
+                     "after_sha": _sha(e.get("after"))})
+    return rows
+
+
+def activity_read_row(rec: RawRecord) -> dict[str, Any]:
+    """Whether the activity log could be read: its HTTP status and, when not, GitHub's message."""
+    repo, branch = split_key(rec.natural_key, ":")
+    msg = rec.payload.get("message") if isinstance(rec.payload, dict) else None
+    return {"repo": repo, "branch": branch, "status_code": int(rec.status_code),
+            "detail": None if rec.status_code == 200 else f"HTTP {rec.status_code}" + (f": {msg}" if msg else "")}

@@ -116,6 +116,7 @@ def test_change_folders_hold_raw_evidence(run):
     assert _read_json(repo / "branch_protection.json")["status_code"] == 404
     assert _read_json(repo / "rulesets.json")[0]["payload"]["enforcement"] == "active"
     assert _read_json(repo / "environments.json")[0]["payload"]["name"] == "production"
+    assert _read_json(repo / "activity.json")["payload"][0]["activity_type"] == "pr_merge"  # (r2) CC8.1-14
 
 
 def test_change_folder_names_are_safe():

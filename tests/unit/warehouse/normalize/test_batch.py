@@ -95,6 +95,68 @@ def test_first_parent_chain_and_pr_numbers(settings):
     assert [c["sha"] for c in first_parent_chain(list(reversed(listed)), SHA_D)] == [SHA_A, SHA_C, SHA_D]
 
 
+def test_pr_numbers_count_only_prs_merged_into_the_commits_branch(settings):
+    """r2: /commits/{sha}/pulls lists a PR merged into `release` for the commit: it does not cover the
+    commit on main (REST ``base.ref``; GraphQL ``baseRefName`` normalised to the same shape)."""
+    into_release = dict(pull(14), base=dict(pull(14)["base"], ref="release", label="acme:release"))
+    batch = [
+        rec("github", "branch", f"{REPO}:main", {"name": "main", "commit": {"sha": SHA_C}, "protected": True}),
+        rec("github", "commits", f"{REPO}:main", [commit(SHA_C, [SHA_A]), commit(SHA_A, [])]),
+        rec("github", "commit_pulls", f"{REPO}@{SHA_C}", [into_release]),
+        rec("github", "gql_commit_pulls", f"{REPO}@{SHA_A}", {
+            "oid": SHA_A, "committedDate": "2026-11-01T10:00:00Z", "parents": {"nodes": []},
+            "associatedPullRequests": {"nodes": [{"number": 15, "baseRefName": "release",
+                                                   "mergedAt": "2026-11-01T10:00:00Z"}]}}),
+    ]
+    b = normalize_batch(batch, settings)
+    assert [(r["sha"], r["pr_numbers"]) for r in rows(b, "commits")] == [(SHA_A, []), (SHA_C, [])]
+
+
+def activity(i, kind, before, after, ref="refs/heads/main", actor="mallory", at="2026-11-05T22:00:00Z"):
+    # item of GET /repos/{o}/{r}/activity (the published Activity schema: every key required)
+    return {"id": i, "node_id": "RA_x", "before": before, "after": after, "ref": ref, "timestamp": at,
+            "activity_type": kind, "actor": user(actor) if actor else None}
+
+
+def test_activity_log_rows_and_readability(settings):
+    log = [activity(21474844399, "force_push", SHA_C, SHA_D), activity(21474836480, "branch_creation", "0" * 40, SHA_A,
+                                                                      actor=None, at="2026-09-01T10:00:00Z"),
+           activity(21474840000, "push", SHA_A, SHA_B, ref="refs/heads/feature")]  # another branch: not ours
+    b = normalize_batch([rec("github", "activity", f"{REPO}:main", log)], settings)
+    got = [(r["activity_id"], r["activity_type"], r["at"], r["actor_login"], r["before_sha"], r["after_sha"])
+           for r in rows(b, "branch_activity")]
+    assert got == [(21474844399, "force_push", datetime(2026, 11, 5, 22), "mallory", SHA_C, SHA_D),
+                   (21474836480, "branch_creation", datetime(2026, 9, 1, 10), None, None, SHA_A)]
+    assert rows(b, "branch_activity_reads") == [{"repo": REPO, "branch": "main", "status_code": 200, "detail": None}]
+    assert b.scopes["branch_activity"] == [{"repo": REPO, "branch": "main"}]
+
+
+def test_unreadable_activity_log_keeps_the_stored_entries(settings):
+    b = normalize_batch([rec("github", "activity", f"{REPO}:main",
+                             {"message": "Resource not accessible by integration", "status": "403"}, 403)], settings)
+    assert "branch_activity" not in b.scopes, "a 403 never deletes what an earlier read stored"
+    assert rows(b, "branch_activity_reads") == [{"repo": REPO, "branch": "main", "status_code": 403,
+                                                 "detail": "HTTP 403: Resource not accessible by integration"}]
+
+
+def test_activity_entry_without_a_time_is_a_clear_error(settings):
+    bad = dict(activity(1, "push", SHA_A, SHA_B), timestamp=None)
+    with pytest.raises(NormalizeError, match=r"github activity acme/payments-api:main: an entry has no id"):
+        normalize_batch([rec("github", "activity", f"{REPO}:main", [bad])], settings)
+
+
+def test_a_commit_fetched_alone_joins_the_chain(settings):
+    """(r2) main: A <- P (dated before the listing, fetched alone as kind `commit`) <- D."""
+    p = dict(commit(SHA_C, [SHA_A], "mallory", date="2026-03-01T10:00:00Z"), stats={"total": 1}, files=[])
+    batch = [
+        rec("github", "branch", f"{REPO}:main", {"name": "main", "commit": {"sha": SHA_D}, "protected": True}),
+        rec("github", "commits", f"{REPO}:main", [commit(SHA_D, [SHA_C]), commit(SHA_A, [])]),
+        rec("github", "commit", f"{REPO}@{SHA_C}", p),
+    ]
+    got = [(r["sha"], r["position"], r["author_login"]) for r in rows(normalize_batch(batch, settings), "commits")]
+    assert got == [(SHA_A, 0, "carol-dev"), (SHA_C, 1, "mallory"), (SHA_D, 2, "carol-dev")]
+
+
 def test_deployments_and_statuses(settings):
     deps = [{"url": "u", "id": 3001, "sha": SHA_C, "ref": "main", "task": "deploy", "environment": "production",
              "creator": user("github-actions[bot]", "Bot"), "created_at": "2026-11-03T10:00:00Z"}]

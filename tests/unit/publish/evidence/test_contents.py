@@ -1,0 +1,44 @@
+"""What a change's evidence folder holds (``publish/evidence/contents.py``), record by record."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ccwatch.publish.evidence.contents import change_evidence_files, repo_evidence_files
+from ccwatch.publish.evidence.reader import RawEvidence
+from ccwatch.warehouse.schema import connect
+
+from tests.helpers.controls_world import make_settings
+
+PAY = "acme/payments-api"
+SHA = "5" * 40
+
+
+def _raw(con, kind, key, payload, status=200):
+    import json
+
+    con.execute("INSERT INTO raw_payloads VALUES ('github', ?, ?, ?, ?, NULL, ?, ?)",
+                [kind, key, f"https://api.github.com/repos/{PAY}/x", datetime(2026, 11, 25), status,
+                 json.dumps(payload)])
+
+
+def test_a_direct_push_fetched_alone_has_its_commit_in_the_folder():
+    """(r2) A commit dated before the listing's window and pushed inside it is not in the commits
+    list: its single-commit record is the evidence."""
+    con = connect(":memory:")
+    _raw(con, "commits", f"{PAY}:main", [])
+    _raw(con, "commit", f"{PAY}@{SHA}", {"sha": SHA, "commit": {"message": "sneak"}, "parents": []})
+    _raw(con, "commit_pulls", f"{PAY}@{SHA}", [])
+    files = change_evidence_files(RawEvidence(con, datetime(2026, 11, 25)), make_settings(),
+                                  {"change_id": f"{PAY}@{SHA}", "repo": PAY, "change_kind": "direct_push", "sha": SHA})
+    assert files["commit.json"]["kind"] == "commit" and files["commit.json"]["payload"]["sha"] == SHA
+    assert files["_missing"] == []
+
+
+def test_the_repository_folder_holds_the_activity_log_or_says_it_is_missing():
+    con = connect(":memory:")
+    files = repo_evidence_files(RawEvidence(con, datetime(2026, 11, 25)), make_settings(), PAY)
+    assert f"github activity {PAY}:main" in files["_missing"]
+    _raw(con, "activity", f"{PAY}:main", {"message": "Resource not accessible by integration"}, 403)
+    files = repo_evidence_files(RawEvidence(con, datetime(2026, 11, 25)), make_settings(), PAY)
+    assert files["activity.json"]["status_code"] == 403  # an unreadable log is evidence too
