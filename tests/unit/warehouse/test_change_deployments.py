@@ -4,10 +4,9 @@ The table says which deployments carry each change (its ``deployments.json`` evi
 controls share the definition).  The reference, in plain Python over the generated rows: per
 change and configured environment, the deployments created at or before as_of that carry the
 change (its sha, or a later first-parent commit when the change's commit has a position), in
-creation order (created_at, id), up to and including the first that counts as successful.  A
-production deployment counts when its latest status as of as_of is ``success``; a staging one
-when its latest status other than ``inactive`` is ``success``.  Statuses after as_of do not
-exist yet; "latest" is by (created_at, status id).
+creation order (created_at, id), up to and including the first that counts as successful.  (r2) A
+deployment, production or staging, counts from its first ``success`` status at or before as_of:
+later ``inactive``/``failure`` statuses do not undo it.  Statuses after as_of do not exist yet.
 
 Random histories: two repositories (the same sha strings in both, placed differently), PRs merged
 in the window on the first-parent line, PRs merged before the window, direct pushes, PRs whose
@@ -46,10 +45,7 @@ def at(rng: random.Random, lo_days: int = 40, hi_days: int = 2) -> object:
 
 def counts(kind: str, statuses: list[tuple]) -> bool:
     """(status_id, state, created_at) of one deployment: does it count as successful as of as_of?"""
-    seen = sorted((c, i, s) for i, s, c in statuses if c <= NOW)
-    if kind == "staging":
-        seen = [x for x in seen if x[2] != "inactive"]
-    return bool(seen) and seen[-1][2] == "success"
+    return any(s == "success" and c <= NOW for _, s, c in statuses)
 
 
 def generate(w: World, rng: random.Random) -> tuple[dict, dict, dict]:
@@ -146,8 +142,8 @@ def test_same_deployments_in_the_same_order_as_the_brute_force(seed):
     assert table(w) == reference(changes, lines, deps)
 
 
-def test_what_counts_differs_by_environment_kind():
-    """A success later marked inactive: still a success in staging, superseded in production."""
+def test_a_success_later_marked_inactive_still_happened():
+    """(r2) A success later marked inactive (superseded) still counts, in production as in staging."""
     w = World()
     repo, sha = "acme/deploy-a", "a" * 40
     w.ins("commits", repo=repo, branch="main", sha=sha, position=0, committed_at=NOW - timedelta(days=3),
@@ -164,7 +160,7 @@ def test_what_counts_differs_by_environment_kind():
     insert(w, repo, "production", {"id": 13, "sha": sha, "created": NOW + timedelta(hours=1),
                                    "statuses": [(130, "success", NOW + timedelta(hours=2))]})  # created after as_of
     build_facts(w.con, settings(), AS_OF)
-    assert table(w) == {(f"{repo}@{sha}", "production"): [10, 11, 12], (f"{repo}@{sha}", "staging"): [21]}
+    assert table(w) == {(f"{repo}@{sha}", "production"): [10, 11], (f"{repo}@{sha}", "staging"): [21]}
 
 
 def test_no_deployments_no_rows():
