@@ -5,8 +5,8 @@ from __future__ import annotations
 import great_expectations.expectations as gxe
 
 from ccwatch.controls.base import control, due
-from ccwatch.controls.sqltext import CASE, REPR, SHORT, TS, T
-from ccwatch.controls.text import short, text, ts
+from ccwatch.controls.sqltext import CASE, QUOTED, SHORT, TS, T
+from ccwatch.controls.text import quoted, short, text, ts
 from ccwatch.settings import Settings
 
 
@@ -30,7 +30,7 @@ def detail_10(row: dict, status: str, s: Settings) -> str:
         return (f"PR #{text(row.get('number'))} merged into {branch} by {text(row.get('merged_by'), 'unknown')} "
                 f"at {ts(row.get('merged_at'))} as {short(row.get('sha'))}")
     return (f"commit {short(row.get('sha'))} pushed to {branch} by {text(row.get('merged_by'), 'unknown pusher')} "
-            f"at {ts(row.get('merged_at'))} without a pull request: {text(row.get('title'))!r}")
+            f"at {ts(row.get('merged_at'))} without a pull request: {quoted(row.get('title'))}")
 
 
 # --- detail lines as SQL (the same text, vectorised; sqltext.py) ---------------------------
@@ -42,7 +42,7 @@ def detail_sql_10(s: Settings) -> str:
         ("change_kind = 'pr'", f"('PR #' || {T('number')} || ' merged into ' || {branch} || ' by ' "
                                f"|| {T('merged_by', 'unknown')} || ' at ' || {TS('merged_at')} || ' as ' || {SHORT('sha')})"),
         default=f"('commit ' || {SHORT('sha')} || ' pushed to ' || {branch} || ' by ' || {T('merged_by', 'unknown pusher')}"
-                f" || ' at ' || {TS('merged_at')} || ' without a pull request: ' || {REPR('title')})")
+                f" || ' at ' || {TS('merged_at')} || ' without a pull request: ' || {QUOTED('title')})")
 
 
 CONTROLS = [
