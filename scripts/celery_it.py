@@ -32,28 +32,32 @@ import os
 import secrets
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from celery_stack import (  # scripts/ is sys.path[0] when run as a script
+    AIRFLOW,
     T0,
+    Api,
     Stack,
     free_port,
     install_debian_packages,
+    migrate_db,
     missing_binaries,
     read_env_file,
     say,
+    shared_secrets,
+    simple_auth_env,
+    start_api_server,
     start_postgres,
     start_redis,
+    wait_api_server,
     wait_for,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 SHARED_ENV = ROOT / "deploy" / "airflow-celery.env"
 SCENARIO = ROOT / "include" / "demo" / "scenario.json"
 EXPECTED = ROOT / "include" / "demo" / "expected.json"
@@ -65,41 +69,11 @@ WORKER_HOST = "ccwatch-it-worker"
 # --- Airflow --------------------------------------------------------------------------------
 
 
-class Api:
-    """The Airflow 3 REST API (/api/v2) with a SimpleAuthManager JWT from /auth/token."""
-
-    def __init__(self, base: str, user: str, password: str):
-        self.base, self.user, self.password, self.token = base.rstrip("/"), user, password, None
-
-    def _call(self, method: str, path: str, body=None, auth: bool = True):
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if auth:
-            headers["Authorization"] = f"Bearer {self.login()}"
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return json.loads(resp.read() or b"null")
-
-    def login(self) -> str:
-        if not self.token:
-            got = self._call(
-                "POST", "/auth/token", {"username": self.user, "password": self.password}, auth=False
-            )
-            self.token = got["access_token"]
-        return self.token
-
-    def get(self, path):
-        return self._call("GET", path)
-
-    def post(self, path, body):
-        return self._call("POST", path, body)
-
-    def patch(self, path, body):
-        return self._call("PATCH", path, body)
+IT_USER = "ccwatch-it"
 
 
 def airflow_env(
-    work: Path, pg_port: int, pg_password: str, redis_port: int, api_port: int, sandbox_url: str
+    work: Path, pg_port: int, pg_password: str, redis_port: int, api_port: int, sandbox_url: str, it_password: str
 ) -> dict[str, str]:
     from ccwatch.demo_env import connection_env
 
@@ -121,12 +95,9 @@ def airflow_env(
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(free_port()),
         # secrets: the same in every component (compose: from .env), fresh for every run
-        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
-        "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
-        "AIRFLOW__CORE__FERNET_KEY": _fernet_key(),
+        **shared_secrets(),
         # test-only: the REST API user, no cron runs (only the triggered one), fast retries
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "ccwatch-it:admin",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(work / "airflow_home" / "passwords.json"),
+        **simple_auth_env(work / "airflow_home" / "passwords.json", {IT_USER: ("admin", it_password)}),
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
         "PYTHONPATH": os.pathsep.join([str(ROOT / "include"), str(ROOT / "plugins")]),
         "CCWATCH_HOME": str(work / "ccwatch_home"),
@@ -138,12 +109,6 @@ def airflow_env(
     if clash:  # the shared file must be what runs: this test adds endpoints, secrets, test knobs only
         raise ValueError(f"{SHARED_ENV.name} sets {clash}, which this test would override")
     return {**base, **shared, **own}
-
-
-def _fernet_key() -> str:
-    import base64
-
-    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 
 
 def worker_env(env: dict, work: Path) -> dict:
@@ -185,41 +150,22 @@ def start_sandbox(stack: Stack, work: Path) -> str:
     return url
 
 
-def start_airflow(stack: Stack, env: dict, work: Path, api_port: int) -> Api:
-    password = secrets.token_urlsafe(16)
-    home = Path(env["AIRFLOW_HOME"])
-    home.mkdir(parents=True, exist_ok=True)
+def start_airflow(stack: Stack, env: dict, work: Path, api_port: int, it_password: str) -> Api:
+    Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
     Path(env["CCWATCH_HOME"]).mkdir(parents=True, exist_ok=True)
-    Path(env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]).write_text(
-        json.dumps({"ccwatch-it": password})
-    )
-    airflow = str(BIN / "airflow")
     say("airflow db migrate (PostgreSQL)")
-    with open(stack.logs / "db-migrate.log", "wb") as out:
-        if subprocess.run(
-            [airflow, "db", "migrate"], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=work, timeout=600
-        ).returncode:
-            raise RuntimeError("airflow db migrate failed (see logs/db-migrate.log)")
-    say("metadata DB migrated")
-    stack.start(
-        "api-server", [airflow, "api-server", "--host", "127.0.0.1", "--port", str(api_port), "-w", "1"], env
-    )
-    stack.start("scheduler", [airflow, "scheduler"], env)
-    stack.start("dag-processor", [airflow, "dag-processor"], env)
+    migrate_db(stack, env, work)
+    base = start_api_server(stack, env, api_port)
+    stack.start("scheduler", [AIRFLOW, "scheduler"], env)
+    stack.start("dag-processor", [AIRFLOW, "dag-processor"], env)
     # -H: the Celery node name; the task instances' hostname comes from worker_env()
     stack.start(
         "celery-worker",
-        [airflow, "celery", "worker", "-H", f"{WORKER_HOST}@%h", "-c", "4"],
+        [AIRFLOW, "celery", "worker", "-H", f"{WORKER_HOST}@%h", "-c", "4"],
         worker_env(env, work),
     )
-    api = Api(f"http://127.0.0.1:{api_port}", "ccwatch-it", password)
-
-    def healthy():
-        with urllib.request.urlopen(f"{api.base}/api/v2/monitor/health", timeout=5) as resp:
-            return resp.status == 200
-
-    wait_for("api-server", healthy, 120, stack)
-    say(f"api-server on 127.0.0.1:{api_port}")
+    api = Api(base, IT_USER, it_password)
+    wait_api_server(stack, base)
     wait_for(
         f"DAG {DAG_ID} parsed by the dag-processor", lambda: api.get(f"/api/v2/dags/{DAG_ID}"), 180, stack, 2
     )
@@ -407,8 +353,9 @@ def main(argv: list[str] | None = None) -> int:
         redis_port = start_redis(stack, tmp / "redis")
         url = start_sandbox(stack, work)
         api_port = free_port()
-        env = airflow_env(work, pg_port, pg_password, redis_port, api_port, url)
-        api = start_airflow(stack, env, work, api_port)
+        it_password = secrets.token_urlsafe(16)
+        env = airflow_env(work, pg_port, pg_password, redis_port, api_port, url, it_password)
+        api = start_airflow(stack, env, work, api_port, it_password)
         result["startup_s"] = round(time.monotonic() - T0, 1)
         t = time.monotonic()
         run_id, run = run_dag(api, stack, args.timeout)

@@ -1,28 +1,37 @@
-"""Processes and backing services of the CeleryExecutor integration test (scripts/celery_it.py).
+"""Processes and backing services of the integration tests that run a real Airflow: the
+CeleryExecutor test (scripts/celery_it.py) and the Compliance page's browser test
+(tests/system/test_compliance_page.py).
 
 PostgreSQL and Redis from Debian's packages, each on a free 127.0.0.1 port with its data in a
-throw-away folder; every process in its own session so that Stack.stop() ends exactly the
-processes this run started (and their children), never anything else.
+throw-away folder; Airflow's api-server with the SimpleAuthManager, deterministic passwords and
+the secrets every component shares; every process in its own session so that Stack.stop() ends
+exactly the processes this run started (and their children), never anything else.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import os
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
+import urllib.request
 from pathlib import Path
 
 DEBIAN_PACKAGES = ("postgresql", "redis-server")
 BACKENDS = ("postgres", "redis", "sandbox")  # stopped after the Airflow components
 T0 = time.monotonic()
+LABEL = "celery-it"  # the prefix of the progress lines (the Compliance page's test sets its own)
 
 
 def say(msg: str) -> None:
-    print(f"[celery-it {time.monotonic() - T0:6.1f}s] {msg}", flush=True)
+    print(f"[{LABEL} {time.monotonic() - T0:6.1f}s] {msg}", flush=True)
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -283,3 +292,98 @@ def start_redis(stack: Stack, tmp: Path) -> int:
     wait_for("Redis", lambda: redis.Redis(host="127.0.0.1", port=port, socket_timeout=2).ping(), 30, stack)
     say(f"Redis on 127.0.0.1:{port}")
     return port
+
+
+# --- Airflow: secrets, SimpleAuthManager, api-server ------------------------------------------------
+
+AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+
+
+def shared_secrets() -> dict[str, str]:
+    """Fresh secrets that every component of one Airflow must share (compose: from .env): with an
+    empty one each process would invent its own, and tokens signed by one would fail in another."""
+    return {
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),  # >= 64 bytes for HS512
+        "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
+        "AIRFLOW__CORE__FERNET_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+    }
+
+
+def simple_auth_env(passwords_file: Path, users: dict[str, tuple[str, str]]) -> dict[str, str]:
+    """The SimpleAuthManager with these users (name -> (role, password)); the passwords are written
+    to ``passwords_file`` first, so the auth manager generates none (it only does for users missing
+    from that file). Never "all admins": every visitor would be an admin without logging in."""
+    passwords_file.parent.mkdir(parents=True, exist_ok=True)
+    passwords_file.write_text(json.dumps({name: pw for name, (_role, pw) in users.items()}), encoding="utf-8")
+    return {
+        "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{n}:{role}" for n, (role, _pw) in users.items()),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
+    }
+
+
+def migrate_db(stack: Stack, env: dict, cwd: Path, wait: bool = True) -> subprocess.Popen:
+    """``airflow db migrate`` (log: <logs>/db-migrate.log); with ``wait`` False the caller calls
+    :func:`finish_migration` later (the migration can overlap other set-up)."""
+    out = open(stack.logs / "db-migrate.log", "ab")  # noqa: SIM115 - lives as long as the process
+    proc = subprocess.Popen([AIRFLOW, "db", "migrate"], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
+    out.close()
+    if wait:
+        finish_migration(stack, proc)
+    return proc
+
+
+def finish_migration(stack: Stack, proc: subprocess.Popen, timeout: float = 600) -> None:
+    if proc.wait(timeout=timeout):
+        raise RuntimeError(f"airflow db migrate failed (see {stack.logs / 'db-migrate.log'})")
+    say("metadata DB migrated")
+
+
+def start_api_server(stack: Stack, env: dict, port: int) -> str:
+    """``airflow api-server`` on 127.0.0.1:port with one worker; returns its base URL (not waited for)."""
+    stack.start("api-server", [AIRFLOW, "api-server", "--host", "127.0.0.1", "--port", str(port), "-w", "1"], env)
+    return f"http://127.0.0.1:{port}"
+
+
+def wait_api_server(stack: Stack, base: str, timeout: float = 120) -> None:
+    def healthy():
+        with urllib.request.urlopen(f"{base}/api/v2/monitor/health", timeout=5) as resp:
+            return resp.status == 200
+
+    wait_for("api-server", healthy, timeout, stack)
+    say(f"api-server on {base}")
+
+
+class Api:
+    """The Airflow 3 REST API (/api/v2) with a SimpleAuthManager JWT from /auth/token."""
+
+    def __init__(self, base: str, user: str, password: str):
+        self.base, self.user, self.password, self.token = base.rstrip("/"), user, password, None
+
+    def _call(self, method: str, path: str, body=None, auth: bool = True):
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if auth:
+            headers["Authorization"] = f"Bearer {self.login()}"
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.loads(resp.read() or b"null")
+
+    def login(self) -> str:
+        if not self.token:
+            got = self._call(
+                "POST", "/auth/token", {"username": self.user, "password": self.password}, auth=False
+            )
+            self.token = got["access_token"]
+        return self.token
+
+    def get(self, path):
+        return self._call("GET", path)
+
+    def post(self, path, body):
+        return self._call("POST", path, body)
+
+    def patch(self, path, body):
+        return self._call("PATCH", path, body)

@@ -329,3 +329,28 @@ def gx_results():
              "exception_info": {"raised_exception": False, "exception_traceback": None, "exception_message": None}},
         ],
     }]
+
+
+POPULATION_TITLE = "FEAT: add login, as evaluated on 2026-11-25 [PAY-7]"
+ENDPOINTS = {"github": "https://api.github.com", "jira": "https://acme.atlassian.net"}
+
+
+def build_home(home: Path, runs: int = 2) -> Path:
+    """A CCWATCH_HOME holding this world's warehouse file (two dates; the newer one's population
+    stored, with #12's title as evaluated then, which differs from today's change_facts) and
+    the newer date's evidence written ``runs`` times (a rerun's archive is ``.1``, ``.2``, ...)."""
+    from ccwatch.common.paths import warehouse_path
+    from ccwatch.publish.evidence.write import write_evidence
+    from ccwatch.warehouse.population import store_population
+
+    home.mkdir(parents=True, exist_ok=True)
+    con = schema.connect(str(warehouse_path(home)))
+    try:
+        build(con)
+        store_population(con, AS_OF)
+        con.execute("UPDATE population SET title = ? WHERE change_id = 'acme/payments-api#12'", [POPULATION_TITLE])
+        for _ in range(runs):
+            write_evidence(con, settings(), AS_OF, home, gx_results(), "<html>report</html>\n", ENDPOINTS)
+    finally:
+        con.close()
+    return home

@@ -22,17 +22,11 @@ import sys
 
 import pytest
 
+from tests.helpers.airflow_stack import stack_module
 from tests.helpers.paths import ROOT
 
 DRIVER = ROOT / "scripts" / "celery_it.py"
 REQUIRED = os.environ.get("CCWATCH_REQUIRE_CELERY_IT") == "1"
-
-
-def _stack_module():
-    spec = importlib.util.spec_from_file_location("celery_stack", ROOT / "scripts" / "celery_stack.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _missing_reason(missing: list[str], required: bool, root: bool) -> str | None:
@@ -43,7 +37,7 @@ def _missing_reason(missing: list[str], required: bool, root: bool) -> str | Non
 
 
 def _unavailable() -> str | None:
-    reason = _missing_reason(_stack_module().missing_binaries(), REQUIRED, os.geteuid() == 0)
+    reason = _missing_reason(stack_module().missing_binaries(), REQUIRED, os.geteuid() == 0)
     if reason:
         return reason
     for module in ("celery", "redis", "psycopg2", "asyncpg", "airflow.providers.celery"):
@@ -61,7 +55,7 @@ def _result(stdout: str) -> dict:
 def test_driver_reads_the_shared_settings_file_like_compose(tmp_path):
     """The driver's env-file reader takes KEY=value literally and refuses what compose would
     treat differently (quotes, $-references), so both read the same values."""
-    stack = _stack_module()
+    stack = stack_module()
     good = tmp_path / "good.env"
     good.write_text("# comment\n\nAIRFLOW__CORE__EXECUTOR=CeleryExecutor\nA_B=x=y\n")
     assert stack.read_env_file(good) == {"AIRFLOW__CORE__EXECUTOR": "CeleryExecutor", "A_B": "x=y"}

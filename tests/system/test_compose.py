@@ -271,3 +271,22 @@ def test_admin_password_has_no_default_and_comes_from_env(services, env_example)
         for key, value in _env(svc).items():
             if key.endswith("PASSWORD"):
                 assert str(value).startswith("${") and ":?" in str(value), (name, key, value)
+
+
+def test_the_api_server_can_serve_the_compliance_page(services):
+    """The Compliance page (plugins/ccwatch_plugin.py) runs in the api-server: Airflow's default
+    plugins folder is the mounted ./plugins (not moved elsewhere), the plugin loader imports only
+    ccwatch_plugin.py there, the page reads CCWATCH_HOME, and the JWT secret that signs the UI's
+    login cookie is the one every component gets from .env."""
+    api = services["airflow-apiserver"]
+    env = _env(api)
+    assert "AIRFLOW__CORE__PLUGINS_FOLDER" not in env, "the default /opt/airflow/plugins is the mounted ./plugins"
+    assert _mounts(api)["/opt/airflow/plugins"] == ("./plugins", "ro")
+    assert _mounts(api)["/opt/airflow/data"][0] == "./data" and env["CCWATCH_HOME"] == "/opt/airflow/data"
+    assert "/opt/airflow/plugins" in env["PYTHONPATH"].split(":")
+    assert env["AIRFLOW__API_AUTH__JWT_SECRET"].startswith("${AIRFLOW__API_AUTH__JWT_SECRET:?")
+    top_level = sorted(p.name for p in (ROOT / "plugins").glob("*.py"))
+    assert top_level == ["ccwatch_plugin.py"]
+    ignored = (ROOT / "plugins" / ".airflowignore").read_text(encoding="utf-8").splitlines()
+    assert "ccwatch_airflow" in ignored
+    assert "8080" in str(api["ports"][0])

@@ -21,6 +21,7 @@ from ccwatch.demo_env import DEMO_AUTH, connection_env
 from ccwatch.publish.evidence.verify import verify_archive
 from ccwatch.sandbox import SandboxServer
 
+from tests.helpers.chromium import FLAGS, require_chromium
 from tests.helpers.paths import CONFIG, DEMO_SCENARIO, ROOT
 
 AIRFLOW = Path(sys.executable).with_name("airflow")
@@ -184,24 +185,12 @@ def test_failed_fetch_fails_the_run_and_never_reads_as_all_clear(airflow_env, tm
     assert "ghp_revoked" not in proc.stdout + proc.stderr, "the rejected token must not be printed either"
 
 
-def _chromium() -> str | None:
-    import shutil
-
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 def test_report_renders_in_headless_chromium(demo_run, tmp_path):
     """The demo's report loads in a real browser, offline, without console errors, showing the counts."""
-    browser = _chromium()
-    if browser is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must install Debian's chromium (see .ci/run) for the browser test")
-        pytest.skip("chromium not installed (apt-get install chromium)")
+    browser = require_chromium()
     report = demo_run["data"] / "evidence" / DATE / "report.html"
     proc = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--host-resolver-rules=MAP * ~NOTFOUND", f"--user-data-dir={tmp_path / 'profile'}",
+        [browser, *FLAGS, "--host-resolver-rules=MAP * ~NOTFOUND", f"--user-data-dir={tmp_path / 'profile'}",
          "--enable-logging=stderr", "--v=0", "--dump-dom", report.as_uri()],
         capture_output=True, text=True, timeout=120,
     )

@@ -158,6 +158,41 @@ def changes_by_id(con: duckdb.DuckDBPyConnection, change_ids) -> dict[str, dict]
     return {r[0]: dict(zip(CHANGE_COLUMNS, r, strict=True)) for r in rows}
 
 
+def run_changes_by_id(con: duckdb.DuckDBPyConnection, as_of: datetime, change_ids) -> dict[str, dict]:
+    """change_id -> change row (CHANGE_COLUMNS) as the run of this evidence date evaluated it: its
+    stored population (table ``population``), else, for runs older than that table, ``change_facts``."""
+    ids = sorted(set(change_ids))
+    out: dict[str, dict] = {}
+    if ids and table_columns(con, "population"):
+        cols = ", ".join(f'"{c}"' for c in CHANGE_COLUMNS)
+        rows = con.execute(f"SELECT {cols} FROM population WHERE CAST(as_of AS DATE) = ? AND change_id IN "
+                           "(SELECT unnest(?::VARCHAR[]))", [evidence_date(as_of), ids]).fetchall()
+        out = {r[0]: dict(zip(CHANGE_COLUMNS, r, strict=True)) for r in rows}
+    missing = [i for i in ids if i not in out]
+    return out | (changes_by_id(con, missing) if missing else {})
+
+
+def evidence_dates(con: duckdb.DuckDBPyConnection) -> list[date]:
+    """The evidence dates that have control_results, newest first."""
+    if not table_columns(con, "control_results"):
+        return []
+    rows = con.execute("SELECT DISTINCT CAST(as_of AS DATE) AS d FROM control_results ORDER BY d DESC").fetchall()
+    return [r[0] for r in rows]
+
+
+def date_as_of(con: duckdb.DuckDBPyConnection, day: date) -> datetime | None:
+    """The as-of time (naive UTC) of the control_results of an evidence date; None without results."""
+    return con.execute("SELECT max(as_of) FROM control_results WHERE CAST(as_of AS DATE) = ?", [day]).fetchone()[0]
+
+
+def latest_run(con: duckdb.DuckDBPyConnection) -> dict | None:
+    """The newest row of ``runs`` (as_of, stage, detail): how far the latest run got, or None."""
+    if not table_columns(con, "runs"):
+        return None
+    row = con.execute("SELECT as_of, stage, detail FROM runs ORDER BY as_of DESC LIMIT 1").fetchone()
+    return dict(zip(("as_of", "stage", "detail"), row, strict=True)) if row else None
+
+
 def change_kind_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     if "change_kind" not in table_columns(con, "change_facts"):
         return {}

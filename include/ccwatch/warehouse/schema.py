@@ -12,6 +12,7 @@ identifier the source used (GitHub login; Jira emailAddress when visible, else a
 from __future__ import annotations
 
 import os
+import time
 
 import duckdb
 
@@ -292,12 +293,26 @@ MEMORY_LIMIT_ENV = "CCWATCH_DUCKDB_MEMORY_LIMIT"
 DEFAULT_MEMORY_LIMIT = "2GB"
 
 
+# DuckDB locks the file per process: a writer cannot open it while another process reads it. The
+# Compliance page (publish/dashboard/) reads it read-only for milliseconds; a writer that meets such
+# a lock waits this long for it before failing (readers never wait: the page answers 503 instead).
+LOCK_WAIT_SECONDS = 30.0
+
+
 def connect(path: str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     limit = os.environ.get(MEMORY_LIMIT_ENV, "").strip() or DEFAULT_MEMORY_LIMIT
-    try:
-        con = duckdb.connect(str(path), read_only=read_only, config={"memory_limit": limit})
-    except (duckdb.InvalidInputException, duckdb.ParserException) as exc:
-        raise ValueError(f"{MEMORY_LIMIT_ENV}={limit!r} is not a DuckDB memory limit (e.g. 2GB, 512MB): {exc}") from None
+    deadline = time.monotonic() + (0 if read_only else LOCK_WAIT_SECONDS)
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only, config={"memory_limit": limit})
+            break
+        except (duckdb.InvalidInputException, duckdb.ParserException) as exc:
+            raise ValueError(f"{MEMORY_LIMIT_ENV}={limit!r} is not a DuckDB memory limit (e.g. 2GB, 512MB): "
+                             f"{exc}") from None
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)
     if not read_only:
         migrate(con)
     return con

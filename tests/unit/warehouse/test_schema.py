@@ -32,3 +32,48 @@ def test_bad_value_names_the_variable(tmp_path, monkeypatch):
     monkeypatch.setenv(schema.MEMORY_LIMIT_ENV, "lots")
     with pytest.raises(ValueError, match="CCWATCH_DUCKDB_MEMORY_LIMIT='lots'"):
         schema.connect(tmp_path / "w.duckdb")
+
+
+def _hold(path, seconds: float, read_only: bool):
+    """A separate process that holds the warehouse open for ``seconds`` (DuckDB locks per process)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time\n"
+         f"con = duckdb.connect(sys.argv[1], read_only={read_only})\nprint('open', flush=True)\n"
+         f"time.sleep({seconds})\ncon.close()", str(path)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "open"
+    return proc
+
+
+def test_a_writer_waits_for_a_reader_that_holds_the_file_briefly(tmp_path):
+    """The Compliance page reads the warehouse read-only for milliseconds; a nightly task opening it
+    for writing at that moment waits for the reader instead of failing."""
+    import time
+
+    path = tmp_path / "w.duckdb"
+    schema.connect(path).close()
+    reader = _hold(path, 1.5, read_only=True)
+    try:
+        t = time.monotonic()
+        con = schema.connect(path)
+        con.close()
+        assert time.monotonic() - t >= 0.5, "the reader held the file: the writer must have waited"
+    finally:
+        reader.wait(30)
+
+
+def test_a_writer_still_fails_loudly_when_the_file_stays_locked(tmp_path, monkeypatch):
+    import duckdb
+
+    path = tmp_path / "w.duckdb"
+    schema.connect(path).close()
+    monkeypatch.setattr(schema, "LOCK_WAIT_SECONDS", 0.5)
+    writer = _hold(path, 30, read_only=False)
+    try:
+        with pytest.raises(duckdb.IOException, match="lock"):
+            schema.connect(path)
+    finally:
+        writer.kill()
+        writer.wait()

@@ -21,7 +21,7 @@ from ccwatch.common.times import evidence_date
 
 log = logging.getLogger("ccwatch")
 
-_ARCHIVE = re.compile(r"ccwatch-evidence-(\d{4}-\d{2}-\d{2})(?:\.(\d+))?\.tar\.gz")
+ARCHIVE_NAME = re.compile(r"ccwatch-evidence-(\d{4}-\d{2}-\d{2})(?:\.(\d+))?\.tar\.gz")
 _FOLDER = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -43,7 +43,7 @@ def archives(base: Path) -> list[_Archive]:
     """The evidence archives in ``base``, oldest first (date, then rerun number)."""
     out = []
     for p in Path(base).iterdir() if Path(base).is_dir() else []:
-        m = _ARCHIVE.fullmatch(p.name)
+        m = ARCHIVE_NAME.fullmatch(p.name)
         if not m or not p.is_file() or p.is_symlink():
             continue
         d = _day(m.group(1))
