@@ -165,6 +165,30 @@ def ccwatch_home() -> Path:
     return Path(os.environ.get("CCWATCH_HOME") or PROJECT_ROOT / "data")
 
 
+DEFAULT_ALERT_CHANNEL = "#compliance-alerts"
+ALERT_CHANNEL_ENV = "CCWATCH_ALERT_CHANNEL"
+
+
+def alert_target(path: str | os.PathLike | None = None) -> tuple[str, str]:
+    """(Slack connection id, channel) for an alert that must go out even when the config file does
+    not load: ``slack.conn_id`` and ``slack.channel`` read leniently from the file when they are
+    strings there, else ``slack_api_default`` and ``CCWATCH_ALERT_CHANNEL`` (default
+    ``#compliance-alerts``).  Never raises."""
+    conn_id = SlackConfig.conn_id
+    channel = os.environ.get(ALERT_CHANNEL_ENV, "").strip() or DEFAULT_ALERT_CHANNEL
+    try:
+        doc = yaml.safe_load(Path(path or config_path()).read_bytes())
+        slack = doc.get("slack") if isinstance(doc, dict) else None
+    except Exception:  # noqa: BLE001 - a file that cannot be read or parsed: the defaults
+        slack = None
+    if isinstance(slack, dict):
+        if isinstance(slack.get("conn_id"), str) and slack["conn_id"].strip():
+            conn_id = slack["conn_id"].strip()
+        if isinstance(slack.get("channel"), str) and slack["channel"].strip():
+            channel = slack["channel"].strip()
+    return conn_id, channel
+
+
 def load_settings(path: str | os.PathLike | None = None) -> Settings:
     p = Path(path) if path else config_path()
     checker = Checker(p.name if p.parent == DEFAULT_CONFIG.parent else str(p))

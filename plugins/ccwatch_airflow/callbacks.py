@@ -1,7 +1,11 @@
 """Task failure callback: a failed stage posts a pipeline-failure alert to Slack.
 
 A failed fetch must never read as "all clear": the nightly alert only runs when every
-stage succeeded, and this callback tells the channel when one did not.
+stage succeeded, and this callback tells the channel when one did not.  When the task failed
+because the configuration file does not load, the alert still goes out: through the Slack
+connection and channel the file names when they can be read from it, else the defaults
+(``slack_api_default``, ``CCWATCH_ALERT_CHANNEL`` or ``#compliance-alerts``), saying that the
+config is broken and where.
 """
 
 from __future__ import annotations
@@ -12,10 +16,10 @@ log = logging.getLogger("ccwatch")
 
 
 def alert_pipeline_failure(context) -> None:
-    from ccwatch.publish import slack as notify
-    from ccwatch.settings import load_settings
+    from ccwatch.publish import slack
+    from ccwatch.settings import ConfigError, alert_target, load_settings
 
-    from ccwatch_airflow.connections import configured_endpoint
+    from ccwatch_airflow.connections import endpoint_for
 
     ti = context.get("task_instance") or context.get("ti")
     error = context.get("exception")
@@ -23,9 +27,14 @@ def alert_pipeline_failure(context) -> None:
     task_id = getattr(ti, "task_id", "?")
     run_id = context.get("run_id") or getattr(ti, "run_id", "?")
     try:
-        settings = load_settings()
-        endpoint = configured_endpoint(settings, "slack")
-        message = notify.build_pipeline_failure_message(dag_id, run_id, task_id, str(error))
-        notify.send_slack(endpoint, settings.slack.channel, message)
+        try:
+            settings = load_settings()
+            conn_id, channel, broken = settings.slack.conn_id, settings.slack.channel, None
+        except ConfigError as exc:  # the task failed on it too: say so through the fallback target
+            (conn_id, channel), broken = alert_target(), exc
+        endpoint = endpoint_for(conn_id, "slack", config_key="slack.conn_id")
+        message = slack.build_pipeline_failure_message(dag_id, run_id, task_id, str(broken or error),
+                                                       config_broken=broken is not None)
+        slack.send_slack(endpoint, channel, message)
     except Exception as exc:  # the callback must never mask the task's own failure
         log.error("ccwatch: could not post the pipeline-failure alert to Slack: %s", exc)

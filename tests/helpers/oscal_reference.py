@@ -17,6 +17,7 @@ import duckdb
 from ccwatch import __version__
 from ccwatch.common.changes import change_folder
 from ccwatch.common.endpoints import redact_url
+from ccwatch.common.text import clip
 from ccwatch.common.times import iso, naive_utc
 from ccwatch.controls.catalogue import CONTROL_NAMES, STATUSES, control_name, control_sort_key
 from ccwatch.publish import results
@@ -87,7 +88,7 @@ def build_assessment_results(con: duckdb.DuckDBPyConnection, settings: Settings,
                 rel.append(common.RelevantEvidence(href=ticket, description=f"Jira ticket {facts.get('ticket_key')}"))
             kind = facts.get("change_kind") or ("direct_push" if "@" in cid else "pull_request")
             props = [prop("repo", facts.get("repo")), prop("change-kind", kind)]
-            description = _line(facts.get("title"), cid)
+            description = _line(clip(str(facts.get("title") or "")), cid)
         else:
             page = link((repo_row or {}).get("html_url"))
             if page:

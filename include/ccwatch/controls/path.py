@@ -10,8 +10,8 @@ from __future__ import annotations
 import great_expectations.expectations as gxe
 
 from ccwatch.controls.base import control, due
-from ccwatch.controls.sqltext import CASE, PRESENT, REPR, SHORT, TS, T
-from ccwatch.controls.text import short, text, ts
+from ccwatch.controls.sqltext import CASE, PRESENT, QUOTED, SHORT, TS, T
+from ccwatch.controls.text import quoted, short, text, ts
 from ccwatch.settings import Settings
 
 
@@ -37,7 +37,7 @@ def detail_10(row: dict, status: str, s: Settings) -> str:
     source = text(row.get("push_time_source"))
     return (f"commit {short(row.get('sha'))} pushed to {branch} by {text(row.get('merged_by'), 'unknown pusher')} "
             f"at {ts(row.get('merged_at'))}{f' ({source})' if source else ''} without a pull request: "
-            f"{text(row.get('title'))!r}")
+            f"{quoted(row.get('title'))}")
 
 
 # --- detail lines as SQL (the same text, vectorised; sqltext.py) ---------------------------
@@ -50,7 +50,7 @@ def detail_sql_10(s: Settings) -> str:
                                f"|| {T('merged_by', 'unknown')} || ' at ' || {TS('merged_at')} || ' as ' || {SHORT('sha')})"),
         default=f"('commit ' || {SHORT('sha')} || ' pushed to ' || {branch} || ' by ' || {T('merged_by', 'unknown pusher')}"
                 f" || ' at ' || {TS('merged_at')} || CASE WHEN {PRESENT('push_time_source')} THEN ' (' || "
-                f"{T('push_time_source')} || ')' ELSE '' END || ' without a pull request: ' || {REPR('title')})")
+                f"{T('push_time_source')} || ')' ELSE '' END || ' without a pull request: ' || {QUOTED('title')})")
 
 
 CONTROLS = [

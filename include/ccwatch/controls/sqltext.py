@@ -8,13 +8,14 @@ control on the demo, hostile and synthetic warehouses and on rows with each fact
 Only what SQL reproduces exactly is taken from SQL: the evaluation keeps the SQL text only when
 it is printable ASCII (:data:`NORMALIZED`; then Python's whitespace normalisation means
 collapsing runs of spaces and trimming) and otherwise, or when the expression is NULL, computes
-the row's detail with the Python function.  Python's ``repr`` of a title is reproduced for
+the row's detail with the Python function.  Python's ``repr`` of a (clipped) title is reproduced for
 printable ASCII only (the same condition).  Config values reach the SQL as quoted literals
 (``sql_str``).
 """
 
 from __future__ import annotations
 
+from ccwatch.common.text import ELLIPSIS, QUOTE_LIMIT
 from ccwatch.controls.text import sql_str
 
 #: the status column of the row the expression is evaluated for
@@ -49,9 +50,17 @@ def NUM(col: str) -> str:
     return f"coalesce({col}, 0)"
 
 
-def REPR(col: str) -> str:
-    """``repr(text(row[col]))`` for printable ASCII text (anything else is recomputed in Python)."""
-    t = f"coalesce({col}, '')"
+def CLIP(expr: str) -> str:
+    """``common.text.clip(expr)``: at most QUOTE_LIMIT characters of source text in a detail line
+    (a clipped value ends with a non-ASCII ellipsis, so its row is recomputed in Python)."""
+    return (f"(CASE WHEN length({expr}) > {QUOTE_LIMIT} THEN left({expr}, {QUOTE_LIMIT - 1}) || '{ELLIPSIS}' "
+            f"ELSE {expr} END)")
+
+
+def QUOTED(col: str) -> str:
+    """``text.quoted(row[col])`` (``repr`` of the clipped text) for printable ASCII text (anything
+    else is recomputed in Python)."""
+    t = CLIP(f"coalesce({col}, '')")
     esc = f"replace({t}, '\\', '\\\\')"
     return (f"(CASE WHEN contains({t}, '''') AND NOT contains({t}, '\"') THEN '\"' || {esc} || '\"' "
             f"ELSE '''' || replace({esc}, '''', '\\''') || '''' END)")

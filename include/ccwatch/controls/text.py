@@ -6,6 +6,7 @@ import math
 from datetime import datetime
 from typing import Any
 
+from ccwatch.common.text import clip
 from ccwatch.common.times import minute_z
 
 _PRESENT_TYPES = (str, int, bool, datetime)
@@ -61,3 +62,8 @@ def direct_push_na(row: dict) -> str:
         f"direct push {short(row.get('sha'))} by {text(row.get('merged_by'), 'unknown pusher')}: "
         "no pull request or ticket to evaluate (see CC8.1-10)"
     )
+
+
+def quoted(x: Any) -> str:
+    """Source text (a PR title, a commit's first line) as a detail line quotes it: clipped, then repr."""
+    return repr(clip(text(x)))

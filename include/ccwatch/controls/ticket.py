@@ -11,9 +11,10 @@ import re
 
 import great_expectations.expectations as gxe
 
+from ccwatch.common.text import clip
 from ccwatch.controls.base import control, due
-from ccwatch.controls.sqltext import CASE, LIT, NA, NO_TICKET, PRESENT, REPR, ST, TRUE, TS, T
-from ccwatch.controls.text import direct_push_na, sql_str, text, ts
+from ccwatch.controls.sqltext import CASE, CLIP, LIT, NA, NO_TICKET, PRESENT, QUOTED, ST, TRUE, TS, T
+from ccwatch.controls.text import direct_push_na, quoted, sql_str, text, ts
 from ccwatch.settings import Settings
 
 
@@ -119,9 +120,9 @@ def detail_01(row: dict, status: str, s: Settings) -> str:
     key = text(row.get("ticket_key"))
     if not key:
         other = text(row.get("title_other_keys"))
-        extra = f" (it names {other}, outside the in-scope projects)" if other else ""
+        extra = f" (it names {clip(other)}, outside the in-scope projects)" if other else ""
         return (f"no ticket key of {', '.join(s.jira.project_keys)} in the PR title "
-                f"{text(row.get('title'))!r}{extra}")
+                f"{quoted(row.get('title'))}{extra}")
     if not row.get("ticket_exists"):
         return f"title names {key} but {key} does not exist in Jira (or is not visible to ccwatch)"
     return f"title names {key}, found in Jira (status {text(row.get('ticket_status'), 'unknown')})"
@@ -170,12 +171,12 @@ def detail_02(row: dict, status: str, s: Settings) -> str:
 
 def detail_sql_01(s: Settings) -> str:
     key = T("ticket_key")
-    other = (f"(CASE WHEN {PRESENT('title_other_keys')} THEN ' (it names ' || {T('title_other_keys')} "
+    other = (f"(CASE WHEN {PRESENT('title_other_keys')} THEN ' (it names ' || {CLIP(T('title_other_keys'))} "
              "|| ', outside the in-scope projects)' ELSE '' END)")
     return CASE(
         (f"{ST} = 'not_applicable'", NA()),
         (f"NOT {PRESENT('ticket_key')}", f"({LIT('no ticket key of ' + ', '.join(s.jira.project_keys) + ' in the PR title ')}"
-                                         f" || {REPR('title')} || {other})"),
+                                         f" || {QUOTED('title')} || {other})"),
         (f"NOT {TRUE('ticket_exists')}", f"('title names ' || {key} || ' but ' || {key} "
                                          "|| ' does not exist in Jira (or is not visible to ccwatch)')"),
         default=f"('title names ' || {key} || ', found in Jira (status ' || {T('ticket_status', 'unknown')} || ')')")

@@ -207,12 +207,19 @@ def build_slack_message(con: duckdb.DuckDBPyConnection, settings: Settings, as_o
     return {"text": mrkdwn_escape(text), "blocks": blocks, _META: meta}
 
 
-def build_pipeline_failure_message(dag_id: str, run_id: str, task_id: str, error: str) -> dict:
-    """The separate alert for a failed pipeline task: no verdict was produced, so it is no all-clear."""
+def build_pipeline_failure_message(dag_id: str, run_id: str, task_id: str, error: str, *,
+                                   config_broken: bool = False) -> dict:
+    """The separate alert for a failed pipeline task: no verdict was produced, so it is no all-clear.
+    ``config_broken``: the task failed because the configuration file does not load (the error names
+    the file and the key); every run fails the same way until it is fixed."""
     err = scrub(str(error or "")).replace("```", "'''")
     err = err if len(err) <= 2500 else err[:2499] + "…"
     fields = [("DAG", dag_id), ("Run", run_id), ("Task", task_id)]
     headline = f"ccwatch pipeline failed: {task_id} of {dag_id}"
+    if config_broken:
+        headline = f"ccwatch configuration is broken: {dag_id} cannot run"
+        fields.append(("Fix", "the file and key named below; every run fails until the file loads "
+                              "(python -m ccwatch check-config FILE)"))
     return {
         "text": mrkdwn_escape(f"{headline} (run {run_id}). No compliance verdict was produced for this run."),
         "blocks": [

@@ -183,3 +183,23 @@ def test_csv_and_oscal_round_trip(run):
     assert len({len(r) for r in results}) == 1, "one column count for every row"
     oscal = json.loads((run["evidence"] / "oscal-assessment-results.json").read_text(encoding="utf-8"))
     assert SCRIPT in json.dumps(oscal, ensure_ascii=False)  # JSON-escaped by construction, kept as text
+
+
+def test_a_huge_title_is_quoted_clipped_and_kept_whole_in_the_evidence(settings, tmp_path):
+    """A 2 MB PR title without a ticket key: CC8.1-01's detail, the report and OSCAL quote at most 200
+    characters of it; the change's evidence file keeps it whole, as fetched."""
+    scenario = hostile_scenario()
+    pulls = {x["number"]: x for x in scenario["github"]["repos"][PAY]["pulls"]}
+    huge = "z" * (2 << 20)
+    pulls[121]["title"] = huge
+    with SandboxServer(scenario) as server:
+        run = run_pipeline(settings, server, DAY, tmp_path)
+    assert run.error is None, f"{run.failed_stage}: {run.error}"
+    (detail,) = query(tmp_path, "SELECT detail FROM control_results WHERE change_id = ? AND control_id = 'CC8.1-01'",
+                      [f"{PAY}#121"])[0]
+    assert len(detail) < 400 and ("z" * 199 + "\u2026") in detail
+    ev = Path(run.evidence["directory"])
+    for name in ("report.html", "oscal-assessment-results.json", "control_results.csv"):
+        assert "z" * 1000 not in (ev / name).read_text(encoding="utf-8"), name
+    node = json.loads((ev / "changes" / "acme__payments-api__pr-121" / "pull.graphql.json").read_text())
+    assert node["payload"]["title"] == huge

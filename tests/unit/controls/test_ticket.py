@@ -23,6 +23,11 @@ def ticket_no_key(w, n):
     return w.good_pr(n, title="fix the thing")["id"]
 
 
+@case("CC8.1-01", "fail", "in the PR title '" + "z" * 199 + "…'")
+def ticket_no_key_huge_title(w, n):  # a detail line quotes at most 200 characters of a title
+    return w.good_pr(n, title="z" * 100_000)["id"]
+
+
 @case("CC8.1-01", "fail", "FOO-9, outside the in-scope projects")
 def ticket_other_project(w, n):
     return w.good_pr(n, title="fix [FOO-9]")["id"]

@@ -14,6 +14,7 @@ from typing import Any
 import duckdb
 
 from ccwatch import __version__
+from ccwatch.common.text import clip
 from ccwatch.common.times import evidence_date, iso, naive_utc
 from ccwatch.controls.catalogue import CONTROL_NAMES, REPO_CONTROLS, STATUSES, control_name, control_sort_key
 from ccwatch.publish import results
@@ -129,7 +130,7 @@ def _due(control_id: str, change: dict | None, s: Settings) -> str:
 
 def _change_cells(row: dict, change: dict | None, commit_links: dict) -> str:
     cid = row["change_id"]
-    title = change.get("title") if change else ""
+    title = clip(change.get("title") or "") if change else ""
     ticket = ""
     if change and change.get("ticket_key"):
         ticket = _link(change.get("ticket_url"), change["ticket_key"])

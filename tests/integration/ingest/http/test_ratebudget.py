@@ -69,7 +69,7 @@ def test_raises_when_the_reset_is_past_the_retry_budget():
 
 
 def test_blocks_every_worker_until_the_reset_then_lets_them_go():
-    reset = int(time.time()) + 1  # within the retry budget: wait
+    reset = int(time.time()) + 2  # within the retry budget, and at least 1 s away: wait
     b = RateBudget(reserve=100, policy=RetryPolicy(max_wait=30))
     b.update(headers(3, reset))
     done: list[float] = []
