@@ -15,7 +15,7 @@ import os
 
 import duckdb
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 6  # 5 is reserved (another branch); migrate() applies every missing number
 
 # Each migration is applied once, in order; never edit a shipped one, add a new one.
 MIGRATIONS: dict[int, str] = {
@@ -263,16 +263,36 @@ CREATE TABLE IF NOT EXISTS change_deployments (
     PRIMARY KEY (as_of, change_id, environment, deployment_id)
 );
 """,
+    6: """
+-- Every published evidence archive (ccwatch.publish.evidence.ledger), recorded outside the archive
+-- so a later rewrite of the archive contradicts a record the archive's files do not hold
+-- (CONTROLS.md, "Evidence an auditor can trust (r2)").  One row per archive: a rerun of a date
+-- adds a row (its numbered archive), never replaces one.  The previous_manifest_sha256 is the
+-- manifest.json "previous" link of the hash chain (null for the first archive).
+CREATE TABLE IF NOT EXISTS evidence_archives (
+    as_of                    TIMESTAMP NOT NULL,
+    path                     VARCHAR NOT NULL,   -- the archive's path when it was published
+    sha256                   VARCHAR NOT NULL,   -- of the .tar.gz
+    manifest_sha256          VARCHAR NOT NULL,   -- of its manifest.json
+    generated_at             TIMESTAMP NOT NULL, -- manifest.json "generated_at" (wall clock, UTC)
+    signed                   BOOLEAN NOT NULL,   -- manifest.json.sig present (evidence.signing_conn_id)
+    previous_manifest_sha256 VARCHAR,
+    PRIMARY KEY (path)
+);
+""",
 }
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> int:
-    """Bring the schema to SCHEMA_VERSION; returns the version now in force."""
+    """Bring the schema to SCHEMA_VERSION; returns the highest version now in force.
+
+    Applies every migration whose number is not recorded yet, in order, not only those above the
+    highest: numbers are reserved per branch, so a warehouse may have 6 before 5 lands."""
     con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-    row = con.execute("SELECT max(version) FROM schema_version").fetchone()
-    current = row[0] or 0
+    applied = {v for (v,) in con.execute("SELECT version FROM schema_version").fetchall()}
+    current = max(applied, default=0)
     for v in sorted(MIGRATIONS):
-        if v > current:
+        if v not in applied:
             con.execute("BEGIN TRANSACTION")
             try:
                 con.execute(MIGRATIONS[v])
@@ -281,7 +301,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
             except Exception:
                 con.execute("ROLLBACK")
                 raise
-            current = v
+            current = max(current, v)
     return current
 
 
