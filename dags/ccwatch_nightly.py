@@ -136,9 +136,7 @@ def ccwatch_nightly():
     @task
     def write_evidence(**context) -> dict:
         from ccwatch.pipeline import write_evidence as stage
-        from ccwatch_airflow.connections import configured_endpoint
-
-        from ccwatch_airflow.connections import configured_signing_key
+        from ccwatch_airflow.connections import configured_endpoint, configured_signing_key
 
         settings, as_of, home = _run(context)
         endpoints = {

@@ -43,7 +43,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -115,7 +115,7 @@ def generate_pki(
     """Create root CA [+ intermediate] + TSA certificate in ``directory`` (PEM files)."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     start = now - dt.timedelta(hours=1)  # tolerate small clock differences
 
     root_key = ec.generate_private_key(ec.SECP256R1())
@@ -345,7 +345,7 @@ class LocalTSA:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}/tsr"
 
-    def start(self) -> "LocalTSA":
+    def start(self) -> LocalTSA:
         tsa = self
         self._stopping.clear()
 
@@ -403,7 +403,7 @@ class LocalTSA:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def __enter__(self) -> "LocalTSA":
+    def __enter__(self) -> LocalTSA:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import calendar
-import socket
 import csv
 import gzip
 import hashlib
 import io
 import json
+import socket
 import subprocess
 import sys
 import tarfile
