@@ -125,7 +125,7 @@ def test_evidence_archives_table_records_both_digests(two_days):
                                    "previous_manifest_sha256 FROM evidence_archives ORDER BY as_of, generated_at")
     assert [str(r[0]) for r in rows] == [*DAYS, DAYS[1]]
     assert Path(rows[2][1]).name == f"ccwatch-evidence-{DAYS[1]}.1.tar.gz" and rows[2][5] == rows[1][5]
-    for (day, path, sha, msha, signed, prev), run in zip(rows, two_days["runs"], strict=True):
+    for (day, path, sha, msha, signed, _prev), run in zip(rows, two_days["runs"], strict=True):
         assert Path(path).name.startswith(f"ccwatch-evidence-{day}.") and signed is True
         assert sha == hashlib.sha256(Path(path).read_bytes()).hexdigest() == run.evidence["sha256"]
         assert msha == run.evidence["manifest_sha256"]

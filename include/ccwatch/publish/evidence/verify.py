@@ -39,7 +39,7 @@ from ccwatch.publish.evidence.ledger import ARCHIVE_NAME
 SIG = signing.SIGNATURE_FILE
 TSR = timestamp.TIMESTAMP_FILE
 BESIDE = (MANIFEST, SIG, TSR)  # the files not listed in the manifest
-MAX_MANIFEST_BYTES = 512 * 1024 * 1024  # ~4M file entries; a 100k-change manifest is ~130 MB
+MAX_MANIFEST_BYTES = 256 * 1024 * 1024  # ~2M file entries (~130 bytes each); 100k changes need ~100 MB
 MAX_HEADER_BYTES = 1024 * 1024  # PAX / GNU long-name header blocks tarfile would read whole
 MAX_LISTED = 1000  # problems listed one by one; more are counted
 CHUNK = 1 << 20
@@ -344,6 +344,8 @@ def _verify_archive(p: Path, report: Report, public_key, tsa_anchors) -> None:
                 if rel in BESIDE and m.isfile() and rel not in found:
                     found[rel] = _read_member(tar, m, {MANIFEST: MAX_MANIFEST_BYTES, SIG: 4096}.get(
                         rel, timestamp.MAX_RESPONSE_BYTES))
+                    if rel == MANIFEST and found[rel] is None:
+                        raise Malformed(f"manifest.json is larger than {MAX_MANIFEST_BYTES} bytes")
     except (OSError, tarfile.TarError, EOFError, ValueError) as exc:
         raise Malformed(f"unreadable archive {p.name}: {type(exc).__name__}: {str(exc)[:300]}") from None
     if MANIFEST not in found:
