@@ -13,8 +13,11 @@ Every night, for the run's logical date (the **as-of time**):
 3. **load_warehouse** loads the staged payloads into DuckDB in one transaction;
 4. **build_facts** derives one row of facts per change and per repository;
 5. **evaluate_controls** asserts CC8.1-01…13 with Great Expectations into `control_results`;
-6. **write_evidence** writes the dated, hash-manifested evidence folder and archive;
-7. **alert_slack** posts failures not alerted before (connection `slack_api_default`).
+6. **write_evidence** writes the dated, hash-manifested evidence folder and archive, signed with
+   the Ed25519 key of `evidence.signing_conn_id` and time-stamped by `evidence.timestamp_url` when
+   set (a failing TSA fails the run), and records both digests in `evidence_archives`;
+7. **alert_slack** posts failures not alerted before (connection `slack_api_default`), or on a
+   night without news one line; either way the archive's and the manifest's SHA-256.
 
 A failed fetch of any one repository fails the run (nothing downstream runs, no "all clear");
 each mapped task retries on its own, and a task that fails for good posts a pipeline-failure
@@ -133,14 +136,18 @@ def ccwatch_nightly():
     @task
     def write_evidence(**context) -> dict:
         from ccwatch.pipeline import write_evidence as stage
-        from ccwatch_airflow.connections import configured_endpoint
+        from ccwatch_airflow.connections import configured_endpoint, configured_signing_key
 
         settings, as_of, home = _run(context)
         endpoints = {
             "github": configured_endpoint(settings, "github").base_url,
             "jira": configured_endpoint(settings, "jira").base_url,
         }
-        return stage(settings, as_of, home, endpoints)
+        ti = context.get("ti") or context.get("task_instance")
+        run_info = {"dag_id": getattr(ti, "dag_id", None), "run_id": context.get("run_id"),
+                    "try_number": getattr(ti, "try_number", None)}
+        return stage(settings, as_of, home, endpoints, signing_key=configured_signing_key(settings),
+                     run_info=run_info)
 
     @task
     def alert_slack(evidence: dict, **context) -> dict:

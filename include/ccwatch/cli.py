@@ -2,7 +2,9 @@
 
 Commands:
   summary --date YYYY-MM-DD   per-control counts of that date's control_results
-  verify ARCHIVE              re-hash an evidence archive, evidence folder or sample packet against its manifest
+  verify ARCHIVE_OR_FOLDER [--public-key F] [--tsa-ca F]   re-hash an evidence archive, folder or sample
+                              packet against its manifest; check its signature and time-stamp
+  verify --chain EVIDENCE_DIR [--public-key F]   every archive and each link of the hash chain
   check-config [FILE]         validate a config file and exit non-zero naming the bad key
   sample --from D --to D --size N --seed S    the auditor's reproducible sample and its evidence packet
   self-audit --quarter 2026Q4 [--size N] [--seed S]   the quarterly self-audit report
@@ -47,27 +49,59 @@ def _summary(args) -> int:
 
 
 def _verify(args) -> int:
-    from ccwatch.publish.evidence.verify import verify_archive
+    from ccwatch.publish.evidence import signing, timestamp
+    from ccwatch.publish.evidence.verify import verify, verify_chain
 
-    path = Path(args.archive)
-    if not path.exists():
-        print(f"ccwatch: {path}: no such archive or folder", file=sys.stderr)
-        return 2
-    if not path.is_dir() and not path.is_file():
-        print(f"ccwatch: {path}: not an archive file or a folder", file=sys.stderr)
-        return 2
-    problems = verify_archive(path)
-    unusable = [p for p in problems if p.startswith(("unreadable archive", "unreadable manifest"))]
-    if unusable or problems == ["missing: manifest.json"]:
-        what = unusable[0] if unusable else "it has no manifest.json"
-        print(f"ccwatch: {path}: not a readable ccwatch evidence archive, folder or sample packet ({what})",
+    key = anchors = None
+    try:
+        if args.public_key:
+            key = signing.load_ed25519_public_key(args.public_key)
+        if args.tsa_ca:
+            anchors = timestamp.load_trust_anchors(args.tsa_ca)
+            if not anchors:
+                raise timestamp.TimestampMalformed(f"{args.tsa_ca}: no certificate in it")
+    except (OSError, signing.SigningKeyError, timestamp.TimestampMalformed) as exc:
+        what = getattr(exc, "strerror", None) or exc
+        print(f"ccwatch: {what}" + (f": {exc.filename}" if isinstance(exc, OSError) and exc.filename else ""),
               file=sys.stderr)
         return 2
-    for p in problems:
-        print(f"{path}: {p}")
-    if not problems:
-        print(f"{path}: OK, every file matches manifest.json")
-    return 1 if problems else 0
+    path = Path(args.archive)
+    if not path.exists() and not path.is_symlink():
+        print(f"ccwatch: {path}: no such archive or folder", file=sys.stderr)
+        return 2
+    if args.chain:
+        reports, chain = verify_chain(path, key, anchors)
+        worst = max([r.exit_code for r in reports] + [chain.exit_code])
+        for r in reports:
+            _print_report(Path(r.target), r, quiet_ok=True)
+        for line in chain.lines():
+            print(f"{path}: chain: {line}")
+        for line in chain.notes:
+            print(f"{path}: chain: {line}")
+        if chain.errors:
+            print(f"ccwatch: {path}: {chain.errors[0]}", file=sys.stderr)
+        elif worst == 0:
+            print(f"{path}: OK, {len(reports)} archive(s) verify and every link of the hash chain holds")
+        return worst
+    report = verify(path, key, anchors)
+    return _print_report(path, report)
+
+
+def _print_report(path: Path, report, quiet_ok: bool = False) -> int:
+    if report.errors:
+        first = "it has no manifest.json" if report.errors[0] == "missing: manifest.json" else report.errors[0]
+        print(f"ccwatch: {path}: not a readable ccwatch evidence archive, folder or sample packet ({first})",
+              file=sys.stderr)
+        for e in report.errors[1:]:
+            print(f"ccwatch: {path}: {e}", file=sys.stderr)
+    for line in report.problems + ([f"... and {report.more} more problems"] if report.more else []):
+        print(f"{path}: {line}")
+    for note in report.notes:
+        print(f"{path}: {note}")
+    if report.exit_code == 0:
+        sha = f" (manifest.json sha256 {report.manifest_sha256})" if report.manifest_sha256 else ""
+        print(f"{path}: OK, every file matches manifest.json{sha}")
+    return report.exit_code
 
 
 def _check_config(args) -> int:
@@ -174,13 +208,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--date", required=True, help="as-of date, YYYY-MM-DD")
     p.add_argument("--home", help=_HOME_HELP)
     p.set_defaults(func=_summary)
-    p = sub.add_parser("verify", help="re-hash an evidence archive or sample packet against its manifest",
+    p = sub.add_parser("verify", help="check an evidence archive, folder, sample packet or chain of dates",
                        formatter_class=_FMT,
-                       description="Re-hash every file against manifest.json; exit 0 when all match, 1 when a "
-                                   "file was modified, added or removed, 2 when the path is not an archive.",
+                       description="Re-hash every file against manifest.json (regular files only: links, devices and "
+                                   "paths leaving the folder are failures), check the manifest's Ed25519 signature "
+                                   "(with --public-key) and RFC 3161 time-stamp (its chain with --tsa-ca), or with "
+                                   "--chain every archive of an evidence folder and each day's link to the previous "
+                                   "day's manifest. Exit 0 when all holds, 1 on a mismatch, 2 when the input is "
+                                   "unreadable or malformed. See docs/AUDITOR.md.",
                        epilog="examples:\n  python -m ccwatch verify data/evidence/ccwatch-evidence-2026-11-25.tar.gz"
+                              " --public-key ccwatch-signing.pub.pem --tsa-ca tsa-ca.pem"
+                              "\n  python -m ccwatch verify --chain data/evidence --public-key ccwatch-signing.pub.pem"
                               "\n  python -m ccwatch verify data/samples/2026-10-01_2026-11-25_seed7_n25")
-    p.add_argument("archive", help="ccwatch-evidence-<date>.tar.gz, an evidence/<date>/ folder or a samples/ packet")
+    p.add_argument("archive", metavar="ARCHIVE_OR_FOLDER",
+                   help="ccwatch-evidence-<date>.tar.gz, an evidence/<date>/ folder or a samples/ packet; with "
+                        "--chain the evidence folder holding the archives")
+    p.add_argument("--chain", action="store_true", help="verify every archive of the folder and the hash chain")
+    p.add_argument("--public-key", metavar="FILE",
+                   help="the Ed25519 public key (PEM) the company gave you: the signature must verify with it")
+    p.add_argument("--tsa-ca", metavar="FILE",
+                   help="the time-stamping authority's root certificate(s) (PEM), obtained from the TSA: a CA "
+                        "taken from the archive proves nothing, a forger would replace it too")
     p.set_defaults(func=_verify)
     p = sub.add_parser("check-config", help="validate a configuration file", formatter_class=_FMT,
                        description="Validate a config file; exit 2 naming the file and the bad key.",

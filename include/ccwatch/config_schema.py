@@ -90,7 +90,15 @@ SCHEMA: dict[str, Any] = {
         False,
     ),
     "slack": ({"conn_id": (str, False), "channel": (str, True)}, True),
-    "evidence": ({"retention_days": (int, False), "keep_latest": (int, False)}, False),
+    "evidence": (
+        {
+            "retention_days": (int, False),
+            "keep_latest": (int, False),
+            "signing_conn_id": (str, False),  # (r2) Airflow connection: password = Ed25519 private key (PEM)
+            "timestamp_url": (str, False),  # (r2) RFC 3161 time-stamping authority
+        },
+        False,
+    ),
 }
 
 # Lists that must hold at least one item when present.

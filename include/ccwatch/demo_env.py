@@ -42,18 +42,20 @@ def connection_env(scenario: dict, url: str) -> dict[str, str]:
 def _report(home: Path, date: str, url: str, log: str, rc: int) -> int:
     from ccwatch.common.paths import warehouse_path
     from ccwatch.common.times import parse_as_of
+    from ccwatch.publish.evidence.ledger import latest_record
     from ccwatch.publish.results import summary_table
     from ccwatch.warehouse import schema
     from ccwatch.warehouse.runs import run_stage
 
     as_of = parse_as_of(date)
     db = warehouse_path(home)
-    stage, detail, table = None, None, ""
+    stage, detail, table, record = None, None, "", None
     if db.is_file():
         con = schema.connect(db, read_only=True)
         try:
             stage, detail = run_stage(con, as_of)
             table = summary_table(con, as_of)
+            record = latest_record(con, as_of)
         finally:
             con.close()
     if rc != 0 or stage != "archived":
@@ -73,11 +75,20 @@ def _report(home: Path, date: str, url: str, log: str, rc: int) -> int:
     print(f"report:    {evidence / 'report.html'}")
     print(f"warehouse: {db}")
     print(f"archive:   {detail}")
+    if record:
+        print(f"sha256:    archive {record['sha256']}")
+        print(f"           manifest.json {record['manifest_sha256']} ({'signed' if record['signed'] else 'unsigned'})")
     print(f"evidence:  {evidence}/")
-    if messages:
-        print(f"slack:     {len(messages)} message(s) posted to the API double's #compliance-alerts")
+    print(f"verify:    python -m ccwatch verify {detail}")
+    news = [m for m in messages if "no new failures" not in str(m.get("text", ""))]
+    if news:
+        print(f"slack:     {len(messages)} message(s) posted to the API double's #compliance-alerts "
+              "(new failures, with the digests)")
+    elif messages:
+        print("slack:     no new failures (all alerted on an earlier run); posted the digest line: "
+              f"{messages[-1].get('text', '')}")
     else:
-        print("slack:     nothing posted: every failure was already alerted on an earlier run")
+        print("slack:     nothing posted (every night posts at least the digest line: see the log)")
     print(f"log:       {log}")
     return 0
 

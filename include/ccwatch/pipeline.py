@@ -200,7 +200,11 @@ def evaluate_controls(settings: Settings, as_of: datetime, home: Path) -> dict:
 # --- publish ---------------------------------------------------------------------------
 
 
-def write_evidence(settings: Settings, as_of: datetime, home: Path, endpoints: dict[str, str]) -> dict:
+def write_evidence(settings: Settings, as_of: datetime, home: Path, endpoints: dict[str, str], *,
+                   signing_key=None, run_info: dict | None = None) -> dict:
+    """Write the date's evidence folder and archive.  ``signing_key``: the Ed25519 private key of
+    ``evidence.signing_conn_id`` (the Airflow glue resolves it; required when that key is set, never
+    logged or stored); ``run_info``: dag_id, run_id, try_number as the orchestrator knows them."""
     from ccwatch.publish.evidence.write import write_evidence as write
     from ccwatch.publish.report.html import render_report
 
@@ -210,30 +214,44 @@ def write_evidence(settings: Settings, as_of: datetime, home: Path, endpoints: d
     gx_results = json.loads(gx_path.read_text(encoding="utf-8"))
     con = open_loaded(home, as_of, need="evaluated")
     try:
-        html = render_report(con, settings, as_of, gx_results)
+        html = render_report(con, settings, as_of, gx_results, signing_key=signing_key)
         safe = {k: redact_url(v) for k, v in endpoints.items()}
-        res = write(con, settings, as_of, Path(home), gx_results, html, safe)
+        res = write(con, settings, as_of, Path(home), gx_results, html, safe, signing_key=signing_key,
+                    run_info=run_info)
         mark_run(con, as_of, "archived", f"{res.archive}")
     finally:
         con.close()
     if res.numbered:
         log.warning("An archive for %s already existed; wrote the new numbered archive %s", as_of.date(), res.archive)
+    log.info("Evidence %s: archive sha256 %s, manifest.json sha256 %s (%s)", as_of.date(), res.sha256,
+             res.manifest_sha256, "signed" if res.signed else "unsigned")
     return {"directory": str(res.directory), "archive": str(res.archive), "numbered": res.numbered,
-            "files": res.files, "report": str(Path(res.directory) / "report.html"), "pruned": list(res.pruned)}
+            "files": res.files, "report": str(Path(res.directory) / "report.html"), "pruned": list(res.pruned),
+            "sha256": res.sha256, "manifest_sha256": res.manifest_sha256, "signed": res.signed,
+            "timestamped": res.timestamped}
 
 
 def alert_slack(settings: Settings, as_of: datetime, home: Path, endpoint: Endpoint, report_location: str) -> dict:
+    """Post the night's message: new failures and resolutions when there are any, else one line; either
+    way it carries the archive's and the manifest's SHA-256 (CONTROLS.md r2: recorded outside the archive)."""
     from ccwatch.publish import slack
+    from ccwatch.publish.evidence.ledger import latest_record
 
     con = open_loaded(home, as_of, need="evaluated")
     try:
-        message = slack.build_slack_message(con, settings, as_of, report_location)
+        record = latest_record(con, as_of)
+        if record is None:
+            raise StageError(f"no evidence_archives record for {as_of:%Y-%m-%d}: write_evidence did not complete, "
+                             "so there are no digests to post")
+        message = slack.build_slack_message(con, settings, as_of, report_location, digests=record)
         if message is None:
-            log.info("Slack: no new failures and nothing resolved since the last alert; nothing sent")
-            return {"sent": False}
+            message = slack.build_digest_message(as_of, record, report_location)
+            news = False
+        else:
+            news = True
         slack.send_slack(endpoint, settings.slack.channel, message)
         slack.mark_alerted(con, as_of, message)
     finally:
         con.close()
-    log.info("Slack: alert posted to %s", settings.slack.channel)
+    log.info("Slack: %s posted to %s", "alert" if news else "no new failures; digest line", settings.slack.channel)
     return {"sent": True}

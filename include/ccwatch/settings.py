@@ -129,10 +129,13 @@ class SlackConfig:
 
 @dataclass(frozen=True)
 class EvidenceConfig:
-    """Retention of the evidence archives: None keeps every archive forever."""
+    """Retention of the evidence archives (None keeps every archive forever), and the trust anchors of
+    the manifest (r2): the Airflow connection holding the Ed25519 signing key, the RFC 3161 TSA."""
 
     retention_days: int | None = None
     keep_latest: int = 30
+    signing_conn_id: str | None = None
+    timestamp_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -219,6 +222,23 @@ def _t(d: dict, key: str, default: tuple = ()) -> tuple:
     return tuple(d.get(key, default))
 
 
+def _check_timestamp_url(url: str, c: Checker) -> None:
+    """An http(s) URL without user:password@ (the config file travels in every evidence archive)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise c.fail("evidence.timestamp_url", "is not a URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise c.fail("evidence.timestamp_url", "must be an http:// or https:// URL of an RFC 3161 time-stamping "
+                     "authority")
+    if parts.username is not None or parts.password is not None:
+        raise c.fail("evidence.timestamp_url", "must not carry user:password@ (the config file is archived with "
+                     "the evidence; credentials never belong in it)")
+
+
 def _build(d: dict, c: Checker) -> Settings:
     if d["lookback_days"] < 1:
         raise c.fail("lookback_days", "must be at least 1")
@@ -301,6 +321,8 @@ def _build(d: dict, c: Checker) -> Settings:
         raise c.fail("evidence.retention_days", "must be at least 1 (leave it out to keep archives forever)")
     if evidence.keep_latest < 1:
         raise c.fail("evidence.keep_latest", "must be at least 1")
+    if evidence.timestamp_url is not None:
+        _check_timestamp_url(evidence.timestamp_url, c)
     return Settings(
         lookback_days=d["lookback_days"],
         github=github,

@@ -14,6 +14,11 @@ path (the URI's "schema" part; a schema of ``http``/``https``, the HTTP provider
 convention, is taken as the scheme instead).  An extra ``base_url`` always wins.
 GitHub and Jira base URLs carry no trailing slash; the Slack one always ends with one.
 
+- Evidence signing key (``evidence.signing_conn_id``, any type, e.g. ``generic``): password = the
+  Ed25519 private key as PEM (``openssl genpkey -algorithm ed25519``), however an environment
+  variable or the UI mangled its newlines (``ccwatch.publish.evidence.signing``).  The key object is
+  handed to the stage and never logged, stored or put in an error message.
+
 Outside a running task (a plain Python process, pytest) Airflow's task SDK resolves
 connections through its fallback chain, which reads ``AIRFLOW_CONN_*`` on every call.
 """
@@ -25,6 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from airflow.sdk import BaseHook
 from ccwatch.common.endpoints import Endpoint
+from ccwatch.publish.evidence.signing import SigningKeyError, load_ed25519_private_key
 
 DEFAULT_BASE = {
     "github": "https://api.github.com",
@@ -128,3 +134,23 @@ def configured_endpoint(settings, service: str) -> Endpoint:
     a missing connection's error names that config key and file too."""
     conn_id = getattr(settings, service).conn_id
     return endpoint_for(conn_id, service, config_key=f"{service}.conn_id", config_file=settings.source_path)
+
+
+def configured_signing_key(settings):
+    """The Ed25519 private key of ``evidence.signing_conn_id``, or None when that key is not set.
+
+    A missing connection, an empty password or a key that is not an unencrypted Ed25519 key stops
+    the task with a message naming the connection and the config key, never the key material."""
+    conn_id = settings.evidence.signing_conn_id
+    if not conn_id:
+        return None
+    origin = _origin("evidence.signing_conn_id", settings.source_path)
+    conn = _lookup(conn_id, "signing key", origin)
+    text = conn.password or (conn.extra_dejson or {}).get("private_key")
+    if not text:
+        raise ConnectionConfigError(f"Airflow connection '{conn_id}' (signing key){origin} has no password: put the "
+                                    "Ed25519 private key (PEM) there (docs/DEPLOYMENT.md)")
+    try:
+        return load_ed25519_private_key(text)
+    except SigningKeyError as exc:
+        raise ConnectionConfigError(f"Airflow connection '{conn_id}' (signing key){origin}: {exc}") from None

@@ -40,8 +40,10 @@ def endpoints(server: SandboxServer, tokens: dict | None = None) -> dict[str, En
 
 
 def run_pipeline(settings, server: SandboxServer, as_of, home: Path, tokens: dict | None = None,
-                 until: str | None = None, github_workers: int | None = 1) -> Run:
-    """All stages for ``as_of`` (up to and without ``until``), in the DAG's order; stop at the first failed task."""
+                 until: str | None = None, github_workers: int | None = 1, signing_key=None,
+                 run_info: dict | None = None) -> Run:
+    """All stages for ``as_of`` (up to and without ``until``), in the DAG's order; stop at the first failed task.
+    ``signing_key`` / ``run_info``: what the Airflow glue hands write_evidence."""
     ep = endpoints(server, tokens)
     run = Run()
     t0 = time.monotonic()
@@ -67,7 +69,8 @@ def run_pipeline(settings, server: SandboxServer, as_of, home: Path, tokens: dic
         ("build_facts", lambda: p.build_facts(settings, as_of, home)),
         ("evaluate_controls", lambda: p.evaluate_controls(settings, as_of, home)),
         ("write_evidence", lambda: evidence.update(p.write_evidence(
-            settings, as_of, home, {"github": ep["github"].base_url, "jira": ep["jira"].base_url}))),
+            settings, as_of, home, {"github": ep["github"].base_url, "jira": ep["jira"].base_url},
+            signing_key=signing_key, run_info=run_info))),
         ("alert_slack", lambda: setattr(run, "alert", p.alert_slack(settings, as_of, home, ep["slack"],
                                                                     evidence["report"]))),
     ]

@@ -159,12 +159,21 @@ def test_no_token_in_airflow_output_or_logs(demo_run, airflow_env):
             assert s not in blob, f"token found in {name}"
 
 
-def test_slack_alert_sent_once_for_new_failures(demo_run):
+def test_slack_alert_sent_once_for_new_failures_and_every_night_carries_the_digests(demo_run):
     first, second = demo_run["first_messages"], demo_run["second_messages"]
     assert len(first) == 1, "one alert for the first run's failures"
     text = json.dumps(first[0])
     assert "CC8.1-03" in text and "acme/" in text
-    assert len(second) == 1, "a rerun must not repeat failures already alerted"
+    assert len(second) == 2, "the rerun posts one line, not the failures again"
+    rows = duckdb.connect(str(demo_run["data"] / "warehouse.duckdb"), read_only=True).execute(
+        "SELECT path, sha256, manifest_sha256, signed FROM evidence_archives ORDER BY generated_at").fetchall()
+    assert [Path(r[0]).name for r in rows] == [f"ccwatch-evidence-{DATE}.tar.gz", f"ccwatch-evidence-{DATE}.1.tar.gz"]
+    for msg, (_, sha, msha, signed) in zip(second, rows, strict=True):
+        assert sha in json.dumps(msg) and msha in json.dumps(msg) and signed is False
+    assert second[1]["text"].startswith(f"ccwatch {DATE}: no new failures; archive ccwatch-evidence-{DATE}.1.tar.gz")
+    manifest = json.loads((demo_run["data"] / "evidence" / DATE / "manifest.json").read_text())
+    assert manifest["run"]["dag_id"] == "ccwatch_nightly" and manifest["run"]["try_number"] == 1
+    assert manifest["run"]["run_id"] and manifest["signature"]["status"] == "unsigned"
 
 
 def test_failed_fetch_fails_the_run_and_never_reads_as_all_clear(airflow_env, tmp_path):

@@ -667,3 +667,34 @@ def test_check_config_on_missing_or_broken_file(tmp_path, content):
         path.write_bytes(content)
     proc = _cli(str(path))
     assert proc.returncode == 2 and str(path) in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("value, message", [
+    ("ftp://tsa.example/tsr", "must be an http:// or https:// URL"),
+    ("https://user:pw@tsa.example/tsr", "must not carry user:password@"),
+    ("not a url", "must be an http:// or https:// URL"),
+])
+def test_evidence_timestamp_url_is_checked(tmp_path, value, message):
+    from ccwatch.settings import ConfigError, load_settings
+
+    from tests.helpers.paths import CONFIG
+
+    path = tmp_path / "c.yaml"
+    path.write_text(CONFIG.read_text() + f"\nevidence:\n  timestamp_url: {value!r}\n")
+    with pytest.raises(ConfigError, match=f"evidence.timestamp_url: {message}"):
+        load_settings(path)
+
+
+def test_evidence_trust_keys_load(tmp_path):
+    from ccwatch.settings import ConfigError, load_settings
+
+    from tests.helpers.paths import CONFIG
+
+    path = tmp_path / "c.yaml"
+    path.write_text(CONFIG.read_text() + "\nevidence:\n  signing_conn_id: ccwatch_signing\n"
+                    "  timestamp_url: https://tsa.example/tsr\n")
+    s = load_settings(path)
+    assert (s.evidence.signing_conn_id, s.evidence.timestamp_url) == ("ccwatch_signing", "https://tsa.example/tsr")
+    path.write_text(CONFIG.read_text() + "\nevidence:\n  signing_conn_id: 3\n")
+    with pytest.raises(ConfigError, match="evidence.signing_conn_id: must be a string"):
+        load_settings(path)

@@ -171,16 +171,23 @@ oscal-assessment-results.json   the same results as an OSCAL 1.2 assessment-resu
                       one observation per control result, one finding per failure
 report.html           the human-readable report (self-contained; open in any browser)
 POLICY.md             the change-management control statement in force (from the config)
-SHA256SUMS            sha256 of every file except itself and manifest.json
-manifest.json         every file's sha256 and size, the as-of time, tool and library versions,
-                      the configuration file's sha256 and the source endpoints (no credentials)
+config/ccwatch.yaml   the configuration file in force, byte for byte (it never holds credentials)
+SHA256SUMS            sha256 of every file except itself and the manifest.json* files
+manifest.json         every file's sha256 and size, the as-of time, when it was generated and by
+                      which run, the fetch times of the raw payloads, the previous date's
+                      manifest sha256 (a hash chain), tool and library versions, the
+                      configuration file's sha256 and the source endpoints (no credentials)
+manifest.json.sig     (signed runs) Ed25519 signature of the exact bytes of manifest.json
+manifest.json.tsr     (time-stamped runs) RFC 3161 time-stamp reply over manifest.json's sha256
 """
 
 _README_VERIFY = """\
 How to verify
 -------------
-1. The archive ccwatch-evidence-<date>.tar.gz is reproducible: re-creating it from the same
-   folder gives the same bytes. Record its sha256 (sha256sum ccwatch-evidence-<date>.tar.gz).
+1. The archive ccwatch-evidence-<date>.tar.gz is reproducible from its folder: re-creating it
+   from the same files gives the same bytes. Record its sha256 (sha256sum ccwatch-evidence-<date>.tar.gz)
+   and compare it, and manifest.json's sha256, with the records kept outside the archive: the
+   nightly Slack line and the warehouse table evidence_archives.
 2. Unpack it and check every file against the recorded hashes:
        tar -xzf ccwatch-evidence-<date>.tar.gz && cd <date> && sha256sum -c SHA256SUMS
 3. Check the manifest (also detects files added after the run), with Python 3 only, from
@@ -191,12 +198,13 @@ import hashlib, json, pathlib
 root = pathlib.Path('.')
 m = json.loads((root / 'manifest.json').read_text())
 listed = {f['path']: f for f in m['files']}
-for p in sorted(x for x in root.rglob('*') if x.is_file()):
+beside = {'manifest.json', 'manifest.json.sig', 'manifest.json.tsr'}
+for p in sorted(x for x in root.rglob('*') if x.is_file() or x.is_symlink()):
     rel = p.relative_to(root).as_posix()
-    if rel == 'manifest.json':
+    if rel in beside:
         continue
     f = listed.pop(rel, None)
-    if f is None:
+    if f is None or p.is_symlink():
         print('added:', rel)
     elif hashlib.sha256(p.read_bytes()).hexdigest() != f['sha256']:
         print('modified:', rel)
@@ -205,18 +213,57 @@ for rel in listed:
 print('checked', len(m['files']), 'files')
 PY
 
-   or with ccwatch installed: python -m ccwatch verify ARCHIVE (exit 0: every file matches)
-4. Compare POLICY.md with the policy you approved, and its configuration sha256 with
-   manifest.json "config".
-5. Sample rows of control_results.csv and re-perform them from changes/<folder>/ (the URL and
+   or with ccwatch installed (also checks the signature, the time-stamp and the hash chain):
+       python -m ccwatch verify ARCHIVE --public-key ccwatch-signing.pub.pem --tsa-ca tsa-ca.pem
+       python -m ccwatch verify --chain EVIDENCE_DIR --public-key ccwatch-signing.pub.pem
+   (exit 0: everything matches; 1: a mismatch; 2: unreadable or malformed input)
+4. A hash manifest proves only that the files agree with it; whoever can rewrite the files can
+   rewrite it too. What this archive offers beyond that:
+{trust}
+5. Compare POLICY.md and config/ccwatch.yaml with the policy you approved, and the configuration
+   sha256 (sha256sum config/ccwatch.yaml) with manifest.json "config".
+6. Sample rows of control_results.csv and re-perform them from changes/<folder>/ (the URL and
    fetch time of each payload say where it came from).
 An archive is never overwritten: a rerun of the same date writes ccwatch-evidence-<date>.1.tar.gz
 (then .2, ...); the folder <date>/ always holds the latest run of that date.
 """
 
 
-def render_readme(s: Settings, as_of: datetime) -> str:
-    """README.txt for the auditor: layout, each control, statuses, how to verify."""
+def readme_trust(trust: dict | None) -> str:
+    """Step 4 of README.txt: signed or unsigned, time-stamped or not, and the chain."""
+    sig = (trust or {}).get("signature") or {"status": "unsigned"}
+    ts = (trust or {}).get("timestamp") or {"status": "none"}
+    out = []
+    if sig.get("status") == "signed":
+        out += ["   - SIGNED: manifest.json.sig is an Ed25519 signature of manifest.json by the key",
+                f"     {sig.get('public_key_fingerprint')}. Obtain the public key from the company",
+                "     (never from this archive), check its fingerprint and the signature:",
+                "       openssl pkey -pubin -in ccwatch-signing.pub.pem -outform DER | sha256sum",
+                "       openssl pkeyutl -verify -pubin -inkey ccwatch-signing.pub.pem -rawin \\",
+                "           -in manifest.json -sigfile manifest.json.sig",
+                "     A manifest.json.sig missing from this archive is a failure."]
+    else:
+        out += ["   - UNSIGNED: this evidence is not signed (evidence.signing_conn_id was not set);",
+                "     only the records kept outside the archive (step 1) and the hash chain show it",
+                "     was not rewritten."]
+    if ts.get("status") == "requested":
+        out += [f"   - TIME-STAMPED: manifest.json.tsr is an RFC 3161 time-stamp from {ts.get('tsa_url')}",
+                "     over manifest.json's sha256: the manifest existed at the stamped time. With the",
+                "     TSA's root certificate (from the TSA, never from this archive):",
+                "       openssl ts -verify -in manifest.json.tsr -data manifest.json -CAfile tsa-ca.pem",
+                "       openssl ts -reply -in manifest.json.tsr -text     (shows the time)",
+                "     A manifest.json.tsr missing from this archive is a failure."]
+    else:
+        out += ["   - NOT TIME-STAMPED (evidence.timestamp_url was not set): generated_at in the manifest",
+                "     is the writer's own clock."]
+    out += ['   - HASH CHAIN: manifest.json "previous" holds the sha256 of the previous evidence date\'s',
+            "     manifest.json: rewriting one day breaks the link from the next day."]
+    return "\n".join(out)
+
+
+def render_readme(s: Settings, as_of: datetime, trust: dict | None = None) -> str:
+    """README.txt for the auditor: layout, each control, statuses, how to verify (``trust``: the
+    manifest's signature and timestamp blocks; None reads as unsigned and not time-stamped)."""
     day = iso(as_of)[:10]
     out = [
         f"ccwatch evidence for {day} (as of {iso(as_of)})",
@@ -240,5 +287,5 @@ def render_readme(s: Settings, as_of: datetime) -> str:
         level = " [per repository]" if cid in REPO_CONTROLS else ""
         out.append(f"{cid} {CONTROL_NAMES[cid]}{level}")
         out.append(f"    {sentence.replace('`', '')}")
-    out += ["", _README_VERIFY]
+    out += ["", _README_VERIFY.replace("{trust}", readme_trust(trust))]
     return "\n".join(out)

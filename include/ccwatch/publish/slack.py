@@ -139,9 +139,26 @@ def _location(report_location: str) -> str:
     return f"`{mrkdwn_escape(_clip(report_location, 300)).replace('`', chr(39))}`"
 
 
+def digest_line(digests: dict) -> str:
+    """The archive's and manifest.json's SHA-256 in one short line (evidence_archives row)."""
+    name = str(digests.get("path") or "").replace("\\", "/").rsplit("/", 1)[-1]
+    return (f"archive {name} sha256 {digests.get('sha256')}, manifest sha256 {digests.get('manifest_sha256')}"
+            + ("" if digests.get("signed") else " (unsigned)"))
+
+
+def build_digest_message(as_of: datetime, digests: dict, report_location: str) -> dict:
+    """A night without news: one line with the digests, so every night leaves a record outside the archive."""
+    day = evidence_date(as_of).isoformat()
+    text = f"ccwatch {day}: no new failures; {digest_line(digests)}"
+    return {"text": mrkdwn_escape(text),
+            "blocks": [_section(f"{mrkdwn_escape(text)} · {_location(report_location)}")],
+            _META: {"as_of": iso(naive_utc(as_of)), "alerted": [], "resolved": []}}
+
+
 def build_slack_message(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime,
-                        report_location: str) -> dict | None:
-    """Block Kit payload ({text, blocks, ccwatch}) for new failures and resolved ones; None if nothing new."""
+                        report_location: str, digests: dict | None = None) -> dict | None:
+    """Block Kit payload ({text, blocks, ccwatch}) for new failures and resolved ones; None if nothing new.
+    ``digests`` (the date's evidence_archives row) adds the archive and manifest SHA-256 line."""
     rows = results.results(con, as_of)
     if not rows:
         return None
@@ -175,7 +192,7 @@ def build_slack_message(con: duckdb.DuckDBPyConnection, settings: Settings, as_o
         summary = [f"• *{c}* {mrkdwn_escape(control_name(c))}: {len(by_control[c])}" for c in controls]
         blocks.append(_section(_bounded("*New failures per control*", summary)))
         blocks.append({"type": "divider"})
-    reserve = 2 if resolved else 0  # divider + resolved section
+    reserve = (2 if resolved else 0) + (1 if digests else 0)  # divider + resolved section, digest line
     room = MAX_BLOCKS - len(blocks) - reserve
     for i, c in enumerate(controls):
         group = by_control[c]
@@ -193,11 +210,15 @@ def build_slack_message(con: duckdb.DuckDBPyConnection, settings: Settings, as_o
         if new:
             blocks.append({"type": "divider"})
         blocks.append(_section(_bounded(f"*Resolved since the last alert* ({len(resolved)})", lines)))
+    if digests:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": mrkdwn_escape(digest_line(digests))}]})
 
     counts = ", ".join(f"{c}: {len(by_control[c])}" for c in controls)
     text = headline + (f" ({counts})" if counts else "")
     if new and resolved:
         text += f"; {len(resolved)} resolved"
+    if digests:
+        text += f"; {digest_line(digests)}"
     meta = {
         "as_of": iso(naive_utc(as_of)),
         "alerted": [{"change_id": r["change_id"], "control_id": r["control_id"], "detail": r["detail"]} for r in new],

@@ -275,7 +275,24 @@ ALTER TABLE checks ADD COLUMN app_id BIGINT;          -- check run: the App id; 
 ALTER TABLE checks ADD COLUMN app_slug VARCHAR;       -- check run: the App slug; status: NULL
 ALTER TABLE checks ADD COLUMN creator_login VARCHAR;  -- status: its creator (NULL: deleted account); check run: NULL
 """,
-    # 6 and 7 are reserved for changes developed in parallel (contract revision 2)
+    6: """
+-- Every published evidence archive (ccwatch.publish.evidence.ledger), recorded outside the archive
+-- so a later rewrite of the archive contradicts a record the archive's files do not hold
+-- (CONTROLS.md, "Evidence an auditor can trust (r2)").  One row per archive: a rerun of a date
+-- adds a row (its numbered archive), never replaces one.  The previous_manifest_sha256 is the
+-- manifest.json "previous" link of the hash chain (null for the first archive).
+CREATE TABLE IF NOT EXISTS evidence_archives (
+    as_of                    TIMESTAMP NOT NULL,
+    path                     VARCHAR NOT NULL,   -- the archive's path when it was published
+    sha256                   VARCHAR NOT NULL,   -- of the .tar.gz
+    manifest_sha256          VARCHAR NOT NULL,   -- of its manifest.json
+    generated_at             TIMESTAMP NOT NULL, -- manifest.json "generated_at" (wall clock, UTC)
+    signed                   BOOLEAN NOT NULL,   -- manifest.json.sig present (evidence.signing_conn_id)
+    previous_manifest_sha256 VARCHAR,
+    PRIMARY KEY (path)
+);
+""",
+    # 7 is reserved for a change developed in parallel (contract revision 2)
     8: """
 -- (r2) The production branch's activity log (GET /repos/{o}/{r}/activity?ref=<branch>): when each
 -- commit reached the branch and who pushed it (CONTROLS.md "What a change is"), and the force
@@ -322,10 +339,11 @@ CREATE TABLE IF NOT EXISTS commit_sightings (
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> int:
-    """Bring the schema to SCHEMA_VERSION; returns the version now in force."""
+    """Bring the schema to SCHEMA_VERSION; returns the highest version now in force.
+
+    Applies every migration whose number is not recorded yet, in order, not only those above the
+    highest: numbers are reserved per branch, so a warehouse may have 6 before 5 lands."""
     con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-    # every migration not yet recorded, in order: a number reserved for a change developed in
-    # parallel (5-7) and shipped after a higher one still runs on a warehouse already at 8
     applied = {v for (v,) in con.execute("SELECT version FROM schema_version").fetchall()}
     for v in sorted(MIGRATIONS):
         if v not in applied:

@@ -1,6 +1,7 @@
 """No credential reaches any output: the whole pipeline, in process, with distinctive fake tokens.
 
-Every stage runs against the API double with tokens nobody could mistake (``...CCWATCHSECRET...``),
+Every stage runs against the API double with tokens nobody could mistake (``...CCWATCHSECRET...``)
+and signs its evidence with an Ed25519 key (whose PEM body, raw bytes, hex and base64 are scanned for too),
 debug logging on for ccwatch and the clients (github, urllib3, jira, slack_sdk), a clean run and a
 rerun, then fault runs (a revoked token, a 5xx burst, Slack refusing the token).  Then EVERY byte
 is scanned: each file under CCWATCH_HOME (staging, state, validations, evidence folders), every
@@ -11,6 +12,7 @@ The Airflow subprocess of tests/system/test_e2e.py gets the same scan of its out
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import logging
@@ -23,6 +25,8 @@ from ccwatch.common.times import parse_as_of
 from ccwatch.ingest.http.retry import RetryPolicy
 from ccwatch.sandbox import SandboxServer
 from ccwatch.settings import load_settings
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from tests.helpers.harness import run_pipeline
 from tests.helpers.paths import CONFIG, DEMO_SCENARIO
@@ -39,8 +43,19 @@ DATES = ("2026-11-25",)
 LOGGERS = ("ccwatch", "github", "urllib3", "jira", "slack_sdk", "requests")
 
 
+# the evidence signing key (evidence.signing_conn_id): its PEM body, its raw bytes in hex and base64
+SIGNING_KEY = ed25519.Ed25519PrivateKey.generate()
+SIGNING_PEM = SIGNING_KEY.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                        serialization.NoEncryption())
+_RAW = SIGNING_KEY.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+                                 serialization.NoEncryption())
+KEY_FORMS = (b"".join(SIGNING_PEM.splitlines()[1:-1]), SIGNING_PEM.splitlines()[1], _RAW, _RAW.hex().encode(),
+             base64.b64encode(_RAW), b"PRIVATE KEY-----")
+
+
 def run_all(settings, server, as_of, home, tokens=None) -> BaseException | None:
-    return run_pipeline(settings, server, as_of, home, tokens={**AUTH, **(tokens or {})}).error
+    return run_pipeline(settings, server, as_of, home, tokens={**AUTH, **(tokens or {})},
+                        signing_key=SIGNING_KEY).error
 
 
 def blobs_under(home: Path):
@@ -69,14 +84,20 @@ def blobs_under(home: Path):
 def assert_clean(name: str, data: bytes | str) -> None:
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     assert MARKER not in raw, f"a token reached {name}"
+    for form in KEY_FORMS:
+        assert form not in raw, f"the signing key reached {name}"
     for token in (*AUTH.values(), *WRONG.values()):
         if "SECRET" in token:
             assert token.encode() not in raw, f"{token[:8]}… reached {name}"
 
 
 @pytest.fixture(scope="module")
-def settings():
-    return load_settings(str(CONFIG))
+def settings(tmp_path_factory):
+    """The demo config, signing with the key above (as the Airflow glue hands it over)."""
+    path = tmp_path_factory.mktemp("config") / "ccwatch.yaml"
+    path.write_text(CONFIG.read_text(encoding="utf-8") + "\nevidence:\n  signing_conn_id: ccwatch_signing\n",
+                    encoding="utf-8")
+    return load_settings(str(path))
 
 
 def test_no_token_in_any_output_byte(settings, tmp_path, caplog, monkeypatch):

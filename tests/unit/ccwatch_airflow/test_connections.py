@@ -387,3 +387,55 @@ def test_undefined_connection_names_the_config_key_and_file(tmp_path, section, s
     for glue in ("dags/ccwatch_nightly.py", "plugins/ccwatch_airflow/callbacks.py"):
         source = (root / glue).read_text(encoding="utf-8")
         assert "endpoint_for(" not in source and "configured_endpoint(settings" in source, glue
+
+
+# --- the evidence signing key (evidence.signing_conn_id) ------------------------------------------
+
+
+def _signing_settings(conn_id: str | None = "ccwatch_signing"):
+    from dataclasses import replace
+
+    from ccwatch.settings import EvidenceConfig, load_settings
+
+    s = load_settings(str(ROOT / "include" / "config" / "ccwatch.yaml"))
+    return replace(s, evidence=EvidenceConfig(signing_conn_id=conn_id))
+
+
+def _pem(key) -> str:
+    from cryptography.hazmat.primitives import serialization
+
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+def test_signing_key_from_a_connection_with_a_mangled_pem(monkeypatch):
+    """The PEM as an env var mangles it (literal \\n, one line): it still loads, the same key."""
+    from ccwatch.publish.evidence.signing import public_key_fingerprint
+    from ccwatch_airflow.connections import configured_signing_key
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    key = ed25519.Ed25519PrivateKey.generate()
+    set_json(monkeypatch, "ccwatch_signing", conn_type="generic", password=_pem(key).replace("\n", "\\n"))
+    got = configured_signing_key(_signing_settings())
+    assert public_key_fingerprint(got) == public_key_fingerprint(key)
+    assert configured_signing_key(_signing_settings(None)) is None
+
+
+def test_signing_key_errors_name_the_key_and_never_the_material(monkeypatch):
+    from ccwatch_airflow.connections import configured_signing_key
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    with pytest.raises(ConnectionConfigError, match="evidence.signing_conn_id.*not defined"):
+        configured_signing_key(_signing_settings())
+    set_json(monkeypatch, "ccwatch_signing", conn_type="generic")
+    with pytest.raises(ConnectionConfigError, match="has no password"):
+        configured_signing_key(_signing_settings())
+    pem = _pem(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    set_json(monkeypatch, "ccwatch_signing", conn_type="generic", password=pem)
+    with pytest.raises(ConnectionConfigError) as err:
+        configured_signing_key(_signing_settings())
+    text = str(err.value)
+    assert "an RSA key (2048 bits)" in text and "Ed25519" in text and "ccwatch_signing" in text
+    body = "".join(pem.splitlines()[1:-1])
+    assert not any(body[i:i + 16] in text for i in range(0, len(body) - 16, 16))
+    assert err.value.__cause__ is None and err.value.__suppress_context__

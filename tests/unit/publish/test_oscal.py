@@ -197,7 +197,7 @@ def test_no_fail_means_no_findings():
 def test_in_evidence_folder_manifest_and_archive(tmp_path):
     con = D.build()
     ev = write_evidence(con, D.settings(), D.AS_OF, tmp_path, D.gx_results(), "<html></html>\n",
-                        {"github": "https://api.github.com"})
+                        {"github": "https://api.github.com"}, generated_at="2026-11-25T02:00:00.000000Z")
     path = ev.directory / oscal.FILE_NAME
     assert path.read_bytes() == reference.oscal_bytes(reference.build_assessment_results(con, D.settings(), D.AS_OF))
     manifest = json.loads((ev.directory / "manifest.json").read_text())
@@ -213,7 +213,7 @@ def test_in_evidence_folder_manifest_and_archive(tmp_path):
     assert AssessmentResults.oscal_read(Path(path)) is not None
     # the archive stays reproducible with the OSCAL file in it
     again = write_evidence(D.build(), D.settings(), D.AS_OF, tmp_path / "b", D.gx_results(), "<html></html>\n",
-                           {"github": "https://api.github.com"})
+                           {"github": "https://api.github.com"}, generated_at="2026-11-25T02:00:00.000000Z")
     assert again.archive.read_bytes() == ev.archive.read_bytes()
 
 

@@ -43,11 +43,13 @@ class Tree:
     spool: Path | None = None  # manifest entries of the changes/ files, in order
     files: int = 0
     counts: dict = field(default_factory=dict)
+    fetched: tuple[datetime | None, datetime | None] = (None, None)  # of the raw records the folder copies
 
     def entries(self) -> list[tuple[str, bool]]:
-        """The top-level archive entries (rel, is_dir), sorted; ``changes`` when there are folders."""
-        out = [(n, False) for n in self.top] + ([("changes", True)] if self.has_changes else [])
-        return sorted(out)
+        """The archive entries (rel, is_dir) but the change folders', sorted: the top-level files, the
+        folders of the others (``config``), and ``changes`` when there are change folders."""
+        dirs = {n.rsplit("/", 1)[0] for n in self.top if "/" in n} | ({"changes"} if self.has_changes else set())
+        return sorted([(n, False) for n in self.top] + [(d, True) for d in dirs])
 
 
 class _HashingFile:
@@ -109,8 +111,11 @@ def folder_names(change_ids: list[str]) -> dict[str, str]:
     return folders
 
 
+CONFIG_FILE = "config/ccwatch.yaml"  # the config file in force, byte for byte (CONTROLS.md r2)
+
+
 def write_tree(root: Path, con, settings: Settings, as_of: datetime, gx_results, report_html: str,
-               prefix: str, part_path: Path) -> Tree:
+               prefix: str, part_path: Path, config_bytes: bytes | None = None, trust: dict | None = None) -> Tree:
     tree = Tree()
     mtime = archive_mtime(as_of)
     rows = results.results(con, as_of)
@@ -130,7 +135,10 @@ def write_tree(root: Path, con, settings: Settings, as_of: datetime, gx_results,
                                           default=str) + "\n").encode("utf-8"))
     put("report.html", report_html.encode("utf-8"))
     put("POLICY.md", render_policy(settings, as_of).encode("utf-8"))
-    put("README.txt", render_readme(settings, as_of).encode("utf-8"))
+    put("README.txt", render_readme(settings, as_of, trust).encode("utf-8"))
+    if config_bytes is not None:
+        (root / CONFIG_FILE).parent.mkdir()
+        put(CONFIG_FILE, config_bytes)
 
     change_ids = {c["change_id"] for c in changes}
     units = {c["change_id"]: (c, True) for c in changes}
@@ -201,6 +209,7 @@ def write_tree(root: Path, con, settings: Settings, as_of: datetime, gx_results,
             raise
         part.close()
     tree.part = (part_path, part.crc, part.length) if order else None
+    tree.fetched = (raw.fetched[0], raw.fetched[1])
     for name in top:
         if name > CHANGES:
             sums.write(f"{tree.top[name][0]}  {name}\n".encode())

@@ -8,7 +8,7 @@ import duckdb
 
 from ccwatch.common.changes import is_direct_push
 from ccwatch.common.endpoints import redact_url
-from ccwatch.common.times import iso, naive_utc
+from ccwatch.common.times import iso, naive_utc, parse_ts_or_none
 from ccwatch.publish.evidence import jsonfast
 
 BATCH = 2000  # changes whose raw records are read in one query
@@ -32,6 +32,16 @@ class RawEvidence:
         self._statuses: dict[tuple[str, str, str], dict] = {}
         self._env_items: dict[tuple[str, str], dict[int, dict]] = {}
         self._carried: dict[str, dict[str, list[int]]] = {}
+        self.fetched: list[datetime | None] = [None, None]  # earliest, latest fetched_at of the records used
+
+    def _used(self, rec: dict | None) -> dict | None:
+        """Note the fetch time of a record the folder copies (manifest.json "fetched")."""
+        if rec is not None:
+            t = parse_ts_or_none(rec.get("fetched_at"))
+            if t is not None:
+                lo, hi = self.fetched
+                self.fetched = [t if lo is None or t < lo else lo, t if hi is None or t > hi else hi]
+        return rec
 
     @staticmethod
     def _record(row) -> dict:
@@ -61,9 +71,9 @@ class RawEvidence:
     def get(self, source: str, kind: str, key: str) -> dict | None:
         k = (source, kind, key)
         if k in self._cache:
-            return self._cache[k]
+            return self._used(self._cache[k])
         if k in self._shared:
-            return self._shared[k]
+            return self._used(self._shared[k])
         row = self.con.execute(
             f"SELECT {self._COLS} FROM raw_payloads WHERE source = ? AND kind = ? AND natural_key = ?",
             [source, kind, key],
@@ -71,7 +81,7 @@ class RawEvidence:
         rec = self._record(row[0]) if row else None
         if kind in self.SHARED_KINDS:
             self._shared[k] = rec
-        return rec
+        return self._used(rec)
 
     def repo_deployment_statuses(self, repo: str) -> None:
         """Read every deployment-status record (REST and GraphQL) of ``repo`` in one query into
@@ -89,7 +99,7 @@ class RawEvidence:
 
     def deployment_statuses(self, kind: str, key: str) -> dict | None:
         """A deployment's statuses record after :meth:`repo_deployment_statuses` (None when absent)."""
-        return self._statuses.get(("github", kind, key))
+        return self._used(self._statuses.get(("github", kind, key)))
 
     def prefetch_change_deployments(self, change_ids: list[str]) -> None:
         """Read which deployments carried these changes as of this run (table ``change_deployments``)

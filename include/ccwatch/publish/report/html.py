@@ -150,10 +150,26 @@ def _more(shown: int, total: int, what: str) -> str:
             "control_results.csv in the evidence folder lists every row.</p>")
 
 
+def _trust_line(settings: Settings, signing_key) -> str:
+    """Signed or unsigned, time-stamped or not (CONTROLS.md r2: without a key the evidence says so)."""
+    from ccwatch.publish.evidence import signing, timestamp
+
+    if signing_key is not None:
+        sig = (f"Evidence manifest signed (Ed25519, public key "
+               f"<code>{_e(signing.public_key_fingerprint(signing_key))}</code>)")
+    else:
+        sig = "Evidence manifest <b>unsigned</b> (evidence.signing_conn_id is not set)"
+    url = settings.evidence.timestamp_url
+    ts = (f"time-stamped by <code>{_e(timestamp.redact_url(url))}</code> (RFC 3161)" if url
+          else "not time-stamped (evidence.timestamp_url is not set)")
+    return f"{sig} · {ts} · verify: <code>python -m ccwatch verify</code> (README.txt)"
+
+
 def render_report(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime, gx_results: list[dict],
-                  *, top_n: int = TOP_N) -> str:
+                  *, top_n: int = TOP_N, signing_key=None) -> str:
     """The report page.  Counts are aggregated in SQL; at most ``top_n`` failing and ``top_n``
-    pending rows per control are listed, so the page stays small at any number of changes."""
+    pending rows per control are listed, so the page stays small at any number of changes.
+    ``signing_key``: the key that will sign the manifest (its fingerprint is shown), None: unsigned."""
     counts: dict[str, dict[str, int]] = {cid: {} for cid in CONTROL_NAMES}
     counts.update(results.status_counts(con, as_of))
     change_ids = tuple(c for c in counts if c not in REPO_CONTROLS)
@@ -184,6 +200,7 @@ def render_report(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dat
         "<h1>SOC 2 CC8.1 change management report</h1>",
         f'<p class="muted">As of {_e(iso(naive_utc(as_of)))} · lookback {settings.lookback_days} days · '
         f"ccwatch {_e(__version__)} · configuration SHA-256 <code>{_e(settings.sha256 or 'unknown')}</code></p>",
+        f'<p class="muted" id="evidence-trust">{_trust_line(settings, signing_key)}</p>',
         "<div>",
         f'<span class="kpi"><b>{n_changes}</b>changes in window '
         f"({kinds.get('pr', 0)} pull requests, {kinds.get('direct_push', 0)} direct pushes)</span>",

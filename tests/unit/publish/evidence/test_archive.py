@@ -168,10 +168,11 @@ def test_prefix_folder_names_keep_tar_order(tmp_path, monkeypatch):
 
 
 def test_rerun_gets_a_numbered_identical_archive(tmp_path):
+    """Same data and the same wall clock (pinned: manifest.json's generated_at differs per run by design)."""
     home = tmp_path / "home"
     args = (D.settings(), D.AS_OF, home, [], "<html></html>", {})
-    first = write_evidence(D.build(), *args)
-    second = write_evidence(D.build(), *args)
+    first = write_evidence(D.build(), *args, generated_at="2026-11-25T02:00:00.000000Z")
+    second = write_evidence(D.build(), *args, generated_at="2026-11-25T02:00:00.000000Z")
     assert second.numbered and second.archive != first.archive
     assert second.archive.read_bytes() == first.archive.read_bytes()
 

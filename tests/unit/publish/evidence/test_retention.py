@@ -3,12 +3,14 @@ that runs after each archive is written."""
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from ccwatch.publish.evidence.archive import build_archive
 from ccwatch.publish.evidence.retention import prune_evidence
 from ccwatch.publish.evidence.verify import verify_archive
 from ccwatch.publish.evidence.write import write_evidence
@@ -140,10 +142,13 @@ def test_write_evidence_applies_retention(tmp_path, caplog):
     assert sorted(res.pruned) == sorted([ARCH("2025-01-01"), "2025-01-01", ARCH("2026-11-01"), "2026-11-01"])
     assert _names(base) == ["2026-11-25", ARCH("2026-11-25")] and verify_archive(res.archive) == []
     assert f"deleted {base / ARCH('2025-01-01')}" in caplog.text
-    # pruning never touches the new archive's bytes: same as a run in an empty home
-    plain = write_evidence(D.build(), D.settings(), D.AS_OF, tmp_path / "plain", D.gx_results(),
-                           "<html></html>\n", {})
-    assert plain.pruned == () and plain.archive.read_bytes() == res.archive.read_bytes()
+    # pruning never touches the new archive's bytes: it is still the archive of its folder
+    rebuilt = tmp_path / "rebuilt.tar.gz"
+    build_archive(res.directory, "2026-11-25", D.AS_OF, rebuilt)
+    assert rebuilt.read_bytes() == res.archive.read_bytes()
+    # the pre-ledger archive of 2026-11-01 (an empty file here) is the chain's previous link, marked unreadable
+    prev = json.loads((res.directory / "manifest.json").read_text())["previous"]
+    assert prev == {"date": "2026-11-01", "sha256": None, "archive": ARCH("2026-11-01"), "unreadable": True}
 
 
 def test_default_settings_never_prune(tmp_path):

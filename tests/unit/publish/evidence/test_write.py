@@ -8,18 +8,22 @@ import gzip
 import hashlib
 import io
 import json
+import socket
 import subprocess
 import sys
 import tarfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from ccwatch.common.changes import change_folder
 from ccwatch.controls.catalogue import CONTROL_NAMES
+from ccwatch.publish.evidence.archive import build_archive
 from ccwatch.publish.evidence.verify import verify_archive
 from ccwatch.publish.evidence.write import write_evidence
 
 from tests.helpers import outputs_world as D
+from tests.helpers.paths import ROOT
 
 ENDPOINTS = {
     "github": f"https://x-access-token:{D.SECRET}@api.github.com/?access_token={D.SECRET}",
@@ -138,10 +142,35 @@ def test_manifest_contents(run):
     assert m["as_of"] == "2026-11-25T00:00:00Z" and m["evidence_date"] == "2026-11-25"
     v = m["versions"]
     assert v["ccwatch"] == "0.1.0" and v["apache-airflow"] and v["great-expectations"] and v["duckdb"]
-    assert m["config"] == {"file": "ccwatch.yaml", "sha256": D.settings().sha256}
+    assert m["config"] == {"file": "ccwatch.yaml", "sha256": D.settings().sha256, "path": "config/ccwatch.yaml"}
+    config = (d / "config" / "ccwatch.yaml").read_bytes()
+    assert config == Path(D.settings().source_path).read_bytes()
+    assert hashlib.sha256(config).hexdigest() == m["config"]["sha256"]
     assert m["endpoints"] == {"github": "https://api.github.com/", "jira": "https://acme.atlassian.net",
                               "slack": "https://slack.com/api/"}
     assert m["counts"]["control_results"] == 37 and m["counts"]["statuses"]["fail"] == 5
+
+
+def test_manifest_trust_fields(run):
+    """(r2) generated_at, run, fetched, previous, signature, timestamp: plain Python knows no DAG run."""
+    m = _read_json(run.directory / "manifest.json")
+    assert m["manifest_version"] == 2
+    generated = datetime.strptime(m["generated_at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    assert abs((datetime.now(UTC) - generated).total_seconds()) < 600, "the wall clock, not the as-of time"
+    r = m["run"]
+    assert (r["dag_id"], r["run_id"], r["try_number"]) == (None, None, None)
+    assert r["host"] == socket.gethostname() and r["ccwatch_version"] == "0.1.0"
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
+    if head.returncode == 0:
+        assert r["source_revision"] == head.stdout.strip() and r["source_revision_from"] == "git"
+        assert isinstance(r["source_modified"], bool)
+    fetched = {p["fetched_at"] for f in run.directory.rglob("changes/*/*.json")
+               for p in [_read_json(f)] if isinstance(p, dict) and p.get("fetched_at")}
+    assert m["fetched"] == {"earliest": min(fetched), "latest": max(fetched)}
+    assert m["previous"] is None, "the first archive of this home"
+    assert m["signature"]["status"] == "unsigned" and m["timestamp"]["status"] == "none"
+    assert not (run.directory / "manifest.json.sig").exists() and not (run.directory / "manifest.json.tsr").exists()
+    assert run.manifest_sha256 == hashlib.sha256((run.directory / "manifest.json").read_bytes()).hexdigest()
 
 
 def test_no_token_anywhere(run):
@@ -181,23 +210,40 @@ def test_archive_members_are_normalised(run):
     assert files == {p.relative_to(run.directory).as_posix() for p in run.directory.rglob("*") if p.is_file()}
 
 
+GEN = "2026-11-25T02:00:00.000000Z"  # a pinned wall clock: manifest.json "generated_at" differs per run by design
+
+
 def test_archive_is_reproducible(tmp_path):
-    a = _write(tmp_path / "a")
-    b = _write(tmp_path / "b")
+    a = _write(tmp_path / "a", generated_at=GEN)
+    b = _write(tmp_path / "b", generated_at=GEN)
     assert a.archive.read_bytes() == b.archive.read_bytes()
     assert a.sha256 == b.sha256 == hashlib.sha256(a.archive.read_bytes()).hexdigest()
 
 
+def test_runs_differ_only_in_generated_at_and_each_archive_is_its_folders(tmp_path):
+    """Without a pinned clock two runs of the same data differ in manifest.json's generated_at (and so in
+    the manifest's and the archive's hashes) and in nothing else; each archive is rebuilt byte for byte
+    from its folder."""
+    a, b = _write(tmp_path / "a"), _write(tmp_path / "b")
+    ma, mb = (_read_json(x.directory / "manifest.json") for x in (a, b))
+    assert ma["generated_at"] != mb["generated_at"] and a.sha256 != b.sha256
+    assert {k: v for k, v in ma.items() if k != "generated_at"} == {k: v for k, v in mb.items() if k != "generated_at"}
+    for res in (a, b):
+        rebuilt = tmp_path / f"{res.directory.parent.parent.name}.tar.gz"
+        build_archive(res.directory, "2026-11-25", D.AS_OF, rebuilt)
+        assert rebuilt.read_bytes() == res.archive.read_bytes()
+
+
 def test_rerun_never_overwrites_and_numbers(tmp_path):
     con = D.build()
-    first = _write(tmp_path, con)
+    first = _write(tmp_path, con, generated_at=GEN)
     before = first.archive.read_bytes()
-    same = _write(tmp_path, con)
+    same = _write(tmp_path, con, generated_at=GEN)
     assert same.numbered and same.archive.name == "ccwatch-evidence-2026-11-25.1.tar.gz"
     assert same.archive.read_bytes() == before  # same inputs -> same bytes, under a new name
     # the data changes (a rerun after a fix): new numbered archive, the first one untouched
     con.execute("DELETE FROM change_facts WHERE change_id = 'acme/payments-api#13'")
-    third = _write(tmp_path, con)
+    third = _write(tmp_path, con, generated_at=GEN)
     assert third.archive.name == "ccwatch-evidence-2026-11-25.2.tar.gz" and third.numbered
     assert first.archive.read_bytes() == before and third.archive.read_bytes() != before
     # the folder holds the latest run only (no stale change folder)

@@ -1,0 +1,544 @@
+"""RFC 3161 time-stamp of manifest.json (CONTROLS.md, "Evidence an auditor can trust (r2)").
+
+With ``evidence.timestamp_url`` set, the run asks that time-stamping authority (TSA) for a token over
+SHA-256(manifest.json) and stores the reply, byte for byte as the TSA sent it (a DER
+TimeStampResp: what ``openssl ts -verify -in`` reads), as ``manifest.json.tsr``.  A TSA that fails
+fails the run (fail closed): :func:`request_timestamp` raises :class:`TimestampError` naming the
+URL (without credentials) and the cause.
+
+Library: rfc3161-client 1.0.9 (pinned: 1.0.8 and older trust the certificates a token carries,
+so a forged token from any self-made TSA verifies).  Its traps, handled here: the request
+builder defaults to SHA-512 and ``cert_request()`` to False (both set explicitly); its parser
+rejects the unsorted certificate SET that OpenSSL-based TSAs write (sorted in memory, the
+stored bytes stay verbatim); ``Verifier.verify`` does not check the imprint's algorithm (checked
+here); ``VerifierBuilder.add_root_certificate`` mutates a list shared between builders (a fresh
+builder each time).
+
+Verification (:func:`verify_timestamp`):
+  1. the reply parses (DER TimeStampResp, size-capped) and is granted;
+  2. the token's imprint is SHA-256 and equals SHA-256(manifest.json);
+  3. the token's CMS signature verifies with the signer certificate the token carries
+     (:func:`check_token_signature`: the messageDigest attribute equals the hash of the TSTInfo,
+     and the signature over the signed attributes verifies): this proves the token is intact;
+  4. given trust anchors (``verify --tsa-ca``: the TSA's root, obtained from the TSA, never from the
+     archive, whose copy a forger would replace along with the token), the signer certificate
+     chains to one of them at genTime with a critical timeStamping EKU (rfc3161-client's
+     Verifier, OpenSSL PKCS7_verify): this proves WHO stamped it.
+Not checked: revocation (no CRL/OCSP), the ESS signingCertificate attribute (``openssl ts -verify``
+checks it), TSTInfo's ``tsa`` name.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from rfc3161_client import (
+    HashAlgorithm,
+    PKIStatus,
+    TimestampRequestBuilder,
+    TimeStampResponse,
+    VerificationError,
+    VerifierBuilder,
+    decode_timestamp_response,
+)
+
+TIMESTAMP_FILE = "manifest.json.tsr"
+SHA256_OID = x509.ObjectIdentifier("2.16.840.1.101.3.4.2.1")
+MAX_RESPONSE_BYTES = 256 * 1024  # real replies are 2-10 KiB (token + a few certificates)
+USER_AGENT = "ccwatch-evidence (+RFC 3161 client)"
+DEFAULT_TIMEOUT = 10.0  # seconds for the whole exchange; real TSAs answer in 0.1-1 s
+MAX_CLOCK_SKEW = dt.timedelta(minutes=10)
+
+
+class TimestampError(Exception):
+    """The TSA round trip failed: the run must fail (fail closed). Message names the cause."""
+
+
+class TimestampMalformed(ValueError):
+    """A stored .tsr (or a TSA reply) is not a readable TimeStampResp (verify exit code 2)."""
+
+
+class TimestampVerificationError(Exception):
+    """A readable time-stamp does not verify: tampered data, untrusted TSA, ... (verify exit code 1)."""
+
+
+@dataclass(frozen=True)
+class TimestampInfo:
+    gen_time: dt.datetime
+    serial_number: int
+    policy: str
+    nonce: int | None
+    tsa_name: str | None
+    signer_subject: str
+    digest_hex: str
+    chain_verified: bool = False  # True: the signer chains to a trust anchor the verifier gave
+
+
+@dataclass(frozen=True)
+class TimestampResult:
+    response_der: bytes  # verbatim TSA reply: what goes into manifest.json.tsr
+    info: TimestampInfo
+    round_trip_seconds: float
+    chain_verified: bool
+
+
+# --------------------------------------------------------------------------- helpers
+
+def redact_url(url: str) -> str:
+    """Drop userinfo and query from a URL for messages (a TSA URL may embed credentials)."""
+    try:
+        p = urllib.parse.urlsplit(url)
+        host = p.hostname or ""
+        if p.port:
+            host += f":{p.port}"
+    except ValueError:
+        return "(unparsable URL)"
+    return urllib.parse.urlunsplit((p.scheme, host, p.path, "", ""))
+
+
+def load_trust_anchors(path: str | os.PathLike[str]) -> list[x509.Certificate]:
+    """PEM bundle of TSA trust anchors (what an auditor passes to ``openssl ts -verify -CAfile``)."""
+    data = Path(path).read_bytes()
+    if len(data) > 4 * 1024 * 1024:
+        raise TimestampMalformed(f"{path}: CA bundle larger than 4 MiB")
+    try:
+        certs = x509.load_pem_x509_certificates(data)
+    except ValueError:
+        raise TimestampMalformed(f"{path}: not a PEM certificate bundle") from None
+    return certs
+
+
+def _tlv(buf: bytes, pos: int) -> tuple[int, int, int]:
+    """(tag, content_start, content_end) of the DER TLV at pos. Raises ValueError on nonsense."""
+    if pos + 2 > len(buf):
+        raise ValueError("truncated")
+    tag, ln = buf[pos], buf[pos + 1]
+    if ln < 0x80:
+        start, length = pos + 2, ln
+    else:
+        n = ln & 0x7F
+        if n == 0 or n > 4:
+            raise ValueError("unsupported length")
+        start, length = pos + 2 + n, int.from_bytes(buf[pos + 2 : pos + 2 + n], "big")
+    if start + length > len(buf):
+        raise ValueError("truncated")
+    return tag, start, start + length
+
+
+def der_sort_token_certificates(resp: bytes) -> bytes:
+    """Return ``resp`` with SignedData.certificates in DER SET OF order.
+
+    Why: ``openssl ts -reply`` (and other OpenSSL-based TSAs) write the certificates in
+    insertion order (signer first, then the chain). DER requires a SET OF sorted by encoding,
+    and rfc3161-client's parser (rust-asn1) rejects an unsorted set with
+    ``ParseError { kind: InvalidSetOrdering, ... SignedData::certificates }``. The field is
+    outside the CMS signature, so reordering it changes nothing that is signed; the total
+    length is unchanged so no outer length is touched. Used only on the in-memory copy that is
+    handed to rfc3161-client; the stored .tsr stays byte-for-byte what the TSA sent.
+    """
+    # TimeStampResp SEQUENCE { status SEQUENCE, timeStampToken ContentInfo OPTIONAL }
+    _, s, e = _tlv(resp, 0)
+    _, _, p = _tlv(resp, s)  # skip status
+    if p >= e:
+        return resp  # no token (rejection)
+    _, ci_s, _ = _tlv(resp, p)  # ContentInfo SEQUENCE
+    _, _, p = _tlv(resp, ci_s)  # contentType OID
+    _, x_s, _ = _tlv(resp, p)  # [0] EXPLICIT
+    _, sd_s, sd_e = _tlv(resp, x_s)  # SignedData SEQUENCE
+    p = sd_s
+    for _ in range(3):  # version, digestAlgorithms, encapContentInfo
+        _, _, p = _tlv(resp, p)
+    if p >= sd_e or resp[p] != 0xA0:  # certificates [0] IMPLICIT absent
+        return resp
+    _, c_s, c_e = _tlv(resp, p)
+    items, q = [], c_s
+    while q < c_e:
+        _, _, end = _tlv(resp, q)
+        items.append(resp[q:end])
+        q = end
+    ordered = sorted(items)
+    if ordered == items:
+        return resp
+    return resp[:c_s] + b"".join(ordered) + resp[c_e:]
+
+
+def parse_response(der: bytes) -> TimeStampResponse:
+    """Parse a DER TimeStampResp with rfc3161-client (tolerating unsorted certificate sets)."""
+    if not der:
+        raise TimestampMalformed("empty time-stamp reply")
+    if len(der) > MAX_RESPONSE_BYTES:
+        raise TimestampMalformed(f"time-stamp reply larger than {MAX_RESPONSE_BYTES} bytes")
+    try:
+        return decode_timestamp_response(der)
+    except ValueError as first:
+        if "InvalidSetOrdering" not in str(first):
+            raise TimestampMalformed(f"not a DER RFC 3161 TimeStampResp ({_short(first)})") from None
+    try:
+        return decode_timestamp_response(der_sort_token_certificates(der))
+    except ValueError as e:
+        raise TimestampMalformed(f"not a DER RFC 3161 TimeStampResp ({_short(e)})") from None
+
+
+def _short(e: Exception) -> str:
+    s = str(e)
+    return s if len(s) <= 200 else s[:200] + "..."
+
+
+def _status_text(resp: TimeStampResponse) -> str:
+    try:
+        name = PKIStatus(resp.status).name.lower()
+    except ValueError:
+        name = f"unknown status {resp.status}"
+    texts = "; ".join(resp.status_string)
+    return f"{name}" + (f" ({texts})" if texts else "")
+
+
+def _info(resp: TimeStampResponse, leaf_subject: str, chain_verified: bool) -> TimestampInfo:
+    ti = resp.tst_info
+    try:
+        tsa_name = ti.name.value.rfc4514_string() if ti.name is not None else None  # DirectoryName
+    except AttributeError:
+        tsa_name = str(ti.name.value) if ti.name is not None else None
+    gen = ti.gen_time
+    if gen.tzinfo is None:
+        gen = gen.replace(tzinfo=dt.UTC)  # GeneralizedTime in TSTInfo is UTC ("Z")
+    return TimestampInfo(
+        gen_time=gen,
+        serial_number=ti.serial_number,
+        policy=ti.policy.dotted_string,
+        nonce=ti.nonce,
+        tsa_name=tsa_name,
+        signer_subject=leaf_subject,
+        digest_hex=ti.message_imprint.message.hex(),
+        chain_verified=chain_verified,
+    )
+
+
+# --------------------------------------------------------------------------- the token's own signature
+
+_OID_MESSAGE_DIGEST = bytes.fromhex("06092a864886f70d010904")  # 1.2.840.113549.1.9.4, DER-encoded
+_DIGESTS = {"2.16.840.1.101.3.4.2.1": hashes.SHA256, "2.16.840.1.101.3.4.2.2": hashes.SHA384,
+            "2.16.840.1.101.3.4.2.3": hashes.SHA512}
+_RSA_PKCS1 = {"1.2.840.113549.1.1.1", "1.2.840.113549.1.1.11", "1.2.840.113549.1.1.12", "1.2.840.113549.1.1.13"}
+_ECDSA = {"1.2.840.10045.4.3.2", "1.2.840.10045.4.3.3", "1.2.840.10045.4.3.4"}
+
+
+def _children(buf: bytes, start: int, end: int) -> list[tuple[int, int, int, int]]:
+    """(tag, tlv_start, content_start, content_end) of each TLV in buf[start:end]."""
+    out, pos = [], start
+    while pos < end:
+        tag, cs, ce = _tlv(buf, pos)
+        if ce > end:
+            raise ValueError("truncated")
+        out.append((tag, pos, cs, ce))
+        pos = ce
+    return out
+
+
+def _decode_oid(body: bytes) -> str:
+    if not body:
+        raise ValueError("empty OID")
+    first, parts, n = body[0], [], 0
+    parts += [min(first // 40, 2), first - 40 * min(first // 40, 2)]
+    for b in body[1:]:
+        n = (n << 7) | (b & 0x7F)
+        if not b & 0x80:
+            parts.append(n)
+            n = 0
+    return ".".join(str(x) for x in parts)
+
+
+def check_token_signature(response_der: bytes, resp: TimeStampResponse) -> str:
+    """Verify the token's CMS signature with the signer certificate the token itself carries: the
+    signed attributes' messageDigest equals the digest of the encapsulated TSTInfo, and the
+    SignerInfo's signature over the signed attributes verifies.  Returns the signer's subject.
+
+    This proves the token was not altered after the TSA signed it; it does NOT prove which TSA
+    signed it (anyone can make a certificate): that takes a trust anchor (:func:`verify_timestamp`
+    with ``trust_anchors``).  Raises :class:`TimestampVerificationError` or :class:`TimestampMalformed`."""
+    try:
+        der = der_sort_token_certificates(response_der)
+        _, s, e = _tlv(der, 0)
+        items = _children(der, s, e)
+        if len(items) < 2:
+            raise TimestampVerificationError("the reply holds no time-stamp token")
+        _, _, ci_s, ci_e = items[1]  # ContentInfo
+        ci = _children(der, ci_s, ci_e)
+        _, _, x_s, x_e = ci[1]  # [0] EXPLICIT
+        _, _, sd_s, sd_e = _children(der, x_s, x_e)[0]  # SignedData
+        sd = _children(der, sd_s, sd_e)
+        _, _, enc_s, enc_e = sd[2]  # encapContentInfo
+        enc = _children(der, enc_s, enc_e)
+        _, _, ex_s, ex_e = enc[1]  # [0] EXPLICIT eContent
+        _, _, oct_s, oct_e = _children(der, ex_s, ex_e)[0]  # OCTET STRING: the DER TSTInfo
+        tst_info = der[oct_s:oct_e]
+        signer_infos = [x for x in sd[3:] if x[0] == 0x31][-1]
+        sis = _children(der, signer_infos[2], signer_infos[3])
+        if len(sis) != 1:
+            raise TimestampVerificationError(f"the token has {len(sis)} SignerInfos, expected exactly one")
+        si = _children(der, sis[0][2], sis[0][3])
+        # version, sid, digestAlgorithm, [0] signedAttrs, signatureAlgorithm, signature
+        digest_oid = _decode_oid(der[slice(*_children(der, si[2][2], si[2][3])[0][2:4])])
+        attrs = next((x for x in si[3:] if x[0] == 0xA0), None)
+        if attrs is None:
+            raise TimestampVerificationError("the token's SignerInfo has no signed attributes (RFC 3161 requires them)")
+        after = si[si.index(attrs) + 1:]
+        sig_oid = _decode_oid(der[slice(*_children(der, after[0][2], after[0][3])[0][2:4])])
+        signature = der[after[1][2]:after[1][3]]
+        message_digest = None
+        for _, _, a_s, a_e in _children(der, attrs[2], attrs[3]):
+            attr = _children(der, a_s, a_e)
+            if der[attr[0][1]:attr[0][3]] == _OID_MESSAGE_DIGEST:
+                message_digest = der[slice(*_children(der, attr[1][2], attr[1][3])[0][2:4])]
+        signed = b"\x31" + der[attrs[1] + 1:attrs[3]]  # the attributes as a DER SET: what was signed
+    except (ValueError, IndexError):
+        raise TimestampMalformed("the time-stamp token's CMS structure is unreadable") from None
+    algorithm = _DIGESTS.get(digest_oid)
+    if algorithm is None:
+        raise TimestampVerificationError(f"the token's digest algorithm {digest_oid} is not SHA-256/384/512")
+    h = hashes.Hash(algorithm())
+    h.update(tst_info)
+    if message_digest != h.finalize():
+        raise TimestampVerificationError("the token's messageDigest does not match its TSTInfo: the token was altered")
+    try:
+        infos = list(resp.signed_data.signer_infos)
+        signer = None
+        for cert_der in resp.signed_data.certificates:
+            cert = x509.load_der_x509_certificate(cert_der)
+            if infos and cert.issuer == infos[0].issuer and cert.serial_number == infos[0].serial_number:
+                signer = cert
+        key = signer.public_key() if signer is not None else None
+        subject = signer.subject.rfc4514_string() if signer is not None else ""
+    except Exception:  # noqa: BLE001 - the library raises KeyError, ValueError, ... on hostile certificates
+        raise TimestampMalformed("a certificate in the time-stamp token is unreadable") from None
+    if signer is None:
+        raise TimestampVerificationError("the token does not carry its signer's certificate (certReq was set)")
+    try:
+        if isinstance(key, rsa.RSAPublicKey) and sig_oid in _RSA_PKCS1:
+            key.verify(signature, signed, padding.PKCS1v15(), algorithm())
+        elif isinstance(key, ec.EllipticCurvePublicKey) and (sig_oid in _ECDSA or sig_oid == "1.2.840.10045.2.1"):
+            key.verify(signature, signed, ec.ECDSA(algorithm()))
+        else:
+            raise TimestampVerificationError(
+                f"the token's signature algorithm {sig_oid} with a {type(key).__name__} is not supported here")
+    except (InvalidSignature, UnsupportedAlgorithm, ValueError):
+        raise TimestampVerificationError("the token's signature does not verify with its signer certificate: "
+                                         "the token was altered") from None
+    return subject
+
+
+# --------------------------------------------------------------------------- verification
+
+def verify_timestamp(response_der: bytes, digest: bytes, trust_anchors: Sequence[x509.Certificate] | None,
+                     **kw) -> TimestampInfo:
+    """Verify a stored/received TimeStampResp over ``digest`` (SHA-256 of the manifest bytes): steps
+    1-3 of the module doc always, step 4 (the chain) when ``trust_anchors`` are given; keywords:
+    ``nonce``, ``policy_oid``, ``tsa_certificate``.
+
+    Raises :class:`TimestampMalformed` (unreadable) or :class:`TimestampVerificationError`; any other
+    error of the parsers on hostile bytes is reported as malformed, never as a traceback."""
+    try:
+        return _verify_timestamp(response_der, digest, trust_anchors, **kw)
+    except (TimestampMalformed, TimestampVerificationError):
+        raise
+    except Exception as e:  # noqa: BLE001 - rust-asn1 / cryptography raise KeyError, ValueError, ... on junk
+        raise TimestampMalformed(f"time-stamp token unreadable ({type(e).__name__}: {_short(e)})") from None
+
+
+def _verify_timestamp(
+    response_der: bytes,
+    digest: bytes,
+    trust_anchors: Sequence[x509.Certificate] | None,
+    *,
+    nonce: int | None = None,
+    policy_oid: str | None = None,
+    tsa_certificate: x509.Certificate | None = None,
+) -> TimestampInfo:
+    """Verify a stored/received TimeStampResp over ``digest`` (SHA-256 of the manifest bytes): steps
+    1-3 of the module doc always, step 4 (the chain) when ``trust_anchors`` are given.
+
+    Raises :class:`TimestampMalformed` (unreadable) or :class:`TimestampVerificationError`.
+    """
+    if len(digest) != 32:
+        raise ValueError("digest must be a 32-byte SHA-256 value")
+    resp = parse_response(response_der)
+    if resp.status != PKIStatus.GRANTED:
+        raise TimestampVerificationError(f"TSA did not grant the time-stamp: {_status_text(resp)}")
+    try:
+        imprint = resp.tst_info.message_imprint
+    except ValueError as e:
+        raise TimestampMalformed(f"granted reply without a readable token ({_short(e)})") from None
+    # rfc3161-client's Verifier.verify() compares only the imprint bytes, not the algorithm: check it.
+    if imprint.hash_algorithm != SHA256_OID:
+        raise TimestampVerificationError(
+            f"token imprint algorithm is {imprint.hash_algorithm.dotted_string}, expected SHA-256"
+        )
+    if imprint.message != digest:
+        raise TimestampVerificationError(
+            f"token is over SHA-256 {imprint.message.hex()}, but the manifest's SHA-256 is "
+            f"{digest.hex()}: the manifest was changed after it was time-stamped (or the TSA "
+            "stamped something else)"
+        )
+    subject = check_token_signature(response_der, resp)
+    if not trust_anchors:
+        return _info(resp, subject, chain_verified=False)
+    # A fresh builder every time: VerifierBuilder.add_root_certificate() appends to a list that
+    # is shared (shallow copy) with the builder it was called on.
+    builder = VerifierBuilder()
+    for anchor in trust_anchors:
+        builder = builder.add_root_certificate(anchor)
+    if nonce is not None:
+        builder = builder.nonce(nonce)
+    if policy_oid is not None:
+        builder = builder.policy_id(x509.ObjectIdentifier(policy_oid))
+    if tsa_certificate is not None:
+        builder = builder.tsa_certificate(tsa_certificate)
+    try:
+        builder.build().verify(resp, digest)
+    except VerificationError as e:
+        raise TimestampVerificationError(f"time-stamp token does not verify: {e}") from None
+    except ValueError as e:  # malformed certificates inside the token
+        raise TimestampMalformed(f"time-stamp token unreadable: {_short(e)}") from None
+    return _info(resp, subject, chain_verified=True)
+
+
+# --------------------------------------------------------------------------- client
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    # urllib turns a POST answered by 301/302/303 into a body-less GET: refuse instead.
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        raise TimestampError(
+            f"TSA answered HTTP {code} redirect to {redirect_target(newurl)}; configure that URL "
+            "as evidence.timestamp_url (a POST cannot be redirected safely)"
+        )
+
+
+def redirect_target(url: str) -> str:
+    return redact_url(url)
+
+
+def request_timestamp(
+    data: bytes,
+    url: str,
+    *,
+    trust_anchors: Sequence[x509.Certificate] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    max_clock_skew: dt.timedelta = MAX_CLOCK_SKEW,
+) -> TimestampResult:
+    """Obtain and check an RFC 3161 time-stamp over SHA-256(``data``). Fail closed.
+
+    Status, nonce, imprint (SHA-256, the right digest), the token's own signature and genTime
+    (within ``max_clock_skew`` of this host's clock) are always checked; the chain only with
+    ``trust_anchors`` (``chain_verified``).
+    ``timeout`` bounds the whole exchange (connect + send + every read), not just one read.
+    Raises :class:`TimestampError` with a message naming the cause (never credentials).
+    """
+    digest = hashlib.sha256(data).digest()
+    # rfc3161-client hashes the data itself (Rust side); there is no "give it a digest" API.
+    req = (
+        TimestampRequestBuilder()
+        .data(data)
+        .hash_algorithm(HashAlgorithm.SHA256)  # the builder's default is SHA-512
+        .nonce(nonce=True)
+        .cert_request(cert_request=True)  # NB: the method's own default is False
+        .build()
+    )
+    assert req.message_imprint.message == digest and req.nonce is not None and req.cert_req
+    safe_url = redact_url(url)
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise TimestampError(f"evidence.timestamp_url must be http(s): {safe_url}")
+
+    http_req = urllib.request.Request(
+        url,
+        data=req.as_bytes(),
+        method="POST",
+        headers={
+            "Content-Type": "application/timestamp-query",
+            "Accept": "application/timestamp-reply",
+            "User-Agent": USER_AGENT,
+        },
+    )
+    opener = urllib.request.build_opener(_NoRedirect)
+    t0 = time.perf_counter()
+    deadline = t0 + timeout
+    try:
+        with opener.open(http_req, timeout=timeout) as r:
+            ctype = (r.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+            chunks, size = [], 0
+            while True:
+                if time.perf_counter() > deadline:
+                    raise TimestampError(f"TSA {safe_url} timed out after {timeout:g}s (reply too slow)")
+                chunk = r.read(16384)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES:
+                    raise TimestampError(f"TSA {safe_url} reply exceeds {MAX_RESPONSE_BYTES} bytes")
+                chunks.append(chunk)
+            body = b"".join(chunks)
+    except TimestampError:
+        raise
+    except urllib.error.HTTPError as e:
+        snippet = e.read(200).decode("utf-8", "replace").strip().replace("\n", " ") if e.fp else ""
+        raise TimestampError(f"TSA {safe_url} answered HTTP {e.code} {e.reason}: {snippet!r}") from None
+    except urllib.error.URLError as e:
+        reason = e.reason
+        if isinstance(reason, TimeoutError) or "timed out" in str(reason):
+            raise TimestampError(f"TSA {safe_url} timed out after {timeout:g}s") from None
+        raise TimestampError(f"TSA {safe_url} unreachable: {reason}") from None
+    except (TimeoutError, OSError) as e:
+        if isinstance(e, TimeoutError) or "timed out" in str(e):
+            raise TimestampError(f"TSA {safe_url} timed out after {timeout:g}s") from None
+        raise TimestampError(f"TSA {safe_url} connection failed: {e}") from None
+    rtt = time.perf_counter() - t0
+
+    try:
+        resp = parse_response(body)
+    except TimestampMalformed as e:
+        raise TimestampError(
+            f"TSA {safe_url} sent {len(body)} bytes of Content-Type {ctype or 'none'!r} that are "
+            f"not a time-stamp reply: {e}"
+        ) from None
+    if resp.status != PKIStatus.GRANTED:
+        raise TimestampError(f"TSA {safe_url} refused the time-stamp: {_status_text(resp)}")
+    try:
+        ti = resp.tst_info
+        imprint = ti.message_imprint
+    except ValueError as e:
+        raise TimestampError(f"TSA {safe_url} granted but sent no readable token: {_short(e)}") from None
+    if ti.nonce != req.nonce:
+        raise TimestampError(
+            f"TSA {safe_url} reply nonce {ti.nonce} does not match the request's {req.nonce} "
+            "(replayed or misrouted reply)"
+        )
+    if imprint.hash_algorithm != SHA256_OID or imprint.message != digest:
+        raise TimestampError(
+            f"TSA {safe_url} time-stamped the wrong data: imprint {imprint.message.hex()} "
+            f"({imprint.hash_algorithm.dotted_string}), expected SHA-256 {digest.hex()}"
+        )
+    try:
+        info = verify_timestamp(body, digest, trust_anchors, nonce=req.nonce if trust_anchors else None)
+    except (TimestampVerificationError, TimestampMalformed) as e:
+        raise TimestampError(f"TSA {safe_url}: {e}") from None
+    now = dt.datetime.now(dt.UTC)
+    if abs(info.gen_time - now) > max_clock_skew:
+        raise TimestampError(
+            f"TSA {safe_url} genTime {info.gen_time.isoformat()} is more than {max_clock_skew} "
+            f"away from this host's clock ({now.isoformat()})"
+        )
+    return TimestampResult(response_der=body, info=info, round_trip_seconds=rtt, chain_verified=info.chain_verified)
+
+
