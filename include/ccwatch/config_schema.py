@@ -91,6 +91,7 @@ SCHEMA: dict[str, Any] = {
     ),
     "slack": ({"conn_id": (str, False), "channel": (str, True)}, True),
     "evidence": ({"retention_days": (int, False), "keep_latest": (int, False)}, False),
+    "exceptions": (str, False),  # (r2) path of the exceptions register (controls/register.py)
 }
 
 # Lists that must hold at least one item when present.

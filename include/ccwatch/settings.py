@@ -146,6 +146,9 @@ class Settings:
     sod: SodConfig = field(default_factory=SodConfig)
     windows: WindowsConfig = field(default_factory=WindowsConfig)
     evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
+    # (r2) the exceptions register's path, resolved (``exceptions``: absolute, or relative to the
+    # project root); None: no register.  controls/register.py reads and checks the file.
+    exceptions: str | None = None
     source_path: str = ""
     sha256: str = ""
 
@@ -193,6 +196,14 @@ def _replace(s: Settings, **kw: Any) -> Settings:
 
 def _t(d: dict, key: str, default: tuple = ()) -> tuple:
     return tuple(d.get(key, default))
+
+
+def register_path(value: str) -> Path:
+    """The config's ``exceptions`` value as a path: absolute as given, else relative to the project
+    root (the folder holding ``include/``: the base of the default ``CCWATCH_CONFIG``), never to the
+    worker's current directory."""
+    p = Path(value.strip()).expanduser()
+    return p if p.is_absolute() else PROJECT_ROOT / p
 
 
 def _build(d: dict, c: Checker) -> Settings:
@@ -287,4 +298,5 @@ def _build(d: dict, c: Checker) -> Settings:
         sod=SodConfig(**d.get("sod", {})),
         windows=windows,
         evidence=evidence,
+        exceptions=str(register_path(d["exceptions"])) if "exceptions" in d else None,
     )
