@@ -301,7 +301,8 @@ def change_deployments(con) -> None:
 
 def set_results(con, as_of, rows):
     con.execute("DELETE FROM control_results WHERE CAST(as_of AS DATE) = ?", [as_of.date()])
-    con.executemany("INSERT INTO control_results VALUES (?, ?, ?, ?, ?, ?)", rows)
+    con.executemany("INSERT INTO control_results (as_of, change_id, repo, control_id, status, detail) "
+                    "VALUES (?, ?, ?, ?, ?, ?)", rows)
 
 
 def gx_results():
