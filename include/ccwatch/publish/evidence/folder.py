@@ -45,9 +45,10 @@ class Tree:
     counts: dict = field(default_factory=dict)
 
     def entries(self) -> list[tuple[str, bool]]:
-        """The top-level archive entries (rel, is_dir), sorted; ``changes`` when there are folders."""
-        out = [(n, False) for n in self.top] + ([("changes", True)] if self.has_changes else [])
-        return sorted(out)
+        """The archive entries (rel, is_dir) but the change folders', sorted: the top-level files, the
+        folders of the others (``config``), and ``changes`` when there are change folders."""
+        dirs = {n.rsplit("/", 1)[0] for n in self.top if "/" in n} | ({"changes"} if self.has_changes else set())
+        return sorted([(n, False) for n in self.top] + [(d, True) for d in dirs])
 
 
 class _HashingFile:
@@ -109,6 +110,28 @@ def folder_names(change_ids: list[str]) -> dict[str, str]:
     return folders
 
 
+EXCEPTIONS_CSV = "exceptions.csv"  # every register entry of the run with its verdict (r2)
+EXCEPTIONS_FILE = "config/exceptions.yaml"  # the register file the run evaluated, byte for byte (r2)
+
+
+def _write_exceptions(root: Path, con, as_of: datetime, tree: Tree) -> None:
+    """exceptions.csv (a header alone when the run had no register or no entries) and, when the run
+    evaluated a register, that register's bytes as stored by the evaluation (so the archive holds
+    exactly what was applied, even if the file changed since)."""
+    f = _HashingFile(root / EXCEPTIONS_CSV)
+    rows = [{**r, "applied": "true" if r["applied"] else "false"} for r in results.exception_entries(con, as_of)]
+    _csv_stream(f, results.EXCEPTION_COLUMNS, rows)
+    tree.top[EXCEPTIONS_CSV] = f.close()
+    register = results.exception_register(con, as_of)
+    if register is not None:
+        data = bytes(register["content"])
+        if hashlib.sha256(data).hexdigest() != register["sha256"]:  # never archive what was not evaluated
+            raise ValueError(f"exception_registers of {as_of:%Y-%m-%d}: the stored register does not match its "
+                             "sha256")
+        (root / EXCEPTIONS_FILE).parent.mkdir(exist_ok=True)
+        tree.top[EXCEPTIONS_FILE] = (_write_file(root / EXCEPTIONS_FILE, data), len(data))
+
+
 def write_tree(root: Path, con, settings: Settings, as_of: datetime, gx_results, report_html: str,
                prefix: str, part_path: Path) -> Tree:
     tree = Tree()
@@ -140,10 +163,11 @@ def write_tree(root: Path, con, settings: Settings, as_of: datetime, gx_results,
     folders = folder_names(list(units))
     tree.top[oscal.FILE_NAME] = oscal.write_assessment_results(root / oscal.FILE_NAME, con, settings, as_of,
                                                                folders, rows=rows)
+    _write_exceptions(root, con, as_of, tree)
     by_change: dict[str, list[dict]] = {}
     for r in rows:
         by_change.setdefault(r["change_id"], []).append(
-            {"control_id": r["control_id"], "status": r["status"], "detail": r["detail"]})
+            {"control_id": r["control_id"], "status": r["status"], "detail": r["detail"], "exception": r["exception"]})
     del rows
 
     top = sorted(tree.top)
