@@ -99,6 +99,7 @@ SCHEMA: dict[str, Any] = {
         },
         False,
     ),
+    "exceptions": (str, False),  # (r2) path of the exceptions register (controls/register.py)
 }
 
 # Lists that must hold at least one item when present.

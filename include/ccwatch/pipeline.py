@@ -49,9 +49,14 @@ def ingest_github(settings: Settings, endpoint: Endpoint, as_of: datetime, home:
 
 
 def github_repositories(settings: Settings, as_of: datetime, home: Path) -> list[str]:
-    """The repositories the DAG maps ``ingest_github_repo`` over (prepares the date, see ingest.github.fanout)."""
+    """The repositories the DAG maps ``ingest_github_repo`` over (prepares the date, see ingest.github.fanout).
+
+    The run's first task: a malformed exceptions register stops the run here, before anything is
+    fetched or marked (evaluate_controls reads it again: that reading is the one applied)."""
+    from ccwatch.controls.register import configured_register
     from ccwatch.ingest.github import fanout
 
+    configured_register(settings)
     return fanout.github_repositories(settings, as_of, home)
 
 
@@ -182,19 +187,32 @@ def build_facts(settings: Settings, as_of: datetime, home: Path) -> dict:
 
 def evaluate_controls(settings: Settings, as_of: datetime, home: Path) -> dict:
     from ccwatch.controls.evaluate import evaluate
+    from ccwatch.controls.exceptions import apply_exceptions
+    from ccwatch.controls.register import configured_register
     from ccwatch.warehouse.population import store_population
+
+    register = configured_register(settings)  # a malformed register fails here: nothing is touched yet
+    excepted: dict = {}
+
+    def before_commit(c) -> None:
+        # the date's population (for auditor samples) and the register's verdicts, in the
+        # transaction of its results: all of them or none
+        store_population(c, as_of)
+        excepted.update(apply_exceptions(c, settings, as_of, register))
 
     con = open_loaded(home, as_of)
     try:
-        # the date's population (for auditor samples) in the transaction of its results
-        result = evaluate(con, settings, as_of, before_commit=lambda c: store_population(c, as_of))
+        result = evaluate(con, settings, as_of, before_commit=before_commit)
         # the GX results are complete under their final name before the run says 'evaluated', so
         # write_evidence never reads a half-written file or an earlier evaluation's results
         path = write_json_atomic(validation_path(home, as_of), result.gx_results)
         mark_run(con, as_of, "evaluated")
     finally:
         con.close()
-    return {"rows": result.rows, "summary": result.summary, "gx_results": str(path)}
+    if register is not None:
+        log.info("Exceptions register %s: %d entries, %d valid, %d invalid, %d failing rows excepted",
+                 register.path, excepted["entries"], excepted["valid"], excepted["invalid"], excepted["applied"])
+    return {"rows": result.rows, "summary": result.summary, "gx_results": str(path), "exceptions": excepted}
 
 
 # --- publish ---------------------------------------------------------------------------

@@ -149,6 +149,9 @@ class Settings:
     sod: SodConfig = field(default_factory=SodConfig)
     windows: WindowsConfig = field(default_factory=WindowsConfig)
     evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
+    # (r2) the exceptions register's path, resolved (``exceptions``: absolute, or relative to the
+    # project root); None: no register.  controls/register.py reads and checks the file.
+    exceptions: str | None = None
     source_path: str = ""
     sha256: str = ""
 
@@ -237,6 +240,14 @@ def _check_timestamp_url(url: str, c: Checker) -> None:
     if parts.username is not None or parts.password is not None:
         raise c.fail("evidence.timestamp_url", "must not carry user:password@ (the config file is archived with "
                      "the evidence; credentials never belong in it)")
+
+
+def register_path(value: str) -> Path:
+    """The config's ``exceptions`` value as a path: absolute as given, else relative to the project
+    root (the folder holding ``include/``: the base of the default ``CCWATCH_CONFIG``), never to the
+    worker's current directory."""
+    p = Path(value.strip()).expanduser()
+    return p if p.is_absolute() else PROJECT_ROOT / p
 
 
 def _build(d: dict, c: Checker) -> Settings:
@@ -333,4 +344,5 @@ def _build(d: dict, c: Checker) -> Settings:
         sod=SodConfig(**d.get("sod", {})),
         windows=windows,
         evidence=evidence,
+        exceptions=str(register_path(d["exceptions"])) if "exceptions" in d else None,
     )

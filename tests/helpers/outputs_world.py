@@ -304,7 +304,51 @@ def change_deployments(con) -> None:
 
 def set_results(con, as_of, rows):
     con.execute("DELETE FROM control_results WHERE CAST(as_of AS DATE) = ?", [as_of.date()])
-    con.executemany("INSERT INTO control_results VALUES (?, ?, ?, ?, ?, ?)", rows)
+    con.executemany("INSERT INTO control_results (as_of, change_id, repo, control_id, status, detail) "
+                    "VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+
+#: an exceptions register for this world: EX-1 applies to #12's failing CC8.1-03; EX-2 (hostile text)
+#: expired before the as-of time; EX-3 names a repository control and an approver who is not one
+REGISTER = """\
+# accepted risks of the outputs world
+- id: EX-1
+  change_id: acme/payments-api#12
+  control_id: CC8.1-03
+  justification: pair-programmed with the only other engineer; accepted until the team grows
+  approved_by: erin@acme.example
+  approved_at: 2026-11-21T09:00:00Z
+  expires: 2027-02-21
+- id: EX-2
+  change_id: acme/payments-api#13
+  control_id: CC8.1-01
+  justification: '=HYPERLINK("http://evil.example") <script>alert(1)</script> <!channel> & more'
+  approved_by: alice@acme.example
+  approved_at: 2026-10-01
+  expires: 2026-11-01
+- id: EX-3
+  repo: acme/payments-api
+  control_id: CC8.1-11
+  justification: branch protection arrives with the GitHub Enterprise upgrade
+  approved_by: bob@acme.example
+  approved_at: 2026-11-01
+  expires: 2027-01-01
+"""
+
+
+def set_exceptions(con, as_of=AS_OF, text: str = REGISTER):
+    """Evaluate ``text`` as the register of ``as_of``'s run (as pipeline.evaluate_controls does after
+    writing the date's results); returns the Register."""
+    from ccwatch.controls.exceptions import apply_exceptions
+    from ccwatch.controls.register import load_register
+
+    folder = tempfile.mkdtemp(prefix="ccwatch-register-")
+    atexit.register(shutil.rmtree, folder, True)
+    path = Path(folder) / "exceptions.yaml"
+    path.write_text(text, encoding="utf-8")
+    register = load_register(path)
+    apply_exceptions(con, settings(), as_of, register)
+    return register
 
 
 def gx_results():

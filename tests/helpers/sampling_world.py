@@ -74,7 +74,8 @@ def add_run(con, as_of: datetime, rows: list[dict], results=statuses_for) -> Non
                     [[as_of] + [r[c] for c in POPULATION_COLUMNS] for r in evaluated])
     res = [(as_of, r["change_id"], r["repo"], cid, s, d) for r in evaluated for cid, (s, d) in results(r, as_of).items()]
     res += [(as_of, repo, repo, cid, "pass", "protected") for repo in REPOS for cid in ("CC8.1-11", "CC8.1-12")]
-    con.executemany("INSERT INTO control_results VALUES (?, ?, ?, ?, ?, ?)", res)
+    con.executemany("INSERT INTO control_results (as_of, change_id, repo, control_id, status, detail) "
+                    "VALUES (?, ?, ?, ?, ?, ?)", res)
 
 
 def synthetic(con=None):

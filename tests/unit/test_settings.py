@@ -141,7 +141,7 @@ UNKNOWN = [
     (
         "lookback_dayz",
         put("lookback_dayz", 30),
-        "evidence, github, jira, lookback_days, people, review, slack, sod, windows",
+        "evidence, exceptions, github, jira, lookback_days, people, review, slack, sod, windows",
     ),
     ("github.repos", put("github", "repos", []), "concurrency, conn_id, deploy_automation, repositories"),
     (
@@ -698,3 +698,27 @@ def test_evidence_trust_keys_load(tmp_path):
     path.write_text(CONFIG.read_text() + "\nevidence:\n  signing_conn_id: 3\n")
     with pytest.raises(ConfigError, match="evidence.signing_conn_id: must be a string"):
         load_settings(path)
+# --- exceptions: the register's path (r2; the file itself: tests/unit/controls/test_register.py) ----
+
+
+def test_exceptions_path_is_relative_to_the_project_root_not_the_config_folder(tmp_path):
+    s = load_settings(write_config(tmp_path, put("exceptions", "include/config/exceptions.yaml")))
+    assert s.exceptions == str(ROOT / "include" / "config" / "exceptions.yaml")
+
+
+def test_exceptions_absolute_path_is_kept(tmp_path):
+    s = load_settings(write_config(tmp_path, put("exceptions", str(tmp_path / "risk.yaml"))))
+    assert s.exceptions == str(tmp_path / "risk.yaml")
+
+
+def test_exceptions_is_optional(tmp_path):
+    def mutate(doc):
+        doc.pop("exceptions", None)
+
+    assert load_settings(write_config(tmp_path, mutate)).exceptions is None
+
+
+@pytest.mark.parametrize(("value", "fragment"), [(["a.yaml"], "must be a string"), ("  ", "must not be blank"),
+                                                 (True, "must be a string")])
+def test_exceptions_must_be_a_path(tmp_path, value, fragment):
+    assert_config_error(write_config(tmp_path, put("exceptions", value)), "exceptions", fragment)

@@ -49,6 +49,9 @@ RESULT_FORMAT = {"result_format": "SUMMARY", "unexpected_index_column_names": ["
 TABLES = {"change": "change_facts", "repo": "repo_facts"}
 _CHUNK = 20_000  # changes per detail / insert chunk (bounded memory)
 _UNKNOWN = "?"  # status marker of a scope the fact SQL should never produce
+# the columns evaluation writes, named: the others (``exception``, migration 9) keep their NULL
+# until controls/exceptions.py applies the register in the same transaction
+_COLUMNS = "as_of, change_id, repo, control_id, status, detail"
 
 
 class EvaluationError(RuntimeError):
@@ -254,7 +257,7 @@ def _status_frame(con: duckdb.DuckDBPyConnection, statuses: dict[str, np.ndarray
 
 def _insert_sql(control: Control, settings: Settings) -> str:
     raw = control.detail_sql(settings)
-    return (f"INSERT INTO control_results SELECT $t::TIMESTAMP, change_id, repo, '{control.id}', "
+    return (f"INSERT INTO control_results ({_COLUMNS}) SELECT $t::TIMESTAMP, change_id, repo, '{control.id}', "
             f"CASE WHEN _st = '{_UNKNOWN}' THEN 'fail' ELSE _st END, "
             f"CASE WHEN _st = '{_UNKNOWN}' THEN $py ELSE coalesce({NORMALIZED}, $py) END "
             f"FROM (SELECT change_id, repo, _st, {raw} AS _raw FROM (SELECT f.*, s.\"{control.id}\" AS _st "
@@ -334,8 +337,8 @@ def _insert_frames(con: duckdb.DuckDBPyConnection, frames: Iterator[pd.DataFrame
     for df in frames:
         con.register("_ccwatch_results", df)
         try:
-            con.execute("INSERT INTO control_results SELECT ?::TIMESTAMP, change_id, repo, control_id, status, "
-                        "detail FROM _ccwatch_results", [t])
+            con.execute(f"INSERT INTO control_results ({_COLUMNS}) SELECT ?::TIMESTAMP, change_id, repo, control_id, "
+                        "status, detail FROM _ccwatch_results", [t])
         finally:
             con.unregister("_ccwatch_results")
         rows += len(df)

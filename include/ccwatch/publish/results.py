@@ -21,7 +21,12 @@ POPULATION_COLUMNS = (
     "ticket_key", "deployed_at", "deployer", "category",
 )
 CHANGE_COLUMNS = POPULATION_COLUMNS + ("change_kind", "pr_url", "ticket_url")
-RESULT_COLUMNS = ("as_of", "change_id", "repo", "control_id", "status", "detail")
+#: control_results' columns (CONTROLS.md "Outputs"); ``exception`` (r2, migration 9): the id of the
+#: exceptions-register entry that covers a failing row, else empty
+RESULT_COLUMNS = ("as_of", "change_id", "repo", "control_id", "status", "detail", "exception")
+#: the columns of exceptions.csv: every entry of the run's register with its verdict (table ``exceptions``)
+EXCEPTION_COLUMNS = ("as_of", "entry", "id", "change_id", "repo", "control_id", "justification", "approved_by",
+                     "approved_at", "expires", "status", "reason", "detail", "result_status", "applied")
 
 _SAFE_URL = re.compile(r"https?://[^\s<>\"'|`\\]+\Z")
 
@@ -67,10 +72,16 @@ def repos(con: duckdb.DuckDBPyConnection) -> list[dict]:
     return rows
 
 
+def _result_select(con: duckdb.DuckDBPyConnection) -> str:
+    """RESULT_COLUMNS as a select list (a warehouse read-only before migration 9 has no ``exception``)."""
+    exc = "exception" if "exception" in table_columns(con, "control_results") else "NULL::VARCHAR AS exception"
+    return f"as_of, change_id, repo, control_id, status, detail, {exc}"
+
+
 def results(con: duckdb.DuckDBPyConnection, as_of: datetime) -> list[dict]:
     """This evidence date's control_results rows, sorted by change_id then control (numeric)."""
     rows = con.execute(
-        "SELECT as_of, change_id, repo, control_id, status, detail FROM control_results "
+        f"SELECT {_result_select(con)} FROM control_results "
         "WHERE CAST(as_of AS DATE) = ?",
         [evidence_date(as_of)],
     ).fetchall()
@@ -136,7 +147,7 @@ def top_results(con: duckdb.DuckDBPyConnection, as_of: datetime, status: str, li
     :func:`results`; ``control_ids`` restricts the controls (None: all)."""
     where = "" if control_ids is None else f" AND control_id IN ({', '.join('?' for _ in control_ids)})"
     rows = con.execute(
-        "SELECT as_of, change_id, repo, control_id, status, detail FROM (SELECT *, row_number() OVER "
+        f"SELECT {_result_select(con)} FROM (SELECT *, row_number() OVER "
         "(PARTITION BY control_id ORDER BY change_id, detail) AS _n FROM control_results "
         f"WHERE CAST(as_of AS DATE) = ? AND status = ?{where}) WHERE _n <= ?",
         [evidence_date(as_of), status, *(control_ids or ()), limit],
@@ -144,6 +155,26 @@ def top_results(con: duckdb.DuckDBPyConnection, as_of: datetime, status: str, li
     out = [dict(zip(RESULT_COLUMNS, r, strict=True)) for r in rows]
     out.sort(key=lambda r: (r["change_id"], control_sort_key(r["control_id"]), r["status"], r["detail"]))
     return out
+
+
+def exception_entries(con: duckdb.DuckDBPyConnection, as_of: datetime) -> list[dict]:
+    """This evidence date's exceptions-register entries with their verdicts (EXCEPTION_COLUMNS), in
+    register order; [] without a register (or before migration 9)."""
+    if not table_columns(con, "exceptions"):
+        return []
+    cur = con.execute(f"SELECT {', '.join(EXCEPTION_COLUMNS)} FROM exceptions WHERE CAST(as_of AS DATE) = ? "
+                      "ORDER BY entry", [evidence_date(as_of)])
+    return [dict(zip(EXCEPTION_COLUMNS, r, strict=True)) for r in cur.fetchall()]
+
+
+def exception_register(con: duckdb.DuckDBPyConnection, as_of: datetime) -> dict | None:
+    """The register file this evidence date's run evaluated: {path, sha256, content (bytes), entries};
+    None when no register was configured for that run."""
+    if not table_columns(con, "exception_registers"):
+        return None
+    row = con.execute("SELECT path, sha256, content, entries FROM exception_registers "
+                      "WHERE CAST(as_of AS DATE) = ?", [evidence_date(as_of)]).fetchone()
+    return dict(zip(("path", "sha256", "content", "entries"), row, strict=True)) if row else None
 
 
 def changes_by_id(con: duckdb.DuckDBPyConnection, change_ids) -> dict[str, dict]:

@@ -4,6 +4,11 @@ slack_sdk, and the alert memory (table ``slack_alerts``, schema migration 2).
 A (change_id, control_id) pair is alerted once when it starts failing; while it keeps
 failing it is not repeated; when a later run finds it passing (or pending / not
 applicable) it is reported once as resolved, after which a new failure alerts again.
+A failure an exceptions-register entry covers (``control_results.exception``, r2) is not a new
+failure: it is not alerted; a failure alerted before that becomes covered is said once ("now
+covered by an exception", state ``excepted``), so when the exception stops applying and the row
+still fails it alerts again.  Entries of the register that do not apply on the date are named in
+one line of any message the night sends (they do not send a message on their own).
 Everything taken from the data is escaped for mrkdwn, and links are emitted only for
 plain http(s) URLs, so a PR title cannot mention a channel or forge a link.
 """
@@ -18,7 +23,7 @@ from typing import Any
 import duckdb
 
 from ccwatch.common.endpoints import Endpoint, redact_url
-from ccwatch.common.times import evidence_date, iso, naive_utc
+from ccwatch.common.times import evidence_date, iso, minute_z, naive_utc
 from ccwatch.controls.catalogue import control_name, control_sort_key
 from ccwatch.publish import results
 from ccwatch.publish.results import safe_url
@@ -88,6 +93,8 @@ def mark_alerted(con: duckdb.DuckDBPyConnection, as_of: datetime, message_meta: 
     now = datetime.now(UTC).replace(tzinfo=None)  # bookkeeping only, never used to evaluate
     rows = [(naive_utc(as_of), a["change_id"], a["control_id"], "alerted", now, a.get("detail"), ts)
             for a in meta.get("alerted", [])]
+    rows += [(naive_utc(as_of), x["change_id"], x["control_id"], "excepted", now, x.get("exception"), ts)
+             for x in meta.get("excepted", [])]
     rows += [(naive_utc(as_of), r["change_id"], r["control_id"], "resolved", now, r.get("status"), ts)
              for r in meta.get("resolved", [])]
     if rows:
@@ -155,20 +162,45 @@ def build_digest_message(as_of: datetime, digests: dict, report_location: str) -
             _META: {"as_of": iso(naive_utc(as_of)), "alerted": [], "resolved": []}}
 
 
+def invalid_exceptions_line(entries: list[dict]) -> str | None:
+    """The one line naming the register's entries that do not apply on the date (None: none)."""
+    bad = [e for e in entries if e["status"] != "valid"]
+    if not bad:
+        return None
+    head = f"{len(bad)} exception entr{'ies do' if len(bad) != 1 else 'y does'} not apply: "
+    tail = " (see exceptions.csv)"
+    shown = []
+    for i, e in enumerate(bad):
+        more = f", … and {len(bad) - i} more" if i < len(bad) else ""
+        item = f"{e['id']} {e['reason']}"
+        if len(head) + len(", ".join([*shown, item])) + len(more) + len(tail) > MAX_SECTION - 100:
+            return head + ", ".join(shown) + more + tail
+        shown.append(item)
+    return head + ", ".join(shown) + tail
+
+
 def build_slack_message(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime,
                         report_location: str, digests: dict | None = None) -> dict | None:
-    """Block Kit payload ({text, blocks, ccwatch}) for new failures and resolved ones; None if nothing new.
-    ``digests`` (the date's evidence_archives row) adds the archive and manifest SHA-256 line."""
+    """Block Kit payload ({text, blocks, ccwatch}) for new failures, resolved ones and alerted
+    failures now covered by an exception; None if nothing new.  Failures an exception covers are
+    never new.  ``digests`` (the date's evidence_archives row) adds the archive and manifest SHA-256 line."""
     rows = results.results(con, as_of)
     if not rows:
         return None
     states = alert_states(con)
     today = {(r["change_id"], r["control_id"]): r for r in rows}
-    new = [r for r in rows if r["status"] == "fail" and states.get((r["change_id"], r["control_id"])) != "alerted"]
+    new = [r for r in rows if r["status"] == "fail" and not r.get("exception")
+           and states.get((r["change_id"], r["control_id"])) != "alerted"]
     resolved = [today[k] for k, st in sorted(states.items()) if st == "alerted" and k in today
                 and today[k]["status"] != "fail"]
-    if not new and not resolved:
+    excepted = [r for r in rows if r["status"] == "fail" and r.get("exception")
+                and states.get((r["change_id"], r["control_id"])) == "alerted"]
+    if not new and not resolved and not excepted:
         return None
+    entries = results.exception_entries(con, as_of)
+    expires = {e["id"]: e["expires"] for e in entries}
+    invalid = invalid_exceptions_line(entries)
+    n_excepted = sum(1 for r in rows if r["status"] == "fail" and r.get("exception"))
     facts = {c["change_id"]: c for c in results.changes(con)}
     for r in results.repos(con):
         facts.setdefault(r["change_id"], {"pr_url": r.get("html_url"), "repo": r.get("repo")})
@@ -180,19 +212,26 @@ def build_slack_message(con: duckdb.DuckDBPyConnection, settings: Settings, as_o
     for r in new:
         by_control.setdefault(r["control_id"], []).append(r)
     controls = sorted(by_control, key=control_sort_key)
-    headline = (f"ccwatch {day}: {len(new)} new CC8.1 control failure{'s' if len(new) != 1 else ''}"
-                if new else f"ccwatch {day}: {len(resolved)} CC8.1 failure{'s' if len(resolved) != 1 else ''} resolved")
+    if new:
+        headline = f"ccwatch {day}: {len(new)} new CC8.1 control failure{'s' if len(new) != 1 else ''}"
+    elif resolved:
+        headline = f"ccwatch {day}: {len(resolved)} CC8.1 failure{'s' if len(resolved) != 1 else ''} resolved"
+    else:
+        headline = (f"ccwatch {day}: {len(excepted)} CC8.1 failure{'s' if len(excepted) != 1 else ''} now covered "
+                    "by an exception")
+    covered = f" ({n_excepted} covered by an exception)" if n_excepted else ""
     blocks: list[dict] = [
         {"type": "header", "text": {"type": "plain_text", "text": headline[:150], "emoji": False}},
         {"type": "context", "elements": [{"type": "mrkdwn", "text":
-            f"As of {iso(naive_utc(as_of))} · {failing_today} failing result(s) today, "
+            f"As of {iso(naive_utc(as_of))} · {failing_today} failing result(s) today{covered}, "
             f"{len(new)} not alerted before · {_location(report_location)}"}]},
     ]
     if new:
         summary = [f"• *{c}* {mrkdwn_escape(control_name(c))}: {len(by_control[c])}" for c in controls]
         blocks.append(_section(_bounded("*New failures per control*", summary)))
         blocks.append({"type": "divider"})
-    reserve = (2 if resolved else 0) + (1 if digests else 0)  # divider + resolved section, digest line
+    # divider + section for resolved and for newly excepted, one context line for invalid entries, the digest line
+    reserve = (2 if resolved else 0) + (2 if excepted else 0) + (1 if invalid else 0) + (1 if digests else 0)
     room = MAX_BLOCKS - len(blocks) - reserve
     for i, c in enumerate(controls):
         group = by_control[c]
@@ -210,6 +249,17 @@ def build_slack_message(con: duckdb.DuckDBPyConnection, settings: Settings, as_o
         if new:
             blocks.append({"type": "divider"})
         blocks.append(_section(_bounded(f"*Resolved since the last alert* ({len(resolved)})", lines)))
+    if excepted:
+        lines = [f"• {_link(results.change_link(facts.get(r['change_id']), links), r['change_id'])} — "
+                 f"*{r['control_id']}* {mrkdwn_escape(control_name(r['control_id']))}: still fail, excepted by "
+                 f"{mrkdwn_escape(r['exception'])}"
+                 + (f" until {minute_z(expires[r['exception']])}" if expires.get(r["exception"]) else "")
+                 for r in excepted]
+        if new or resolved:
+            blocks.append({"type": "divider"})
+        blocks.append(_section(_bounded(f"*Now covered by an exception* ({len(excepted)})", lines)))
+    if invalid:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": mrkdwn_escape(invalid)}]})
     if digests:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": mrkdwn_escape(digest_line(digests))}]})
 
@@ -217,6 +267,10 @@ def build_slack_message(con: duckdb.DuckDBPyConnection, settings: Settings, as_o
     text = headline + (f" ({counts})" if counts else "")
     if new and resolved:
         text += f"; {len(resolved)} resolved"
+    if excepted and (new or resolved):
+        text += f"; {len(excepted)} now covered by an exception"
+    if invalid:
+        text += f"; {invalid.split(':', 1)[0]}"
     if digests:
         text += f"; {digest_line(digests)}"
     meta = {
@@ -224,6 +278,8 @@ def build_slack_message(con: duckdb.DuckDBPyConnection, settings: Settings, as_o
         "alerted": [{"change_id": r["change_id"], "control_id": r["control_id"], "detail": r["detail"]} for r in new],
         "resolved": [{"change_id": r["change_id"], "control_id": r["control_id"], "status": r["status"]}
                      for r in resolved],
+        "excepted": [{"change_id": r["change_id"], "control_id": r["control_id"], "exception": r["exception"]}
+                     for r in excepted],
     }
     return {"text": mrkdwn_escape(text), "blocks": blocks, _META: meta}
 

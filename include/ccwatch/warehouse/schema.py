@@ -16,7 +16,7 @@ import time
 
 import duckdb
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 # Each migration is applied once, in order; never edit a shipped one, add a new one.
 MIGRATIONS: dict[int, str] = {
@@ -333,6 +333,42 @@ CREATE TABLE IF NOT EXISTS commit_sightings (
     first_seen_as_of TIMESTAMP NOT NULL,
     last_seen_as_of  TIMESTAMP NOT NULL,
     PRIMARY KEY (repo, branch, sha)
+);
+""",
+    9: """
+-- The exceptions register (CONTROLS.md "Exceptions (r2)", controls/exceptions.py), per run, written
+-- in the transaction that replaces the date's control_results (a rerun of a date replaces that
+-- date's rows of all three).  A failing row an applying entry names stays 'fail' and carries the
+-- entry's id in control_results.exception (NULL otherwise: never on a pass, pending or n/a row).
+ALTER TABLE control_results ADD COLUMN exception VARCHAR;
+
+-- Every entry of the register as evaluated on a run date, valid or not, in file order.
+CREATE TABLE IF NOT EXISTS exceptions (
+    as_of         TIMESTAMP NOT NULL,
+    entry         INTEGER NOT NULL,      -- 0-based position in the register file
+    id            VARCHAR NOT NULL,
+    change_id     VARCHAR,               -- a change's entry (NULL for a repository entry)
+    repo          VARCHAR,               -- a repository entry (NULL for a change's entry)
+    control_id    VARCHAR NOT NULL,
+    justification VARCHAR NOT NULL,
+    approved_by   VARCHAR NOT NULL,
+    approved_at   TIMESTAMP NOT NULL,
+    expires       TIMESTAMP NOT NULL,
+    status        VARCHAR NOT NULL,      -- valid | invalid
+    reason        VARCHAR,               -- invalid: the first failed rule (docs/EXCEPTIONS.md); NULL when valid
+    detail        VARCHAR NOT NULL,      -- one line: every failed rule, or what the entry did
+    result_status VARCHAR,               -- the status of the row it names on this run (NULL: no such row)
+    applied       BOOLEAN NOT NULL,      -- that row fails and carries this id in control_results.exception
+    PRIMARY KEY (as_of, id)
+);
+
+-- The register file each run evaluated, byte for byte (config/exceptions.yaml of the evidence).
+CREATE TABLE IF NOT EXISTS exception_registers (
+    as_of   TIMESTAMP PRIMARY KEY,
+    path    VARCHAR NOT NULL,            -- as resolved when it was read
+    sha256  VARCHAR NOT NULL,
+    content BLOB NOT NULL,
+    entries INTEGER NOT NULL
 );
 """,
 }

@@ -351,9 +351,11 @@ def test_digest_and_verify_are_computed_once(home, monkeypatch):
     assert summary["archives"][1] == {"name": "ccwatch-evidence-2026-11-25.tar.gz", "size": path.stat().st_size,
                                       "current": False, "sha256": first.digest,
                                       "verify": {"ok": True, "problems": []}}
-    # the rerun's archive has the same bytes (archives are reproducible): same digest, same verification
-    assert summary["archives"][0]["sha256"] == first.digest and summary["archives"][0]["verify"]["ok"]
-    assert calls["verify"] == 1
+    # the rerun's archive is another archive (manifest v2 records when it was generated and the
+    # archive before it): its own digest, not verified until asked, and the first stays cached
+    rerun = summary["archives"][0]
+    assert rerun["sha256"] != first.digest and rerun["verify"] is None, rerun
+    assert calls["verify"] == 1 and calls["sha"] == 2
 
 
 def test_verify_reports_a_tampered_archive(home, tmp_path):

@@ -50,3 +50,52 @@ def test_run_changes_come_from_the_dates_population_else_change_facts(con):
     older = results.run_changes_by_id(con, D.PREV, ids)
     assert older["acme/payments-api#12"]["title"] == "FEAT: add login [PAY-7]"
     assert results.run_changes_by_id(con, D.AS_OF, []) == {}
+
+
+# --- the exceptions register (r2) ----------------------------------------------------------------
+
+
+def test_results_carry_the_exception_column(con):
+    rows = results.results(con, D.AS_OF)
+    assert set(rows[0]) == set(results.RESULT_COLUMNS) and results.RESULT_COLUMNS[-1] == "exception"
+    assert {r["exception"] for r in rows} == {None}
+    D.set_exceptions(con)
+    marked = [(r["change_id"], r["control_id"], r["exception"]) for r in results.results(con, D.AS_OF)
+              if r["exception"]]
+    assert marked == [("acme/payments-api#12", "CC8.1-03", "EX-1")]
+    top = results.top_results(con, D.AS_OF, "fail", 10, ("CC8.1-03",))
+    assert [(r["change_id"], r["exception"]) for r in top] == [("acme/payments-api#12", "EX-1")]
+    assert all(r["exception"] is None for r in results.results(con, D.PREV)), "another date is untouched"
+
+
+def test_exception_readers(con):
+    assert results.exception_entries(con, D.AS_OF) == [] and results.exception_register(con, D.AS_OF) is None
+    reg = D.set_exceptions(con)
+    entries = results.exception_entries(con, D.AS_OF)
+    assert [(e["entry"], e["id"], e["status"], e["reason"], e["applied"]) for e in entries] == [
+        (0, "EX-1", "valid", None, True), (1, "EX-2", "invalid", "expired", False),
+        (2, "EX-3", "invalid", "unknown_approver", False)]
+    assert set(entries[0]) == set(results.EXCEPTION_COLUMNS)
+    stored = results.exception_register(con, D.AS_OF)
+    assert (stored["path"], stored["sha256"], bytes(stored["content"]), stored["entries"]) == (
+        reg.path, reg.sha256, reg.content, 3)
+    assert results.exception_entries(con, D.PREV) == []
+
+
+def test_results_of_a_warehouse_read_before_migration_9(tmp_path):
+    """A read-only reader (the Compliance page, the CLI) of a warehouse no writer has migrated yet."""
+    import duckdb
+
+    path = tmp_path / "v4.duckdb"
+    old = duckdb.connect(str(path))
+    for v in (1, 2, 3, 4):
+        old.execute(schema.MIGRATIONS[v])
+    old.execute("INSERT INTO control_results VALUES ('2026-11-25', 'acme/api#1', 'acme/api', 'CC8.1-04', 'fail', 'x')")
+    old.close()
+    ro = duckdb.connect(str(path), read_only=True)
+    try:
+        assert results.results(ro, D.AS_OF)[0]["exception"] is None
+        assert results.top_results(ro, D.AS_OF, "fail", 5)[0]["exception"] is None
+        assert results.exception_entries(ro, D.AS_OF) == [] and results.exception_register(ro, D.AS_OF) is None
+    finally:
+        ro.close()

@@ -170,7 +170,7 @@ def test_new_repository_controls_are_alerted_with_their_names():
     """(r2) CC8.1-14 and CC8.1-15 flow through the alert like the other repository controls."""
     con = D.build()
     t = D.AS_OF.replace(tzinfo=None)
-    con.executemany("INSERT INTO control_results VALUES (?, ?, ?, ?, ?, ?)", [
+    con.executemany("INSERT INTO control_results (as_of, change_id, repo, control_id, status, detail) VALUES (?, ?, ?, ?, ?, ?)", [
         (t, "acme/payments-api", "acme/payments-api", "CC8.1-14", "fail",
          "1 rewrite of main since 2026-08-27T00:00Z: force push by mallory at 2026-11-20T08:30Z (aaaaaaa -> bbbbbbb)"),
         (t, "acme/web-frontend", "acme/web-frontend", "CC8.1-15", "fail",
@@ -180,3 +180,70 @@ def test_new_repository_controls_are_alerted_with_their_names():
     assert "• *CC8.1-14* Production history not rewritten: 1" in text
     assert "• *CC8.1-15* Production deployments ship reviewed branch code: 1" in text
     assert "force push by mallory at 2026-11-20T08:30Z (aaaaaaa -&gt; bbbbbbb)" in text
+# --- the exceptions register (r2): excepted failures are not alerted; invalid entries named once ------
+
+
+def test_an_excepted_failure_is_not_alerted_and_invalid_entries_are_named_in_one_line():
+    con = D.build()
+    D.set_exceptions(con)  # EX-1 applies to #12 CC8.1-03; EX-2 expired; EX-3 unknown approver
+    msg = build_slack_message(con, D.settings(), D.AS_OF, REPORT)
+    alerted = [(a["change_id"], a["control_id"]) for a in msg["ccwatch"]["alerted"]]
+    assert ("acme/payments-api#12", "CC8.1-03") not in alerted and len(alerted) == 4
+    assert msg["text"].startswith("ccwatch 2026-11-25: 4 new CC8.1 control failures")
+    text = _all_text(msg)
+    assert "5 failing result(s) today (1 covered by an exception), 4 not alerted before" in text
+    assert "no APPROVED review by anyone but carol-dev" not in text, "the excepted row is not listed"
+    lines = [t for t in _texts(msg) if "exception entries do not apply" in t]
+    assert lines == ["2 exception entries do not apply: EX-2 expired, EX-3 unknown_approver (see exceptions.csv)"]
+    assert msg["text"].endswith("; 2 exception entries do not apply")
+    mark_alerted(con, D.AS_OF, msg)
+    assert build_slack_message(con, D.settings(), D.AS_OF, REPORT) is None, \
+        "a rerun: nothing new, and invalid entries alone send nothing"
+
+
+def test_an_alerted_failure_that_becomes_excepted_is_said_once_then_realerted_when_the_exception_ends():
+    con = D.build()
+    s = D.settings()
+    mark_alerted(con, D.AS_OF, build_slack_message(con, s, D.AS_OF, REPORT))  # #12 CC8.1-03 alerted
+    # day 2: same failures, and now EX-1 covers #12 CC8.1-03
+    D.set_results(con, DAY2, [(DAY2.replace(tzinfo=None), *r[1:]) for r in D.result_rows(D.AS_OF)])
+    D.set_exceptions(con, DAY2, D.REGISTER.split("- id: EX-2")[0])
+    msg = build_slack_message(con, s, DAY2, REPORT)
+    assert msg["ccwatch"]["alerted"] == [] and msg["ccwatch"]["resolved"] == []
+    assert msg["ccwatch"]["excepted"] == [{"change_id": "acme/payments-api#12", "control_id": "CC8.1-03",
+                                          "exception": "EX-1"}]
+    assert msg["text"] == "ccwatch 2026-11-26: 1 CC8.1 failure now covered by an exception"
+    text = _all_text(msg)
+    assert "*Now covered by an exception* (1)" in text
+    assert ("*CC8.1-03* Independent peer review: still fail, excepted by EX-1 until 2027-02-21T00:00Z" in text)
+    assert mark_alerted(con, DAY2, msg) == 1
+    assert con.execute("SELECT state, detail FROM slack_alerts WHERE as_of = ?",
+                       [DAY2.replace(tzinfo=None)]).fetchall() == [("excepted", "EX-1")]
+    assert build_slack_message(con, s, DAY2, REPORT) is None, "said once"
+    # day 3: the exception no longer applies and the row still fails: a new failure again
+    D.set_results(con, DAY3, [(DAY3.replace(tzinfo=None), *r[1:]) for r in D.result_rows(D.AS_OF)])
+    third = build_slack_message(con, s, DAY3, REPORT)
+    assert [(a["change_id"], a["control_id"]) for a in third["ccwatch"]["alerted"]] == [
+        ("acme/payments-api#12", "CC8.1-03")]
+
+
+def test_an_excepted_failure_that_passes_later_is_not_reported_resolved():
+    con = D.build()
+    s = D.settings()
+    D.set_exceptions(con)
+    mark_alerted(con, D.AS_OF, build_slack_message(con, s, D.AS_OF, REPORT))
+    D.set_results(con, DAY2, _day_rows(DAY2, {("acme/payments-api#13", "CC8.1-01"): "fail"}))
+    assert build_slack_message(con, s, DAY2, REPORT) is None, "#12 CC8.1-03 was never alerted: nothing resolved"
+
+
+def test_the_invalid_entries_line_stays_within_a_section():
+    from ccwatch.publish.slack import invalid_exceptions_line
+
+    assert invalid_exceptions_line([{"id": "EX-1", "status": "valid", "reason": None}]) is None
+    one = invalid_exceptions_line([{"id": "EX-1", "status": "invalid", "reason": "expired"}])
+    assert one == "1 exception entry does not apply: EX-1 expired (see exceptions.csv)"
+    many = [{"id": f"EX-{'9' * 50}-{i}", "status": "invalid", "reason": "self_approved"} for i in range(300)]
+    line = invalid_exceptions_line(many)
+    assert len(line) <= MAX_SECTION and line.startswith("300 exception entries do not apply: EX-")
+    shown = line.count("self_approved")
+    assert re.search(r", … and (\d+) more \(see exceptions.csv\)$", line).group(1) == str(300 - shown)

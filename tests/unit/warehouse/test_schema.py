@@ -77,6 +77,8 @@ def test_a_writer_still_fails_loudly_when_the_file_stays_locked(tmp_path, monkey
     finally:
         writer.kill()
         writer.wait()
+
+
 def test_a_migration_numbered_below_the_latest_applied_one_still_runs(tmp_path, monkeypatch):
     """Numbers are reserved for changes developed in parallel: one that ships after a higher number
     was applied (8 before 5) must still run, exactly once."""
@@ -95,5 +97,51 @@ def test_a_migration_numbered_below_the_latest_applied_one_still_runs(tmp_path, 
     con = schema.connect(path)  # idempotent: nothing applied twice
     try:
         assert con.execute("SELECT count(*) FROM schema_version").fetchone()[0] == len(every)
+    finally:
+        con.close()
+
+
+# --- migrations: every missing number applies (numbers are reserved per branch) ----------------
+
+
+def _warehouse_at(path, versions):
+    import duckdb
+
+    old = duckdb.connect(str(path))
+    old.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    for v in versions:
+        old.execute(schema.MIGRATIONS[v])
+        old.execute("INSERT INTO schema_version VALUES (?)", [v])
+    return old
+
+
+def test_migration_9_adds_the_exception_column_and_keeps_existing_results(tmp_path):
+    path = tmp_path / "v4.duckdb"
+    old = _warehouse_at(path, (1, 2, 3, 4))
+    old.execute("INSERT INTO control_results VALUES ('2026-11-24', 'acme/api#1', 'acme/api', 'CC8.1-04', 'fail', 'x')")
+    old.close()
+    con = schema.connect(path)
+    try:
+        assert {v for (v,) in con.execute("SELECT version FROM schema_version").fetchall()} >= {1, 2, 3, 4, 9}
+        assert con.execute("SELECT status, exception FROM control_results").fetchall() == [("fail", None)]
+        cols = [r[0] for r in con.execute("DESCRIBE control_results").fetchall()]
+        assert cols == ["as_of", "change_id", "repo", "control_id", "status", "detail", "exception"]
+        assert con.execute("SELECT count(*) FROM exceptions").fetchone()[0] == 0
+        assert con.execute("SELECT count(*) FROM exception_registers").fetchone()[0] == 0
+    finally:
+        con.close()
+
+
+def test_a_lower_migration_landing_after_a_higher_one_still_runs(tmp_path, monkeypatch):
+    """A warehouse migrated to 9 by this branch gets 5-8 when the branches that reserved them merge."""
+    path = tmp_path / "w.duckdb"
+    schema.connect(path).close()
+    monkeypatch.setitem(schema.MIGRATIONS, 7, "CREATE TABLE IF NOT EXISTS late_arrival (x INTEGER);")
+    con = schema.connect(path)
+    try:
+        assert con.execute("SELECT count(*) FROM late_arrival").fetchone()[0] == 0
+        assert 7 in {v for (v,) in con.execute("SELECT version FROM schema_version").fetchall()}
+        assert schema.migrate(con) == max(schema.MIGRATIONS)  # idempotent: nothing applied twice
+        assert con.execute("SELECT count(*) FROM schema_version WHERE version = 7").fetchone()[0] == 1
     finally:
         con.close()

@@ -113,6 +113,27 @@ def folder_names(change_ids: list[str]) -> dict[str, str]:
 
 CONFIG_FILE = "config/ccwatch.yaml"  # the config file in force, byte for byte (CONTROLS.md r2)
 
+EXCEPTIONS_CSV = "exceptions.csv"  # every register entry of the run with its verdict (r2)
+EXCEPTIONS_FILE = "config/exceptions.yaml"  # the register file the run evaluated, byte for byte (r2)
+
+
+def _write_exceptions(root: Path, con, as_of: datetime, tree: Tree) -> None:
+    """exceptions.csv (a header alone when the run had no register or no entries) and, when the run
+    evaluated a register, that register's bytes as stored by the evaluation (so the archive holds
+    exactly what was applied, even if the file changed since)."""
+    f = _HashingFile(root / EXCEPTIONS_CSV)
+    rows = [{**r, "applied": "true" if r["applied"] else "false"} for r in results.exception_entries(con, as_of)]
+    _csv_stream(f, results.EXCEPTION_COLUMNS, rows)
+    tree.top[EXCEPTIONS_CSV] = f.close()
+    register = results.exception_register(con, as_of)
+    if register is not None:
+        data = bytes(register["content"])
+        if hashlib.sha256(data).hexdigest() != register["sha256"]:  # never archive what was not evaluated
+            raise ValueError(f"exception_registers of {as_of:%Y-%m-%d}: the stored register does not match its "
+                             "sha256")
+        (root / EXCEPTIONS_FILE).parent.mkdir(exist_ok=True)
+        tree.top[EXCEPTIONS_FILE] = (_write_file(root / EXCEPTIONS_FILE, data), len(data))
+
 
 def write_tree(root: Path, con, settings: Settings, as_of: datetime, gx_results, report_html: str,
                prefix: str, part_path: Path, config_bytes: bytes | None = None, trust: dict | None = None) -> Tree:
@@ -148,10 +169,11 @@ def write_tree(root: Path, con, settings: Settings, as_of: datetime, gx_results,
     folders = folder_names(list(units))
     tree.top[oscal.FILE_NAME] = oscal.write_assessment_results(root / oscal.FILE_NAME, con, settings, as_of,
                                                                folders, rows=rows)
+    _write_exceptions(root, con, as_of, tree)
     by_change: dict[str, list[dict]] = {}
     for r in rows:
         by_change.setdefault(r["change_id"], []).append(
-            {"control_id": r["control_id"], "status": r["status"], "detail": r["detail"]})
+            {"control_id": r["control_id"], "status": r["status"], "detail": r["detail"], "exception": r["exception"]})
     del rows
 
     top = sorted(tree.top)

@@ -177,8 +177,12 @@ def _zero_member_archive(path: Path, size: int, listed_sha: str) -> None:
 
 
 def _peak_rss_mib(*args) -> tuple[int, str, int]:
-    code = ("import resource, sys\nfrom ccwatch.cli import main\nrc = main(sys.argv[1:])\n"
-            "print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, file=sys.stderr)\nsys.exit(rc)")
+    """Exit code, stdout and the peak RSS (MiB) the verify command added over the imported CLI (the
+    imports alone weigh ~150 MiB and grow with the product; the member's size must not show)."""
+    code = ("import resource, sys\nfrom ccwatch.cli import main\n"
+            "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\nrc = main(sys.argv[1:])\n"
+            "print('PEAK', (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) // 1024, file=sys.stderr)\n"
+            "sys.exit(rc)")
     out = subprocess.run([sys.executable, "-c", code, "verify", *map(str, args)], capture_output=True, text=True,
                          env=ENV, timeout=600)
     peak = int(out.stderr.rsplit("PEAK", 1)[1].split()[0])
@@ -186,8 +190,8 @@ def _peak_rss_mib(*args) -> tuple[int, str, int]:
 
 
 def test_a_large_member_is_hashed_in_bounded_memory(tmp_path):
-    """768 MiB of zeros in a ~1 MB archive (2 GiB was measured the same way: < 200 MiB peak, but takes
-    minutes on a shared CI machine): the peak RSS stays far below the member's size."""
+    """768 MiB of zeros in a ~1 MB archive (2 GiB was measured the same way, but takes minutes on a
+    shared CI machine): verifying adds far less memory than the member's size."""
     size = 768 << 20
     h = hashlib.sha256()
     block = b"\0" * (1 << 20)
@@ -198,7 +202,7 @@ def test_a_large_member_is_hashed_in_bounded_memory(tmp_path):
     assert archive.stat().st_size < 5 << 20
     rc, out, peak = _peak_rss_mib(archive)
     assert rc == 0 and "OK" in out, out
-    assert peak < 200, f"peak RSS {peak} MiB verifying a {size >> 20} MiB member"
+    assert peak < 64, f"verifying a {size >> 20} MiB member added {peak} MiB of peak RSS"
 
 
 def test_a_huge_manifest_is_refused_in_bounded_memory(tmp_path):

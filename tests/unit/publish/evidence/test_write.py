@@ -61,7 +61,8 @@ def test_layout_and_counts(run):
 
 def test_control_results_csv_is_this_date_sorted(run):
     rows = list(csv.DictReader((run.directory / "control_results.csv").open(encoding="utf-8")))
-    assert list(rows[0]) == ["as_of", "change_id", "repo", "control_id", "status", "detail"]
+    assert list(rows[0]) == ["as_of", "change_id", "repo", "control_id", "status", "detail", "exception"]
+    assert {r["exception"] for r in rows} == {""}, "no register: no row carries an exception"
     assert len(rows) == 11 * 3 + 4
     assert {r["as_of"] for r in rows} == {"2026-11-25T00:00:00Z"}
     keys = [(r["change_id"], r["control_id"]) for r in rows]
@@ -346,3 +347,78 @@ def test_graphql_raw_kinds_are_change_evidence(tmp_path):
     push = ch / f"acme__web-frontend__push-{D.PUSH}"
     assert _read_json(push / "commit_pulls.graphql.json")["kind"] == "gql_commit_pulls"
     assert _read_json(push / "change.json")["not_found"] == []
+
+
+# --- the exceptions register (r2): exceptions.csv, config/exceptions.yaml, the exception column ----
+
+
+@pytest.fixture(scope="module")
+def run_with_register(tmp_path_factory):
+    con = D.build()
+    register = D.set_exceptions(con)
+    return _write(tmp_path_factory.mktemp("home_exc"), con), register
+
+
+def test_without_a_register_exceptions_csv_is_a_header_and_there_is_no_register_file(run):
+    text = (run.directory / "exceptions.csv").read_text(encoding="utf-8")
+    assert text == ",".join(D_EXCEPTION_COLUMNS) + "\n"
+    assert not (run.directory / "config" / "exceptions.yaml").exists()
+
+
+def test_exception_column_is_set_on_the_excepted_failure_only(run_with_register):
+    run, _ = run_with_register
+    rows = list(csv.DictReader((run.directory / "control_results.csv").open(encoding="utf-8")))
+    marked = [(r["change_id"], r["control_id"], r["status"], r["exception"]) for r in rows if r["exception"]]
+    assert marked == [("acme/payments-api#12", "CC8.1-03", "fail", "EX-1")]
+    summary = _read_json(run.directory / "changes" / "acme__payments-api__pr-12" / "change.json")
+    by_control = {r["control_id"]: r for r in summary["control_results"]}
+    assert by_control["CC8.1-03"]["status"] == "fail" and by_control["CC8.1-03"]["exception"] == "EX-1"
+    assert by_control["CC8.1-01"]["exception"] is None
+
+
+def test_exceptions_csv_lists_every_entry_with_its_verdict(run_with_register):
+    run, _ = run_with_register
+    rows = list(csv.DictReader((run.directory / "exceptions.csv").open(encoding="utf-8")))
+    assert list(rows[0]) == list(D_EXCEPTION_COLUMNS)
+    got = [(r["entry"], r["id"], r["change_id"], r["repo"], r["status"], r["reason"], r["result_status"],
+            r["applied"]) for r in rows]
+    assert got == [("0", "EX-1", "acme/payments-api#12", "", "valid", "", "fail", "true"),
+                   ("1", "EX-2", "acme/payments-api#13", "", "invalid", "expired", "fail", "false"),
+                   ("2", "EX-3", "", "acme/payments-api", "invalid", "unknown_approver", "fail", "false")]
+    assert rows[0]["approved_at"] == "2026-11-21T09:00:00Z" and rows[0]["expires"] == "2027-02-21T00:00:00Z"
+    assert rows[1]["justification"].startswith('=HYPERLINK("http://evil.example")')  # verbatim (CSV-quoted)
+    assert {r["as_of"] for r in rows} == {"2026-11-25T00:00:00Z"}
+
+
+def test_the_register_file_travels_byte_for_byte_and_the_manifest_covers_both(run_with_register):
+    run, register = run_with_register
+    d = run.directory
+    assert (d / "config" / "exceptions.yaml").read_bytes() == register.content
+    files = {f["path"]: f for f in _read_json(d / "manifest.json")["files"]}
+    for rel in ("exceptions.csv", "config/exceptions.yaml"):
+        assert files[rel]["sha256"] == hashlib.sha256((d / rel).read_bytes()).hexdigest()
+    sums = (d / "SHA256SUMS").read_text()
+    assert "  exceptions.csv\n" in sums and "  config/exceptions.yaml\n" in sums
+    with tarfile.open(run.archive) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+    assert members["2026-11-25/config"].isdir()
+    assert tar_bytes(run.archive, "2026-11-25/config/exceptions.yaml") == register.content
+    assert verify_archive(run.archive) == [] and verify_archive(d) == []
+
+
+def test_the_register_archived_is_the_one_evaluated_not_the_file_now(run_with_register, tmp_path):
+    _, register = run_with_register
+    con = D.build()
+    reg = D.set_exceptions(con)
+    Path(reg.path).write_text("- tampered\n", encoding="utf-8")  # the file changed after evaluation
+    res = _write(tmp_path, con)
+    assert (res.directory / "config" / "exceptions.yaml").read_bytes() == register.content
+
+
+def tar_bytes(archive: Path, name: str) -> bytes:
+    with tarfile.open(archive) as tar:
+        return tar.extractfile(name).read()
+
+
+D_EXCEPTION_COLUMNS = ("as_of", "entry", "id", "change_id", "repo", "control_id", "justification", "approved_by",
+                       "approved_at", "expires", "status", "reason", "detail", "result_status", "applied")
