@@ -50,6 +50,16 @@ def unexpected_count(result: dict, config: dict) -> int | None:
     return None
 
 
+def named_ids(gx_results: list[dict]) -> list[str]:
+    """The change (or repository) ids the section names as not meeting a rule."""
+    out = []
+    for suite in gx_results or []:
+        for res in suite.get("results") or []:
+            pairs = unexpected_by_change(res, res.get("expectation_config") or {})
+            out += [key for key, _v in pairs[:MAX_SAMPLE] if key]
+    return out
+
+
 def _ok(flag: Any) -> str:
     if flag is True:
         return '<span class="st pass">met</span>'

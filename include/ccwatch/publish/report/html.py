@@ -20,7 +20,7 @@ from ccwatch.common.times import evidence_date, iso, naive_utc
 from ccwatch.controls.catalogue import CONTROL_NAMES, REPO_CONTROLS, STATUSES, control_name, control_sort_key
 from ccwatch.publish import results
 from ccwatch.publish.report import failing, history, pending, views
-from ccwatch.publish.report.gx import render_gx
+from ccwatch.publish.report.gx import named_ids, render_gx
 from ccwatch.publish.report.links import ChangeLinks
 from ccwatch.publish.report.markup import e, link, local_link, pct, status
 from ccwatch.publish.results import pass_rate
@@ -91,8 +91,8 @@ def render_report(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dat
     dod = results.day_over_day(con, as_of, top_n)
     repo_rows = [r for st in STATUSES for r in results.top_results(con, as_of, st, 1 << 40, tuple(REPO_CONTROLS))]
     listed = [r["change_id"] for rows in (open_rows, excepted_rows, pending_rows, *dod["rows"].values()) for r in rows]
-    links = ChangeLinks(con, as_of, listed)
     repo_urls = {r["change_id"]: r.get("html_url") for r in results.repos(con)}
+    links = ChangeLinks(con, as_of, listed, [*repo_urls, *named_ids(gx_results)])
     hist = results.history(con, as_of)
     today = evidence_date(as_of)
     has_rows = any(counts.values())

@@ -5,6 +5,9 @@ Evidence links are relative (``changes/<folder>/change.json``), so they work fro
 folder and from the unpacked archive, where report.html sits next to ``changes/``.  The folder
 names are the writer's own (``publish/evidence/folder.folder_names`` over the writer's ids,
 ``results.evidence_unit_ids``), so a case-insensitive collision gets the ``-2`` the writer gives it.
+When SQL proves no two ids can collide (``results.evidence_folders_may_collide``, the usual case)
+``folder_names`` gives every id its plain ``change_folder``, and only the listed ids are named
+(at 100k changes that saves naming every change).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from datetime import datetime
 
 import duckdb
 
+from ccwatch.common.changes import change_folder
 from ccwatch.publish import results
 from ccwatch.publish.evidence.folder import folder_names
 from ccwatch.publish.report.markup import e, link, local_link
@@ -26,10 +30,18 @@ class ChangeLinks:
     """The changes of the rows a report lists, as the run of this date evaluated them (its stored
     population, else change_facts), with their commit pages and evidence folder names."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, as_of: datetime, change_ids: Iterable[str]):
+    def __init__(self, con: duckdb.DuckDBPyConnection, as_of: datetime, change_ids: Iterable[str],
+                 also: Iterable[str] = ()):
+        """``change_ids``: the listed changes; ``also``: other ids that get an evidence link only
+        (repositories, changes named in the GX section)."""
+        change_ids = list(change_ids)
         self.changes = results.run_changes_by_id(con, as_of, change_ids)
         self.commits = results.commit_urls(con, [(c.get("repo"), c.get("sha")) for c in self.changes.values()])
-        self.folders = folder_names(results.evidence_unit_ids(con))
+        if results.evidence_folders_may_collide(con):
+            self.folders = folder_names(results.evidence_unit_ids(con))
+        else:
+            linked = results.evidence_unit_ids(con, [*change_ids, *also])
+            self.folders = {i: change_folder(i) for i in linked}
 
     def change(self, change_id: str) -> dict | None:
         return self.changes.get(change_id)

@@ -8,6 +8,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from ccwatch.common.changes import change_folder
+from ccwatch.publish import results
 from ccwatch.publish.evidence.folder import folder_names
 from ccwatch.publish.evidence.write import write_evidence
 from ccwatch.publish.report.html import render_report
@@ -36,6 +38,7 @@ def con():
 
 
 def test_folder_names_are_the_writers_including_collisions(con):
+    assert results.evidence_folders_may_collide(con)
     links = ChangeLinks(con, D.AS_OF, ["acme/payments-api#12", TWIN])
     ids = [c["change_id"] for c in D.change_rows()] + [TWIN, "acme/payments-api", "acme/web-frontend"]
     assert links.folders == folder_names(ids)
@@ -43,6 +46,46 @@ def test_folder_names_are_the_writers_including_collisions(con):
     assert links.evidence("acme/payments-api#12", "change.json") == "changes/acme__payments-api__pr-12-2/change.json"
     assert links.evidence("acme/payments-api") == "changes/acme__payments-api/"
     assert links.evidence("not/a#1") is None and "no folder" in links.evidence_cell("not/a#1")
+
+
+def test_without_a_possible_collision_only_the_linked_ids_are_named():
+    con = D.build_three()
+    try:
+        assert not results.evidence_folders_may_collide(con)
+        links = ChangeLinks(con, D.AS_OF, ["acme/payments-api#12", "not/in#7"], ["acme/web-frontend"])
+        assert links.folders == {"acme/payments-api#12": "acme__payments-api__pr-12",
+                                 "acme/web-frontend": "acme__web-frontend"}
+        every = folder_names(results.evidence_unit_ids(con))
+        assert all(every[i] == f for i, f in links.folders.items())
+    finally:
+        con.close()
+
+
+# ids whose folder names meet only through case, dots, unsafe characters, non-ASCII letters, '#'/'@'
+TRICKY = ["o/r#1", "O/R#1", "o/r@ab", "o/R@AB", ".o/r#2", "o/r#2", "o/r#2-2", "o/rİ#3", "o/ri#3", "o/r_#3", "o/r#3",
+          "o/r K#4", "o/rk#4", "o/r#5#", "o/r#5_", "o/r/x#6", "o/r__x#6", "o/r#pr-7", "o/r##7", "é/r#8", "_/r#8"]
+
+
+def test_the_sql_folder_key_is_shared_by_every_pair_the_writer_tells_apart_by_case():
+    """The proof behind the fast path: change folders equal but for case => equal SQL keys."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        keys = dict(con.execute(f"SELECT change_id, {results.FOLDER_KEY_SQL} FROM (SELECT unnest(?) AS change_id)",
+                                [TRICKY]).fetchall())
+    finally:
+        con.close()
+    for a in TRICKY:
+        for b in TRICKY:
+            if change_folder(a).lower() == change_folder(b).lower():
+                assert keys[a] == keys[b], (a, b)
+    # and when no key is shared, the writer gives every id its plain folder
+    distinct = {}
+    for i in TRICKY:
+        distinct.setdefault(keys[i], i)
+    plain = list(distinct.values())
+    assert folder_names(plain) == {i: change_folder(i) for i in plain}
 
 
 def test_change_cells_link_pr_ticket_and_evidence(con):

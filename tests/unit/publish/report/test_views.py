@@ -39,7 +39,7 @@ def test_render_view_cells_and_cut():
 def test_repository_view_links_the_repository_folder_and_escapes():
     con = D.build_three()
     try:
-        links = ChangeLinks(con, D.AS_OF, [])
+        links = ChangeLinks(con, D.AS_OF, [], ["acme/payments-api", "acme/web-frontend"])
         repo = views.render_view(results.counts_by(con, D.AS_OF, "repo"), "repository",
                                  [f"CC8.1-{i:02d}" for i in range(1, 14)], links)
         author = views.render_view(results.counts_by(con, D.AS_OF, "author"), "author", ["CC8.1-01"])
