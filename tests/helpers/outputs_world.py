@@ -401,3 +401,56 @@ def build_home(home: Path, runs: int = 2) -> Path:
     finally:
         con.close()
     return home
+
+
+# --- three run dates, for the report's history (day-over-day change, failure ages, views) -------
+
+FIRST = datetime(2026, 11, 23, tzinfo=UTC)
+LEFT = "acme/payments-api#11"  # fails on 11-23 and 11-24, no longer in the population on 11-25
+
+
+def build_three(con=None):
+    """``build`` plus a first run date, 2026-11-23, and a history with one case of each kind.
+
+    | change / control               | 11-23   | 11-24          | 11-25   | on 11-25                 |
+    |--------------------------------|---------|----------------|---------|--------------------------|
+    | #12 CC8.1-03                   | fail    | pass           | fail    | newly failing, first 25  |
+    | #13 CC8.1-01                   | -       | - (not yet)    | fail    | newly failing, first 25  |
+    | push CC8.1-10                  | fail    | fail           | fail    | open since 23 (3 runs)   |
+    | #12 CC8.1-05                   | pass    | fail           | pass    | resolved                 |
+    | #11 CC8.1-02                   | fail    | fail           | -       | left the population      |
+    | payments-api CC8.1-11          | fail    | fail           | fail    | open since 23            |
+    | web-frontend CC8.1-12          | pass    | fail           | fail    | open since 24            |
+    """
+    con = build(con)
+    first = [r for r in result_rows(FIRST) if r[1] != "acme/payments-api#13"]
+    first = [(r[0], r[1], r[2], r[3], "pass", "ok") if (r[1], r[3]) == ("acme/web-frontend", "CC8.1-12") else r
+             for r in first]
+    d23, d24 = FIRST.replace(tzinfo=None), PREV.replace(tzinfo=None)
+    first += [(d23, LEFT, "acme/payments-api", c, "fail" if c == "CC8.1-02" else "pass",
+               "PAY-1 has blank Business Justification" if c == "CC8.1-02" else "ok") for c in CONTROLS]
+    set_results(con, FIRST, first)
+    con.execute("UPDATE control_results SET status = 'fail', detail = 'head abc1234: test failure' "
+                "WHERE as_of = ? AND change_id = 'acme/payments-api#12' AND control_id = 'CC8.1-05'", [d24])
+    con.executemany("INSERT INTO control_results (as_of, change_id, repo, control_id, status, detail) VALUES (?, ?, ?, ?, ?, ?)",
+                    [(d24, LEFT, "acme/payments-api", c, "fail" if c == "CC8.1-02" else "pass",
+                      "PAY-1 has blank Business Justification" if c == "CC8.1-02" else "ok") for c in CONTROLS])
+    return con
+
+
+def streaks_by_walking(con, day) -> dict[tuple[str, str], tuple]:
+    """(change, control) -> (first failed, run dates in the streak) of the pairs failing on ``day``,
+    computed the slow, obvious way (walk back over the run dates) to check the product's SQL."""
+    dates = [r[0] for r in con.execute("SELECT DISTINCT CAST(as_of AS DATE) d FROM control_results "
+                                       "WHERE CAST(as_of AS DATE) <= ? ORDER BY d", [day]).fetchall()]
+    status = {(d, c, k): s for d, c, k, s in con.execute(
+        "SELECT CAST(as_of AS DATE), change_id, control_id, status FROM control_results").fetchall()}
+    out = {}
+    for c, k in {(c, k) for (d, c, k), s in status.items() if d == day and s == "fail"}:
+        first, n = day, 0
+        for d in reversed(dates):
+            if status.get((d, c, k)) != "fail":
+                break
+            first, n = d, n + 1
+        out[(c, k)] = (first, n)
+    return out
