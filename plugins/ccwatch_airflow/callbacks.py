@@ -17,9 +17,9 @@ log = logging.getLogger("ccwatch")
 
 def alert_pipeline_failure(context) -> None:
     from ccwatch.publish import slack
-    from ccwatch.settings import ConfigError, alert_target, load_settings
+    from ccwatch.settings import ConfigError, load_settings
 
-    from ccwatch_airflow.connections import endpoint_for
+    from ccwatch_airflow.connections import configured_endpoint, fallback_alert_endpoint
 
     ti = context.get("task_instance") or context.get("ti")
     error = context.get("exception")
@@ -29,10 +29,10 @@ def alert_pipeline_failure(context) -> None:
     try:
         try:
             settings = load_settings()
-            conn_id, channel, broken = settings.slack.conn_id, settings.slack.channel, None
         except ConfigError as exc:  # the task failed on it too: say so through the fallback target
-            (conn_id, channel), broken = alert_target(), exc
-        endpoint = endpoint_for(conn_id, "slack", config_key="slack.conn_id")
+            (endpoint, channel), broken = fallback_alert_endpoint(), exc
+        else:
+            endpoint, channel, broken = configured_endpoint(settings, "slack"), settings.slack.channel, None
         message = slack.build_pipeline_failure_message(dag_id, run_id, task_id, str(broken or error),
                                                        config_broken=broken is not None)
         slack.send_slack(endpoint, channel, message)

@@ -136,6 +136,16 @@ def configured_endpoint(settings, service: str) -> Endpoint:
     return endpoint_for(conn_id, service, config_key=f"{service}.conn_id", config_file=settings.source_path)
 
 
+def fallback_alert_endpoint() -> tuple[Endpoint, str]:
+    """(Slack endpoint, channel) for an alert when the config file does not load: the connection and
+    channel the file names when they can still be read from it, else the defaults
+    (``settings.alert_target``)."""
+    from ccwatch.settings import alert_target, config_path
+
+    conn_id, channel = alert_target()
+    return endpoint_for(conn_id, "slack", config_key="slack.conn_id", config_file=str(config_path())), channel
+
+
 def configured_signing_key(settings):
     """The Ed25519 private key of ``evidence.signing_conn_id``, or None when that key is not set.
 

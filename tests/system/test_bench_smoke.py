@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from ccwatch.controls import catalogue
 
 from tests.helpers.paths import BENCHMARKS
 
@@ -19,7 +20,8 @@ sys.path.insert(0, str(BENCHMARKS))
 
 import bench_scale  # noqa: E402
 
-CHANGE_CONTROLS, REPO_CONTROLS = 11, 2  # CC8.1-01..10 and 13 per change; 11 and 12 per repository
+# rows per change and per repository: CC8.1-01..10 and 13 per change; 11, 12, 14 and 15 per repository
+CHANGE_CONTROLS, REPO_CONTROLS = len(catalogue.CHANGE_CONTROLS), len(catalogue.REPO_CONTROLS)
 TINY = ["--repos", "4", "--latency-ms", "0", "--seed", "3"]
 
 
