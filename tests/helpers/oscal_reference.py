@@ -21,7 +21,15 @@ from ccwatch.common.text import clip
 from ccwatch.common.times import iso, naive_utc
 from ccwatch.controls.catalogue import CONTROL_NAMES, STATUSES, control_name, control_sort_key
 from ccwatch.publish import results
-from ccwatch.publish.oscal import PROP_NS, oscal_uuid
+from ccwatch.publish.oscal import (
+    CRITERION,
+    FRAMEWORK,
+    PLAN_REMARKS,
+    PROP_NS,
+    oscal_uuid,
+    plan_resource,
+    reviewed_controls_description,
+)
 from ccwatch.settings import Settings
 
 
@@ -42,7 +50,7 @@ def _folder_of(change_id: str, folders: dict[str, str] | None) -> str:
 
 
 def build_assessment_results(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime,
-                             folders: dict[str, str] | None = None):
+                             folders: dict[str, str] | None = None, policy_sha256: str | None = None):
     """The assessment results of the evidence date of ``as_of`` as a trestle ``AssessmentResults``.
 
     ``folders`` maps change_id -> folder name under ``changes/`` (as written by the evidence
@@ -50,7 +58,8 @@ def build_assessment_results(con: duckdb.DuckDBPyConnection, settings: Settings,
     from trestle.oscal import OSCAL_VERSION, common
     from trestle.oscal.assessment_results import AssessmentResults, ImportAp, Result
 
-    when = _aware(as_of)
+    earliest, latest = results.fetch_span(con)
+    first, when = _aware(earliest or as_of), _aware(latest or as_of)
     stamp = iso(naive_utc(as_of))
     day = stamp[:10]
     rows = results.results(con, as_of)
@@ -143,15 +152,24 @@ def build_assessment_results(con: duckdb.DuckDBPyConnection, settings: Settings,
         description=(f"Every change merged or pushed into a production branch within {settings.lookback_days} days "
                      f"before {stamp}, asserted against the CC8.1 controls of POLICY.md: {len(rows)} control "
                      f"results ({tally}) over {len(resources)} changes and repositories."),
-        start=when,
+        start=first,
         end=when,
         props=[prop("evidence-date", day)] + [prop(f"count-{s.replace('_', '-')}", counts.get(s, 0))
                                               for s in STATUSES],
-        reviewed_controls=common.ReviewedControls(control_selections=[common.ControlSelections(
-            include_controls=[common.SelectControlById(control_id=c) for c in controls])]),
+        reviewed_controls=common.ReviewedControls(
+            description=reviewed_controls_description(),
+            props=[prop("framework", FRAMEWORK), prop("criterion", CRITERION)],
+            control_selections=[common.ControlSelections(
+                include_controls=[common.SelectControlById(control_id=c) for c in controls])]),
         observations=observations or None,
         findings=findings or None,
     )
+    spec = plan_resource(policy_sha256)
+    plan_link = spec["rlinks"][0]
+    plan = common.Resource(uuid=spec["uuid"], title=spec["title"], description=spec["description"], rlinks=[
+        common.Rlink(href=plan_link["href"], media_type=plan_link["media-type"],
+                     hashes=[common.Hash(algorithm=h["algorithm"], value=h["value"]) for h in plan_link.get("hashes", [])]
+                     or None)])
     meta_props = [prop("tool", f"ccwatch {__version__}")]
     if settings.sha256:
         meta_props.append(prop("config-sha256", settings.sha256))
@@ -164,11 +182,9 @@ def build_assessment_results(con: duckdb.DuckDBPyConnection, settings: Settings,
             oscal_version=OSCAL_VERSION,
             props=meta_props,
         ),
-        import_ap=ImportAp(href="POLICY.md", remarks=(
-            "No separate OSCAL assessment plan: the plan is the control statement POLICY.md of this "
-            "evidence folder, generated from the configuration in force.")),
+        import_ap=ImportAp(href=f"#{plan.uuid}", remarks=PLAN_REMARKS),
         results=[result],
-        back_matter=common.BackMatter(resources=list(resources.values())) if resources else None,
+        back_matter=common.BackMatter(resources=[plan, *resources.values()]),
     )
 
 

@@ -1,7 +1,8 @@
 """The auditor's evidence packet of a sample: ``CCWATCH_HOME/samples/<from>_<to>_seed<S>_n<N>/``.
 
 ```
-index.csv        one row per sampled change (draw order): facts, every change control's status, page
+index.csv        one row per sampled change (draw order): facts, every change control's status, page,
+                 the controls still pending in the run used (its verdict is not final)
 index.html       the same, readable, with how the sample was drawn
 sample.json      seed, period, population size and SHA-256, as-of dates used, method, ccwatch version
 population.tsv   the whole population ('<change_id>\\t<as_of>\\n', sorted): sha256sum = population SHA-256
@@ -45,7 +46,7 @@ from ccwatch.publish.evidence.reader import RawEvidence
 from ccwatch.settings import Settings
 
 INDEX_COLUMNS = ("n", "change_id", "repo", "title", "author", "merged_at", "ticket_key", "deployed_at",
-                 "deployer", "category", "results_as_of") + CHANGE_CONTROLS + ("page",)
+                 "deployer", "category", "results_as_of") + CHANGE_CONTROLS + ("page", "pending_controls")
 
 Progress = Callable[[str], None]
 
@@ -97,6 +98,7 @@ def index_rows(sample: Sample) -> list[dict]:
         row.update(n=n, results_as_of=c["as_of"], page=f"changes/{change_folder(c['change_id'])}/page.html")
         for cid in CHANGE_CONTROLS:
             row[cid] = (c["results"].get(cid) or ("", ""))[0]
+        row["pending_controls"] = " ".join(k for k, (s, _) in c["results"].items() if s == "pending")
         rows.append(row)
     return rows
 

@@ -75,6 +75,10 @@ def change_page(c: dict, n: int, total: int, meta: dict, repo_results: dict, fil
             f'<p class="muted">Sampled change {n} of {total} &middot; period {e(meta["from"])} to {e(meta["to"])} '
             f'&middot; seed {e(meta["seed"])} &middot; results as of {e(iso(c["as_of"]))} '
             f'&middot; <a href="../../index.html">packet index</a></p>')
+    pending = [cid for cid, (s, _) in results.items() if s == "pending"]
+    if pending:
+        head += (f'<p class="st pending">Still pending in the run used: {e(", ".join(pending))}: a window was '
+                 f"open at {e(iso(c['as_of']))}, so this change's verdict is not final.</p>")
     facts = "".join([
         _row("Repository", c.get("repo")), _row("Kind", "pull request" if c.get("change_kind") == "pr" else
                                                "direct push" if c.get("change_kind") == "direct_push" else
@@ -135,6 +139,7 @@ def index_page(meta: dict, rows: list[dict], controls: tuple[str, ...]) -> str:
             f"<table class=\"facts\">{_row('Seed', meta['seed'])}{_row('Sample', meta['note'])}"
             f"{_row('Population size', pop['size'])}{_row('Population SHA-256', pop['sha256'])}"
             f"{_row('Results through', meta['results_through'])}"
+            f"{_row('Still pending (verdict not final)', ', '.join(meta['pending']['changes']) or 'none')}"
             f"{_row('Runs used (as of)', ', '.join(pop['as_of_dates']))}{_row('Method', meta['method'])}</table>"
             f"<h2>Sampled changes</h2><p class=\"muted\">Columns 01 to 13: the CC8.1 controls of each change "
             f"(status in the run used); the repository controls 11 and 12 are on each change's page.</p>"

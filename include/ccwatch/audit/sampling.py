@@ -14,7 +14,9 @@ before it; the sample records the as-of date of the latest run considered as
 ``results_through``, so drawing again with ``through=<that date>`` gives the same population,
 hash and sample whatever later nights add.  When no run considered is at or after the day
 after the period's end, changes merged late in the period may not be evaluated yet: the
-sample says so (``complete: false``).
+sample says so (``complete: false``).  A sampled change with a control still ``pending`` in the run
+used (its window was open then) is drawn like any other and flagged (``pending`` in sample.json,
+the note, the packet's index and its page): its verdict is not final.
 
 **Draw**: the population sorted by ``change_id``; its **hash** is the SHA-256 of the UTF-8
 lines ``<change_id>\\t<as_of>\\n`` in that order (``as_of`` = ``YYYY-MM-DDTHH:MM:SSZ`` of the run
@@ -93,9 +95,26 @@ class Sample:
         return len(self.period.changes)
 
     @property
+    def pending(self) -> dict[str, list[str]]:
+        """change_id -> its controls still ``pending`` in the run used (a window was open then), for
+        the sampled changes whose verdict is not final; sorted by change_id."""
+        out = {c["change_id"]: [k for k, (s, _) in c["results"].items() if s == "pending"] for c in self.changes}
+        return {cid: ks for cid, ks in sorted(out.items()) if ks}
+
+    @property
+    def pending_note(self) -> str:
+        n = len(self.pending)
+        if not n:
+            return ""
+        return (f"{n} sampled change{'s are' if n != 1 else ' is'} still pending in the run used (a window was "
+                f"open then; the verdict is not final): {', '.join(self.pending)}; draw again with a later "
+                "'through' once their windows have closed, or test them as pending")
+
+    @property
     def note(self) -> str:
         warn = f"; WARNING: {self.period.warning}" if self.period.warning else ""
-        return self.drawn + warn
+        pending = f"; NOTE: {self.pending_note}" if self.pending_note else ""
+        return self.drawn + warn + pending
 
     @property
     def drawn(self) -> str:
@@ -118,6 +137,7 @@ class Sample:
             "size": len(self.changes),
             "all_taken": self.all_taken,
             "note": self.note,
+            "pending": {"changes": list(self.pending), "count": len(self.pending), "controls": self.pending},
             "population": {"size": self.population_size, "sha256": p.population_hash,
                            "hash_of": "population.tsv: '<change_id>\\t<as_of>\\n' per change, sorted by change_id",
                            "as_of_dates": p.as_of_dates},

@@ -8,7 +8,15 @@ ticket. Every ``fail`` is also one ``finding`` whose target is the control id, s
 ``not-satisfied``, related to its observation.
 
 The document is a pure function of the warehouse and the as-of time: UUIDs are uuid5 of a fixed
-namespace and (kind, as-of, change, control) and every timestamp is the as-of time.  It is built as
+namespace and (kind, as-of, change, control).  Its times say when the data was collected, not the
+date it is evaluated for: the result's ``start``/``end`` are the earliest and latest fetch time of
+the raw payloads the evaluation read, and each observation's ``collected`` and the metadata's
+``last-modified`` the latest (the as-of time only when the warehouse holds no payload).
+
+``import-ap`` points at a back-matter resource standing for POLICY.md (with its SHA-256 inside an
+evidence folder): ccwatch has no OSCAL assessment plan, and says so there.  ``reviewed-controls``
+says what the control ids are: ccwatch's own (CC8.1-NN), each a control of its implementation of
+the AICPA Trust Services Criterion CC8.1, not ids of an OSCAL catalog.  It is built as
 plain dicts and serialised by orjson in chunks; ``tests/helpers/oscal_reference.py`` builds the
 same document through compliance-trestle's (pydantic) models, and the tests check the bytes are
 equal and that trestle validates the output.  trestle is imported lazily, so importing ccwatch
@@ -39,6 +47,12 @@ FILE_NAME = "oscal-assessment-results.json"
 PROP_NS = "urn:ccwatch:oscal"
 #: fixed namespace of every UUID in the document: uuid5(NAMESPACE_URL, PROP_NS); never change it
 UUID_NAMESPACE = uuid.UUID("6b1d14f4-4ccc-5518-9bb0-727a6db1ddb7")
+#: what the control ids belong to (reviewed-controls props)
+FRAMEWORK = "AICPA TSC 2017 (points of focus revised 2022)"
+CRITERION = "CC8.1"
+PLAN_REMARKS = ("No OSCAL assessment plan exists (not an OSCAL document): the plan is the control statement "
+                "POLICY.md of this evidence folder, generated from the configuration in force; the back-matter "
+                "resource this points at names it and its SHA-256.")
 
 
 _NS_BYTES = UUID_NAMESPACE.bytes
@@ -70,6 +84,25 @@ def _folder_of(change_id: str, folders: dict[str, str] | None) -> str:
     return change_folder(change_id)
 
 
+def plan_resource(policy_sha256: str | None) -> dict:
+    """The back-matter resource ``import-ap`` points at: POLICY.md (and its SHA-256 when known)."""
+    rlink: dict[str, Any] = {"href": "POLICY.md", "media-type": "text/markdown"}
+    if policy_sha256:
+        rlink["hashes"] = [{"algorithm": "SHA-256", "value": policy_sha256}]
+    return {"uuid": oscal_uuid("plan", "POLICY.md"), "title": "Assessment plan: POLICY.md",
+            "description": ("The change-management control statement the results are assessed against (not an "
+                            "OSCAL document): scope, roles, categories, windows and one sentence per control."),
+            "rlinks": [rlink]}
+
+
+def reviewed_controls_description() -> str:
+    """What the control ids of the document are (reviewed-controls ``description``)."""
+    names = "; ".join(f"{c} {n}" for c, n in sorted(CONTROL_NAMES.items(), key=lambda kv: control_sort_key(kv[0])))
+    return (f"The control ids are ccwatch's own, not ids of an OSCAL catalog: each is one control of ccwatch's "
+            f"implementation of the {FRAMEWORK} criterion {CRITERION} (change management), stated in POLICY.md: "
+            f"{names}.")
+
+
 def _chunk_json(items: list, pad: int) -> bytes:
     """``items`` as the elements of a JSON array indented ``pad`` spaces (orjson OPT_INDENT_2)."""
     import orjson
@@ -81,15 +114,17 @@ def _chunk_json(items: list, pad: int) -> bytes:
 
 def stream_assessment_results(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime,
                               folders: dict[str, str] | None, write, *, rows: list[dict] | None = None,
-                              chunk: int = 5000) -> None:
+                              chunk: int = 5000, policy_sha256: str | None = None) -> None:
     """Write the assessment-results document of the evidence date through ``write(bytes)``, built as
     plain dicts and serialized by orjson ``chunk`` observations at a time: no pydantic object per
-    result.  ``rows``: ``results.results`` if already read."""
+    result.  ``rows``: ``results.results`` if already read; ``policy_sha256``: POLICY.md's digest."""
     import orjson
     from trestle.core.base_model import robust_datetime_serialization
     from trestle.oscal import OSCAL_VERSION
 
-    when = robust_datetime_serialization(_aware(as_of))
+    earliest, latest = results.fetch_span(con)
+    first = robust_datetime_serialization(_aware(earliest or as_of))
+    when = robust_datetime_serialization(_aware(latest or as_of))
     stamp = iso(naive_utc(as_of))
     day = stamp[:10]
     rows = results.results(con, as_of) if rows is None else rows
@@ -148,10 +183,12 @@ def stream_assessment_results(con: duckdb.DuckDBPyConnection, settings: Settings
         "description": (f"Every change merged or pushed into a production branch within {settings.lookback_days} "
                         f"days before {stamp}, asserted against the CC8.1 controls of POLICY.md: {len(rows)} control "
                         f"results ({tally}) over {len(cids)} changes and repositories."),
-        "start": when, "end": when,
+        "start": first, "end": when,
         "props": [prop("evidence-date", day)] + [prop(f"count-{s.replace('_', '-')}", counts.get(s, 0))
                                                  for s in STATUSES],
-        "reviewed-controls": {"control-selections": [{"include-controls": [{"control-id": c} for c in controls]}]},
+        "reviewed-controls": {"description": reviewed_controls_description(),
+                              "props": [prop("framework", FRAMEWORK), prop("criterion", CRITERION)],
+                              "control-selections": [{"include-controls": [{"control-id": c} for c in controls]}]},
     }
     if rows:
         result["observations"] = [marks["observations"]]
@@ -163,12 +200,9 @@ def stream_assessment_results(con: duckdb.DuckDBPyConnection, settings: Settings
     doc = {"uuid": oscal_uuid("assessment-results", stamp),
            "metadata": {"title": f"ccwatch SOC 2 CC8.1 assessment results as of {stamp}", "last-modified": when,
                         "version": stamp, "oscal-version": OSCAL_VERSION, "props": meta_props},
-           "import-ap": {"href": "POLICY.md", "remarks": (
-               "No separate OSCAL assessment plan: the plan is the control statement POLICY.md of this "
-               "evidence folder, generated from the configuration in force.")},
-           "results": [result]}
-    if cids:
-        doc["back-matter"] = {"resources": [marks["resources"]]}
+           "import-ap": {"href": f"#{plan_resource(None)['uuid']}", "remarks": PLAN_REMARKS},
+           "results": [result],
+           "back-matter": {"resources": [marks["resources"]]}}
     skeleton = orjson.dumps({"assessment-results": doc}, option=orjson.OPT_INDENT_2) + b"\n"
 
     subjects: dict[str, tuple[dict, list[dict]]] = {}
@@ -209,6 +243,7 @@ def stream_assessment_results(con: duckdb.DuckDBPyConnection, settings: Settings
                    "related-observations": [{"observation-uuid": oscal_uuid("observation", stamp, cid, control)}]}
 
     def resources():
+        yield plan_resource(policy_sha256)
         for cid in cids:
             yield subject_of(cid)[0]
 
@@ -238,7 +273,7 @@ def stream_assessment_results(con: duckdb.DuckDBPyConnection, settings: Settings
 
 def write_assessment_results(path: str | os.PathLike, con: duckdb.DuckDBPyConnection, settings: Settings,
                              as_of: datetime, folders: dict[str, str] | None = None, *,
-                             rows: list[dict] | None = None) -> tuple[str, int]:
+                             rows: list[dict] | None = None, policy_sha256: str | None = None) -> tuple[str, int]:
     """:func:`stream_assessment_results` into ``path``; returns (sha256 hex, size) of the bytes written."""
     h = hashlib.sha256()
     size = 0
@@ -248,5 +283,5 @@ def write_assessment_results(path: str | os.PathLike, con: duckdb.DuckDBPyConnec
             h.update(data)
             size += len(data)
             fh.write(data)
-        stream_assessment_results(con, settings, as_of, folders, write, rows=rows)
+        stream_assessment_results(con, settings, as_of, folders, write, rows=rows, policy_sha256=policy_sha256)
     return h.hexdigest(), size

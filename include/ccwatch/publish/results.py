@@ -216,6 +216,15 @@ def date_as_of(con: duckdb.DuckDBPyConnection, day: date) -> datetime | None:
     return con.execute("SELECT max(as_of) FROM control_results WHERE CAST(as_of AS DATE) = ?", [day]).fetchone()[0]
 
 
+def fetch_span(con: duckdb.DuckDBPyConnection) -> tuple[datetime | None, datetime | None]:
+    """(earliest, latest) fetch time (naive UTC) of the raw payloads the warehouse holds: the data an
+    evaluation reads (each payload is kept in its latest fetched version); (None, None) when empty."""
+    if not table_columns(con, "raw_payloads"):
+        return None, None
+    lo, hi = con.execute("SELECT min(fetched_at), max(fetched_at) FROM raw_payloads").fetchone()
+    return lo, hi
+
+
 def latest_run(con: duckdb.DuckDBPyConnection) -> dict | None:
     """The newest row of ``runs`` (as_of, stage, detail): how far the latest run got, or None."""
     if not table_columns(con, "runs"):

@@ -15,7 +15,6 @@ plain http(s) URLs, so a PR title cannot mention a channel or forge a link.
 
 from __future__ import annotations
 
-import re
 import ssl
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import duckdb
 
 from ccwatch.common.endpoints import Endpoint, redact_url
+from ccwatch.common.secrets import scrub
 from ccwatch.common.times import evidence_date, iso, minute_z, naive_utc
 from ccwatch.controls.catalogue import control_name, control_sort_key
 from ccwatch.publish import results
@@ -55,22 +55,6 @@ def _link(url: Any, label: Any) -> str:
 def _clip(text: Any, limit: int) -> str:
     s = " ".join(str("" if text is None else text).split())
     return s if len(s) <= limit else s[: limit - 1] + "…"
-
-
-_SECRETS = [
-    (re.compile(r"xox[abposre]-[A-Za-z0-9-]+"), "xox?-***"),
-    (re.compile(r"\b(gh[pousr]_[A-Za-z0-9]{10,}|github_pat_[A-Za-z0-9_]{10,})"), "gh*_***"),
-    (re.compile(r"(?i)\b(authorization|bearer|token|password|passwd|secret|api[_-]?key)(\s*[:=]\s*|\s+)[^\s,;'\"]+"),
-     r"\1\2***"),
-    (re.compile(r"://[^/\s:@]+:[^/\s@]+@"), "://***@"),
-]
-
-
-def scrub(text: str) -> str:
-    """Remove credential-looking parts (tokens, basic-auth URLs, 'password=...') from free text."""
-    for pattern, repl in _SECRETS:
-        text = pattern.sub(repl, text)
-    return text
 
 
 # --- alert memory ---------------------------------------------------------------------

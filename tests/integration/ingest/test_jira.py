@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
@@ -160,3 +161,24 @@ def test_unknown_project_fails_loudly(server, settings):
     s = replace(settings, jira=replace(settings.jira, project_keys=("PAY", "NOPE")))
     with pytest.raises(SourceError, match=r"NOPE.*HTTP 400"):
         list(fetch_jira(s, endpoint(server), AS_OF))
+
+
+def test_an_error_page_echoing_the_authorization_header_loses_the_credential(server, settings):
+    # a proxy or Jira Server error page that prints the request headers back (seen on real 403 pages)
+    def hook(service, req, resp):
+        if service == "jira" and "search" in req.path:
+            page = f"<html><body><h1>403 Forbidden</h1><pre>Authorization: {req.headers.get('Authorization')}\n" \
+                   f"Host: jira</pre></body></html>"
+            return SandboxResponse(status=403, raw=page.encode(), content_type="text/html")
+        return None
+
+    server.fault_hook = hook
+    try:
+        with pytest.raises(SourceError) as err:
+            list(fetch_jira(settings, endpoint(server), AS_OF))
+    finally:
+        server.fault_hook = None
+    basic = base64.b64encode(f"{USER}:{TOKEN}".encode()).decode()
+    text = str(err.value)
+    assert "403" in text and "Authorization: Basic ***" in text
+    assert basic not in text and TOKEN not in text

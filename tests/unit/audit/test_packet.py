@@ -219,3 +219,34 @@ def test_cli_verify_unknown_or_corrupt_archive_exits_2(tmp_path):
     (tmp_path / "folder").mkdir()
     out = cli("verify", str(tmp_path / "folder"))
     assert out.returncode == 2 and "no manifest.json" in out.stderr
+
+
+def test_changes_still_pending_are_flagged_everywhere_the_auditor_reads(tmp_path):
+    """Results through the 10-21 run: the changes merged within 3 days before it are still pending on
+    CC8.1-06/07 (their windows are open). The draw keeps them (the population is every change) and
+    says so: sample.json, the note, index.csv, index.html and the change's page."""
+    home = sd.make_home(tmp_path, sd.synthetic)
+    res = sample_packet(home, od.settings(), "2026-10-01", "2026-10-31", 50, 1, through="2026-10-21")
+    meta = json.loads((res.directory / "sample.json").read_text(encoding="utf-8"))
+    expected = ["acme/api#118", "acme/web#117", "acme/web#119"]  # merged 10-18..10-20, run 10-21 02:00
+    assert meta["pending"] == {"changes": expected, "count": 3, "controls": {c: ["CC8.1-06", "CC8.1-07"]
+                                                                             for c in expected}}
+    assert "3 sampled changes are still pending" in meta["note"]
+    rows = {r["change_id"]: r for r in read_index(res.directory)}
+    assert {c for c, r in rows.items() if r["pending_controls"]} == set(expected)
+    assert rows["acme/web#117"]["pending_controls"] == "CC8.1-06 CC8.1-07"
+    index = (res.directory / "index.html").read_text(encoding="utf-8")
+    assert "Still pending" in index and "acme/web#117" in index
+    page = (res.directory / "changes" / "acme__web__pr-117" / "page.html").read_text(encoding="utf-8")
+    assert "not final" in page and "CC8.1-06" in page
+    settled = (res.directory / "changes" / "acme__api__pr-100" / "page.html").read_text(encoding="utf-8")
+    assert "not final" not in settled
+
+
+def test_no_pending_change_says_so(tmp_path):
+    """A period whose windows all closed before the last run: nothing is pending, and nothing says so."""
+    home = sd.make_home(tmp_path, sd.synthetic)
+    res = sample_packet(home, od.settings(), "2026-10-01", "2026-10-10", 50, 1, through="2026-10-31")
+    meta = json.loads((res.directory / "sample.json").read_text(encoding="utf-8"))
+    assert meta["pending"] == {"changes": [], "count": 0, "controls": {}}
+    assert "pending" not in meta["note"]

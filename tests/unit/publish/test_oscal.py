@@ -3,6 +3,7 @@ per failure, deterministic bytes, no credentials, wired into the evidence folder
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from tests.helpers import outputs_world as D
 from tests.helpers.paths import ROOT
 
 AS_OF_TEXT = "2026-11-25T00:00:00+00:00"
+FETCHED_TEXT = "2026-11-25T00:05:00+00:00"  # every raw payload of the outputs world was fetched then
 
 
 def _doc(model) -> dict:
@@ -62,7 +64,8 @@ def test_passes_every_trestle_validator(built):
     # subjects and back-matter resources match one to one (trestle's link check knows only uuid4 refs)
     doc = _doc(model)
     subjects = {s["subject-uuid"] for o in doc["results"][0]["observations"] for s in o["subjects"]}
-    assert subjects == {r["uuid"] for r in doc["back-matter"]["resources"]} and len(subjects) == 5
+    plan = doc["import-ap"]["href"][1:]
+    assert subjects | {plan} == {r["uuid"] for r in doc["back-matter"]["resources"]} and len(subjects) == 5
     uuids = [v for k, v in _walk(doc) if k == "uuid"]
     assert len(uuids) == len(set(uuids))
 
@@ -71,15 +74,60 @@ def test_metadata_and_result_header(built):
     _, model = built
     doc = _doc(model)
     md = doc["metadata"]
-    assert md["last-modified"] == AS_OF_TEXT and md["version"] == "2026-11-25T00:00:00Z"
+    assert md["last-modified"] == FETCHED_TEXT and md["version"] == "2026-11-25T00:00:00Z"
     assert md["oscal-version"].startswith("1.") and "2026-11-25" in md["title"]
     assert _props(md)["config-sha256"] == D.settings().sha256
-    assert doc["import-ap"]["href"] == "POLICY.md"
     (res,) = doc["results"]
-    assert res["start"] == res["end"] == AS_OF_TEXT
+    assert res["start"] == res["end"] == FETCHED_TEXT
     selected = [c["control-id"] for c in res["reviewed-controls"]["control-selections"][0]["include-controls"]]
     assert selected == [f"CC8.1-{i:02d}" for i in range(1, 16)]  # every control of the catalogue (r2: 14, 15)
     assert _props(res)["count-fail"] == "5" and _props(res)["count-not-applicable"] == "10"
+
+
+def test_times_are_when_the_data_was_fetched_not_the_as_of_time():
+    """An observation was collected when its payloads were fetched (the demo evaluates 2026-11-25 with
+    data fetched on 2026-12-06): start/end span the fetch times, collected is the latest."""
+    con = D.build()
+    con.execute("UPDATE raw_payloads SET fetched_at = TIMESTAMP '2026-12-06 03:10:00' WHERE kind = 'pull'")
+    con.execute("UPDATE raw_payloads SET fetched_at = TIMESTAMP '2026-12-06 02:00:00' WHERE kind = 'repo'")
+    doc = _doc(reference.build_assessment_results(con, D.settings(), D.AS_OF))
+    (res,) = doc["results"]
+    assert res["start"] == FETCHED_TEXT and res["end"] == "2026-12-06T03:10:00+00:00"
+    assert {o["collected"] for o in res["observations"]} == {"2026-12-06T03:10:00+00:00"}
+    assert doc["metadata"]["last-modified"] == "2026-12-06T03:10:00+00:00"
+    assert doc["metadata"]["version"] == "2026-11-25T00:00:00Z" and "2026-11-25" in res["title"]
+    streamed = bytearray()
+    oscal.stream_assessment_results(con, D.settings(), D.AS_OF, None, streamed.extend)
+    assert bytes(streamed) == reference.oscal_bytes(reference.build_assessment_results(con, D.settings(), D.AS_OF))
+
+
+def test_import_ap_resolves_to_the_policy_resource_with_its_hash():
+    """import-ap is a reference into back-matter (OSCAL's idiom for a plan that is not an OSCAL
+    document): the resource names POLICY.md and, inside an evidence folder, its SHA-256."""
+    con = D.build()
+    doc = _doc(reference.build_assessment_results(con, D.settings(), D.AS_OF, policy_sha256="ab" * 32))
+    href = doc["import-ap"]["href"]
+    assert href.startswith("#")
+    (plan,) = [r for r in doc["back-matter"]["resources"] if r["uuid"] == href[1:]]
+    (rlink,) = plan["rlinks"]
+    assert rlink["href"] == "POLICY.md" and rlink["media-type"] == "text/markdown"
+    assert rlink["hashes"] == [{"algorithm": "SHA-256", "value": "ab" * 32}]
+    assert "not an OSCAL" in plan["description"] and "not an OSCAL" in doc["import-ap"]["remarks"]
+    no_hash = _doc(reference.build_assessment_results(con, D.settings(), D.AS_OF))
+    assert "hashes" not in [r for r in no_hash["back-matter"]["resources"] if r["uuid"] == href[1:]][0]["rlinks"][0]
+
+
+def test_reviewed_controls_say_what_the_control_ids_are():
+    from ccwatch.controls.catalogue import CONTROL_NAMES
+
+    (res,) = _doc(reference.build_assessment_results(D.build(), D.settings(), D.AS_OF))["results"]
+    reviewed = res["reviewed-controls"]
+    assert "AICPA" in reviewed["description"] and "CC8.1" in reviewed["description"]
+    assert "not ids of an OSCAL catalog" in reviewed["description"]
+    for cid, name in CONTROL_NAMES.items():
+        assert f"{cid} {name}" in reviewed["description"]
+    assert _props(reviewed)["framework"] == "AICPA TSC 2017 (points of focus revised 2022)"
+    assert _props(reviewed)["criterion"] == "CC8.1"
 
 
 def test_one_observation_per_result_with_subject_props(built):
@@ -91,7 +139,7 @@ def test_one_observation_per_result_with_subject_props(built):
     resources = {r["uuid"]: r for r in _doc(model)["back-matter"]["resources"]}
     seen = {}
     for o in obs:
-        assert o["collected"] == AS_OF_TEXT and o["methods"] == ["TEST"]
+        assert o["collected"] == FETCHED_TEXT and o["methods"] == ["TEST"]
         (subject,) = o["subjects"]
         p = _props(subject)
         key = (subject["title"], p["control-id"])
@@ -139,9 +187,9 @@ def test_deterministic_bytes_and_uuids():
     text = a.decode()
     ids = [u for u in json.loads(text)["assessment-results"]["results"][0]["observations"]]
     assert all(uuid.UUID(o["uuid"]).version == 5 for o in ids)
-    # every timestamp is the as-of time: no wall clock anywhere
+    # every timestamp is a fetch time of the warehouse's payloads: no wall clock anywhere
     stamps = {v for k, v in _walk(json.loads(text)) if k in ("last-modified", "start", "end", "collected", "published")}
-    assert stamps == {AS_OF_TEXT}
+    assert stamps == {FETCHED_TEXT}
     # another as-of time gives other observation ids (the subject resources stay the same)
     day2 = datetime(2026, 11, 26, tzinfo=UTC)
     con = D.build()
@@ -183,7 +231,7 @@ def test_a_day_without_results_is_still_a_valid_document():
     model = reference.build_assessment_results(con, D.settings(), D.AS_OF)
     doc = _doc(model)
     assert "observations" not in doc["results"][0] and "findings" not in doc["results"][0]
-    assert "back-matter" not in doc
+    assert [r["uuid"] for r in doc["back-matter"]["resources"]] == [doc["import-ap"]["href"][1:]]
     AssessmentResults.model_validate(doc)
 
 
@@ -199,7 +247,9 @@ def test_in_evidence_folder_manifest_and_archive(tmp_path):
     ev = write_evidence(con, D.settings(), D.AS_OF, tmp_path, D.gx_results(), "<html></html>\n",
                         {"github": "https://api.github.com"}, generated_at="2026-11-25T02:00:00.000000Z")
     path = ev.directory / oscal.FILE_NAME
-    assert path.read_bytes() == reference.oscal_bytes(reference.build_assessment_results(con, D.settings(), D.AS_OF))
+    policy_sha = hashlib.sha256((ev.directory / "POLICY.md").read_bytes()).hexdigest()
+    assert path.read_bytes() == reference.oscal_bytes(reference.build_assessment_results(
+        con, D.settings(), D.AS_OF, policy_sha256=policy_sha))
     manifest = json.loads((ev.directory / "manifest.json").read_text())
     assert oscal.FILE_NAME in {f["path"] for f in manifest["files"]}
     assert manifest["versions"]["compliance-trestle"]
