@@ -64,6 +64,9 @@ SNAPSHOT_AFTER = {"ingest": "staged", "load": "loaded", "evaluate": "evaluated",
 LEFTOVER = re.compile(r"^\..*\.\d+\.tmp$|^\.\d{4}-\d{2}-\d{2}\.(tmp|old)-\d+$")
 # evidence files that hash the others (and so the raw evidence's fetch times): compared by name only
 HASHES = ("manifest.json", "SHA256SUMS")
+# OSCAL says when the data was collected (the fetch span): compared without those times
+OSCAL = "oscal-assessment-results.json"
+OSCAL_FETCH_TIMES = ("start", "end", "collected", "last-modified")
 
 
 @dataclass(frozen=True)
@@ -147,9 +150,16 @@ def _without_fetch_provenance(x):
     return [_without_fetch_provenance(v) for v in x] if isinstance(x, list) else x
 
 
+def _without_keys(x, keys: tuple[str, ...]):
+    if isinstance(x, dict):
+        return {k: _without_keys(v, keys) for k, v in x.items() if k not in keys}
+    return [_without_keys(v, keys) for v in x] if isinstance(x, list) else x
+
+
 def evidence_files(folder: Path) -> dict[str, str | None]:
     """Relative path -> sha256 of the content; the raw evidence (changes/) without its fetch
-    provenance, the manifest and SHA256SUMS (which hash it) by name only."""
+    provenance, OSCAL without its collection times, the manifest and SHA256SUMS (which hash it) by
+    name only."""
     out: dict[str, str | None] = {}
     for f in sorted(folder.rglob("*")):
         rel = f.relative_to(folder).as_posix()
@@ -157,6 +167,9 @@ def evidence_files(folder: Path) -> dict[str, str | None]:
             out[rel] = None
         elif rel.startswith("changes/"):
             data = _without_fetch_provenance(json.loads(f.read_text(encoding="utf-8")))
+            out[rel] = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+        elif rel == OSCAL:
+            data = _without_keys(json.loads(f.read_text(encoding="utf-8")), OSCAL_FETCH_TIMES)
             out[rel] = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
         else:
             out[rel] = sha(f)
