@@ -4,7 +4,8 @@
 index.csv        one row per sampled change (draw order): facts, every change control's status, page,
                  the controls still pending in the run used (its verdict is not final)
 index.html       the same, readable, with how the sample was drawn
-sample.json      seed, period, population size and SHA-256, as-of dates used, method, ccwatch version
+sample.json      seed, period, population size and SHA-256, as-of dates used, method, ccwatch version,
+                 and the nightly archive each as-of date was published in (its SHA-256: ``archives``)
 population.tsv   the whole population ('<change_id>\\t<as_of>\\n', sorted): sha256sum = population SHA-256
 changes/<change>/page.html     the auditor's questions answered for the change (self-contained)
 changes/<change>/change.json   the population row and control results used
@@ -38,9 +39,9 @@ from ccwatch.audit.sampling import Sample, SamplingError, draw_sample
 from ccwatch.common.changes import change_folder
 from ccwatch.common.files import building_folder, publish_folder
 from ccwatch.common.paths import samples_dir, warehouse_path
-from ccwatch.common.times import iso
+from ccwatch.common.times import iso, parse_ts
 from ccwatch.controls.catalogue import CHANGE_CONTROLS
-from ccwatch.publish.evidence import archive
+from ccwatch.publish.evidence import archive, ledger
 from ccwatch.publish.evidence.contents import change_evidence_files
 from ccwatch.publish.evidence.reader import RawEvidence
 from ccwatch.settings import Settings
@@ -83,10 +84,33 @@ def _json(obj: Any) -> str:
     return json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False, default=iso) + "\n"
 
 
-def sample_json(sample: Sample, settings: Settings | None) -> dict:
+def archive_citations(con: duckdb.DuckDBPyConnection, as_of_dates: list[str]) -> list[dict]:
+    """The nightly evidence archive each results date of the sample was published in (table
+    ``evidence_archives``; of a date run several times, the latest run's archive, whose folder the
+    results are): ``{as_of, archive, sha256, manifest_sha256, signed}``, so every sampled verdict
+    can be tied to the archive the auditor received and checked with ``verify``.  A date with no
+    recorded archive (evaluated but never published, or published before the table existed) says
+    so with ``archive: null`` instead of citing nothing silently."""
+    recorded = "evidence_archives" in {t for (t,) in con.execute(
+        "SELECT table_name FROM information_schema.tables").fetchall()}
+    out = []
+    for d in as_of_dates:
+        rec = ledger.latest_record(con, parse_ts(d)) if recorded else None
+        if rec is None:
+            out.append({"as_of": d, "archive": None, "sha256": None, "manifest_sha256": None, "signed": None,
+                        "note": "no archive of this date is recorded in evidence_archives"})
+            continue
+        out.append({"as_of": d, "archive": Path(str(rec["path"]).replace("\\", "/")).name, "sha256": rec["sha256"],
+                    "manifest_sha256": rec["manifest_sha256"], "signed": bool(rec["signed"])})
+    return out
+
+
+def sample_json(sample: Sample, settings: Settings | None, con: duckdb.DuckDBPyConnection | None = None) -> dict:
     out = {"tool": "ccwatch", "kind": "auditor sample", "ccwatch_version": __version__,
            "python": platform.python_version()}
     out.update(sample.describe())
+    if con is not None:
+        out["archives"] = archive_citations(con, sample.period.as_of_dates)
     out["config_sha256"] = (settings.sha256 or None) if settings else None
     return out
 
@@ -118,7 +142,7 @@ def _write(path: Path, text: str) -> None:
 
 
 def _fill(root: Path, con, sample: Sample, settings: Settings, progress: Progress | None) -> None:
-    meta = sample_json(sample, settings)
+    meta = sample_json(sample, settings, con)
     rows = index_rows(sample)
     _write(root / "sample.json", json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
     _write(root / "population.tsv", sample.period.population_lines)
@@ -162,6 +186,7 @@ def write_packet(con: duckdb.DuckDBPyConnection, sample: Sample, home: Path, set
             "period": {"from": p.date_from.isoformat(), "to": p.date_to.isoformat()},
             "results_through": p.through.isoformat(), "seed": sample.seed, "size": len(sample.changes),
             "population": {"size": sample.population_size, "sha256": p.population_hash},
+            "archives": archive_citations(con, p.as_of_dates),
             "versions": archive.versions(),
         })
         target, numbered = publish_folder(tmp, base, stem)

@@ -250,3 +250,34 @@ def test_no_pending_change_says_so(tmp_path):
     meta = json.loads((res.directory / "sample.json").read_text(encoding="utf-8"))
     assert meta["pending"] == {"changes": [], "count": 0, "controls": {}}
     assert "pending" not in meta["note"]
+
+
+def test_the_sample_cites_the_nightly_archive_of_each_results_date(tmp_path):
+    """Each as-of date the sample's verdicts come from is tied to the archive published for it (the
+    latest run of a rerun date); a date with no recorded archive says so instead of citing nothing."""
+    from datetime import datetime
+
+    from ccwatch.publish.evidence import ledger
+
+    home = sd.make_home(tmp_path)
+    con = duckdb.connect(str(home / "warehouse.duckdb"))
+    try:
+        dates = sorted({str(d) for (d,) in con.execute("SELECT DISTINCT CAST(as_of AS DATE) FROM population")
+                        .fetchall()})
+        first = datetime.fromisoformat(dates[0])
+        ev = home / "evidence"
+        for n, (path, digest) in enumerate(((ev / f"ccwatch-evidence-{dates[0]}.tar.gz", "a" * 64),
+                                            (ev / f"ccwatch-evidence-{dates[0]}.1.tar.gz", "b" * 64))):
+            ledger.record_archive(con, first, path, digest, str(n) * 64, f"2026-12-0{n + 1}T02:00:00Z", n == 1, None)
+    finally:
+        con.close()
+    res = sample_packet(home, od.settings(), *PERIOD, 50, 1)
+    meta = json.loads((res.directory / "sample.json").read_text(encoding="utf-8"))
+    cited = {c["as_of"][:10]: c for c in meta["archives"]}
+    assert sorted(cited) == sorted({d[:10] for d in meta["population"]["as_of_dates"]})
+    assert cited[dates[0]] == {"as_of": cited[dates[0]]["as_of"], "archive": f"ccwatch-evidence-{dates[0]}.1.tar.gz",
+                               "sha256": "b" * 64, "manifest_sha256": "1" * 64, "signed": True}
+    others = [c for d, c in cited.items() if d != dates[0]]
+    assert all(c["archive"] is None and "no archive" in c["note"] for c in others)
+    manifest = json.loads((res.directory / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["archives"] == meta["archives"]
