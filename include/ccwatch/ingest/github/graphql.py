@@ -368,8 +368,8 @@ def fetch_merged_count(r: Any, rc: Any, start: datetime, as_of: datetime) -> Raw
     """(r2) The number of PRs merged into the production branch in ``[start, as_of]`` according to
     GitHub's search (``CcwatchMergedCount``, ``issueCount``): an independent count the evaluation
     reconciles with the population (CONTROLS.md, "Population reconciliation").  Raw kind
-    ``merged_count``, natural key ``o/r:branch``, payload ``{"variables": {"q": ...}, "data": <the
-    answer's data as returned>}`` (the search string names the window it counted).  Asked every run,
+    ``merged_count``, natural key ``o/r:branch``, payload ``{"variables": {"q": ...}, "data": {"search":
+    <the answer's search object as returned>}}`` (the search string names the window it counted).  Asked every run,
     incremental or not (one point).  An answer without an integer ``issueCount`` fails the fetch."""
     g = GraphQL(r)
     q = merged_count_query(rc.repo, rc.production_branch, search_time(start), search_time(as_of))
@@ -379,5 +379,7 @@ def fetch_merged_count(r: Any, rc: Any, start: datetime, as_of: datetime) -> Raw
         raise SourceError(f"GitHub {rc.repo}: POST {g.shown} ({COUNT_OP}): no search.issueCount in the answer "
                           f"(got {count!r})")
     log.info("GitHub %s: search counts %d PR(s) merged into %s in the window", rc.repo, count, rc.production_branch)
+    # the search object as returned (like the other GraphQL kinds, which keep their nodes: the answer's
+    # rateLimit is bookkeeping of the request, not evidence, and differs between two identical fetches)
     return r.record("merged_count", f"{rc.repo}:{rc.production_branch}", g.record_url(COUNT_OP),
-                    {"variables": {"q": q}, "data": data})
+                    {"variables": {"q": q}, "data": {"search": data["search"]}})
