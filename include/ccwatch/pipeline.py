@@ -123,6 +123,7 @@ def load_warehouse(settings: Settings, as_of: datetime, home: Path) -> dict:
     """Load every staging file of the run in one transaction (all or nothing), mark the run
     loaded in that same transaction, then publish the ingest state for the next fetch."""
     from ccwatch.warehouse.ingest_state import compute_state, missing_basis
+    from ccwatch.warehouse.settings_history import record_settings_history
     from ccwatch.warehouse.sightings import record_sightings
     from ccwatch.warehouse.store import NotModifiedWithoutCopy, load_records
 
@@ -149,6 +150,7 @@ def load_warehouse(settings: Settings, as_of: datetime, home: Path) -> dict:
     def before_commit(c) -> None:
         record_failed_ingests(c, home)
         record_sightings(c, settings, as_of)  # (r2) the chains this load holds
+        record_settings_history(c, settings, as_of)  # (r2) the settings in force tonight, appended
         mark_run(c, as_of, "loaded")
         state.update(compute_state(c, settings, as_of, prev, metas))
 
@@ -190,14 +192,17 @@ def evaluate_controls(settings: Settings, as_of: datetime, home: Path) -> dict:
     from ccwatch.controls.exceptions import apply_exceptions
     from ccwatch.controls.register import configured_register
     from ccwatch.warehouse.population import store_population
+    from ccwatch.warehouse.reconciliation import store_reconciliation
 
     register = configured_register(settings)  # a malformed register fails here: nothing is touched yet
     excepted: dict = {}
+    recon: list[dict] = []
 
     def before_commit(c) -> None:
         # the date's population (for auditor samples) and the register's verdicts, in the
         # transaction of its results: all of them or none
         store_population(c, as_of)
+        recon[:] = store_reconciliation(c, settings, as_of)  # (r2) against the population just stored
         excepted.update(apply_exceptions(c, settings, as_of, register))
 
     con = open_loaded(home, as_of)
@@ -212,7 +217,11 @@ def evaluate_controls(settings: Settings, as_of: datetime, home: Path) -> dict:
     if register is not None:
         log.info("Exceptions register %s: %d entries, %d valid, %d invalid, %d failing rows excepted",
                  register.path, excepted["entries"], excepted["valid"], excepted["invalid"], excepted["applied"])
-    return {"rows": result.rows, "summary": result.summary, "gx_results": str(path), "exceptions": excepted}
+    mismatched = [r["repo"] for r in recon if not r["match"]]
+    for r in recon:
+        (log.error if not r["match"] else log.info)("Reconciliation %s (%s): %s", r["repo"], r["branch"], r["detail"])
+    return {"rows": result.rows, "summary": result.summary, "gx_results": str(path), "exceptions": excepted,
+            "reconciliation": {"status": "mismatch" if mismatched else "match", "mismatched": mismatched}}
 
 
 # --- publish ---------------------------------------------------------------------------
@@ -252,7 +261,7 @@ def write_evidence(settings: Settings, as_of: datetime, home: Path, endpoints: d
 def alert_slack(settings: Settings, as_of: datetime, home: Path, endpoint: Endpoint, report_location: str) -> dict:
     """Post the night's message: new failures and resolutions when there are any, else one line; either
     way it carries the archive's and the manifest's SHA-256 (CONTROLS.md r2: recorded outside the archive)."""
-    from ccwatch.publish import slack
+    from ccwatch.publish import results, slack
     from ccwatch.publish.evidence.ledger import latest_record
 
     con = open_loaded(home, as_of, need="evaluated")
@@ -263,7 +272,8 @@ def alert_slack(settings: Settings, as_of: datetime, home: Path, endpoint: Endpo
                              "so there are no digests to post")
         message = slack.build_slack_message(con, settings, as_of, report_location, digests=record)
         if message is None:
-            message = slack.build_digest_message(as_of, record, report_location)
+            message = slack.build_digest_message(as_of, record, report_location,
+                                                 reconciliation=results.reconciliation(con, as_of))
             news = False
         else:
             news = True

@@ -147,23 +147,57 @@ def render_policy(s: Settings, as_of: datetime) -> str:
 _README_LAYOUT = """\
 Layout
 ------
+Every file this folder can hold is named below; a file marked "(only when ...)" is absent
+otherwise. The raw-record JSON files are {source, kind, natural_key, url, fetched_at, etag,
+status_code, payload}: the payload exactly as the API returned it.
+
 control_results.csv   one row per change (or repository) and control for this date:
-                      as_of, change_id, repo, control_id, status, detail
+                      as_of, change_id, repo, control_id, status, detail, exception
 population.csv        every change in the evaluation window (the population sampled from):
                       change_id, repo, number, sha, title, author, merged_at, merged_by,
                       ticket_key, deployed_at, deployer, category, change_kind
-changes/<folder>/     the raw evidence of one change, as the APIs returned it; each JSON file
-                      is {source, kind, natural_key, url, fetched_at, etag, status_code, payload}:
+reconciliation.csv    per repository, GitHub search's independent count of the PRs merged into
+                      the production branch in the window against the population's PR changes:
+                      repo, branch, window, search_count, population_count, direct_pushes, match,
+                      search_query, searched_at, detail. match=false fails the run's
+                      reconciliation check (report, Slack, manifest.json "reconciliation")
+branch_history.csv    the production branch's first-parent commits of the window's changes, in
+                      branch order: repo, branch, position, sha, parent_sha, committed_at,
+                      reached_at, change_kind, pr_number, change_id, deployed_here (deployments
+                      of exactly this commit), carried_by (the deployments that carry its change).
+                      "Deployment X contains change Y": X's commit is Y's commit or later
+                      (a higher position) on the same branch
+exceptions.csv        every entry of the risk-acceptance register with its verdict (valid or not,
+                      applied or not); a header alone when no register was configured
+changes/<folder>/     the evidence of one change:
                         change.json            the change's facts, its control results, the
                                                evidence files present and what was not found
-                        pull.json, reviews.json, check_runs.json, statuses.json   (pull requests)
-                        commit.json, commit_pulls.json                            (direct pushes)
+                        pull.graphql.json      the pull request as GitHub GraphQL returned it,
+                                               with its reviews, head-commit check runs and statuses
+                        pull.json, reviews.json, check_runs.json, statuses.json
+                                               (only when GraphQL could not give that piece whole:
+                                               the REST answer, which then counts)
+                        commit.json            (direct pushes) the commit
+                        commit_pulls.graphql.json, commit_pulls.json
+                                               (direct pushes) the commit's pull-request lookup,
+                                               GraphQL and/or REST (empty: no PR into the branch)
                         deployments.json       per environment, the deployments containing the
                                                change up to the first successful one, with statuses
+                        deployment_statuses.graphql.json
+                                               (only when statuses came through GraphQL) those
+                                               deployments' status nodes
                         ticket.json, ticket_changelog.json, or ticket_missing.json (Jira)
-                      Repository folders (owner__repo) hold repo, branch, branch_protection,
-                      branch_rules, rulesets and environments (CC8.1-11, CC8.1-12) and
-                      the production branch's activity log, activity.json (CC8.1-14).
+                        ticket_fields.json     (with ticket.json) the Jira field ids of ticket.json
+                                               and of its changelog -> their names, from Jira's
+                                               field list (/rest/api/2/field); ticket.json is unchanged
+                        settings_at_merge.json the repository settings snapshot (protection, rules,
+                                               rulesets, environments) in force when the change
+                                               reached the branch, or a note that the nightly
+                                               settings history does not reach back that far
+                      Repository folders (owner__repo) hold repo.json, branch.json,
+                      branch_protection.json, branch_rules.json, environments.json (CC8.1-11,
+                      CC8.1-12), activity.json (the production branch's activity log, CC8.1-14) and
+                      rulesets.json (only when rules come from rulesets).
                       Folder names: owner/repo#12 -> owner__repo__pr-12,
                       owner/repo@<sha> -> owner__repo__push-<sha>.
 gx_validation.json    the Great Expectations validation results of the run
@@ -171,14 +205,17 @@ oscal-assessment-results.json   the same results as an OSCAL 1.2 assessment-resu
                       one observation per control result, one finding per failure
 report.html           the human-readable report (self-contained; open in any browser)
 POLICY.md             the change-management control statement in force (from the config)
+README.txt            this file
 config/ccwatch.yaml   the configuration file in force, byte for byte (it never holds credentials)
+config/exceptions.yaml   (only when an exceptions register is configured) the register evaluated
 SHA256SUMS            sha256 of every file except itself and the manifest.json* files
 manifest.json         every file's sha256 and size, the as-of time, when it was generated and by
                       which run, the fetch times of the raw payloads, the previous date's
-                      manifest sha256 (a hash chain), tool and library versions, the
-                      configuration file's sha256 and the source endpoints (no credentials)
-manifest.json.sig     (signed runs) Ed25519 signature of the exact bytes of manifest.json
-manifest.json.tsr     (time-stamped runs) RFC 3161 time-stamp reply over manifest.json's sha256
+                      manifest sha256 (a hash chain), the population reconciliation, tool and
+                      library versions, the configuration file's sha256 and the source endpoints
+                      (no credentials)
+manifest.json.sig     (only when signed) Ed25519 signature of the exact bytes of manifest.json
+manifest.json.tsr     (only when time-stamped) RFC 3161 time-stamp reply over manifest.json's sha256
 """
 
 _README_VERIFY = """\

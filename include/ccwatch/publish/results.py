@@ -473,3 +473,82 @@ def evidence_folders_may_collide(con: duckdb.DuckDBPyConnection) -> bool:
     units = _units(con)
     return units is not None and bool(con.execute(
         f"SELECT count(*) > count(DISTINCT {FOLDER_KEY_SQL}) FROM {units}").fetchone()[0])
+
+
+#: (r2) the columns of reconciliation.csv (table ``reconciliation``, warehouse/reconciliation.py)
+RECONCILIATION_COLUMNS = ("repo", "branch", "window", "search_count", "population_count", "direct_pushes", "match",
+                          "search_query", "searched_at", "detail")
+
+
+def reconciliation(con: duckdb.DuckDBPyConnection, as_of: datetime) -> list[dict]:
+    """This evidence date's population reconciliation, one row per repository (RECONCILIATION_COLUMNS;
+    ``window`` = ``<from>..<to>`` in ISO-8601 UTC, ``match`` a bool); [] when the run has none (a run
+    evaluated before migration 10)."""
+    if not table_columns(con, "reconciliation"):
+        return []
+    cur = con.execute(
+        "SELECT repo, branch, strftime(window_from, '%Y-%m-%dT%H:%M:%SZ') || '..' || "
+        "strftime(window_to, '%Y-%m-%dT%H:%M:%SZ'), search_count, population_count, direct_pushes, \"match\", "
+        "search_query, searched_at, detail FROM reconciliation WHERE CAST(as_of AS DATE) = ? ORDER BY repo",
+        [evidence_date(as_of)])
+    return [dict(zip(RECONCILIATION_COLUMNS, r, strict=True)) for r in cur.fetchall()]
+
+
+def reconciliation_status(rows: list[dict]) -> str:
+    """``match`` (every repository matches), ``mismatch`` (one does not) or ``not_run`` (no rows)."""
+    if not rows:
+        return "not_run"
+    return "match" if all(r["match"] for r in rows) else "mismatch"
+
+
+#: (r2) the columns of branch_history.csv: the production branch's first-parent commits of the run's
+#: changes, oldest first per repository, each with its change and the deployments that carried it
+BRANCH_HISTORY_COLUMNS = ("repo", "branch", "position", "sha", "parent_sha", "committed_at", "reached_at",
+                          "change_kind", "pr_number", "change_id", "deployed_here", "carried_by")
+
+
+def branch_history(con: duckdb.DuckDBPyConnection, as_of: datetime) -> list[dict]:
+    """The first-parent commits of each production branch that belong to a change of this date's
+    population (a PR's merge or squash commit and its rebased commits; a direct push), in branch order.
+
+    ``reached_at``: the change's time in the window (a PR's ``merged_at``, a direct push's push time);
+    ``deployed_here``: the deployments (``environment:id``, creation order) created by as_of whose sha is
+    this commit; ``carried_by``: per environment, the deployments that carry the commit's change, up to
+    the first successful one (``change_deployments``, the definition the controls use)."""
+    if not table_columns(con, "population") or not table_columns(con, "change_deployments"):
+        return []
+    day = evidence_date(as_of)
+    cur = con.execute("""
+        WITH pop AS (SELECT * FROM population WHERE CAST(as_of AS DATE) = ?),
+        run AS (SELECT max(as_of) AS as_of FROM pop),
+        fp AS (
+            SELECT c.repo, c.branch, c.position, c.sha, c.parent_sha, c.committed_at, c.pr_numbers
+            FROM commits c JOIN (SELECT DISTINCT repo FROM pop) r USING (repo)
+        ),
+        linked AS (
+            SELECT fp.*, p.change_id, p.change_kind, p.number, p.merged_at
+            FROM fp JOIN pop p ON p.repo = fp.repo AND (
+                (p.change_kind = 'pr' AND list_contains(fp.pr_numbers, p.number))
+                OR (p.change_kind = 'direct_push' AND p.sha = fp.sha))
+        ),
+        one AS (  -- a commit listing two PRs of the population: the lowest number
+            SELECT * FROM linked QUALIFY row_number() OVER (PARTITION BY repo, branch, sha
+                                                            ORDER BY change_kind = 'direct_push', number) = 1
+        ),
+        here AS (
+            SELECT d.repo, d.sha, string_agg(d.environment || ':' || d.deployment_id, ' '
+                                             ORDER BY d.created_at, d.deployment_id) AS ids
+            FROM deployments d, run WHERE d.created_at <= run.as_of GROUP BY ALL
+        ),
+        carried AS (
+            SELECT cd.change_id, string_agg(cd.environment || ':' || cd.deployment_id, ' '
+                                            ORDER BY cd.environment, cd.ord) AS ids
+            FROM change_deployments cd, run WHERE cd.as_of = run.as_of GROUP BY ALL
+        )
+        SELECT o.repo, o.branch, o.position, o.sha, o.parent_sha, o.committed_at, o.merged_at, o.change_kind,
+               o.number, o.change_id, h.ids, ca.ids
+        FROM one o LEFT JOIN here h ON h.repo = o.repo AND h.sha = o.sha
+        LEFT JOIN carried ca ON ca.change_id = o.change_id
+        ORDER BY o.repo, o.branch, o.position
+    """, [day])
+    return [dict(zip(BRANCH_HISTORY_COLUMNS, r, strict=True)) for r in cur.fetchall()]

@@ -137,10 +137,27 @@ def digest_line(digests: dict) -> str:
             + ("" if digests.get("signed") else " (unsigned)"))
 
 
-def build_digest_message(as_of: datetime, digests: dict, report_location: str) -> dict:
-    """A night without news: one line with the digests, so every night leaves a record outside the archive."""
+def reconciliation_line(rows: list[dict]) -> str | None:
+    """(r2) One loud line when the population reconciliation failed for a repository (None when every
+    repository matches or the run has no reconciliation): sent every night it fails, never deduplicated."""
+    bad = [r for r in rows if not r["match"]]
+    if not bad:
+        return None
+    said = "; ".join(f"{r['repo']} ({r['branch']}): search {r['search_count'] if r['search_count'] is not None else 'none'}"
+                     f" vs population {r['population_count']}" for r in bad)
+    return (f"POPULATION RECONCILIATION FAILED for {len(bad)} repositor{'y' if len(bad) == 1 else 'ies'}: {said}. "
+            "The evidence population may be incomplete; see reconciliation.csv")
+
+
+def build_digest_message(as_of: datetime, digests: dict, report_location: str,
+                         reconciliation: list[dict] | None = None) -> dict:
+    """A night without news: one line with the digests, so every night leaves a record outside the archive
+    (and the reconciliation's failure line, when it failed)."""
     day = evidence_date(as_of).isoformat()
+    recon = reconciliation_line(reconciliation or [])
     text = f"ccwatch {day}: no new failures; {digest_line(digests)}"
+    if recon:
+        text = f"ccwatch {day}: {recon}; no new failures; {digest_line(digests)}"
     return {"text": mrkdwn_escape(text),
             "blocks": [_section(f"{mrkdwn_escape(text)} · {_location(report_location)}")],
             _META: {"as_of": iso(naive_utc(as_of)), "alerted": [], "resolved": []}}
@@ -171,6 +188,7 @@ def build_slack_message(con: duckdb.DuckDBPyConnection, settings: Settings, as_o
     rows = results.results(con, as_of)
     if not rows:
         return None
+    recon = reconciliation_line(results.reconciliation(con, as_of))
     states = alert_states(con)
     today = {(r["change_id"], r["control_id"]): r for r in rows}
     new = [r for r in rows if r["status"] == "fail" and not r.get("exception")
@@ -180,7 +198,7 @@ def build_slack_message(con: duckdb.DuckDBPyConnection, settings: Settings, as_o
     excepted = [r for r in rows if r["status"] == "fail" and r.get("exception")
                 and states.get((r["change_id"], r["control_id"])) == "alerted"]
     if not new and not resolved and not excepted:
-        return None
+        return None  # the digest message carries the reconciliation's line
     entries = results.exception_entries(con, as_of)
     expires = {e["id"]: e["expires"] for e in entries}
     invalid = invalid_exceptions_line(entries)
@@ -215,7 +233,8 @@ def build_slack_message(con: duckdb.DuckDBPyConnection, settings: Settings, as_o
         blocks.append(_section(_bounded("*New failures per control*", summary)))
         blocks.append({"type": "divider"})
     # divider + section for resolved and for newly excepted, one context line for invalid entries, the digest line
-    reserve = (2 if resolved else 0) + (2 if excepted else 0) + (1 if invalid else 0) + (1 if digests else 0)
+    reserve = ((2 if resolved else 0) + (2 if excepted else 0) + (1 if invalid else 0) + (1 if digests else 0)
+               + (1 if recon else 0))
     room = MAX_BLOCKS - len(blocks) - reserve
     for i, c in enumerate(controls):
         group = by_control[c]
@@ -244,6 +263,8 @@ def build_slack_message(con: duckdb.DuckDBPyConnection, settings: Settings, as_o
         blocks.append(_section(_bounded(f"*Now covered by an exception* ({len(excepted)})", lines)))
     if invalid:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": mrkdwn_escape(invalid)}]})
+    if recon:
+        blocks.insert(2, _section(f"*{mrkdwn_escape(recon)}*"))
     if digests:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": mrkdwn_escape(digest_line(digests))}]})
 
@@ -255,6 +276,8 @@ def build_slack_message(con: duckdb.DuckDBPyConnection, settings: Settings, as_o
         text += f"; {len(excepted)} now covered by an exception"
     if invalid:
         text += f"; {invalid.split(':', 1)[0]}"
+    if recon:
+        text += f"; {recon}"
     if digests:
         text += f"; {digest_line(digests)}"
     meta = {

@@ -16,7 +16,7 @@ import time
 
 import duckdb
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 # Each migration is applied once, in order; never edit a shipped one, add a new one.
 MIGRATIONS: dict[int, str] = {
@@ -369,6 +369,44 @@ CREATE TABLE IF NOT EXISTS exception_registers (
     sha256  VARCHAR NOT NULL,
     content BLOB NOT NULL,
     entries INTEGER NOT NULL
+);
+""",
+    10: """
+-- (r2) Population reconciliation (CONTROLS.md "Evidence an auditor can trust", warehouse/reconciliation.py):
+-- per run and repository, GitHub search's independent count of the PRs merged into the production
+-- branch in the window (raw kind 'merged_count') against the population's PR changes.  Written in
+-- the transaction that replaces the date's control_results (a rerun of a date replaces its rows).
+CREATE TABLE IF NOT EXISTS reconciliation (
+    as_of            TIMESTAMP NOT NULL,
+    repo             VARCHAR NOT NULL,
+    branch           VARCHAR NOT NULL,
+    window_from      TIMESTAMP NOT NULL,
+    window_to        TIMESTAMP NOT NULL,
+    search_query     VARCHAR,            -- the search string of the stored count (NULL: none stored)
+    search_count     INTEGER,            -- its issueCount (NULL: no count for this window: a mismatch)
+    searched_at      TIMESTAMP,          -- fetched_at of the count
+    population_count INTEGER NOT NULL,   -- PR changes of the repository in the population
+    direct_pushes    INTEGER NOT NULL,   -- direct-push changes (not counted by the search)
+    "match"          BOOLEAN NOT NULL,
+    detail           VARCHAR NOT NULL,
+    PRIMARY KEY (as_of, repo)
+);
+
+-- (r2) Repository settings as a nightly history (warehouse/settings_history.py): every load copies the
+-- settings payloads in force for each configured repository (branch protection, the branch's rules,
+-- the rulesets they name, the production and staging environments), as fetched or as revalidated by
+-- a 304.  Append-only: a load of date D replaces only D's rows; no other date's row is ever changed.
+CREATE TABLE IF NOT EXISTS settings_history (
+    as_of        TIMESTAMP NOT NULL,     -- the run that loaded it
+    repo         VARCHAR NOT NULL,
+    kind         VARCHAR NOT NULL,       -- branch_protection | branch_rules | ruleset | environment
+    natural_key  VARCHAR NOT NULL,
+    observed_at  TIMESTAMP NOT NULL,     -- when GitHub answered it (fetch or 304 revalidation)
+    url          VARCHAR,
+    status_code  INTEGER,
+    payload      JSON,
+    sha256       VARCHAR NOT NULL,       -- of the payload's canonical JSON
+    PRIMARY KEY (as_of, kind, natural_key)
 );
 """,
 }

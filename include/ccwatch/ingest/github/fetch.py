@@ -76,6 +76,8 @@ def _fetch_repo(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime,
     status, data, url, etag = r.get("", conditional=True)
     yield r.record("repo", repo, url, data, status, etag)
     yield from _pulls(r, rc, start, as_of, since, plan)
+    # (r2) the independent count of the window's merged PRs, for the population reconciliation
+    yield gql.fetch_merged_count(r, rc, start, as_of)
 
     # the branch, its protection (403/404 are evidence) and its rules
     status, br, url, etag = r.get(f"/branches/{branch}", conditional=True)

@@ -49,6 +49,8 @@ from ccwatch.ingest.github.queries import (
     HISTORY_PAGE,
     OPERATIONS,
     PULLS_PAGE,
+    merged_count_query,
+    search_time,
 )
 from ccwatch.ingest.http.paging import is_before, sorted_past
 from ccwatch.ingest.http.retry import RETRY_STATUSES, rate_limit_text
@@ -58,9 +60,11 @@ from ccwatch.ingest.records import RawRecord
 log = logging.getLogger(__name__)
 
 PULLS_OP, HISTORY_OP, DEPLOYMENTS_OP = "CcwatchMergedPulls", "CcwatchBranchHistory", "CcwatchDeploymentStatuses"
+COUNT_OP = "CcwatchMergedCount"
 
 # fine-grained permission each document needs (classic tokens: the 'repo' scope)
-_NEEDS = {PULLS_OP: "Pull requests: read", HISTORY_OP: "Contents: read", DEPLOYMENTS_OP: "Deployments: read"}
+_NEEDS = {PULLS_OP: "Pull requests: read", HISTORY_OP: "Contents: read", DEPLOYMENTS_OP: "Deployments: read",
+          COUNT_OP: "Pull requests: read"}
 
 
 class GraphQL:
@@ -357,3 +361,25 @@ def fetch_deployment_statuses(r: Any, ids: list[int], known: list[dict[str, Any]
     if ids:
         log.info("GitHub %s: statuses of %d deployment(s) in %d GraphQL request(s), %d through REST",
                  r.repo, len(ids), g.requests, rest)
+
+
+# ------------------------------------------------------------------- the independent count (r2)
+def fetch_merged_count(r: Any, rc: Any, start: datetime, as_of: datetime) -> RawRecord:
+    """(r2) The number of PRs merged into the production branch in ``[start, as_of]`` according to
+    GitHub's search (``CcwatchMergedCount``, ``issueCount``): an independent count the evaluation
+    reconciles with the population (CONTROLS.md, "Population reconciliation").  Raw kind
+    ``merged_count``, natural key ``o/r:branch``, payload ``{"variables": {"q": ...}, "data": {"search":
+    <the answer's search object as returned>}}`` (the search string names the window it counted).  Asked every run,
+    incremental or not (one point).  An answer without an integer ``issueCount`` fails the fetch."""
+    g = GraphQL(r)
+    q = merged_count_query(rc.repo, rc.production_branch, search_time(start), search_time(as_of))
+    data = g.query(COUNT_OP, {"q": q})
+    count = (data.get("search") or {}).get("issueCount") if isinstance(data.get("search"), dict) else None
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        raise SourceError(f"GitHub {rc.repo}: POST {g.shown} ({COUNT_OP}): no search.issueCount in the answer "
+                          f"(got {count!r})")
+    log.info("GitHub %s: search counts %d PR(s) merged into %s in the window", rc.repo, count, rc.production_branch)
+    # the search object as returned (like the other GraphQL kinds, which keep their nodes: the answer's
+    # rateLimit is bookkeeping of the request, not evidence, and differs between two identical fetches)
+    return r.record("merged_count", f"{rc.repo}:{rc.production_branch}", g.record_url(COUNT_OP),
+                    {"variables": {"q": q}, "data": {"search": data["search"]}})

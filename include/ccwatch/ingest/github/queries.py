@@ -169,6 +169,14 @@ OPERATIONS = {"CcwatchMergedPulls": MERGED_PULLS, "CcwatchBranchHistory": BRANCH
               "CcwatchDeploymentStatuses": DEPLOYMENT_STATUSES, "CcwatchMergedCount": MERGED_COUNT}
 
 
+def search_time(t) -> str:
+    """A tz-aware time in GitHub search's date-time form ``YYYY-MM-DDTHH:MM:SS+00:00`` ("Understanding
+    the search syntax": a date, ``T``, the time and a UTC offset), for ``merged_count_query``."""
+    from datetime import UTC
+
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
 def merged_count_query(repo: str, base: str, merged_from: str, merged_to: str) -> str:
     """The ``CcwatchMergedCount`` search string: PRs of ``repo`` merged into ``base`` between two
     dates or ISO-8601 times (GitHub's ``merged:FROM..TO`` qualifier, both ends inclusive)."""

@@ -17,6 +17,54 @@ from typing import Any
 from ccwatch.common.changes import is_direct_push
 from ccwatch.publish.evidence.reader import RawEvidence, head_of
 from ccwatch.settings import Settings
+from ccwatch.warehouse.settings_history import SettingsHistory, settings_at
+
+TICKET_FIELDS = "ticket_fields.json"  # (r2) the Jira field ids of ticket.json -> their names
+SETTINGS_AT_MERGE = "settings_at_merge.json"  # (r2) the repository settings in force at the merge
+
+
+def field_names(raw: RawEvidence) -> tuple[dict[str, str], dict | None]:
+    """Jira field id -> name from the stored field list (``/rest/api/2/field``, raw kind ``fields``),
+    parsed once per run; and that record's provenance (None when no list is stored)."""
+    rec = raw.get("jira", "fields", "fields")
+    if raw.field_names is None:
+        payload = (rec or {}).get("payload")
+        raw.field_names = {str(f["id"]): str(f.get("name")) for f in payload or []
+                           if isinstance(f, dict) and f.get("id") is not None} if isinstance(payload, list) else {}
+    src = {k: rec[k] for k in ("source", "kind", "natural_key", "url", "fetched_at", "status_code")} if rec else None
+    return raw.field_names, src
+
+
+def ticket_fields(raw: RawEvidence, ticket: dict, changelog: dict | None) -> dict:
+    """ticket_fields.json: every field id of the ticket's ``fields`` and of its changelog items
+    (``fieldId``), mapped to its name in the stored Jira field list; ids the list lacks are listed
+    apart, and names that several fields share are named (Jira field names are not unique).  The
+    raw ticket.json is left byte-exact: this file is added beside it."""
+    names, src = field_names(raw)
+    payload = ticket.get("payload") if isinstance(ticket, dict) else None
+    ids = set(((payload or {}).get("fields") or {}).keys()) if isinstance(payload, dict) else set()
+    for h in ((changelog or {}).get("payload") or []) if isinstance((changelog or {}).get("payload"), list) else []:
+        for item in (h.get("items") or []) if isinstance(h, dict) else []:
+            if isinstance(item, dict) and item.get("fieldId"):
+                ids.add(str(item["fieldId"]))
+    fields = {i: names[i] for i in sorted(ids) if i in names}
+    by_name: dict[str, list[str]] = {}
+    for i, n in names.items():
+        by_name.setdefault(n, []).append(i)
+    shared = {n: sorted(by_name[n]) for n in sorted(set(fields.values())) if len(by_name[n]) > 1}
+    return {"ticket": ticket.get("natural_key"), "fields": fields,
+            "not_in_field_list": sorted(i for i in ids if i not in names),
+            "names_shared_by_several_fields": shared,
+            "field_list": src or {"not_found": "jira fields fields (no stored /rest/api/2/field list)"}}
+
+
+def settings_at_merge(raw: RawEvidence, change: dict) -> dict:
+    """settings_at_merge.json: the repository's settings snapshot in force when the change reached the
+    production branch (``warehouse.settings_history.settings_at``)."""
+    if raw.settings_history is None:
+        raw.settings_history = SettingsHistory(raw.con)
+    out = settings_at(raw.settings_history, change.get("repo") or "", change.get("merged_at"))
+    return {"change_id": change.get("change_id"), **out}
 
 
 def _deployments(raw: RawEvidence, settings: Settings, change: dict, graphql: list) -> list[dict]:
@@ -120,7 +168,9 @@ def change_evidence_files(raw: RawEvidence, settings: Settings, change: dict) ->
                 else:
                     missing.append(f"jira issue {key}")
             else:
-                put("ticket_changelog.json", "jira", "changelog", key)
+                changelog = put("ticket_changelog.json", "jira", "changelog", key)
+                files[TICKET_FIELDS] = ticket_fields(raw, files["ticket.json"], changelog)
+    files[SETTINGS_AT_MERGE] = settings_at_merge(raw, change)
     graphql: list[dict] = []
     files["deployments.json"] = _deployments(raw, settings, change, graphql)
     if graphql:

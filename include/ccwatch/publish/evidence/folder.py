@@ -44,6 +44,7 @@ class Tree:
     files: int = 0
     counts: dict = field(default_factory=dict)
     fetched: tuple[datetime | None, datetime | None] = (None, None)  # of the raw records the folder copies
+    reconciliation: dict = field(default_factory=dict)  # manifest.json "reconciliation" (r2)
 
     def entries(self) -> list[tuple[str, bool]]:
         """The archive entries (rel, is_dir) but the change folders', sorted: the top-level files, the
@@ -135,6 +136,34 @@ def _write_exceptions(root: Path, con, as_of: datetime, tree: Tree) -> None:
         tree.top[EXCEPTIONS_FILE] = (_write_file(root / EXCEPTIONS_FILE, data), len(data))
 
 
+RECONCILIATION_CSV = "reconciliation.csv"  # (r2) search count against the population, per repository
+BRANCH_HISTORY_CSV = "branch_history.csv"  # (r2) the production branches' first-parent commits of the changes
+
+
+def _write_completeness(root: Path, con, settings: Settings, as_of: datetime, tree: Tree) -> None:
+    """reconciliation.csv and branch_history.csv (a header alone when there is nothing to list), and the
+    manifest's ``reconciliation`` block."""
+    recon = results.reconciliation(con, as_of)
+    f = _HashingFile(root / RECONCILIATION_CSV)
+    _csv_stream(f, results.RECONCILIATION_COLUMNS, [{**r, "match": "true" if r["match"] else "false"} for r in recon])
+    tree.top[RECONCILIATION_CSV] = f.close()
+    status = results.reconciliation_status(recon)
+    tree.reconciliation = {
+        "status": status, "file": RECONCILIATION_CSV,
+        "rule": "per repository, GitHub search's issueCount of PRs merged into the production branch in the window "
+                "(search_query) equals the population's PR changes (population_count); a difference fails this check",
+        "repositories": [{"repo": r["repo"], "branch": r["branch"], "window": r["window"],
+                          "search_count": r["search_count"], "population_count": r["population_count"],
+                          "direct_pushes": r["direct_pushes"], "match": bool(r["match"])} for r in recon]}
+    if status == "not_run":
+        tree.reconciliation["note"] = "this run stored no reconciliation (evaluated before migration 10)"
+    branches = {rc.repo: rc.production_branch for rc in settings.github.repositories}
+    rows = [r for r in results.branch_history(con, as_of) if branches.get(r["repo"]) == r["branch"]]
+    f = _HashingFile(root / BRANCH_HISTORY_CSV)
+    _csv_stream(f, results.BRANCH_HISTORY_COLUMNS, rows)
+    tree.top[BRANCH_HISTORY_CSV] = f.close()
+
+
 def write_tree(root: Path, con, settings: Settings, as_of: datetime, gx_results, report_html: str,
                prefix: str, part_path: Path, config_bytes: bytes | None = None, trust: dict | None = None) -> Tree:
     tree = Tree()
@@ -171,6 +200,7 @@ def write_tree(root: Path, con, settings: Settings, as_of: datetime, gx_results,
                                                                folders, rows=rows,
                                                                policy_sha256=tree.top["POLICY.md"][0])
     _write_exceptions(root, con, as_of, tree)
+    _write_completeness(root, con, settings, as_of, tree)
     by_change: dict[str, list[dict]] = {}
     for r in rows:
         by_change.setdefault(r["change_id"], []).append(

@@ -20,7 +20,7 @@ class RawEvidence:
     Records are read in batches (:meth:`prefetch`: one query for many keys) and the per-repository
     lists many changes share (``deployments``, ``commits``) are parsed once per run."""
 
-    SHARED_KINDS = frozenset({"deployments", "commits"})
+    SHARED_KINDS = frozenset({"deployments", "commits", "fields"})
     _COLS = "source, kind, natural_key, url, fetched_at, etag, status_code, payload"
 
     def __init__(self, con: duckdb.DuckDBPyConnection, as_of: datetime):
@@ -33,6 +33,8 @@ class RawEvidence:
         self._env_items: dict[tuple[str, str], dict[int, dict]] = {}
         self._carried: dict[str, dict[str, list[int]]] = {}
         self.fetched: list[datetime | None] = [None, None]  # earliest, latest fetched_at of the records used
+        self.field_names: dict[str, str] | None = None  # Jira field id -> name (ticket_fields.json), parsed once
+        self.settings_history = None  # warehouse.settings_history.SettingsHistory, made on first use
 
     def _used(self, rec: dict | None) -> dict | None:
         """Note the fetch time of a record the folder copies (manifest.json "fetched")."""
@@ -64,7 +66,7 @@ class RawEvidence:
         for row in rows:
             self._cache[(row[0], row[1], row[2])] = self._record(row)
 
-    def clear(self) -> None:
+    def clear(self) -> None:  # the per-run lists (_shared, field names, settings history) stay
         self._cache.clear()
         self._carried.clear()
 

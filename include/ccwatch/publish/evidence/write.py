@@ -144,6 +144,7 @@ def write_evidence(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: da
                            "path": folder.CONFIG_FILE if config_bytes is not None else None},
                 "endpoints": {k: redact_url(v) for k, v in sorted((endpoints or {}).items())},
                 "counts": tree.counts,
+                "reconciliation": tree.reconciliation,
                 **trust,
             }
             folder.write_manifest(tmp, header, tree)

@@ -90,6 +90,30 @@ def _trust_line(settings: Settings, signing_key) -> str:
     return f"{sig} · {ts} · verify: <code>python -m ccwatch verify</code> (README.txt)"
 
 
+def _reconciliation_section(rows: list[dict]) -> list[str]:
+    """(r2) The population reconciliation: per repository, GitHub search's count of PRs merged into the
+    production branch in the window against the population's PR changes (reconciliation.csv)."""
+    out = ['<h2 id="reconciliation">Population reconciliation</h2>',
+           '<p class="muted">Per repository, the number of pull requests merged into the production branch in the '
+           "window according to GitHub search (an independent query, its issueCount) against the pull-request "
+           "changes of the population. Direct pushes are not pull requests: listed apart. A difference fails the "
+           "run's reconciliation check. The production branch's first-parent commits of the window, each with its "
+           "change and the deployments that carried it, are in branch_history.csv.</p>"]
+    if not rows:
+        return out + ['<p class="st fail">This run stored no reconciliation: nothing here says the population is '
+                      "complete.</p>"]
+    out.append("<table><tr><th>repository</th><th>branch</th><th>window</th><th>search count</th>"
+               "<th>population (PRs)</th><th>direct pushes</th><th>result</th><th>detail</th></tr>")
+    for r in rows:
+        st = "pass" if r["match"] else "fail"
+        word = "match" if r["match"] else "MISMATCH"
+        n = "none" if r["search_count"] is None else r["search_count"]
+        out.append(f"<tr><td>{e(r['repo'])}</td><td>{e(r['branch'])}</td><td>{e(r['window'])}</td><td>{e(n)}</td>"
+                   f"<td>{e(r['population_count'])}</td><td>{e(r['direct_pushes'])}</td>"
+                   f'<td class="st {st}">{word}</td><td>{e(r["detail"])}</td></tr>')
+    return out + ["</table>"]
+
+
 def render_report(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime, gx_results: list[dict],
                   *, top_n: int = TOP_N, signing_key=None) -> str:
     """The report page.  Counts are aggregated in SQL; at most ``top_n`` rows per control are
@@ -143,11 +167,19 @@ def render_report(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dat
     if prev is not None:
         out += [f'<span class="kpi"><b>{new_n}</b>newly failing since {e(prev.isoformat())}</span>',
                 f'<span class="kpi"><b>{resolved_n}</b>resolved since {e(prev.isoformat())}</span>']
-    out += ["</div>", _nav(has_exceptions)]
+    out += ["</div>"]
+    recon = results.reconciliation(con, as_of)
+    if results.reconciliation_status(recon) not in ("match", "not_run"):
+        bad = [r for r in recon if not r["match"]]
+        out.append(f'<p class="st fail" id="reconciliation-alert">Population reconciliation FAILED for '
+                   f"{len(bad)} repositor{'y' if len(bad) == 1 else 'ies'} ({e(', '.join(r['repo'] for r in bad))}): "
+                   'the population may be incomplete. See <a href="#reconciliation">Population reconciliation</a>.</p>')
+    out.append(_nav(has_exceptions))
     if not has_rows:
         out.append('<p class="st fail">No control results exist for this date: nothing here is an all-clear.</p>')
 
     out += ['<h2 id="since">Since the previous run</h2>', history.render_day_over_day(dod, today, links)]
+    out += _reconciliation_section(recon)
 
     out += ['<h2 id="rates">Pass rate per control</h2>',
             f'<p class="muted">Pass rate = pass / (pass + fail). Trend over the last {len(hist)} run date(s) '
