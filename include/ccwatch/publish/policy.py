@@ -261,6 +261,10 @@ PY
    sha256 (sha256sum config/ccwatch.yaml) with manifest.json "config".
 6. Sample rows of control_results.csv and re-perform them from changes/<folder>/ (the URL and
    fetch time of each payload say where it came from).
+7. The CSV files hold the data verbatim (titles and messages are written by the people audited): a
+   cell may start with = + - @ and a spreadsheet opened by double-click evaluates it as a formula.
+   Import the CSVs with every column as Text (or read them in a text editor); ccwatch never alters
+   a value, as they are evidence (docs/AUDITOR.md, "Opening the CSV files safely").
 An archive is never overwritten: a rerun of the same date writes ccwatch-evidence-<date>.1.tar.gz
 (then .2, ...); the folder <date>/ always holds the latest run of that date.
 """

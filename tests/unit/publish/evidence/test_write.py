@@ -195,6 +195,8 @@ def test_policy_and_readme(run):
     for cid, name in CONTROL_NAMES.items():
         assert f"**{cid} {name}**" in policy and f"{cid} {name}" in readme
     assert "sha256sum -c SHA256SUMS" in readme and "manifest.json" in readme
+    # the CSVs keep audited text verbatim: the reader is told how to open them without formulas
+    assert "= + - @" in readme and "as Text" in readme
 
 
 def test_archive_members_are_normalised(run):
