@@ -86,7 +86,7 @@ def _peak_mib() -> float:
 
 
 HISTORY = """
-INSERT INTO control_results
+INSERT INTO control_results (as_of, change_id, repo, control_id, status, detail)
 SELECT as_of - to_days(k::INTEGER), change_id, repo, control_id,
        CASE WHEN hash(change_id, control_id, k) % 50 = 0
             THEN CASE status WHEN 'fail' THEN 'pass' ELSE 'fail' END ELSE status END, detail

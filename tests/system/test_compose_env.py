@@ -129,6 +129,8 @@ def test_commented_alternatives_resolve_too(monkeypatch):
         m = re.fullmatch(r"#\s*(AIRFLOW_CONN_[A-Z_]+)='(\{.*\})'", line.strip())
         if m:
             alternatives.setdefault(m.group(1), []).append(m.group(2))
+    signing = alternatives.pop("AIRFLOW_CONN_CCWATCH_SIGNING")  # the optional evidence signing key
+    assert [json.loads(v) for v in signing] == [{"conn_type": "generic", "password": "<ed25519-private-key-pem>"}]
     assert set(alternatives) == set(CONN_VARS)
     seen = {}
     for var, values in alternatives.items():
