@@ -85,7 +85,7 @@ def cfg():
 def first_parent_chain(repo: dict, branch: str = "main") -> list[str]:
     """The branch's first-parent line from its head (``branches.<b>.sha``), oldest first."""
     by_sha = {c["sha"]: c for c in repo["commits"]}
-    chain, cur = [], repo["branches"][branch]["sha"]
+    chain, cur = [], repo["branches"][branch].get("sha") or repo["commits"][-1]["sha"]  # the double's default head
     while cur:
         chain.append(cur)
         ps = by_sha[cur]["parents"]
@@ -171,7 +171,7 @@ def test_references_exist_or_are_deliberately_missing(scenario, expected, cfg):
             assert d["sha"] in chain if d["ref"] == "main" else (d["sha"] in shas and d["sha"] not in chain)
             assert d["creator"] is None or d["creator"] in gh["users"]
             assert d["environment"] in repo["environments"]
-        for e in repo["activity"]:
+        for e in activity(repo):
             assert {e["before"], e["after"]} - {None} <= shas and e["actor"] in gh["users"]
     for m in missing:
         assert m not in issues
@@ -185,10 +185,29 @@ def test_references_exist_or_are_deliberately_missing(scenario, expected, cfg):
                 assert it["field"] in {"status", *names} or it["fieldId"] in {f["id"] for f in jira["fields"]}
 
 
+def activity(repo: dict) -> list[dict]:
+    """The repository's activity log of main: the scenario's, else the one the double derives from the
+    first-parent history (docs/SANDBOX.md: a creation, a pr_merge per PR merged into main at merged_at,
+    a push per other commit at its date; never a force push)."""
+    if "activity" in repo:
+        return repo["activity"]
+    chain, by_sha = first_parent_chain(repo), {c["sha"]: c for c in repo["commits"]}
+    merges = {p["merge_commit_sha"]: p for p in repo["pulls"] if p["merged_at"] and p["base"] == "main"}
+    out, before = [], None
+    for i, sha in enumerate(chain):
+        p = merges.get(sha)
+        kind = "branch_creation" if i == 0 else "pr_merge" if p else "push"
+        out.append({"activity_type": kind, "ref": "refs/heads/main", "before": before, "after": sha,
+                    "timestamp": p["merged_at"] if p else by_sha[sha]["date"],
+                    "actor": p["merged_by"] if p else by_sha[sha]["committer"]})
+        before = sha
+    return out
+
+
 def pushed_at(repo: dict) -> dict[str, datetime]:
     """sha -> when it first reached the branch, from the activity log."""
     out: dict[str, datetime] = {}
-    for e in sorted(repo["activity"], key=lambda e: e["timestamp"]):
+    for e in sorted(activity(repo), key=lambda e: e["timestamp"]):
         out.setdefault(e["after"], ts(e["timestamp"]))
     return out
 
@@ -201,14 +220,14 @@ def test_activity_log_replays_to_the_branch_head(scenario, expected):
     for name, repo in scenario["github"]["repos"].items():
         by_sha = {c["sha"]: c for c in repo["commits"]}
         tip, rewrites = None, []
-        for e in sorted(repo["activity"], key=lambda e: e["timestamp"]):
+        for e in sorted(activity(repo), key=lambda e: e["timestamp"]):
             assert e["before"] == tip and e["ref"] == "refs/heads/main", (name, e)
             if e["activity_type"] == "force_push":
                 rewrites.append(e)
             elif tip is not None:
                 assert by_sha[e["after"]]["parents"][0] == tip, (name, e)
             tip = e["after"]
-        assert tip == repo["branches"]["main"]["sha"]
+        assert tip == first_parent_chain(repo)[-1]
         assert set(first_parent_chain(repo)) <= set(pushed_at(repo))
         assert len(rewrites) == (1 if name == "acme/web-frontend" else 0)
         # the only commit dated before its parent is the planted backdated push; the log dates it after
@@ -310,7 +329,7 @@ class Oracle:
                 if start < m <= self.T:
                     out[f"{name}#{p['number']}"] = self.pr(repo, rc, p, m, pos, deps)
         pushed = {}  # (r2) a direct push is in the window when it was pushed (the activity log), not by its dates
-        for e in repo["activity"]:
+        for e in activity(repo):
             if e["activity_type"] in ("push", "force_push") and self.done(ts(e["timestamp"])):
                 pushed[e["after"]] = min(pushed.get(e["after"], ts(e["timestamp"])), ts(e["timestamp"]))
         for sha in chain[1:]:
@@ -322,7 +341,7 @@ class Oracle:
 
     def repository(self, repo, rc, chain, deps) -> dict:
         """CC8.1-14/15 (11/12 are checked against the protection payload in their own test)."""
-        log = [e for e in repo["activity"] if e["ref"] == f"refs/heads/{rc.production_branch}"
+        log = [e for e in activity(repo) if e["ref"] == f"refs/heads/{rc.production_branch}"
                and self.start <= ts(e["timestamp"]) <= self.T]
         readable = repo.get("activity_status") is None
         rewritten = any(e["activity_type"] in ("force_push", "branch_deletion") for e in log)
