@@ -27,6 +27,8 @@ BOT = "github-actions[bot]"
 H, M, D = timedelta(hours=1), timedelta(minutes=1), timedelta(days=1)
 CONTROLS = ["CC8.1-01", "CC8.1-02", "CC8.1-03", "CC8.1-04", "CC8.1-05", "CC8.1-06",
             "CC8.1-07", "CC8.1-08", "CC8.1-09", "CC8.1-10", "CC8.1-13"]
+REPO_CONTROLS = ["CC8.1-11", "CC8.1-12", "CC8.1-14", "CC8.1-15"]
+DELETED = "(deleted)"  # a Jira account deleted since: its changelog histories come without an author (r2 "People")
 
 GH_USERS = {  # login -> (id, type); web-flow and github-actions[bot] have their real ids
     "alice-lead": (2_200_001_001, "User"), "bob-rev": (2_200_001_002, "User"), "carol-dev": (2_200_001_003, "User"),
@@ -69,10 +71,11 @@ class Ids:
 
     def __init__(self) -> None:
         self.n: dict[str, int] = {"review": 12_340_000_000, "check": 23_450_000_000, "status": 34_560_000_000,
-                                  "deploy": 4_100_000_000, "dstatus": 45_670_000_000, "history": 10000}
+                                  "deploy": 4_100_000_000, "dstatus": 45_670_000_000, "history": 10000,
+                                  "activity": 21_474_836_480}
 
     def __call__(self, kind: str) -> int:
-        self.n[kind] += 1
+        self.n[kind] += 1 if kind != "activity" else 7919
         return self.n[kind]
 
 
@@ -85,6 +88,13 @@ class Ids:
 #   reviews      list of (login, state, "head"|"old", submitted_at)
 #   checks       list of (name, conclusion, completed_at) check runs on the head; statuses likewise
 #   exp          {control suffix: status} planted outcomes; why: one line
+#   r2           the contract-revision-2 rule this change plants (listed in expected.json "r2_cases", DEMO.md)
+#   fields_written  {field name: time}: the field was blank at creation and written then (a changelog item)
+#   pm_field     the name the post-mortem's changelog item carries (the field was renamed since; the item
+#                keeps the old name and the field's id, as Jira does)
+#   approver=DELETED  the ticket was approved by a Jira account deleted since (history without author)
+#   deploys entries may carry a 5th element "superseded": the pipeline marks that production deployment
+#                `inactive` when the next production deployment succeeds; creator None = GitHub names no user
 def C(repo, merged, title, author, reviewer, **kw):
     m = t(merged)
     c = {"repo": repo, "merged": m, "title": title, "author": author, "reviewer": reviewer,
@@ -149,8 +159,10 @@ PAY_CASES = [
       done_at=t("10-30 10:10"), why="one staging and one production deployment ship PAY-313, PAY-314 and PAY-315"),
     C(PAY, "10-30 03:00", "HOTFIX: double charge on retry [PAY-316]", "carol-dev", "bob-rev", approver=CTO,
       approve_at=t("10-30 09:00"), ticket_labels=[E], postmortem_at=t("11-08 10:00"), done_at=t("11-08 11:00"),
+      pm_field="Postmortem", r2="renamed-field",
       deploys=pay_deploys(t("10-30 03:00"), 20 * M, 60 * M), exp={"06": "not_applicable", "09": "fail"},
-      why="emergency (ticket label): retro-approved in time but the post-mortem came 9 days after deployment"),
+      why="emergency (ticket label): retro-approved in time but the post-mortem came 9 days after deployment; its "
+          "changelog item names the field by its old name Postmortem (matched by field id)"),
     C(PAY, "11-02 02:00", "HOTFIX: PSP timeout storm [PAY-317]", "carol-dev", "bob-rev", approver=CTO,
       approve_at=t("11-02 09:00"), ticket_labels=[E], postmortem_at=t("11-04 10:00"), done_at=t("11-05 10:00"),
       deploys=[("production", t("11-02 02:30"), BOT, "success"), ("staging", t("11-02 05:00"), BOT, "success")],
@@ -185,7 +197,12 @@ PAY_CASES = [
     C(PAY, "11-16 10:00", "CHORE: rotate TLS certificates for PSP gateway [OPS-51]", "ops-dave", "bob-rev",
       approver=None, ticket_labels=["standard-change"], issuetype="Task", done_status="Closed",
       exp={"06": "not_applicable"}, why="standard (pre-approved) change: only 06 is not_applicable"),
-    C(PAY, "11-17 10:00", "FEAT: merchant risk score v2 [PAY-327]", "frank-dev", "grace-dev", approver=ALICE),
+    C(PAY, "11-17 10:00", "FEAT: merchant risk score v2 [PAY-327]", "frank-dev", "grace-dev", approver=ALICE,
+      approve_at=t("11-17 15:00"), r2="superseded-deployment",
+      deploys=[("staging", t("11-17 10:40"), BOT, "success"), ("production", t("11-17 13:00"), BOT, "success", "superseded")],
+      exp={"06": "fail"},
+      why="ticket approved 11-17 15:00, after the production deployment of 13:06 that the pipeline marked inactive "
+          "when the 18:00 release superseded it: a deployment happened at its first success"),
     C(PAY, "11-18 10:00", "FIX: refund status polling [PAY-328]", "carol-dev", "bob-rev", approver=ERIN,
       done_at=t("11-26 10:00"), exp={"08": "pending"},
       why="ticket closed 11-26, after the as-of time: not yet happened, PIR window open until 12-02"),
@@ -249,14 +266,21 @@ WEB_CASES = [
     C(WEB, "11-17 15:00", "CHORE: TLS cipher update per SEC-88", "frank-dev", "grace-dev", key=None,
       exp={"01": "fail", "02": "fail", "06": "fail", "08": "fail"},
       why="only key in the title is SEC-88, project SEC is not in jira.project_keys"),
-    C(WEB, "11-18 15:00", "FEAT: product compare table [WEB-518]", "grace-dev", "frank-dev", approver=ERIN),
-    C(WEB, "11-19 15:00", "FIX: image lazy-load flicker [WEB-519]", "carol-dev", "frank-dev", approver=ALICE,
-      done_at=t("11-21 10:00")),
+    C(WEB, "11-18 15:00", "FEAT: product compare table [WEB-518]", "grace-dev", "frank-dev", approver=ERIN,
+      deploys=[("production", t("11-18 17:00"), None, "success")], r2="null-deployment-creator",
+      exp={"04": "fail", "07": "fail"},
+      why="the production deployment's creator is null (account deleted): unknown, so not an authorised deployer "
+          "and not shown to be someone other than the author"),
+    C(WEB, "11-19 15:00", "FIX: image lazy-load flicker [WEB-519]", "carol-dev", "frank-dev", approver=DELETED,
+      done_at=t("11-21 10:00"), r2="deleted-jira-approver", exp={"04": "fail", "06": "fail"},
+      why="WEB-519 was moved to Approved by a Jira account deleted since (history without author): unknown, in "
+          "no list, not shown to be someone other than the author"),
     C(WEB, "11-23 03:00", "HOTFIX: payment button disabled for EU [WEB-520]", "frank-dev", "grace-dev", approver=CTO,
-      approve_at=None, ticket_labels=[E], postmortem_at=None, done_at=None,
-      deploys=[("production", t("11-23 04:00"), BOT, "success")],
+      approve_at=t("11-23 09:00"), ticket_labels=[E], postmortem_at=t("11-26 09:00"), done_at=None,
+      deploys=[("production", t("11-23 04:00"), BOT, "success")], r2="postmortem-after-as-of",
       exp={"06": "not_applicable", "08": "pending", "09": "pending"},
-      why="emergency deployed 11-23: retro approval due by 11-26, post-mortem by 11-30, neither yet"),
+      why="emergency deployed 11-23, retro-approved 11-23 09:00; the post-mortem was written 11-26, after the "
+          "as-of time: blank as of 11-25, window open until 11-30"),
     C(WEB, "11-24 15:00", "FEAT: wishlist sharing [WEB-521]", "grace-dev", "carol-dev", approver=ERIN,
       deploys=[], done_at=None, exp={"07": "pending", "08": "pending"},
       why="merged 9h before the as-of and not deployed yet (approved: 06 passes)"),
@@ -267,7 +291,10 @@ FILLERS = [  # more ordinary, clean changes: most of a real month is uneventful
     C(PAY, "10-20 15:00", "FIX: idempotency key TTL [PAY-334]", "bob-rev", "grace-dev", approver=ERIN),
     C(PAY, "10-26 15:00", "FEAT: refund reason codes [PAY-335]", "grace-dev", "bob-rev", approver=ALICE),
     C(PAY, "11-05 15:00", "CHORE: structured logging for PSP client [PAY-336]", "frank-dev", "carol-dev", approver=ERIN),
-    C(PAY, "11-12 15:00", "FIX: webhook retry backoff cap [PAY-337]", "bob-rev", "frank-dev", approver=ALICE),
+    C(PAY, "11-12 15:00", "FIX: webhook retry backoff cap [PAY-337]", "bob-rev", "frank-dev", approver=ALICE,
+      fields_written={"Testing Plan": t("11-13 10:00")}, r2="docs-after-deployment", exp={"02": "fail"},
+      why="Testing Plan written 11-13 10:00, after the production deployment (11-12 18:06): documentation after "
+          "the fact"),
     C(PAY, "11-17 15:00", "FEAT: payout notifications [PAY-338]", "carol-dev", "grace-dev", approver=ERIN),
     C(WEB, "10-16 11:00", "FIX: mobile nav overlap [WEB-523]", "carol-dev", "grace-dev", approver=ALICE),
     C(WEB, "10-26 11:00", "FEAT: size guide modal [WEB-524]", "frank-dev", "carol-dev", approver=ERIN),
@@ -275,13 +302,47 @@ FILLERS = [  # more ordinary, clean changes: most of a real month is uneventful
     C(WEB, "11-16 10:00", "FIX: search suggestions debounce [WEB-526]", "carol-dev", "frank-dev", approver=ERIN),
     C(WEB, "11-20 10:00", "FEAT: recently viewed products [WEB-527]", "frank-dev", "grace-dev", approver=ALICE),
 ]
-DIRECT_PUSH = {"repo": WEB, "at": t("10-29 16:00"), "pusher": "frank-dev",
-               "message": "hotfix: fix broken pricing page link"}
+# Direct pushes to a production branch: "at" is when the push happened (the activity log says so); the
+# commit's own date is "at" unless "date" backdates it; "pr_head" pushes the head commit of that
+# (NOT_CHANGES) pull request instead of a new commit.
+DIRECT_PUSHES = [
+    {"repo": WEB, "at": t("10-29 16:00"), "pusher": "frank-dev", "label": "direct-push",
+     "message": "hotfix: fix broken pricing page link", "why": "direct push to main by frank-dev (no pull request)"},
+    {"repo": WEB, "at": t("10-21 12:00"), "pusher": "grace-dev", "pr_head": "BACKPORT: cart badge fix to 2026.10",
+     "r2": "push-of-pr-commit-merged-elsewhere",
+     "why": "grace-dev pushed the head commit of #316 (merged into release/2026.10, not main) straight to main: "
+            "only a PR merged into the production branch covers a commit"},
+    {"repo": WEB, "at": t("11-10 20:00"), "date": datetime(2026, 8, 20, 10, tzinfo=UTC), "pusher": "carol-dev",
+     "label": "direct-push:backdated", "message": "chore: refresh robots.txt and sitemap", "r2": "backdated-push",
+     "why": "carol-dev pushed to main on 11-10 20:00 (activity log) a commit dated 2026-08-20, before the window"},
+]
+# A force push to web-frontend's main, and a production deployment of code that is not on main: frank-dev
+# pushed an experiment to main by mistake, force-pushed main back to its previous tip ten minutes later
+# (the commit disappears from the branch), then deployed the experiment to production from his branch.
+FORCE_PUSH = {"repo": WEB, "pushed": t("11-13 17:30"), "forced": t("11-13 17:40"), "actor": "frank-dev",
+              "label": "pricing-experiment", "message": "wip: pricing page experiment",
+              "branch": "feat/pricing-experiment", "deploy": ("production", t("11-13 18:00"), "frank-dev", "success")}
 NOT_CHANGES = [  # (repo, closed, title, author, base, merged?); opened 5 hours before closing
     (WEB, t("11-12 09:00"), "EXPERIMENT: new mega menu [WEB-530]", "frank-dev", "main", False),
     (WEB, t("10-21 11:00"), "BACKPORT: cart badge fix to 2026.10 [WEB-502]", "grace-dev",
      "release/2026.10", True),
 ]
+
+
+# The demo's exceptions register (include/config/exceptions.yaml, CONTROLS.md "Exceptions (r2)") and what
+# each entry must come to on the as-of date: one valid entry that marks its failing row, one expired,
+# one approved by the change's own author.
+EXCEPTIONS = {
+    "EX-2026-001": {"target": WEB, "control_id": "CC8.1-12", "status": "valid", "reason": None, "applied": True,
+                    "why": "erin-mgr accepted web-frontend's unprotected production environment until the "
+                           "Enterprise upgrade (expires 2027-02-01): the row stays fail and carries the id"},
+    "EX-2026-002": {"target": f"{PAY}#124", "control_id": "CC8.1-05", "status": "invalid", "reason": "expired",
+                    "applied": False,
+                    "why": "accepted the failed build of PAY-306 until 2026-11-20, before the as-of time"},
+    "EX-2026-003": {"target": f"{PAY}#131", "control_id": "CC8.1-04", "status": "invalid",
+                    "reason": "self_approved", "applied": False,
+                    "why": "alice@acme.example accepts the segregation-of-duties failure of her own change"},
+}
 
 
 # ----------------------------------------------------------------------------- builders
@@ -317,8 +378,21 @@ class RepoBuilder:
         root = {"sha": sha(f"{name}:root"), "parents": [], "author": "alice-lead", "committer": "alice-lead",
                 "date": "2026-03-02T09:00:00Z", "message": "Initial commit"}
         self.commits = [root]
-        self.main = [(datetime(2026, 3, 2, 9, tzinfo=UTC), root["sha"])]  # first-parent chain
+        self.made = {root["sha"]: root}  # every commit made, listed or not
+        self.main = [(datetime(2026, 3, 2, 9, tzinfo=UTC), root["sha"])]  # first-parent chain (push time, sha)
         self.pulls, self.reviews, self.check_runs, self.statuses, self.deployments = [], {}, {}, {}, []
+        # (r2) the repository activity log of main: what reached the branch, when, by whom
+        self.activity = [self.log("branch_creation", self.main[0][0], "alice-lead", None, root["sha"])]
+
+    @staticmethod
+    def log(kind, at, actor, before, after) -> dict:
+        return {"activity_type": kind, "ref": "refs/heads/main", "timestamp": at, "actor": actor,
+                "before": before, "after": after}
+
+    def reach_main(self, kind, at, actor, sha):
+        """``sha`` becomes main's tip at ``at`` (a merge or push) and the activity log says so."""
+        self.activity.append(self.log(kind, at, actor, self.main[-1][1], sha))
+        self.main.append((at, sha))
 
     def tip_at(self, when: datetime) -> str:
         return [s for d, s in self.main if d < when][-1]
@@ -328,6 +402,7 @@ class RepoBuilder:
              "date": iso(when), "message": message}
         if on_main_list:
             self.commits.append(c)
+        self.made[c["sha"]] = c
         return c["sha"]
 
     def default_checks(self, head_time):
@@ -382,7 +457,7 @@ class RepoBuilder:
                 mc = self.commit(f"pr{number}:merge", [tip, head], c["merged_by"], "web-flow", m, msg)
             else:
                 mc = self.commit(f"pr{number}:squash", [tip], author, "web-flow", m, f"{c['title']} (#{number})")
-            self.main.append((m, mc))
+            self.reach_main("pr_merge", m, c["merged_by"], mc)
         else:
             mc = sha(f"{self.name}:pr{number}:{'merge' if merged else 'test-merge'}")
         self.pulls.append({
@@ -390,18 +465,43 @@ class RepoBuilder:
             "base": base, "head_ref": head_ref, "head_sha": head, "commit_shas": [h for h, _ in heads],
             "body": c["body"], "created_at": iso(first_time + 15 * M), "closed_at": iso(c.get("closed", m)),
             "merged_at": iso(m) if merged else None, "merged_by": c["merged_by"] if merged else None,
-            "merge_commit_sha": mc})
+            "merge_commit_sha": mc, **({} if base == "main" else {"base_sha": self.made[heads[0][0]]["parents"][0]})})
         return mc
 
     def direct_push(self, dp):
-        s = self.commit("direct-push", [self.tip_at(dp["at"])], dp["pusher"], dp["pusher"], dp["at"], dp["message"])
-        self.main.append((dp["at"], s))
+        """A commit pushed to main without a pull request: a new one (dated ``date`` when backdated), or
+        the head commit of an existing pull request (``pr_head``: its title, up to the ticket key)."""
+        if "pr_head" in dp:
+            p = next(p for p in self.pulls if p["title"].startswith(dp["pr_head"]))
+            s = p["head_sha"]
+            assert self.made[s]["parents"] == [self.tip_at(dp["at"])], "a push of an existing commit fast-forwards"
+            self.commits.append(self.made[s])
+        else:
+            s = self.commit(dp["label"], [self.tip_at(dp["at"])], dp["pusher"], dp["pusher"],
+                            dp.get("date", dp["at"]), dp["message"])
+        self.reach_main("push", dp["at"], dp["pusher"], s)
         return s
 
-    def add_deploys(self, target_sha, deploys):
-        for env, at, creator, final in deploys:
-            self.deployments.append({"sha": target_sha, "ref": "main", "environment": env, "creator": creator,
-                                     "created_at": at, "final": final})
+    def force_push(self, fp):
+        """A commit pushed to main, then main force-pushed back to the tip before it: the commit stays
+        in the repository (on ``fp["branch"]``) but leaves main; ``fp["deploy"]`` ships it."""
+        tip = self.main[-1][1]
+        s = self.commit(fp["label"], [tip], fp["actor"], fp["actor"], fp["pushed"], fp["message"])
+        self.activity.append(self.log("push", fp["pushed"], fp["actor"], tip, s))
+        self.activity.append(self.log("force_push", fp["forced"], fp["actor"], s, tip))
+        self.add_deploys(s, [fp["deploy"]], ref=fp["branch"])
+        return s
+
+    def add_deploys(self, target_sha, deploys, ref="main"):
+        for env, at, creator, final, *flags in deploys:
+            self.deployments.append({"sha": target_sha, "ref": ref, "environment": env, "creator": creator,
+                                     "created_at": at, "final": final, "superseded": "superseded" in flags})
+
+    def activity_payload(self) -> list[dict]:
+        out = []
+        for e in sorted(self.activity, key=lambda e: e["timestamp"]):
+            out.append({"id": self.ids("activity"), **e, "timestamp": iso(e["timestamp"])})
+        return out
 
     def finish_deployments(self):
         """Assign ids in time order; statuses; GitHub's auto-inactive on superseded non-production deploys."""
@@ -409,8 +509,14 @@ class RepoBuilder:
         for d in self.deployments:
             d["id"] = self.ids("deploy")
             final = d.pop("final")
-            d["statuses"] = [("in_progress", d["created_at"] + M, d["creator"]),
-                             (final, d["created_at"] + (6 if final == "success" else 8) * M, d["creator"])]
+            who = d["creator"] or BOT  # a deployment whose creator is gone: the pipeline still posts its statuses
+            d["statuses"] = [("in_progress", d["created_at"] + M, who),
+                             (final, d["created_at"] + (6 if final == "success" else 8) * M, who)]
+        for d in self.deployments:  # the pipeline marks a superseded production release inactive
+            if d.pop("superseded"):
+                nxt = next(n for n in self.deployments if n["environment"] == d["environment"]
+                           and n["created_at"] > d["created_at"] and n["statuses"][-1][0] == "success")
+                d["statuses"].append(("inactive", nxt["statuses"][-1][1] + timedelta(seconds=1), nxt["creator"]))
         for d in self.deployments:  # a newer successful deploy of the same non-production env inactivates older ones
             if d["environment"] == "production" or d["statuses"][-1][0] != "success":
                 continue
@@ -442,36 +548,38 @@ def ticket(c, key: str, prod_at: datetime | None, ids: Ids) -> dict:
     approve_at = c.get("approve_at", m - 3 * H)
     done_at = c["done_at"] if "done_at" in c else (prod_at + D if prod_at else None)
     done_status = c.get("done_status", "Done")
-    steps = [(created + 10 * M, dev, "status", "To Do", "In Progress")]
-    last = "In Progress"
-    if not emergency:
-        if approver is not None or not is_standard(c):
-            steps.append((m - 6 * H, dev, "status", "In Progress", "In Review"))
-            last = "In Review"
-    if approver is not None and approve_at is not None:
-        steps.append((approve_at, approver, "status", last, "Approved"))
-        last = "Approved"
-    if c.get("postmortem_at"):
-        steps.append((c["postmortem_at"], dev, "Post-Mortem", None,
-                      f"Root cause and timeline of {summary.lower()}; follow-up actions filed."))
-    if done_at is not None:
-        steps.append((done_at, dev, "status", last, done_status))
-    steps.sort(key=lambda s: s[0])
-    # rebuild from/to so the status chain is consistent after sorting
-    cur, hist = "To Do", []
-    for at, who, field, frm, to in steps:
-        if field == "status":
-            frm, cur = cur, to
-        hist.append({"id": str(ids("history")), "author": who, "created": iso(at),
-                     "items": [{"field": field, "fromString": frm, "toString": to}]})
     fields = {"Business Justification": f"Merchants and support asked for: {summary.lower()}.",
               "Risk Assessment": "Low: behind a feature flag, covered by tests." if not emergency
               else "High: production incident in progress.",
               "Testing Plan": "Unit and integration tests in CI; manual check on staging.",
               "Rollback Plan": "Revert the merge commit and redeploy the previous release.",
-              "Post-Mortem": next((h["items"][0]["toString"] for h in hist
-                                   if h["items"][0]["field"] == "Post-Mortem"), None)}
+              "Post-Mortem": None}
     fields.update(c.get("fields", {}))
+    steps = [(created + 10 * M, dev, "status", "To Do", "In Progress", {})]
+    last = "In Progress"
+    if not emergency:
+        if approver is not None or not is_standard(c):
+            steps.append((m - 6 * H, dev, "status", "In Progress", "In Review", {}))
+            last = "In Review"
+    if approver is not None and approve_at is not None:
+        steps.append((approve_at, None if approver == DELETED else approver, "status", last, "Approved", {}))
+        last = "Approved"
+    if c.get("postmortem_at"):
+        fields["Post-Mortem"] = f"Root cause and timeline of {summary.lower()}; follow-up actions filed."
+        renamed = {"fieldId": "customfield_10013", "fieldtype": "custom"} if c.get("pm_field") else {}
+        steps.append((c["postmortem_at"], dev, c.get("pm_field", "Post-Mortem"), None, fields["Post-Mortem"], renamed))
+    for name, at in c.get("fields_written", {}).items():  # blank at creation, written at `at`
+        steps.append((at, dev, name, None, fields[name], {}))
+    if done_at is not None:
+        steps.append((done_at, dev, "status", last, done_status, {}))
+    steps.sort(key=lambda s: s[0])
+    # rebuild from/to so the status chain is consistent after sorting
+    cur, hist = "To Do", []
+    for at, who, field, frm, to, extra in steps:
+        if field == "status":
+            frm, cur = cur, to
+        hist.append({"id": str(ids("history")), "author": who, "created": iso(at),
+                     "items": [{"field": field, **extra, "fromString": frm, "toString": to}]})
     kind = c.get("issuetype") or {"FEAT": "Story", "FIX": "Bug", "HOTFIX": "Bug"}.get(c["title"].split(":")[0], "Task")
     return {"project": key.split("-")[0], "summary": summary, "issuetype": kind, "status": cur,
             "priority": "Highest" if emergency else "Medium", "labels": list(c.get("ticket_labels", [])),
@@ -501,13 +609,19 @@ def build() -> tuple[dict, dict]:
         repos[repo].next_pr += 1
     # build in merge order so the first-parent chain grows in time order
     stream = sorted([(c["merged"], c["repo"], "pr", c) for _, _, _, c in events] +
-                    [(DIRECT_PUSH["at"], DIRECT_PUSH["repo"], "push", DIRECT_PUSH)], key=lambda e: (e[0], e[1]))
+                    [(dp["at"], dp["repo"], "push", dp) for dp in DIRECT_PUSHES] +
+                    [(FORCE_PUSH["pushed"], FORCE_PUSH["repo"], "force", FORCE_PUSH)], key=lambda e: (e[0], e[1]))
+    r2_cases = {}
     for _when, repo, kind, c in stream:
         rb = repos[repo]
+        if kind == "force":
+            s = rb.force_push(c)
+            continue
         if kind == "push":
             s = rb.direct_push(c)
-            results[f"{repo}@{s}"] = {cid: "not_applicable" for cid in CONTROLS} | {
-                "CC8.1-10": "fail", "why": "direct push to main by frank-dev (no pull request)"}
+            results[f"{repo}@{s}"] = {cid: "not_applicable" for cid in CONTROLS} | {"CC8.1-10": "fail", "why": c["why"]}
+            if c.get("r2"):
+                r2_cases[c["r2"]] = {"change_id": f"{repo}@{s}", "statuses": {"CC8.1-10": "fail"}, "why": c["why"]}
             continue
         n = numbers[id(c)]
         mc = rb.add_pr(c, n)
@@ -526,7 +640,7 @@ def build() -> tuple[dict, dict]:
             deploys = [("staging", c["merged"] + 40 * M, BOT, "success"),
                        ("production", c["merged"] + 3 * H, "ops-dave", "success")]
         rb.add_deploys(mc, deploys)
-        prod = [at for env, at, _, st in deploys if env == "production" and st == "success"]
+        prod = [d[1] for d in deploys if d[0] == "production" and d[3] == "success"]
         key = c["key"] if "key" in c else title_key(c["title"])
         if key:
             issues[key] = ticket(c, key, min(prod) if prod else None, ids)
@@ -544,12 +658,27 @@ def build() -> tuple[dict, dict]:
             row[f"CC8.1-{k}"] = v
         row["why"] = c["why"]
         results[cid] = row
-    results[PAY] = {"CC8.1-11": "pass", "CC8.1-12": "pass",
+        if c.get("r2"):
+            r2_cases[c["r2"]] = {"change_id": cid, "statuses": {f"CC8.1-{k}": v for k, v in c["exp"].items()},
+                                 "why": c["why"]}
+    results[PAY] = {"CC8.1-11": "pass", "CC8.1-12": "pass", "CC8.1-14": "pass", "CC8.1-15": "pass",
                     "why": "classic protection with reviews, stale dismissal, checks, enforce_admins, no force push "
-                           "or deletion; production environment has required reviewers"}
-    results[WEB] = {"CC8.1-11": "fail", "CC8.1-12": "fail",
+                           "or deletion; production environment has required reviewers; the activity log shows no "
+                           "force push or deletion of main; every production deployment shipped a commit of main"}
+    results[WEB] = {"CC8.1-11": "fail", "CC8.1-12": "fail", "CC8.1-14": "fail", "CC8.1-15": "fail",
                     "why": "main not protected (classic 404 'Branch not protected', no rulesets); "
-                           "production environment has no protection rules"}
+                           "production environment has no protection rules; frank-dev force-pushed main on 11-13 "
+                           "17:40 and deployed his branch's commit, never on main, to production at 11-13 18:00"}
+    r2_cases["force-push"] = {"change_id": WEB, "statuses": {"CC8.1-14": "fail"},
+                              "why": "force push to main by frank-dev on 11-13 17:40 (activity log)"}
+    r2_cases["history-intact"] = {"change_id": PAY, "statuses": {"CC8.1-14": "pass"},
+                                  "why": "payments-api's activity log: merges only, no force push or deletion"}
+    r2_cases["off-branch-deployment"] = {
+        "change_id": WEB, "statuses": {"CC8.1-15": "fail"},
+        "why": "production deployment of feat/pricing-experiment's commit (not on main, no pull request) by "
+               "frank-dev on 11-13 18:00"}
+    r2_cases["branch-deployments"] = {"change_id": PAY, "statuses": {"CC8.1-15": "pass"},
+                                      "why": "every payments-api production deployment shipped a commit of main"}
     scenario = {
         "meta": {"name": "acme demo", "as_of": iso(AS_OF),
                  "generator": "include/demo/generate.py (see docs/DEMO.md)"},
@@ -562,7 +691,8 @@ def build() -> tuple[dict, dict]:
         "slack": {"channels": {"compliance-alerts": "C0CCWATCH1"}},
     }
     expected = {"as_of": iso(AS_OF), "results": results, "excluded": excluded,
-                "deliberately_missing_tickets": ["WEB-999"], "out_of_scope_keys": ["SEC-88", "SHA-256"]}
+                "deliberately_missing_tickets": ["WEB-999"], "out_of_scope_keys": ["SEC-88", "SHA-256"],
+                "r2_cases": dict(sorted(r2_cases.items())), "exceptions": EXCEPTIONS}
     return scenario, expected
 
 
@@ -596,6 +726,8 @@ def repo_payload(rb: RepoBuilder) -> dict:
     out["check_runs"] = rb.check_runs
     out["statuses"] = rb.statuses
     out["deployments"] = rb.finish_deployments()
+    if rb.name == WEB:  # payments-api's log is the one the double derives from its history (docs/SANDBOX.md);
+        out["activity"] = rb.activity_payload()  # web-frontend's says what the history cannot: push times, the force push
     return out
 
 

@@ -27,7 +27,8 @@ from tests.helpers.paths import CONFIG, DEMO_SCENARIO, ROOT
 AIRFLOW = Path(sys.executable).with_name("airflow")
 DATE = "2026-11-25"
 SCENARIO = json.loads(DEMO_SCENARIO.read_text(encoding="utf-8"))
-EXPECTED = json.loads((ROOT / "include/demo/expected.json").read_text(encoding="utf-8"))["results"]
+DEMO_EXPECTED = json.loads((ROOT / "include/demo/expected.json").read_text(encoding="utf-8"))
+EXPECTED = DEMO_EXPECTED["results"]
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +104,51 @@ def test_every_planted_case_has_its_expected_status(demo_run):
     assert not wrong, "\n".join(wrong)
     changes = {c for c, *_ in demo_run["first_rows"]}
     assert changes == set(EXPECTED), "population differs from the planted demo org"
+
+
+def test_every_r2_case_has_its_statuses_and_names_its_evidence(demo_run):
+    """(r2) Each contract-revision-2 case planted in the demo (docs/DEMO.md) comes out with its statuses, and
+    its detail line names what decided it."""
+    rows = {(c, k): (s, d) for c, k, s, d in demo_run["first_rows"]}
+    cases = DEMO_EXPECTED["r2_cases"]
+    for name, case in cases.items():
+        for control_id, status in case["statuses"].items():
+            assert rows[(case["change_id"], control_id)][0] == status, (name, control_id)
+    detail = {name: {k: rows[(c["change_id"], k)][1] for k in c["statuses"]} for name, c in cases.items()}
+    assert "(activity log)" in detail["backdated-push"]["CC8.1-10"]
+    assert "by carol-dev at 2026-11-10T20:00Z" in detail["backdated-push"]["CC8.1-10"]
+    assert "by grace-dev at 2026-10-21T12:00Z" in detail["push-of-pr-commit-merged-elsewhere"]["CC8.1-10"]
+    assert "force push by frank-dev at 2026-11-13T17:40Z" in detail["force-push"]["CC8.1-14"]
+    off = cases["off-branch-deployment"]["why"]
+    assert "by frank-dev" in detail["off-branch-deployment"]["CC8.1-15"] and "pricing-experiment" in off
+    assert "unknown Jira user" in detail["deleted-jira-approver"]["CC8.1-04"]
+    assert "creator is unknown" in detail["null-deployment-creator"]["CC8.1-04"]
+    assert "filled in only later: Testing Plan" in detail["docs-after-deployment"]["CC8.1-02"]
+    assert "2026-11-17T13:06Z" in detail["superseded-deployment"]["CC8.1-06"]
+    assert "post-mortem written at 2026-11-08T10:00Z" in detail["renamed-field"]["CC8.1-09"]
+    assert "post-mortem due by" in detail["postmortem-after-as-of"]["CC8.1-09"]
+
+
+def test_exceptions_register_marks_only_its_valid_entry(demo_run):
+    """(r2) The demo's register: the valid entry marks its failing row, the expired and the self-approved
+    entries apply to nothing and are reported with their reason; Slack does not alert the excepted row."""
+    con = duckdb.connect(str(demo_run["data"] / "warehouse.duckdb"), read_only=True)
+    try:
+        verdicts = {i: (s, r, a) for i, s, r, a in con.execute(
+            "SELECT id, status, reason, applied FROM exceptions WHERE CAST(as_of AS DATE) = ?", [DATE]).fetchall()}
+        marked = con.execute("SELECT change_id, control_id, status, exception FROM control_results "
+                             "WHERE CAST(as_of AS DATE) = ? AND exception IS NOT NULL", [DATE]).fetchall()
+    finally:
+        con.close()
+    want = DEMO_EXPECTED["exceptions"]
+    assert verdicts == {k: (e["status"], e["reason"], e["applied"]) for k, e in want.items()}
+    assert marked == [(e["target"], e["control_id"], "fail", k) for k, e in want.items() if e["applied"]]
+    text = json.dumps(demo_run["first_messages"][0])
+    assert "CC8.1-12" not in text, "an excepted failure is not alerted"
+    assert "2 exception entries do not apply" in text
+    with tarfile.open(demo_run["data"] / "evidence" / f"ccwatch-evidence-{DATE}.tar.gz") as tar:
+        names = tar.getnames()
+    assert f"{DATE}/exceptions.csv" in names and f"{DATE}/config/exceptions.yaml" in names
 
 
 def test_exactly_one_row_per_change_and_control_and_rerun_replaces(demo_run):

@@ -1,9 +1,11 @@
 """The bundled demo org (include/demo, docs/DEMO.md) is reproducible, consistent and right.
 
 Besides determinism and referential/time consistency, this file carries a small,
-independent reference reading of CONTROLS.md over the compact scenario and checks that
-every status in expected.json follows from the data (double entry: the generator
-declares the planted outcomes, this oracle derives them).
+independent reference reading of CONTROLS.md (revision 2) over the compact scenario and checks
+that every status in expected.json follows from the data (double entry: the generator
+declares the planted outcomes, this oracle derives them), and that the exceptions register's
+entries come to the verdicts expected.json declares.  The oracle imports no ccwatch code: it
+reads the config and the register as plain YAML.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import sys
 from datetime import datetime, timedelta
 
 import pytest
-from ccwatch.settings import load_settings
+import yaml
 
 from tests.helpers.paths import ROOT
 
@@ -26,11 +28,43 @@ ALL4 = {PASS, FAIL, PEND, NA}
 REACHABLE = {"CC8.1-01": {PASS, FAIL, NA}, "CC8.1-02": {PASS, FAIL, NA}, "CC8.1-03": {PASS, FAIL, NA},
              "CC8.1-04": {PASS, FAIL, NA}, "CC8.1-05": {PASS, FAIL, NA}, "CC8.1-06": ALL4, "CC8.1-07": ALL4,
              "CC8.1-08": ALL4, "CC8.1-09": ALL4, "CC8.1-10": {PASS, FAIL}, "CC8.1-11": {PASS, FAIL},
-             "CC8.1-12": {PASS, FAIL}, "CC8.1-13": ALL4}
+             "CC8.1-12": {PASS, FAIL}, "CC8.1-13": ALL4, "CC8.1-14": {PASS, FAIL}, "CC8.1-15": {PASS, FAIL}}
+REPO_CONTROLS = {"CC8.1-11", "CC8.1-12", "CC8.1-14", "CC8.1-15"}
+# (r2) every contract-revision-2 rule on integ has a planted case (docs/DEMO.md "Contract revision 2 cases");
+# issue #12 items 5 (app-pinned checks) and 7 (merge queues) are added with their implementation
+R2_CASES = {"push-of-pr-commit-merged-elsewhere", "backdated-push", "postmortem-after-as-of", "renamed-field",
+            "docs-after-deployment", "superseded-deployment", "null-deployment-creator", "deleted-jira-approver",
+            "force-push", "history-intact", "off-branch-deployment", "branch-deployments"}
 
 
 def ts(s: str | None) -> datetime | None:
     return datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ") if s else None
+
+
+class Cfg:
+    """The config file as plain attributes (no ccwatch import): ``Cfg(d).a.b``; a missing key is None,
+    except the list-valued keys the contract makes optional, which are empty."""
+
+    LISTS = {"staging_environments", "required_checks", "required_fields", "labels", "issue_types", "priorities",
+             "identities", "change_approvers", "emergency_approvers", "authorized_deployers", "deploy_automation"}
+
+    def __init__(self, d: dict):
+        self._d = d
+
+    def __getattr__(self, k):
+        v = self._d.get(k, [] if k in self.LISTS else None)
+        if isinstance(v, dict):
+            return Cfg(v)
+        if isinstance(v, list):
+            return [Cfg(x) if isinstance(x, dict) else x for x in v]
+        return v
+
+    def repository(self, name: str) -> Cfg:
+        return next(r for r in self.github.repositories if r.repo == name)
+
+
+def load_config(path) -> Cfg:
+    return Cfg(yaml.safe_load(path.read_text(encoding="utf-8")))
 
 
 @pytest.fixture(scope="module")
@@ -45,15 +79,13 @@ def expected():
 
 @pytest.fixture(scope="module")
 def cfg():
-    return load_settings(CONFIG)
+    return load_config(CONFIG)
 
 
-def first_parent_chain(commits: list[dict]) -> list[str]:
-    by_sha = {c["sha"]: c for c in commits}
-    parents = {p for c in commits for p in c["parents"]}
-    tips = [c["sha"] for c in commits if c["sha"] not in parents]
-    assert len(tips) == 1, f"main must have exactly one tip, got {tips}"
-    chain, cur = [], tips[0]
+def first_parent_chain(repo: dict, branch: str = "main") -> list[str]:
+    """The branch's first-parent line from its head (``branches.<b>.sha``), oldest first."""
+    by_sha = {c["sha"]: c for c in repo["commits"]}
+    chain, cur = [], repo["branches"][branch].get("sha") or repo["commits"][-1]["sha"]  # the double's default head
     while cur:
         chain.append(cur)
         ps = by_sha[cur]["parents"]
@@ -92,7 +124,7 @@ def test_every_change_has_all_its_controls_and_a_why(expected, scenario):
     changes = [k for k in expected["results"] if "#" in k or "@" in k]
     assert 50 <= len(changes) <= 80
     for k, row in expected["results"].items():
-        want = ({"CC8.1-11", "CC8.1-12"} if k in scenario["github"]["repos"]
+        want = (REPO_CONTROLS if k in scenario["github"]["repos"]
                 else {f"CC8.1-{i:02d}" for i in (*range(1, 11), 13)})
         assert {c for c in row if c.startswith("CC")} == want, k
         assert row["why"] and "\n" not in row["why"]
@@ -104,6 +136,7 @@ def test_every_change_has_all_its_controls_and_a_why(expected, scenario):
 def test_scenario_matches_the_demo_config(scenario, cfg):
     assert scenario["meta"]["as_of"] == "2026-11-25T00:00:00Z"
     assert set(scenario["github"]["repos"]) == {r.repo for r in cfg.github.repositories}
+    assert cfg.exceptions == "include/config/exceptions.yaml"
     names = {f["name"] for f in scenario["jira"]["fields"]}
     f = cfg.jira.fields
     assert {f.business_justification, f.risk_assessment, f.testing_plan, f.postmortem,
@@ -119,7 +152,7 @@ def test_references_exist_or_are_deliberately_missing(scenario, expected, cfg):
     issues, missing = jira["issues"], set(expected["deliberately_missing_tickets"])
     for _name, repo in gh["repos"].items():
         shas = {c["sha"] for c in repo["commits"]}
-        chain = set(first_parent_chain(repo["commits"]))
+        chain = set(first_parent_chain(repo))
         for c in repo["commits"]:
             assert set(c["parents"]) <= shas and {c["author"], c["committer"]} <= set(gh["users"])
         for p in repo["pulls"]:
@@ -134,23 +167,84 @@ def test_references_exist_or_are_deliberately_missing(scenario, expected, cfg):
             assert p["head_sha"] == p["commit_shas"][-1]
         heads = {p["head_sha"] for p in repo["pulls"]} | {s for p in repo["pulls"] for s in p["commit_shas"]}
         assert set(repo["check_runs"]) | set(repo["statuses"]) <= heads
-        for d in repo["deployments"]:
-            assert d["sha"] in chain and d["creator"] in gh["users"]
+        for d in repo["deployments"]:  # (r2) off main only from another branch; null creator = deleted account
+            assert d["sha"] in chain if d["ref"] == "main" else (d["sha"] in shas and d["sha"] not in chain)
+            assert d["creator"] is None or d["creator"] in gh["users"]
             assert d["environment"] in repo["environments"]
+        for e in activity(repo):
+            assert {e["before"], e["after"]} - {None} <= shas and e["actor"] in gh["users"]
     for m in missing:
         assert m not in issues
+    names = {f["name"] for f in jira["fields"]}
     for issue in issues.values():
         assert issue["status"] in jira["statuses"] and issue["reporter"] in jira["users"]
         assert set(issue["fields"]) <= {f["name"] for f in jira["fields"]}
         for h in issue["changelog"]:
-            assert h["author"] in jira["users"]
+            assert h["author"] is None or h["author"] in jira["users"]  # None: a deleted Jira account
+            for it in h["items"]:  # a renamed field: the item keeps the old name and the field's id
+                assert it["field"] in {"status", *names} or it["fieldId"] in {f["id"] for f in jira["fields"]}
+
+
+def activity(repo: dict) -> list[dict]:
+    """The repository's activity log of main: the scenario's, else the one the double derives from the
+    first-parent history (docs/SANDBOX.md: a creation, a pr_merge per PR merged into main at merged_at,
+    a push per other commit at its date; never a force push)."""
+    if "activity" in repo:
+        return repo["activity"]
+    chain, by_sha = first_parent_chain(repo), {c["sha"]: c for c in repo["commits"]}
+    merges = {p["merge_commit_sha"]: p for p in repo["pulls"] if p["merged_at"] and p["base"] == "main"}
+    out, before = [], None
+    for i, sha in enumerate(chain):
+        p = merges.get(sha)
+        kind = "branch_creation" if i == 0 else "pr_merge" if p else "push"
+        out.append({"activity_type": kind, "ref": "refs/heads/main", "before": before, "after": sha,
+                    "timestamp": p["merged_at"] if p else by_sha[sha]["date"],
+                    "actor": p["merged_by"] if p else by_sha[sha]["committer"]})
+        before = sha
+    return out
+
+
+def pushed_at(repo: dict) -> dict[str, datetime]:
+    """sha -> when it first reached the branch, from the activity log."""
+    out: dict[str, datetime] = {}
+    for e in sorted(activity(repo), key=lambda e: e["timestamp"]):
+        out.setdefault(e["after"], ts(e["timestamp"]))
+    return out
+
+
+def test_activity_log_replays_to_the_branch_head(scenario, expected):
+    """(r2) Each repository's activity log is consistent with its history: replayed in time order every
+    entry starts from the tip the previous one left, the last leaves the branch head, every first-parent
+    commit arrives by an entry, and a force push is the only entry whose `after` is not ahead of `before`."""
+    backdated = expected["r2_cases"]["backdated-push"]["change_id"].split("@")[1]
+    for name, repo in scenario["github"]["repos"].items():
+        by_sha = {c["sha"]: c for c in repo["commits"]}
+        tip, rewrites = None, []
+        for e in sorted(activity(repo), key=lambda e: e["timestamp"]):
+            assert e["before"] == tip and e["ref"] == "refs/heads/main", (name, e)
+            if e["activity_type"] == "force_push":
+                rewrites.append(e)
+            elif tip is not None:
+                assert by_sha[e["after"]]["parents"][0] == tip, (name, e)
+            tip = e["after"]
+        assert tip == first_parent_chain(repo)[-1]
+        assert set(first_parent_chain(repo)) <= set(pushed_at(repo))
+        assert len(rewrites) == (1 if name == "acme/web-frontend" else 0)
+        # the only commit dated before its parent is the planted backdated push; the log dates it after
+        when, pushed = {c["sha"]: ts(c["date"]) for c in repo["commits"]}, pushed_at(repo)
+        odd = {c["sha"] for c in repo["commits"] if any(when[p] >= when[c["sha"]] for p in c["parents"])}
+        assert odd == ({backdated} if name == "acme/web-frontend" else set())
+        for sha in odd:
+            assert all(pushed[p] < pushed[sha] for p in by_sha[sha]["parents"])
 
 
 def test_timestamps_are_ordered(scenario):
     for _name, repo in scenario["github"]["repos"].items():
         when = {c["sha"]: ts(c["date"]) for c in repo["commits"]}
-        for c in repo["commits"]:
-            assert all(when[p] < when[c["sha"]] for p in c["parents"]), c["sha"]
+        pushed = pushed_at(repo)
+        for c in repo["commits"]:  # (r2) a backdated commit is ordered by when it was pushed
+            at = max(when[c["sha"]], pushed.get(c["sha"], when[c["sha"]]))
+            assert all(when[p] < at for p in c["parents"]), c["sha"]
         for p in repo["pulls"]:
             created, closed, merged = ts(p["created_at"]), ts(p["closed_at"]), ts(p["merged_at"])
             assert created < closed and (merged is None or merged == closed)
@@ -183,11 +277,12 @@ def test_timestamps_are_ordered(scenario):
 
 # ----------------------------------------------------------------------------- reference oracle
 class Oracle:
-    """A deliberately plain reading of CONTROLS.md over the compact scenario (see docs/DEMO.md)."""
+    """A deliberately plain reading of CONTROLS.md revision 2 over the compact scenario (see docs/DEMO.md)."""
 
     def __init__(self, scenario: dict, cfg):
         self.s, self.cfg = scenario, cfg
         self.T = ts(scenario["meta"]["as_of"])
+        self.start = self.T - timedelta(days=cfg.lookback_days)
         self.ident: dict[str, str] = {}
         for i in cfg.people.identities:
             for x in (i.github, i.jira):
@@ -195,46 +290,104 @@ class Oracle:
                     self.ident[x] = i.name
         self.bots = {u for u, v in scenario["github"]["users"].items() if v["type"] == "Bot"}
         self.cats = scenario["jira"]["statuses"]
+        self.field_id = {f["name"]: f["id"] for f in scenario["jira"]["fields"]}
 
     def person(self, x):
         return self.ident.get(x, x)
 
-    def among(self, x, group):
-        return self.person(x) in {self.person(g) for g in group}
+    def among(self, x, group):  # (r2) an unknown actor (None) is in no list
+        return x is not None and self.person(x) in {self.person(g) for g in group}
+
+    def other(self, x, y):  # (r2) an unknown actor cannot be shown to be someone other than y
+        return x is not None and y is not None and self.person(x) != self.person(y)
 
     def done(self, when):  # events after the as-of time have not happened
         return when is not None and when <= self.T
 
-    def repo_results(self, name: str) -> dict:
-        repo, rc = self.s["github"]["repos"][name], self.cfg.repo(name)
-        chain = first_parent_chain(repo["commits"])
-        pos = {s: i for i, s in enumerate(chain)}
-        commits = {c["sha"]: c for c in repo["commits"]}
-        deps = []
+    def deployments(self, repo) -> list[dict]:
+        """(r2) Deployments created by the as-of time that reached success by then, at their first success:
+        a later inactive / failure status does not undo them."""
+        out = []
         for d in repo["deployments"]:
-            sts = [(ts(x["created_at"]), x["state"]) for x in d["statuses"] if self.done(ts(x["created_at"]))]
-            if self.done(ts(d["created_at"])):
-                deps.append({**d, "at": ts(d["created_at"]), "sts": sts})
-        out, start = {}, self.T - timedelta(days=self.cfg.lookback_days)
-        merged_shas = set()
+            ok = [ts(x["created_at"]) for x in d["statuses"] if x["state"] == "success"
+                  and self.done(ts(x["created_at"]))]
+            if self.done(ts(d["created_at"])) and ok:
+                out.append({**d, "at": min(ok)})
+        return out
+
+    def repo_results(self, name: str) -> dict:
+        repo, rc = self.s["github"]["repos"][name], self.cfg.repository(name)
+        chain = first_parent_chain(repo, rc.production_branch)
+        pos = {s: i for i, s in enumerate(chain)}
+        deps = self.deployments(repo)
+        out, start = {}, self.start
+        covered = set()  # (r2) only a PR merged into the production branch covers a commit
         for p in repo["pulls"]:
             m = ts(p["merged_at"])
             if m and p["base"] == rc.production_branch:
-                merged_shas.add(p["merge_commit_sha"])
+                covered.add(p["merge_commit_sha"])
                 if start < m <= self.T:
                     out[f"{name}#{p['number']}"] = self.pr(repo, rc, p, m, pos, deps)
-        for sha in chain:
-            at = ts(commits[sha]["date"])
-            if sha not in merged_shas and start < at <= self.T:
+        pushed = {}  # (r2) a direct push is in the window when it was pushed (the activity log), not by its dates
+        for e in activity(repo):
+            if e["activity_type"] in ("push", "force_push") and self.done(ts(e["timestamp"])):
+                pushed[e["after"]] = min(pushed.get(e["after"], ts(e["timestamp"])), ts(e["timestamp"]))
+        for sha in chain[1:]:
+            if sha not in covered and sha in pushed and start < pushed[sha] <= self.T:
                 row = {f"CC8.1-{i:02d}": NA for i in (*range(1, 10), 13)}
                 out[f"{name}@{sha}"] = {**row, "CC8.1-10": FAIL}
+        out[name] = self.repository(repo, rc, chain, deps)
         return out
 
-    def deployed(self, deps, envs, pos, sha, need_latest_success):
-        cands = [d for d in deps if d["environment"] in envs and d["sha"] in pos and pos[d["sha"]] >= pos[sha]
-                 and d["sts"] and (d["sts"][-1][1] == "success" if need_latest_success
-                                   else any(s == "success" for _, s in d["sts"]))]
+    def repository(self, repo, rc, chain, deps) -> dict:
+        """CC8.1-14/15 (11/12 are checked against the protection payload in their own test)."""
+        log = [e for e in activity(repo) if e["ref"] == f"refs/heads/{rc.production_branch}"
+               and self.start <= ts(e["timestamp"]) <= self.T]
+        readable = repo.get("activity_status") is None
+        rewritten = any(e["activity_type"] in ("force_push", "branch_deletion") for e in log)
+        # (no disappeared-commit clause: that needs an earlier run's sightings, and the demo is one run)
+        r = {"CC8.1-14": PASS if readable and not rewritten else FAIL}
+        heads = {p["head_sha"]: p for p in repo["pulls"] if p["base"] == rc.production_branch}
+        bad = 0
+        for d in deps:
+            if d["environment"] not in rc.production_environments or not self.start <= d["at"] <= self.T:
+                continue
+            p = heads.get(d["sha"])
+            approved = p is not None and any(
+                x["state"] == "APPROVED" and x["commit_id"] == d["sha"] and ts(x["submitted_at"]) < ts(d["created_at"])
+                and x["user"] not in self.bots and self.other(x["user"], p["user"])
+                for x in repo["reviews"].get(str(p["number"]), []))
+            bad += d["sha"] not in chain and not approved
+        r["CC8.1-15"] = PASS if not bad else FAIL
+        return r
+
+    def deployed(self, deps, envs, pos, sha):
+        cands = [d for d in deps if d["environment"] in envs and d["sha"] in pos and pos[d["sha"]] >= pos[sha]]
         return min(cands, key=lambda d: d["at"]) if cands else None
+
+    def items(self, ticket, name):
+        """(r2) The ticket's changelog items of field ``name`` up to the as-of time, as (time, who, item):
+        matched by the field's id (a renamed field's items keep the old name), or by name without one."""
+        fid = self.field_id.get(name)
+        return [(ts(h["created"]), h["author"], it) for h in (ticket or {}).get("changelog", [])
+                for it in h["items"] if self.done(ts(h["created"]))
+                and (it.get("fieldId") == fid if it.get("fieldId") and fid else it["field"] == name)]
+
+    def value_at(self, ticket, name, when):
+        """(r2) The field's value at ``when``: the current value with every later item undone."""
+        fid = self.field_id.get(name)
+        later = sorted((ts(h["created"]), it) for h in ticket["changelog"] for it in h["items"]
+                       if ts(h["created"]) > when and (it.get("fieldId") == fid if it.get("fieldId") and fid
+                                                       else it["field"] == name))
+        return later[0][1]["fromString"] if later else ticket["fields"].get(name)
+
+    def written_at(self, ticket, name):
+        """(r2) When the field became non-blank as of the as-of time (creation when no item says otherwise);
+        None while it is blank at the as-of time."""
+        if not (self.value_at(ticket, name, self.T) or "").strip():
+            return None
+        filled = [at for at, _, it in self.items(ticket, name) if (it["toString"] or "").strip()]
+        return min(filled) if filled else ts(ticket["created"])
 
     def pr(self, repo, rc, p, m, pos, deps) -> dict:
         cfg, T, author = self.cfg, self.T, p["user"]
@@ -244,12 +397,10 @@ class Oracle:
         ticket = self.s["jira"]["issues"].get(keys[0]) if keys else None
         r["CC8.1-01"] = PASS if ticket else FAIL
         f = cfg.jira.fields
-        need = [f.business_justification, f.risk_assessment, f.testing_plan, *cfg.jira.required_fields]
-        r["CC8.1-02"] = PASS if ticket and all((ticket["fields"].get(n) or "").strip() for n in need) else FAIL
         # 03
         revs = [x for x in repo["reviews"].get(str(p["number"]), []) if ts(x["submitted_at"]) < m]
         ok = [x for x in revs if x["state"] == "APPROVED" and x["user"] not in self.bots
-              and self.person(x["user"]) != self.person(author) and x["commit_id"] == p["head_sha"]]
+              and self.other(x["user"], author) and x["commit_id"] == p["head_sha"]]
         latest = {}
         for x in sorted(revs, key=lambda x: x["submitted_at"]):
             if x["state"] in ("APPROVED", "CHANGES_REQUESTED", "DISMISSED"):
@@ -257,18 +408,35 @@ class Oracle:
         blocked = "CHANGES_REQUESTED" in latest.values()
         r["CC8.1-03"] = PASS if len(ok) >= cfg.review.min_approvals and not blocked else FAIL
         # deployment
-        prod = self.deployed(deps, rc.production_environments, pos, p["merge_commit_sha"], True)
+        prod = self.deployed(deps, rc.production_environments, pos, p["merge_commit_sha"])
         D = prod["at"] if prod else None
         hist = [(ts(h["created"]), h["author"], it) for h in (ticket or {}).get("changelog", [])
                 for it in h["items"] if self.done(ts(h["created"]))]
         approvals = [(at, who) for at, who, it in hist
                      if it["field"] == "status" and it["toString"] in cfg.jira.approval_statuses]
-        # 04
-        sod_bad = (not cfg.sod.allow_self_merge and self.person(p["merged_by"]) == self.person(author))
+        # category
+        labels = set(p["labels"]) | set((ticket or {}).get("labels", []))
+        em = cfg.jira.emergency
+        emergency = bool(labels & set(em.labels) | {"emergency"} & set(p["labels"])) or (
+            ticket is not None and (ticket["issuetype"] in em.issue_types or ticket["priority"] in em.priorities))
+        standard = bool(set((ticket or {}).get("labels", [])) & set(cfg.jira.standard_change.labels))
+        # 02 (r2): every field non-blank at the production deployment (undeployed: the as-of time);
+        # emergencies: by the end of the post-mortem window, pending while it is open
+        need = [f.business_justification, f.risk_assessment, f.testing_plan, *cfg.jira.required_fields]
+        if not ticket:
+            r["CC8.1-02"] = FAIL
+        else:
+            window_end = D + timedelta(days=cfg.windows.postmortem_days) if D else None
+            at = (T if not D or window_end > T else window_end) if emergency else (D or T)
+            complete = all((self.value_at(ticket, n, at) or "").strip() for n in need)
+            open_window = emergency and (not D or window_end > T)
+            r["CC8.1-02"] = PASS if complete else PEND if open_window else FAIL
+        # 04 (r2: an unknown deployer or final approver fails its clause)
+        sod_bad = (not cfg.sod.allow_self_merge and not self.other(p["merged_by"], author))
         if prod and not self.among(prod["creator"], cfg.github.deploy_automation):
-            sod_bad |= self.person(prod["creator"]) == self.person(author)
+            sod_bad |= not self.other(prod["creator"], author)
         if approvals:
-            sod_bad |= self.person(approvals[-1][1]) == self.person(author)
+            sod_bad |= not self.other(approvals[-1][1], author)
         r["CC8.1-04"] = FAIL if sod_bad else PASS
         # 05
         runs = repo["check_runs"].get(p["head_sha"], [])
@@ -282,16 +450,10 @@ class Oracle:
             good &= bool(before) and before[-1][1] in ("success", "neutral", "skipped")
             good &= not any(nn == n and (at is None or at >= m) for nn, at, _ in checks)
         r["CC8.1-05"] = PASS if good else FAIL
-        # category
-        labels = set(p["labels"]) | set((ticket or {}).get("labels", []))
-        em = cfg.jira.emergency
-        emergency = bool(labels & set(em.labels) | {"emergency"} & set(p["labels"])) or (
-            ticket is not None and (ticket["issuetype"] in em.issue_types or ticket["priority"] in em.priorities))
-        standard = bool(set((ticket or {}).get("labels", [])) & set(cfg.jira.standard_change.labels))
         grace = m + timedelta(hours=cfg.windows.deploy_grace_hours)
         # 06
         good_appr = [at for at, who in approvals if self.among(who, cfg.people.change_approvers)
-                     and self.person(who) != self.person(author)]
+                     and self.other(who, author)]
         if emergency or standard:
             r["CC8.1-06"] = NA
         elif D:
@@ -316,16 +478,16 @@ class Oracle:
             r["CC8.1-08"] = FAIL
         else:
             r["CC8.1-08"] = PEND
-        # 09
+        # 09 (r2: the post-mortem as of the as-of time, its items matched by field id)
         if not emergency:
             r["CC8.1-09"] = NA
         else:
             retro_end = m + timedelta(days=cfg.windows.emergency_retro_days)
             retro = any(at <= retro_end and self.among(who, cfg.people.emergency_approvers) for at, who in approvals)
-            pm = [at for at, who, it in hist if it["field"] == f.postmortem and (it["toString"] or "").strip()]
+            pm = self.written_at(ticket, f.postmortem) if ticket else None
             pm_end = D + timedelta(days=cfg.windows.postmortem_days) if D else None
             retro_st = PASS if retro else (PEND if T < retro_end else FAIL)
-            pm_st = (PEND if not D else PASS if any(at <= pm_end for at in pm) else PEND if T < pm_end else FAIL)
+            pm_st = (PEND if not D else PASS if pm and pm <= pm_end else PEND if T < pm_end else FAIL)
             r["CC8.1-09"] = FAIL if FAIL in (retro_st, pm_st) else PEND if PEND in (retro_st, pm_st) else PASS
         r["CC8.1-10"] = PASS
         # 13
@@ -335,7 +497,7 @@ class Oracle:
             r["CC8.1-13"] = PEND
         else:
             st = [d for d in deps if d["environment"] in rc.staging_environments and pos.get(d["sha"], -1)
-                  >= pos[p["merge_commit_sha"]] and any(s == "success" and at < D for at, s in d["sts"])]
+                  >= pos[p["merge_commit_sha"]] and d["at"] < D]
             r["CC8.1-13"] = PASS if st else FAIL
         return r
 
@@ -345,8 +507,9 @@ def test_oracle_derives_every_expected_change_status(scenario, expected, cfg):
     derived = {}
     for name in scenario["github"]["repos"]:
         derived.update(oracle.repo_results(name))
-    want = {k: {c: s for c, s in v.items() if c.startswith("CC")} for k, v in expected["results"].items()
-            if "#" in k or "@" in k}
+    want = {k: {c: s for c, s in v.items() if c.startswith("CC") and c not in ("CC8.1-11", "CC8.1-12")}
+            for k, v in expected["results"].items()}
+    derived = {k: {c: s for c, s in v.items() if c not in ("CC8.1-11", "CC8.1-12")} for k, v in derived.items()}
     assert set(derived) == set(want), "population differs"
     diffs = {k: {c: (want[k][c], derived[k][c]) for c in want[k] if want[k][c] != derived[k][c]}
              for k in want}
@@ -371,5 +534,62 @@ def test_repository_controls_follow_protection_and_environments(scenario, expect
     assert "main" not in web["protection"] and not web["rules"]["main"] and not web["rulesets"]
     assert not web["environments"]["production"]["protection_rules"]
     assert web["environments"]["production"]["deployment_branch_policy"] is None
-    assert expected["results"]["acme/payments-api"] | {"why": ""} == {"CC8.1-11": PASS, "CC8.1-12": PASS, "why": ""}
-    assert expected["results"]["acme/web-frontend"] | {"why": ""} == {"CC8.1-11": FAIL, "CC8.1-12": FAIL, "why": ""}
+    pay_row, web_row = (expected["results"][r] for r in ("acme/payments-api", "acme/web-frontend"))
+    assert (pay_row["CC8.1-11"], pay_row["CC8.1-12"]) == (PASS, PASS)
+    assert (web_row["CC8.1-11"], web_row["CC8.1-12"]) == (FAIL, FAIL)
+
+
+# ----------------------------------------------------------------------------- r2 cases and exceptions
+def test_every_r2_rule_has_its_planted_case_with_its_statuses(expected):
+    cases = expected["r2_cases"]
+    assert set(cases) == R2_CASES
+    for name, case in cases.items():
+        row = expected["results"][case["change_id"]]
+        assert case["statuses"] and all(row[c] == st for c, st in case["statuses"].items()), name
+    # CC8.1-14/15 pass on one repository and fail on the other
+    assert {cases[n]["change_id"] for n in ("force-push", "off-branch-deployment")} == {"acme/web-frontend"}
+    assert {cases[n]["change_id"] for n in ("history-intact", "branch-deployments")} == {"acme/payments-api"}
+
+
+def test_demo_md_lists_every_r2_case_and_exception(expected):
+    doc = (ROOT / "docs" / "DEMO.md").read_text(encoding="utf-8")
+    section = doc.split("## Contract revision 2 cases", 1)[1].split("\n## ", 1)[0]
+    for name, case in expected["r2_cases"].items():
+        assert f"`{name}`" in section and f"`{case['change_id']}`" in section, name
+    for ex in expected["exceptions"]:
+        assert f"`{ex}`" in doc, ex
+
+
+def judge_register(entries: list[dict], results: dict, scenario: dict, cfg, as_of: datetime) -> dict:
+    """CONTROLS.md "Exceptions (r2)", read plainly: an entry applies when its approver is a change approver
+    who is not the change's author (through people.identities), it expires at most a year after its
+    approval, it is approved by and unexpired at the as-of time, and it names a row of the run; it marks
+    that row when the row fails."""
+    person = {x: i.name for i in cfg.people.identities for x in (i.github, i.jira) if x}
+    approvers = {person.get(x, x) for x in cfg.people.change_approvers}
+    authors = {f"{n}#{p['number']}": p["user"] for n, r in scenario["github"]["repos"].items() for p in r["pulls"]}
+    out = {}
+    for e in entries:
+        target = e.get("change_id") or e["repo"]
+        approved, expires = (datetime.combine(e[k], datetime.min.time()) for k in ("approved_at", "expires"))
+        who = person.get(e["approved_by"], e["approved_by"])
+        author = authors.get(target)
+        reasons = [r for r, broken in (
+            ("no_such_change", target not in results), ("unknown_approver", who not in approvers),
+            ("self_approved", author is not None and who == person.get(author, author)),
+            ("too_long", expires > approved.replace(year=approved.year + 1)),
+            ("not_yet_approved", approved > as_of), ("expired", as_of >= expires)) if broken]
+        out[e["id"]] = {"target": target, "control_id": e["control_id"],
+                        "status": "invalid" if reasons else "valid", "reason": reasons[0] if reasons else None,
+                        "applied": not reasons and results.get(target, {}).get(e["control_id"]) == FAIL}
+    return out
+
+
+def test_exceptions_register_entries_come_to_their_expected_verdicts(scenario, expected, cfg):
+    entries = yaml.safe_load((ROOT / cfg.exceptions).read_text(encoding="utf-8"))
+    got = judge_register(entries, expected["results"], scenario, cfg, ts(expected["as_of"]))
+    want = {k: {x: v for x, v in e.items() if x != "why"} for k, e in expected["exceptions"].items()}
+    assert got == want
+    kinds = sorted((e["status"], e["reason"] or "") for e in got.values())
+    assert kinds == [("invalid", "expired"), ("invalid", "self_approved"), ("valid", "")]
+    assert [e["applied"] for e in got.values()].count(True) == 1
