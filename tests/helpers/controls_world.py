@@ -124,6 +124,12 @@ class World:
                  labels=list(labels), base_branch=base, head_sha=head, merge_commit_sha=merge, merged_at=merged_at,
                  merged_by_login=merged_by, html_url=f"https://github.com/{repo}/pull/{number}")
 
+    def queue_event(self, repo, number, enqueuer, at, actor="same", actor_type="User"):
+        """(r2) An ``AddedToMergeQueueEvent`` of the PR (merge_queue_events, normalised)."""
+        actor = enqueuer if actor == "same" else actor
+        self.ins("merge_queue_events", repo=repo, pr_number=number, event_id=f"AMQE_{self.nid()}", at=at,
+                 enqueuer_login=enqueuer, actor_login=actor, actor_type=None if actor is None else actor_type)
+
     def review(self, repo, number, login, state, commit_id, at, rtype="User"):
         self.ins("reviews", repo=repo, pr_number=number, review_id=self.nid(), reviewer_login=login,
                  reviewer_type=rtype, state=state, commit_id=commit_id, submitted_at=at)
