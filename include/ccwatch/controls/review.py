@@ -251,12 +251,16 @@ def detail_sql_04(s: Settings) -> str:
     bad, good = [f"CASE WHEN NOT {PRESENT('author')} THEN "
                  "'the PR''s author is unknown, so segregation of duties cannot be verified' END"], []
     queue = TRUE("merged_by_queue")
-    via = (f"('merged by ' || {T('merged_by', 'unknown')} || CASE WHEN {TRUE('queue_in_log')} "
+
+    def or_unknown(col: str) -> str:  # Python's ``text(x) or 'unknown'``: blank is unknown too
+        return f"CASE WHEN {PRESENT(col)} THEN CAST({col} AS VARCHAR) ELSE 'unknown' END"
+
+    via = (f"('merged by ' || {or_unknown('merged_by')} || CASE WHEN {TRUE('queue_in_log')} "
            "THEN '; the activity log shows merge_queue_merge' ELSE '' END)")
     queued_good = CASE((f"{queue} AND {PRESENT('merger')}",
                         f"'merged by ' || merger || ' through the merge queue (added at ' || {TS('queued_at')} "
                         f"|| '; ' || {via} || ')'"),
-                       default=f"'merged by ' || {T('merger', 'unknown')}")
+                       default=f"'merged by ' || {or_unknown('merger')}")
     if s.sod.allow_self_merge:
         good.append(queued_good)
     else:
@@ -265,7 +269,7 @@ def detail_sql_04(s: Settings) -> str:
                            "|| ', names no user'")
         merge_bad = CASE((f"NOT {PRESENT('merger')} AND NOT {queue}", "'who merged the PR is unknown'"),
                           (f"NOT {PRESENT('merger')}",
-                           f"'the merge queue (' || {T('merged_by', 'unknown')} || ') merged the PR and who added it "
+                           f"'the merge queue (' || {or_unknown('merged_by')} || ') merged the PR and who added it "
                            f"to the queue is unknown (' || {why} || '), so it cannot be shown to be someone other "
                            "than the author'"),
                           (TRUE("merged_by_author"),
