@@ -18,6 +18,8 @@ class ConfigError(ValueError):
 # ("list", item-kind) or a dataclass-building schema via _BUILD.
 
 _STR_LIST = ("list", str)
+# (r2) a required check: its name, or {name, app} pinning it to a GitHub App (the app's slug)
+_CHECK = ("either", str, {"name": (str, True), "app": (str, True)})
 
 SCHEMA: dict[str, Any] = {
     "lookback_days": (int, True),
@@ -32,7 +34,7 @@ SCHEMA: dict[str, Any] = {
                         "production_branch": (str, True),
                         "production_environments": (_STR_LIST, True),
                         "staging_environments": (_STR_LIST, False),
-                        "required_checks": (_STR_LIST, False),
+                        "required_checks": (("list", _CHECK), False),
                     },
                 ),
                 True,
@@ -138,6 +140,13 @@ class Checker:
                     continue
                 out[k] = self.check(value[k], sub, _join(key, k), _join(generic, k))
             return out
+        if isinstance(kind, tuple) and kind[0] == "either":  # a scalar, or a mapping of the given schema
+            if isinstance(value, dict):
+                return self.check(value, kind[2], key, generic)
+            if not isinstance(value, kind[1]) or isinstance(value, bool):
+                raise self.fail(key, f"must be a check name or a mapping {{{', '.join(kind[2])}}}, "
+                                     f"got {_describe(value)}")
+            return self.check(value, kind[1], key, generic)
         if isinstance(kind, tuple) and kind[0] == "list":
             if not isinstance(value, list):
                 raise self.fail(key, f"must be a list, got {_describe(value)}")

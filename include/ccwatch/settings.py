@@ -34,7 +34,10 @@ class RepoConfig:
     production_branch: str
     production_environments: tuple[str, ...]
     staging_environments: tuple[str, ...] = ()
-    required_checks: tuple[str, ...] = ()
+    required_checks: tuple[str, ...] = ()  # every judged name, plain or pinned
+    # (r2) (name, app slug) of each ``{name, app}`` entry: only that app's check runs, or statuses
+    # its bot account ``<slug>[bot]`` created, count for the name (controls/testing.py)
+    required_check_apps: tuple[tuple[str, str], ...] = ()
 
     @property
     def owner(self) -> str:
@@ -250,6 +253,30 @@ def register_path(value: str) -> Path:
     return p if p.is_absolute() else PROJECT_ROOT / p
 
 
+# GitHub App slugs: lowercase letters, digits and hyphens (the app's name, slugified)
+_APP_SLUG = re.compile(r"[a-z0-9][a-z0-9-]*")
+
+
+def _required_checks(entries: list, key: str, c: Checker) -> dict[str, tuple]:
+    """``required_checks`` entries (names, or ``{name, app}``, r2) -> the RepoConfig fields."""
+    names: list[str] = []
+    apps: list[tuple[str, str]] = []
+    for i, entry in enumerate(entries):
+        name = entry["name"] if isinstance(entry, dict) else entry
+        if name in names:
+            raise c.fail(f"{key}[{i}]", f"check {name!r} is listed twice")
+        names.append(name)
+        if isinstance(entry, dict):
+            app = entry["app"].strip()
+            if app.lower().endswith("[bot]"):
+                raise c.fail(f"{key}[{i}].app", f"must be the app's slug (e.g. {app[:-5]}), not its bot account {app}")
+            if not _APP_SLUG.fullmatch(app):
+                raise c.fail(f"{key}[{i}].app", f"not a GitHub App slug (lowercase letters, digits and hyphens, as in "
+                                                f"github.com/apps/<slug>): {app!r}")
+            apps.append((name, app))
+    return {"required_checks": tuple(names), "required_check_apps": tuple(apps)}
+
+
 def _build(d: dict, c: Checker) -> Settings:
     if d["lookback_days"] < 1:
         raise c.fail("lookback_days", "must be at least 1")
@@ -268,7 +295,7 @@ def _build(d: dict, c: Checker) -> Settings:
                 production_branch=r["production_branch"],
                 production_environments=_t(r, "production_environments"),
                 staging_environments=_t(r, "staging_environments"),
-                required_checks=_t(r, "required_checks"),
+                **_required_checks(r.get("required_checks", []), f"github.repositories[{i}].required_checks", c),
             )
         )
     g = d["github"]

@@ -40,6 +40,8 @@ AS_OF = datetime(2026, 11, 25, 0, 0, tzinfo=UTC)
 PAY, WEB = "acme/payments-api", "acme/web-frontend"
 #: Jira field name -> id, as ``GET /rest/api/2/field`` (tests.helpers.payloads.FIELDS) lists them
 FIELD_IDS = {f["name"]: f["id"] for f in FIELDS}
+#: GitHub App slug -> App id (REST check run ``app``; github-actions is App 15368 on github.com)
+APP_IDS = {"github-actions": 15368, "circleci-checks": 18001, "buildkite": 31422}
 _FIELD_ID = object()  # field_change's default: the field's id from FIELD_IDS (system fields: their name)
 
 
@@ -97,6 +99,7 @@ class World:
         self.pos: dict[str, int] = {}
         self._ids = 1000
         self.pay, self.web = PAY, WEB  # the repos good_pr uses (a case world gives each case its own)
+        self.repo_kw: dict[str, dict] = {}  # a case's RepoConfig overrides (Cases.evaluate)
 
     def nid(self) -> int:
         self._ids += 1
@@ -121,17 +124,31 @@ class World:
                  labels=list(labels), base_branch=base, head_sha=head, merge_commit_sha=merge, merged_at=merged_at,
                  merged_by_login=merged_by, html_url=f"https://github.com/{repo}/pull/{number}")
 
+    def queue_event(self, repo, number, enqueuer, at, actor="same", actor_type="User"):
+        """(r2) An ``AddedToMergeQueueEvent`` of the PR (merge_queue_events, normalised)."""
+        actor = enqueuer if actor == "same" else actor
+        self.ins("merge_queue_events", repo=repo, pr_number=number, event_id=f"AMQE_{self.nid()}", at=at,
+                 enqueuer_login=enqueuer, actor_login=actor, actor_type=None if actor is None else actor_type)
+
     def review(self, repo, number, login, state, commit_id, at, rtype="User"):
         self.ins("reviews", repo=repo, pr_number=number, review_id=self.nid(), reviewer_login=login,
                  reviewer_type=rtype, state=state, commit_id=commit_id, submitted_at=at)
 
-    def check_run(self, repo, sha_, name, conclusion="success", started=None, completed=None, status="completed"):
+    def check_run(self, repo, sha_, name, conclusion="success", started=None, completed=None, status="completed",
+                  app="github-actions"):
+        """A check run reported by GitHub App ``app`` (its slug; REST ``app {id, slug}``)."""
         self.ins("checks", repo=repo, sha=sha_, kind="check_run", check_id=self.nid(), name=name, status=status,
-                 conclusion=conclusion, started_at=started, completed_at=completed)
+                 conclusion=conclusion, started_at=started, completed_at=completed,
+                 app_id=APP_IDS.get(app) if app else None, app_slug=app)
 
-    def commit_status(self, repo, sha_, context, state, at):
+    def commit_status(self, repo, sha_, context, state, at, creator="ci-bot[bot]"):
+        """A commit status created by ``creator`` (REST ``creator.login``; an app posts as ``<slug>[bot]``)."""
         self.ins("checks", repo=repo, sha=sha_, kind="status", check_id=self.nid(), name=context, status=None,
-                 conclusion=state, started_at=None, completed_at=at)
+                 conclusion=state, started_at=None, completed_at=at, creator_login=creator)
+
+    def repo_config(self, repo, **kw):
+        """Config of ``repo`` in a case world (``Cases``): e.g. ``required_checks``, ``required_check_apps``."""
+        self.repo_kw[repo] = kw
 
     def deployment(self, repo, sha_, env, creator, created, statuses, creator_type=None):
         did = self.nid()
@@ -337,9 +354,10 @@ class Cases:
         ids, repos = {}, []
         for i, (name, *_rest, build) in enumerate(self.items):
             w.pay, w.web = f"acme/pay-{i}", f"acme/web-{i}"
-            repos += [RepoConfig(w.pay, "main", ("production",), ("staging",), ("test", "build")),
-                      RepoConfig(w.web, "main", ("production",))]
             ids[name] = build(w, 100 + i)
+            pay_kw = {"required_checks": ("test", "build"), **w.repo_kw.get(w.pay, {})}
+            repos += [RepoConfig(w.pay, "main", ("production",), ("staging",), **pay_kw),
+                      RepoConfig(w.web, "main", ("production",), **w.repo_kw.get(w.web, {}))]
         w.run(make_settings(extra_repos=repos))
         return w, ids, w.results()
 

@@ -722,3 +722,36 @@ def test_exceptions_is_optional(tmp_path):
                                                  (True, "must be a string")])
 def test_exceptions_must_be_a_path(tmp_path, value, fragment):
     assert_config_error(write_config(tmp_path, put("exceptions", value)), "exceptions", fragment)
+
+
+# --- (r2) required_checks entries pinned to a GitHub App: {name, app} next to plain names ----------
+
+
+def test_required_checks_may_pin_an_app(tmp_path):
+    checks = ["test", {"name": "build", "app": "github-actions"}]
+    s = load_settings(write_config(tmp_path, put("github", "repositories", 0, "required_checks", checks)))
+    pay = s.github.repositories[0]
+    assert pay.required_checks == ("test", "build")  # every name, plain or pinned, is judged
+    assert pay.required_check_apps == (("build", "github-actions"),)
+
+
+def test_plain_required_checks_pin_nothing(tmp_path):
+    s = load_settings(write_config(tmp_path))
+    assert s.github.repositories[0].required_check_apps == ()
+
+
+@pytest.mark.parametrize(("entry", "key", "fragment"), [
+    ({"name": "build"}, "required_checks[1].app", "required key is missing"),
+    ({"app": "github-actions"}, "required_checks[1].name", "required key is missing"),
+    ({"name": "build", "app": "github-actions", "id": 15368}, "required_checks[1].id",
+     "unknown key (allowed here: app, name)"),
+    ({"name": "build", "app": 15368}, "required_checks[1].app", "must be a string"),
+    ({"name": "build", "app": "github-actions[bot]"}, "required_checks[1].app",
+     "the app's slug (e.g. github-actions), not its bot account github-actions[bot]"),
+    ({"name": "build", "app": "GitHub Actions"}, "required_checks[1].app", "not a GitHub App slug"),
+    (7, "required_checks[1]", "must be a check name or a mapping {name, app}, got int 7"),
+    ("test", "required_checks[1]", "check 'test' is listed twice"),
+])
+def test_required_check_entry_errors_name_the_key(tmp_path, entry, key, fragment):
+    path = write_config(tmp_path, put("github", "repositories", 0, "required_checks", ["test", entry]))
+    assert_config_error(path, f"github.repositories[0].{key}", fragment)

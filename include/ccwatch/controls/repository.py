@@ -61,6 +61,10 @@ WITH br AS (
     WHERE rule_type NOT IN ('unreadable', 'not_protected', 'enforce_admins')
       AND (source = 'classic' OR lower(coalesce(enforcement, '')) = 'active')
 ), f AS (SELECT repo, {flags} FROM rules GROUP BY repo
+), ub AS (  -- (r2) active rulesets in force whose bypass_actors GitHub left out (token without write access)
+    SELECT repo, string_agg(DISTINCT CAST(ruleset_id AS VARCHAR), ', ' ORDER BY CAST(ruleset_id AS VARCHAR))
+               AS unknown_bypass_rulesets
+    FROM rules WHERE source = 'ruleset' AND bypass_actors IS NULL GROUP BY repo
 ), ev AS (
     SELECT repo,
         string_agg(DISTINCT CASE WHEN source = 'classic' AND rule_type = 'unreadable'
@@ -93,12 +97,14 @@ SELECT r.repo, 'due' AS cc11_scope, 'due' AS cc12_scope,
     {", ".join(f"coalesce(f.{c}, false) AS {c}" for c, _ in SETTINGS)},
     coalesce(({provided}) AND {admin_ok}, false) AS enforced_for_admins,
     nullif(rtrim(coalesce({bypass}, ''), ', '), '') AS admin_bypassable_settings,
+    ub.unknown_bypass_rulesets,
     ev.classic_unreadable, coalesce(ev.classic_not_protected, false) AS classic_not_protected,
     ev.rulesets_seen, coalesce(ev.rule_rows, 0) AS protection_evidence_rows,
     coalesce(envs.production_environments_missing, 0) AS production_environments_missing, envs.missing_environments,
     coalesce(envs.production_environments_unrestricted, 0) AS production_environments_unrestricted,
     envs.unrestricted_environments, envs.environment_evidence
-FROM _repos r LEFT JOIN f USING (repo) LEFT JOIN ev USING (repo) LEFT JOIN envs USING (repo)"""
+FROM _repos r LEFT JOIN f USING (repo) LEFT JOIN ev USING (repo) LEFT JOIN envs USING (repo)
+LEFT JOIN ub USING (repo)"""
 
 
 def expectations_11(s: Settings) -> list:
@@ -135,8 +141,14 @@ def detail_11(row: dict, status: str, s: Settings) -> str:
         return f"{branch}: no branch protection evidence was fetched (classic or rulesets)"
     missing = [what for col, what in SETTINGS if not row.get(col)]
     bypass = text(row.get("admin_bypassable_settings"))
+    unknown = text(row.get("unknown_bypass_rulesets"))
     if not row.get("enforced_for_admins") and any(row.get(c) for c, _ in SETTINGS):
-        missing.append("applies to administrators" + (f" (bypassable: {bypass.replace('_', ' ')})" if bypass else ""))
+        if unknown:  # (r2) absent is unknown, not empty: say what could not be verified and why
+            missing.append(f"applies to administrators (cannot be verified: bypass list unknown for ruleset "
+                           f"{unknown}: GitHub returns bypass_actors only to a token with write access to the "
+                           "ruleset)" + (f" (not enforced for admins: {bypass.replace('_', ' ')})" if bypass else ""))
+        else:
+            missing.append("applies to administrators" + (f" (bypassable: {bypass.replace('_', ' ')})" if bypass else ""))
     unreadable = text(row.get("classic_unreadable"))
     if unreadable:
         return (f"{branch}: could not verify that it {', '.join(missing)}: classic branch protection unreadable "

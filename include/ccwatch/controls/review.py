@@ -6,10 +6,12 @@ import great_expectations.expectations as gxe
 
 from ccwatch.controls.base import control, due
 from ccwatch.controls.sqltext import CASE, NA, NUM, PLURAL, PRESENT, SHORT, ST, TRUE, TS, T
-from ccwatch.controls.text import direct_push_na, num, plural, short, text, ts
+from ccwatch.controls.text import direct_push_na, missing, num, plural, short, text, ts
 from ccwatch.settings import Settings
 
 _PR_SCOPE = "CASE WHEN b.change_kind = 'pr' THEN 'due' ELSE 'not_applicable' END"
+#: the merge queue's bot: GitHub's REST ``merged_by`` of a PR a merge queue merged (API-NOTES.md)
+QUEUE_BOT = "github-merge-queue[bot]"
 
 
 def change_fact_sql(s: Settings) -> str:
@@ -58,6 +60,27 @@ WITH rv AS (
            max(tt.at) AS final_approval_at
     FROM _facts_base b JOIN ticket_transitions tt ON b.ticket_exists AND tt.key = b.ticket_key, _params prm
     WHERE tt.at <= prm.as_of AND list_contains(prm.approval_statuses, lower(tt.to_status)) GROUP BY ALL
+), mq AS (  -- (r2) the last AddedToMergeQueueEvent at or before the merge (arg_max_null: an event that
+    -- names nobody is the last enqueue, not skipped)
+    SELECT b.change_id, arg_max_null(q.enqueuer_login, struct_pack(t := q.at, i := q.event_id)) AS queued_by,
+           max(q.at) AS queued_at
+    FROM _facts_base b JOIN merge_queue_events q ON q.repo = b.repo AND q.pr_number = b.number
+    WHERE b.change_kind = 'pr' AND q.at <= b.merged_at GROUP BY b.change_id
+), qlog AS (  -- (r2) the activity log shows a merge_queue_merge that brought the merge commit onto the branch
+    SELECT DISTINCT b.change_id
+    FROM _facts_base b JOIN _repos rp ON rp.repo = b.repo
+    JOIN branch_activity a ON a.repo = b.repo AND a.branch = rp.production_branch
+                          AND a.activity_type = 'merge_queue_merge'
+    LEFT JOIN commits ca ON ca.repo = a.repo AND ca.branch = a.branch AND ca.sha = a.after_sha
+    LEFT JOIN commits cb ON cb.repo = a.repo AND cb.branch = a.branch AND cb.sha = a.before_sha, _params prm
+    WHERE b.change_kind = 'pr' AND a.at <= prm.as_of
+      AND (a.after_sha = b.sha OR (ca.position >= b.change_pos AND cb.position < b.change_pos))
+), mg AS (  -- (r2) the merger: whoever queued the PR when a merge queue merged it, else merged_by
+    SELECT b.change_id,
+           coalesce(lower(b.merged_by) = '{QUEUE_BOT}', false) OR qlog.change_id IS NOT NULL AS merged_by_queue,
+           qlog.change_id IS NOT NULL AS queue_in_log, mq.queued_at
+    FROM _facts_base b LEFT JOIN qlog USING (change_id) LEFT JOIN mq USING (change_id)
+    WHERE b.change_kind = 'pr'
 )
 SELECT b.change_id,
        {_PR_SCOPE} AS cc03_scope,
@@ -66,7 +89,11 @@ SELECT b.change_id,
        agg.review_evidence, coalesce(agg.review_count, 0) AS review_count,
        coalesce(cr.n, 0) AS changes_requested_reviewers, cr.names AS changes_requested_by,
        {_PR_SCOPE} AS cc04_scope,
-       coalesce(pkey(b.merged_by) = pkey(b.author), false) AS merged_by_author,
+       coalesce(mg.merged_by_queue, false) AS merged_by_queue, coalesce(mg.queue_in_log, false) AS queue_in_log,
+       mg.queued_at,
+       CASE WHEN mg.merged_by_queue THEN mq.queued_by ELSE b.merged_by END AS merger,
+       coalesce(pkey(CASE WHEN mg.merged_by_queue THEN mq.queued_by ELSE b.merged_by END) = pkey(b.author), false)
+           AS merged_by_author,
        coalesce(b.deployed_at IS NOT NULL AND pkey(b.deployer) = pkey(b.author)
                 AND pkey(b.deployer) NOT IN (SELECT pk FROM _role WHERE role = 'deploy_automation'), false)
            AS deployed_by_author,
@@ -79,7 +106,8 @@ SELECT b.change_id,
        coalesce(pkey(fa.final_approver) = pkey(b.author), false) AS ticket_approved_by_author,
        -- (r2) a final approval by a Jira user the source does not name (deleted or anonymous)
        fa.final_approval_at IS NOT NULL AND pkey(fa.final_approver) IS NULL AS ticket_final_approver_unknown
-FROM _facts_base b LEFT JOIN agg USING (change_id) LEFT JOIN cr USING (change_id) LEFT JOIN fa USING (change_id)"""
+FROM _facts_base b LEFT JOIN agg USING (change_id) LEFT JOIN cr USING (change_id) LEFT JOIN fa USING (change_id)
+LEFT JOIN mg USING (change_id) LEFT JOIN mq USING (change_id)"""
 
 
 def expectations_03(s: Settings) -> list:
@@ -103,10 +131,12 @@ def expectations_04(s: Settings) -> list:
                                              description="the PR's author is known")]
     if not s.sod.allow_self_merge:
         out += [
-            gxe.ExpectColumnValuesToNotBeNull(column="merged_by", row_condition=c,
-                                              description="the person who merged the PR is known"),
+            gxe.ExpectColumnValuesToNotBeNull(column="merger", row_condition=c,
+                                              description="the person who merged the PR is known (merge queue: "
+                                                          "the person who added it to the queue)"),
             gxe.ExpectColumnValuesToBeInSet(column="merged_by_author", value_set=[False], row_condition=c,
-                                            description="the author did not merge the PR"),
+                                            description="the author did not merge the PR (nor add it to the merge "
+                                                        "queue that merged it)"),
         ]
     out += [
         gxe.ExpectColumnValuesToBeInSet(
@@ -153,13 +183,24 @@ def detail_04(row: dict, status: str, s: Settings) -> str:
     bad, good = [], []
     if not text(row.get("author")):
         bad.append("the PR's author is unknown, so segregation of duties cannot be verified")
-    merged_by = text(row.get("merged_by"))
-    if not merged_by and not s.sod.allow_self_merge:
-        bad.append("who merged the PR is unknown")
+    merged_by, merger = text(row.get("merged_by")), text(row.get("merger"))
+    queue = bool(row.get("merged_by_queue"))
+    via = f"merged by {merged_by or 'unknown'}{'; the activity log shows merge_queue_merge' if row.get('queue_in_log') else ''}"
+    if not merger and not s.sod.allow_self_merge:
+        if not queue:
+            bad.append("who merged the PR is unknown")
+        else:
+            why = ("no AddedToMergeQueueEvent before the merge" if missing(row.get("queued_at")) else
+                   f"the last AddedToMergeQueueEvent before the merge, at {ts(row.get('queued_at'))}, names no user")
+            bad.append(f"the merge queue ({merged_by or 'unknown'}) merged the PR and who added it to the queue is "
+                       f"unknown ({why}), so it cannot be shown to be someone other than the author")
     elif row.get("merged_by_author") and not s.sod.allow_self_merge:
-        bad.append(f"{author} merged their own PR")
+        bad.append(f"{author} merged their own PR"
+                   + (f": added it to the merge queue at {ts(row.get('queued_at'))} ({via})" if queue else ""))
+    elif queue and merger:
+        good.append(f"merged by {merger} through the merge queue (added at {ts(row.get('queued_at'))}; {via})")
     else:
-        good.append(f"merged by {merged_by or 'unknown'}")
+        good.append(f"merged by {merger or 'unknown'}")
     deployer = text(row.get("deployer"))
     if row.get("deployer_unknown"):
         bad.append(f"the production deployment's creator is unknown (deployment {text(row.get('deployment_id'))}: "
@@ -209,13 +250,33 @@ def detail_sql_04(s: Settings) -> str:
     key = T("ticket_key")
     bad, good = [f"CASE WHEN NOT {PRESENT('author')} THEN "
                  "'the PR''s author is unknown, so segregation of duties cannot be verified' END"], []
+    queue = TRUE("merged_by_queue")
+
+    def or_unknown(col: str) -> str:  # Python's ``text(x) or 'unknown'``: blank is unknown too
+        return f"CASE WHEN {PRESENT(col)} THEN CAST({col} AS VARCHAR) ELSE 'unknown' END"
+
+    via = (f"('merged by ' || {or_unknown('merged_by')} || CASE WHEN {TRUE('queue_in_log')} "
+           "THEN '; the activity log shows merge_queue_merge' ELSE '' END)")
+    queued_good = CASE((f"{queue} AND {PRESENT('merger')}",
+                        f"'merged by ' || merger || ' through the merge queue (added at ' || {TS('queued_at')} "
+                        f"|| '; ' || {via} || ')'"),
+                       default=f"'merged by ' || {or_unknown('merger')}")
     if s.sod.allow_self_merge:
-        good.append(f"'merged by ' || CASE WHEN {PRESENT('merged_by')} THEN merged_by ELSE 'unknown' END")
+        good.append(queued_good)
     else:
-        merge_bad = CASE((f"NOT {PRESENT('merged_by')}", "'who merged the PR is unknown'"),
-                          (TRUE("merged_by_author"), f"{author} || ' merged their own PR'"), default="NULL")
+        why = CASE(("queued_at IS NULL", "'no AddedToMergeQueueEvent before the merge'"),
+                   default=f"'the last AddedToMergeQueueEvent before the merge, at ' || {TS('queued_at')} "
+                           "|| ', names no user'")
+        merge_bad = CASE((f"NOT {PRESENT('merger')} AND NOT {queue}", "'who merged the PR is unknown'"),
+                          (f"NOT {PRESENT('merger')}",
+                           f"'the merge queue (' || {or_unknown('merged_by')} || ') merged the PR and who added it "
+                           f"to the queue is unknown (' || {why} || '), so it cannot be shown to be someone other "
+                           "than the author'"),
+                          (TRUE("merged_by_author"),
+                           f"{author} || ' merged their own PR' || CASE WHEN {queue} THEN ': added it to the merge "
+                           f"queue at ' || {TS('queued_at')} || ' (' || {via} || ')' ELSE '' END"), default="NULL")
         bad.append(merge_bad)
-        good.append(f"CASE WHEN {merge_bad} IS NULL THEN 'merged by ' || merged_by END")
+        good.append(f"CASE WHEN {merge_bad} IS NULL THEN {queued_good} END")
     bad.append(CASE((TRUE("deployer_unknown"), f"'the production deployment''s creator is unknown (deployment ' "
                                                f"|| {T('deployment_id')} || ': a deleted or unnamed account), so it "
                                                "cannot be shown to be someone other than the author'"),

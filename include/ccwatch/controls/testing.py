@@ -4,6 +4,14 @@ A check is identified by its name (check run) or context (commit status).  Only 
 began before the merge count (check run ``started_at``, commit status ``created_at``); of
 those, the latest per name decides (a failed run re-run green passes).  The checks judged
 are the repository's ``required_checks``, or every name present when none are listed.
+
+(r2) A name pinned to a GitHub App (classic protection ``required_status_checks.checks[].app_id``,
+an active ruleset's ``required_status_checks[].integration_id``, both read from the stored
+``branch_rules.parameters``; or a ``{name, app}`` entry of ``required_checks``) counts only a check
+run of that app, or a commit status its bot account ``<slug>[bot]`` created: any pusher can post a
+status of any context.  Other runs of the name are named in the detail ("not counted"), never
+judged.  A pinned name is judged even when ``required_checks`` does not list it.  A run or status
+without a result (null conclusion or state, a queued run with no times) is unfinished, never green.
 """
 
 from __future__ import annotations
@@ -20,52 +28,99 @@ _OK = "('success', 'neutral', 'skipped')"
 
 def change_fact_sql(s: Settings) -> str:
     return f"""
-WITH runs AS (
-    SELECT b.change_id, c.name, c.kind, c.check_id, c.status, lower(c.conclusion) AS conclusion,
-           c.completed_at, coalesce(c.started_at, c.completed_at) AS began, b.merged_at
+WITH rule_pins AS (  -- (r2) classic checks[].app_id, active rulesets' integration_id (null, -1: any source)
+    SELECT br.repo, json_extract_string(c.v, '$.context') AS name,
+           TRY_CAST(json_extract_string(c.v, CASE WHEN br.source = 'classic' THEN '$.app_id'
+                                                  ELSE '$.integration_id' END) AS BIGINT) AS app_id,
+           CASE WHEN br.source = 'classic' THEN 'branch protection' ELSE 'ruleset ' || br.ruleset_id END AS src
+    FROM branch_rules br JOIN _repos rp ON rp.repo = br.repo AND rp.production_branch = br.branch,
+         unnest(json_extract(br.parameters, '$.required_status_checks[*]')) AS c(v)
+    WHERE br.rule_type = 'required_status_checks' AND coalesce(br.enforcement, 'active') = 'active'
+), apps AS (  -- an App id's slug, from the check runs it reported (its bot posts statuses as <slug>[bot])
+    SELECT app_id, min(lower(app_slug)) AS slug FROM checks
+    WHERE app_id IS NOT NULL AND app_slug IS NOT NULL GROUP BY app_id
+), pins AS (
+    SELECT repo, name, NULL::BIGINT AS app_id, lower(app) AS slug, 'app ' || lower(app) || ' (required_checks)' AS label
+    FROM _check_pins
+    UNION ALL
+    SELECT r.repo, r.name, r.app_id, a.slug,
+           'app ' || coalesce(a.slug, '(slug unknown)') || ' (id ' || r.app_id || ', ' || r.src || ')'
+    FROM rule_pins r LEFT JOIN apps a USING (app_id) WHERE r.app_id > 0 AND r.name IS NOT NULL
+), pin_names AS (
+    SELECT repo, name, array_to_string(list_sort(list_distinct(list(label))), ', ') AS pin_text FROM pins GROUP BY ALL
+), runs0 AS (  -- a run or status with no time at all (a queued run) is taken as begun at the merge
+    SELECT b.change_id, b.repo, c.name, c.kind, c.check_id, c.status, lower(c.conclusion) AS conclusion,
+           c.completed_at, coalesce(c.started_at, c.completed_at, b.merged_at) AS began, b.merged_at,
+           c.app_id, lower(c.app_slug) AS app_slug, lower(c.creator_login) AS creator,
+           CASE WHEN c.kind = 'status' THEN coalesce(c.creator_login, 'an unknown account')
+                ELSE 'app ' || coalesce(c.app_slug, 'id ' || c.app_id, 'unknown') END AS reporter
     FROM _facts_base b JOIN checks c ON c.repo = b.repo AND c.sha = b.head_sha
-    WHERE b.change_kind = 'pr' AND coalesce(c.started_at, c.completed_at) <= b.merged_at
+    WHERE b.change_kind = 'pr' AND coalesce(c.started_at, c.completed_at, b.merged_at) <= b.merged_at
+), runs AS (  -- counts: matches every pin of its name (a check run of the app; a status by the app's bot)
+    SELECT r.*, NOT EXISTS (
+        SELECT 1 FROM pins p WHERE p.repo = r.repo AND p.name = r.name AND NOT coalesce(
+            CASE WHEN r.kind = 'check_run'
+                 THEN (p.app_id IS NULL OR r.app_id = p.app_id) AND (p.slug IS NULL OR r.app_slug = p.slug)
+                 ELSE r.creator = p.slug || '[bot]' END, false)) AS counts
+    FROM runs0 r
 ), latest AS (
     SELECT change_id, name,
            arg_max(struct_pack(kind := kind, status := status, conclusion := conclusion, completed_at := completed_at,
-                               merged_at := merged_at),
+                               merged_at := merged_at, reporter := reporter),
                    struct_pack(t := began, k := kind, i := check_id)) AS r,
            count(*) AS runs
-    FROM runs GROUP BY change_id, name
-), judged AS (  -- the names that must pass: required_checks of the repo, else every name present
+    FROM runs WHERE counts GROUP BY change_id, name
+), ignored AS (  -- runs of a pinned name from anyone else: named in the detail, never counted
+    SELECT change_id, name,
+           string_agg(CASE WHEN kind = 'status' THEN 'status ' ELSE 'check run ' END
+                      || coalesce(conclusion, status, 'no result') || ' by ' || reporter, ', '
+                      ORDER BY began, kind, check_id) AS ignored_text
+    FROM runs WHERE NOT counts GROUP BY change_id, name
+), judged AS (  -- the names that must pass: required_checks of the repo, else every name present; and
+    -- (r2) every name a pin requires from an app
     SELECT b.change_id, n.name FROM _facts_base b JOIN _repos rp ON rp.repo = b.repo,
            unnest(rp.required_checks) AS n(name)
     WHERE b.change_kind = 'pr' AND len(rp.required_checks) > 0
-    UNION ALL
-    SELECT l.change_id, l.name FROM latest l JOIN _facts_base b USING (change_id) JOIN _repos rp ON rp.repo = b.repo
-    WHERE len(rp.required_checks) = 0
+    UNION
+    SELECT r.change_id, r.name FROM runs r JOIN _repos rp ON rp.repo = r.repo WHERE len(rp.required_checks) = 0
+    UNION
+    SELECT b.change_id, pn.name FROM _facts_base b JOIN pin_names pn ON pn.repo = b.repo WHERE b.change_kind = 'pr'
 ), verdict AS (
     SELECT j.change_id, j.name, l.r, l.runs,
            l.r IS NULL AS is_missing,
-           l.r IS NOT NULL AND (CASE WHEN l.r.kind = 'status' THEN l.r.conclusion = 'pending'
+           -- (r2) no result (null conclusion or state) is unfinished, never green
+           l.r IS NOT NULL AND coalesce(l.r.conclusion IS NULL OR (CASE WHEN l.r.kind = 'status' THEN l.r.conclusion = 'pending'
                                      ELSE coalesce(l.r.status, '') <> 'completed' OR l.r.completed_at IS NULL
-                                          OR l.r.completed_at > l.r.merged_at END) AS unfinished
-    FROM judged j LEFT JOIN latest l USING (change_id, name)
+                                          OR l.r.completed_at > l.r.merged_at END), true) AS unfinished,
+           CASE WHEN pn.pin_text IS NOT NULL THEN ' by ' || l.r.reporter ELSE '' END AS by_text,
+           coalesce(' (required from ' || pn.pin_text || coalesce('; not counted: ' || ig.ignored_text, '') || ')', '')
+               AS note
+    FROM judged j LEFT JOIN latest l USING (change_id, name) JOIN _facts_base b USING (change_id)
+         LEFT JOIN pin_names pn ON pn.repo = b.repo AND pn.name = j.name LEFT JOIN ignored ig USING (change_id, name)
 ), agg AS (
     SELECT change_id,
         count(*) FILTER (WHERE is_missing) AS required_checks_missing,
-        string_agg(name, ', ' ORDER BY name) FILTER (WHERE is_missing) AS missing_check_names,
+        string_agg(name || note, ', ' ORDER BY name) FILTER (WHERE is_missing) AS missing_check_names,
         count(*) FILTER (WHERE unfinished) AS checks_unfinished_at_merge,
-        string_agg(name || ' ' || coalesce(r.conclusion, r.status, 'no result')
-                   || CASE WHEN r.completed_at > r.merged_at
-                           THEN ' completed ' || strftime(r.completed_at, '%Y-%m-%dT%H:%MZ') || ' after the merge'
-                           ELSE ' not finished at the merge' END, ', ' ORDER BY name)
+        string_agg(name || CASE
+                   WHEN r.conclusion IS NULL AND r.kind = 'status' THEN ' has no state (no result is never green)'
+                   WHEN r.conclusion IS NULL AND r.status = 'completed'
+                       THEN ' completed without a conclusion (no result is never green)'
+                   ELSE ' ' || coalesce(r.conclusion, r.status, 'no result')
+                        || CASE WHEN r.completed_at > r.merged_at
+                                THEN ' completed ' || strftime(r.completed_at, '%Y-%m-%dT%H:%MZ') || ' after the merge'
+                                ELSE ' not finished at the merge' END END || by_text || note, ', ' ORDER BY name)
             FILTER (WHERE unfinished) AS unfinished_check_evidence,
         count(*) FILTER (WHERE NOT is_missing AND NOT unfinished AND coalesce(r.conclusion, '') NOT IN {_OK})
             AS checks_not_green,
-        string_agg(name || ' ' || coalesce(r.conclusion, 'no conclusion'), ', ' ORDER BY name)
+        string_agg(name || ' ' || coalesce(r.conclusion, 'no conclusion') || by_text || note, ', ' ORDER BY name)
             FILTER (WHERE NOT is_missing AND NOT unfinished AND coalesce(r.conclusion, '') NOT IN {_OK})
             AS not_green_check_evidence,
-        string_agg(name || ' ' || coalesce(r.conclusion, 'no result')
-                   || CASE WHEN runs > 1 THEN ' (latest of ' || runs || ' runs)' ELSE '' END, ', ' ORDER BY name)
+        string_agg(name || ' ' || coalesce(r.conclusion, 'no result') || by_text
+                   || CASE WHEN runs > 1 THEN ' (latest of ' || runs || ' runs)' ELSE '' END || note, ', ' ORDER BY name)
             FILTER (WHERE NOT is_missing) AS check_evidence
     FROM verdict GROUP BY change_id
-), present AS (SELECT change_id, count(*) AS n FROM latest GROUP BY change_id)
+), present AS (SELECT change_id, count(DISTINCT name) AS n FROM runs GROUP BY change_id)
 SELECT b.change_id,
        CASE WHEN b.change_kind = 'pr' THEN 'due' ELSE 'not_applicable' END AS cc05_scope,
        coalesce(present.n, 0) AS checks_on_head,

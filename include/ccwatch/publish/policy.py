@@ -14,6 +14,14 @@ from ccwatch.controls.catalogue import CONTROL_NAMES, REPO_CONTROLS
 from ccwatch.settings import Settings
 
 
+def _checks(r) -> str:
+    """A repository's required checks; (r2) a pinned one with its app: `build` (app `github-actions`)."""
+    apps = dict(r.required_check_apps)
+    if not r.required_checks:
+        return "every check present"
+    return ", ".join(f"`{c}`" + (f" (app `{apps[c]}`)" if c in apps else "") for c in r.required_checks)
+
+
 def _list(items, empty: str = "(none configured)") -> str:
     items = [str(i) for i in items]
     return ", ".join(f"`{i}`" for i in items) if items else empty
@@ -25,7 +33,8 @@ def control_statements(s: Settings) -> dict[str, str]:
     fields = [j.fields.business_justification, j.fields.risk_assessment, j.fields.testing_plan]
     stale = "" if not s.review.allow_stale_approval else " (approvals of an earlier commit are accepted)"
     stale = stale or " on the pull request's final head commit"
-    self_merge = "may merge their own pull request" if s.sod.allow_self_merge else "does not merge the pull request"
+    self_merge = ("may merge their own pull request" if s.sod.allow_self_merge else
+                  "does not merge the pull request (when a merge queue merged it: does not add it to the queue)")
     staged = [r.repo for r in s.github.repositories if r.staging_environments]
     return {
         "CC8.1-01": f"Every pull request merged into a production branch names, in its title, an existing Jira "
@@ -42,7 +51,9 @@ def control_statements(s: Settings) -> dict[str, str]:
         f"its ticket's final approval; an actor the source does not name (a deleted or anonymous user) cannot "
         f"be shown to be someone else, so such a clause fails.",
         "CC8.1-05": "The pull request's head commit ran its required checks (per repository below, or every "
-        "check present) and each concluded success, neutral or skipped before the merge.",
+        "check present) and each concluded success, neutral or skipped before the merge; a check pinned to a "
+        "GitHub App (branch protection, an active ruleset, or `{name, app}` below) counts only when that app "
+        "reported it, and a check without a result is never green.",
         "CC8.1-06": f"Normal changes are moved into {_list(j.approval_statuses)} by a change approver "
         f"({_list(p.change_approvers)}) other than the author before their production deployment; pending "
         f"for {w.deploy_grace_hours} hours after the merge, then failing; standard and emergency changes "
@@ -95,7 +106,7 @@ def render_policy(s: Settings, as_of: datetime) -> str:
     for r in s.github.repositories:
         out.append(
             f"| `{r.repo}` | `{r.production_branch}` | {_list(r.production_environments)} | "
-            f"{_list(r.staging_environments, 'none')} | {_list(r.required_checks, 'every check present')} |"
+            f"{_list(r.staging_environments, 'none')} | {_checks(r)} |"
         )
     out += [
         "",

@@ -62,7 +62,13 @@ class ProtectionRoutes:
 
     def r_ruleset(self, req, ctx, full, r, id):
         rs = (r.get("rulesets") or {}).get(str(int(id)))
-        return json_response(ctx.ruleset(full, rs, full=True)) if rs else not_found()
+        if not rs:
+            return not_found()
+        # (r2) "bypass_actors is only returned if the user making the API request has write access
+        # to the ruleset": a token without admin on the repository (its ``permissions``) cannot write it
+        if (r.get("permissions") or {}).get("admin", True) is False:
+            rs = {**rs, "read_only": True}
+        return json_response(ctx.ruleset(full, rs, full=True))
 
     # ------------------------------------------------------------------ environments
     def r_environments(self, req, ctx, full, r):

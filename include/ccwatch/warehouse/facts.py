@@ -57,6 +57,11 @@ def _load_config(con: duckdb.DuckDBPyConnection, s: Settings, as_of: datetime) -
         con.executemany("INSERT INTO _repos VALUES (?, ?, ?, ?, ?, ?)", [
             [r.repo, r.production_branch, bool(r.staging_environments), list(r.required_checks),
              list(r.production_environments), list(r.staging_environments)] for r in repos])
+    # (r2) required_checks entries {name, app}: the check counts only from that GitHub App (its slug)
+    con.execute("CREATE OR REPLACE TEMP TABLE _check_pins (repo VARCHAR, name VARCHAR, app VARCHAR)")
+    pins = [[r.repo, name, app] for r in repos for name, app in r.required_check_apps]
+    if pins:
+        con.executemany("INSERT INTO _check_pins VALUES (?, ?, ?)", pins)
     con.execute("CREATE OR REPLACE TEMP TABLE _envs AS SELECT repo, unnest(production_environments) AS env, "
                 "'production' AS env_kind FROM _repos UNION ALL SELECT repo, unnest(staging_environments), "
                 "'staging' FROM _repos")

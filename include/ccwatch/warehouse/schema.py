@@ -16,7 +16,7 @@ import time
 
 import duckdb
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 
 # Each migration is applied once, in order; never edit a shipped one, add a new one.
 MIGRATIONS: dict[int, str] = {
@@ -408,6 +408,43 @@ CREATE TABLE IF NOT EXISTS settings_history (
     sha256       VARCHAR NOT NULL,       -- of the payload's canonical JSON
     PRIMARY KEY (as_of, kind, natural_key)
 );
+""",
+    11: """
+-- (r2) Merge queues (CONTROLS.md "People": the merger of a PR a merge queue merged is whoever added it
+-- to the queue).  One row per GraphQL ``AddedToMergeQueueEvent`` of a merged PR (the gql_pull node's
+-- ``timelineItems``, the last 5), replaced with the PR's node.  The enqueuer is ``enqueuer`` (a User),
+-- else the event's ``actor`` (REST spelling: a Bot with ``[bot]``); NULL when GitHub names nobody.
+-- Required checks pinned to apps need no table: classic ``checks[].app_id`` and rulesets'
+-- ``integration_id`` are in ``branch_rules.parameters`` as fetched (controls/testing.py).
+CREATE TABLE IF NOT EXISTS merge_queue_events (
+    repo           VARCHAR NOT NULL,
+    pr_number      INTEGER NOT NULL,
+    event_id       VARCHAR NOT NULL,  -- the event's node id
+    "at"           TIMESTAMP,         -- createdAt (quoted: AT is reserved in DuckDB 2.x)
+    enqueuer_login VARCHAR,           -- who added the PR to the queue; NULL: unknown (deleted account, none named)
+    actor_login    VARCHAR,
+    actor_type     VARCHAR,           -- User | Bot | ...
+    PRIMARY KEY (repo, pr_number, event_id)
+);
+
+-- PR nodes stored before this migration already carry their events: read them now, so a PR merged by
+-- the queue is not judged "queued by an unknown person" until it is fetched again.
+INSERT OR REPLACE INTO merge_queue_events
+SELECT repo, pr_number, event_id, "at", coalesce(enqueuer_login, actor_login), actor_login, actor_type
+FROM (
+    SELECT split_part(r.natural_key, '#', 1) AS repo, TRY_CAST(split_part(r.natural_key, '#', 2) AS INTEGER) AS pr_number,
+           json_extract_string(e.v, '$.id') AS event_id,
+           TRY_CAST(json_extract_string(e.v, '$.createdAt') AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS "at",
+           nullif(json_extract_string(e.v, '$.enqueuer.login'), 'ghost') AS enqueuer_login,
+           nullif(json_extract_string(e.v, '$.actor.login')
+                  || CASE WHEN json_extract_string(e.v, '$.actor.__typename') = 'Bot'
+                           AND NOT ends_with(json_extract_string(e.v, '$.actor.login'), '[bot]') THEN '[bot]' ELSE '' END,
+                  'ghost') AS actor_login,
+           json_extract_string(e.v, '$.actor.__typename') AS actor_type
+    FROM raw_payloads r, unnest(json_extract(r.payload, '$.timelineItems.nodes[*]')) AS e(v)
+    WHERE r.source = 'github' AND r.kind = 'gql_pull' AND r.status_code = 200
+)
+WHERE pr_number IS NOT NULL AND event_id IS NOT NULL;
 """,
 }
 

@@ -42,6 +42,11 @@ CASES = [
      lambda w, r: rulesets(w, r, bypass=2)),
     ("ruleset_bypass_unknown", "CC8.1-11", "fail", "unknown (unreadable) bypass actors",
      lambda w, r: rulesets(w, r, bypass=None)),
+    # (r2) an absent bypass list is unknown, and the detail says so rather than "bypassable"
+    ("ruleset_bypass_unknown_says_why", "CC8.1-11", "fail",
+     "applies to administrators (cannot be verified: bypass list unknown for ruleset 7: GitHub returns "
+     "bypass_actors only to a token with write access to the ruleset)",
+     lambda w, r: rulesets(w, r, bypass=None)),
     ("ruleset_evaluate_ignored", "CC8.1-11", "fail", "missing: requires a pull request",
      lambda w, r: rulesets(w, r, enforcement="evaluate")),
     ("ruleset_disabled_ignored", "CC8.1-11", "fail", "forbids deletion",

@@ -189,5 +189,70 @@ def deployer_deleted_account(w, n):  # r2: an actor the source does not name can
     return c["id"]
 
 
+# --- (r2) merge queues: the merger is whoever added the PR to the queue --------------------------
+QUEUE_BOT = "github-merge-queue[bot]"
+
+
+def queue_merged(w, n, *queued):
+    """A good PR merged 11-10 10:00 by the merge queue's bot; ``queued``: (enqueuer, 'MM-DD HH:MM') events."""
+    c = w.good_pr(n)
+    w.con.execute("UPDATE pull_requests SET merged_by_login = ? WHERE repo = ? AND number = ?", [QUEUE_BOT, w.pay, n])
+    for who, at in queued:
+        w.queue_event(w.pay, n, who, T(at))
+    return c
+
+
+@case("CC8.1-04", "fail", "carol-dev merged their own PR: added it to the merge queue at 2026-11-10T09:30Z "
+                          "(merged by github-merge-queue[bot])")
+def queue_author_enqueued_own_pr(w, n):  # the way through of issue #12 item 7
+    return queue_merged(w, n, ("carol-dev", "11-10 09:30"))["id"]
+
+
+@case("CC8.1-04", "pass", "merged by bob-rev through the merge queue (added at 2026-11-10T09:30Z; "
+                          "merged by github-merge-queue[bot])")
+def queue_reviewer_enqueued(w, n):
+    return queue_merged(w, n, ("bob-rev", "11-10 09:30"))["id"]
+
+
+@case("CC8.1-04", "fail", "carol-dev merged their own PR: added it to the merge queue at 2026-11-10T09:40Z")
+def queue_last_enqueue_before_merge_counts(w, n):  # bob queued, it was dequeued, carol queued it again
+    return queue_merged(w, n, ("bob-rev", "11-10 09:00"), ("carol-dev", "11-10 09:40"))["id"]
+
+
+@case("CC8.1-04", "pass", "merged by bob-rev through the merge queue")
+def queue_enqueue_after_merge_ignored(w, n):  # an event after the merge did not queue this merge
+    return queue_merged(w, n, ("bob-rev", "11-10 09:00"), ("carol-dev", "11-10 10:30"))["id"]
+
+
+@case("CC8.1-04", "fail", "the merge queue (github-merge-queue[bot]) merged the PR and who added it to the queue is "
+                          "unknown (no AddedToMergeQueueEvent before the merge)")
+def queue_no_enqueue_event(w, n):
+    return queue_merged(w, n)["id"]
+
+
+@case("CC8.1-04", "fail", "who added it to the queue is unknown (the last AddedToMergeQueueEvent before the merge, "
+                          "at 2026-11-10T09:30Z, names no user)")
+def queue_enqueuer_deleted(w, n):  # enqueuer and actor gone (ghost): unknown, never "someone else"
+    c = queue_merged(w, n)
+    w.queue_event(w.pay, n, None, T("11-10 09:30"), actor=None)
+    return c["id"]
+
+
+@case("CC8.1-04", "fail", "carol-dev merged their own PR: added it to the merge queue at 2026-11-10T09:30Z "
+                          "(merged by bob-rev; the activity log shows merge_queue_merge)")
+def queue_merge_in_activity_log(w, n):  # merged_by names a person, the log says the queue merged it
+    c = w.good_pr(n)
+    w.queue_event(w.pay, n, "carol-dev", T("11-10 09:30"))
+    w.activity(w.pay, "merge_queue_merge", T("11-10 10:00"), QUEUE_BOT, sha(f"{w.pay}-before"), c["merge"])
+    return c["id"]
+
+
+@case("CC8.1-04", "pass", "merged by bob-rev")
+def queue_event_without_queue_merge_ignored(w, n):  # queued, dequeued, then merged by hand by bob
+    c = w.good_pr(n)
+    w.queue_event(w.pay, n, "carol-dev", T("11-10 09:30"))
+    return c["id"]
+
+
 world, test_case, test_every_reachable_status_is_covered = case.tests(
     reachable(("CC8.1-03", "CC8.1-04"), ("pass", "fail")))

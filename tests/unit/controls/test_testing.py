@@ -87,5 +87,124 @@ def checks_status_error_web(w, n):
     return c["id"]
 
 
+# --- (r2) required checks pinned to a GitHub App; no result is never green ------------------------
+
+
+def classic_pin(w, repo, context, app_id):
+    """Classic protection's required_status_checks as the normaliser stores it (``checks[]``)."""
+    w.rule(repo, "classic", "required_status_checks",
+           parameters={"required_status_checks": [{"context": context, "app_id": app_id}],
+                       "strict_required_status_checks_policy": True})
+
+
+def ruleset_pin(w, repo, context, integration_id, enforcement="active"):
+    """A ruleset's required_status_checks rule (``/rules/branches/{b}`` parameters)."""
+    w.rule(repo, "ruleset", "required_status_checks", ruleset_id=9, enforcement=enforcement, bypass=0,
+           parameters={"required_status_checks": [{"context": context, "integration_id": integration_id}],
+                       "strict_required_status_checks_policy": False})
+
+
+def failed_build_then_user_status(w, n):
+    """The way through of issue #12 item 5: the app's build check run failed, then a person with
+    push access posted a commit status build=success on the head."""
+    c = w.good_pr(n, checks=False)
+    w.check_run(w.pay, c["head"], "test", "success", T("11-10 08:00"), T("11-10 08:10"))
+    w.check_run(w.pay, c["head"], "build", "failure", T("11-10 08:00"), T("11-10 08:10"))
+    w.commit_status(w.pay, c["head"], "build", "success", T("11-10 08:30"), creator="carol-dev")
+    return c
+
+
+@case("CC8.1-05", "fail", "failed: build failure by app github-actions (required from app github-actions "
+                          "(id 15368, branch protection); not counted: status success by carol-dev")
+def pinned_by_protection_user_status_ignored(w, n):
+    c = failed_build_then_user_status(w, n)
+    classic_pin(w, w.pay, "build", 15368)
+    return c["id"]
+
+
+@case("CC8.1-05", "fail", "required from app github-actions (id 15368, ruleset 9)")
+def pinned_by_ruleset_user_status_ignored(w, n):
+    c = failed_build_then_user_status(w, n)
+    ruleset_pin(w, w.pay, "build", 15368)
+    return c["id"]
+
+
+@case("CC8.1-05", "fail", "required from app github-actions (required_checks)")
+def pinned_by_config_user_status_ignored(w, n):
+    c = failed_build_then_user_status(w, n)
+    w.repo_config(w.pay, required_checks=("test", "build"), required_check_apps=(("build", "github-actions"),))
+    return c["id"]
+
+
+@case("CC8.1-05", "pass", "build success (latest of 2 runs)")
+def unpinned_user_status_still_counts(w, n):  # without a pin a status of any creator counts (r1 rule)
+    return failed_build_then_user_status(w, n)["id"]
+
+
+@case("CC8.1-05", "pass", "build success (latest of 2 runs)")
+def pin_any_source_app_id_minus_one(w, n):  # classic app_id -1 / null: "any source"
+    c = failed_build_then_user_status(w, n)
+    classic_pin(w, w.pay, "build", -1)
+    return c["id"]
+
+
+@case("CC8.1-05", "pass", "build success (latest of 2 runs)")
+def pin_of_evaluate_mode_ruleset_ignored(w, n):  # a ruleset in evaluate mode enforces nothing
+    c = failed_build_then_user_status(w, n)
+    ruleset_pin(w, w.pay, "build", 15368, enforcement="evaluate")
+    return c["id"]
+
+
+@case("CC8.1-05", "pass", "build success by github-actions[bot] (required from app github-actions")
+def pinned_status_from_the_apps_bot_counts(w, n):
+    c = w.good_pr(n, checks=False)
+    w.check_run(w.pay, c["head"], "test", "success", T("11-10 08:00"), T("11-10 08:10"))
+    w.commit_status(w.pay, c["head"], "build", "success", T("11-10 08:30"), creator="github-actions[bot]")
+    classic_pin(w, w.pay, "build", 15368)
+    return c["id"]
+
+
+@case("CC8.1-05", "fail", "required check(s) never ran before the merge: build (required from app buildkite "
+                          "(required_checks); not counted: check run success by app github-actions)")
+def pinned_to_another_app(w, n):  # the run is green but from the wrong app
+    c = w.good_pr(n)
+    w.repo_config(w.pay, required_checks=("test", "build"), required_check_apps=(("build", "buildkite"),))
+    return c["id"]
+
+
+@case("CC8.1-05", "fail", "build (required from app (slug unknown) (id 4242, branch protection); "
+                          "not counted: status success by some-ci[bot])")
+def pinned_app_never_seen_slug_unknown(w, n):  # no run of App 4242 anywhere: its bot cannot be named
+    c = w.good_pr(n, checks=False)
+    w.check_run(w.pay, c["head"], "test", "success", T("11-10 08:00"), T("11-10 08:10"))
+    w.commit_status(w.pay, c["head"], "build", "success", T("11-10 08:30"), creator="some-ci[bot]")
+    classic_pin(w, w.pay, "build", 4242)
+    return c["id"]
+
+
+@case("CC8.1-05", "fail", "ci/jenkins has no state (no result is never green)")
+def status_with_null_state_web(w, n):
+    c = w.good_pr(n, repo=w.web, ticket=f"WEB-{n}", checks=False)
+    w.commit_status(w.web, c["head"], "ci/jenkins", "success", T("11-10 08:00"))
+    w.commit_status(w.web, c["head"], "ci/jenkins", None, T("11-10 08:05"))
+    return c["id"]
+
+
+@case("CC8.1-05", "fail", "build queued not finished at the merge")
+def check_run_still_queued_web(w, n):  # queued: no started_at nor completed_at, still a check on the head
+    c = w.good_pr(n, repo=w.web, ticket=f"WEB-{n}", checks=False)
+    w.check_run(w.web, c["head"], "lint", "success", T("11-10 08:00"), T("11-10 08:01"))
+    w.check_run(w.web, c["head"], "build", None, None, None, status="queued")
+    return c["id"]
+
+
+@case("CC8.1-05", "fail", "build completed without a conclusion (no result is never green)")
+def check_run_completed_without_conclusion(w, n):
+    c = w.good_pr(n, checks=False)
+    w.check_run(w.pay, c["head"], "test", "success", T("11-10 08:00"), T("11-10 08:10"))
+    w.check_run(w.pay, c["head"], "build", None, T("11-10 08:00"), T("11-10 08:10"))
+    return c["id"]
+
+
 world, test_case, test_every_reachable_status_is_covered = case.tests(
     reachable(("CC8.1-05",), ("pass", "fail")))

@@ -145,3 +145,37 @@ def test_a_lower_migration_landing_after_a_higher_one_still_runs(tmp_path, monke
         assert con.execute("SELECT count(*) FROM schema_version WHERE version = 7").fetchone()[0] == 1
     finally:
         con.close()
+
+
+def test_migration_11_reads_the_merge_queue_events_of_stored_pr_nodes(tmp_path):
+    """PR nodes loaded before migration 11 already hold their AddedToMergeQueueEvents: the migration
+    stores them, so a PR the queue merged is not judged "queued by an unknown person" until refetched."""
+    import json
+
+    from ccwatch.warehouse.schema import MIGRATIONS, connect
+
+    node = {"number": 12, "mergedAt": "2026-11-02T10:00:00Z", "mergedBy": {"__typename": "Bot", "login": "github-merge-queue"},
+            "timelineItems": {"pageInfo": {"hasPreviousPage": False}, "nodes": [
+                {"id": "AMQE_1", "createdAt": "2026-11-02T09:00:00Z",
+                 "actor": {"__typename": "User", "login": "carol-dev", "id": "U_1"},
+                 "enqueuer": {"login": "carol-dev", "id": "U_1"}},
+                {"id": "AMQE_2", "createdAt": "2026-11-02T09:30:00+00:00",
+                 "actor": {"__typename": "Bot", "login": "mergify", "id": "BOT_1"}, "enqueuer": None},
+                {"id": "AMQE_3", "createdAt": "2026-11-02T09:40:00Z", "actor": None, "enqueuer": None}]}}
+    path = tmp_path / "w.duckdb"
+    con = connect(str(path))
+    con.execute("DELETE FROM schema_version WHERE version = 11")
+    con.execute("DROP TABLE merge_queue_events")
+    con.execute("INSERT INTO raw_payloads VALUES ('github', 'gql_pull', 'acme/api#12', 'https://api.github.com/graphql', "
+                "TIMESTAMP '2026-11-02 11:00:00', NULL, 200, ?)", [json.dumps(node)])
+    con.execute("INSERT INTO raw_payloads VALUES ('github', 'gql_pull', 'acme/api#13', 'https://api.github.com/graphql', "
+                "TIMESTAMP '2026-11-02 11:00:00', NULL, 200, ?)", [json.dumps({"number": 13})])  # revision 1
+    con.close()
+    con = connect(str(path))  # connect() migrates
+    assert 11 in MIGRATIONS
+    rows = con.execute('SELECT repo, pr_number, event_id, "at", enqueuer_login, actor_login, actor_type '
+                       "FROM merge_queue_events ORDER BY event_id").fetchall()
+    assert [(r[0], r[1], r[2], r[3].isoformat(), *r[4:]) for r in rows] == [
+        ("acme/api", 12, "AMQE_1", "2026-11-02T09:00:00", "carol-dev", "carol-dev", "User"),
+        ("acme/api", 12, "AMQE_2", "2026-11-02T09:30:00", "mergify[bot]", "mergify[bot]", "Bot"),
+        ("acme/api", 12, "AMQE_3", "2026-11-02T09:40:00", None, None, None)]

@@ -123,6 +123,10 @@ def _dispatch(b: Batch, rec: RawRecord, c: Context, settings: Settings, fields_p
         elif kind == "gql_pull":  # pieces the batch also has a REST record of come from that record
             for table, scope, rows in ng.gql_pull_parts(rec, lambda k, nk: ("github", k, nk) in latest):
                 b.add(table, scope, rows)
+            queued = ng.gql_queue_event_rows(rec)  # (r2) who added it to the merge queue: the node only
+            if queued is not None:
+                repo, num = split_key(key, "#")
+                b.add("merge_queue_events", {"repo": repo, "pr_number": int(num)}, queued)
         elif kind == "deployments":
             repo, env = split_key(key, ":")
             b.add("deployments", {"repo": repo, "environment": env}, deployment_rows(rec))

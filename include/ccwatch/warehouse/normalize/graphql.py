@@ -62,7 +62,8 @@ changes when it finishes, and the next load replaces the commit's rows whole).
 
 Who reported a check (``checks.app_id``/``app_slug``/``creator_login``, migration 5): a check run's
 app is its check suite's ``app {databaseId slug}``; a status context's creator is its ``creator``
-in REST spelling.  The PR's merge-queue events (``timelineItems``) stay in the raw node only.
+in REST spelling.  (r2) The PR's merge-queue events (``timelineItems``: ``AddedToMergeQueueEvent``s)
+become ``merge_queue_events`` rows (migration 11), always from the node (REST has no counterpart).
 """
 
 from __future__ import annotations
@@ -243,6 +244,27 @@ def gql_pull_parts(rec: RawRecord, in_batch: InBatch) -> list[Part]:
     if commit is not None and "statuses" in todo:
         parts.append(("checks", {"repo": repo, "sha": sha, "kind": "status"}, gql_status_rows(repo, commit)))
     return parts
+
+
+def gql_queue_event_rows(rec: RawRecord) -> list[dict[str, Any]] | None:
+    """(r2) The PR's ``AddedToMergeQueueEvent``s: who added it to the merge queue (``enqueuer``, a
+    User; else the event's ``actor`` in REST spelling); None when the node selected no timeline
+    (a revision-1 node)."""
+    repo, num = split_key(rec.natural_key, "#")
+    p = _payload(rec)
+    if not isinstance(p.get("timelineItems"), dict):
+        return None
+    rows = []
+    for e in p["timelineItems"].get("nodes") or []:
+        if not isinstance(e, dict) or not e.get("id"):
+            continue  # another event type (the query asks for this one only)
+        who = rest_user(e.get("actor"))
+        actor = user_login(who)
+        enqueuer = user_login(e.get("enqueuer")) if isinstance(e.get("enqueuer"), dict) else None
+        rows.append({"repo": repo, "pr_number": int(num), "event_id": str(e["id"]),
+                     "at": parse_ts(e.get("createdAt")), "enqueuer_login": enqueuer or actor,
+                     "actor_login": actor, "actor_type": user_type(who)})
+    return rows
 
 
 # --- gql_commit_pulls --------------------------------------------------------------

@@ -424,3 +424,20 @@ def tar_bytes(archive: Path, name: str) -> bytes:
 
 D_EXCEPTION_COLUMNS = ("as_of", "entry", "id", "change_id", "repo", "control_id", "justification", "approved_by",
                        "approved_at", "expires", "status", "reason", "detail", "result_status", "applied")
+
+
+def test_policy_names_the_app_a_required_check_is_pinned_to():
+    """(r2) POLICY.md states which app must report a pinned required check."""
+    from dataclasses import replace
+
+    from ccwatch.publish.policy import control_statements, render_policy
+    from ccwatch.settings import load_settings
+
+    from tests.helpers.paths import CONFIG
+
+    s = load_settings(CONFIG)
+    pay = replace(s.github.repositories[0], required_checks=("test", "build"),
+                  required_check_apps=(("build", "github-actions"),))
+    s = replace(s, github=replace(s.github, repositories=(pay, *s.github.repositories[1:])))
+    assert "`test`, `build` (app `github-actions`)" in render_policy(s, datetime(2026, 11, 25, tzinfo=UTC))
+    assert "counts only when that app reported it" in control_statements(s)["CC8.1-05"]

@@ -212,6 +212,8 @@ CASES = {
 def test_gql_pull_gives_the_rest_rows(spec, settings):
     rest = normalize_batch(rest_records(spec), settings)
     gql = normalize_batch([gql_record(spec)], settings)
+    # (r2) the merge-queue events have no REST counterpart (test_merge_queue_events_* below)
+    assert gql.rows.pop("merge_queue_events") == [] and gql.scopes.pop("merge_queue_events")
     rest.rows["checks"] = latest_statuses(rest.rows.get("checks", []))
     assert table_rows(gql) == table_rows(rest)
     assert scopes(gql) == scopes(rest)
@@ -337,6 +339,7 @@ def test_rest_record_supplies_an_overflowing_piece(name, settings):
         normalize_batch([node_rec], settings)
     extra = [r for r in rest_records(spec) if r.kind in kinds]
     mixed = normalize_batch([node_rec, *extra], settings)
+    assert mixed.rows.pop("merge_queue_events") == []  # (r2) always from the node: no REST counterpart
     rest = normalize_batch(rest_records(spec), settings)
     rest.rows["checks"] = latest_statuses(rest.rows.get("checks", []))
     if "statuses" in kinds:  # the REST statuses record keeps its whole history
@@ -514,3 +517,47 @@ def test_a_later_load_of_the_other_source_replaces_the_rows(first, then, setting
     load_records(con, recs[then](newer), settings)
     load_records(ref, recs[then](newer), settings)
     assert dump(con) == dump(ref)
+
+
+# --- (r2) merge queues: who added the PR to the queue -------------------------------------------
+
+
+def queue_event(eid, at, actor_login, enqueuer="same"):
+    a = actor(actor_login)
+    enq = a if enqueuer == "same" else actor(enqueuer)
+    return {"id": f"AMQE_kwDO{eid}", "createdAt": at, "actor": a,
+            "enqueuer": {"login": enq["login"], "id": enq["id"]} if enq and enq["__typename"] == "User" else None}
+
+
+def test_merge_queue_events_are_stored_with_their_enqueuer(settings):
+    node = gql_node(variant(pull__merged_by="github-merge-queue[bot]"))
+    node["timelineItems"]["nodes"] = [
+        queue_event("A1", "2026-11-02T08:00:00Z", "bob-rev"),
+        queue_event("A2", "2026-11-02T09:00:00Z", "mergify[bot]"),  # a Bot actor: no User enqueuer
+        queue_event("A3", "2026-11-02T09:30:00Z", None, enqueuer=None),  # deleted account: nobody named
+        queue_event("A4", "2026-11-02T09:40:00Z", "ghost"),
+    ]
+    batch = normalize_batch([rec("github", "gql_pull", f"{REPO}#12", node)], settings)
+    got = sorted((r["event_id"], r["at"].isoformat(), r["enqueuer_login"], r["actor_login"], r["actor_type"])
+                 for r in batch.rows["merge_queue_events"])
+    assert got == [("AMQE_kwDOA1", "2026-11-02T08:00:00", "bob-rev", "bob-rev", "User"),
+                   ("AMQE_kwDOA2", "2026-11-02T09:00:00", "mergify[bot]", "mergify[bot]", "Bot"),
+                   ("AMQE_kwDOA3", "2026-11-02T09:30:00", None, None, None),
+                   ("AMQE_kwDOA4", "2026-11-02T09:40:00", None, None, None)]
+    assert batch.scopes["merge_queue_events"] == [{"repo": REPO, "pr_number": 12}]
+    assert batch.rows["pull_requests"][0]["merged_by_login"] == "github-merge-queue[bot]"
+
+
+def test_merge_queue_events_come_from_the_node_even_when_rest_supplies_the_pull(settings):
+    spec = variant()
+    node = gql_node(spec, more=("labels",))  # labels overflow: the pull row comes from REST
+    node["timelineItems"]["nodes"] = [queue_event("B1", "2026-11-02T09:00:00Z", "carol-dev")]
+    batch = normalize_batch([rest_records(spec)[0], rec("github", "gql_pull", f"{REPO}#12", node)], settings)
+    assert [r["enqueuer_login"] for r in batch.rows["merge_queue_events"]] == ["carol-dev"]
+
+
+def test_a_revision1_node_without_timeline_items_stores_no_events(settings):
+    node = gql_node(variant())
+    del node["timelineItems"]
+    batch = normalize_batch([rec("github", "gql_pull", f"{REPO}#12", node)], settings)
+    assert "merge_queue_events" not in batch.rows
