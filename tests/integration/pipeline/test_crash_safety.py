@@ -21,7 +21,9 @@ run two at a time, each as soon as the snapshot it starts from exists.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import os
 import re
@@ -67,6 +69,8 @@ HASHES = ("manifest.json", "SHA256SUMS")
 # OSCAL says when the data was collected (the fetch span): compared without those times
 OSCAL = "oscal-assessment-results.json"
 OSCAL_FETCH_TIMES = ("start", "end", "collected", "last-modified")
+# settings_at_merge.json names the earliest snapshot's time (a fetch time) when none precedes the merge
+FETCH_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?Z")
 
 
 @dataclass(frozen=True)
@@ -167,6 +171,12 @@ def evidence_files(folder: Path) -> dict[str, str | None]:
             out[rel] = None
         elif rel.startswith("changes/"):
             data = _without_fetch_provenance(json.loads(f.read_text(encoding="utf-8")))
+            if rel.endswith("/settings_at_merge.json"):  # snapshot times are when GitHub answered
+                data = json.loads(FETCH_TIME.sub("<fetch time>", json.dumps(_without_keys(data, ("taken_at",)))))
+            out[rel] = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+        elif rel == "reconciliation.csv":  # searched_at: when the count was fetched
+            rows = list(csv.DictReader(io.StringIO(f.read_text(encoding="utf-8"))))
+            data = [{k: v for k, v in r.items() if k != "searched_at"} for r in rows]
             out[rel] = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
         elif rel == OSCAL:
             data = _without_keys(json.loads(f.read_text(encoding="utf-8")), OSCAL_FETCH_TIMES)
