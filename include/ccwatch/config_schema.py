@@ -6,6 +6,7 @@ file are readable on their own: each entry is ``key -> (kind, required)``.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -190,3 +191,17 @@ class UniqueKeyLoader(yaml.SafeLoader):
                     )
                 seen.add(key_node.value)
         return super().construct_mapping(node, deep)
+
+
+def read_yaml(path: Path, name: str, what: str, loader: type[yaml.SafeLoader] = UniqueKeyLoader,
+              error: type[ConfigError] = ConfigError) -> tuple[bytes, Any]:
+    """(bytes, document) of a YAML file (the config, the exceptions register); an unreadable file or
+    invalid YAML raises ``error`` naming the file as ``name`` and what it is (``what``)."""
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        raise error(f"{name}: cannot read {what}: {exc.strerror or exc}") from None
+    try:
+        return content, yaml.load(content, Loader=loader)  # a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise error(f"{name}: not valid YAML: {exc}") from None

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from ccwatch.config_schema import SCHEMA, Checker, ConfigError, UniqueKeyLoader
+from ccwatch.config_schema import SCHEMA, Checker, ConfigError, read_yaml
 
 __all__ = ["ConfigError", "Settings", "load_settings", "ccwatch_home", "config_path"]
 
@@ -203,14 +203,7 @@ def load_settings(path: str | os.PathLike | None = None) -> Settings:
     checker = Checker(p.name if p.parent == DEFAULT_CONFIG.parent else str(p))
     if not p.is_file():
         raise ConfigError(f"{p}: config file not found (set CCWATCH_CONFIG to its path)")
-    try:
-        raw_bytes = p.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{checker.file}: cannot read the config file: {exc.strerror or exc}") from None
-    try:
-        doc = yaml.load(raw_bytes, Loader=UniqueKeyLoader)  # a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{checker.file}: not valid YAML: {exc}") from None
+    raw_bytes, doc = read_yaml(p, checker.file, "the config file")
     if doc is None:
         doc = {}
     d = checker.check(doc, SCHEMA, "", "")

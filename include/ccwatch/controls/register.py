@@ -25,9 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from ccwatch.config_schema import ConfigError, UniqueKeyLoader
+from ccwatch.config_schema import ConfigError, UniqueKeyLoader, read_yaml
 from ccwatch.controls.catalogue import CONTROL_IDS, control_entry
 from ccwatch.settings import PROJECT_ROOT, Settings
 
@@ -131,14 +129,7 @@ def load_register(path: str | Path) -> Register:
         raise RegisterError(f"{where}: exceptions register not found (config key exceptions)")
     if not p.is_file():
         raise RegisterError(f"{where}: not a file (config key exceptions names the register file)")
-    try:
-        content = p.read_bytes()
-    except OSError as exc:
-        raise RegisterError(f"{where}: cannot read the exceptions register: {exc.strerror or exc}") from None
-    try:
-        doc = yaml.load(content, Loader=_Loader)  # a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        raise RegisterError(f"{where}: not valid YAML: {exc}") from None
+    content, doc = read_yaml(p, where, "the exceptions register", _Loader, RegisterError)
     if doc is None:
         doc = []
     if not isinstance(doc, list):
