@@ -55,6 +55,8 @@ from rfc3161_client import (
     decode_timestamp_response,
 )
 
+from ccwatch.publish.evidence.der import children, decode_oid, sort_token_certificates, tlv
+
 TIMESTAMP_FILE = "manifest.json.tsr"
 SHA256_OID = x509.ObjectIdentifier("2.16.840.1.101.3.4.2.1")
 MAX_RESPONSE_BYTES = 256 * 1024  # real replies are 2-10 KiB (token + a few certificates)
@@ -121,60 +123,6 @@ def load_trust_anchors(path: str | os.PathLike[str]) -> list[x509.Certificate]:
     return certs
 
 
-def _tlv(buf: bytes, pos: int) -> tuple[int, int, int]:
-    """(tag, content_start, content_end) of the DER TLV at pos. Raises ValueError on nonsense."""
-    if pos + 2 > len(buf):
-        raise ValueError("truncated")
-    tag, ln = buf[pos], buf[pos + 1]
-    if ln < 0x80:
-        start, length = pos + 2, ln
-    else:
-        n = ln & 0x7F
-        if n == 0 or n > 4:
-            raise ValueError("unsupported length")
-        start, length = pos + 2 + n, int.from_bytes(buf[pos + 2 : pos + 2 + n], "big")
-    if start + length > len(buf):
-        raise ValueError("truncated")
-    return tag, start, start + length
-
-
-def der_sort_token_certificates(resp: bytes) -> bytes:
-    """Return ``resp`` with SignedData.certificates in DER SET OF order.
-
-    Why: ``openssl ts -reply`` (and other OpenSSL-based TSAs) write the certificates in
-    insertion order (signer first, then the chain). DER requires a SET OF sorted by encoding,
-    and rfc3161-client's parser (rust-asn1) rejects an unsorted set with
-    ``ParseError { kind: InvalidSetOrdering, ... SignedData::certificates }``. The field is
-    outside the CMS signature, so reordering it changes nothing that is signed; the total
-    length is unchanged so no outer length is touched. Used only on the in-memory copy that is
-    handed to rfc3161-client; the stored .tsr stays byte-for-byte what the TSA sent.
-    """
-    # TimeStampResp SEQUENCE { status SEQUENCE, timeStampToken ContentInfo OPTIONAL }
-    _, s, e = _tlv(resp, 0)
-    _, _, p = _tlv(resp, s)  # skip status
-    if p >= e:
-        return resp  # no token (rejection)
-    _, ci_s, _ = _tlv(resp, p)  # ContentInfo SEQUENCE
-    _, _, p = _tlv(resp, ci_s)  # contentType OID
-    _, x_s, _ = _tlv(resp, p)  # [0] EXPLICIT
-    _, sd_s, sd_e = _tlv(resp, x_s)  # SignedData SEQUENCE
-    p = sd_s
-    for _ in range(3):  # version, digestAlgorithms, encapContentInfo
-        _, _, p = _tlv(resp, p)
-    if p >= sd_e or resp[p] != 0xA0:  # certificates [0] IMPLICIT absent
-        return resp
-    _, c_s, c_e = _tlv(resp, p)
-    items, q = [], c_s
-    while q < c_e:
-        _, _, end = _tlv(resp, q)
-        items.append(resp[q:end])
-        q = end
-    ordered = sorted(items)
-    if ordered == items:
-        return resp
-    return resp[:c_s] + b"".join(ordered) + resp[c_e:]
-
-
 def parse_response(der: bytes) -> TimeStampResponse:
     """Parse a DER TimeStampResp with rfc3161-client (tolerating unsorted certificate sets)."""
     if not der:
@@ -187,7 +135,7 @@ def parse_response(der: bytes) -> TimeStampResponse:
         if "InvalidSetOrdering" not in str(first):
             raise TimestampMalformed(f"not a DER RFC 3161 TimeStampResp ({_short(first)})") from None
     try:
-        return decode_timestamp_response(der_sort_token_certificates(der))
+        return decode_timestamp_response(sort_token_certificates(der))
     except ValueError as e:
         raise TimestampMalformed(f"not a DER RFC 3161 TimeStampResp ({_short(e)})") from None
 
@@ -236,31 +184,6 @@ _RSA_PKCS1 = {"1.2.840.113549.1.1.1", "1.2.840.113549.1.1.11", "1.2.840.113549.1
 _ECDSA = {"1.2.840.10045.4.3.2", "1.2.840.10045.4.3.3", "1.2.840.10045.4.3.4"}
 
 
-def _children(buf: bytes, start: int, end: int) -> list[tuple[int, int, int, int]]:
-    """(tag, tlv_start, content_start, content_end) of each TLV in buf[start:end]."""
-    out, pos = [], start
-    while pos < end:
-        tag, cs, ce = _tlv(buf, pos)
-        if ce > end:
-            raise ValueError("truncated")
-        out.append((tag, pos, cs, ce))
-        pos = ce
-    return out
-
-
-def _decode_oid(body: bytes) -> str:
-    if not body:
-        raise ValueError("empty OID")
-    first, parts, n = body[0], [], 0
-    parts += [min(first // 40, 2), first - 40 * min(first // 40, 2)]
-    for b in body[1:]:
-        n = (n << 7) | (b & 0x7F)
-        if not b & 0x80:
-            parts.append(n)
-            n = 0
-    return ".".join(str(x) for x in parts)
-
-
 def check_token_signature(response_der: bytes, resp: TimeStampResponse) -> str:
     """Verify the token's CMS signature with the signer certificate the token itself carries: the
     signed attributes' messageDigest equals the digest of the encapsulated TSTInfo, and the
@@ -270,39 +193,39 @@ def check_token_signature(response_der: bytes, resp: TimeStampResponse) -> str:
     signed it (anyone can make a certificate): that takes a trust anchor (:func:`verify_timestamp`
     with ``trust_anchors``).  Raises :class:`TimestampVerificationError` or :class:`TimestampMalformed`."""
     try:
-        der = der_sort_token_certificates(response_der)
-        _, s, e = _tlv(der, 0)
-        items = _children(der, s, e)
+        der = sort_token_certificates(response_der)
+        _, s, e = tlv(der, 0)
+        items = children(der, s, e)
         if len(items) < 2:
             raise TimestampVerificationError("the reply holds no time-stamp token")
         _, _, ci_s, ci_e = items[1]  # ContentInfo
-        ci = _children(der, ci_s, ci_e)
+        ci = children(der, ci_s, ci_e)
         _, _, x_s, x_e = ci[1]  # [0] EXPLICIT
-        _, _, sd_s, sd_e = _children(der, x_s, x_e)[0]  # SignedData
-        sd = _children(der, sd_s, sd_e)
+        _, _, sd_s, sd_e = children(der, x_s, x_e)[0]  # SignedData
+        sd = children(der, sd_s, sd_e)
         _, _, enc_s, enc_e = sd[2]  # encapContentInfo
-        enc = _children(der, enc_s, enc_e)
+        enc = children(der, enc_s, enc_e)
         _, _, ex_s, ex_e = enc[1]  # [0] EXPLICIT eContent
-        _, _, oct_s, oct_e = _children(der, ex_s, ex_e)[0]  # OCTET STRING: the DER TSTInfo
+        _, _, oct_s, oct_e = children(der, ex_s, ex_e)[0]  # OCTET STRING: the DER TSTInfo
         tst_info = der[oct_s:oct_e]
         signer_infos = [x for x in sd[3:] if x[0] == 0x31][-1]
-        sis = _children(der, signer_infos[2], signer_infos[3])
+        sis = children(der, signer_infos[2], signer_infos[3])
         if len(sis) != 1:
             raise TimestampVerificationError(f"the token has {len(sis)} SignerInfos, expected exactly one")
-        si = _children(der, sis[0][2], sis[0][3])
+        si = children(der, sis[0][2], sis[0][3])
         # version, sid, digestAlgorithm, [0] signedAttrs, signatureAlgorithm, signature
-        digest_oid = _decode_oid(der[slice(*_children(der, si[2][2], si[2][3])[0][2:4])])
+        digest_oid = decode_oid(der[slice(*children(der, si[2][2], si[2][3])[0][2:4])])
         attrs = next((x for x in si[3:] if x[0] == 0xA0), None)
         if attrs is None:
             raise TimestampVerificationError("the token's SignerInfo has no signed attributes (RFC 3161 requires them)")
         after = si[si.index(attrs) + 1:]
-        sig_oid = _decode_oid(der[slice(*_children(der, after[0][2], after[0][3])[0][2:4])])
+        sig_oid = decode_oid(der[slice(*children(der, after[0][2], after[0][3])[0][2:4])])
         signature = der[after[1][2]:after[1][3]]
         message_digest = None
-        for _, _, a_s, a_e in _children(der, attrs[2], attrs[3]):
-            attr = _children(der, a_s, a_e)
+        for _, _, a_s, a_e in children(der, attrs[2], attrs[3]):
+            attr = children(der, a_s, a_e)
             if der[attr[0][1]:attr[0][3]] == _OID_MESSAGE_DIGEST:
-                message_digest = der[slice(*_children(der, attr[1][2], attr[1][3])[0][2:4])]
+                message_digest = der[slice(*children(der, attr[1][2], attr[1][3])[0][2:4])]
         signed = b"\x31" + der[attrs[1] + 1:attrs[3]]  # the attributes as a DER SET: what was signed
     except (ValueError, IndexError):
         raise TimestampMalformed("the time-stamp token's CMS structure is unreadable") from None
