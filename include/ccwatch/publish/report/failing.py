@@ -3,7 +3,7 @@ streak began and how many days it has been open, its links (PR or commit, ticket
 files) and the detail line; and the failures an exception covers, listed apart.
 
 "First failed" is the earliest run date of the uninterrupted run of ``fail`` results of that
-change and control that reaches this date (``results.open_failures``): a run date on which the
+change and control that reaches this date (``results_history.open_failures``): a run date on which the
 pair passed, was pending, not applicable or not evaluated ends the streak; a date without any run
 is a gap and does not.  Days open = this date - first failed, in calendar days (0: new today).
 """

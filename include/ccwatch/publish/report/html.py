@@ -18,7 +18,7 @@ import duckdb
 from ccwatch import __version__
 from ccwatch.common.times import evidence_date, iso, naive_utc
 from ccwatch.controls.catalogue import CONTROL_NAMES, REPO_CONTROLS, STATUSES, control_name, control_sort_key
-from ccwatch.publish import results
+from ccwatch.publish import results, results_history
 from ccwatch.publish.report import failing, history, pending, views
 from ccwatch.publish.report.exceptions import render_invalid_exceptions
 from ccwatch.publish.report.gx import named_ids, render_gx
@@ -124,13 +124,13 @@ def render_report(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dat
     counts.update(results.status_counts(con, as_of))
     control_ids = sorted(counts, key=control_sort_key)
     change_ids = tuple(c for c in control_ids if c not in REPO_CONTROLS)
-    excepted_n = results.excepted_counts(con, as_of)
+    excepted_n = results_history.excepted_counts(con, as_of)
     # the excepted section when the date's run evaluated a register or a row carries an exception
     has_exceptions = bool(excepted_n) or results.exception_register(con, as_of) is not None
-    open_rows = results.open_failures(con, as_of, top_n, change_ids, excepted=False) if change_ids else []
-    excepted_rows = results.open_failures(con, as_of, top_n, change_ids, excepted=True) if has_exceptions else []
+    open_rows = results_history.open_failures(con, as_of, top_n, change_ids, excepted=False) if change_ids else []
+    excepted_rows = results_history.open_failures(con, as_of, top_n, change_ids, excepted=True) if has_exceptions else []
     pending_rows = results.top_results(con, as_of, "pending", 1 << 40, change_ids) if change_ids else []
-    dod = results.day_over_day(con, as_of, top_n)
+    dod = results_history.day_over_day(con, as_of, top_n)
     repo_rows = [r for st in STATUSES for r in results.top_results(con, as_of, st, 1 << 40, tuple(REPO_CONTROLS))]
     listed = [r["change_id"] for rows in (open_rows, excepted_rows, pending_rows, *dod["rows"].values()) for r in rows]
     repo_urls = {r["change_id"]: r.get("html_url") for r in results.repos(con)}
@@ -215,11 +215,11 @@ def render_report(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dat
     out += ['<h2 id="by-repo">By repository</h2>',
             '<p class="muted">Failing results per control (column = control number; hover for its name), '
             "worst first.</p>",
-            views.render_view(results.counts_by(con, as_of, "repo"), "repository", control_ids, links),
+            views.render_view(results_history.counts_by(con, as_of, "repo"), "repository", control_ids, links),
             '<h2 id="by-author">By author</h2>',
             '<p class="muted">Failing results per change control by the change\'s author (GitHub login), '
             "worst first.</p>",
-            views.render_view(results.counts_by(con, as_of, "author", change_ids), "author", list(change_ids))]
+            views.render_view(results_history.counts_by(con, as_of, "author", change_ids), "author", list(change_ids))]
 
     repo_rows.sort(key=lambda r: (r["change_id"], control_sort_key(r["control_id"])))
     out.append(f'<h2 id="repo-findings">Repository findings ({e(", ".join(REPO_CONTROLS))})</h2>')

@@ -4,8 +4,8 @@ ticket, and its folder in the evidence folder.
 Evidence links are relative (``changes/<folder>/change.json``), so they work from the dated
 folder and from the unpacked archive, where report.html sits next to ``changes/``.  The folder
 names are the writer's own (``publish/evidence/folder.folder_names`` over the writer's ids,
-``results.evidence_unit_ids``), so a case-insensitive collision gets the ``-2`` the writer gives it.
-When SQL proves no two ids can collide (``results.evidence_folders_may_collide``, the usual case)
+``results_history.evidence_unit_ids``), so a case-insensitive collision gets the ``-2`` the writer gives it.
+When SQL proves no two ids can collide (``results_history.evidence_folders_may_collide``, the usual case)
 ``folder_names`` gives every id its plain ``change_folder``, and only the listed ids are named
 (at 100k changes that saves naming every change).
 """
@@ -19,7 +19,7 @@ import duckdb
 
 from ccwatch.common.changes import change_folder
 from ccwatch.common.text import clip
-from ccwatch.publish import results
+from ccwatch.publish import results, results_history
 from ccwatch.publish.evidence.folder import folder_names
 from ccwatch.publish.report.markup import e, link, local_link
 
@@ -38,10 +38,10 @@ class ChangeLinks:
         change_ids = list(change_ids)
         self.changes = results.run_changes_by_id(con, as_of, change_ids)
         self.commits = results.commit_urls(con, [(c.get("repo"), c.get("sha")) for c in self.changes.values()])
-        if results.evidence_folders_may_collide(con):
-            self.folders = folder_names(results.evidence_unit_ids(con))
+        if results_history.evidence_folders_may_collide(con):
+            self.folders = folder_names(results_history.evidence_unit_ids(con))
         else:
-            linked = results.evidence_unit_ids(con, [*change_ids, *also])
+            linked = results_history.evidence_unit_ids(con, [*change_ids, *also])
             self.folders = {i: change_folder(i) for i in linked}
 
     def change(self, change_id: str) -> dict | None:

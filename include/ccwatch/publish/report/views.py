@@ -1,6 +1,6 @@
 """The report's views by repository and by author: per group the failing results of each control,
 worst first (most failing results, then lowest pass rate, then name).  Counts come aggregated
-from SQL (``results.counts_by``); the by-author view covers the change controls (repository
+from SQL (``results_history.counts_by``); the by-author view covers the change controls (repository
 controls have no author)."""
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from ccwatch.publish import results
+from ccwatch.publish import results, results_history
 from ccwatch.publish.report import failing
 from ccwatch.publish.report.links import ChangeLinks
 
@@ -30,7 +30,7 @@ def test_age_cells():
 
 
 def test_failing_lists_every_open_failure_per_control_with_its_age(three):
-    rows = results.open_failures(three, D.AS_OF, 100, ("CC8.1-01", "CC8.1-03", "CC8.1-10"))
+    rows = results_history.open_failures(three, D.AS_OF, 100, ("CC8.1-01", "CC8.1-03", "CC8.1-10"))
     counts = results.status_counts(three, D.AS_OF)
     html = failing.render_failing(rows, counts, {}, ["CC8.1-01", "CC8.1-03", "CC8.1-10"], D25,
                                   ChangeLinks(three, D.AS_OF, [r["change_id"] for r in rows]))
@@ -43,7 +43,7 @@ def test_failing_lists_every_open_failure_per_control_with_its_age(three):
 
 
 def test_failing_heading_counts_without_the_excepted_and_says_how_many_more(three):
-    rows = results.open_failures(three, D.AS_OF, 100, ("CC8.1-10",))
+    rows = results_history.open_failures(three, D.AS_OF, 100, ("CC8.1-10",))
     html = failing.render_failing(rows, {"CC8.1-10": {"fail": 3}}, {"CC8.1-10": 1}, ["CC8.1-10"], D25,
                                   ChangeLinks(three, D.AS_OF, [r["change_id"] for r in rows]))
     assert "CC8.1-10 Authorised change path (2, 1 more excepted)" in html

@@ -6,7 +6,7 @@ import re
 from datetime import date
 
 import pytest
-from ccwatch.publish import results
+from ccwatch.publish import results_history
 from ccwatch.publish.report import history
 from ccwatch.publish.report.links import ChangeLinks
 
@@ -87,7 +87,7 @@ def three():
 
 
 def _render(con, as_of):
-    dod = results.day_over_day(con, as_of, 100)
+    dod = results_history.day_over_day(con, as_of, 100)
     ids = [r["change_id"] for rows in dod["rows"].values() for r in rows]
     return history.render_day_over_day(dod, as_of.date(), ChangeLinks(con, as_of, ids))
 

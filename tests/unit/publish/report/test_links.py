@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from ccwatch.common.changes import change_folder
-from ccwatch.publish import results
+from ccwatch.publish import results_history
 from ccwatch.publish.evidence.folder import folder_names
 from ccwatch.publish.evidence.write import write_evidence
 from ccwatch.publish.report.html import render_report
@@ -38,7 +38,7 @@ def con():
 
 
 def test_folder_names_are_the_writers_including_collisions(con):
-    assert results.evidence_folders_may_collide(con)
+    assert results_history.evidence_folders_may_collide(con)
     links = ChangeLinks(con, D.AS_OF, ["acme/payments-api#12", TWIN])
     ids = [c["change_id"] for c in D.change_rows()] + [TWIN, "acme/payments-api", "acme/web-frontend"]
     assert links.folders == folder_names(ids)
@@ -51,11 +51,11 @@ def test_folder_names_are_the_writers_including_collisions(con):
 def test_without_a_possible_collision_only_the_linked_ids_are_named():
     con = D.build_three()
     try:
-        assert not results.evidence_folders_may_collide(con)
+        assert not results_history.evidence_folders_may_collide(con)
         links = ChangeLinks(con, D.AS_OF, ["acme/payments-api#12", "not/in#7"], ["acme/web-frontend"])
         assert links.folders == {"acme/payments-api#12": "acme__payments-api__pr-12",
                                  "acme/web-frontend": "acme__web-frontend"}
-        every = folder_names(results.evidence_unit_ids(con))
+        every = folder_names(results_history.evidence_unit_ids(con))
         assert all(every[i] == f for i, f in links.folders.items())
     finally:
         con.close()
@@ -72,7 +72,7 @@ def test_the_sql_folder_key_is_shared_by_every_pair_the_writer_tells_apart_by_ca
 
     con = duckdb.connect()
     try:
-        keys = dict(con.execute(f"SELECT change_id, {results.FOLDER_KEY_SQL} FROM (SELECT unnest(?) AS change_id)",
+        keys = dict(con.execute(f"SELECT change_id, {results_history.FOLDER_KEY_SQL} FROM (SELECT unnest(?) AS change_id)",
                                 [TRICKY]).fetchall())
     finally:
         con.close()

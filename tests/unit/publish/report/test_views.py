@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ccwatch.publish import results
+from ccwatch.publish import results_history
 from ccwatch.publish.report import views
 from ccwatch.publish.report.links import ChangeLinks
 
@@ -40,9 +40,9 @@ def test_repository_view_links_the_repository_folder_and_escapes():
     con = D.build_three()
     try:
         links = ChangeLinks(con, D.AS_OF, [], ["acme/payments-api", "acme/web-frontend"])
-        repo = views.render_view(results.counts_by(con, D.AS_OF, "repo"), "repository",
+        repo = views.render_view(results_history.counts_by(con, D.AS_OF, "repo"), "repository",
                                  [f"CC8.1-{i:02d}" for i in range(1, 14)], links)
-        author = views.render_view(results.counts_by(con, D.AS_OF, "author"), "author", ["CC8.1-01"])
+        author = views.render_view(results_history.counts_by(con, D.AS_OF, "author"), "author", ["CC8.1-01"])
     finally:
         con.close()
     assert 'href="changes/acme__payments-api/"' in repo and 'href="changes/acme__web-frontend/"' in repo
