@@ -296,7 +296,7 @@ WEB_CASES = [
     C(WEB, "11-25 10:00", "FEAT: product reviews carousel [WEB-522]", "carol-dev", "frank-dev", approver=ALICE,
       after=True, why="merged after the as-of time: not in the population"),
 ]
-FILLERS = [  # more ordinary, clean changes: most of a real month is uneventful
+FILLERS = [  # more ordinary changes, clean unless they carry an r2 case: most of a real month is uneventful
     C(PAY, "10-20 15:00", "FIX: idempotency key TTL [PAY-334]", "bob-rev", "grace-dev", approver=ERIN),
     C(PAY, "10-26 15:00", "FEAT: refund reason codes [PAY-335]", "grace-dev", "bob-rev", approver=ALICE,
       checks=[("lint", "success", -80), ("test", "success", -75), ("build", "failure", -70)],
