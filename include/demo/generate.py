@@ -24,6 +24,7 @@ AS_OF = datetime(2026, 11, 25, tzinfo=UTC)
 HERE = Path(__file__).resolve().parent
 PAY, WEB = "acme/payments-api", "acme/web-frontend"
 BOT = "github-actions[bot]"
+QUEUE = "github-merge-queue[bot]"  # (r2) GitHub's REST merged_by of a PR its merge queue merged
 H, M, D = timedelta(hours=1), timedelta(minutes=1), timedelta(days=1)
 CONTROLS = ["CC8.1-01", "CC8.1-02", "CC8.1-03", "CC8.1-04", "CC8.1-05", "CC8.1-06",
             "CC8.1-07", "CC8.1-08", "CC8.1-09", "CC8.1-10", "CC8.1-13"]
@@ -35,6 +36,7 @@ GH_USERS = {  # login -> (id, type); web-flow and github-actions[bot] have their
     "carol-acme": (2_200_001_013, "User"), "ops-dave": (2_200_001_004, "User"), "erin-mgr": (2_200_001_005, "User"),
     "frank-dev": (2_200_001_006, "User"), "grace-dev": (2_200_001_007, "User"), "cto-acme": (2_200_001_008, "User"),
     "web-flow": (19864447, "User"), BOT: (41898282, "Bot"), "acme-review-bot[bot]": (2_243_000_001, "Bot"),
+    QUEUE: (118344674, "Bot"),
 }
 JIRA_PEOPLE = {  # email -> display name
     "alice@acme.example": "Alice Approver", "bob@acme.example": "Bob Reviewer",
@@ -86,7 +88,10 @@ class Ids:
 #   done_at      time the ticket moves to Done (None = never); default 1 day after the production deploy
 #   deploys      list of (environment, created_at, creator, final_state) for this merge commit
 #   reviews      list of (login, state, "head"|"old", submitted_at)
-#   checks       list of (name, conclusion, completed_at) check runs on the head; statuses likewise
+#   checks       list of (name, conclusion, completed_at) check runs on the head (all by the github-actions
+#                app); statuses likewise, (context, state, created_at[, creator]) commit statuses
+#   merged_by    who GitHub says merged it (default: the reviewer); QUEUE with queued_by (login) and queued_at:
+#                (r2) the merge queue merged it after queued_by added it to the queue (AddedToMergeQueueEvent)
 #   exp          {control suffix: status} planted outcomes; why: one line
 #   r2           the contract-revision-2 rule this change plants (listed in expected.json "r2_cases", DEMO.md)
 #   fields_written  {field name: time}: the field was blank at creation and written then (a changelog item)
@@ -113,7 +118,11 @@ E = "emergency"
 PAY_CASES = [
     C(PAY, "08-12 14:00", "FEAT: payout export v1 [PAY-280]", "carol-dev", "bob-rev", approver=ALICE,
       outside=True, why="merged 2026-08-12, before the 90-day lookback: not in the population"),
-    C(PAY, "10-13 10:00", "FEAT: idempotency keys for refunds [PAY-301]", "carol-dev", "bob-rev", approver=ALICE),
+    C(PAY, "10-13 10:00", "FEAT: idempotency keys for refunds [PAY-301]", "carol-dev", "bob-rev", approver=ALICE,
+      merged_by=QUEUE, queued_by="bob-rev", queued_at=t("10-13 09:00"), r2="merge-queue-enqueued-by-other",
+      exp={"04": "pass"},
+      why="merged by the merge queue (github-merge-queue[bot]) after bob-rev, not the author, added it to the queue "
+          "at 09:00: the merger is bob-rev (pass)"),
     C(PAY, "10-14 11:00", "FIX: currency rounding on invoices [PAY-302]", "frank-dev", "carol-dev", approver=ERIN,
       done_at=t("10-14 11:20"), exp={"08": "fail"},
       why="ticket closed (Done 10-14 11:20) before the production deployment (14:00): no post-implementation review"),
@@ -287,10 +296,18 @@ WEB_CASES = [
     C(WEB, "11-25 10:00", "FEAT: product reviews carousel [WEB-522]", "carol-dev", "frank-dev", approver=ALICE,
       after=True, why="merged after the as-of time: not in the population"),
 ]
-FILLERS = [  # more ordinary, clean changes: most of a real month is uneventful
+FILLERS = [  # more ordinary changes, clean unless they carry an r2 case: most of a real month is uneventful
     C(PAY, "10-20 15:00", "FIX: idempotency key TTL [PAY-334]", "bob-rev", "grace-dev", approver=ERIN),
-    C(PAY, "10-26 15:00", "FEAT: refund reason codes [PAY-335]", "grace-dev", "bob-rev", approver=ALICE),
-    C(PAY, "11-05 15:00", "CHORE: structured logging for PSP client [PAY-336]", "frank-dev", "carol-dev", approver=ERIN),
+    C(PAY, "10-26 15:00", "FEAT: refund reason codes [PAY-335]", "grace-dev", "bob-rev", approver=ALICE,
+      checks=[("lint", "success", -80), ("test", "success", -75), ("build", "failure", -70)],
+      statuses=[("build", "success", -65, "grace-dev")], r2="user-status-for-pinned-check", exp={"05": "fail"},
+      why="GitHub Actions' build run failed; the author then posted a commit status build=success, which does not "
+          "count: protection pins build to the github-actions app"),
+    C(PAY, "11-05 15:00", "CHORE: structured logging for PSP client [PAY-336]", "frank-dev", "carol-dev", approver=ERIN,
+      merged_by=QUEUE, queued_by="frank-dev", queued_at=t("11-05 14:00"), r2="merge-queue-self-enqueued",
+      exp={"04": "fail"},
+      why="merged by the merge queue (github-merge-queue[bot]) after the author frank-dev added it to the queue at "
+          "14:00: the author merged his own PR"),
     C(PAY, "11-12 15:00", "FIX: webhook retry backoff cap [PAY-337]", "bob-rev", "frank-dev", approver=ALICE,
       fields_written={"Testing Plan": t("11-13 10:00")}, r2="docs-after-deployment", exp={"02": "fail"},
       why="Testing Plan written 11-13 10:00, after the production deployment (11-12 18:06): documentation after "
@@ -435,10 +452,10 @@ class RepoBuilder:
         for old, old_time in heads[:-1]:
             self.add_checks(old, self.default_checks(old_time))
         if "statuses" in c:
-            for ctx, state, off in c["statuses"]:
+            for ctx, state, off, *who in c["statuses"]:
                 self.statuses.setdefault(head, []).append(
                     {"id": self.ids("status"), "context": ctx, "state": state, "created_at": iso(m + off * M),
-                     "creator": "circleci-bot" if ctx.startswith("ci/") else "netlify-bot",
+                     "creator": who[0] if who else "circleci-bot" if ctx.startswith("ci/") else "netlify-bot",
                      "description": f"{ctx}: {state}"})
         runs = c.get("checks")
         self.add_checks(head, self.default_checks(head_time) if runs is None
@@ -465,7 +482,8 @@ class RepoBuilder:
             "base": base, "head_ref": head_ref, "head_sha": head, "commit_shas": [h for h, _ in heads],
             "body": c["body"], "created_at": iso(first_time + 15 * M), "closed_at": iso(c.get("closed", m)),
             "merged_at": iso(m) if merged else None, "merged_by": c["merged_by"] if merged else None,
-            "merge_commit_sha": mc, **({} if base == "main" else {"base_sha": self.made[heads[0][0]]["parents"][0]})})
+            "merge_commit_sha": mc, **({} if base == "main" else {"base_sha": self.made[heads[0][0]]["parents"][0]}),
+            **({"queued_by": c["queued_by"], "queued_at": iso(c["queued_at"])} if c.get("queued_by") else {})})
         return mc
 
     def direct_push(self, dp):

@@ -127,6 +127,16 @@ def test_every_r2_case_has_its_statuses_and_names_its_evidence(demo_run):
     assert "2026-11-17T13:06Z" in detail["superseded-deployment"]["CC8.1-06"]
     assert "post-mortem written at 2026-11-08T10:00Z" in detail["renamed-field"]["CC8.1-09"]
     assert "post-mortem due by" in detail["postmortem-after-as-of"]["CC8.1-09"]
+    # issue #12 item 5: the author's commit status does not stand in for the pinned app's failed run
+    assert ("failed: build failure by app github-actions (required from app github-actions (id 15368, branch "
+            "protection); not counted: status success by grace-dev)") in detail["user-status-for-pinned-check"]["CC8.1-05"]
+    # issue #12 item 7: the merge queue's merger is whoever added the PR to the queue
+    assert ("frank-dev merged their own PR: added it to the merge queue at 2026-11-05T14:00Z (merged by "
+            "github-merge-queue[bot]; the activity log shows merge_queue_merge)") in \
+        detail["merge-queue-self-enqueued"]["CC8.1-04"]
+    assert ("merged by bob-rev through the merge queue (added at 2026-10-13T09:00Z; merged by "
+            "github-merge-queue[bot]; the activity log shows merge_queue_merge)") in \
+        detail["merge-queue-enqueued-by-other"]["CC8.1-04"]
 
 
 def test_exceptions_register_marks_only_its_valid_entry(demo_run):

@@ -30,11 +30,15 @@ REACHABLE = {"CC8.1-01": {PASS, FAIL, NA}, "CC8.1-02": {PASS, FAIL, NA}, "CC8.1-
              "CC8.1-08": ALL4, "CC8.1-09": ALL4, "CC8.1-10": {PASS, FAIL}, "CC8.1-11": {PASS, FAIL},
              "CC8.1-12": {PASS, FAIL}, "CC8.1-13": ALL4, "CC8.1-14": {PASS, FAIL}, "CC8.1-15": {PASS, FAIL}}
 REPO_CONTROLS = {"CC8.1-11", "CC8.1-12", "CC8.1-14", "CC8.1-15"}
-# (r2) every contract-revision-2 rule on integ has a planted case (docs/DEMO.md "Contract revision 2 cases");
-# issue #12 items 5 (app-pinned checks) and 7 (merge queues) are added with their implementation
+# (r2) every contract-revision-2 rule on integ has a planted case (docs/DEMO.md "Contract revision 2 cases")
 R2_CASES = {"push-of-pr-commit-merged-elsewhere", "backdated-push", "postmortem-after-as-of", "renamed-field",
             "docs-after-deployment", "superseded-deployment", "null-deployment-creator", "deleted-jira-approver",
-            "force-push", "history-intact", "off-branch-deployment", "branch-deployments"}
+            "force-push", "history-intact", "off-branch-deployment", "branch-deployments",
+            "user-status-for-pinned-check", "merge-queue-self-enqueued", "merge-queue-enqueued-by-other"}
+# (r2) GitHub facts the oracle needs and the compact scenario does not spell: the id of the GitHub Actions App
+# (what branch protection's `checks[].app_id` pins) and the merge queue's bot login (REST `merged_by`)
+APP_IDS = {"github-actions": 15368}
+QUEUE_BOT = "github-merge-queue[bot]"
 
 
 def ts(s: str | None) -> datetime | None:
@@ -156,7 +160,7 @@ def test_references_exist_or_are_deliberately_missing(scenario, expected, cfg):
         for c in repo["commits"]:
             assert set(c["parents"]) <= shas and {c["author"], c["committer"]} <= set(gh["users"])
         for p in repo["pulls"]:
-            assert {p["user"], p["merged_by"] or p["user"]} <= set(gh["users"])
+            assert {p["user"], p["merged_by"] or p["user"], p.get("queued_by") or p["user"]} <= set(gh["users"])
             on_main = p["merged_at"] is not None and p["base"] == "main"
             assert (p["merge_commit_sha"] in chain) == on_main, p["number"]
             for key in re.findall(cfg.jira.ticket_key_pattern, p["title"]):
@@ -187,8 +191,9 @@ def test_references_exist_or_are_deliberately_missing(scenario, expected, cfg):
 
 def activity(repo: dict) -> list[dict]:
     """The repository's activity log of main: the scenario's, else the one the double derives from the
-    first-parent history (docs/SANDBOX.md: a creation, a pr_merge per PR merged into main at merged_at,
-    a push per other commit at its date; never a force push)."""
+    first-parent history (docs/SANDBOX.md: a creation, a pr_merge per PR merged into main at merged_at
+    (merge_queue_merge when the merge queue's bot merged it), a push per other commit at its date; never a
+    force push)."""
     if "activity" in repo:
         return repo["activity"]
     chain, by_sha = first_parent_chain(repo), {c["sha"]: c for c in repo["commits"]}
@@ -196,7 +201,8 @@ def activity(repo: dict) -> list[dict]:
     out, before = [], None
     for i, sha in enumerate(chain):
         p = merges.get(sha)
-        kind = "branch_creation" if i == 0 else "pr_merge" if p else "push"
+        kind = ("branch_creation" if i == 0 else "push" if not p else
+                "merge_queue_merge" if p["merged_by"] == QUEUE_BOT else "pr_merge")
         out.append({"activity_type": kind, "ref": "refs/heads/main", "before": before, "after": sha,
                     "timestamp": p["merged_at"] if p else by_sha[sha]["date"],
                     "actor": p["merged_by"] if p else by_sha[sha]["committer"]})
@@ -248,6 +254,8 @@ def test_timestamps_are_ordered(scenario):
         for p in repo["pulls"]:
             created, closed, merged = ts(p["created_at"]), ts(p["closed_at"]), ts(p["merged_at"])
             assert created < closed and (merged is None or merged == closed)
+            if p.get("queued_by"):  # (r2) added to the merge queue after opening, before the merge
+                assert merged and created < ts(p["queued_at"]) < merged, p["number"]
             for r in repo["reviews"].get(str(p["number"]), []):
                 assert ts(r["submitted_at"]) > created
             if p["head_sha"] in when:  # first commit before opening, last push before closing
@@ -389,6 +397,36 @@ class Oracle:
         filled = [at for at, _, it in self.items(ticket, name) if (it["toString"] or "").strip()]
         return min(filled) if filled else ts(ticket["created"])
 
+    def pins(self, repo, rc) -> dict[str, set[str]]:
+        """(r2) Required checks pinned to a GitHub App, name -> the apps' slugs: the production branch's
+        classic protection (`required_status_checks.checks[].app_id`; null or -1 = any source) and the repo's
+        `required_checks` entries `{name, app}`.  The demo has no rulesets (a ruleset's `integration_id` pins
+        too): asserted, so a ruleset planted later makes this reading grow with it."""
+        assert not repo["rulesets"], "the oracle reads no ruleset pins yet"
+        slug = {i: s for s, i in APP_IDS.items()}
+        out: dict[str, set[str]] = {}
+        prot = (repo["protection"].get(rc.production_branch) or {}).get("required_status_checks") or {}
+        for c in prot.get("checks", []):
+            if c.get("app_id") not in (None, -1):
+                out.setdefault(c["context"], set()).add(slug[c["app_id"]])
+        for x in rc.required_checks:
+            if isinstance(x, Cfg):
+                out.setdefault(x.name, set()).add(x.app)
+        return out
+
+    def merger(self, repo, p, m, pos):
+        """(r2) Who merged the PR: when a merge queue merged it (its bot is `merged_by`, or the activity log shows a
+        `merge_queue_merge` that brought the merge commit onto the branch) whoever added it to the queue at or
+        before the merge (None = unknown: nobody did, or the event names nobody); otherwise `merged_by`."""
+        at = pos.get(p["merge_commit_sha"])
+        in_log = at is not None and any(e["activity_type"] == "merge_queue_merge"
+                                        and pos.get(e["before"], -1) < at <= pos.get(e["after"], -1)
+                                        for e in activity(repo))
+        if (p["merged_by"] or "").lower() != QUEUE_BOT and not in_log:
+            return p["merged_by"]
+        queued = ts(p.get("queued_at"))
+        return p.get("queued_by") if queued and queued <= m else None
+
     def pr(self, repo, rc, p, m, pos, deps) -> dict:
         cfg, T, author = self.cfg, self.T, p["user"]
         r = {}
@@ -431,24 +469,33 @@ class Oracle:
             complete = all((self.value_at(ticket, n, at) or "").strip() for n in need)
             open_window = emergency and (not D or window_end > T)
             r["CC8.1-02"] = PASS if complete else PEND if open_window else FAIL
-        # 04 (r2: an unknown deployer or final approver fails its clause)
-        sod_bad = (not cfg.sod.allow_self_merge and not self.other(p["merged_by"], author))
+        # 04 (r2: an unknown deployer or final approver fails its clause; a merge queue's merger is its enqueuer)
+        sod_bad = (not cfg.sod.allow_self_merge and not self.other(self.merger(repo, p, m, pos), author))
         if prod and not self.among(prod["creator"], cfg.github.deploy_automation):
             sod_bad |= not self.other(prod["creator"], author)
         if approvals:
             sod_bad |= not self.other(approvals[-1][1], author)
         r["CC8.1-04"] = FAIL if sod_bad else PASS
-        # 05
+        # 05 (r2: a name pinned to an App counts only that app's check runs and its bot's commit statuses;
+        # pinned names are judged even when required_checks leaves them out; two apps for one name: nothing counts)
         runs = repo["check_runs"].get(p["head_sha"], [])
         sts = repo["statuses"].get(p["head_sha"], [])
-        checks = [(x["name"], ts(x["completed_at"]), x["conclusion"]) for x in runs] + \
-                 [(x["context"], ts(x["created_at"]), x["state"]) for x in sts]
-        names = list(rc.required_checks) or sorted({n for n, _, _ in checks})
+        checks = [(x["name"], ts(x["completed_at"]), x["conclusion"], x["app"]) for x in runs] + \
+                 [(x["context"], ts(x["created_at"]), x["state"], f"status by {x['creator']}") for x in sts]
+        pins = self.pins(repo, rc)
+
+        def counted(name, source):
+            apps = pins.get(name)
+            return not apps or (len(apps) == 1 and source.lower() in {a.lower() for a in apps}
+                                | {f"status by {a}[bot]".lower() for a in apps})
+
+        names = {x if isinstance(x, str) else x.name for x in rc.required_checks} or {n for n, *_ in checks}
         good = bool(checks)
-        for n in names:
-            before = sorted((at, c) for nn, at, c in checks if nn == n and at and at < m)
+        for n in sorted(names | set(pins)):
+            mine = [(at, c) for nn, at, c, src in checks if nn == n and counted(n, src)]
+            before = sorted((at, c) for at, c in mine if at and at < m)
             good &= bool(before) and before[-1][1] in ("success", "neutral", "skipped")
-            good &= not any(nn == n and (at is None or at >= m) for nn, at, _ in checks)
+            good &= not any(at is None or at >= m for at, _ in mine)
         r["CC8.1-05"] = PASS if good else FAIL
         grace = m + timedelta(hours=cfg.windows.deploy_grace_hours)
         # 06
@@ -549,6 +596,31 @@ def test_every_r2_rule_has_its_planted_case_with_its_statuses(expected):
     # CC8.1-14/15 pass on one repository and fail on the other
     assert {cases[n]["change_id"] for n in ("force-push", "off-branch-deployment")} == {"acme/web-frontend"}
     assert {cases[n]["change_id"] for n in ("history-intact", "branch-deployments")} == {"acme/payments-api"}
+
+
+def test_pin_and_merge_queue_cases_are_planted_as_issue_12_describes_them(scenario, expected):
+    """(r2) Items 5 and 7 on payments-api, whose protection pins test and build to GitHub Actions: each case
+    has the shape that the pre-r2 reading gets wrong (it would pass all three rows), so the oracle's
+    verdict is decided by the r2 rule and nothing else."""
+    pay = scenario["github"]["repos"]["acme/payments-api"]
+    assert {c["context"]: c["app_id"] for c in pay["protection"]["main"]["required_status_checks"]["checks"]} == \
+        {"test": APP_IDS["github-actions"], "build": APP_IDS["github-actions"]}
+    pulls = {f"acme/payments-api#{p['number']}": p for p in pay["pulls"]}
+    cases = expected["r2_cases"]
+    # item 5: build failed in the app's run; the author then posted build=success as a commit status
+    p = pulls[cases["user-status-for-pinned-check"]["change_id"]]
+    m = ts(p["merged_at"])
+    (run,) = [x for x in pay["check_runs"][p["head_sha"]] if x["name"] == "build"]
+    (st,) = pay["statuses"][p["head_sha"]]
+    assert (run["app"], run["conclusion"]) == ("github-actions", "failure")
+    assert (st["context"], st["state"], st["creator"]) == ("build", "success", p["user"])
+    assert ts(run["completed_at"]) < ts(st["created_at"]) < m  # pre-r2: the latest of the name, green
+    # item 7: merged by the queue's bot, added to the queue before the merge by the author / by someone else
+    for name, self_queued in (("merge-queue-self-enqueued", True), ("merge-queue-enqueued-by-other", False)):
+        p = pulls[cases[name]["change_id"]]
+        assert p["merged_by"] == QUEUE_BOT and ts(p["queued_at"]) < ts(p["merged_at"]), name
+        assert (p["queued_by"] == p["user"]) == self_queued, name  # pre-r2: the bot is not the author
+        assert cases[name]["statuses"] == {"CC8.1-04": FAIL if self_queued else PASS}, name
 
 
 def test_demo_md_lists_every_r2_case_and_exception(expected):
