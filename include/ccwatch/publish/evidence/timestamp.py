@@ -3,8 +3,9 @@
 With ``evidence.timestamp_url`` set, the run asks that time-stamping authority (TSA) for a token over
 SHA-256(manifest.json) and stores the reply, byte for byte as the TSA sent it (a DER
 TimeStampResp: what ``openssl ts -verify -in`` reads), as ``manifest.json.tsr``.  A TSA that fails
-fails the run (fail closed): :func:`request_timestamp` raises :class:`TimestampError` naming the
-URL (without credentials) and the cause.
+fails the run (fail closed): ``tsa_client.request_timestamp`` (the network half) raises
+:class:`TimestampError` naming the URL (without credentials) and the cause.  This module parses and
+verifies tokens; ``verify`` uses it on archives, the client on a fresh reply.
 
 Library: rfc3161-client 1.0.9 (pinned: 1.0.8 and older trust the certificates a token carries,
 so a forged token from any self-made TSA verifies).  Its traps, handled here: the request
@@ -31,9 +32,7 @@ checks it), TSTInfo's ``tsa`` name.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -46,9 +45,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from rfc3161_client import (
-    HashAlgorithm,
     PKIStatus,
-    TimestampRequestBuilder,
     TimeStampResponse,
     VerificationError,
     VerifierBuilder,
@@ -60,9 +57,6 @@ from ccwatch.publish.evidence.der import children, decode_oid, sort_token_certif
 TIMESTAMP_FILE = "manifest.json.tsr"
 SHA256_OID = x509.ObjectIdentifier("2.16.840.1.101.3.4.2.1")
 MAX_RESPONSE_BYTES = 256 * 1024  # real replies are 2-10 KiB (token + a few certificates)
-USER_AGENT = "ccwatch-evidence (+RFC 3161 client)"
-DEFAULT_TIMEOUT = 10.0  # seconds for the whole exchange; real TSAs answer in 0.1-1 s
-MAX_CLOCK_SKEW = dt.timedelta(minutes=10)
 
 
 class TimestampError(Exception):
@@ -133,19 +127,19 @@ def parse_response(der: bytes) -> TimeStampResponse:
         return decode_timestamp_response(der)
     except ValueError as first:
         if "InvalidSetOrdering" not in str(first):
-            raise TimestampMalformed(f"not a DER RFC 3161 TimeStampResp ({_short(first)})") from None
+            raise TimestampMalformed(f"not a DER RFC 3161 TimeStampResp ({short_error(first)})") from None
     try:
         return decode_timestamp_response(sort_token_certificates(der))
     except ValueError as e:
-        raise TimestampMalformed(f"not a DER RFC 3161 TimeStampResp ({_short(e)})") from None
+        raise TimestampMalformed(f"not a DER RFC 3161 TimeStampResp ({short_error(e)})") from None
 
 
-def _short(e: Exception) -> str:
+def short_error(e: Exception) -> str:
     s = str(e)
     return s if len(s) <= 200 else s[:200] + "..."
 
 
-def _status_text(resp: TimeStampResponse) -> str:
+def status_text(resp: TimeStampResponse) -> str:
     try:
         name = PKIStatus(resp.status).name.lower()
     except ValueError:
@@ -278,7 +272,7 @@ def verify_timestamp(response_der: bytes, digest: bytes, trust_anchors: Sequence
     except (TimestampMalformed, TimestampVerificationError):
         raise
     except Exception as e:  # noqa: BLE001 - rust-asn1 / cryptography raise KeyError, ValueError, ... on junk
-        raise TimestampMalformed(f"time-stamp token unreadable ({type(e).__name__}: {_short(e)})") from None
+        raise TimestampMalformed(f"time-stamp token unreadable ({type(e).__name__}: {short_error(e)})") from None
 
 
 def _verify_timestamp(
@@ -299,11 +293,11 @@ def _verify_timestamp(
         raise ValueError("digest must be a 32-byte SHA-256 value")
     resp = parse_response(response_der)
     if resp.status != PKIStatus.GRANTED:
-        raise TimestampVerificationError(f"TSA did not grant the time-stamp: {_status_text(resp)}")
+        raise TimestampVerificationError(f"TSA did not grant the time-stamp: {status_text(resp)}")
     try:
         imprint = resp.tst_info.message_imprint
     except ValueError as e:
-        raise TimestampMalformed(f"granted reply without a readable token ({_short(e)})") from None
+        raise TimestampMalformed(f"granted reply without a readable token ({short_error(e)})") from None
     # rfc3161-client's Verifier.verify() compares only the imprint bytes, not the algorithm: check it.
     if imprint.hash_algorithm != SHA256_OID:
         raise TimestampVerificationError(
@@ -334,134 +328,5 @@ def _verify_timestamp(
     except VerificationError as e:
         raise TimestampVerificationError(f"time-stamp token does not verify: {e}") from None
     except ValueError as e:  # malformed certificates inside the token
-        raise TimestampMalformed(f"time-stamp token unreadable: {_short(e)}") from None
+        raise TimestampMalformed(f"time-stamp token unreadable: {short_error(e)}") from None
     return _info(resp, subject, chain_verified=True)
-
-
-# --------------------------------------------------------------------------- client
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    # urllib turns a POST answered by 301/302/303 into a body-less GET: refuse instead.
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        raise TimestampError(
-            f"TSA answered HTTP {code} redirect to {redirect_target(newurl)}; configure that URL "
-            "as evidence.timestamp_url (a POST cannot be redirected safely)"
-        )
-
-
-def redirect_target(url: str) -> str:
-    return redact_url(url)
-
-
-def request_timestamp(
-    data: bytes,
-    url: str,
-    *,
-    trust_anchors: Sequence[x509.Certificate] | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
-    max_clock_skew: dt.timedelta = MAX_CLOCK_SKEW,
-) -> TimestampResult:
-    """Obtain and check an RFC 3161 time-stamp over SHA-256(``data``). Fail closed.
-
-    Status, nonce, imprint (SHA-256, the right digest), the token's own signature and genTime
-    (within ``max_clock_skew`` of this host's clock) are always checked; the chain only with
-    ``trust_anchors`` (``chain_verified``).
-    ``timeout`` bounds the whole exchange (connect + send + every read), not just one read.
-    Raises :class:`TimestampError` with a message naming the cause (never credentials).
-    """
-    digest = hashlib.sha256(data).digest()
-    # rfc3161-client hashes the data itself (Rust side); there is no "give it a digest" API.
-    req = (
-        TimestampRequestBuilder()
-        .data(data)
-        .hash_algorithm(HashAlgorithm.SHA256)  # the builder's default is SHA-512
-        .nonce(nonce=True)
-        .cert_request(cert_request=True)  # NB: the method's own default is False
-        .build()
-    )
-    assert req.message_imprint.message == digest and req.nonce is not None and req.cert_req
-    safe_url = redact_url(url)
-    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
-        raise TimestampError(f"evidence.timestamp_url must be http(s): {safe_url}")
-
-    http_req = urllib.request.Request(
-        url,
-        data=req.as_bytes(),
-        method="POST",
-        headers={
-            "Content-Type": "application/timestamp-query",
-            "Accept": "application/timestamp-reply",
-            "User-Agent": USER_AGENT,
-        },
-    )
-    opener = urllib.request.build_opener(_NoRedirect)
-    t0 = time.perf_counter()
-    deadline = t0 + timeout
-    try:
-        with opener.open(http_req, timeout=timeout) as r:
-            ctype = (r.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-            chunks, size = [], 0
-            while True:
-                if time.perf_counter() > deadline:
-                    raise TimestampError(f"TSA {safe_url} timed out after {timeout:g}s (reply too slow)")
-                chunk = r.read(16384)
-                if not chunk:
-                    break
-                size += len(chunk)
-                if size > MAX_RESPONSE_BYTES:
-                    raise TimestampError(f"TSA {safe_url} reply exceeds {MAX_RESPONSE_BYTES} bytes")
-                chunks.append(chunk)
-            body = b"".join(chunks)
-    except TimestampError:
-        raise
-    except urllib.error.HTTPError as e:
-        snippet = e.read(200).decode("utf-8", "replace").strip().replace("\n", " ") if e.fp else ""
-        raise TimestampError(f"TSA {safe_url} answered HTTP {e.code} {e.reason}: {snippet!r}") from None
-    except urllib.error.URLError as e:
-        reason = e.reason
-        if isinstance(reason, TimeoutError) or "timed out" in str(reason):
-            raise TimestampError(f"TSA {safe_url} timed out after {timeout:g}s") from None
-        raise TimestampError(f"TSA {safe_url} unreachable: {reason}") from None
-    except (TimeoutError, OSError) as e:
-        if isinstance(e, TimeoutError) or "timed out" in str(e):
-            raise TimestampError(f"TSA {safe_url} timed out after {timeout:g}s") from None
-        raise TimestampError(f"TSA {safe_url} connection failed: {e}") from None
-    rtt = time.perf_counter() - t0
-
-    try:
-        resp = parse_response(body)
-    except TimestampMalformed as e:
-        raise TimestampError(
-            f"TSA {safe_url} sent {len(body)} bytes of Content-Type {ctype or 'none'!r} that are "
-            f"not a time-stamp reply: {e}"
-        ) from None
-    if resp.status != PKIStatus.GRANTED:
-        raise TimestampError(f"TSA {safe_url} refused the time-stamp: {_status_text(resp)}")
-    try:
-        ti = resp.tst_info
-        imprint = ti.message_imprint
-    except ValueError as e:
-        raise TimestampError(f"TSA {safe_url} granted but sent no readable token: {_short(e)}") from None
-    if ti.nonce != req.nonce:
-        raise TimestampError(
-            f"TSA {safe_url} reply nonce {ti.nonce} does not match the request's {req.nonce} "
-            "(replayed or misrouted reply)"
-        )
-    if imprint.hash_algorithm != SHA256_OID or imprint.message != digest:
-        raise TimestampError(
-            f"TSA {safe_url} time-stamped the wrong data: imprint {imprint.message.hex()} "
-            f"({imprint.hash_algorithm.dotted_string}), expected SHA-256 {digest.hex()}"
-        )
-    try:
-        info = verify_timestamp(body, digest, trust_anchors, nonce=req.nonce if trust_anchors else None)
-    except (TimestampVerificationError, TimestampMalformed) as e:
-        raise TimestampError(f"TSA {safe_url}: {e}") from None
-    now = dt.datetime.now(dt.UTC)
-    if abs(info.gen_time - now) > max_clock_skew:
-        raise TimestampError(
-            f"TSA {safe_url} genTime {info.gen_time.isoformat()} is more than {max_clock_skew} "
-            f"away from this host's clock ({now.isoformat()})"
-        )
-    return TimestampResult(response_der=body, info=info, round_trip_seconds=rtt, chain_verified=info.chain_verified)
-
-

@@ -33,7 +33,16 @@ from ccwatch.common.endpoints import redact_url
 from ccwatch.common.errors import StageError
 from ccwatch.common.files import remove_stale, stale_entries, tmp_pattern
 from ccwatch.common.times import evidence_date, iso, naive_utc
-from ccwatch.publish.evidence import archive, folder, ledger, provenance, retention, signing, timestamp
+from ccwatch.publish.evidence import (
+    archive,
+    folder,
+    ledger,
+    provenance,
+    retention,
+    signing,
+    timestamp,
+    tsa_client,
+)
 from ccwatch.settings import PROJECT_ROOT, Settings
 
 MANIFEST_VERSION = 2  # 2: generated_at, run, fetched, previous, signature, timestamp, config.path (r2)
@@ -157,7 +166,7 @@ def write_evidence(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: da
                 tree.files += 1
             if settings.evidence.timestamp_url:
                 try:
-                    reply = timestamp.request_timestamp(manifest_bytes, settings.evidence.timestamp_url)
+                    reply = tsa_client.request_timestamp(manifest_bytes, settings.evidence.timestamp_url)
                 except timestamp.TimestampError as exc:
                     raise StageError(f"evidence.timestamp_url: {exc}; no evidence was published (fail closed)") from None
                 (tmp / timestamp.TIMESTAMP_FILE).write_bytes(reply.response_der)

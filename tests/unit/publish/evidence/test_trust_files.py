@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import pytest
 from ccwatch.common.errors import StageError
-from ccwatch.publish.evidence import signing, timestamp
+from ccwatch.publish.evidence import signing, timestamp, tsa_client
 from ccwatch.publish.evidence.verify import verify
 from ccwatch.publish.evidence.write import write_evidence
 from ccwatch.settings import EvidenceConfig
@@ -112,7 +112,7 @@ def test_a_failing_tsa_fails_closed_naming_the_url(tsa, tmp_path, mode, message)
 
 def test_unreachable_tsa_and_credentials_never_named(tmp_path):
     with pytest.raises(timestamp.TimestampError) as err:
-        timestamp.request_timestamp(b"x", "http://user:s3cret@127.0.0.1:9/tsr?key=s3cret", timeout=2)
+        tsa_client.request_timestamp(b"x", "http://user:s3cret@127.0.0.1:9/tsr?key=s3cret", timeout=2)
     assert "127.0.0.1:9/tsr" in str(err.value) and "s3cret" not in str(err.value)
 
 
@@ -120,7 +120,7 @@ def test_slow_tsa_times_out(tsa):
     tsa.mode, tsa.slow_seconds = "slow", 3.0
     try:
         with pytest.raises(timestamp.TimestampError, match="timed out"):
-            timestamp.request_timestamp(b"x", tsa.url, timeout=0.5)
+            tsa_client.request_timestamp(b"x", tsa.url, timeout=0.5)
     finally:
         tsa.mode = "ok"
 
