@@ -50,7 +50,8 @@ def _summary(args) -> int:
 
 def _verify(args) -> int:
     from ccwatch.publish.evidence import signing, timestamp
-    from ccwatch.publish.evidence.verify import verify, verify_chain
+    from ccwatch.publish.evidence.chain import verify_chain
+    from ccwatch.publish.evidence.verify import verify
 
     key = anchors = None
     try:

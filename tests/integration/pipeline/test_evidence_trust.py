@@ -23,7 +23,8 @@ from ccwatch.common.errors import StageError
 from ccwatch.common.times import parse_as_of
 from ccwatch.publish.evidence import signing
 from ccwatch.publish.evidence.archive import build_archive
-from ccwatch.publish.evidence.verify import verify, verify_chain
+from ccwatch.publish.evidence.chain import verify_chain
+from ccwatch.publish.evidence.verify import verify
 from ccwatch.sandbox import SandboxServer
 from ccwatch.settings import load_settings
 from cryptography.hazmat.primitives import serialization
