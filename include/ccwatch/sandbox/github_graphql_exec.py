@@ -35,8 +35,6 @@ round to the nearest whole number, at least 1.
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,7 +46,6 @@ from graphql import (
     DocumentNode,
     FieldNode,
     FragmentSpreadNode,
-    GraphQLError,
     GraphQLSchema,
     InlineFragmentNode,
     OperationDefinitionNode,
@@ -58,9 +55,7 @@ from graphql import (
     Visitor,
     build_schema,
     execute_sync,
-    get_named_type,
     get_operation_ast,
-    is_list_type,
     parse,
     validate,
     value_from_ast_untyped,
@@ -68,6 +63,14 @@ from graphql import (
 )
 from graphql.error import GraphQLSyntaxError
 from graphql.execution.values import get_variable_values
+
+from ccwatch.sandbox.github_graphql_errors import (
+    error_locations,
+    execution_error,
+    validation_error,
+    variable_error,
+)
+from ccwatch.sandbox.github_graphql_paging import is_connection
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "github_schema" / "github.graphql"
 MAX_PAGE = 100       # GitHub: first/last between 1 and 100
@@ -119,173 +122,6 @@ def load_schema(path: Path = SCHEMA_PATH) -> GraphQLSchema:
         elif name in STRING_SCALARS:
             _set_coercion(scalar, _string_out(name))
     return schema
-
-
-# ------------------------------------------------------------------------------ errors
-class GitHubError(GraphQLError):
-    """An execution error GitHub names with a ``type`` (NOT_FOUND, INVALID_CURSOR_ARGUMENTS ...)."""
-
-    def __init__(self, type_: str, message: str):
-        super().__init__(message, extensions={"type": type_})
-
-
-def _locations(err: GraphQLError) -> list[dict[str, int]]:
-    return [{"line": loc.line, "column": loc.column} for loc in err.locations or ()]
-
-
-def execution_error(err: GraphQLError) -> dict[str, Any]:
-    """An error of execution in GitHub's shape: type (when GitHub names one), path, locations, message."""
-    out: dict[str, Any] = {}
-    type_ = (err.extensions or {}).get("type")
-    if type_:
-        out["type"] = type_
-    if err.path is not None:
-        out["path"] = list(err.path)
-    if err.locations:
-        out["locations"] = _locations(err)
-    out["message"] = err.message
-    return out
-
-
-_UNDEFINED = re.compile(r"Cannot query field '(?P<field>\w+)' on type '(?P<type>\w+)'")
-
-
-class _PathTo(Visitor):
-    """graphql-ruby's path of a validation error: ``["query Name", field, field ...]``."""
-
-    def __init__(self, target: Any):
-        super().__init__()
-        self.target, self.stack, self.found = target, [], None
-
-    def enter(self, node: Any, *_: Any) -> None:
-        if isinstance(node, OperationDefinitionNode):
-            self.stack.append(f"{node.operation.value} {node.name.value}" if node.name else node.operation.value)
-        elif isinstance(node, FieldNode):
-            self.stack.append(node.alias.value if node.alias else node.name.value)
-        if node is self.target and self.found is None:
-            self.found = list(self.stack)
-
-    def leave(self, node: Any, *_: Any) -> None:
-        if isinstance(node, (OperationDefinitionNode, FieldNode)):
-            self.stack.pop()
-
-
-def validation_error(err: GraphQLError, doc: DocumentNode) -> dict[str, Any]:
-    """A static validation error in graphql-ruby's shape, once per place in the document."""
-    out: dict[str, Any] = {}
-    if err.nodes:
-        finder = _PathTo(err.nodes[0])
-        visit(doc, finder)
-        if finder.found:
-            out["path"] = finder.found
-    m = _UNDEFINED.search(err.message)
-    if m:
-        out["extensions"] = {"code": "undefinedField", "typeName": m["type"], "fieldName": m["field"]}
-        message = f"Field '{m['field']}' doesn't exist on type '{m['type']}'"
-    else:
-        out["extensions"] = {"code": "validationError"}
-        message = err.message
-    if err.locations:
-        out["locations"] = _locations(err)
-    out["message"] = message
-    return out
-
-
-_VARIABLE = re.compile(r"""^Variable ['"]\$(?P<name>\w+)['"] (?:has invalid value|of required type)[: ]*(?P<why>.*)$""", re.S)
-
-
-def variable_error(err: GraphQLError, op: OperationDefinitionNode, given: dict[str, Any]) -> dict[str, Any]:
-    """A variable that does not coerce, in graphql-ruby's words."""
-    m = _VARIABLE.match(err.message)
-    name = m["name"] if m else "?"
-    vdef = next((v for v in op.variable_definitions or () if v.variable.name.value == name), None)
-    type_text = _type_text(vdef.type) if vdef is not None else "?"
-    value = given.get(name)
-    why = (m["why"] if m else err.message).strip() or err.message
-    return {"extensions": {"value": value, "problems": [{"path": [], "explanation": why}]},
-            "locations": _locations(err), "message": f"Variable ${name} of type {type_text} was provided invalid value"}
-
-
-def _type_text(node: Any) -> str:
-    kind = node.kind
-    if kind == "non_null_type":
-        return _type_text(node.type) + "!"
-    if kind == "list_type":
-        return f"[{_type_text(node.type)}]"
-    return node.name.value
-
-
-# ------------------------------------------------------------------------------ connections
-def is_connection(type_: Any) -> bool:
-    return get_named_type(type_).name.endswith("Connection") and not is_list_type(type_)
-
-
-def b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
-
-
-def unb64(cursor: str) -> str:
-    try:
-        return base64.b64decode(cursor.encode(), validate=True).decode()
-    except Exception:  # noqa: BLE001 - any undecodable cursor is an invalid cursor
-        raise bad_cursor(cursor) from None
-
-
-def bad_cursor(cursor: str) -> GitHubError:
-    return GitHubError("INVALID_CURSOR_ARGUMENTS", f"`{cursor}` does not appear to be a valid cursor.")
-
-
-def offset_cursor(i: int) -> str:
-    return b64(f"cursor:v2:[{i}]")
-
-
-def offset_position(cursor: str) -> int:
-    text = unb64(cursor)
-    try:
-        if not text.startswith("cursor:v2:"):
-            raise ValueError(text)
-        (i,) = json.loads(text[len("cursor:v2:"):])
-        return int(i)
-    except Exception:  # noqa: BLE001 - any malformed cursor is an invalid cursor
-        raise bad_cursor(cursor) from None
-
-
-def window(n_items: int, args: dict[str, Any], position: Callable[[str], int]) -> tuple[int, int, bool, bool]:
-    """The slice ``[start, end)`` of a connection of ``n_items`` for first/after/last/before, and
-    (hasNextPage, hasPreviousPage).  ``position(cursor)`` is the index of a cursor's item.  The
-    bounds were checked before execution (:func:`prepare`)."""
-    first, last = args.get("first"), args.get("last")
-    lo, hi = 0, n_items
-    if args.get("after") is not None:
-        lo = position(args["after"]) + 1
-    if args.get("before") is not None:
-        hi = position(args["before"])
-    lo, hi = max(lo, 0), max(min(hi, n_items), 0)
-    hi = max(hi, lo)
-    start, end = lo, hi
-    if first is not None:
-        end = min(end, start + first)
-    if last is not None:
-        start = max(start, end - last)
-    has_next = end < hi if first is not None else (hi < n_items and args.get("before") is not None)
-    has_prev = start > lo if last is not None else start > 0
-    return start, end, has_next, has_prev
-
-
-def connection(items: Any, args: dict[str, Any], node: Callable[[Any], Any],
-               cursor_of: Callable[[int], str] = offset_cursor,
-               position: Callable[[str], int] = offset_position) -> dict[str, Any]:
-    """A Relay connection over an indexed sequence (O(page): ``items[start:end]`` only); ``node``
-    renders one item.  Default cursors are offsets (``cursor:v2:[i]``, base64)."""
-    start, end, has_next, has_prev = window(len(items), args, position)
-    page = [node(x) for x in items[start:end]]
-    return {
-        "nodes": page, "totalCount": len(items),
-        "edges": lambda _a: [{"cursor": cursor_of(i), "node": x} for i, x in zip(range(start, end), page, strict=True)],
-        "pageInfo": lambda _a: {"hasNextPage": has_next, "hasPreviousPage": has_prev,
-                                "startCursor": cursor_of(start) if end > start else None,
-                                "endCursor": cursor_of(end - 1) if end > start else None},
-    }
 
 
 # ------------------------------------------------------------------------------ resolvers
@@ -444,7 +280,7 @@ def _static(schema: GraphQLSchema, query: str, operation_name: str | None) -> _S
     try:
         doc = parse(query)
     except GraphQLSyntaxError as err:
-        return _Static(None, ({"locations": _locations(err), "message": err.message},))
+        return _Static(None, ({"locations": error_locations(err), "message": err.message},))
     invalid = validate(schema, doc)
     if invalid:
         return _Static(doc, tuple(validation_error(e, doc) for e in invalid))

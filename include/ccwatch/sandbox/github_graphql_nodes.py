@@ -2,7 +2,7 @@
 
 Objects are plain dicts keyed by GraphQL field name (``__typename`` where the position is an
 interface or union); a callable value is a resolver, called with the field's arguments, so
-connections (:func:`~ccwatch.sandbox.github_graphql_exec.connection`, O(page) over the
+connections (:func:`~ccwatch.sandbox.github_graphql_paging.connection`, O(page) over the
 per-repository indexes of :class:`~ccwatch.sandbox.github_graphql_index.RepoIndex`) are built only
 when selected.  graphql-core (``github_graphql_exec``) serialises them by the published schema: a
 dict may hold more keys than a query selects, and an id too big for an ``Int`` field fails there
@@ -23,8 +23,9 @@ from typing import Any
 
 from graphql import GraphQLError
 
-from ccwatch.sandbox.github_graphql_exec import GitHubError, b64, bad_cursor, connection, unb64
+from ccwatch.sandbox.github_graphql_errors import GitHubError
 from ccwatch.sandbox.github_graphql_index import RepoIndex, iso, pull_state, pull_updated, upper
+from ccwatch.sandbox.github_graphql_paging import b64, bad_cursor, connection, unb64
 from ccwatch.sandbox.render import Ctx, label_id, node_id, pull_id, repo_id
 
 Obj = dict[str, Any]
