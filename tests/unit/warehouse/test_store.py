@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 import pytest
@@ -10,6 +11,7 @@ from ccwatch.warehouse.normalize.base import NormalizeError
 from ccwatch.warehouse.schema import connect
 from ccwatch.warehouse.store import load_records
 
+from tests.helpers import one_batch
 from tests.helpers.paths import CONFIG
 from tests.helpers.payloads import (
     CLASSIC,
@@ -167,3 +169,75 @@ def test_activity_log_accumulates_by_id(con, settings):
     load_records(con, [rec("github", "activity", f"{REPO}:main", {"message": "Not Found"}, 404)], settings)
     assert con.execute("SELECT count(*) FROM branch_activity").fetchone() == (3,)
     assert con.execute("SELECT status_code, detail FROM branch_activity_reads").fetchall() == [(404, "HTTP 404: Not Found")]
+
+
+# --- bounded chunks (issue #15 A): a load in many tiny chunks is the one-chunk load ---------------
+
+
+ALL_TABLES_SQL = ("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
+                  "AND table_type = 'BASE TABLE' ORDER BY table_name")
+
+
+def full_snapshot(con):
+    """Every table of the warehouse, rows sorted (the whole state, not only the normalised tables)."""
+    tables = [t for (t,) in con.execute(ALL_TABLES_SQL).fetchall()]
+    return {t: sorted(map(repr, con.execute(f'SELECT * FROM "{t}"').fetchall())) for t in tables}
+
+
+def test_tiny_chunks_give_the_one_chunk_warehouse(tmp_path, settings):
+    later = [  # a second fetch of objects of the batch, further down the stream (another chunk)
+        rec("github", "reviews", f"{REPO}#12", [review(801, "bob-rev", "DISMISSED")]),
+        rec("jira", "issue", "PAY-7", issue(bj="Audit finding 12")),
+        rec("jira", "issue", "PAY-999", issue()),  # the ticket exists after all: the missing record gives way
+    ]
+    loads = {}
+    for size in (0, 1, 2, 3, 10**9):  # 0: the one-batch load it replaced (tests/helpers/one_batch.py)
+        load = one_batch.load_records if size == 0 else functools.partial(load_records, chunk_records=size)
+        c = connect(str(tmp_path / f"wh-{size}.duckdb"))
+        try:
+            counts = load(c, batch() + later, settings)
+            second = load(c, [rec("github", "commit_pulls", f"{REPO}@{SHA_D}", [pull(13)]),
+                              rec("github", "reviews", f"{REPO}#12", [])], settings)
+            loads[size] = (counts, second, full_snapshot(c))
+        finally:
+            c.close()
+    assert loads[0] == loads[1] == loads[2] == loads[3] == loads[10**9]
+    counts, _, snap = loads[1]
+    assert counts["raw_payloads"] == 19  # last record wins per (source, kind, natural_key)
+    assert snap["reviews"] == []
+
+
+def test_failure_in_a_late_chunk_commits_nothing(con, settings):
+    load_records(con, batch(), settings)
+    before = full_snapshot(con)
+    changed = [rec("github", "pull", f"{REPO}#12", dict(pull(), title="changed")) for _ in range(5)]
+    bad = [*changed, rec("github", "reviews", f"{REPO}#13", {"message": "not a list"})]
+    with pytest.raises(NormalizeError, match="reviews acme/payments-api#13"):
+        load_records(con, bad, settings, chunk_records=1)
+    assert full_snapshot(con) == before
+
+    def refuse(c):
+        assert c.execute("SELECT title FROM pull_requests").fetchone() == ("changed",)  # the load is visible here
+        raise RuntimeError("bookkeeping failed")
+
+    with pytest.raises(RuntimeError, match="bookkeeping failed"):
+        load_records(con, changed, settings, before_commit=refuse, chunk_records=1)
+    assert full_snapshot(con) == before
+    # a 304 without a stored copy at the end of the stream: nothing of the chunks before it stays
+    from ccwatch.warehouse.store import NotModifiedWithoutCopy
+
+    with pytest.raises(NotModifiedWithoutCopy, match="environment acme/payments-api:staging"):
+        load_records(con, [*changed, rec("github", "environment", f"{REPO}:staging", None, 304)], settings,
+                     chunk_records=1)
+    assert full_snapshot(con) == before
+
+
+def test_records_may_be_given_as_a_callable_read_again(con, settings):
+    reads = []
+
+    def records():
+        reads.append(1)
+        return iter(batch())
+
+    counts = load_records(con, records, settings, chunk_records=4)
+    assert counts["raw_payloads"] == 18 and len(reads) >= 2  # streamed: read again instead of held

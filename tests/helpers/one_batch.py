@@ -1,0 +1,45 @@
+"""The load as it was before issue #15 (A): every record in one Python batch (``normalize_batch``
+over the whole load), kept as the reference the bounded load must equal, table by table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ccwatch.warehouse import store
+from ccwatch.warehouse.normalize.base import Context
+from ccwatch.warehouse.normalize.batch import normalize_batch, people_rows
+
+
+def load_records(con, records, settings, before_commit=None, **_: Any) -> dict[str, int]:
+    records = records() if callable(records) else records
+    latest = {}
+    for rec in map(store._coerce, records):  # noqa: SLF001 - the reference reuses the store's pieces
+        latest[(rec.source, rec.kind, rec.natural_key)] = rec
+    counts: dict[str, int] = {}
+    con.execute("BEGIN TRANSACTION")
+    try:
+        unchanged = [rec for rec in latest.values() if rec.status_code == 304]
+        store._not_modified(con, unchanged)  # noqa: SLF001
+        batch_records = [store._accumulate(con, rec) for rec in latest.values() if rec.status_code != 304]  # noqa: SLF001
+        counts["raw_payloads"] = store._upsert_raw(con, batch_records)  # noqa: SLF001
+        db = store._DbContext(con)  # noqa: SLF001
+        batch = normalize_batch(batch_records, settings, Context(db.lookup, db.status_categories()))
+        for table, scopes in batch.scopes.items():
+            store.delete_scopes(con, table, scopes)
+        for table, rows in batch.rows.items():
+            counts[table] = store.insert_rows(con, table, rows)
+        for (repo, sha), pulls in batch.commit_pr_updates.items():
+            for (branch,) in con.execute("SELECT DISTINCT branch FROM commits WHERE repo = ? AND sha = ?",
+                                         [repo, sha]).fetchall():
+                numbers = sorted({n for n, base in pulls if base == branch})
+                con.execute("UPDATE commits SET pr_numbers = ? WHERE repo = ? AND branch = ? AND sha = ?",
+                            [numbers, repo, branch, sha])
+        con.execute("DELETE FROM people")
+        counts["people"] = store.insert_rows(con, "people", people_rows(settings))
+        if before_commit is not None:
+            before_commit(con)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return counts
