@@ -119,9 +119,11 @@ def resolve_tickets(settings: Settings, endpoint: Endpoint, as_of: datetime, hom
 # --- load, facts, evaluation ---------------------------------------------------------
 
 
-def load_warehouse(settings: Settings, as_of: datetime, home: Path) -> dict:
+def load_warehouse(settings: Settings, as_of: datetime, home: Path, *, chunk_records: int | None = None) -> dict:
     """Load every staging file of the run in one transaction (all or nothing), mark the run
-    loaded in that same transaction, then publish the ingest state for the next fetch."""
+    loaded in that same transaction, then publish the ingest state for the next fetch.  The
+    staging files are streamed ``chunk_records`` records at a time (default: the store's), so the
+    process's memory does not grow with the org (warehouse/store.py)."""
     from ccwatch.warehouse.ingest_state import compute_state, missing_basis
     from ccwatch.warehouse.settings_history import record_settings_history
     from ccwatch.warehouse.sightings import record_sightings
@@ -140,7 +142,7 @@ def load_warehouse(settings: Settings, as_of: datetime, home: Path) -> dict:
     gh_files, gh_meta = staging.staged_github(settings, home, as_of)
     metas = {"github": gh_meta, "jira": json.loads((sdir / staging.JIRA_PLAN).read_text(encoding="utf-8"))}
 
-    def records():  # streamed: one staging file after the other
+    def records():  # streamed: one staging file after the other (read again by each pass of the load)
         yield from staging.read_github(gh_files)
         for f in staging.JIRA_FILES:
             yield from read_staging(sdir / f)
@@ -163,7 +165,8 @@ def load_warehouse(settings: Settings, as_of: datetime, home: Path) -> dict:
             mark_run(con, as_of, "failed", gap)
             raise StageError(f"{sdir}: {gap}; the ingest state was reset, rerun the date for a full fetch")
         try:
-            counts = load_records(con, records(), settings, before_commit=before_commit)
+            counts = load_records(con, records, settings, before_commit=before_commit,
+                                  **({"chunk_records": chunk_records} if chunk_records else {}))
         except Exception as exc:
             if isinstance(exc, NotModifiedWithoutCopy):  # ETags of a load this warehouse lacks
                 drop_state(home)  # the next attempt fetches everything again

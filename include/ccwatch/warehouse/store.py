@@ -29,7 +29,7 @@ where ``executemany`` needs about half a millisecond per row.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
@@ -40,7 +40,8 @@ from ccwatch.common.times import parse_ts
 from ccwatch.ingest.records import RawRecord
 from ccwatch.settings import Settings
 from ccwatch.warehouse.normalize.base import Context
-from ccwatch.warehouse.normalize.batch import normalize_batch, people_rows
+from ccwatch.warehouse.normalize import graphql as ng
+from ccwatch.warehouse.normalize.batch import LoadView, commit_list_repos, normalize_chunk, people_rows
 from ccwatch.warehouse.normalize.jira import status_categories
 
 CHUNK_CHARS = 8_000_000  # JSON characters per INSERT statement
@@ -214,6 +215,7 @@ class _DbContext:
             prefix = key.split(sep, 1)[0] + sep
             cache = self._repo_cache.get((source, kind, prefix))
             if cache is None:
+                self._repo_cache.clear()  # one repository at a time: bounded, whatever the org's size
                 rows = self.con.execute(
                     "SELECT natural_key, payload FROM raw_payloads WHERE source = ? AND kind = ? "
                     "AND starts_with(natural_key, ?) AND status_code = 200", [source, kind, prefix]).fetchall()
@@ -235,31 +237,184 @@ class _DbContext:
         return status_categories({"fields": {"status": json.loads(s)}} for (s,) in rows if s)
 
 
+DEFAULT_CHUNK_RECORDS = 1_000  # records normalised (and held in Python) at a time
+_LOW = (1 << 32) - 1  # _LoadIndex slots: position << 32 | index of the key's last record
+STAGED = "_ccwatch_load_"  # temp tables holding a load's normalised rows until the end of the load
+_POSITION, _SEQ = "_ccwatch_position", "_ccwatch_seq"
+
+Records = Iterable[RawRecord | dict[str, Any]] | Callable[[], Iterable[RawRecord | dict[str, Any]]]
+
+
+def _reader(records: Records) -> Callable[[], Iterator[RawRecord]]:
+    """A function reading the records again from the start at each call.  A callable is called
+    again (streamed: e.g. one staging file after the other); a list is iterated again; any other
+    iterable can be read only once, so it is held in memory."""
+    if callable(records):
+        return lambda: map(_coerce, records())
+    held = records if isinstance(records, (list, tuple)) else list(records)
+    return lambda: map(_coerce, held)
+
+
+def _status_shape(payload: Any) -> Any:
+    """The part of an issue payload that status categories read (the payload itself if that part
+    cannot be taken: normalize/jira.status_categories then fails on it as it would on the whole)."""
+    if not isinstance(payload, dict):
+        return payload
+    try:
+        return {"fields": {"status": (payload.get("fields") or {}).get("status")}}
+    except AttributeError:
+        return payload
+
+
+class _LoadIndex:
+    """One pass over the load's records, before anything is written: which record of each
+    (source, kind, natural_key) wins (the last) and where one batch would see it (at the key's
+    first occurrence), the 304s, and the little a normaliser asks about the whole load.  Held for
+    the whole load: a few hundred bytes per key, never a payload (except the 304s' empty ones)."""
+
+    def __init__(self, read: Callable[[], Iterator[RawRecord]]) -> None:
+        self.slots: dict[tuple[str, str, str], int] = {}
+        self.not_modified: dict[tuple[str, str, str], RawRecord] = {}  # keys whose last record is a 304
+        self.issues: dict[tuple[str, str, str], tuple[int, Any]] = {}  # kind issue: (status, status part)
+        self.commit_pulls_200: set[tuple[str, str, str]] = set()  # REST / GraphQL commit PRs answered 200
+        i = -1
+        for i, rec in enumerate(read()):
+            key = (rec.source, rec.kind, rec.natural_key)
+            slot = self.slots.get(key)
+            self.slots[key] = (len(self.slots) << 32 | i) if slot is None else (slot >> 32 << 32 | i)
+            if rec.status_code == 304:
+                self.not_modified[key] = rec
+            else:
+                self.not_modified.pop(key, None)
+            if rec.kind == "issue":
+                self.issues[key] = (rec.status_code, _status_shape(rec.payload))
+            if rec.source == "github" and rec.kind in ("commit_pulls", "gql_commit_pulls"):
+                if rec.status_code == 200:
+                    self.commit_pulls_200.add(key)
+                else:
+                    self.commit_pulls_200.discard(key)
+        self.count = i + 1
+
+    def __contains__(self, key: object) -> bool:
+        """A key the load normalises (one batch's records: the 304s are not among them)."""
+        return key in self.slots and key not in self.not_modified
+
+    def unchanged(self) -> list[RawRecord]:
+        """The 304 records, in the order one batch holds them."""
+        return sorted(self.not_modified.values(),
+                      key=lambda r: self.slots[(r.source, r.kind, r.natural_key)] >> 32)
+
+    def winners(self, read: Callable[[], Iterator[RawRecord]]) -> Iterator[tuple[int, RawRecord]]:
+        """(position, record) of the last record of every key but the 304s, in stream order."""
+        n = 0
+        for i, rec in enumerate(read()):
+            n = i + 1
+            slot = self.slots.get((rec.source, rec.kind, rec.natural_key))
+            if slot is None:
+                raise RuntimeError(f"{rec.source} {rec.kind} {rec.natural_key}: the records changed while loading")
+            if slot & _LOW == i and rec.status_code != 304:
+                yield slot >> 32, rec
+        if n != self.count:
+            raise RuntimeError(f"the records changed while loading ({self.count} read first, {n} now)")
+
+
+def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+class _StagedRows:
+    """The load's normalised rows, chunk by chunk, in temp tables (DuckDB holds them within its
+    memory limit and spills), each tagged with its record's position and its order; published
+    into the warehouse tables at the end, the last row winning on a duplicate primary key as in
+    one batch (:func:`insert_rows`)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+        self.tables: dict[str, str] = {}
+        self.seq = 0
+
+    def add(self, table: str, rows: list[dict[str, Any]], positions: list[int]) -> None:
+        name = self.tables.get(table)
+        if name is None:
+            name = self.tables[table] = f"{STAGED}{table}"
+            self.con.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS SELECT *, 0::BIGINT AS {_POSITION}, '
+                             f'0::BIGINT AS {_SEQ} FROM main."{table}" LIMIT 0')
+        tagged = []
+        for row, position in zip(rows, positions, strict=True):
+            tagged.append({**row, _POSITION: position, _SEQ: self.seq})
+            self.seq += 1
+        insert_rows(self.con, name, tagged)
+
+    def publish(self) -> dict[str, int]:
+        counts = {}
+        for table, name in self.tables.items():
+            cols = ", ".join(f'"{c}"' for c, _ in _columns(self.con, table))
+            pk = ", ".join(f'"{c}"' for c in _primary_key(self.con, table))
+            select = f'SELECT {cols} FROM "{name}"'
+            if pk and self.con.execute(f'SELECT count(*) FROM (SELECT 1 FROM "{name}" GROUP BY {pk} '
+                                       'HAVING count(*) > 1)').fetchone()[0]:
+                select += f" QUALIFY row_number() OVER (PARTITION BY {pk} ORDER BY {_POSITION} DESC, {_SEQ} DESC) = 1"
+            verb = "INSERT OR REPLACE" if pk else "INSERT"
+            counts[table] = self.con.execute(f'{verb} INTO main."{table}" ({cols}) {select}').fetchone()[0]
+            self.con.execute(f'DROP TABLE "{name}"')
+        return counts
+
+
 def load_records(
-    con: duckdb.DuckDBPyConnection, records: Iterable[RawRecord | dict[str, Any]], settings: Settings,
-    before_commit: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+    con: duckdb.DuckDBPyConnection, records: Records, settings: Settings,
+    before_commit: Callable[[duckdb.DuckDBPyConnection], None] | None = None, *,
+    chunk_records: int = DEFAULT_CHUNK_RECORDS,
 ) -> dict[str, int]:
-    """Load one batch atomically; returns the number of rows written per table.
+    """Load one batch atomically, ``chunk_records`` records at a time; returns the number of rows
+    written per table.  The warehouse it leaves is the one a single chunk would (see the module
+    docstring): ``records`` is read three times (pass a callable to stream it from its files).
 
     ``before_commit(con)`` runs last inside the transaction (it sees the batch's rows; e.g. the
     run bookkeeping and the next ingest state); if it raises, nothing is committed."""
-    latest: dict[tuple[str, str, str], RawRecord] = {}
-    for rec in map(_coerce, records):
-        latest[(rec.source, rec.kind, rec.natural_key)] = rec
+    if chunk_records < 1:
+        raise ValueError(f"chunk_records must be at least 1, not {chunk_records}")
+    read = _reader(records)
+    index = _LoadIndex(read)
     counts: dict[str, int] = {}
     con.execute("BEGIN TRANSACTION")
     try:
-        unchanged = [rec for rec in latest.values() if rec.status_code == 304]
-        _not_modified(con, unchanged)  # kept as stored: no upsert, no normalisation
-        batch_records = [_accumulate(con, rec) for rec in latest.values() if rec.status_code != 304]
-        counts["raw_payloads"] = _upsert_raw(con, batch_records)
+        _not_modified(con, index.unchanged())  # kept as stored: no upsert, no normalisation
+        # 1. raw payloads (accumulating lists merged with the stored ones): every lookup of the
+        #    normalisers then reads the load through the warehouse, whatever chunk it came in
+        merged: set[tuple[str, str, str]] = set()
+        counts["raw_payloads"] = 0
+        for chunk in _chunks(index.winners(read), chunk_records):
+            batch_records = []
+            for _, rec in chunk:
+                acc = _accumulate(con, rec)
+                if acc is not rec:
+                    merged.add((rec.source, rec.kind, rec.natural_key))
+                batch_records.append(acc)
+            counts["raw_payloads"] += _upsert_raw(con, batch_records)
+        # 2. normalised rows: scopes deleted at once (this load's rows are not in the tables yet),
+        #    rows staged and published at the end
         db = _DbContext(con)
-        batch = normalize_batch(batch_records, settings, Context(db.lookup, db.status_categories()))
-        for table, scopes in batch.scopes.items():
-            delete_scopes(con, table, scopes)
-        for table, rows in batch.rows.items():
-            counts[table] = insert_rows(con, table, rows)
-        for (repo, sha), pulls in batch.commit_pr_updates.items():
+        ctx, view = _load_context(db, index)
+        staged = _StagedRows(con)
+        pr_updates: dict[tuple[str, str], list[tuple[int, str | None]]] = {}
+        for chunk in _chunks(index.winners(read), chunk_records):
+            recs = [(pos, _stored_merge(con, rec) if (rec.source, rec.kind, rec.natural_key) in merged else rec)
+                    for pos, rec in chunk]
+            batch = normalize_chunk(recs, settings, ctx, view)
+            for table, scopes in batch.scopes.items():
+                delete_scopes(con, table, scopes)
+            for table, rows in batch.rows.items():
+                staged.add(table, rows, batch.positions.get(table, []))
+            pr_updates.update(batch.commit_pr_updates)
+        counts.update(staged.publish())
+        for (repo, sha), pulls in pr_updates.items():
             # (r2) per stored branch of the commit, only the PRs merged into that branch cover it
             for (branch,) in con.execute("SELECT DISTINCT branch FROM commits WHERE repo = ? AND sha = ?",
                                          [repo, sha]).fetchall():
@@ -275,3 +430,39 @@ def load_records(
         con.execute("ROLLBACK")
         raise
     return counts
+
+
+def _stored_merge(con: duckdb.DuckDBPyConnection, rec: RawRecord) -> RawRecord:
+    """An accumulating record as the load stored it (merged with the stored list, no etag)."""
+    row = con.execute("SELECT payload FROM raw_payloads WHERE source = ? AND kind = ? AND natural_key = ?",
+                      [rec.source, rec.kind, rec.natural_key]).fetchone()
+    return replace(rec, payload=json.loads(row[0]), etag=None)
+
+
+def _load_context(db: _DbContext, index: _LoadIndex) -> tuple[Context, LoadView]:
+    """The context and view every chunk normalises with, once the load's raw payloads are stored:
+    what one batch resolves from its own records first, then from the warehouse, the warehouse
+    now resolves alone, except a commit's PRs, whose order (REST of the load, GraphQL of the
+    load, stored REST, stored GraphQL) the index keeps."""
+
+    def lookup(source: str, kind: str, key: str) -> Any:
+        if (source, kind) != ("github", "commit_pulls"):
+            return db.lookup(source, kind, key)
+        found = db.lookup(source, kind, key) if (source, kind, key) in index.commit_pulls_200 else None
+        if found is None and (source, "gql_commit_pulls", key) in index.commit_pulls_200:
+            node = db.lookup(source, "gql_commit_pulls", key)
+            found = ng.commit_pulls_payload(node, key) if node is not None else None
+        if found is None:
+            found = db.lookup(source, kind, key)
+        if found is None and (node := db.lookup(source, "gql_commit_pulls", key)) is not None:
+            found = ng.commit_pulls_payload(node, key)
+        return found
+
+    cats = db.status_categories()
+    status_list = lookup("jira", "statuses", "statuses")  # GET /rest/api/2/status: every status
+    if isinstance(status_list, list):
+        cats.update(status_categories({"fields": {"status": st}} for st in status_list))
+    cats.update(status_categories(shape for code, shape in index.issues.values() if code != 304))
+    keys = [k for k in index.slots if k in index]
+    view = LoadView(keys=index, commit_repos=commit_list_repos(keys), fields_payload=lookup("jira", "fields", "fields"))
+    return Context(lookup, cats), view

@@ -4,11 +4,18 @@
 equality filters) whose existing rows they replace, so that loading the same payloads twice
 yields the same rows.  Records of the batch are visible to the context lookups before the
 caller's own lookup (the warehouse's ``raw_payloads``).  Pure: no I/O, no clock.
+
+:func:`normalize_chunk` normalises one bounded chunk of a larger load (warehouse/store.py): the
+caller's context already sees the whole load (its records are in ``raw_payloads``), and what a
+normaliser asks about the rest of the load (is there a REST record of this piece, a commit list of
+this repository) is answered by the caller's :class:`LoadView`, never by the chunk alone, so a
+chunk boundary cannot change a row.  Each row is tagged with its record's position in the load,
+so the caller can let the last row win on a duplicate key exactly as one batch does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,10 +45,29 @@ class Batch:
     # commits whose PRs were asked again without their branch's commit list: (repo, sha) ->
     # [(number, base branch)] of the merged PRs; the load keeps those into the stored row's branch
     commit_pr_updates: dict[tuple[str, str], list[tuple[int, str | None]]] = field(default_factory=dict)
+    # normalize_chunk only: per table, the load position of the record each row came from
+    positions: dict[str, list[int]] = field(default_factory=dict)
+    position: int | None = None
 
     def add(self, table: str, scope: dict[str, Any], rows: Iterable[dict[str, Any]]) -> None:
         self.scopes.setdefault(table, []).append(scope)
+        rows = list(rows)
         self.rows.setdefault(table, []).extend(rows)
+        if self.position is not None:
+            self.positions.setdefault(table, []).extend([self.position] * len(rows))
+
+
+@dataclass(frozen=True)
+class LoadView:
+    """What a chunk sees of the whole load it belongs to.
+
+    ``keys``: the (source, kind, natural_key) of every record the load normalises (its 304s
+    excluded, as in one batch); ``commit_repos``: the repositories with a ``commits`` list in it;
+    ``fields_payload``: Jira's field list as the context resolves it."""
+
+    keys: Container[tuple[str, str, str]]
+    commit_repos: set[str]
+    fields_payload: Any = None
 
 
 def people_rows(settings: Settings) -> list[dict[str, Any]]:
@@ -82,19 +108,43 @@ def normalize_batch(records: Iterable[RawRecord], settings: Settings, ctx: Conte
     c = Context(lookup=lookup, status_categories=cats)
     b = Batch()
     fields_payload = lookup("jira", "fields", "fields")
-    commit_repos = {split_key(k, ":")[0] for (s, kind, k) in latest if s == "github" and kind == "commits"}
-    for (source, kind, key), rec in latest.items():
-        try:
-            _dispatch(b, rec, c, settings, fields_payload, latest, commit_repos)
-        except NormalizeError:
-            raise
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise NormalizeError(f"{source} {kind} {key}: cannot normalise payload: {exc!r}") from exc
+    commit_repos = commit_list_repos(latest)
+    for rec in latest.values():
+        _dispatch_one(b, rec, c, settings, fields_payload, latest, commit_repos)
     return b
 
 
+def commit_list_repos(keys: Iterable[tuple[str, str, str]]) -> set[str]:
+    """The repositories with a ``commits`` list among these record keys."""
+    return {split_key(k, ":")[0] for (s, kind, k) in keys if s == "github" and kind == "commits"}
+
+
+def normalize_chunk(records: Iterable[tuple[int, RawRecord]], settings: Settings, ctx: Context,
+                    view: LoadView) -> Batch:
+    """Rows and scopes of one chunk of a load: ``records`` are (position in the load, record),
+    one record per (source, kind, natural_key) of the load; ``ctx`` sees the whole load (its
+    lookup and status categories); ``view`` answers what one batch would ask its own records.
+    ``Batch.positions`` tags every row with its record's position."""
+    b = Batch()
+    for position, rec in records:
+        b.position = position
+        _dispatch_one(b, rec, ctx, settings, view.fields_payload, view.keys, view.commit_repos)
+    b.position = None
+    return b
+
+
+def _dispatch_one(b: Batch, rec: RawRecord, c: Context, settings: Settings, fields_payload: Any,
+                  latest: Container[tuple[str, str, str]], commit_repos: set[str]) -> None:
+    try:
+        _dispatch(b, rec, c, settings, fields_payload, latest, commit_repos)
+    except NormalizeError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise NormalizeError(f"{rec.source} {rec.kind} {rec.natural_key}: cannot normalise payload: {exc!r}") from exc
+
+
 def _dispatch(b: Batch, rec: RawRecord, c: Context, settings: Settings, fields_payload: Any,
-              latest: dict[tuple[str, str, str], RawRecord], commit_repos: set[str]) -> None:
+              latest: Container[tuple[str, str, str]], commit_repos: set[str]) -> None:
     """``commit_repos``: repositories with a ``commits`` list in the batch (their commits' PRs
     are read there through the context)."""
     kind, key = rec.kind, rec.natural_key
