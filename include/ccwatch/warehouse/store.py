@@ -6,6 +6,22 @@ batch (delete by the object's natural key, then insert: a rerun yields the same 
 and refresh ``people`` from the config.  Any exception rolls everything back and is
 re-raised, so the previous state stays intact and evaluation never sees half a load.
 
+**Bounded.** The batch is never held whole: it is read three times (a callable re-reads the
+staging files), ``chunk_records`` records at a time, and the warehouse it leaves is, table by
+table, the one a single batch (every record normalised together) would leave:
+
+1. an index of the keys (no payload): the last record of each (source, kind, natural_key) wins,
+   at the place of the key's first occurrence; the 304s; what a normaliser asks about the whole
+   batch (is there a REST record of this piece, a commits list of this repository, the issues'
+   status categories);
+2. the 304s checked against the stored copies, then the raw payloads upserted chunk by chunk
+   (accumulating lists merged with the stored ones first): from here on every lookup of a
+   normaliser finds the batch's records in ``raw_payloads``, whatever chunk they came in;
+3. the records normalised chunk by chunk: each chunk's scopes deleted at once (the batch's own
+   rows are not in the tables yet), its rows staged in temp tables (DuckDB keeps them within
+   ``CCWATCH_DUCKDB_MEMORY_LIMIT`` and spills), published at the end, the last row winning on a
+   duplicate primary key in the batch's order, as :func:`insert_rows` does.
+
 Three raw kinds *accumulate* instead of being replaced: a branch's ``commits`` list, an
 environment's ``deployments`` list and (r2) a branch's ``activity`` log.  An incremental fetch
 brings only their newest items, so the stored list is merged with the fetched one by item id
@@ -39,8 +55,8 @@ import duckdb
 from ccwatch.common.times import parse_ts
 from ccwatch.ingest.records import RawRecord
 from ccwatch.settings import Settings
-from ccwatch.warehouse.normalize.base import Context
 from ccwatch.warehouse.normalize import graphql as ng
+from ccwatch.warehouse.normalize.base import Context
 from ccwatch.warehouse.normalize.batch import LoadView, commit_list_repos, normalize_chunk, people_rows
 from ccwatch.warehouse.normalize.jira import status_categories
 
@@ -54,7 +70,20 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
+class SchemaCache:
+    """Columns and primary keys of the tables, read once per load (information_schema costs
+    ~20 ms a query: thousands of chunk statements would spend minutes on it)."""
+
+    def __init__(self) -> None:
+        self.columns: dict[str, list[tuple[str, str]]] = {}
+        self.keys: dict[str, list[str]] = {}
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str, cache: SchemaCache | None = None) -> list[tuple[str, str]]:
+    if cache is not None:
+        if table not in cache.columns:
+            cache.columns[table] = _columns(con, table)
+        return cache.columns[table]
     rows = con.execute(
         "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? "
         "ORDER BY ordinal_position",
@@ -65,7 +94,11 @@ def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]
     return rows
 
 
-def _primary_key(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+def _primary_key(con: duckdb.DuckDBPyConnection, table: str, cache: SchemaCache | None = None) -> list[str]:
+    if cache is not None:
+        if table not in cache.keys:
+            cache.keys[table] = _primary_key(con, table)
+        return cache.keys[table]
     row = con.execute(
         "SELECT constraint_column_names FROM duckdb_constraints() "
         "WHERE table_name = ? AND constraint_type = 'PRIMARY KEY'",
@@ -74,24 +107,26 @@ def _primary_key(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     return list(row[0]) if row else []
 
 
-def _json_rows_sql(con: duckdb.DuckDBPyConnection, table: str, cols: list[str]) -> str:
+def _json_rows_sql(con: duckdb.DuckDBPyConnection, table: str, cols: list[str],
+                   cache: SchemaCache | None = None) -> str:
     """SELECT yielding the given columns of ``table`` from a JSON array bound as parameter 1."""
-    types = dict(_columns(con, table))
+    types = dict(_columns(con, table, cache))
     spec = json.dumps([{c: types[c] for c in cols}])
     return f"SELECT unnest(from_json(?::JSON, '{spec}'), recursive := true)"
 
 
-def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]]) -> int:
+def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]],
+                cache: SchemaCache | None = None) -> int:
     """INSERT OR REPLACE rows (last row wins on a duplicate primary key); returns the count."""
     if not rows:
         return 0
-    cols = [c for c, _ in _columns(con, table)]
-    pk = _primary_key(con, table)
+    cols = [c for c, _ in _columns(con, table, cache)]
+    pk = _primary_key(con, table, cache)
     if pk:
         rows = list({tuple(str(r.get(k)) for k in pk): r for r in rows}.values())
     verb = "INSERT OR REPLACE" if pk else "INSERT"
     col_list = ", ".join(f'"{c}"' for c in cols)
-    sql = f'{verb} INTO "{table}" ({col_list}) {_json_rows_sql(con, table, cols)}'
+    sql = f'{verb} INTO "{table}" ({col_list}) {_json_rows_sql(con, table, cols, cache)}'
     # bounded JSON documents: DuckDB parses a document whole (several times its size in memory),
     # and one document of a 100k-PR backfill's raw payloads took tens of GB
     chunk: list[str] = []
@@ -108,7 +143,8 @@ def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str,
     return len(rows)
 
 
-def delete_scopes(con: duckdb.DuckDBPyConnection, table: str, scopes: list[dict[str, Any]]) -> None:
+def delete_scopes(con: duckdb.DuckDBPyConnection, table: str, scopes: list[dict[str, Any]],
+                  cache: SchemaCache | None = None) -> None:
     """Delete the rows matching any scope (a column -> value equality filter)."""
     by_cols: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for s in scopes:
@@ -116,7 +152,7 @@ def delete_scopes(con: duckdb.DuckDBPyConnection, table: str, scopes: list[dict[
     for cols, group in by_cols.items():
         cond = " AND ".join(f't."{c}" = s."{c}"' for c in cols)
         payload = json.dumps(group, default=_json_default)
-        sql = f'DELETE FROM "{table}" t USING ({_json_rows_sql(con, table, list(cols))}) s WHERE {cond}'
+        sql = f'DELETE FROM "{table}" t USING ({_json_rows_sql(con, table, list(cols), cache)}) s WHERE {cond}'
         con.execute(sql, [payload])
 
 
@@ -128,7 +164,7 @@ def _coerce(rec: RawRecord | dict[str, Any]) -> RawRecord:
     raise TypeError(f"not a raw record: {type(rec).__name__}")
 
 
-def _upsert_raw(con: duckdb.DuckDBPyConnection, records: list[RawRecord]) -> int:
+def _upsert_raw(con: duckdb.DuckDBPyConnection, records: list[RawRecord], cache: SchemaCache | None = None) -> int:
     rows = []
     for r in records:
         # a shallow row: dataclasses.asdict deep-copies every payload (most of a large load's time)
@@ -137,7 +173,7 @@ def _upsert_raw(con: duckdb.DuckDBPyConnection, records: list[RawRecord]) -> int
         if row["fetched_at"] is None:
             raise ValueError(f"{r.source} {r.kind} {r.natural_key}: fetched_at is missing")
         rows.append(row)
-    return insert_rows(con, "raw_payloads", rows)
+    return insert_rows(con, "raw_payloads", rows, cache)
 
 
 # (source, kind) -> (item id field, sort key of the API's newest-first order)
@@ -215,7 +251,8 @@ class _DbContext:
             prefix = key.split(sep, 1)[0] + sep
             cache = self._repo_cache.get((source, kind, prefix))
             if cache is None:
-                self._repo_cache.clear()  # one repository at a time: bounded, whatever the org's size
+                if any(p != prefix for _, _, p in self._repo_cache):
+                    self._repo_cache.clear()  # one repository at a time: bounded, whatever the org's size
                 rows = self.con.execute(
                     "SELECT natural_key, payload FROM raw_payloads WHERE source = ? AND kind = ? "
                     "AND starts_with(natural_key, ?) AND status_code = 200", [source, kind, prefix]).fetchall()
@@ -335,8 +372,8 @@ class _StagedRows:
     into the warehouse tables at the end, the last row winning on a duplicate primary key as in
     one batch (:func:`insert_rows`)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
-        self.con = con
+    def __init__(self, con: duckdb.DuckDBPyConnection, cache: SchemaCache) -> None:
+        self.con, self.cache = con, cache
         self.tables: dict[str, str] = {}
         self.seq = 0
 
@@ -350,13 +387,13 @@ class _StagedRows:
         for row, position in zip(rows, positions, strict=True):
             tagged.append({**row, _POSITION: position, _SEQ: self.seq})
             self.seq += 1
-        insert_rows(self.con, name, tagged)
+        insert_rows(self.con, name, tagged, self.cache)
 
     def publish(self) -> dict[str, int]:
         counts = {}
         for table, name in self.tables.items():
-            cols = ", ".join(f'"{c}"' for c, _ in _columns(self.con, table))
-            pk = ", ".join(f'"{c}"' for c in _primary_key(self.con, table))
+            cols = ", ".join(f'"{c}"' for c, _ in _columns(self.con, table, self.cache))
+            pk = ", ".join(f'"{c}"' for c in _primary_key(self.con, table, self.cache))
             select = f'SELECT {cols} FROM "{name}"'
             if pk and self.con.execute(f'SELECT count(*) FROM (SELECT 1 FROM "{name}" GROUP BY {pk} '
                                        'HAVING count(*) > 1)').fetchone()[0]:
@@ -383,6 +420,7 @@ def load_records(
     read = _reader(records)
     index = _LoadIndex(read)
     counts: dict[str, int] = {}
+    cache = SchemaCache()
     con.execute("BEGIN TRANSACTION")
     try:
         _not_modified(con, index.unchanged())  # kept as stored: no upsert, no normalisation
@@ -397,19 +435,19 @@ def load_records(
                 if acc is not rec:
                     merged.add((rec.source, rec.kind, rec.natural_key))
                 batch_records.append(acc)
-            counts["raw_payloads"] += _upsert_raw(con, batch_records)
+            counts["raw_payloads"] += _upsert_raw(con, batch_records, cache)
         # 2. normalised rows: scopes deleted at once (this load's rows are not in the tables yet),
         #    rows staged and published at the end
         db = _DbContext(con)
         ctx, view = _load_context(db, index)
-        staged = _StagedRows(con)
+        staged = _StagedRows(con, cache)
         pr_updates: dict[tuple[str, str], list[tuple[int, str | None]]] = {}
         for chunk in _chunks(index.winners(read), chunk_records):
             recs = [(pos, _stored_merge(con, rec) if (rec.source, rec.kind, rec.natural_key) in merged else rec)
                     for pos, rec in chunk]
             batch = normalize_chunk(recs, settings, ctx, view)
             for table, scopes in batch.scopes.items():
-                delete_scopes(con, table, scopes)
+                delete_scopes(con, table, scopes, cache)
             for table, rows in batch.rows.items():
                 staged.add(table, rows, batch.positions.get(table, []))
             pr_updates.update(batch.commit_pr_updates)
