@@ -4,6 +4,9 @@
     .venv/bin/python benchmarks/bench_scale.py nightly  --repos 500 --prs 100000 --new 500
     .venv/bin/python benchmarks/bench_scale.py curve    --repos 500 --sizes 10000,25000,50000,100000
     .venv/bin/python benchmarks/bench_scale.py double   --repos 500 --prs 100000   # the double alone
+    .venv/bin/python benchmarks/bench_scale.py backfill --repos 500 --prs 100000 --isolate   # a process per stage
+    .venv/bin/python benchmarks/bench_scale.py stage    --repos 500 --prs 100000 --keep DIR  # fetch once, keep it
+    .venv/bin/python benchmarks/bench_scale.py load     --staging DIR [--code-root CHECKOUT] [--chunk-records N]
 
 ``backfill``: the first full run (ingest_github, ingest_jira, resolve_tickets, load_warehouse,
 build_facts, evaluate_controls, write_evidence) against a fresh home. ``nightly``: a backfill,
@@ -17,6 +20,14 @@ every answer but 304; 304s are free), GraphQL by operation, Jira. ``--runs N`` r
 median of N runs (each on a fresh home). ``--json FILE`` writes everything; a markdown table
 row per run is printed. Optional stage keywords (e.g. ``max_workers``) are passed only when the
 stage accepts them.
+
+``--isolate`` runs every stage in a child process of its own (as Airflow runs each task in its
+own process), the double staying in this one: each stage's peak RSS (the child's ``ru_maxrss``)
+and CPU seconds are reported apart from the double's (``stage_peak_rss_mib``, ``stage_cpu_s``).
+``stage`` fetches an org once (no latency) into ``--keep DIR`` (the home, its ccwatch.yaml and
+``meta.json``); ``load`` copies that staging into a fresh home and runs ``load_warehouse`` alone in a
+child process, with the code of ``--code-root`` (default: this checkout; give another worktree to
+measure before and after on the same staging).
 """
 
 from __future__ import annotations
@@ -31,6 +42,7 @@ import re
 import resource
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -162,8 +174,60 @@ def _call(fn, *args, **optional):
     return fn(*args, **{k: v for k, v in optional.items() if k in accepted and v is not None})
 
 
-def run_pipeline(settings, server: SandboxServer, as_of, home: Path, workers: int | None = None) -> dict:
-    """All measured stages in the DAG's order (the two fetch tasks one after the other)."""
+# run in a child process by run_stage: one stage, its time, CPU and peak RSS written to a JSON file
+CHILD = r"""
+import inspect, json, resource, sys, time
+from pathlib import Path
+a = json.loads(sys.argv[1])
+from ccwatch import pipeline as p
+from ccwatch.common.endpoints import Endpoint
+from ccwatch.common.times import parse_as_of
+from ccwatch.settings import load_settings
+settings, as_of, home = load_settings(a["config"]), parse_as_of(a["as_of"]), Path(a["home"])
+gh = Endpoint(a["github"], token=a["auth"]["github_token"]) if a.get("github") else None
+jr = Endpoint(a["jira"], login=a["auth"]["jira_user"], token=a["auth"]["jira_token"]) if a.get("jira") else None
+name = a["stage"]
+kw = {k: v for k, v in (a.get("kwargs") or {}).items() if k in inspect.signature(getattr(p, name)).parameters}
+args = {"ingest_github": (settings, gh, as_of, home), "ingest_jira": (settings, jr, as_of, home),
+        "resolve_tickets": (settings, jr, as_of, home),
+        "write_evidence": (settings, as_of, home, {"github": a.get("github"), "jira": a.get("jira")})
+        }.get(name, (settings, as_of, home))
+t0, r0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
+out = getattr(p, name)(*args, **kw)
+r1 = resource.getrusage(resource.RUSAGE_SELF)
+Path(a["result"]).write_text(json.dumps({
+    "s": time.perf_counter() - t0, "cpu_s": r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime,
+    "peak_rss_mib": r1.ru_maxrss / 1024, "out": out}, default=str))
+"""
+
+
+def run_stage(name: str, settings_path: Path, as_of, home: Path, *, server: SandboxServer | None = None,
+              code_root: Path = ROOT, kwargs: dict | None = None) -> dict:
+    """One stage in a child process with the code of ``code_root``: {"s", "cpu_s", "peak_rss_mib",
+    "out", "wall_s"} (``s``/``cpu_s``: the stage inside the child; ``wall_s``: the child, start-up included)."""
+    result = home.parent / f".stage-{name}-{os.getpid()}.json"
+    ep = endpoints(server) if server is not None else {}
+    a = {"stage": name, "config": str(settings_path), "as_of": as_of.isoformat(), "home": str(home),
+         "result": str(result), "auth": AUTH, "kwargs": kwargs or {},
+         "github": ep["github"].base_url if ep else None, "jira": ep["jira"].base_url if ep else None}
+    env = {**os.environ, "PYTHONPATH": f"{code_root / 'include'}{os.pathsep}{code_root / 'plugins'}"}
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps(a)], env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"stage {name} failed in its child process (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
+    out = json.loads(result.read_text(encoding="utf-8"))
+    result.unlink()
+    out["wall_s"] = wall
+    return out
+
+
+def run_pipeline(settings, server: SandboxServer, as_of, home: Path, workers: int | None = None,
+                 isolate: Path | None = None) -> dict:
+    """All measured stages in the DAG's order (the two fetch tasks one after the other).
+    ``isolate``: the ccwatch.yaml of ``settings``; each stage then runs in its own child process."""
+    if isolate is not None:
+        return _run_isolated(isolate, server, as_of, home, workers)
     ep = endpoints(server)
     stages, counts = {}, {}
     t_all = time.perf_counter()
@@ -186,23 +250,43 @@ def run_pipeline(settings, server: SandboxServer, as_of, home: Path, workers: in
             "changes": changes, "result_rows": rows}
 
 
+def _run_isolated(settings_path: Path, server: SandboxServer, as_of, home: Path, workers: int | None) -> dict:
+    stages, counts, cpu, peak = {}, {}, {}, {}
+    t_all = time.perf_counter()
+    home.mkdir(parents=True, exist_ok=True)
+    for name in STAGES:
+        before = server.request_count()
+        kwargs = {"max_workers": workers} if name == "ingest_github" and workers else None
+        res = run_stage(name, settings_path, as_of, home, server=server, kwargs=kwargs)
+        stages[name], cpu[name], peak[name] = round(res["s"], 3), round(res["cpu_s"], 3), round(res["peak_rss_mib"], 1)
+        counts[name] = server.request_count() - before
+        out = res["out"] if isinstance(res["out"], dict) else {}
+        if name == "build_facts":
+            changes = out.get("changes")
+        if name == "evaluate_controls":
+            rows = out.get("rows")
+    return {"stages_s": stages, "total_s": round(time.perf_counter() - t_all, 3), "requests_by_stage": counts,
+            "changes": changes, "result_rows": rows, "stage_cpu_s": cpu, "stage_peak_rss_mib": peak,
+            "pipeline_peak_rss_mib": max(peak.values())}
+
+
 def merged_prs(scenario: dict, since: str | None = None) -> int:
     return sum(1 for r in scenario["github"]["repos"].values() for q in r["pulls"]
                if q.get("merged_at") and (since is None or q["merged_at"] > since))
 
 
 def measure(settings, server, scenario, as_of, home, workers, *, prev: dict | None = None,
-            prev_as_of: str | None = None) -> dict:
+            prev_as_of: str | None = None, isolate: Path | None = None) -> dict:
     """One measured run: the pipeline, its requests classified, the per-change ratios."""
     start, (core0, points0) = server.request_count(), points_used(server)
-    out = run_pipeline(settings, server, as_of, home, workers)
+    out = run_pipeline(settings, server, as_of, home, workers, isolate)
     core1, points1 = points_used(server)
     req = classify(server.requests_since(start), node_repos(server) if prev is not None else None)
     req["core_charged"], req["graphql_points"] = core1 - core0, points1 - points0
     per_repo = req.pop("per_repo")
     n_repos = len(scenario["github"]["repos"])
     out.update(req)
-    out["peak_rss_mib"] = round(peak_rss_mib(), 1)
+    out["peak_rss_mib"] = round(peak_rss_mib(), 1)  # this process: the double (and the stages unless isolated)
     github = req["github_core"] + req["graphql"]
     if prev is None:
         merged = merged_prs(scenario)
@@ -245,7 +329,8 @@ def backfill(args, prs: int, workdir: Path) -> dict:
     try:
         for i in range(args.runs):
             home = workdir / f"backfill-{prs}-{i}"
-            runs.append(measure(settings, server, scenario, as_of, home, args.workers))
+            runs.append(measure(settings, server, scenario, as_of, home, args.workers,
+                                isolate=workdir / "ccwatch.yaml" if args.isolate else None))
             shutil.rmtree(home, ignore_errors=True)
     finally:
         server.stop()
@@ -292,6 +377,53 @@ def nightly(args, workdir: Path) -> dict:
         shutil.rmtree(home, ignore_errors=True)
     return {"mode": "nightly", "prs": args.prs, "repos": args.repos, "new": args.new, "generate_s": gen_s,
             "runs": runs, "median": median(runs)}
+
+
+def stage(args, workdir: Path) -> dict:
+    """Fetch the org once (no latency) into ``--keep``: the staging the ``load`` mode measures on."""
+    keep = args.keep or workdir
+    keep.mkdir(parents=True, exist_ok=True)
+    scenario, gen_s = _org(args, args.prs)
+    settings = _settings(scenario, keep)
+    server = serve(scenario, 0, args.rate_limit)
+    as_of = parse_as_of(scenario["meta"]["as_of"])
+    ep = endpoints(server)
+    times = {}
+    try:
+        for name, fn, fargs in (("ingest_github", p.ingest_github, (settings, ep["github"], as_of, keep / "home")),
+                                ("ingest_jira", p.ingest_jira, (settings, ep["jira"], as_of, keep / "home")),
+                                ("resolve_tickets", p.resolve_tickets, (settings, ep["jira"], as_of, keep / "home"))):
+            t0 = time.perf_counter()
+            _call(fn, *fargs, max_workers=args.workers) if name == "ingest_github" else fn(*fargs)
+            times[name] = round(time.perf_counter() - t0, 1)
+    finally:
+        server.stop()
+    meta = {"prs": args.prs, "repos": args.repos, "as_of": scenario["meta"]["as_of"], "generate_s": gen_s,
+            "stages_s": times, "merged_prs": merged_prs(scenario)}
+    (keep / "meta.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+    return {"mode": "stage", **meta, "keep": str(keep)}
+
+
+def load(args, workdir: Path) -> dict:
+    """``load_warehouse`` alone, in a child process, on a copy of the staging of ``stage --keep``."""
+    src = args.staging
+    meta = json.loads((src / "meta.json").read_text(encoding="utf-8"))
+    runs = []
+    for i in range(args.runs):
+        home = workdir / f"load-{meta['prs']}-{i}"
+        shutil.rmtree(home, ignore_errors=True)
+        shutil.copytree(src / "home" / "staging", home / "staging")
+        staged = sum(f.stat().st_size for f in (home / "staging").rglob("*.jsonl"))
+        kwargs = {"chunk_records": args.chunk_records} if args.chunk_records else None
+        res = run_stage("load_warehouse", src / "ccwatch.yaml", parse_as_of(meta["as_of"]), home,
+                        code_root=args.code_root, kwargs=kwargs)
+        runs.append({"load_s": round(res["s"], 2), "cpu_s": round(res["cpu_s"], 2), "wall_s": round(res["wall_s"], 2),
+                     "peak_rss_mib": round(res["peak_rss_mib"], 1), "staging_mib": round(staged / 2**20, 1),
+                     "warehouse_mib": round((home / "warehouse.duckdb").stat().st_size / 2**20, 1),
+                     "raw_payloads": (res["out"] or {}).get("raw_payloads")})
+        shutil.rmtree(home, ignore_errors=True)
+    return {"mode": "load", "prs": meta["prs"], "repos": meta["repos"], "code_root": str(args.code_root),
+            "chunk_records": args.chunk_records, "runs": runs, "median": median(runs)}
 
 
 def double(args, workdir: Path) -> dict:
@@ -370,7 +502,7 @@ TABLE_HEAD = ("| mode | repos | merged PRs | new | total s | ingest_github s | i
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("mode", choices=("backfill", "nightly", "curve", "double"))
+    ap.add_argument("mode", choices=("backfill", "nightly", "curve", "double", "stage", "load"))
     ap.add_argument("--repos", type=int, default=500)
     ap.add_argument("--prs", type=int, default=100_000, help="merged PRs in the org (backfill, nightly, double)")
     ap.add_argument("--sizes", default="10000,25000,50000,100000", help="curve: comma-separated PR counts")
@@ -384,6 +516,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--runs", type=int, default=1, help="median of N runs")
     ap.add_argument("--json", type=Path, help="write the results here")
     ap.add_argument("--workdir", type=Path, help="keep homes here (default: a temporary directory)")
+    ap.add_argument("--isolate", action="store_true", help="backfill/curve: every stage in its own child process")
+    ap.add_argument("--keep", type=Path, help="stage: keep the fetched home, config and meta.json here")
+    ap.add_argument("--staging", type=Path, help="load: a directory made by `stage --keep`")
+    ap.add_argument("--code-root", type=Path, default=ROOT, help="load: the checkout whose code the child runs")
+    ap.add_argument("--chunk-records", type=int, help="load: records per chunk (if the code accepts it)")
     args = ap.parse_args(argv)
     logging.getLogger("ccwatch").setLevel(logging.WARNING)
     tmp = None
@@ -400,6 +537,10 @@ def main(argv: list[str] | None = None) -> dict:
             results = [nightly(args, workdir)]
         elif args.mode == "curve":
             results = [backfill(args, int(n), workdir) for n in args.sizes.split(",") if n.strip()]
+        elif args.mode == "stage":
+            results = [stage(args, workdir)]
+        elif args.mode == "load":
+            results = [load(args, workdir)]
         else:
             results = [double(args, workdir)]
     finally:
@@ -408,7 +549,7 @@ def main(argv: list[str] | None = None) -> dict:
     report = {"machine": machine(), "latency_ms": args.latency_ms, "command": " ".join(sys.argv), "results": results}
     if args.json:
         args.json.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    if args.mode == "double":
+    if args.mode in ("double", "stage", "load"):
         print(json.dumps(report, indent=1))
     else:
         print(f"machine: {report['machine']}; latency {args.latency_ms} ms")

@@ -70,3 +70,22 @@ def test_curve(tmp_path):
     assert sizes == [40, 80]
     for res in report["results"]:
         check_run(res["median"], 4, res["prs"])
+
+
+def test_backfill_isolated_reports_each_stage_apart_from_the_double(tmp_path):
+    report = run(tmp_path, "backfill", "--prs", "40", "--isolate")
+    m = report["results"][0]["median"]
+    check_run(m, 4, 40)
+    assert set(m["stage_peak_rss_mib"]) == set(m["stage_cpu_s"]) == set(bench_scale.STAGES)
+    assert all(v > 0 for v in m["stage_peak_rss_mib"].values())
+    assert m["pipeline_peak_rss_mib"] == max(m["stage_peak_rss_mib"].values())
+
+
+def test_load_alone_on_a_kept_staging(tmp_path):
+    keep = tmp_path / "staging"
+    staged = run(tmp_path, "stage", "--prs", "40", "--keep", str(keep))["results"][0]
+    assert staged["merged_prs"] == 40 and (keep / "meta.json").is_file() and (keep / "ccwatch.yaml").is_file()
+    loads = [run(tmp_path, "load", "--staging", str(keep), "--chunk-records", str(n))["results"][0]["median"]
+             for n in (3, 100_000)]
+    assert loads[0]["raw_payloads"] == loads[1]["raw_payloads"] > 40  # the same load in 3-record chunks
+    assert all(m["peak_rss_mib"] > 0 and m["staging_mib"] > 0 and m["warehouse_mib"] > 0 for m in loads)
