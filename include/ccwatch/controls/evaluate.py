@@ -285,7 +285,13 @@ def _write_change_results(con: duckdb.DuckDBPyConnection, statuses: dict[str, np
     controls = [c for c in CONTROLS if c.scope == "change"]
     sql_controls = [c for c in controls if c.detail_sql is not None]
     frame = _status_frame(con, statuses, sql_controls)
-    con.register("_ccwatch_status", frame)
+    # one copy into DuckDB (categoricals become ENUMs): every INSERT and sample check below joins
+    # it, and a registered pandas frame would convert its 1M Python strings on every scan
+    con.register("_ccwatch_status_df", frame)
+    try:
+        con.execute("CREATE OR REPLACE TEMP TABLE _ccwatch_status AS SELECT * FROM _ccwatch_status_df")
+    finally:
+        con.unregister("_ccwatch_status_df")
     try:
         for c in sql_controls:
             con.execute(_insert_sql(c, settings), {"t": t, "py": _PY})
@@ -307,7 +313,7 @@ def _write_change_results(con: duckdb.DuckDBPyConnection, statuses: dict[str, np
                 con.unregister("_ccwatch_fix")
         _check_sample(con, statuses, frame, sql_controls, settings, t)
     finally:
-        con.unregister("_ccwatch_status")
+        con.execute("DROP TABLE IF EXISTS _ccwatch_status")
     rest = [c for c in controls if c not in sql_controls]
     rows = con.execute("SELECT count(*) FROM control_results WHERE as_of = ?", [t]).fetchall()[0][0]
     if rest:
