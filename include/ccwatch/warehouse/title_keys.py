@@ -23,6 +23,7 @@ the two give the same rows.
 from __future__ import annotations
 
 import re
+import warnings
 from typing import Any
 
 import duckdb
@@ -30,12 +31,10 @@ import pandas as pd
 
 from ccwatch.common.changes import title_ticket_key
 
-try:  # Python >= 3.11
-    from re import _constants as _sre_c  # type: ignore[attr-defined]
-    from re import _parser as _sre_p  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - Python 3.10
-    import sre_constants as _sre_c  # type: ignore[no-redef]
-    import sre_parse as _sre_p  # type: ignore[no-redef]
+with warnings.catch_warnings():  # Python's own regex parser, public under these (deprecated) names
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import sre_constants as _sre_c
+    import sre_parse as _sre_p
 
 _RE2_MAX_REPEAT = 1000  # RE2 refuses larger counted repetitions
 # Python's Unicode \s on ASCII text: str.isspace() (includes \x1c-\x1f, which RE2's \s does not)
