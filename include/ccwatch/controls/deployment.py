@@ -10,13 +10,25 @@ from __future__ import annotations
 import great_expectations.expectations as gxe
 
 from ccwatch.controls.base import control, due
+from ccwatch.controls.sqlagg import sorted_string_agg
 from ccwatch.controls.sqltext import CASE, DEPLOYED, LIT, NA, NA_OR, NO_TICKET, ST, TRUE, TS, T
 from ccwatch.controls.text import direct_push_na, text, ts
 from ccwatch.settings import Settings
 
+# (r2) unknown actors: deleted or anonymous Jira users are in no list
+_TRANSITION_TEXT = """to_status || ' by ' || coalesce(author, 'an unknown Jira user') || ' at '
+        || strftime(moved_at, '%Y-%m-%dT%H:%MZ')
+        || CASE WHEN pk IS NULL THEN ' (deleted or anonymous: in no list)'
+                WHEN ak IS NOT NULL AND pk = ak THEN ' (the PR author)'
+                WHEN NOT coalesce(is_approver, false) THEN ' (not in people.change_approvers)' ELSE '' END"""
+
 
 def change_fact_sql(s: Settings) -> str:
-    return """
+    return _CHANGE_FACTS.replace("@APPROVAL_TRANSITIONS@",
+                                 sorted_string_agg(_TRANSITION_TEXT, "', '", ["moved_at", "history_id"]))
+
+
+_CHANGE_FACTS = """
 WITH tr AS (  -- moves of the linked ticket into an approval status, up to as_of
     SELECT b.change_id, tt.author, tt.at AS moved_at, tt.to_status, tt.history_id, pkey(tt.author) AS pk, pkey(b.author) AS ak
     FROM _facts_base b JOIN ticket_transitions tt ON b.ticket_exists AND tt.key = b.ticket_key, _params prm
@@ -27,12 +39,7 @@ WITH tr AS (  -- moves of the linked ticket into an approval status, up to as_of
     SELECT change_id, min(moved_at) AS approved_at, arg_min(author, struct_pack(t := moved_at, h := history_id)) AS approved_by
     FROM tr2 WHERE is_approver AND ak IS NOT NULL AND pk <> ak GROUP BY change_id
 ), ev AS (
-    SELECT change_id, string_agg(to_status || ' by ' || coalesce(author, 'an unknown Jira user') || ' at '
-        || strftime(moved_at, '%Y-%m-%dT%H:%MZ')
-        || CASE WHEN pk IS NULL THEN ' (deleted or anonymous: in no list)'  -- (r2) unknown actors
-                WHEN ak IS NOT NULL AND pk = ak THEN ' (the PR author)'
-                WHEN NOT coalesce(is_approver, false) THEN ' (not in people.change_approvers)' ELSE '' END,
-        ', ' ORDER BY moved_at, history_id) AS approval_transitions
+    SELECT change_id, @APPROVAL_TRANSITIONS@ AS approval_transitions
     FROM tr2 GROUP BY change_id
 ), done AS (  -- status-category history of the linked ticket, up to as_of
     SELECT b.change_id, tt.at AS moved_at, tt.to_status, tt.history_id, lower(coalesce(tt.to_category, '')) = 'done' AS is_done,

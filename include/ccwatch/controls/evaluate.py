@@ -41,6 +41,7 @@ from ccwatch.controls.catalogue import STATUSES
 from ccwatch.controls.families import CONTROLS
 from ccwatch.controls.gx_mask import DeriveError, unexpected_mask
 from ccwatch.controls.sqltext import NORMALIZED
+from ccwatch.controls.text import sql_str
 from ccwatch.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -241,6 +242,7 @@ def result_chunks(con: duckdb.DuckDBPyConnection, statuses: dict[str, np.ndarray
 
 
 _PY = "\x01ccwatch: python detail"  # placeholder detail of a row the SQL cannot reproduce exactly
+_LITERAL_IDS = 2000  # up to this many changes are looked up by constant ids (zone maps)
 _SAMPLE = 25  # rows per control and status whose SQL detail is checked against Python each run
 
 
@@ -266,8 +268,16 @@ def _insert_sql(control: Control, settings: Settings) -> str:
 
 def _python_rows(con: duckdb.DuckDBPyConnection, control: Control, ids: list[str]) -> list[tuple[dict, str]]:
     """(facts row, derived status) of these changes, for the Python detail functions."""
-    cur = con.execute(f"SELECT f.*, s.\"{control.id}\" AS _ccwatch_st FROM change_facts f JOIN _ccwatch_status s "
-                      "USING (change_id) WHERE change_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY change_id", [ids])
+    if not ids:
+        return []
+    select = f"SELECT f.*, s.\"{control.id}\" AS _ccwatch_st FROM change_facts f JOIN _ccwatch_status s USING (change_id) "
+    if len(ids) <= _LITERAL_IDS and not any("\x00" in i for i in ids):
+        # the ids as constants: DuckDB then skips the row groups of change_facts (sorted by
+        # change_id) that cannot hold them, instead of joining all 1M rows to a list
+        wanted = ", ".join(sql_str(i) for i in ids)
+        cur = con.execute(f"{select} WHERE f.change_id IN ({wanted}) AND s.change_id IN ({wanted}) ORDER BY change_id")
+    else:
+        cur = con.execute(f"{select} WHERE change_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY change_id", [ids])
     cols = [d[0] for d in cur.description]
     out = []
     for r in cur.fetchall():
@@ -285,7 +295,13 @@ def _write_change_results(con: duckdb.DuckDBPyConnection, statuses: dict[str, np
     controls = [c for c in CONTROLS if c.scope == "change"]
     sql_controls = [c for c in controls if c.detail_sql is not None]
     frame = _status_frame(con, statuses, sql_controls)
-    con.register("_ccwatch_status", frame)
+    # one copy into DuckDB (categoricals become ENUMs): every INSERT and sample check below joins
+    # it, and a registered pandas frame would convert its 1M Python strings on every scan
+    con.register("_ccwatch_status_df", frame)
+    try:
+        con.execute("CREATE OR REPLACE TEMP TABLE _ccwatch_status AS SELECT * FROM _ccwatch_status_df")
+    finally:
+        con.unregister("_ccwatch_status_df")
     try:
         for c in sql_controls:
             con.execute(_insert_sql(c, settings), {"t": t, "py": _PY})
@@ -307,7 +323,7 @@ def _write_change_results(con: duckdb.DuckDBPyConnection, statuses: dict[str, np
                 con.unregister("_ccwatch_fix")
         _check_sample(con, statuses, frame, sql_controls, settings, t)
     finally:
-        con.unregister("_ccwatch_status")
+        con.execute("DROP TABLE IF EXISTS _ccwatch_status")
     rest = [c for c in controls if c not in sql_controls]
     rows = con.execute("SELECT count(*) FROM control_results WHERE as_of = ?", [t]).fetchall()[0][0]
     if rest:
@@ -322,9 +338,13 @@ def _check_sample(con, statuses, frame, controls, settings, t) -> None:
         pick = sorted({i for v in (*STATUSES, _UNKNOWN) for i in np.flatnonzero(st == v)[:_SAMPLE].tolist()})
         if not pick:
             continue
-        stored = dict(con.execute("SELECT change_id, detail FROM control_results WHERE as_of = ? AND control_id = ? "
-                                  "AND change_id IN (SELECT unnest(?::VARCHAR[]))",
-                                  [t, c.id, ids[pick].tolist()]).fetchall())
+        wanted = ids[pick].tolist()
+        if len(wanted) <= _LITERAL_IDS and not any("\x00" in i for i in wanted):  # constants: zone maps
+            stored = dict(con.execute("SELECT change_id, detail FROM control_results WHERE as_of = ? AND control_id = ? "
+                                      f"AND change_id IN ({', '.join(sql_str(i) for i in wanted)})", [t, c.id]).fetchall())
+        else:
+            stored = dict(con.execute("SELECT change_id, detail FROM control_results WHERE as_of = ? AND control_id = ? "
+                                      "AND change_id IN (SELECT unnest(?::VARCHAR[]))", [t, c.id, wanted]).fetchall())
         for row, s in _python_rows(con, c, ids[pick].tolist()):
             want = detail_line(c, row, s, settings)[1]
             if stored.get(row["change_id"]) != want:

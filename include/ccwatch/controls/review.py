@@ -5,6 +5,7 @@ from __future__ import annotations
 import great_expectations.expectations as gxe
 
 from ccwatch.controls.base import control, due
+from ccwatch.controls.sqlagg import sorted_string_agg
 from ccwatch.controls.sqltext import CASE, NA, NUM, PLURAL, PRESENT, SHORT, ST, TRUE, TS, T
 from ccwatch.controls.text import direct_push_na, missing, num, plural, short, text, ts
 from ccwatch.settings import Settings
@@ -12,6 +13,15 @@ from ccwatch.settings import Settings
 _PR_SCOPE = "CASE WHEN b.change_kind = 'pr' THEN 'due' ELSE 'not_applicable' END"
 #: the merge queue's bot: GitHub's REST ``merged_by`` of a PR a merge queue merged (API-NOTES.md)
 QUEUE_BOT = "github-merge-queue[bot]"
+
+
+_REVIEW_TEXT = """login || ' ' || state
+                   || CASE WHEN is_bot THEN ' (bot)' ELSE '' END
+                   || CASE WHEN rk = ak THEN ' (author)' ELSE '' END
+                   || CASE WHEN state = 'APPROVED' AND NOT on_head
+                           THEN ' on ' || coalesce(left(commit_id, 7), 'unknown commit') || ' (not the final head)'
+                           ELSE '' END
+                   || CASE WHEN NOT before_merge THEN ' after the merge' ELSE '' END"""
 
 
 def change_fact_sql(s: Settings) -> str:
@@ -31,18 +41,11 @@ WITH rv AS (
 ), agg AS (
     SELECT change_id,
         count(DISTINCT rk) FILTER (WHERE {counted}) AS independent_approvals,
-        string_agg(login || ' at ' || strftime(submitted_at, '%Y-%m-%dT%H:%MZ') || ' on head '
-                   || left(commit_id, 7), ', ' ORDER BY ord) FILTER (WHERE {counted}) AS approval_evidence,
+        {sorted_string_agg("login || ' at ' || strftime(submitted_at, '%Y-%m-%dT%H:%MZ') || ' on head ' "
+                           "|| left(commit_id, 7)", "', '", ["ord"], counted)} AS approval_evidence,
         count(*) FILTER (WHERE state = 'APPROVED' AND before_merge AND NOT is_bot AND ak IS NOT NULL
                          AND rk <> ak AND NOT on_head) AS stale_approvals,
-        string_agg(login || ' ' || state
-                   || CASE WHEN is_bot THEN ' (bot)' ELSE '' END
-                   || CASE WHEN rk = ak THEN ' (author)' ELSE '' END
-                   || CASE WHEN state = 'APPROVED' AND NOT on_head
-                           THEN ' on ' || coalesce(left(commit_id, 7), 'unknown commit') || ' (not the final head)'
-                           ELSE '' END
-                   || CASE WHEN NOT before_merge THEN ' after the merge' ELSE '' END, ', ' ORDER BY ord)
-            AS review_evidence,
+        {sorted_string_agg(_REVIEW_TEXT, "', '", ["ord"])} AS review_evidence,
         count(*) AS review_count
     FROM rv GROUP BY change_id
 ), verdict AS (  -- each human reviewer's latest verdict before the merge (COMMENTED does not change it)

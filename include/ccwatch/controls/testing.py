@@ -19,11 +19,22 @@ from __future__ import annotations
 import great_expectations.expectations as gxe
 
 from ccwatch.controls.base import control, due
+from ccwatch.controls.sqlagg import sorted_string_agg
 from ccwatch.controls.sqltext import CASE, NA, NUM, SHORT, ST, T
 from ccwatch.controls.text import direct_push_na, num, short, text
 from ccwatch.settings import Settings
 
 _OK = "('success', 'neutral', 'skipped')"
+
+
+_UNFINISHED_TEXT = """name || CASE
+                   WHEN r.conclusion IS NULL AND r.kind = 'status' THEN ' has no state (no result is never green)'
+                   WHEN r.conclusion IS NULL AND r.status = 'completed'
+                       THEN ' completed without a conclusion (no result is never green)'
+                   ELSE ' ' || coalesce(r.conclusion, r.status, 'no result')
+                        || CASE WHEN r.completed_at > r.merged_at
+                                THEN ' completed ' || strftime(r.completed_at, '%Y-%m-%dT%H:%MZ') || ' after the merge'
+                                ELSE ' not finished at the merge' END END || by_text || note"""
 
 
 def change_fact_sql(s: Settings) -> str:
@@ -100,25 +111,17 @@ WITH rule_pins AS (  -- (r2) classic checks[].app_id, active rulesets' integrati
 ), agg AS (
     SELECT change_id,
         count(*) FILTER (WHERE is_missing) AS required_checks_missing,
-        string_agg(name || note, ', ' ORDER BY name) FILTER (WHERE is_missing) AS missing_check_names,
+        {sorted_string_agg("name || note", "', '", ["name"], "is_missing")} AS missing_check_names,
         count(*) FILTER (WHERE unfinished) AS checks_unfinished_at_merge,
-        string_agg(name || CASE
-                   WHEN r.conclusion IS NULL AND r.kind = 'status' THEN ' has no state (no result is never green)'
-                   WHEN r.conclusion IS NULL AND r.status = 'completed'
-                       THEN ' completed without a conclusion (no result is never green)'
-                   ELSE ' ' || coalesce(r.conclusion, r.status, 'no result')
-                        || CASE WHEN r.completed_at > r.merged_at
-                                THEN ' completed ' || strftime(r.completed_at, '%Y-%m-%dT%H:%MZ') || ' after the merge'
-                                ELSE ' not finished at the merge' END END || by_text || note, ', ' ORDER BY name)
-            FILTER (WHERE unfinished) AS unfinished_check_evidence,
+        {sorted_string_agg(_UNFINISHED_TEXT, "', '", ["name"], "unfinished")} AS unfinished_check_evidence,
         count(*) FILTER (WHERE NOT is_missing AND NOT unfinished AND coalesce(r.conclusion, '') NOT IN {_OK})
             AS checks_not_green,
-        string_agg(name || ' ' || coalesce(r.conclusion, 'no conclusion') || by_text || note, ', ' ORDER BY name)
-            FILTER (WHERE NOT is_missing AND NOT unfinished AND coalesce(r.conclusion, '') NOT IN {_OK})
+        {sorted_string_agg("name || ' ' || coalesce(r.conclusion, 'no conclusion') || by_text || note", "', '",
+                           ["name"], f"NOT is_missing AND NOT unfinished AND coalesce(r.conclusion, '') NOT IN {_OK}")}
             AS not_green_check_evidence,
-        string_agg(name || ' ' || coalesce(r.conclusion, 'no result') || by_text
-                   || CASE WHEN runs > 1 THEN ' (latest of ' || runs || ' runs)' ELSE '' END || note, ', ' ORDER BY name)
-            FILTER (WHERE NOT is_missing) AS check_evidence
+        {sorted_string_agg("name || ' ' || coalesce(r.conclusion, 'no result') || by_text "
+                           "|| CASE WHEN runs > 1 THEN ' (latest of ' || runs || ' runs)' ELSE '' END || note", "', '",
+                           ["name"], "NOT is_missing")} AS check_evidence
     FROM verdict GROUP BY change_id
 ), present AS (SELECT change_id, count(DISTINCT name) AS n FROM runs GROUP BY change_id)
 SELECT b.change_id,

@@ -13,6 +13,7 @@ import great_expectations.expectations as gxe
 
 from ccwatch.common.text import clip
 from ccwatch.controls.base import control, due
+from ccwatch.controls.sqlagg import sorted_string_agg
 from ccwatch.controls.sqltext import CASE, CLIP, LIT, NA, NO_TICKET, PRESENT, QUOTED, ST, TRUE, TS, T
 from ccwatch.controls.text import direct_push_na, quoted, sql_str, text, ts
 from ccwatch.settings import Settings
@@ -80,8 +81,8 @@ v AS (  -- each field's value at fields_at, and now (as_of) with when its curren
     GROUP BY ALL
 ), p AS (
     SELECT v.change_id, {values},
-        string_agg(n.name || ' at ' || strftime(v.filled_at, '%Y-%m-%dT%H:%MZ'), ', ' ORDER BY n.ord)
-            FILTER (WHERE v.v_t IS NULL AND v.now_filled) AS fields_filled_later
+        {sorted_string_agg("n.name || ' at ' || strftime(v.filled_at, '%Y-%m-%dT%H:%MZ')", "', '", ["n.ord"],
+                           "v.v_t IS NULL AND v.now_filled")} AS fields_filled_later
     FROM v JOIN names n USING (col) GROUP BY v.change_id
 )
 SELECT x.change_id,

@@ -13,16 +13,14 @@ except quoted literals made by ``sql_str``.  Events after ``as_of`` are ignored.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 
 import duckdb
-import pandas as pd
 
-from ccwatch.common.changes import title_ticket_key
 from ccwatch.common.times import naive_utc
 from ccwatch.settings import Settings
 from ccwatch.warehouse.ticket_history import build_ticket_history
+from ccwatch.warehouse.title_keys import build_title_keys
 
 # Population columns (CONTROLS.md "Outputs", population.csv) - always present in change_facts.
 POPULATION_COLUMNS = (
@@ -307,16 +305,7 @@ def build_base_facts(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: 
     t = naive_utc(as_of)
     _load_config(con, settings, t)
     con.execute(_PR_CHANGES)
-    titles = con.execute("SELECT repo, number, title FROM _pr ORDER BY repo, number").fetchall()
-    pattern = re.compile(settings.jira.ticket_key_pattern)
-    projects = frozenset(settings.jira.project_keys)
-    keys = pd.DataFrame(
-        [(r, n, *title_ticket_key(title, pattern, projects)) for r, n, title in titles],
-        columns=["repo", "number", "ticket_key", "title_other_keys"],
-    ).astype({"repo": "object", "number": "int64", "ticket_key": "object", "title_other_keys": "object"})
-    con.register("_keys_df", keys)
-    con.execute("CREATE OR REPLACE TEMP TABLE _keys AS SELECT * FROM _keys_df")
-    con.unregister("_keys_df")
+    build_title_keys(con, settings.jira.ticket_key_pattern, settings.jira.project_keys)  # _keys
     build_ticket_history(con, settings)
     con.execute(_PUSH_TIMES)
     con.execute(_BASE)

@@ -118,3 +118,33 @@ def test_report_lists_at_most_top_n_failures_per_control(world):
     # the headline counts are complete
     row = re.search(r"<tr><td><a [^>]*>CC8\.1-10</a>.*?</tr>", html, re.S).group(0)
     assert re.findall(r'<td class="num">(\d+)</td>', row)[:2] == [str(N - fails), str(fails)]
+
+
+def _reference_string_agg(value, sep, order, where=None):
+    return f"string_agg({value}, {sep} ORDER BY {', '.join(order)})" + (f" FILTER (WHERE {where})" if where else "")
+
+
+def test_smoke_fast_paths_give_the_reference_results(monkeypatch):
+    """Issue #15 (C): the benchmark's warehouse evaluated with the fast fact paths (RE2 title keys,
+    sorted-list text aggregates) and with the references gives the same control_results rows."""
+    from ccwatch.controls import deployment, review, testing, ticket
+    from ccwatch.warehouse import facts as base_facts
+    from ccwatch.warehouse.title_keys import build_title_keys_reference
+
+    def results(con, s):
+        build_facts(con, s, bench.AS_OF)
+        validation.evaluate(con, s, bench.AS_OF)
+        return con.execute("SELECT * FROM control_results ORDER BY change_id, control_id").fetchall()
+
+    con = connect(":memory:")
+    con.execute(bench.GEN.format(n=300, repos=bench.REPOS))
+    con.execute("UPDATE pull_requests SET title = 'SHA-256 [PAY-' || number || '] é OPS-' || number "
+                "WHERE number % 4 = 0")
+    s = bench.settings()
+    fast = results(con, s)
+    with monkeypatch.context() as m:
+        m.setattr(base_facts, "build_title_keys", build_title_keys_reference)
+        for mod in (deployment, review, testing, ticket):
+            m.setattr(mod, "sorted_string_agg", _reference_string_agg)
+        ref = results(con, s)
+    assert len(fast) == 300 * 11 + len(s.github.repositories) * len(REPO_CONTROLS) and fast == ref
