@@ -3,7 +3,8 @@
 
 Every night, for the run's logical date (the **as-of time**):
 
-1. **github_repositories** lists the configured repositories, then **ingest_github_repo**
+1. **github_repositories** lists the configured repositories and asks GitHub, org-wide in
+   batches of 50, each one's count of merged PRs for the reconciliation; then **ingest_github_repo**
    fetches each one in its own mapped task instance (dynamic task mapping, labelled with the
    repository; at most `CCWATCH_GITHUB_CONCURRENCY`, default 4, at a time per run, spread over
    the workers) while **ingest_jira** fetches Jira. They use the real clients (connections
@@ -81,12 +82,13 @@ def ccwatch_nightly():
     @task
     def github_repositories(**context) -> list[str]:
         from ccwatch.pipeline import github_repositories as stage
+        from ccwatch_airflow.connections import configured_endpoint
 
         settings, as_of, home = _run(context)
         if settings.github.concurrency != _github_concurrency():
             log.warning("github.concurrency is %d in the config but %s=%d limits the mapped fetches",
                         settings.github.concurrency, GITHUB_CONCURRENCY_ENV, _github_concurrency())
-        return stage(settings, as_of, home)
+        return stage(settings, as_of, home, configured_endpoint(settings, "github"))
 
     @task(map_index_template="{{ task.op_kwargs['repo'] }}", max_active_tis_per_dagrun=_github_concurrency())
     def ingest_github_repo(repo: str, **context) -> dict:

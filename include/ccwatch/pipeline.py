@@ -48,8 +48,9 @@ def ingest_github(settings: Settings, endpoint: Endpoint, as_of: datetime, home:
     return fanout.ingest_github(settings, endpoint, as_of, home, full=full, max_workers=max_workers)
 
 
-def github_repositories(settings: Settings, as_of: datetime, home: Path) -> list[str]:
-    """The repositories the DAG maps ``ingest_github_repo`` over (prepares the date, see ingest.github.fanout).
+def github_repositories(settings: Settings, as_of: datetime, home: Path, endpoint: Endpoint | None = None) -> list[str]:
+    """The repositories the DAG maps ``ingest_github_repo`` over (prepares the date, see ingest.github.fanout;
+    with the GitHub ``endpoint``, also asks the reconciliation counts of all of them org-wide, in batches).
 
     The run's first task: a malformed exceptions register stops the run here, before anything is
     fetched or marked (evaluate_controls reads it again: that reading is the one applied)."""
@@ -57,7 +58,7 @@ def github_repositories(settings: Settings, as_of: datetime, home: Path) -> list
     from ccwatch.ingest.github import fanout
 
     configured_register(settings)
-    return fanout.github_repositories(settings, as_of, home)
+    return fanout.github_repositories(settings, as_of, home, endpoint)
 
 
 def ingest_github_repo(settings: Settings, endpoint: Endpoint, as_of: datetime, home: Path, repo: str, *,

@@ -245,7 +245,8 @@ def test_failed_fetch_fails_the_run_and_never_reads_as_all_clear(airflow_env, tm
     if db.exists():
         assert results(tmp_path) == []
     texts = json.dumps(messages)
-    assert "ingest_github" in texts, "the pipeline-failure alert names the failed task"
+    # (issue #15) the first GitHub request of a night is the org-wide count batch of github_repositories
+    assert "github_repositories" in texts, "the pipeline-failure alert names the failed task"
     assert "ghp_revoked" not in texts
     assert "ghp_revoked" not in proc.stdout + proc.stderr, "the rejected token must not be printed either"
 

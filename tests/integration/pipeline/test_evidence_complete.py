@@ -62,8 +62,10 @@ def planted(tmp_path_factory):
     home = tmp_path_factory.mktemp("mismatch") / "home"
     settings = load_settings(CONFIG)
     true_count = _merged_in_window(PAY, "2026-08-27T00:00:00Z", "2026-11-25T00:00:00Z")
-    fault = {"service": "github", "path": "graphql$", "method": "POST", "graphql": {"operationName": "CcwatchMergedCount"},
-             "mode": "drop_field", "field": "data.search.issueCount", "to": "value", "value": true_count + 1,
+    # (issue #15) the counts of all repositories come in one aliased batch: c<i> is the i-th configured one
+    alias = f"c{[rc.repo for rc in settings.github.repositories].index(PAY)}"
+    fault = {"service": "github", "path": "graphql$", "method": "POST", "graphql": {"operationName": "CcwatchMergedCounts"},
+             "mode": "drop_field", "field": f"data.{alias}.issueCount", "to": "value", "value": true_count + 1,
              "times": 1}
     with SandboxServer(dict(SCENARIO, faults=[fault])) as server:
         run = run_pipeline(settings, server, parse_as_of(DAY), home)

@@ -195,8 +195,9 @@ FAILS = {
     "github-link-loop": ([G(MERGED_PULLS, "link_loop")], "ingest_github",
                          [PAY, rf"graphql \({MERGED_PULLS}\)", "paging loop"], G(MERGED_PULLS, ""), 2,
                          {"setattr": {"ccwatch.ingest.github.graphql.PULLS_PAGE": 1}}),  # a 2nd page is asked
-    "github-401-revoked-token": ([], "ingest_github", [PAY, rf"/repos/{PAY}", "HTTP 401", "revoked"], r"/repos/",
-                                 1, {"tokens": {"github_token": "ghp_revokedCCWATCH0123456789"}}),
+    # (issue #15) the night's first GitHub request is the org-wide count batch, which names its repositories
+    "github-401-revoked-token": ([], "ingest_github", [PAY, r"graphql \(CcwatchMergedCounts\)", "HTTP 401", "revoked"],
+                                 GQL, 1, {"tokens": {"github_token": "ghp_revokedCCWATCH0123456789"}}),
     "github-404-repository": ([F("github", rf"/repos/{WEB}$", "status", status=404, body={"message": "Not Found"})],
                               "ingest_github", [WEB, rf"/repos/{WEB}", "HTTP 404", "does not exist"],
                               rf"/repos/{WEB}$", 1, {}),

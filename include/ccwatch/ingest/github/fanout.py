@@ -21,7 +21,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from ccwatch.common.files import write_json_atomic
 from ccwatch.common.paths import staging_dir, warehouse_path
 from ccwatch.ingest.errors import SourceError
 from ccwatch.ingest.github.client import make_client
+from ccwatch.ingest.github.counts import stage_counts, staged_count
 from ccwatch.ingest.github.fetch import fetch_github_repo
 from ccwatch.ingest.http.ratebudget import RateBudget
 from ccwatch.ingest.plan import github_plan_meta, plan_github_repo
@@ -49,6 +50,7 @@ from ccwatch.ingest.state import read_state
 from ccwatch.settings import RepoConfig, Settings
 
 log = logging.getLogger("ccwatch")
+COUNTS_STAGE = "ingest_github_counts"  # its failure marker: staging/<date>/ingest_github_counts.failed.json
 
 
 
@@ -65,10 +67,14 @@ def _check_slugs(settings: Settings) -> None:
                              f"{repo_slug(rc.repo)}.jsonl: rename one in the config")
 
 
-def github_repositories(settings: Settings, as_of: datetime, home: Path) -> list[str]:
+def github_repositories(settings: Settings, as_of: datetime, home: Path, endpoint: Endpoint | None = None, *,
+                        budget: Any = None) -> list[str]:
     """The configured repositories (what the DAG maps over), after preparing the date: it is
     marked pending, and failure markers of repositories no longer configured (or of the
-    single-file layout before per-repository staging) are removed, so they cannot fail the date."""
+    single-file layout before per-repository staging) are removed, so they cannot fail the date.
+    With an ``endpoint``, the reconciliation counts of every repository are then asked org-wide in
+    batches and staged for the repositories' fetches (``counts.py``); a failure leaves
+    ``ingest_github_counts.failed.json`` (the date cannot be loaded until a fetch succeeds)."""
     _check_slugs(settings)
     sdir = staging_dir(home, as_of)
     sdir.mkdir(parents=True, exist_ok=True)
@@ -78,6 +84,9 @@ def github_repositories(settings: Settings, as_of: datetime, home: Path) -> list
         if marker.name not in configured and marker.exists():
             log.info("GitHub: %s is not a configured repository's failure: removed", marker.name)
             marker.unlink(missing_ok=True)
+    if endpoint is not None:
+        with ingest_attempt(sdir, COUNTS_STAGE, as_of):
+            stage_counts(settings, endpoint, as_of, home, budget=budget)
     return [rc.repo for rc in settings.github.repositories]
 
 
@@ -108,7 +117,9 @@ def _stage_repo(settings: Settings, endpoint: Endpoint, as_of: datetime, home: P
         path, plan_path = repo_files(home, as_of, rc.repo)
         fresh(path)  # before the plan: a staging file is always newer than the plan next to it
         write_json_atomic(plan_path, github_plan_meta({rc.repo: plan}, as_of, started, state))
-        records = fetch_github_repo(settings, endpoint, as_of, rc, plan, client=client and client(), budget=budget)
+        count = staged_count(home, as_of, rc, as_of - timedelta(days=settings.lookback_days))
+        records = fetch_github_repo(settings, endpoint, as_of, rc, plan, client=client and client(), budget=budget,
+                                    count=count)
         n = write_staging(path, _until(records, stop, rc.repo))
     log.info("GitHub %s: %d raw payloads (%s) staged in %s", rc.repo, n, plan.mode, path)
     return {"repo": rc.repo, "records": n, "mode": plan.mode, "file": str(path)}
@@ -134,10 +145,10 @@ def ingest_github(settings: Settings, endpoint: Endpoint, as_of: datetime, home:
     ``github.concurrency``), one PyGithub client per worker thread and one shared rate budget.
     The first failure stops the other workers (repositories not started are not fetched, running
     ones stop at their next record) and is re-raised naming its repository."""
-    repos = github_repositories(settings, as_of, home)
-    state = None if full else read_state(home, warehouse_path(home))
-    workers = max(1, min(max_workers or settings.github.concurrency, len(repos)))
+    workers = max(1, min(max_workers or settings.github.concurrency, len(settings.github.repositories)))
     budget, stop, local = rate_budget(workers), threading.Event(), threading.local()
+    repos = github_repositories(settings, as_of, home, endpoint, budget=budget)
+    state = None if full else read_state(home, warehouse_path(home))
     clients: list[Any] = []
     errors: list[tuple[str, BaseException]] = []  # in the order they happened
     lock = threading.Lock()

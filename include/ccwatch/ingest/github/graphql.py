@@ -60,11 +60,11 @@ from ccwatch.ingest.records import RawRecord
 log = logging.getLogger(__name__)
 
 PULLS_OP, HISTORY_OP, DEPLOYMENTS_OP = "CcwatchMergedPulls", "CcwatchBranchHistory", "CcwatchDeploymentStatuses"
-COUNT_OP = "CcwatchMergedCount"
+COUNT_OP, COUNTS_OP = "CcwatchMergedCount", "CcwatchMergedCounts"
 
 # fine-grained permission each document needs (classic tokens: the 'repo' scope)
 _NEEDS = {PULLS_OP: "Pull requests: read", HISTORY_OP: "Contents: read", DEPLOYMENTS_OP: "Deployments: read",
-          COUNT_OP: "Pull requests: read"}
+          COUNT_OP: "Pull requests: read", COUNTS_OP: "Pull requests: read"}
 
 
 class GraphQL:
@@ -80,11 +80,12 @@ class GraphQL:
     def record_url(self, op: str) -> str:
         return f"{self.shown}#{op}"
 
-    def query(self, op: str, variables: dict[str, Any]) -> dict[str, Any]:
-        """The ``data`` of one answer; SourceError on any HTTP or GraphQL error."""
+    def query(self, op: str, variables: dict[str, Any], document: str | None = None) -> dict[str, Any]:
+        """The ``data`` of one answer; SourceError on any HTTP or GraphQL error.  ``document``: the
+        text of ``op`` when it is built per request (``queries.merged_counts_document``)."""
         shown = f"POST {self.shown} ({op})"
         self.requests += 1
-        body_in = {"query": OPERATIONS[op], "variables": variables, "operationName": op}
+        body_in = {"query": document or OPERATIONS[op], "variables": variables, "operationName": op}
         budget = getattr(self.r, "budget", None)  # ratebudget.RateBudget of concurrent fetches
         if budget is not None:
             budget.acquire("graphql")

@@ -165,6 +165,22 @@ query CcwatchMergedCount($q: String!) {
 }
 """ % {"rate": RATE_LIMIT, "page": COUNT_PAGE}
 
+# The same counts for many repositories in one request (``ingest.github.counts``): one aliased
+# ``search`` per repository (``c0``, ``c1`` ...), each with its own search string.  Cost: one
+# connection request per search (first: 1), so 50 searches are 50 requests = 1 point.
+COUNTS_BATCH = 50
+
+
+def merged_counts_document(n: int) -> str:
+    """``CcwatchMergedCounts`` for ``n`` search strings ``$q0 .. $q{n-1}`` (answer keys ``c0 ..``)."""
+    if not 1 <= n <= COUNTS_BATCH:
+        raise ValueError(f"{n} searches in one CcwatchMergedCounts: 1 to {COUNTS_BATCH}")
+    params = ", ".join(f"$q{i}: String!" for i in range(n))
+    fields = "\n".join(f"  c{i}: search(type: ISSUE, query: $q{i}, first: {COUNT_PAGE}) {{ issueCount }}"
+                       for i in range(n))
+    return f"query CcwatchMergedCounts({params}) {{\n  {RATE_LIMIT}\n{fields}\n}}\n"
+
+
 OPERATIONS = {"CcwatchMergedPulls": MERGED_PULLS, "CcwatchBranchHistory": BRANCH_HISTORY,
               "CcwatchDeploymentStatuses": DEPLOYMENT_STATUSES, "CcwatchMergedCount": MERGED_COUNT}
 

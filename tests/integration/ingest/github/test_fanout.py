@@ -152,13 +152,13 @@ def test_repositories_are_fetched_at_the_same_time_each_worker_with_its_own_clie
     clients: dict[int, set[int]] = {}
     lock = threading.Lock()
 
-    def fetch(settings_, endpoint, as_of, rc, plan=None, *, client=None, budget=None):
+    def fetch(settings_, endpoint, as_of, rc, plan=None, *, client=None, budget=None, **kw):
         assert client is not None, "the pool hands each fetch its worker's client"
         with lock:
             clients.setdefault(threading.get_ident(), set()).add(id(client))
         if rc.repo in (PAY, WEB, "acme/billing"):
             barrier.wait()
-        yield from real(settings_, endpoint, as_of, rc, plan, client=client, budget=budget)
+        yield from real(settings_, endpoint, as_of, rc, plan, client=client, budget=budget, **kw)
 
     monkeypatch.setattr(gi, "fetch_github_repo", fetch)  # as the pool calls it
     with SandboxServer(SCENARIO) as server:

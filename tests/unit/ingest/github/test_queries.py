@@ -65,3 +65,20 @@ def test_point_costs_in_the_module_doc():
                                                  "first": Q.DEPLOYMENT_STATUSES_PAGE}) == (1, 50)
     assert document_cost(Q.MERGED_COUNT, {"q": "x"}) == (1, 1)
     assert "= 501 requests = 5 points" in Q.__doc__
+
+
+@pytest.mark.parametrize("n", [1, 7, Q.COUNTS_BATCH])
+def test_the_batched_counts_document_validates_and_costs_one_point(n):
+    """CcwatchMergedCounts (issue #15): one aliased search per repository, 50 for one point."""
+    from ccwatch.sandbox.github_graphql_exec import document_cost
+
+    doc = Q.merged_counts_document(n)
+    assert validate(cut_schema(), parse(doc)) == []
+    assert validate(cut_schema(), parse(doc), [NoDeprecatedCustomRule]) == []
+    assert document_cost(doc, {f"q{i}": "x" for i in range(n)}) == (1, n)
+
+
+@pytest.mark.parametrize("n", [0, Q.COUNTS_BATCH + 1])
+def test_the_batched_counts_document_refuses_a_size_outside_the_batch(n):
+    with pytest.raises(ValueError, match="CcwatchMergedCounts"):
+        Q.merged_counts_document(n)

@@ -1,0 +1,124 @@
+"""Issue #15 (B): the nightly fetch as the benchmark runs it equals a full fetch of the same night.
+
+A synthetic org (``sandbox.synthetic``, the scenario format ``benchmarks/bench_scale.py nightly``
+measures) is backfilled, a quiet night runs, then a night with new merged PRs spread over some of
+the repositories.  The population, the control results and the reconciliation of
+that night equal those of a full fetch (``full=True``) of the same scenario into an empty home;
+the night asks the reconciliation counts org-wide in batches, never one per repository.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import duckdb
+import pytest
+from ccwatch import pipeline as p
+from ccwatch.common.endpoints import Endpoint
+from ccwatch.common.times import parse_as_of
+from ccwatch.sandbox import SandboxServer
+from ccwatch.sandbox.synthetic import add_next_day, generate_org
+from ccwatch.sandbox.synthetic_config import org_config
+from ccwatch.settings import load_settings
+
+REPOS = 8
+AUTH = {"github_token": "ghp_night", "jira_user": "ccwatch@synth.example", "jira_token": "jira-night",
+        "slack_token": "xoxb-night"}
+
+
+def endpoints(server: SandboxServer, auth: dict) -> tuple[Endpoint, Endpoint]:
+    return (Endpoint(server.url + "/api/v3", token=auth["github_token"]),
+            Endpoint(server.url, login=auth["jira_user"], token=auth["jira_token"]))
+
+
+def night(settings, server: SandboxServer, auth: dict, as_of, home: Path, *, full: bool = False) -> list[dict]:
+    gh, jr = endpoints(server, auth)
+    start = server.request_count()
+    p.ingest_github(settings, gh, as_of, home, full=full, max_workers=3)
+    p.ingest_jira(settings, jr, as_of, home, full=full)
+    p.resolve_tickets(settings, jr, as_of, home)
+    p.load_warehouse(settings, as_of, home)
+    p.build_facts(settings, as_of, home)
+    p.evaluate_controls(settings, as_of, home)
+    return server.requests_since(start)
+
+
+def snapshot(home: Path, as_of) -> dict[str, list]:
+    t = as_of.replace(tzinfo=None)
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+
+    def rows(sql: str, *args) -> list[str]:
+        return sorted(re.sub(r"127\.0\.0\.1:\d+", "sandbox", repr(r)) for r in con.execute(sql, list(args)).fetchall())
+
+    try:
+        # the population's rows (one per change of the window: its facts' inputs) and what was
+        # concluded; whole warehouse tables differ by design: the incremental home keeps rows of
+        # changes that left the window since the backfill
+        snap = {}
+        snap["population"] = rows("SELECT * EXCLUDE (as_of) FROM population WHERE as_of = ?", t)
+        # ord: the creation rank among the deployments STORED (an incremental home also holds those
+        # older than the window): compared as the order of each change's deployments instead
+        snap["change_deployments"] = rows(
+            "SELECT change_id, environment, env_kind, deployment_id, "
+            "rank() OVER (PARTITION BY change_id, environment ORDER BY ord) FROM change_deployments WHERE as_of = ?", t)
+        snap["control_results"] = rows("SELECT change_id, control_id, status, detail FROM control_results "
+                                       "WHERE as_of = ?", t)
+        snap["reconciliation"] = rows("SELECT * EXCLUDE (searched_at) FROM reconciliation WHERE as_of = ?", t)
+    finally:
+        con.close()
+    return snap
+
+
+@pytest.fixture(scope="module")
+def org(tmp_path_factory):
+    day1 = generate_org(repos=REPOS, prs=240, months=4, seed=11, as_of="2026-11-25T00:00:00Z")
+    quiet = add_next_day(day1, changes=0)
+    day2 = add_next_day(quiet, changes=8)
+    for s in (day1, quiet, day2):
+        s["auth"] = dict(AUTH)
+    work = tmp_path_factory.mktemp("org")
+    (work / "ccwatch.yaml").write_text(org_config(day1), encoding="utf-8")
+    settings = load_settings(str(work / "ccwatch.yaml"))
+    auth = AUTH
+    home = work / "home"
+    as_of = {k: parse_as_of(s["meta"]["as_of"]) for k, s in (("day1", day1), ("quiet", quiet), ("day2", day2))}
+    with SandboxServer(day1) as server:
+        port = server.port
+        night(settings, server, auth, as_of["day1"], home)
+    with SandboxServer(quiet, port=port) as server:
+        night(settings, server, auth, as_of["quiet"], home)
+    with SandboxServer(day2, port=port) as server:
+        requests = night(settings, server, auth, as_of["day2"], home)
+    full_home = work / "full"
+    with SandboxServer(day2, port=port) as server:
+        full_requests = night(settings, server, auth, as_of["day2"], full_home, full=True)
+    changed = sum(1 for n, r in day2["github"]["repos"].items() if r is not quiet["github"]["repos"].get(n))
+    return {"settings": settings, "as_of": as_of["day2"], "home": home, "full_home": full_home,
+            "requests": requests, "full_requests": full_requests, "changed": changed}
+
+
+def operations(requests: list[dict]) -> list[str]:
+    return [(r.get("graphql") or {}).get("operationName") for r in requests if r["path"].endswith("/graphql")]
+
+
+def test_the_night_equals_a_full_fetch_of_the_same_scenario(org):
+    assert 0 < org["changed"] < REPOS, "some repositories changed, some did not"
+    inc, full = snapshot(org["home"], org["as_of"]), snapshot(org["full_home"], org["as_of"])
+    assert len(inc["population"]) > 240 and inc["control_results"]
+    for table, rows in inc.items():
+        assert rows == full[table], table
+    assert all("they match" in r for r in inc["reconciliation"]), inc["reconciliation"]
+
+
+def test_the_counts_are_asked_org_wide_in_one_batch(org):
+    for requests in (org["requests"], org["full_requests"]):
+        ops = operations(requests)
+        assert ops.count("CcwatchMergedCounts") == 1, "8 repositories: one batch"
+        assert "CcwatchMergedCount" not in ops, "no repository asks its own count"
+    raw = duckdb.connect(str(org["home"] / "warehouse.duckdb"), read_only=True)
+    try:
+        urls = raw.execute("SELECT DISTINCT url FROM raw_payloads WHERE kind = 'merged_count'").fetchall()
+    finally:
+        raw.close()
+    assert [u[0].rsplit("#", 1)[1] for u in urls] == ["CcwatchMergedCounts"]
