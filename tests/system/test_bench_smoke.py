@@ -18,6 +18,7 @@ from tests.helpers.paths import BENCHMARKS
 
 sys.path.insert(0, str(BENCHMARKS))
 
+import bench_evidence  # noqa: E402
 import bench_scale  # noqa: E402
 
 # rows per change and per repository: CC8.1-01..10 and 13 per change; 11, 12, 14 and 15 per repository
@@ -105,3 +106,15 @@ def test_load_alone_on_a_kept_staging(tmp_path):
              for n in (3, 100_000)]
     assert loads[0]["raw_payloads"] == loads[1]["raw_payloads"] > 40  # the same load in 3-record chunks
     assert all(m["peak_rss_mib"] > 0 and m["staging_mib"] > 0 and m["warehouse_mib"] > 0 for m in loads)
+
+
+def test_evidence_nightly_step_writes_the_whole_window_reproducibly(tmp_path):
+    """benchmarks/bench_evidence.py at a tiny size (issue #15): the next date's folder holds the window
+    plus the new changes, verifies, and its archive is the bytes a from-scratch write of that date gives."""
+    from ccwatch.publish.evidence.verify import verify_archive
+
+    out = bench_evidence.run(300, 20, tmp_path, repos=5, check=True)
+    full, night = out["full"], out["nightly"]
+    assert night["folders"] == full["folders"] + 20
+    assert night["equals_from_scratch"] is True
+    assert verify_archive(night["archive"]) == []

@@ -133,8 +133,18 @@ def stream_assessment_results(con: duckdb.DuckDBPyConnection, settings: Settings
     repos = {r["change_id"]: r for r in results.repos(con)}
     commit_links = results.commit_urls(con, [(c.get("repo"), c.get("sha")) for c in changes.values()])
 
+    made: dict[tuple[str, type, Any], dict] = {}
+
     def prop(name: str, value: Any) -> dict:
-        return {"name": name, "ns": PROP_NS, "value": _line(value, "none")}
+        """A prop; the same (name, value) gives the same dict, built once (most are repo, control-id and
+        status of an observation: a few hundred distinct ones over a window's results)."""
+        key = (name, type(value), value if isinstance(value, (str, int, type(None))) else repr(value))
+        out = made.get(key)
+        if out is None:
+            out = {"name": name, "ns": PROP_NS, "value": _line(value, "none")}
+            if len(made) < 100_000:
+                made[key] = out
+        return out
 
     def link(url: Any) -> str | None:
         u = results.safe_url(url)
