@@ -43,12 +43,9 @@ for p in (str(ROOT / "include"), str(ROOT)):  # ROOT: the tests package (tests.h
 REPOS = 10
 AS_OF = datetime(2026, 11, 25, tzinfo=UTC)
 
-GEN = """
-CREATE TEMP TABLE g AS SELECT i, 'acme/r' || (i % {repos}) AS repo, (i // {repos})::INTEGER AS n,
-    md5('m' || i) || substr(md5('x' || i), 1, 8) AS merge, md5('h' || i) || substr(md5('y' || i), 1, 8) AS head,
-    TIMESTAMP '2026-09-01' + to_seconds((i * (80 * 86400 // {n}))::BIGINT) AS t
-FROM range({n}) r(i);
-INSERT INTO pull_requests SELECT repo, n, 'FEAT: change ' || i || ' [PAY-' || i || ']', 'dev' || (i % 50), 'User',
+# the changes of temp table g (i, repo, n, merge, head, t) in the normalised tables; bench_evidence.py
+# generates its window in batches with the same rows
+CHANGE_ROWS = """INSERT INTO pull_requests SELECT repo, n, 'FEAT: change ' || i || ' [PAY-' || i || ']', 'dev' || (i % 50), 'User',
     CASE WHEN i % 97 = 0 THEN ['emergency'] ELSE [] END, 'main', head, merge, t, 'rev' || (i % 7),
     'https://github.com/' || repo || '/pull/' || n FROM g WHERE i % 100 <> 99;
 INSERT INTO commits SELECT repo, 'main', merge, n, NULL, 'dev' || (i % 50), 'web-flow', t, 'msg',
@@ -64,9 +61,15 @@ INSERT INTO ticket_transitions SELECT 'PAY-' || i, 'a' || i, 'alice@acme.example
 INSERT INTO ticket_transitions SELECT 'PAY-' || i, 'd' || i, 'dev@x', t + INTERVAL 3 DAY, 'Approved', 'Done', 'done' FROM g;
 INSERT INTO deployments SELECT repo, i * 2 + k, merge, 'main', CASE k WHEN 0 THEN 'staging' ELSE 'production' END,
     'github-actions[bot]', 'Bot', t + to_minutes(30 + 30 * k) FROM g, range(2) k(k) WHERE n % 5 = 4;
-INSERT INTO deployment_statuses SELECT repo, deployment_id, deployment_id, 'success', creator_login,
-    created_at + INTERVAL 5 MINUTE FROM deployments;
+INSERT INTO deployment_statuses SELECT d.repo, d.deployment_id, d.deployment_id, 'success', d.creator_login,
+    d.created_at + INTERVAL 5 MINUTE FROM deployments d JOIN g ON d.sha = g.merge;
 """
+GEN = """
+CREATE TEMP TABLE g AS SELECT i, 'acme/r' || (i % {repos}) AS repo, (i // {repos})::INTEGER AS n,
+    md5('m' || i) || substr(md5('x' || i), 1, 8) AS merge, md5('h' || i) || substr(md5('y' || i), 1, 8) AS head,
+    TIMESTAMP '2026-09-01' + to_seconds((i * (80 * 86400 // {n}))::BIGINT) AS t
+FROM range({n}) r(i);
+""" + CHANGE_ROWS
 
 
 def settings():

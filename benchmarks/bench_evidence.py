@@ -32,6 +32,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import bench_evaluation  # the changes' rows (CHANGE_ROWS), generated the same way
+
 ROOT = Path(__file__).resolve().parents[1]
 AS_OF = datetime(2026, 11, 25, tzinfo=UTC)
 DAY = 86400
@@ -42,26 +44,7 @@ SELECT i, 'acme/r' || CAST(floor(pow({repos}, ((i * 7919) % 10007) / 10007.0)) -
     i AS n, md5('m' || i) || substr(md5('x' || i), 1, 8) AS merge, md5('h' || i) || substr(md5('y' || i), 1, 8) AS head,
     TIMESTAMP '2026-09-01' + to_seconds((i * ({span} // {n0}))::BIGINT) AS t
 FROM range({start}, {end}) r(i);
-INSERT INTO pull_requests SELECT repo, n, 'FEAT: change ' || i || ' [PAY-' || i || ']', 'dev' || (i % 50), 'User',
-    CASE WHEN i % 97 = 0 THEN ['emergency'] ELSE [] END, 'main', head, merge, t, 'rev' || (i % 7),
-    'https://github.com/' || repo || '/pull/' || n FROM g WHERE i % 100 <> 99;
-INSERT INTO commits SELECT repo, 'main', merge, n, NULL, 'dev' || (i % 50), 'web-flow', t, 'msg',
-    CASE WHEN i % 100 = 99 THEN [] ELSE [n] END, '' FROM g;
-INSERT INTO reviews SELECT repo, n, i, 'rev' || ((i + 1) % 7), 'User', 'APPROVED', head, t - INTERVAL 1 HOUR FROM g;
-INSERT INTO checks SELECT repo, head, 'check_run', i * 2 + k, CASE k WHEN 0 THEN 'test' ELSE 'build' END,
-    'completed', CASE WHEN i % 53 = 0 AND k = 0 THEN 'failure' ELSE 'success' END,
-    t - INTERVAL 3 HOUR, t - INTERVAL 2 HOUR, '', 15368, 'github-actions', NULL FROM g, range(2) k(k);
-INSERT INTO tickets SELECT 'PAY-' || i, 'PAY', true, 's', 'Story', 'Done', 'done', 'Medium', [], 'dev@x',
-    t - INTERVAL 10 DAY, t, 'why', 'low', 'tests', NULL, '{{"Rollback Plan": "revert"}}', '' FROM g;
-INSERT INTO ticket_transitions SELECT 'PAY-' || i, 'a' || i, 'alice@acme.example', t - INTERVAL 2 HOUR, 'Review',
-    'Approved', 'indeterminate' FROM g;
-INSERT INTO ticket_transitions SELECT 'PAY-' || i, 'd' || i, 'dev@x', t + INTERVAL 3 DAY, 'Approved', 'Done', 'done'
-    FROM g;
-INSERT INTO deployments SELECT repo, i * 2 + k, merge, 'main', CASE k WHEN 0 THEN 'staging' ELSE 'production' END,
-    'github-actions[bot]', 'Bot', t + to_minutes(30 + 30 * k) FROM g, range(2) k(k) WHERE n % 5 = 4;
-INSERT INTO deployment_statuses SELECT d.repo, d.deployment_id, d.deployment_id, 'success', d.creator_login,
-    d.created_at + INTERVAL 5 MINUTE FROM deployments d JOIN g ON d.sha = g.merge;
--- raw records, as the fetch stores them
+""" + bench_evaluation.CHANGE_ROWS + """-- raw records, as the fetch stores them
 INSERT INTO raw_payloads SELECT 'github', 'gql_pull', repo || '#' || n, 'https://api.github.com/graphql',
     TIMESTAMP '{fetched}', NULL, 200, json_object(
     'number', n, 'title', 'FEAT: change ' || i || ' [PAY-' || i || ']', 'headRefOid', head, 'mergeCommit',
