@@ -88,6 +88,15 @@ def run_pipeline(settings, server: SandboxServer, as_of, home: Path, tokens: dic
     return run
 
 
+def run_scenario_until(settings, scenario: dict, as_of, home: Path, until: str, fault_hook=None) -> None:
+    """Run ``scenario`` through the double up to (and without) the stage ``until``; fail the test if a stage fails."""
+    with SandboxServer(scenario) as server:
+        if fault_hook:
+            server.fault_hook = fault_hook
+        run = run_pipeline(settings, server, as_of, home, until=until)
+    assert run.error is None, f"{run.failed_stage}: {run.error}"
+
+
 def query(home: Path, sql: str, params=None) -> list[tuple]:
     """Rows of a read-only query on the warehouse under ``home``."""
     con = duckdb.connect(str(warehouse_path(home)), read_only=True)

@@ -23,11 +23,10 @@ from ccwatch.controls.catalogue import STATUSES
 from ccwatch.controls.facts import build_facts
 from ccwatch.controls.families import CONTROLS
 from ccwatch.controls.sqltext import NORMALIZED
-from ccwatch.sandbox import SandboxServer
 from ccwatch.settings import ReviewConfig, SodConfig, load_settings
 from ccwatch.warehouse.schema import connect
 
-from tests.helpers.harness import run_pipeline
+from tests.helpers.harness import run_scenario_until
 from tests.helpers.hostile import ascii_json, hostile_scenario
 from tests.helpers.paths import BENCHMARKS, CONFIG, DEMO_SCENARIO
 
@@ -43,11 +42,7 @@ AWKWARD = ["it's", 'say "hi"', "both ' and \"", "back\\slash", "tab\there", "new
 def _demo_con(tmp_path_factory, scenario: dict, name: str, hook=None) -> duckdb.DuckDBPyConnection:
     home = tmp_path_factory.mktemp(name)
     settings = load_settings(str(CONFIG))
-    with SandboxServer(scenario) as server:
-        if hook:
-            server.fault_hook = hook
-        run = run_pipeline(settings, server, DAY, home, until="evaluate_controls")
-    assert run.error is None, f"{run.failed_stage}: {run.error}"
+    run_scenario_until(settings, scenario, DAY, home, "evaluate_controls", fault_hook=hook)
     src = duckdb.connect(str(warehouse_path(home)), read_only=True)
     con = duckdb.connect(":memory:")
     for table in ("change_facts",):
@@ -144,10 +139,7 @@ def test_evaluate_writes_the_rows_of_the_python_path(tmp_path_factory):
     the row-by-row reference, on the hostile org's warehouse."""
     home = tmp_path_factory.mktemp("hostile-eval")
     settings = load_settings(str(CONFIG))
-    with SandboxServer(hostile_scenario()) as server:
-        server.fault_hook = ascii_json
-        run = run_pipeline(settings, server, DAY, home, until="evaluate_controls")
-    assert run.error is None, f"{run.failed_stage}: {run.error}"
+    run_scenario_until(settings, hostile_scenario(), DAY, home, "evaluate_controls", fault_hook=ascii_json)
     con = duckdb.connect(str(warehouse_path(home)))
     # text only Python reproduces exactly: non-ASCII, tabs, Unicode whitespace, quotes for repr
     con.execute("UPDATE change_facts SET author = 'Jos\u00e9\u00a0dev', title = 'Fix \U0001F680 it''s\tbroken', "

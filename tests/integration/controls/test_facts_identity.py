@@ -19,13 +19,12 @@ from ccwatch.common.paths import warehouse_path
 from ccwatch.common.times import parse_as_of
 from ccwatch.controls import deployment, review, testing, ticket
 from ccwatch.controls.facts import build_facts
-from ccwatch.sandbox import SandboxServer
 from ccwatch.settings import load_settings
 from ccwatch.warehouse import facts as base_facts
 from ccwatch.warehouse.schema import connect
 from ccwatch.warehouse.title_keys import build_title_keys_reference
 
-from tests.helpers.harness import run_pipeline
+from tests.helpers.harness import run_scenario_until
 from tests.helpers.hostile import ascii_json, hostile_scenario
 from tests.helpers.paths import BENCHMARKS, CONFIG, DEMO_SCENARIO
 
@@ -65,11 +64,7 @@ def _both(con, settings, as_of, monkeypatch) -> tuple[dict, dict]:
 def _pipeline_warehouse(tmp_path_factory, scenario: dict, name: str, hook=None):
     home = tmp_path_factory.mktemp(name)
     settings = load_settings(str(CONFIG))
-    with SandboxServer(scenario) as server:
-        if hook:
-            server.fault_hook = hook
-        run = run_pipeline(settings, server, DAY, home, until="evaluate_controls")
-    assert run.error is None, f"{run.failed_stage}: {run.error}"
+    run_scenario_until(settings, scenario, DAY, home, "evaluate_controls", fault_hook=hook)
     copy = home / "copy.duckdb"
     shutil.copy(warehouse_path(home), copy)
     return duckdb.connect(str(copy)), settings
