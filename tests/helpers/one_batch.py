@@ -8,6 +8,7 @@ from typing import Any
 from ccwatch.warehouse import store
 from ccwatch.warehouse.normalize.base import Context
 from ccwatch.warehouse.normalize.batch import normalize_batch, people_rows
+from ccwatch.warehouse.rows import delete_scopes, insert_rows
 
 
 def load_records(con, records, settings, before_commit=None, **_: Any) -> dict[str, int]:
@@ -25,9 +26,9 @@ def load_records(con, records, settings, before_commit=None, **_: Any) -> dict[s
         db = store._DbContext(con)  # noqa: SLF001
         batch = normalize_batch(batch_records, settings, Context(db.lookup, db.status_categories()))
         for table, scopes in batch.scopes.items():
-            store.delete_scopes(con, table, scopes)
+            delete_scopes(con, table, scopes)
         for table, rows in batch.rows.items():
-            counts[table] = store.insert_rows(con, table, rows)
+            counts[table] = insert_rows(con, table, rows)
         for (repo, sha), pulls in batch.commit_pr_updates.items():
             for (branch,) in con.execute("SELECT DISTINCT branch FROM commits WHERE repo = ? AND sha = ?",
                                          [repo, sha]).fetchall():
@@ -35,7 +36,7 @@ def load_records(con, records, settings, before_commit=None, **_: Any) -> dict[s
                 con.execute("UPDATE commits SET pr_numbers = ? WHERE repo = ? AND branch = ? AND sha = ?",
                             [numbers, repo, branch, sha])
         con.execute("DELETE FROM people")
-        counts["people"] = store.insert_rows(con, "people", people_rows(settings))
+        counts["people"] = insert_rows(con, "people", people_rows(settings))
         if before_commit is not None:
             before_commit(con)
         con.execute("COMMIT")

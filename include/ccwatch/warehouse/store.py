@@ -37,9 +37,7 @@ revalidation time).  A 304 for an object with no stored 200 payload cannot be se
 raises :class:`NotModifiedWithoutCopy` naming the records (nothing is committed; the pipeline
 then drops the ingest state so the next fetch is full).
 
-Rows travel to DuckDB as one JSON document per table (``from_json`` + ``unnest``): the
-column types come from the live schema, and a few thousand rows load in milliseconds
-where ``executemany`` needs about half a millisecond per row.
+Rows travel to DuckDB as JSON documents (``warehouse/rows.py``).
 """
 
 from __future__ import annotations
@@ -47,7 +45,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
-from datetime import date, datetime
 from typing import Any
 
 import duckdb
@@ -59,101 +56,9 @@ from ccwatch.warehouse.normalize import graphql as ng
 from ccwatch.warehouse.normalize.base import Context
 from ccwatch.warehouse.normalize.batch import LoadView, commit_list_repos, normalize_chunk, people_rows
 from ccwatch.warehouse.normalize.jira import status_categories
+from ccwatch.warehouse.rows import SchemaCache, columns, delete_scopes, insert_rows, primary_key
 
-CHUNK_CHARS = 8_000_000  # JSON characters per INSERT statement
 RAW_COLUMNS = ("source", "kind", "natural_key", "url", "fetched_at", "etag", "status_code", "payload")
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-class SchemaCache:
-    """Columns and primary keys of the tables, read once per load (information_schema costs
-    ~20 ms a query: thousands of chunk statements would spend minutes on it)."""
-
-    def __init__(self) -> None:
-        self.columns: dict[str, list[tuple[str, str]]] = {}
-        self.keys: dict[str, list[str]] = {}
-
-
-def _columns(con: duckdb.DuckDBPyConnection, table: str, cache: SchemaCache | None = None) -> list[tuple[str, str]]:
-    if cache is not None:
-        if table not in cache.columns:
-            cache.columns[table] = _columns(con, table)
-        return cache.columns[table]
-    rows = con.execute(
-        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? "
-        "ORDER BY ordinal_position",
-        [table],
-    ).fetchall()
-    if not rows:
-        raise LookupError(f"warehouse table {table!r} does not exist (run warehouse.schema.migrate first)")
-    return rows
-
-
-def _primary_key(con: duckdb.DuckDBPyConnection, table: str, cache: SchemaCache | None = None) -> list[str]:
-    if cache is not None:
-        if table not in cache.keys:
-            cache.keys[table] = _primary_key(con, table)
-        return cache.keys[table]
-    row = con.execute(
-        "SELECT constraint_column_names FROM duckdb_constraints() "
-        "WHERE table_name = ? AND constraint_type = 'PRIMARY KEY'",
-        [table],
-    ).fetchone()
-    return list(row[0]) if row else []
-
-
-def _json_rows_sql(con: duckdb.DuckDBPyConnection, table: str, cols: list[str],
-                   cache: SchemaCache | None = None) -> str:
-    """SELECT yielding the given columns of ``table`` from a JSON array bound as parameter 1."""
-    types = dict(_columns(con, table, cache))
-    spec = json.dumps([{c: types[c] for c in cols}])
-    return f"SELECT unnest(from_json(?::JSON, '{spec}'), recursive := true)"
-
-
-def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]],
-                cache: SchemaCache | None = None) -> int:
-    """INSERT OR REPLACE rows (last row wins on a duplicate primary key); returns the count."""
-    if not rows:
-        return 0
-    cols = [c for c, _ in _columns(con, table, cache)]
-    pk = _primary_key(con, table, cache)
-    if pk:
-        rows = list({tuple(str(r.get(k)) for k in pk): r for r in rows}.values())
-    verb = "INSERT OR REPLACE" if pk else "INSERT"
-    col_list = ", ".join(f'"{c}"' for c in cols)
-    sql = f'{verb} INTO "{table}" ({col_list}) {_json_rows_sql(con, table, cols, cache)}'
-    # bounded JSON documents: DuckDB parses a document whole (several times its size in memory),
-    # and one document of a 100k-PR backfill's raw payloads took tens of GB
-    chunk: list[str] = []
-    size = 0
-    for r in rows:
-        text = json.dumps({c: r.get(c) for c in cols}, default=_json_default)
-        chunk.append(text)
-        size += len(text)
-        if size >= CHUNK_CHARS:
-            con.execute(sql, ["[" + ",".join(chunk) + "]"])
-            chunk, size = [], 0
-    if chunk:
-        con.execute(sql, ["[" + ",".join(chunk) + "]"])
-    return len(rows)
-
-
-def delete_scopes(con: duckdb.DuckDBPyConnection, table: str, scopes: list[dict[str, Any]],
-                  cache: SchemaCache | None = None) -> None:
-    """Delete the rows matching any scope (a column -> value equality filter)."""
-    by_cols: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for s in scopes:
-        by_cols.setdefault(tuple(sorted(s)), []).append(s)
-    for cols, group in by_cols.items():
-        cond = " AND ".join(f't."{c}" = s."{c}"' for c in cols)
-        payload = json.dumps(group, default=_json_default)
-        sql = f'DELETE FROM "{table}" t USING ({_json_rows_sql(con, table, list(cols), cache)}) s WHERE {cond}'
-        con.execute(sql, [payload])
 
 
 def _coerce(rec: RawRecord | dict[str, Any]) -> RawRecord:
@@ -392,8 +297,8 @@ class _StagedRows:
     def publish(self) -> dict[str, int]:
         counts = {}
         for table, name in self.tables.items():
-            cols = ", ".join(f'"{c}"' for c, _ in _columns(self.con, table, self.cache))
-            pk = ", ".join(f'"{c}"' for c in _primary_key(self.con, table, self.cache))
+            cols = ", ".join(f'"{c}"' for c, _ in columns(self.con, table, self.cache))
+            pk = ", ".join(f'"{c}"' for c in primary_key(self.con, table, self.cache))
             select = f'SELECT {cols} FROM "{name}"'
             if pk and self.con.execute(f'SELECT count(*) FROM (SELECT 1 FROM "{name}" GROUP BY {pk} '
                                        'HAVING count(*) > 1)').fetchone()[0]:
