@@ -94,7 +94,8 @@ class GithubApi(ProtectionRoutes, ActivityRoutes):
             return auth
         if req.method not in ("GET", "HEAD"):
             return not_found()
-        ctx = Ctx(api=req.origin + prefix, html=req.origin, users=self.users)
+        ctx = Ctx(api=req.origin + prefix, html=req.origin, users=self.users,
+                  last_push=lambda r: self.index(r).last_push)
         for pattern, fn in self.routes:
             m = pattern.match(path)
             if m:

@@ -28,6 +28,8 @@ class RepoIndex:
         commits = r.get("commits") or []
         self.commits: dict[str, dict] = {c["sha"]: c for c in commits}
         self.order: dict[str, int] = {c["sha"]: i for i, c in enumerate(commits)}
+        #: the newest commit date of any branch: the scenario's stand-in for GitHub's ``pushed_at``
+        self.last_push: str | None = max((c["date"] for c in commits if c.get("date")), default=None)
         self.pulls: dict[int, dict] = {}
         self.pulls_of_sha: dict[str, list[dict]] = {}
         self.head_of_ref: dict[str, str | None] = {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -55,6 +56,8 @@ class Ctx:
     api: str  # e.g. http://127.0.0.1:5000/api/v3
     html: str  # e.g. http://127.0.0.1:5000
     users: dict[str, dict]
+    #: the repository's last push (GitHub's ``pushed_at`` moves with every push to any branch)
+    last_push: Callable[[dict], str | None] | None = None
 
     def user_info(self, login: str) -> tuple[int, str]:
         info = self.users.get(login) or {}
@@ -113,6 +116,11 @@ class Ctx:
         }
 
     # ------------------------------------------------------------------ repository
+    def _pushed_at(self, r: dict, created: str) -> str:
+        pushed = r.get("pushed_at", created)
+        last = self.last_push(r) if self.last_push else None
+        return max(pushed, last) if last else pushed
+
     def repo(self, full_name: str, r: dict, full: bool = False) -> dict:
         """A repository object: GitHub's ``repository`` (nested in PRs), or ``full-repository``
         (``GET /repos/{o}/{r}``, ``full=True``: with ``network_count``/``subscribers_count``)."""
@@ -146,7 +154,7 @@ class Ctx:
         ):
             out[key] = url + suffix
         out.update({
-            "created_at": created, "updated_at": r.get("updated_at", created), "pushed_at": r.get("pushed_at", created),
+            "created_at": created, "updated_at": r.get("updated_at", created), "pushed_at": self._pushed_at(r, created),
             "git_url": f"git://{self.html.split('://', 1)[1]}/{full_name}.git", "ssh_url": f"git@sandbox:{full_name}.git",
             "clone_url": f"{html}.git", "svn_url": html, "homepage": None, "size": 0, "stargazers_count": 0,
             "watchers_count": 0, "language": r.get("language"), "has_issues": True, "has_projects": True,

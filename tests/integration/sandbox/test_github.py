@@ -287,3 +287,21 @@ def test_cli_serves_until_sigterm(tmp_path):
         out, _ = proc.communicate(timeout=20)
     assert proc.returncode == 0
     assert out.strip() == url
+
+
+def test_repository_etag_moves_with_a_push_as_pushed_at_does():
+    # GitHub's repository payload carries pushed_at (the last push to any branch), so a conditional
+    # GET /repos/{o}/{r} answers 200 after a push and 304 only while nothing was pushed.
+    with SandboxServer(scenario()) as srv:
+        g = Github(auth=Auth.Token(TOKEN), base_url=srv.url, seconds_between_requests=0)
+        req = g.get_repo("acme/payments-api")._requester  # noqa: SLF001
+        _, headers, body = req.requestJson("GET", "/repos/acme/payments-api")
+        assert json.loads(body)["pushed_at"] == "2026-11-04T10:00:00Z"  # the newest commit of the scenario
+        status, _, _ = req.requestJson("GET", "/repos/acme/payments-api", headers={"If-None-Match": headers["etag"]})
+        assert status == 304  # nothing pushed since
+        srv.scenario["github"]["repos"]["acme/payments-api"]["commits"].append(
+            {"sha": sha(11), "parents": [sha(10)], "author": "carol-dev", "committer": "carol-dev",
+             "date": "2026-11-05T09:30:00Z", "message": "push to a side branch"})
+        status, _, body = req.requestJson("GET", "/repos/acme/payments-api", headers={"If-None-Match": headers["etag"]})
+        assert status == 200
+        assert json.loads(body)["pushed_at"] == "2026-11-05T09:30:00Z"
