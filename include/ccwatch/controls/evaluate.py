@@ -6,9 +6,14 @@ context, pandas datasource, whole-dataframe batch) and replaces the as-of date's
 
 Scale (1M changes): each suite is validated over a narrow frame holding only ``change_id``,
 the control's scope column and the columns its expectations name (GX hashes and filters the
-whole frame per expectation), in GX's SUMMARY result format.  Which rows are unexpected is
-derived vectorised from the SAME expectation configurations GX ran (``ccwatch.controls.gx_mask``), and
-checked against GX: per expectation the derived count must equal GX's ``unexpected_count``,
+whole frame per expectation), in GX's SUMMARY result format; the frames share one categorical
+``change_id`` column and GX loads each batch once (its validator over the batch definition).
+Which rows are unexpected is derived vectorised from the SAME expectation configurations GX runs
+(``ccwatch.controls.gx_mask``) before GX runs, so GX validates in a second thread while DuckDB
+writes the rows (GX is Python on one core, the detail SQL runs in DuckDB's threads); the
+transaction commits only after GX has finished and agreed with every derivation.  The check
+against GX: the mask derived from GX's own results must equal the one derived before (same
+configurations), per expectation the derived count must equal GX's ``unexpected_count``,
 GX's sampled unexpected change ids must be among the derived ones and GX's success must agree.
 Any mismatch, an expectation type without a derivation, or a GX exception raises
 ``EvaluationError``: no status is reported for it, never a pass.  The change controls' rows are
