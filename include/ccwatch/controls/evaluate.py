@@ -6,9 +6,14 @@ context, pandas datasource, whole-dataframe batch) and replaces the as-of date's
 
 Scale (1M changes): each suite is validated over a narrow frame holding only ``change_id``,
 the control's scope column and the columns its expectations name (GX hashes and filters the
-whole frame per expectation), in GX's SUMMARY result format.  Which rows are unexpected is
-derived vectorised from the SAME expectation configurations GX ran (``ccwatch.controls.gx_mask``), and
-checked against GX: per expectation the derived count must equal GX's ``unexpected_count``,
+whole frame per expectation), in GX's SUMMARY result format; the frames share one categorical
+``change_id`` column and GX loads each batch once (its validator over the batch definition).
+Which rows are unexpected is derived vectorised from the SAME expectation configurations GX runs
+(``ccwatch.controls.gx_mask``) before GX runs, so GX validates in a second thread while DuckDB
+writes the rows (GX is Python on one core, the detail SQL runs in DuckDB's threads); the
+transaction commits only after GX has finished and agreed with every derivation.  The check
+against GX: the mask derived from GX's own results must equal the one derived before (same
+configurations), per expectation the derived count must equal GX's ``unexpected_count``,
 GX's sampled unexpected change ids must be among the derived ones and GX's success must agree.
 Any mismatch, an expectation type without a derivation, or a GX exception raises
 ``EvaluationError``: no status is reported for it, never a pass.  The change controls' rows are
@@ -27,6 +32,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -152,16 +158,35 @@ def _unexpected_ids(result: dict, control: Control, frame: pd.DataFrame) -> np.n
     return failed
 
 
-def _frame(con: duckdb.DuckDBPyConnection, table: str, cols: list[str]) -> pd.DataFrame:
+def _frame(con: duckdb.DuckDBPyConnection, table: str, cols: list[str], ids: pd.Series | None = None) -> pd.DataFrame:
     """The suite's columns in change_id order.  Text columns other than change_id become pandas
     categoricals (same values and NULLs; GX's row-condition filter and batch hashing are then
-    done on integer codes)."""
-    sel = ", ".join(f'"{c}"' for c in cols)
+    done on integer codes).  ``ids``: the table's change_id column (change_id order) to share
+    instead of fetching it again (the suites' frames then hold one copy of the 1M ids, not 15)."""
+    fetch = cols if ids is None else cols[1:]
+    sel = ", ".join(f'"{c}"' for c in fetch)
     df = con.execute(f"SELECT {sel} FROM {table} ORDER BY change_id").df().reset_index(drop=True)
+    if ids is not None:
+        if len(ids) != len(df):
+            raise EvaluationError(f"{table}: {len(df)} rows but {len(ids)} change ids")
+        df.insert(0, cols[0], ids, allow_duplicates=False)
     for c in cols[1:]:
         if df[c].dtype == object or pd.api.types.is_string_dtype(df[c].dtype):
             df[c] = df[c].astype("category")
     return df
+
+
+def _ids(con: duckdb.DuckDBPyConnection, table: str) -> pd.Series:
+    """The table's change_id column in change_id order, once for every suite of the table: a
+    categorical with one category per row when the ids are unique and non-NULL (they are: the
+    facts' key), else as fetched.  Same values to GX and in its results; pandas hashes a
+    categorical as its values (GX's batch fingerprint is unchanged, tested), but without
+    factorizing the million strings again for each of the two hashes per suite."""
+    ids = con.execute(f"SELECT change_id FROM {table} ORDER BY change_id").df()["change_id"]
+    if ids.isna().any() or not ids.is_unique:
+        return ids
+    return pd.Series(pd.Categorical.from_codes(np.arange(len(ids)), categories=pd.Index(ids.to_numpy())),
+                     name="change_id")
 
 
 def _statuses(frame: pd.DataFrame, control: Control, failed: np.ndarray) -> np.ndarray:
@@ -170,28 +195,71 @@ def _statuses(frame: pd.DataFrame, control: Control, failed: np.ndarray) -> np.n
                      ["not_applicable", "pending", "fail", "pass"], default=_UNKNOWN).astype(object)
 
 
-def run_suites(con: duckdb.DuckDBPyConnection, settings: Settings, as_of_iso: str):
-    """Validate every control's suite; returns ({control_id: status per row in change_id order},
-    {control_id: scope values}, [clean GX results])."""
-    import great_expectations as gx
+def _derived_ids(control: Control, expectations: list, frame: pd.DataFrame) -> np.ndarray:
+    """The rows of ``frame`` the suite's expectations find unexpected, derived from their own
+    configurations before GX runs (``_unexpected_ids`` checks GX against the same derivation)."""
+    failed = np.zeros(len(frame), dtype=bool)
+    for exp in expectations:
+        cfg = exp.configuration.to_json_dict()
+        try:
+            failed |= unexpected_mask(frame, cfg)
+        except DeriveError as e:
+            raise EvaluationError(f"{control.id}: expectation {cfg.get('type')} on "
+                                  f"{cfg.get('kwargs', {}).get('column')!r}: {e}") from e
+    return failed
 
-    ctx = _context()
-    ds = ctx.data_sources.add_pandas("ccwatch")
-    statuses: dict[str, np.ndarray] = {}
-    results: list[dict] = []
+
+@dataclass
+class _Suite:
+    control: Control
+    expectations: list
+    frame: pd.DataFrame
+    failed: np.ndarray  # derived before GX ran; GX must agree
+
+
+def _prepare(con: duckdb.DuckDBPyConnection, settings: Settings) -> Iterator[_Suite]:
+    """Every control's suite, its narrow frame and the derived unexpected rows, in catalogue order."""
+    ids = {t: _ids(con, t) for t in set(TABLES.values())}
     for control in CONTROLS:
         expectations = control.expectations(settings)
         table = TABLES[control.scope]
-        frame = _frame(con, table, suite_columns(control, expectations))
-        bd = ds.add_dataframe_asset(f"{table} {control.id}").add_batch_definition_whole_dataframe(
+        frame = _frame(con, table, suite_columns(control, expectations), ids[table])
+        yield _Suite(control, expectations, frame, _derived_ids(control, expectations, frame))
+
+
+def _validate(suites: list[_Suite], as_of_iso: str) -> list[dict]:
+    """GX's validation of every suite (clean results, catalogue order), each checked against the
+    rows derived before it ran: a difference is an ``EvaluationError``.  Reads only the frames:
+    ``evaluate`` runs it in a thread while DuckDB writes the results (GX is pure Python on one core,
+    the detail SQL runs in DuckDB's threads)."""
+    import great_expectations as gx
+    from great_expectations.validator.v1_validator import Validator as V1Validator
+
+    ctx = _context()
+    ds = ctx.data_sources.add_pandas("ccwatch")
+    results: list[dict] = []
+    for s in suites:
+        table = TABLES[s.control.scope]
+        bd = ds.add_dataframe_asset(f"{table} {s.control.id}").add_batch_definition_whole_dataframe(
             f"{table} as of {as_of_iso}")
-        batch = bd.get_batch(batch_parameters={"dataframe": frame})
-        suite = gx.ExpectationSuite(name=control.id, expectations=expectations)
-        res = batch.validate(suite, result_format=RESULT_FORMAT).to_json_dict()
-        statuses[control.id] = _statuses(frame, control, _unexpected_ids(res, control, frame))
-        results.append(_clean(res, control, as_of_iso))
-        del frame, batch
-    return statuses, results
+        suite = gx.ExpectationSuite(name=s.control.id, expectations=s.expectations)
+        # GX's own validator over the batch definition, as Batch.validate builds it, without
+        # loading (copying and fingerprinting) the batch a first time for a Batch object
+        res = V1Validator(batch_definition=bd, batch_parameters={"dataframe": s.frame},
+                          result_format=RESULT_FORMAT).validate_expectation_suite(suite).to_json_dict()
+        if not np.array_equal(_unexpected_ids(res, s.control, s.frame), s.failed):
+            raise EvaluationError(f"{s.control.id}: the unexpected rows derived from GX's results differ from those "
+                                  "derived from the suite before validation")
+        results.append(_clean(res, s.control, as_of_iso))
+    return results
+
+
+def run_suites(con: duckdb.DuckDBPyConnection, settings: Settings, as_of_iso: str):
+    """Validate every control's suite; returns ({control_id: status per row in change_id order},
+    [clean GX results])."""
+    suites = list(_prepare(con, settings))
+    results = _validate(suites, as_of_iso)
+    return {s.control.id: _statuses(s.frame, s.control, s.failed) for s in suites}, results
 
 
 def _row_chunks(con: duckdb.DuckDBPyConnection, table: str) -> Iterator[list[dict]]:
@@ -383,17 +451,24 @@ def evaluate(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime
     (the nightly run stores the date's population there: both or neither)."""
     t = naive_utc(as_of)
     as_of_iso = iso(t)
-    statuses, gx_results = run_suites(con, settings, as_of_iso)
+    suites = list(_prepare(con, settings))
+    statuses = {s.control.id: _statuses(s.frame, s.control, s.failed) for s in suites}
     summary = _summary(statuses)
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute("DELETE FROM control_results WHERE CAST(as_of AS DATE) = CAST(? AS DATE)", [t])
-        rows = _write_change_results(con, statuses, settings, t)
-        rows += _insert_frames(con, list(result_chunks(con, statuses, settings, ("repo",))), t)  # one row per repo
-        if before_commit is not None:
-            before_commit(con)
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+    # GX validates in a second thread while DuckDB writes the rows of the statuses derived from the
+    # same expectation configurations; nothing commits before GX has agreed with every one of them
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ccwatch-gx") as pool:
+        gx_future = pool.submit(_validate, suites, as_of_iso)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute("DELETE FROM control_results WHERE CAST(as_of AS DATE) = CAST(? AS DATE)", [t])
+            rows = _write_change_results(con, statuses, settings, t)
+            rows += _insert_frames(con, list(result_chunks(con, statuses, settings, ("repo",))), t)  # one row per repo
+            gx_results = gx_future.result()
+            if before_commit is not None:
+                before_commit(con)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            gx_future.cancel()
+            raise
     return EvaluationResult(summary=summary, gx_results=gx_results, rows=rows)

@@ -148,3 +148,45 @@ def test_smoke_fast_paths_give_the_reference_results(monkeypatch):
             m.setattr(mod, "sorted_string_agg", _reference_string_agg)
         ref = results(con, s)
     assert len(fast) == 300 * 11 + len(s.github.repositories) * len(REPO_CONTROLS) and fast == ref
+
+
+def _reference_suites(con, s, as_of_iso):
+    """The former run_suites: one frame at a time with the change ids as fetched, GX's batch
+    loaded by ``get_batch`` and validated by ``Batch.validate``, then the derivation from GX's
+    own results."""
+    import great_expectations as gx
+
+    ds = validation._context().data_sources.add_pandas("ccwatch")
+    statuses, results = {}, []
+    for control in CONTROLS:
+        exps = control.expectations(s)
+        table = validation.TABLES[control.scope]
+        frame = validation._frame(con, table, validation.suite_columns(control, exps))
+        assert not isinstance(frame["change_id"].dtype, __import__("pandas").CategoricalDtype)
+        batch = ds.add_dataframe_asset(f"{table} {control.id}").add_batch_definition_whole_dataframe(
+            f"{table} as of {as_of_iso}").get_batch(batch_parameters={"dataframe": frame})
+        res = batch.validate(gx.ExpectationSuite(name=control.id, expectations=exps),
+                             result_format=validation.RESULT_FORMAT).to_json_dict()
+        statuses[control.id] = validation._statuses(frame, control, validation._unexpected_ids(res, control, frame))
+        results.append(validation._clean(res, control, as_of_iso))
+    return statuses, results
+
+
+def test_gx_results_and_statuses_equal_the_former_serial_validation(world):
+    """Issue #15: the suites validated from frames sharing one categorical change_id column, in
+    GX's thread beside the writes, give the same GX results (batch fingerprint, counts, samples,
+    JSON) and the same statuses as the former one-frame-at-a-time validation."""
+    import json
+
+    con, s = world
+    as_of_iso = validation.iso(validation.naive_utc(bench.AS_OF))
+    ref_statuses, ref_results = _reference_suites(con, s, as_of_iso)
+    res = validation.evaluate(con, s, bench.AS_OF)
+    assert json.dumps(res.gx_results, sort_keys=True) == json.dumps(ref_results, sort_keys=True)
+    assert all(r["meta"]["batch_markers"].get("pandas_data_fingerprint") for r in res.gx_results)
+    statuses, results = validation.run_suites(con, s, as_of_iso)
+    assert json.dumps(results, sort_keys=True) == json.dumps(ref_results, sort_keys=True)
+    assert statuses.keys() == ref_statuses.keys()
+    for cid, st in statuses.items():
+        assert st.tolist() == ref_statuses[cid].tolist(), cid
+    assert res.summary == validation._summary(ref_statuses)
