@@ -9,10 +9,8 @@ the control's scope column and the columns its expectations name (GX hashes and 
 whole frame per expectation), in GX's SUMMARY result format; the frames share one categorical
 ``change_id`` column and GX loads each batch once (its validator over the batch definition).
 Which rows are unexpected is derived vectorised from the SAME expectation configurations GX runs
-(``ccwatch.controls.gx_mask``) before GX runs, so GX validates in a second thread while DuckDB
-writes the rows (GX is Python on one core, the detail SQL runs in DuckDB's threads); the
-transaction commits only after GX has finished and agreed with every derivation.  The check
-against GX: the mask derived from GX's own results must equal the one derived before (same
+(``ccwatch.controls.gx_mask``) before GX runs, and GX must then agree with every derivation
+before the transaction that replaces the date's results begins.  The check against GX: the mask derived from GX's own results must equal the one derived before (same
 configurations), per expectation the derived count must equal GX's ``unexpected_count``,
 GX's sampled unexpected change ids must be among the derived ones and GX's success must agree.
 Any mismatch, an expectation type without a derivation, or a GX exception raises
@@ -32,7 +30,6 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -229,9 +226,7 @@ def _prepare(con: duckdb.DuckDBPyConnection, settings: Settings) -> Iterator[_Su
 
 def _validate(suites: list[_Suite], as_of_iso: str) -> list[dict]:
     """GX's validation of every suite (clean results, catalogue order), each checked against the
-    rows derived before it ran: a difference is an ``EvaluationError``.  Reads only the frames:
-    ``evaluate`` runs it in a thread while DuckDB writes the results (GX is pure Python on one core,
-    the detail SQL runs in DuckDB's threads)."""
+    rows derived before it ran: a difference is an ``EvaluationError``."""
     import great_expectations as gx
     from great_expectations.validator.v1_validator import Validator as V1Validator
 
@@ -451,24 +446,17 @@ def evaluate(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime
     (the nightly run stores the date's population there: both or neither)."""
     t = naive_utc(as_of)
     as_of_iso = iso(t)
-    suites = list(_prepare(con, settings))
-    statuses = {s.control.id: _statuses(s.frame, s.control, s.failed) for s in suites}
+    statuses, gx_results = run_suites(con, settings, as_of_iso)
     summary = _summary(statuses)
-    # GX validates in a second thread while DuckDB writes the rows of the statuses derived from the
-    # same expectation configurations; nothing commits before GX has agreed with every one of them
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ccwatch-gx") as pool:
-        gx_future = pool.submit(_validate, suites, as_of_iso)
-        con.execute("BEGIN TRANSACTION")
-        try:
-            con.execute("DELETE FROM control_results WHERE CAST(as_of AS DATE) = CAST(? AS DATE)", [t])
-            rows = _write_change_results(con, statuses, settings, t)
-            rows += _insert_frames(con, list(result_chunks(con, statuses, settings, ("repo",))), t)  # one row per repo
-            gx_results = gx_future.result()
-            if before_commit is not None:
-                before_commit(con)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            gx_future.cancel()
-            raise
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("DELETE FROM control_results WHERE CAST(as_of AS DATE) = CAST(? AS DATE)", [t])
+        rows = _write_change_results(con, statuses, settings, t)
+        rows += _insert_frames(con, list(result_chunks(con, statuses, settings, ("repo",))), t)  # one row per repo
+        if before_commit is not None:
+            before_commit(con)
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
     return EvaluationResult(summary=summary, gx_results=gx_results, rows=rows)

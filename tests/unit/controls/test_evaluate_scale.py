@@ -173,8 +173,8 @@ def _reference_suites(con, s, as_of_iso):
 
 
 def test_gx_results_and_statuses_equal_the_former_serial_validation(world):
-    """Issue #15: the suites validated from frames sharing one categorical change_id column, in
-    GX's thread beside the writes, give the same GX results (batch fingerprint, counts, samples,
+    """Issue #15: the suites validated from frames sharing one categorical change_id column, each
+    batch loaded once by GX's validator, give the same GX results (batch fingerprint, counts, samples,
     JSON) and the same statuses as the former one-frame-at-a-time validation."""
     import json
 
