@@ -10,16 +10,18 @@ re-raised, so the previous state stays intact and evaluation never sees half a l
 staging files), ``chunk_records`` records at a time, and the warehouse it leaves is, table by
 table, the one a single batch (every record normalised together) would leave:
 
-1. an index of the keys (no payload): the last record of each (source, kind, natural_key) wins,
-   at the place of the key's first occurrence; the 304s; what a normaliser asks about the whole
-   batch (is there a REST record of this piece, a commits list of this repository, the issues'
-   status categories);
+1. an index of the keys (no payload, ~24 bytes a record: a 128-bit digest of the key and a
+   position, in numpy arrays): the last record of each (source, kind, natural_key) wins, at the
+   place of the key's first occurrence; the 304s; what a normaliser asks about the whole batch (is
+   there a REST record of this piece, a commits list of this repository, the issues' status
+   categories);
 2. the 304s checked against the stored copies, then the raw payloads upserted chunk by chunk
    (accumulating lists merged with the stored ones first): from here on every lookup of a
    normaliser finds the batch's records in ``raw_payloads``, whatever chunk they came in;
 3. the records normalised chunk by chunk: each chunk's scopes deleted at once (the batch's own
-   rows are not in the tables yet), its rows staged in temp tables (DuckDB keeps them within
-   ``CCWATCH_DUCKDB_MEMORY_LIMIT`` and spills), published at the end, the last row winning on a
+   rows are not in the tables yet), its rows staged in temp tables (DuckDB keeps them within its
+   memory limit and spills; ``pipeline.load_warehouse`` sets ``CCWATCH_DUCKDB_LOAD_MEMORY_LIMIT``,
+   warehouse/schema.py), published at the end, the last row winning on a
    duplicate primary key in the batch's order, as :func:`insert_rows` does.
 
 Three raw kinds *accumulate* instead of being replaced: a branch's ``commits`` list, an
