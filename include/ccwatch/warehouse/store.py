@@ -61,7 +61,16 @@ from ccwatch.warehouse.normalize import graphql as ng
 from ccwatch.warehouse.normalize.base import Context
 from ccwatch.warehouse.normalize.batch import LoadView, commit_list_repos, normalize_chunk, people_rows
 from ccwatch.warehouse.normalize.jira import status_categories
-from ccwatch.warehouse.rows import SchemaCache, columns, delete_scopes, insert_rows, primary_key
+from ccwatch.warehouse.rows import (
+    CHUNK_CHARS,
+    SchemaCache,
+    columns,
+    delete_scopes,
+    insert_rows,
+    json_default,
+    json_rows_sql,
+    primary_key,
+)
 
 RAW_COLUMNS = ("source", "kind", "natural_key", "url", "fetched_at", "etag", "status_code", "payload")
 
@@ -84,6 +93,52 @@ def _upsert_raw(con: duckdb.DuckDBPyConnection, records: list[RawRecord], cache:
             raise ValueError(f"{r.source} {r.kind} {r.natural_key}: fetched_at is missing")
         rows.append(row)
     return insert_rows(con, "raw_payloads", rows, cache)
+
+
+class _RawUpserts:
+    """The raw payloads of the load upserted as they are read, each record's payload held as JSON
+    text only (never the parsed records of a chunk), in bounded documents; a payload of
+    ``DIRECT_CHARS`` or more goes alone, DuckDB parsing the payload once (``json(?)``) instead of
+    a document around it twice (cast to JSON, then ``from_json``): the largest single record (the
+    busiest repository's commit list) cost the load ~10 times its size.  The rows stored are those
+    of :func:`_upsert_raw` (tests/unit/warehouse/test_store.py)."""
+
+    DIRECT_CHARS = 1_000_000
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, cache: SchemaCache, flush_records: int) -> None:
+        self.con, self.flush_records = con, flush_records
+        self.cols = [c for c, _ in columns(con, "raw_payloads", cache)]
+        self.others = [c for c in self.cols if c != "payload"]
+        col_list = ", ".join(f'"{c}"' for c in self.cols)
+        self.doc_sql = f'INSERT OR REPLACE INTO raw_payloads ({col_list}) {json_rows_sql(con, "raw_payloads", self.cols, cache)}'
+        picked = ", ".join("json(?)" if c == "payload" else f's."{c}"' for c in self.cols)
+        self.direct_sql = (f'INSERT OR REPLACE INTO raw_payloads ({col_list}) SELECT {picked} FROM '
+                           f'({json_rows_sql(con, "raw_payloads", self.others, cache)}) s')
+        self.parts: list[str] = []
+        self.size = self.count = 0
+
+    def add(self, rec: RawRecord) -> None:
+        row = {f: getattr(rec, f) for f in RAW_COLUMNS if f != "payload"}
+        row["fetched_at"] = parse_ts(rec.fetched_at)
+        if row["fetched_at"] is None:
+            raise ValueError(f"{rec.source} {rec.kind} {rec.natural_key}: fetched_at is missing")
+        payload = json.dumps(rec.payload, default=json_default)
+        others = json.dumps({c: row.get(c) for c in self.others}, default=json_default)
+        self.count += 1
+        if len(payload) >= self.DIRECT_CHARS and rec.payload is not None:  # null: SQL NULL, as in a document
+            self.flush()
+            self.con.execute(self.direct_sql, [payload, "[" + others + "]"])  # json(?) precedes FROM
+            return
+        text = others[:-1] + (', "payload": ' if len(others) > 2 else '"payload": ') + payload + "}"
+        self.parts.append(text)
+        self.size += len(text)
+        if self.size >= CHUNK_CHARS or len(self.parts) >= self.flush_records:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.parts:
+            self.con.execute(self.doc_sql, ["[" + ",".join(self.parts) + "]"])
+            self.parts, self.size = [], 0
 
 
 # (source, kind) -> (item id field, sort key of the API's newest-first order)
@@ -402,16 +457,16 @@ def load_records(
         _not_modified(con, index.unchanged())  # kept as stored: no upsert, no normalisation
         # 1. raw payloads (accumulating lists merged with the stored ones): every lookup of the
         #    normalisers then reads the load through the warehouse, whatever chunk it came in
+        #    (one parsed record at a time: each is held as JSON text until its document is sent)
         merged: set[tuple[str, str, str]] = set()
-        counts["raw_payloads"] = 0
-        for chunk in _chunks(index.winners(read), chunk_records):
-            batch_records = []
-            for _, rec in chunk:
-                acc = _accumulate(con, rec)
-                if acc is not rec:
-                    merged.add((rec.source, rec.kind, rec.natural_key))
-                batch_records.append(acc)
-            counts["raw_payloads"] += _upsert_raw(con, batch_records, cache)
+        raw = _RawUpserts(con, cache, chunk_records)
+        for _, rec in index.winners(read):
+            acc = _accumulate(con, rec)
+            if acc is not rec:
+                merged.add((rec.source, rec.kind, rec.natural_key))
+            raw.add(acc)
+        raw.flush()
+        counts["raw_payloads"] = raw.count
         # 2. normalised rows: scopes deleted at once (this load's rows are not in the tables yet),
         #    rows staged and published at the end
         db = _DbContext(con)

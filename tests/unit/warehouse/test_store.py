@@ -310,3 +310,30 @@ def test_records_that_change_between_the_reads_fail_the_load(con, settings):
     with pytest.raises(RuntimeError, match="changed while loading"):
         load_records(con, records, settings, chunk_records=1)
     assert full_snapshot(con) == before
+
+
+HOSTILE = {"floats": [0.1, 1e-07, 1e16, 1e22, 2.5e-300, 1.7976931348623157e308, -0.0, 3.0],
+           "ints": [0, -1, 2**53 + 1, 2**63 - 1, 2**64 - 1], "text": "é \\u2028 \u2028 \t\n\"\\/ <>&' \x7f 𝄞 中文",
+           "nested": {"": [], "a": {}, "b": [None, True, False, [[[]]]]}, "empty": ""}
+
+
+@pytest.mark.parametrize("direct_chars", [1, 10**9])
+def test_raw_payloads_stored_as_the_one_batch_load_stores_them(tmp_path, settings, monkeypatch, direct_chars):
+    """The raw upsert holds each payload as JSON text; a large one goes alone through ``json(?)``
+    (here: every payload, or none): the stored text is the reference's, byte for byte."""
+    from ccwatch.warehouse import store
+
+    records = [*batch(), rec("github", "repo", REPO, HOSTILE), rec("github", "commit", f"{REPO}@{'f' * 40}", [HOSTILE] * 3),
+               rec("github", "commit", f"{REPO}@{'e' * 40}", None)]
+    raw = {}
+    for name, load in (("reference", one_batch.load_records), ("bounded", load_records)):
+        c = connect(str(tmp_path / f"{name}-{direct_chars}.duckdb"))
+        try:
+            with monkeypatch.context() as m:
+                m.setattr(store._RawUpserts, "DIRECT_CHARS", direct_chars)  # noqa: SLF001
+                load(c, records, settings)
+            raw[name] = c.execute("SELECT * FROM raw_payloads ORDER BY source, kind, natural_key").fetchall()
+        finally:
+            c.close()
+    assert raw["bounded"] == raw["reference"]
+    assert any(r[2] == REPO and r[1] == "repo" and "𝄞" in r[-1] for r in raw["bounded"])
