@@ -159,6 +159,7 @@ def load_warehouse(settings: Settings, as_of: datetime, home: Path, *, chunk_rec
 
     con = schema.connect(warehouse_path(home))
     try:
+        schema.set_memory_limit(con, schema.load_memory_limit())  # staged rows spill early: a flat peak
         prev = read_state(home, warehouse_path(home))
         gap = missing_basis(con, metas)
         if gap:

@@ -10,16 +10,18 @@ re-raised, so the previous state stays intact and evaluation never sees half a l
 staging files), ``chunk_records`` records at a time, and the warehouse it leaves is, table by
 table, the one a single batch (every record normalised together) would leave:
 
-1. an index of the keys (no payload): the last record of each (source, kind, natural_key) wins,
-   at the place of the key's first occurrence; the 304s; what a normaliser asks about the whole
-   batch (is there a REST record of this piece, a commits list of this repository, the issues'
-   status categories);
+1. an index of the keys (no payload, ~24 bytes a record: a 128-bit digest of the key and a
+   position, in numpy arrays): the last record of each (source, kind, natural_key) wins, at the
+   place of the key's first occurrence; the 304s; what a normaliser asks about the whole batch (is
+   there a REST record of this piece, a commits list of this repository, the issues' status
+   categories);
 2. the 304s checked against the stored copies, then the raw payloads upserted chunk by chunk
    (accumulating lists merged with the stored ones first): from here on every lookup of a
    normaliser finds the batch's records in ``raw_payloads``, whatever chunk they came in;
 3. the records normalised chunk by chunk: each chunk's scopes deleted at once (the batch's own
-   rows are not in the tables yet), its rows staged in temp tables (DuckDB keeps them within
-   ``CCWATCH_DUCKDB_MEMORY_LIMIT`` and spills), published at the end, the last row winning on a
+   rows are not in the tables yet), its rows staged in temp tables (DuckDB keeps them within its
+   memory limit and spills; ``pipeline.load_warehouse`` sets ``CCWATCH_DUCKDB_LOAD_MEMORY_LIMIT``,
+   warehouse/schema.py), published at the end, the last row winning on a
    duplicate primary key in the batch's order, as :func:`insert_rows` does.
 
 Three raw kinds *accumulate* instead of being replaced: a branch's ``commits`` list, an
@@ -42,12 +44,15 @@ Rows travel to DuckDB as JSON documents (``warehouse/rows.py``).
 
 from __future__ import annotations
 
+import hashlib
 import json
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
 import duckdb
+import numpy as np
 
 from ccwatch.common.times import parse_ts
 from ccwatch.ingest.records import RawRecord
@@ -56,7 +61,16 @@ from ccwatch.warehouse.normalize import graphql as ng
 from ccwatch.warehouse.normalize.base import Context
 from ccwatch.warehouse.normalize.batch import LoadView, commit_list_repos, normalize_chunk, people_rows
 from ccwatch.warehouse.normalize.jira import status_categories
-from ccwatch.warehouse.rows import SchemaCache, columns, delete_scopes, insert_rows, primary_key
+from ccwatch.warehouse.rows import (
+    CHUNK_CHARS,
+    SchemaCache,
+    columns,
+    delete_scopes,
+    insert_rows,
+    json_default,
+    json_rows_sql,
+    primary_key,
+)
 
 RAW_COLUMNS = ("source", "kind", "natural_key", "url", "fetched_at", "etag", "status_code", "payload")
 
@@ -79,6 +93,52 @@ def _upsert_raw(con: duckdb.DuckDBPyConnection, records: list[RawRecord], cache:
             raise ValueError(f"{r.source} {r.kind} {r.natural_key}: fetched_at is missing")
         rows.append(row)
     return insert_rows(con, "raw_payloads", rows, cache)
+
+
+class _RawUpserts:
+    """The raw payloads of the load upserted as they are read, each record's payload held as JSON
+    text only (never the parsed records of a chunk), in bounded documents; a payload of
+    ``DIRECT_CHARS`` or more goes alone, DuckDB parsing the payload once (``json(?)``) instead of
+    a document around it twice (cast to JSON, then ``from_json``): the largest single record (the
+    busiest repository's commit list) cost the load ~10 times its size.  The rows stored are those
+    of :func:`_upsert_raw` (tests/unit/warehouse/test_store.py)."""
+
+    DIRECT_CHARS = 1_000_000
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, cache: SchemaCache, flush_records: int) -> None:
+        self.con, self.flush_records = con, flush_records
+        self.cols = [c for c, _ in columns(con, "raw_payloads", cache)]
+        self.others = [c for c in self.cols if c != "payload"]
+        col_list = ", ".join(f'"{c}"' for c in self.cols)
+        self.doc_sql = f'INSERT OR REPLACE INTO raw_payloads ({col_list}) {json_rows_sql(con, "raw_payloads", self.cols, cache)}'
+        picked = ", ".join("json(?)" if c == "payload" else f's."{c}"' for c in self.cols)
+        self.direct_sql = (f'INSERT OR REPLACE INTO raw_payloads ({col_list}) SELECT {picked} FROM '
+                           f'({json_rows_sql(con, "raw_payloads", self.others, cache)}) s')
+        self.parts: list[str] = []
+        self.size = self.count = 0
+
+    def add(self, rec: RawRecord) -> None:
+        row = {f: getattr(rec, f) for f in RAW_COLUMNS if f != "payload"}
+        row["fetched_at"] = parse_ts(rec.fetched_at)
+        if row["fetched_at"] is None:
+            raise ValueError(f"{rec.source} {rec.kind} {rec.natural_key}: fetched_at is missing")
+        payload = json.dumps(rec.payload, default=json_default)
+        others = json.dumps({c: row.get(c) for c in self.others}, default=json_default)
+        self.count += 1
+        if len(payload) >= self.DIRECT_CHARS and rec.payload is not None:  # null: SQL NULL, as in a document
+            self.flush()
+            self.con.execute(self.direct_sql, [payload, "[" + others + "]"])  # json(?) precedes FROM
+            return
+        text = others[:-1] + (', "payload": ' if len(others) > 2 else '"payload": ') + payload + "}"
+        self.parts.append(text)
+        self.size += len(text)
+        if self.size >= CHUNK_CHARS or len(self.parts) >= self.flush_records:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.parts:
+            self.con.execute(self.doc_sql, ["[" + ",".join(self.parts) + "]"])
+            self.parts, self.size = [], 0
 
 
 # (source, kind) -> (item id field, sort key of the API's newest-first order)
@@ -180,7 +240,6 @@ class _DbContext:
 
 
 DEFAULT_CHUNK_RECORDS = 1_000  # records normalised (and held in Python) at a time
-_LOW = (1 << 32) - 1  # _LoadIndex slots: position << 32 | index of the key's last record
 STAGED = "_ccwatch_load_"  # temp tables holding a load's normalised rows until the end of the load
 _POSITION, _SEQ = "_ccwatch_position", "_ccwatch_seq"
 
@@ -208,54 +267,121 @@ def _status_shape(payload: Any) -> Any:
         return payload
 
 
+def _digest(source: Any, kind: Any, natural_key: Any) -> bytes:
+    """A 128-bit digest of a record's (source, kind, natural_key): what the index keeps of a key
+    (two distinct keys of one load share a digest with a probability below 1e-26)."""
+    try:
+        text = json.dumps([source, kind, natural_key])
+    except (TypeError, ValueError):
+        text = repr((source, kind, natural_key))
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
 class _LoadIndex:
     """One pass over the load's records, before anything is written: which record of each
     (source, kind, natural_key) wins (the last) and where one batch would see it (at the key's
     first occurrence), the 304s, and the little a normaliser asks about the whole load.  Held for
-    the whole load: a few hundred bytes per key, never a payload (except the 304s' empty ones)."""
+    the whole load, compactly: per record a 16-byte digest of its key and an 8-byte position
+    (numpy arrays, ~24 bytes a record, never a key's strings nor a payload, except the 304s' empty
+    ones and the issues' status parts, each distinct one once)."""
 
     def __init__(self, read: Callable[[], Iterator[RawRecord]]) -> None:
-        self.slots: dict[tuple[str, str, str], int] = {}
-        self.not_modified: dict[tuple[str, str, str], RawRecord] = {}  # keys whose last record is a 304
-        self.issues: dict[tuple[str, str, str], tuple[int, Any]] = {}  # kind issue: (status, status part)
-        self.commit_pulls_200: set[tuple[str, str, str]] = set()  # REST / GraphQL commit PRs answered 200
+        digests = bytearray()
+        is_304 = bytearray()
+        kinds: list[tuple[int, int, str, str]] = []  # records of kinds asked about: (index, status, kind, key)
+        issues = array("q")  # kind issue: record index, status code, index of its status part
+        shapes: list[Any] = []
+        shape_ids: dict[str, int] = {}
+        not_modified: dict[int, RawRecord] = {}  # the 304 records by index (those that stay last are kept)
         i = -1
         for i, rec in enumerate(read()):
-            key = (rec.source, rec.kind, rec.natural_key)
-            slot = self.slots.get(key)
-            self.slots[key] = (len(self.slots) << 32 | i) if slot is None else (slot >> 32 << 32 | i)
+            digests += _digest(rec.source, rec.kind, rec.natural_key)
+            is_304.append(rec.status_code == 304)
             if rec.status_code == 304:
-                self.not_modified[key] = rec
-            else:
-                self.not_modified.pop(key, None)
+                not_modified[i] = rec
             if rec.kind == "issue":
-                self.issues[key] = (rec.status_code, _status_shape(rec.payload))
-            if rec.source == "github" and rec.kind in ("commit_pulls", "gql_commit_pulls"):
-                if rec.status_code == 200:
-                    self.commit_pulls_200.add(key)
-                else:
-                    self.commit_pulls_200.discard(key)
-        self.count = i + 1
+                shape = _status_shape(rec.payload)
+                try:
+                    text = json.dumps(shape)
+                except (TypeError, ValueError):
+                    text = None
+                sid = shape_ids.get(text) if text is not None else None
+                if sid is None:
+                    sid = len(shapes)
+                    shapes.append(shape)
+                    if text is not None:
+                        shape_ids[text] = sid
+                issues.extend((i, int(rec.status_code), sid))
+            if rec.source == "github" and rec.kind in ("commit_pulls", "gql_commit_pulls", "commits"):
+                kinds.append((i, int(rec.status_code), rec.kind, rec.natural_key))
+        self.count = n = i + 1
+        self._digests = np.frombuffer(bytes(digests), dtype="S16") if n else np.empty(0, dtype="S16")
+        del digests
+        flags = np.frombuffer(bytes(is_304), dtype=np.uint8).astype(bool) if n else np.empty(0, dtype=bool)
+        # group the records by key: sorted by digest, then by index (stable)
+        order = np.argsort(self._digests, kind="stable")
+        sorted_digests = self._digests[order]
+        starts = np.ones(n, dtype=bool)
+        starts[1:] = sorted_digests[1:] != sorted_digests[:-1]
+        group_first = order[starts]  # index of each key's first record (sorted within a group)
+        ends = np.ones(n, dtype=bool)
+        ends[:-1] = starts[1:]
+        group_last = order[ends]  # index of each key's last record
+        rank = np.empty(len(group_first), dtype=np.int64)  # a key's position: order of first occurrence
+        rank[np.argsort(group_first, kind="stable")] = np.arange(len(group_first), dtype=np.int64)
+        # per record: its key's position if it is the key's last record, else -1
+        self._last = np.full(n, -1, dtype=np.int64)
+        self._last[group_last] = rank
+        self._304 = flags
+        live = group_last[~flags[group_last]]  # keys whose last record is not a 304: the load's keys
+        self._keys = np.sort(self._digests[live])
+        self.not_modified = {i: r for i, r in not_modified.items() if self._last[i] >= 0}
+        # kind issue, last record of its key, in the order of the keys' first occurrence
+        rows = np.frombuffer(issues.tobytes(), dtype=np.int64).reshape(-1, 3)
+        rows = rows[self._last[rows[:, 0]] >= 0]
+        rows = rows[np.argsort(self._last[rows[:, 0]], kind="stable")]
+        self.issues = [(int(code), shapes[int(sid)]) for _, code, sid in rows]
+        commit_pulls_200 = []
+        self.commit_keys: list[tuple[str, str, str]] = []  # the load's github commits lists
+        for idx, code, kind, key in kinds:
+            if self._last[idx] < 0:
+                continue
+            if kind == "commits" and code != 304:
+                self.commit_keys.append(("github", kind, key))
+            elif kind != "commits" and code == 200:
+                commit_pulls_200.append(self._digests[idx])
+        self._commit_pulls_200 = np.sort(np.array(commit_pulls_200, dtype="S16"))
+
+    @staticmethod
+    def _member(sorted_digests: np.ndarray, key: object) -> bool:
+        if not (isinstance(key, tuple) and len(key) == 3) or not len(sorted_digests):
+            return False
+        d = np.array(_digest(*key), dtype="S16")
+        at = int(np.searchsorted(sorted_digests, d))
+        return at < len(sorted_digests) and sorted_digests[at] == d
 
     def __contains__(self, key: object) -> bool:
         """A key the load normalises (one batch's records: the 304s are not among them)."""
-        return key in self.slots and key not in self.not_modified
+        return self._member(self._keys, key)
+
+    def commit_pulls_200(self, key: tuple[str, str, str]) -> bool:
+        """The last record of this REST / GraphQL commit-PRs key answered 200."""
+        return self._member(self._commit_pulls_200, key)
 
     def unchanged(self) -> list[RawRecord]:
         """The 304 records, in the order one batch holds them."""
-        return sorted(self.not_modified.values(),
-                      key=lambda r: self.slots[(r.source, r.kind, r.natural_key)] >> 32)
+        return [self.not_modified[i] for i in sorted(self.not_modified, key=lambda i: self._last[i])]
 
     def winners(self, read: Callable[[], Iterator[RawRecord]]) -> Iterator[tuple[int, RawRecord]]:
         """(position, record) of the last record of every key but the 304s, in stream order."""
         n = 0
         for i, rec in enumerate(read()):
             n = i + 1
-            slot = self.slots.get((rec.source, rec.kind, rec.natural_key))
-            if slot is None:
+            if i >= self.count or self._digests[i:i + 1].tobytes() != _digest(rec.source, rec.kind, rec.natural_key):
                 raise RuntimeError(f"{rec.source} {rec.kind} {rec.natural_key}: the records changed while loading")
-            if slot & _LOW == i and rec.status_code != 304:
-                yield slot >> 32, rec
+            position = int(self._last[i])
+            if position >= 0 and not self._304[i]:
+                yield position, rec
         if n != self.count:
             raise RuntimeError(f"the records changed while loading ({self.count} read first, {n} now)")
 
@@ -331,16 +457,16 @@ def load_records(
         _not_modified(con, index.unchanged())  # kept as stored: no upsert, no normalisation
         # 1. raw payloads (accumulating lists merged with the stored ones): every lookup of the
         #    normalisers then reads the load through the warehouse, whatever chunk it came in
+        #    (one parsed record at a time: each is held as JSON text until its document is sent)
         merged: set[tuple[str, str, str]] = set()
-        counts["raw_payloads"] = 0
-        for chunk in _chunks(index.winners(read), chunk_records):
-            batch_records = []
-            for _, rec in chunk:
-                acc = _accumulate(con, rec)
-                if acc is not rec:
-                    merged.add((rec.source, rec.kind, rec.natural_key))
-                batch_records.append(acc)
-            counts["raw_payloads"] += _upsert_raw(con, batch_records, cache)
+        raw = _RawUpserts(con, cache, chunk_records)
+        for _, rec in index.winners(read):
+            acc = _accumulate(con, rec)
+            if acc is not rec:
+                merged.add((rec.source, rec.kind, rec.natural_key))
+            raw.add(acc)
+        raw.flush()
+        counts["raw_payloads"] = raw.count
         # 2. normalised rows: scopes deleted at once (this load's rows are not in the tables yet),
         #    rows staged and published at the end
         db = _DbContext(con)
@@ -391,8 +517,8 @@ def _load_context(db: _DbContext, index: _LoadIndex) -> tuple[Context, LoadView]
     def lookup(source: str, kind: str, key: str) -> Any:
         if (source, kind) != ("github", "commit_pulls"):
             return db.lookup(source, kind, key)
-        found = db.lookup(source, kind, key) if (source, kind, key) in index.commit_pulls_200 else None
-        if found is None and (source, "gql_commit_pulls", key) in index.commit_pulls_200:
+        found = db.lookup(source, kind, key) if index.commit_pulls_200((source, kind, key)) else None
+        if found is None and index.commit_pulls_200((source, "gql_commit_pulls", key)):
             node = db.lookup(source, "gql_commit_pulls", key)
             found = ng.commit_pulls_payload(node, key) if node is not None else None
         if found is None:
@@ -405,7 +531,6 @@ def _load_context(db: _DbContext, index: _LoadIndex) -> tuple[Context, LoadView]
     status_list = lookup("jira", "statuses", "statuses")  # GET /rest/api/2/status: every status
     if isinstance(status_list, list):
         cats.update(status_categories({"fields": {"status": st}} for st in status_list))
-    cats.update(status_categories(shape for code, shape in index.issues.values() if code != 304))
-    keys = [k for k in index.slots if k in index]
-    view = LoadView(keys=index, commit_repos=commit_list_repos(keys), fields_payload=lookup("jira", "fields", "fields"))
+    cats.update(status_categories(shape for code, shape in index.issues if code != 304))
+    view = LoadView(keys=index, commit_repos=commit_list_repos(index.commit_keys), fields_payload=lookup("jira", "fields", "fields"))
     return Context(lookup, cats), view

@@ -26,7 +26,7 @@ from ccwatch.sandbox import SandboxServer
 from ccwatch.sandbox.synthetic import add_next_day, generate_org
 from ccwatch.sandbox.synthetic_config import org_config
 from ccwatch.settings import load_settings
-from ccwatch.warehouse import store
+from ccwatch.warehouse import schema, store
 
 from tests.helpers import one_batch
 from tests.helpers.paths import CONFIG, DEMO_SCENARIO
@@ -67,10 +67,21 @@ def load_each(settings, as_of, fetched: Path, homes: dict[int, Path], monkeypatc
         if home != fetched:
             shutil.rmtree(home / "staging", ignore_errors=True)
             shutil.copytree(fetched / "staging", home / "staging")
+        bounds = []
         with monkeypatch.context() as m:
             if size == REF:
                 m.setattr(store, "load_records", one_batch.load_records)
+            if size == TINY:  # the load's own DuckDB bound, small enough that the staged rows spill
+                m.setenv(schema.LOAD_MEMORY_LIMIT_ENV, "128MB")
+                real = store.load_records
+
+                def bounded(con, *a, _real=real, _seen=bounds, **kw):
+                    _seen.append(con.execute("SELECT current_setting('memory_limit')").fetchone()[0])
+                    return _real(con, *a, **kw)
+
+                m.setattr(store, "load_records", bounded)
             counts = p.load_warehouse(settings, as_of, home, chunk_records=size or None)
+        assert bounds == (["122.0 MiB"] if size == TINY else [])
         state = (home / "ingest_state.json").read_text(encoding="utf-8") if (home / "ingest_state.json").exists() else ""
         out[size] = (counts, warehouse(home), re.sub(r"127\.0\.0\.1:\d+", "sandbox", state))
     return out

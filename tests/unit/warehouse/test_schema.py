@@ -179,3 +179,33 @@ def test_migration_11_reads_the_merge_queue_events_of_stored_pr_nodes(tmp_path):
         ("acme/api", 12, "AMQE_1", "2026-11-02T09:00:00", "carol-dev", "carol-dev", "User"),
         ("acme/api", 12, "AMQE_2", "2026-11-02T09:30:00", "mergify[bot]", "mergify[bot]", "Bot"),
         ("acme/api", 12, "AMQE_3", "2026-11-02T09:40:00", None, None, None)]
+
+
+# --- the load's own bound (issue #15: a flat backfill peak) -----------------------------------------
+
+
+def test_load_bound_defaults_to_1gb_never_above_the_general_one(monkeypatch):
+    monkeypatch.delenv(schema.LOAD_MEMORY_LIMIT_ENV, raising=False)
+    monkeypatch.delenv(schema.MEMORY_LIMIT_ENV, raising=False)
+    assert schema.load_memory_limit() == "1GB"  # below the 2GB default
+    monkeypatch.setenv(schema.MEMORY_LIMIT_ENV, "512MB")
+    assert schema.load_memory_limit() == "512MB"  # a smaller general bound stays in force
+    monkeypatch.setenv(schema.MEMORY_LIMIT_ENV, "4 GiB")
+    assert schema.load_memory_limit() == "1GB"
+    monkeypatch.setenv(schema.MEMORY_LIMIT_ENV, "80%")  # a form not compared: the general bound stays
+    assert schema.load_memory_limit() == "80%"
+    monkeypatch.setenv(schema.LOAD_MEMORY_LIMIT_ENV, "3GB")  # set: taken as given
+    assert schema.load_memory_limit() == "3GB"
+
+
+def test_set_memory_limit_bounds_the_connection_and_names_a_bad_value(tmp_path):
+    con = schema.connect(tmp_path / "w.duckdb")
+    try:
+        schema.set_memory_limit(con, "256MB")
+        assert _limit_gib(con) < 0.25
+        for bad in ("lots", "1GB'; DROP TABLE runs; --"):
+            with pytest.raises(ValueError, match="CCWATCH_DUCKDB_LOAD_MEMORY_LIMIT="):
+                schema.set_memory_limit(con, bad)
+        assert _limit_gib(con) < 0.25 and con.execute("SELECT count(*) FROM runs").fetchone() == (0,)
+    finally:
+        con.close()

@@ -241,3 +241,99 @@ def test_records_may_be_given_as_a_callable_read_again(con, settings):
 
     counts = load_records(con, records, settings, chunk_records=4)
     assert counts["raw_payloads"] == 18 and len(reads) >= 2  # streamed: read again instead of held
+
+
+# --- the compact key index (issue #15: a flat backfill peak) ---------------------------------------
+
+
+def test_digests_ending_in_zero_bytes_give_the_one_batch_warehouse(tmp_path, settings, monkeypatch):
+    """The index keeps 16-byte digests in a numpy ``S16`` array, which drops trailing NUL bytes when
+    an element is read: every digest here ends in eight of them, and the load must not notice."""
+    import hashlib
+
+    from ccwatch.warehouse import store
+
+    def weak(source, kind, natural_key):
+        return hashlib.blake2b(json.dumps([source, kind, natural_key]).encode(), digest_size=8).digest() + bytes(8)
+
+    later = [rec("github", "reviews", f"{REPO}#12", [review(801, "bob-rev", "DISMISSED")]),
+             rec("jira", "issue", "PAY-7", issue(bj="Audit finding 12"))]
+    loads = {}
+    for size in (0, 1, 10**9):
+        c = connect(str(tmp_path / f"wh-{size}.duckdb"))
+        try:
+            if size:
+                monkeypatch.setattr(store, "_digest", weak)
+            load = one_batch.load_records if size == 0 else functools.partial(load_records, chunk_records=size)
+            loads[size] = (load(c, batch() + later, settings), full_snapshot(c))
+        finally:
+            monkeypatch.undo()
+            c.close()
+    assert loads[0] == loads[1] == loads[10**9]
+
+
+def test_index_positions_and_lookups_follow_the_last_record_of_each_key(settings):
+    from ccwatch.warehouse.store import _LoadIndex  # noqa: PLC2701 - the index itself is under test
+
+    records = [rec("github", "pull", f"{REPO}#1", pull(1)),                       # key 0
+               rec("github", "commit_pulls", f"{REPO}@{SHA_A}", [pull(1)]),       # key 1: 200, then 304
+               rec("github", "gql_commit_pulls", f"{REPO}@{SHA_B}", None, 304),   # key 2: 304, then 200
+               rec("github", "commits", f"{REPO}:main", []),                     # key 3
+               rec("github", "pull", f"{REPO}#1", pull(1)),                       # key 0 again: wins here
+               rec("github", "commit_pulls", f"{REPO}@{SHA_A}", None, 304),
+               rec("github", "gql_commit_pulls", f"{REPO}@{SHA_B}", {"x": 1}),
+               rec("jira", "issue", "PAY-2", issue()),                            # key 4
+               rec("github", "commits", f"{REPO}:release", None, 304)]            # key 5: a 304 alone
+    index = _LoadIndex(lambda: iter(records))
+    assert [(pos, r.natural_key) for pos, r in index.winners(lambda: iter(records))] == [
+        (3, f"{REPO}:main"), (0, f"{REPO}#1"), (2, f"{REPO}@{SHA_B}"), (4, "PAY-2")]
+    assert [r.natural_key for r in index.unchanged()] == [f"{REPO}@{SHA_A}", f"{REPO}:release"]
+    assert ("github", "pull", f"{REPO}#1") in index and ("github", "pull", f"{REPO}#2") not in index
+    assert ("github", "commit_pulls", f"{REPO}@{SHA_A}") not in index  # its last record is a 304
+    assert not index.commit_pulls_200(("github", "commit_pulls", f"{REPO}@{SHA_A}"))
+    assert index.commit_pulls_200(("github", "gql_commit_pulls", f"{REPO}@{SHA_B}"))
+    assert index.commit_keys == [("github", "commits", f"{REPO}:main")]
+    assert [code for code, _ in index.issues] == [200]
+
+
+def test_records_that_change_between_the_reads_fail_the_load(con, settings):
+    load_records(con, batch(), settings)
+    before = full_snapshot(con)
+    reads = []
+
+    def records():  # the second read brings another key at the same place
+        reads.append(1)
+        first = [rec("github", "pull", f"{REPO}#12", dict(pull(), title="changed")),
+                 rec("github", "pull", f"{REPO}#13", pull(13))]
+        return iter(first if len(reads) == 1 else [first[0], rec("github", "pull", f"{REPO}#14", pull(14))])
+
+    with pytest.raises(RuntimeError, match="changed while loading"):
+        load_records(con, records, settings, chunk_records=1)
+    assert full_snapshot(con) == before
+
+
+HOSTILE = {"floats": [0.1, 1e-07, 1e16, 1e22, 2.5e-300, 1.7976931348623157e308, -0.0, 3.0],
+           "ints": [0, -1, 2**53 + 1, 2**63 - 1, 2**64 - 1], "text": "é \\u2028 \u2028 \t\n\"\\/ <>&' \x7f 𝄞 中文",
+           "nested": {"": [], "a": {}, "b": [None, True, False, [[[]]]]}, "empty": ""}
+
+
+@pytest.mark.parametrize("direct_chars", [1, 10**9])
+def test_raw_payloads_stored_as_the_one_batch_load_stores_them(tmp_path, settings, monkeypatch, direct_chars):
+    """The raw upsert holds each payload as JSON text; a large one goes alone through ``json(?)``
+    (here: every payload, or none): the stored text is the reference's, byte for byte."""
+    from ccwatch.warehouse import store
+
+    records = [*batch(), rec("github", "repo", REPO, HOSTILE), rec("github", "commit", f"{REPO}@{'f' * 40}", [HOSTILE] * 3),
+               rec("github", "commit", f"{REPO}@{'e' * 40}", None)]
+    raw = {}
+    for name, load in (("reference", one_batch.load_records), ("bounded", load_records)):
+        c = connect(str(tmp_path / f"{name}-{direct_chars}.duckdb"))
+        try:
+            with monkeypatch.context() as m:
+                m.setattr(store._RawUpserts, "DIRECT_CHARS", direct_chars)  # noqa: SLF001
+                load(c, records, settings)
+            raw[name] = c.execute("SELECT * FROM raw_payloads ORDER BY source, kind, natural_key").fetchall()
+        finally:
+            c.close()
+    assert raw["bounded"] == raw["reference"]
+    assert any(r[2] == REPO and r[1] == "repo" and "𝄞" in r[-1] for r in raw["bounded"])
