@@ -251,7 +251,7 @@ def test_digests_ending_in_zero_bytes_give_the_one_batch_warehouse(tmp_path, set
     an element is read: every digest here ends in eight of them, and the load must not notice."""
     import hashlib
 
-    from ccwatch.warehouse import store
+    from ccwatch.warehouse import load_index
 
     def weak(source, kind, natural_key):
         return hashlib.blake2b(json.dumps([source, kind, natural_key]).encode(), digest_size=8).digest() + bytes(8)
@@ -263,37 +263,13 @@ def test_digests_ending_in_zero_bytes_give_the_one_batch_warehouse(tmp_path, set
         c = connect(str(tmp_path / f"wh-{size}.duckdb"))
         try:
             if size:
-                monkeypatch.setattr(store, "_digest", weak)
+                monkeypatch.setattr(load_index, "key_digest", weak)
             load = one_batch.load_records if size == 0 else functools.partial(load_records, chunk_records=size)
             loads[size] = (load(c, batch() + later, settings), full_snapshot(c))
         finally:
             monkeypatch.undo()
             c.close()
     assert loads[0] == loads[1] == loads[10**9]
-
-
-def test_index_positions_and_lookups_follow_the_last_record_of_each_key(settings):
-    from ccwatch.warehouse.store import _LoadIndex  # noqa: PLC2701 - the index itself is under test
-
-    records = [rec("github", "pull", f"{REPO}#1", pull(1)),                       # key 0
-               rec("github", "commit_pulls", f"{REPO}@{SHA_A}", [pull(1)]),       # key 1: 200, then 304
-               rec("github", "gql_commit_pulls", f"{REPO}@{SHA_B}", None, 304),   # key 2: 304, then 200
-               rec("github", "commits", f"{REPO}:main", []),                     # key 3
-               rec("github", "pull", f"{REPO}#1", pull(1)),                       # key 0 again: wins here
-               rec("github", "commit_pulls", f"{REPO}@{SHA_A}", None, 304),
-               rec("github", "gql_commit_pulls", f"{REPO}@{SHA_B}", {"x": 1}),
-               rec("jira", "issue", "PAY-2", issue()),                            # key 4
-               rec("github", "commits", f"{REPO}:release", None, 304)]            # key 5: a 304 alone
-    index = _LoadIndex(lambda: iter(records))
-    assert [(pos, r.natural_key) for pos, r in index.winners(lambda: iter(records))] == [
-        (3, f"{REPO}:main"), (0, f"{REPO}#1"), (2, f"{REPO}@{SHA_B}"), (4, "PAY-2")]
-    assert [r.natural_key for r in index.unchanged()] == [f"{REPO}@{SHA_A}", f"{REPO}:release"]
-    assert ("github", "pull", f"{REPO}#1") in index and ("github", "pull", f"{REPO}#2") not in index
-    assert ("github", "commit_pulls", f"{REPO}@{SHA_A}") not in index  # its last record is a 304
-    assert not index.commit_pulls_200(("github", "commit_pulls", f"{REPO}@{SHA_A}"))
-    assert index.commit_pulls_200(("github", "gql_commit_pulls", f"{REPO}@{SHA_B}"))
-    assert index.commit_keys == [("github", "commits", f"{REPO}:main")]
-    assert [code for code, _ in index.issues] == [200]
 
 
 def test_records_that_change_between_the_reads_fail_the_load(con, settings):
