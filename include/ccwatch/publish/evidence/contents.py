@@ -179,6 +179,27 @@ def change_evidence_files(raw: RawEvidence, settings: Settings, change: dict) ->
     return files
 
 
+def prefetch_run(raw: RawEvidence, settings: Settings, repos) -> None:
+    """Read in one query the per-repository records the folders of a run ask for: each repository
+    folder's settings records (:func:`repo_evidence_files`), each configured repository's deployments
+    lists and production-branch commit list, and the Jira field list."""
+    keys = [("jira", "fields", "fields")]
+    for repo in repos:
+        keys.append(("github", "repo", repo))
+        try:
+            rc = settings.repo(repo)
+        except KeyError:
+            continue
+        b = rc.production_branch
+        keys += [("github", k, f"{repo}:{b}") for k in ("branch", "branch_protection", "branch_rules", "activity")]
+        keys += [("github", "environment", f"{repo}:{e}") for e in rc.production_environments]
+    for rc in settings.github.repositories:
+        keys.append(("github", "commits", f"{rc.repo}:{rc.production_branch}"))
+        keys += [("github", "deployments", f"{rc.repo}:{e}")
+                 for e in rc.production_environments + rc.staging_environments]
+    raw.prefetch_shared(keys)
+
+
 def repo_evidence_files(raw: RawEvidence, settings: Settings, repo: str) -> dict[str, Any]:
     files: dict[str, Any] = {}
     missing: list[str] = []

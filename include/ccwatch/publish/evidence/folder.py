@@ -27,7 +27,7 @@ from ccwatch.common.times import iso
 from ccwatch.publish import oscal, results
 from ccwatch.publish.evidence import archive, jsonfast
 from ccwatch.publish.evidence.archive import CHANGES, archive_mtime
-from ccwatch.publish.evidence.contents import change_evidence_files, repo_evidence_files
+from ccwatch.publish.evidence.contents import change_evidence_files, prefetch_run, repo_evidence_files
 from ccwatch.publish.evidence.reader import BATCH, RawEvidence, prefetch_changes
 from ccwatch.publish.policy import render_policy, render_readme
 from ccwatch.settings import Settings
@@ -69,7 +69,7 @@ class _HashingFile:
         return self.h.hexdigest(), self.size
 
 
-def _write_file(path: Path, data: bytes) -> str:
+def _write_file(path: Path | str, data: bytes) -> str:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
     try:
         view = memoryview(data)
@@ -86,14 +86,30 @@ def manifest_entry(path: str, sha: str, size: int) -> str:
             f'      "size": {size}\n    }}')
 
 
+_AS_IS = frozenset({str, int, type(None)})  # what csv.writer writes exactly as iso() renders it
+
+
+def _iso_column(values: list) -> list:
+    """``[iso(v) for v in values]``: a column of text, integers and NULLs as it is (csv.writer writes
+    them as iso() does), else each distinct value rendered once."""
+    if set(map(type, values)) <= _AS_IS:
+        return values
+    try:
+        done: dict = {}
+        return [done[v] if v in done else done.setdefault(v, iso(v)) for v in values]
+    except TypeError:  # an unhashable value (a list)
+        return list(map(iso, values))
+
+
 def _csv_stream(out: _HashingFile, columns: tuple[str, ...], rows: list[dict], chunk: int = 20000) -> None:
+    """The rows as CSV (a header line, then ``iso()`` of each column's value), column by column."""
     for start in range(0, max(len(rows), 1), chunk):
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         if start == 0:
             w.writerow(columns)
-        for r in rows[start:start + chunk]:
-            w.writerow([iso(r.get(c)) for c in columns])
+        part = rows[start:start + chunk]
+        w.writerows(zip(*(_iso_column([r.get(c) for r in part]) for c in columns), strict=True))
         out.write(buf.getvalue().encode("utf-8"))
 
 
@@ -219,11 +235,14 @@ def write_tree(root: Path, con, settings: Settings, as_of: datetime, gx_results,
     tree.has_changes = bool(order)
     tree.spool = part_path.with_name(part_path.name + ".manifest")
     raw = RawEvidence(con, as_of)
+    prefetch_run(raw, settings, [facts.get("repo") or cid for cid, (facts, is_change) in units.items()
+                                 if not is_change])
+    changes_dir = os.path.join(root, "changes")
     with part_path.open("wb") as part_fh, tree.spool.open("w", encoding="utf-8", newline="\n") as spool:
         part = archive.tarstream.Deflater(part_fh)
         try:
             if order:
-                (root / "changes").mkdir()
+                os.mkdir(changes_dir)
             pos = 0
             for _, cid, files_event in events:
                 folder = folders[cid]
@@ -235,7 +254,7 @@ def write_tree(root: Path, con, settings: Settings, as_of: datetime, gx_results,
                     prefetch_changes(raw, [units[c][0] for c in order[pos:pos + BATCH] if units[c][1]])
                 pos += 1
                 facts, is_change = units[cid]
-                d = root / "changes" / folder
+                d = f"{changes_dir}/{folder}/"
                 os.mkdir(d)
                 files = (change_evidence_files(raw, settings, facts) if is_change
                          else repo_evidence_files(raw, settings, facts.get("repo") or cid))
@@ -249,7 +268,7 @@ def write_tree(root: Path, con, settings: Settings, as_of: datetime, gx_results,
                 lines, entries = [], []
                 for name in sorted(files):
                     data = jsonfast.dumps(files[name])
-                    sha = _write_file(d / name, data)
+                    sha = _write_file(d + name, data)
                     rel = f"changes/{folder}/{name}"
                     lines.append(f"{sha}  {rel}\n")
                     entries.append(manifest_entry(rel, sha, len(data)))
