@@ -48,9 +48,11 @@ def ticket_fields(raw: RawEvidence, ticket: dict, changelog: dict | None) -> dic
             if isinstance(item, dict) and item.get("fieldId"):
                 ids.add(str(item["fieldId"]))
     fields = {i: names[i] for i in sorted(ids) if i in names}
-    by_name: dict[str, list[str]] = {}
-    for i, n in names.items():
-        by_name.setdefault(n, []).append(i)
+    by_name = raw.field_ids_by_name
+    if by_name is None:  # once per run, like the names
+        by_name = raw.field_ids_by_name = {}
+        for i, n in names.items():
+            by_name.setdefault(n, []).append(i)
     shared = {n: sorted(by_name[n]) for n in sorted(set(fields.values())) if len(by_name[n]) > 1}
     return {"ticket": ticket.get("natural_key"), "fields": fields,
             "not_in_field_list": sorted(i for i in ids if i not in names),

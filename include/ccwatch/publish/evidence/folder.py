@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -82,8 +83,14 @@ def _write_file(path: Path | str, data: bytes) -> str:
 
 def manifest_entry(path: str, sha: str, size: int) -> str:
     """One ``files`` element of manifest.json as ``json.dumps(indent=2, sort_keys=True)`` writes it."""
-    return (f'    {{\n      "path": {json.dumps(path, ensure_ascii=False)},\n      "sha256": "{sha}",\n'
+    quoted = f'"{path}"' if _PLAIN_PATH(path) else json.dumps(path, ensure_ascii=False)
+    return (f'    {{\n      "path": {quoted},\n      "sha256": "{sha}",\n'
             f'      "size": {size}\n    }}')
+
+
+# a path json.dumps writes as itself in quotes: nothing to escape (no quote, backslash, control or
+# non-ASCII character); folder and file names of the change folders always are
+_PLAIN_PATH = re.compile(r'[ !#-\[\]-~]*\Z').match
 
 
 _AS_IS = frozenset({str, int, type(None)})  # what csv.writer writes exactly as iso() renders it
@@ -111,6 +118,9 @@ def _csv_stream(out: _HashingFile, columns: tuple[str, ...], rows: list[dict], c
         part = rows[start:start + chunk]
         w.writerows(zip(*(_iso_column([r.get(c) for r in part]) for c in columns), strict=True))
         out.write(buf.getvalue().encode("utf-8"))
+
+
+_FLOATS_IN = (float, list, tuple, dict)  # values jsonfast.wrap_floats can change
 
 
 def folder_names(change_ids: list[str]) -> dict[str, str]:
@@ -261,8 +271,8 @@ def write_tree(root: Path, con, settings: Settings, as_of: datetime, gx_results,
                 missing = files.pop("_missing")
                 files["change.json"] = {
                     "change_id": cid,
-                    "facts": {k: iso(v) if isinstance(v, datetime) else jsonfast.wrap_floats(v)
-                              for k, v in facts.items()},
+                    "facts": {k: iso(v) if isinstance(v, datetime) else
+                              jsonfast.wrap_floats(v) if isinstance(v, _FLOATS_IN) else v for k, v in facts.items()},
                     "control_results": by_change.get(cid, []), "evidence_files": sorted(files),
                     "not_found": missing}
                 lines, entries = [], []

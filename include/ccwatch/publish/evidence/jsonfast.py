@@ -19,7 +19,6 @@ tests/unit/publish/evidence/test_archive.py compares both on hostile values.
 from __future__ import annotations
 
 import json
-import re
 from datetime import date, datetime, time
 from typing import Any
 
@@ -59,23 +58,6 @@ def _constant(name: str) -> JFloat:
 def loads(text: str | bytes) -> Any:
     """json.loads, every float a :class:`JFloat` (NaN / Infinity included)."""
     return json.loads(text, parse_float=JFloat, parse_constant=_constant)
-
-
-# where orjson.loads could read a value differently from json.loads + JFloat: a float token (always
-# preceded by ``:``, ``,`` or ``[`` and blanks, outside strings), or a run of 19+ digits (orjson reads
-# integers beyond 64 bits as floats).  Inside strings the pattern only costs the slow path.
-_NOT_PLAIN = re.compile(r"[:,\[]\s*-?\d+[.eE]|\d{19}")
-
-
-def loads_fast(text: str | bytes) -> Any:
-    """:func:`loads`, by orjson where that gives the same value: text without float tokens and without
-    long digit runs; anything orjson refuses (NaN, lone surrogates, deep nesting) takes :func:`loads`."""
-    if isinstance(text, str) and not _NOT_PLAIN.search(text):
-        try:
-            return orjson.loads(text)
-        except orjson.JSONDecodeError:
-            pass
-    return loads(text)
 
 
 def wrap_floats(value: Any) -> Any:

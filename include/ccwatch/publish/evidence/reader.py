@@ -34,6 +34,7 @@ class RawEvidence:
         self._carried: dict[str, dict[str, list[int]]] = {}
         self.fetched: list[datetime | None] = [None, None]  # earliest, latest fetched_at of the records used
         self.field_names: dict[str, str] | None = None  # Jira field id -> name (ticket_fields.json), parsed once
+        self.field_ids_by_name: dict[str, list[str]] | None = None  # and name -> ids, made once
         self.settings_history = None  # warehouse.settings_history.SettingsHistory, made on first use
         self._times: dict[str, datetime | None] = {}
 
@@ -51,7 +52,7 @@ class RawEvidence:
 
     @staticmethod
     def _record(row) -> dict:
-        payload = jsonfast.loads_fast(row[7]) if isinstance(row[7], str) else row[7]
+        payload = jsonfast.loads(row[7]) if isinstance(row[7], str) else row[7]
         return {"source": row[0], "kind": row[1], "natural_key": row[2], "url": redact_url(row[3] or ""),
                 "fetched_at": iso(row[4]), "etag": row[5], "status_code": row[6], "payload": payload}
 
