@@ -17,7 +17,8 @@ the raw payloads the evaluation read, and each observation's ``collected`` and t
 evidence folder): ccwatch has no OSCAL assessment plan, and says so there.  ``reviewed-controls``
 says what the control ids are: ccwatch's own (CC8.1-NN), each a control of its implementation of
 the AICPA Trust Services Criterion CC8.1, not ids of an OSCAL catalog.  It is built as
-plain dicts and serialised by orjson in chunks; ``tests/helpers/oscal_reference.py`` builds the
+plain dicts and serialised by orjson in chunks (what a change's observations share, its subject and
+relevant evidence, pre-rendered once as orjson fragments indented as orjson would); ``tests/helpers/oscal_reference.py`` builds the
 same document through compliance-trestle's (pydantic) models, and the tests check the bytes are
 equal and that trestle validates the output.  trestle is imported lazily, so importing ccwatch
 stays cheap.
