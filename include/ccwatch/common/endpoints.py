@@ -27,7 +27,7 @@ class Endpoint:
 
 def redact_url(url: str) -> str:
     """Drop any user:password@ part and query string from a URL before it is logged or stored."""
-    if _PLAIN_URL.match(url):  # nothing to drop (most stored URLs; the evidence step redacts one per record)
+    if isinstance(url, str) and _PLAIN_URL.match(url):  # nothing to drop (most stored URLs; the evidence step redacts one per record)
         return url
     parts = urlsplit(url)
     netloc = parts.netloc.rsplit("@", 1)[-1]

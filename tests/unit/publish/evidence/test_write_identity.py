@@ -145,3 +145,13 @@ def main() -> None:  # regenerate the golden file (only for an intended format c
 
 if __name__ == "__main__":
     main()
+
+
+@pytest.mark.parametrize("path", ["changes/acme__r__pr-1/pull.json", 'a"b', "a\\b", "tab\there", "nul\x00", "del\x7f",
+                                  "é/🚀", "line\u2028sep", "", " ", "~!#[]"])
+def test_manifest_entries_quote_paths_as_json_dumps(path):
+    from ccwatch.publish.evidence.folder import manifest_entry
+
+    quoted = json.dumps(path, ensure_ascii=False)
+    assert manifest_entry(path, "ab", 3) == (f'    {{\n      "path": {quoted},\n      "sha256": "ab",\n'
+                                             f'      "size": 3\n    }}')
