@@ -17,7 +17,8 @@ the raw payloads the evaluation read, and each observation's ``collected`` and t
 evidence folder): ccwatch has no OSCAL assessment plan, and says so there.  ``reviewed-controls``
 says what the control ids are: ccwatch's own (CC8.1-NN), each a control of its implementation of
 the AICPA Trust Services Criterion CC8.1, not ids of an OSCAL catalog.  It is built as
-plain dicts and serialised by orjson in chunks; ``tests/helpers/oscal_reference.py`` builds the
+plain dicts and serialised by orjson in chunks (what a change's observations share, its subject and
+relevant evidence, pre-rendered once as orjson fragments indented as orjson would); ``tests/helpers/oscal_reference.py`` builds the
 same document through compliance-trestle's (pydantic) models, and the tests check the bytes are
 equal and that trestle validates the output.  trestle is imported lazily, so importing ccwatch
 stays cheap.
@@ -110,6 +111,21 @@ def _chunk_json(items: list, pad: int) -> bytes:
     text = orjson.dumps(items, option=orjson.OPT_INDENT_2)[2:-2]  # drop "[\n" and "\n]"
     extra = b" " * (pad - 2)
     return extra + text.replace(b"\n", b"\n" + extra) if extra else text
+
+
+def _indented(value: Any, pad: int) -> bytes:
+    """``value`` as orjson OPT_INDENT_2 writes it as the value of a key (or an item) whose line is
+    indented ``pad`` spaces: every line after the first ``pad`` spaces further in."""
+    import orjson
+
+    text = orjson.dumps(value, option=orjson.OPT_INDENT_2)
+    return text.replace(b"\n", b"\n" + b" " * pad) if pad else text
+
+
+def _fragment(value: Any, pad: int):
+    import orjson
+
+    return orjson.Fragment(_indented(value, pad))
 
 
 def stream_assessment_results(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime,
@@ -224,17 +240,48 @@ def stream_assessment_results(con: duckdb.DuckDBPyConnection, settings: Settings
             subjects[cid] = subject(cid)
         return subjects[cid]
 
+    # An observation's nested values as orjson would indent them inside a chunk (the observation at
+    # depth 1, its keys at 4 spaces): pre-rendered fragments, the parts a change's observations share
+    # rendered once (its subject and relevant evidence), the props once per (repo, control, status).
+    methods, types = _fragment(["TEST"], 4), _fragment(["control-objective"], 4)
+    rendered: dict[str, tuple[bytes, bytes, Any]] = {}
+    prop_text: dict[tuple[str, str, str], bytes] = {}
+    mark = "\x00props\x00"
+
+    def rendered_of(cid: str) -> tuple[bytes, bytes, Any]:
+        out = rendered.get(cid)
+        if out is None:
+            if len(rendered) > 4 * chunk:
+                rendered.clear()
+            res, rel = subject_of(cid)
+            text = _indented([{"subject-uuid": res["uuid"], "type": "resource", "title": res["title"],
+                               "props": mark}], 4)
+            i = text.rindex(orjson.dumps(mark))  # props is the last key: a title holding the mark is before it
+            pad = i - text.rfind(b"\n", 0, i) - 1 - len(b'"props": ')
+            out = rendered[cid] = (text[:i], text[i + len(orjson.dumps(mark)):], orjson.Fragment(_indented(rel, 4)),
+                                   pad)
+        return out
+
+    def props_of(repo: str, control: str, status: str, pad: int) -> bytes:
+        key = (repo, control, status, pad)
+        text = prop_text.get(key)
+        if text is None:
+            if len(prop_text) > 100_000:
+                prop_text.clear()
+            text = prop_text[key] = _indented([prop("repo", repo), prop("control-id", control),
+                                               prop("status", status)], pad)
+        return text
+
     def observations():
         for r in rows:
             cid, control, status = r["change_id"], r["control_id"], r["status"]
-            res, rel = subject_of(cid)
+            head, tail, rel, pad = rendered_of(cid)
             repo = r.get("repo") or (changes.get(cid) or {}).get("repo") or cid
             yield {"uuid": oscal_uuid("observation", stamp, cid, control),
                    "title": _line(f"{control} {control_name(control)}: {cid} {status}", control),
                    "description": _line(r.get("detail"), f"{control} {status}"),
-                   "methods": ["TEST"], "types": ["control-objective"],
-                   "subjects": [{"subject-uuid": res["uuid"], "type": "resource", "title": res["title"],
-                                 "props": [prop("repo", repo), prop("control-id", control), prop("status", status)]}],
+                   "methods": methods, "types": types,
+                   "subjects": orjson.Fragment(head + props_of(repo, control, status, pad) + tail),
                    "relevant-evidence": rel, "collected": when}
 
     def findings():

@@ -48,9 +48,11 @@ def ticket_fields(raw: RawEvidence, ticket: dict, changelog: dict | None) -> dic
             if isinstance(item, dict) and item.get("fieldId"):
                 ids.add(str(item["fieldId"]))
     fields = {i: names[i] for i in sorted(ids) if i in names}
-    by_name: dict[str, list[str]] = {}
-    for i, n in names.items():
-        by_name.setdefault(n, []).append(i)
+    by_name = raw.field_ids_by_name
+    if by_name is None:  # once per run, like the names
+        by_name = raw.field_ids_by_name = {}
+        for i, n in names.items():
+            by_name.setdefault(n, []).append(i)
     shared = {n: sorted(by_name[n]) for n in sorted(set(fields.values())) if len(by_name[n]) > 1}
     return {"ticket": ticket.get("natural_key"), "fields": fields,
             "not_in_field_list": sorted(i for i in ids if i not in names),
@@ -177,6 +179,27 @@ def change_evidence_files(raw: RawEvidence, settings: Settings, change: dict) ->
         files["deployment_statuses.graphql.json"] = graphql
     files["_missing"] = missing
     return files
+
+
+def prefetch_run(raw: RawEvidence, settings: Settings, repos) -> None:
+    """Read in one query the per-repository records the folders of a run ask for: each repository
+    folder's settings records (:func:`repo_evidence_files`), each configured repository's deployments
+    lists and production-branch commit list, and the Jira field list."""
+    keys = [("jira", "fields", "fields")]
+    for repo in repos:
+        keys.append(("github", "repo", repo))
+        try:
+            rc = settings.repo(repo)
+        except KeyError:
+            continue
+        b = rc.production_branch
+        keys += [("github", k, f"{repo}:{b}") for k in ("branch", "branch_protection", "branch_rules", "activity")]
+        keys += [("github", "environment", f"{repo}:{e}") for e in rc.production_environments]
+    for rc in settings.github.repositories:
+        keys.append(("github", "commits", f"{rc.repo}:{rc.production_branch}"))
+        keys += [("github", "deployments", f"{rc.repo}:{e}")
+                 for e in rc.production_environments + rc.staging_environments]
+    raw.prefetch_shared(keys)
 
 
 def repo_evidence_files(raw: RawEvidence, settings: Settings, repo: str) -> dict[str, Any]:

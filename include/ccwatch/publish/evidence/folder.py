@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,7 +28,7 @@ from ccwatch.common.times import iso
 from ccwatch.publish import oscal, results
 from ccwatch.publish.evidence import archive, jsonfast
 from ccwatch.publish.evidence.archive import CHANGES, archive_mtime
-from ccwatch.publish.evidence.contents import change_evidence_files, repo_evidence_files
+from ccwatch.publish.evidence.contents import change_evidence_files, prefetch_run, repo_evidence_files
 from ccwatch.publish.evidence.reader import BATCH, RawEvidence, prefetch_changes
 from ccwatch.publish.policy import render_policy, render_readme
 from ccwatch.settings import Settings
@@ -69,7 +70,7 @@ class _HashingFile:
         return self.h.hexdigest(), self.size
 
 
-def _write_file(path: Path, data: bytes) -> str:
+def _write_file(path: Path | str, data: bytes) -> str:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
     try:
         view = memoryview(data)
@@ -82,19 +83,44 @@ def _write_file(path: Path, data: bytes) -> str:
 
 def manifest_entry(path: str, sha: str, size: int) -> str:
     """One ``files`` element of manifest.json as ``json.dumps(indent=2, sort_keys=True)`` writes it."""
-    return (f'    {{\n      "path": {json.dumps(path, ensure_ascii=False)},\n      "sha256": "{sha}",\n'
+    quoted = f'"{path}"' if _PLAIN_PATH(path) else json.dumps(path, ensure_ascii=False)
+    return (f'    {{\n      "path": {quoted},\n      "sha256": "{sha}",\n'
             f'      "size": {size}\n    }}')
 
 
+# a path json.dumps writes as itself in quotes: nothing to escape (no quote, backslash, control or
+# non-ASCII character); folder and file names of the change folders always are
+_PLAIN_PATH = re.compile(r'[ !#-\[\]-~]*\Z').match
+
+
+_AS_IS = frozenset({str, int, type(None)})  # what csv.writer writes exactly as iso() renders it
+
+
+def _iso_column(values: list) -> list:
+    """``[iso(v) for v in values]``: a column of text, integers and NULLs as it is (csv.writer writes
+    them as iso() does), else each distinct value rendered once."""
+    if set(map(type, values)) <= _AS_IS:
+        return values
+    try:
+        done: dict = {}
+        return [done[v] if v in done else done.setdefault(v, iso(v)) for v in values]
+    except TypeError:  # an unhashable value (a list)
+        return list(map(iso, values))
+
+
 def _csv_stream(out: _HashingFile, columns: tuple[str, ...], rows: list[dict], chunk: int = 20000) -> None:
+    """The rows as CSV (a header line, then ``iso()`` of each column's value), column by column."""
     for start in range(0, max(len(rows), 1), chunk):
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         if start == 0:
             w.writerow(columns)
-        for r in rows[start:start + chunk]:
-            w.writerow([iso(r.get(c)) for c in columns])
+        part = rows[start:start + chunk]
+        w.writerows(zip(*(_iso_column([r.get(c) for r in part]) for c in columns), strict=True))
         out.write(buf.getvalue().encode("utf-8"))
+
+
+_FLOATS_IN = (float, list, tuple, dict)  # values jsonfast.wrap_floats can change
 
 
 def folder_names(change_ids: list[str]) -> dict[str, str]:
@@ -219,11 +245,14 @@ def write_tree(root: Path, con, settings: Settings, as_of: datetime, gx_results,
     tree.has_changes = bool(order)
     tree.spool = part_path.with_name(part_path.name + ".manifest")
     raw = RawEvidence(con, as_of)
+    prefetch_run(raw, settings, [facts.get("repo") or cid for cid, (facts, is_change) in units.items()
+                                 if not is_change])
+    changes_dir = os.path.join(root, "changes")
     with part_path.open("wb") as part_fh, tree.spool.open("w", encoding="utf-8", newline="\n") as spool:
         part = archive.tarstream.Deflater(part_fh)
         try:
             if order:
-                (root / "changes").mkdir()
+                os.mkdir(changes_dir)
             pos = 0
             for _, cid, files_event in events:
                 folder = folders[cid]
@@ -235,21 +264,21 @@ def write_tree(root: Path, con, settings: Settings, as_of: datetime, gx_results,
                     prefetch_changes(raw, [units[c][0] for c in order[pos:pos + BATCH] if units[c][1]])
                 pos += 1
                 facts, is_change = units[cid]
-                d = root / "changes" / folder
+                d = f"{changes_dir}/{folder}/"
                 os.mkdir(d)
                 files = (change_evidence_files(raw, settings, facts) if is_change
                          else repo_evidence_files(raw, settings, facts.get("repo") or cid))
                 missing = files.pop("_missing")
                 files["change.json"] = {
                     "change_id": cid,
-                    "facts": {k: iso(v) if isinstance(v, datetime) else jsonfast.wrap_floats(v)
-                              for k, v in facts.items()},
+                    "facts": {k: iso(v) if isinstance(v, datetime) else
+                              jsonfast.wrap_floats(v) if isinstance(v, _FLOATS_IN) else v for k, v in facts.items()},
                     "control_results": by_change.get(cid, []), "evidence_files": sorted(files),
                     "not_found": missing}
                 lines, entries = [], []
                 for name in sorted(files):
                     data = jsonfast.dumps(files[name])
-                    sha = _write_file(d / name, data)
+                    sha = _write_file(d + name, data)
                     rel = f"changes/{folder}/{name}"
                     lines.append(f"{sha}  {rel}\n")
                     entries.append(manifest_entry(rel, sha, len(data)))

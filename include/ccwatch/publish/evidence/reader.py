@@ -34,12 +34,17 @@ class RawEvidence:
         self._carried: dict[str, dict[str, list[int]]] = {}
         self.fetched: list[datetime | None] = [None, None]  # earliest, latest fetched_at of the records used
         self.field_names: dict[str, str] | None = None  # Jira field id -> name (ticket_fields.json), parsed once
+        self.field_ids_by_name: dict[str, list[str]] | None = None  # and name -> ids, made once
         self.settings_history = None  # warehouse.settings_history.SettingsHistory, made on first use
+        self._times: dict[str, datetime | None] = {}
 
     def _used(self, rec: dict | None) -> dict | None:
         """Note the fetch time of a record the folder copies (manifest.json "fetched")."""
         if rec is not None:
-            t = parse_ts_or_none(rec.get("fetched_at"))
+            text = rec.get("fetched_at")
+            t = self._times.get(text, self) if isinstance(text, str) else None
+            if t is self:  # each fetch time is parsed once per run (many records share one)
+                t = self._times[text] = parse_ts_or_none(text)
             if t is not None:
                 lo, hi = self.fetched
                 self.fetched = [t if lo is None or t < lo else lo, t if hi is None or t > hi else hi]
@@ -65,6 +70,21 @@ class RawEvidence:
             self._cache[k] = None
         for row in rows:
             self._cache[(row[0], row[1], row[2])] = self._record(row)
+
+    def prefetch_shared(self, keys) -> None:
+        """Read these records in one query and keep them until the run ends (absent ones as absent):
+        the per-repository records (lists, settings) that :meth:`get` would otherwise ask one by one."""
+        want = sorted({k for k in keys if k[2] and k not in self._cache and k not in self._shared})
+        if not want:
+            return
+        rows = self.con.execute(
+            f"SELECT {self._COLS} FROM raw_payloads WHERE (source, kind, natural_key) IN "
+            "(SELECT (unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[])))",
+            [[k[0] for k in want], [k[1] for k in want], [k[2] for k in want]]).fetchall()
+        found = {(row[0], row[1], row[2]): row for row in rows}
+        for k in want:
+            row = found.get(k)
+            self._shared[k] = self._record(row) if row is not None else None
 
     def clear(self) -> None:  # the per-run lists (_shared, field names, settings history) stay
         self._cache.clear()

@@ -16,6 +16,7 @@ Headers are tarfile's (``TarInfo.tobuf``, PAX format) byte for byte: plain ASCII
 
 from __future__ import annotations
 
+import functools
 import queue
 import struct
 import tarfile
@@ -43,14 +44,22 @@ def header(name: str, size: int, mtime: int, is_dir: bool) -> bytes:
     raw = name.encode("ascii", "replace")
     if (len(raw) > 100 or not name.isascii() or not 0 <= size < 8 ** 11 or not 0 <= mtime < 8 ** 11):
         return _slow_header(name, size, mtime, is_dir)
-    buf = b"".join((
-        raw, b"\0" * (100 - len(raw)), _octal(0o755 if is_dir else 0o644, 8), _octal(0, 8), _octal(0, 8),
-        _octal(0 if is_dir else size, 12), _octal(mtime, 12), b"        ",
-        tarfile.DIRTYPE if is_dir else tarfile.REGTYPE, b"\0" * 100, _MAGIC, b"\0" * 32, b"\0" * 32,
-        b"\0" * 8, b"\0" * 8, b"\0" * 155))
-    buf += b"\0" * (BLOCK - len(buf))
-    chksum = sum(buf)  # the checksum field counts as 8 spaces (tarfile.calc_chksums)
-    return buf[:148] + b"%06o\0" % chksum + buf[155:]
+    ids, times, tail, fixed = _parts(mtime, is_dir)
+    size_field = _octal(0 if is_dir else size, 12)
+    chksum = fixed + sum(raw) + sum(size_field)  # the checksum field counts as 8 spaces (tarfile.calc_chksums)
+    return b"".join((raw, _NUL[:100 - len(raw)], ids, size_field, times, b"%06o\0 " % chksum, tail))
+
+
+@functools.lru_cache(maxsize=16)
+def _parts(mtime: int, is_dir: bool) -> tuple[bytes, bytes, bytes, int]:
+    """The fixed fields of a ustar header around name, size and checksum: (mode uid gid, mtime, type ...
+    padding, the sum of their bytes and of the checksum field as 8 spaces)."""
+    ids = _octal(0o755 if is_dir else 0o644, 8) + _octal(0, 8) + _octal(0, 8)
+    times = _octal(mtime, 12)
+    tail = b"".join((tarfile.DIRTYPE if is_dir else tarfile.REGTYPE, b"\0" * 100, _MAGIC, b"\0" * 32, b"\0" * 32,
+                     b"\0" * 8, b"\0" * 8, b"\0" * 155))
+    tail += b"\0" * (BLOCK - 156 - len(tail))
+    return ids, times, tail, sum(ids) + sum(times) + sum(b"        ") + sum(tail)
 
 
 def _slow_header(name: str, size: int, mtime: int, is_dir: bool) -> bytes:
