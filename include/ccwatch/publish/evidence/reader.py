@@ -56,32 +56,30 @@ class RawEvidence:
         return {"source": row[0], "kind": row[1], "natural_key": row[2], "url": redact_url(row[3] or ""),
                 "fetched_at": iso(row[4]), "etag": row[5], "status_code": row[6], "payload": payload}
 
-    def prefetch(self, keys) -> None:
-        """Read these (source, kind, natural_key) records in one query (absent ones are remembered as
-        absent) until :meth:`clear`."""
-        want = sorted({k for k in keys if k[2] and k not in self._cache})
+    def _rows(self, want: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], tuple]:
+        """The stored rows of these (source, kind, natural_key) keys, in one query, by key."""
         if not want:
-            return
+            return {}
         rows = self.con.execute(
             f"SELECT {self._COLS} FROM raw_payloads WHERE (source, kind, natural_key) IN "
             "(SELECT (unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[])))",
             [[k[0] for k in want], [k[1] for k in want], [k[2] for k in want]]).fetchall()
+        return {(row[0], row[1], row[2]): row for row in rows}
+
+    def prefetch(self, keys) -> None:
+        """Read these (source, kind, natural_key) records in one query (absent ones are remembered as
+        absent) until :meth:`clear`."""
+        want = sorted({k for k in keys if k[2] and k not in self._cache})
+        found = self._rows(want)
         for k in want:
-            self._cache[k] = None
-        for row in rows:
-            self._cache[(row[0], row[1], row[2])] = self._record(row)
+            row = found.get(k)
+            self._cache[k] = self._record(row) if row is not None else None
 
     def prefetch_shared(self, keys) -> None:
         """Read these records in one query and keep them until the run ends (absent ones as absent):
         the per-repository records (lists, settings) that :meth:`get` would otherwise ask one by one."""
         want = sorted({k for k in keys if k[2] and k not in self._cache and k not in self._shared})
-        if not want:
-            return
-        rows = self.con.execute(
-            f"SELECT {self._COLS} FROM raw_payloads WHERE (source, kind, natural_key) IN "
-            "(SELECT (unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[])))",
-            [[k[0] for k in want], [k[1] for k in want], [k[2] for k in want]]).fetchall()
-        found = {(row[0], row[1], row[2]): row for row in rows}
+        found = self._rows(want)
         for k in want:
             row = found.get(k)
             self._shared[k] = self._record(row) if row is not None else None
