@@ -1,15 +1,14 @@
 """The shared world of the connector fault tests (tests/integration/ingest/test_faults_*.py): one
 repository with two merged PRs and a Jira project of three tickets in the API double, the
-``settings`` and ``server`` fixtures, a fast retry policy and the fetch helpers.
+``settings``, ``server`` and ``waits`` fixtures, a fast retry policy and the fetch helpers.
 
-The fixtures are shared by assignment (``settings, server = github_faults.settings,
-github_faults.server``), which pytest collects as the module's own fixtures.
+The fixtures are shared by assignment (``settings, server, waits = github_faults.settings,
+github_faults.server, github_faults.waits``), which pytest collects as the module's own fixtures.
 """
 
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -20,6 +19,7 @@ from ccwatch.ingest.jira import fetch_jira
 from ccwatch.sandbox import SandboxServer
 from ccwatch.settings import RepoConfig, load_settings
 
+from tests.helpers.clock import record_waits
 from tests.helpers.github_fetch import fetch_github
 from tests.helpers.paths import CONFIG
 
@@ -104,7 +104,7 @@ def kinds(records, kind):
     return {r.natural_key: r.payload for r in records if r.kind == kind}
 
 
-def timed(fn, *args, **kw):
-    t0 = time.monotonic()
-    out = fn(*args, **kw)
-    return out, time.monotonic() - t0
+@pytest.fixture()
+def waits(monkeypatch):
+    """Every retry wait of the test, in seconds (recorded, never timed with the wall clock)."""
+    return record_waits(monkeypatch, FAST.max_wait)

@@ -36,10 +36,9 @@ from tests.helpers.github_faults import (
     jira,
     kinds,
     statuses,
-    timed,
 )
 
-settings, server = github_faults.settings, github_faults.server  # the shared fixtures
+settings, server, waits = github_faults.settings, github_faults.server, github_faults.waits  # shared fixtures
 
 
 @pytest.fixture(autouse=True)
@@ -54,38 +53,40 @@ def fast_jira(monkeypatch):
 # --- GitHub: survived ------------------------------------------------------------------
 
 
-def test_primary_rate_limit_waits_for_the_reset_then_continues(server, settings):
+def test_primary_rate_limit_waits_for_the_reset_then_continues(server, settings, waits):
     server.add_fault({"service": "github", "path": rf"{REPO}/commits$", "mode": "rate_limit", "reset_in": 1,
                       "times": 1})
-    records, took = timed(github, server, settings)
+    records = github(server, settings)
     assert statuses(server, rf"{REPO}/commits$") == [403, 200]
     assert [c["sha"] for c in kinds(records, "commits")[f"{REPO}:main"]] == [C, B, A]
-    assert 1.0 <= took < 4.0  # waited until X-RateLimit-Reset (+1 s), not a blind backoff
+    assert len(waits) == 1 and 1.0 <= waits[0] <= 3.0, waits  # until X-RateLimit-Reset (+1 s), not a backoff
 
 
-def test_secondary_limit_honours_retry_after(server, settings):
+def test_secondary_limit_honours_retry_after(server, settings, waits):
     server.add_fault({"service": "github", "path": r"/deployments$", "mode": "secondary_limit", "retry_after": 1,
                       "times": 1})
-    records, took = timed(github, server, settings)
+    records = github(server, settings)
     assert statuses(server, r"/deployments$") == [403, 200]
     assert [d["id"] for d in kinds(records, "deployments")[f"{REPO}:production"]] == [31]
-    assert 1.0 <= took < 3.0
+    assert waits == [1.0]  # Retry-After honoured, exactly
 
 
-def test_502_then_success(server, settings):
+def test_502_then_success(server, settings, waits):
     server.add_fault({"service": "github", "path": rf"{REPO}/branches/main$", "mode": "status", "status": 502,
                       "times": 2})
-    records, took = timed(github, server, settings)
+    records = github(server, settings)
     assert statuses(server, rf"{REPO}/branches/main$") == [502, 502, 200]
-    assert kinds(records, "branch")[f"{REPO}:main"]["name"] == "main" and took < 2.0
+    assert kinds(records, "branch")[f"{REPO}:main"]["name"] == "main"
+    assert len(waits) == 2 and all(w <= FAST.backoff_max for w in waits), waits  # two short backoffs
 
 
-def test_timeout_then_success(server, settings, monkeypatch):
+def test_timeout_then_success(server, settings, monkeypatch, waits):
     monkeypatch.setattr("ccwatch.ingest.github.client.TIMEOUT_SECONDS", 1)  # PyGithub: whole seconds
     server.add_fault({"service": "github", "path": r"/branches/main$", "mode": "slow", "seconds": 1.5, "times": 1})
-    records, took = timed(github, server, settings)
+    records = github(server, settings)
     assert kinds(records, "branch")[f"{REPO}:main"]["name"] == "main"
-    assert 1.0 <= took < 3.0  # one timed-out try, then the answer
+    assert statuses(server, r"/branches/main$") == [200, 200]  # the first answer came too late: asked again
+    assert len(waits) == 1 and waits[0] <= FAST.backoff_max, waits  # one timed-out try, a short backoff
 
 
 def test_connection_reset_then_success(server, settings):
@@ -106,13 +107,13 @@ def test_duplicate_page_items_are_deduplicated_by_natural_key(server, settings, 
 # --- GitHub: fails loudly --------------------------------------------------------------
 
 
-def test_rate_limit_beyond_the_budget_fails_at_once(server, settings):
+def test_rate_limit_beyond_the_budget_fails_at_once(server, settings, waits):
     server.add_fault({"service": "github", "path": rf"{REPO}/commits$", "mode": "rate_limit", "reset_in": 3600})
     with pytest.raises(SourceError) as err:
-        timed(github, server, settings)
+        github(server, settings)
     msg = str(err.value)
     assert REPO in msg and f"/repos/{REPO}/commits" in msg and "rate limit" in msg and "resets at" in msg
-    assert statuses(server, rf"{REPO}/commits$") == [403]  # the hour-long wait is never started
+    assert statuses(server, rf"{REPO}/commits$") == [403] and waits == []  # the hour-long wait is never started
     server.clear_faults()
     server.add_fault({"service": "github", "path": r"/deployments$", "mode": "secondary_limit", "retry_after": 60})
     t0 = time.monotonic()
@@ -214,12 +215,12 @@ def test_tokens_never_reach_logs_errors_or_records(server, settings, caplog):
 # --- Jira ------------------------------------------------------------------------------
 
 
-def test_jira_429_then_success(server, settings):
+def test_jira_429_then_success(server, settings, waits):
     server.add_fault({"service": "jira", "path": r"/search$", "mode": "rate_limit", "retry_after": 1, "times": 1})
-    records, took = timed(jira, server, settings)
+    records = jira(server, settings)
     assert statuses(server, r"/search$") == [429, 200]
     assert set(kinds(records, "issue")) == {"PAY-1", "PAY-2", "PAY-3"}
-    assert 1.0 <= took < 3.0  # Retry-After honoured
+    assert waits == [1.0]  # Retry-After honoured, exactly
 
 
 def test_jira_500_burst_raises_naming_the_project(server, settings):
@@ -234,13 +235,13 @@ def test_jira_500_burst_raises_naming_the_project(server, settings):
     assert not [r for r in records if r.kind == "changelog"]
 
 
-def test_jira_short_burst_timeout_and_broken_json(server, settings):
+def test_jira_short_burst_timeout_and_broken_json(server, settings, waits):
     server.add_fault({"service": "jira", "path": r"/search$", "mode": "status", "status": 502, "times": 2})
     server.add_fault({"service": "jira", "path": r"/serverInfo$", "mode": "slow", "seconds": 0.8, "times": 1})
     server.add_fault({"service": "jira", "path": r"/field$", "mode": "reset", "times": 1})
-    records, took = timed(jira, server, settings)
+    records = jira(server, settings)
     assert statuses(server, r"/search$") == [502, 502, 200] and len(kinds(records, "issue")) == 3
-    assert took < 3.0
+    assert len(waits) == 4 and all(w <= FAST.backoff_max for w in waits), waits  # 2 x 502, a timeout, a reset
     server.clear_faults()
     server.add_fault({"service": "jira", "path": r"/PAY-2/changelog$", "mode": "truncated_json"})
     with pytest.raises(SourceError, match=r"projects PAY: GET .*PAY-2/changelog failed \(the answer is not JSON"):

@@ -50,6 +50,7 @@ from ccwatch.sandbox import SandboxServer
 from ccwatch.settings import load_settings
 from ccwatch.warehouse.normalize.base import NormalizeError
 
+from tests.helpers.clock import record_waits
 from tests.helpers.harness import endpoints, query, run_pipeline
 from tests.helpers.paths import CONFIG, DEMO_SCENARIO
 
@@ -70,33 +71,10 @@ def settings():
     return load_settings(str(CONFIG))
 
 
-class RecordingClock:
-    """Stands in for the ``time`` module of the retry layers (ccwatch's and slack_sdk's): every sleep
-    they ask for is recorded; a wait longer than ``limit`` is refused at once (the test fails fast
-    instead of sleeping through a rate-limit reset)."""
-
-    def __init__(self, limit: float) -> None:
-        self.limit, self.waits = limit, []
-
-    def time(self) -> float:
-        return time.time()
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        assert seconds <= self.limit, f"a retry asked to wait {seconds:.1f}s (more than {self.limit}s)"
-        time.sleep(seconds)
-
-
 @pytest.fixture(autouse=True)
 def waits(monkeypatch):
     """The retry waits of the test (seconds, in order); none may pass the shrunk policy's limits."""
-    clock = RecordingClock(max(FAST.backoff_max, FAST.secondary_wait, SLACK_MAX_WAIT))
-    for module in ("ccwatch.ingest.http.retry", "slack_sdk.http_retry.handler", "slack_sdk.http_retry.builtin_handlers"):
-        monkeypatch.setattr(f"{module}.time", clock)
-    return clock.waits
+    return record_waits(monkeypatch, max(FAST.backoff_max, FAST.secondary_wait, SLACK_MAX_WAIT))
 
 
 @pytest.fixture(autouse=True)

@@ -35,9 +35,8 @@ def test_acquire_passes_when_unknown_or_above_the_reserve():
     b = RateBudget(reserve=50)
     b.acquire("core")  # nothing known yet: no wait
     b.update(headers(51, int(time.time()) + 3600))
-    t0 = time.monotonic()
     b.acquire("core")
-    assert time.monotonic() - t0 < 0.1
+    assert b.waited == 0.0  # not blocked at all
     assert b.remaining("core") == 51
 
 
