@@ -1,7 +1,7 @@
 """Which rows a Great Expectations expectation finds unexpected, derived vectorised (pandas)
 from the expectation's own configuration (``to_json_dict()["expectation_config"]``).
 
-``ccwatch.controls.evaluate`` runs GX in SUMMARY format (counts and a sample) and uses this mask for
+``ccwatch.controls.gx_validate`` runs GX in SUMMARY format (counts and a sample) and uses this mask for
 the per-row statuses, after checking that it agrees with GX's counts.  Only the expectation
 types and options the CC8.1 suites use are derived; anything else raises ``DeriveError`` so a
 new rule can never be silently judged by a derivation that does not exist.  Semantics follow

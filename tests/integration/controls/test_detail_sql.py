@@ -18,7 +18,9 @@ import duckdb
 import pytest
 from ccwatch.common.paths import warehouse_path
 from ccwatch.common.times import naive_utc, parse_as_of
-from ccwatch.controls import evaluate as validation
+from ccwatch.controls import evaluate as ev
+from ccwatch.controls import gx_validate as validation
+from ccwatch.controls import result_rows
 from ccwatch.controls.catalogue import STATUSES
 from ccwatch.controls.facts import build_facts
 from ccwatch.controls.families import CONTROLS
@@ -112,7 +114,7 @@ def compare(con, settings) -> tuple[int, int]:
                 if sql is None:
                     python += 1
                     continue
-                want = validation.detail_line(c, row, status, settings)[1]
+                want = result_rows.detail_line(c, row, status, settings)[1]
                 assert sql == want, (c.id, status, row["change_id"])
                 compared += 1
     return compared, python
@@ -145,13 +147,13 @@ def test_evaluate_writes_the_rows_of_the_python_path(tmp_path_factory):
     con.execute("UPDATE change_facts SET author = 'Jos\u00e9\u00a0dev', title = 'Fix \U0001F680 it''s\tbroken', "
                 "merged_by = 'ops\u2028bot' WHERE change_id IN (SELECT change_id FROM change_facts "
                 "ORDER BY change_id LIMIT 7)")
-    validation.evaluate(con, settings, DAY)
+    ev.evaluate(con, settings, DAY)
     t = naive_utc(DAY)
     got = sorted(con.execute("SELECT change_id, control_id, status, detail FROM control_results "
                              "WHERE as_of = ?", [t]).fetchall())
     statuses, _ = validation.run_suites(con, settings, t.strftime("%Y-%m-%dT%H:%M:%SZ"))
     want = sorted((r.change_id, r.control_id, r.status, r.detail)
-                  for df in validation.result_chunks(con, statuses, settings) for r in df.itertuples())
+                  for df in result_rows.result_chunks(con, statuses, settings) for r in df.itertuples())
     con.close()
     assert len(got) == len(want) > 0
     assert got == want
@@ -164,9 +166,10 @@ def test_a_sql_detail_that_disagrees_with_python_is_an_error(monkeypatch):
     s = bench.settings()
     build_facts(con, s, bench.AS_OF)
     wrong = [dataclasses.replace(c, detail_sql=lambda st: "'approved'") if c.id == "CC8.1-03" else c
-             for c in validation.CONTROLS]
-    monkeypatch.setattr(validation, "CONTROLS", wrong)
+             for c in CONTROLS]
+    for module in (ev, validation, result_rows):  # every stage of the evaluation sees the wrong catalogue
+        monkeypatch.setattr(module, "CONTROLS", wrong)
     with pytest.raises(validation.EvaluationError, match="CC8.1-03: the SQL detail"):
-        validation.evaluate(con, s, bench.AS_OF)
+        ev.evaluate(con, s, bench.AS_OF)
     assert con.execute("SELECT count(*) FROM control_results").fetchall()[0][0] == 0  # rolled back
     con.close()

@@ -14,8 +14,10 @@ from tests.helpers.paths import BENCHMARKS
 sys.path.insert(0, str(BENCHMARKS))
 
 import bench_evaluation as bench  # noqa: E402
-from ccwatch.controls import evaluate as validation
+from ccwatch.common.times import iso, naive_utc  # noqa: E402
+from ccwatch.controls import evaluate as ev  # noqa: E402
 from ccwatch.controls import gx_mask as derive  # noqa: E402
+from ccwatch.controls import gx_validate as validation  # noqa: E402
 from ccwatch.controls.catalogue import REPO_CONTROLS  # noqa: E402
 from ccwatch.controls.facts import build_facts  # noqa: E402
 from ccwatch.controls.families import CONTROLS  # noqa: E402
@@ -64,7 +66,7 @@ def test_derived_statuses_equal_gx_complete_unexpected_rows(world):
     ds = ctx.data_sources.add_pandas("reference")
     for control in CONTROLS:
         exps = control.expectations(s)
-        frame = validation._frame(con, validation.TABLES[control.scope], validation.suite_columns(control, exps))
+        frame = validation.facts_frame(con, validation.TABLES[control.scope], validation.suite_columns(control, exps))
         batch = ds.add_dataframe_asset(control.id).add_batch_definition_whole_dataframe("all").get_batch(
             batch_parameters={"dataframe": frame})
         res = batch.validate(gx.ExpectationSuite(name=control.id, expectations=exps), result_format={
@@ -89,7 +91,7 @@ def test_disagreement_with_gx_is_an_error_not_a_status(world, monkeypatch):
     monkeypatch.setattr(validation, "unexpected_mask", off_by_one)
     before = con.execute("SELECT count(*) FROM control_results").fetchone()[0]
     with pytest.raises(validation.EvaluationError, match="CC8.1-05.*GX reports"):
-        validation.evaluate(con, s, bench.AS_OF)
+        ev.evaluate(con, s, bench.AS_OF)
     assert con.execute("SELECT count(*) FROM control_results").fetchone()[0] == before
 
 
@@ -106,7 +108,7 @@ def test_an_expectation_without_derivation_is_an_error():
 
 def test_report_lists_at_most_top_n_failures_per_control(world):
     con, s = world
-    res = validation.evaluate(con, s, bench.AS_OF)
+    res = ev.evaluate(con, s, bench.AS_OF)
     html = render_report(con, s, bench.AS_OF, res.gx_results, top_n=3)
     fails = res.summary["CC8.1-10"]["fail"]
     assert fails > 3
@@ -133,7 +135,7 @@ def test_smoke_fast_paths_give_the_reference_results(monkeypatch):
 
     def results(con, s):
         build_facts(con, s, bench.AS_OF)
-        validation.evaluate(con, s, bench.AS_OF)
+        ev.evaluate(con, s, bench.AS_OF)
         return con.execute("SELECT * FROM control_results ORDER BY change_id, control_id").fetchall()
 
     con = connect(":memory:")
@@ -161,7 +163,7 @@ def _reference_suites(con, s, as_of_iso):
     for control in CONTROLS:
         exps = control.expectations(s)
         table = validation.TABLES[control.scope]
-        frame = validation._frame(con, table, validation.suite_columns(control, exps))
+        frame = validation.facts_frame(con, table, validation.suite_columns(control, exps))
         assert not isinstance(frame["change_id"].dtype, __import__("pandas").CategoricalDtype)
         batch = ds.add_dataframe_asset(f"{table} {control.id}").add_batch_definition_whole_dataframe(
             f"{table} as of {as_of_iso}").get_batch(batch_parameters={"dataframe": frame})
@@ -179,9 +181,9 @@ def test_gx_results_and_statuses_equal_the_former_serial_validation(world):
     import json
 
     con, s = world
-    as_of_iso = validation.iso(validation.naive_utc(bench.AS_OF))
+    as_of_iso = iso(naive_utc(bench.AS_OF))
     ref_statuses, ref_results = _reference_suites(con, s, as_of_iso)
-    res = validation.evaluate(con, s, bench.AS_OF)
+    res = ev.evaluate(con, s, bench.AS_OF)
     assert json.dumps(res.gx_results, sort_keys=True) == json.dumps(ref_results, sort_keys=True)
     assert all(r["meta"]["batch_markers"].get("pandas_data_fingerprint") for r in res.gx_results)
     statuses, results = validation.run_suites(con, s, as_of_iso)
@@ -189,4 +191,4 @@ def test_gx_results_and_statuses_equal_the_former_serial_validation(world):
     assert statuses.keys() == ref_statuses.keys()
     for cid, st in statuses.items():
         assert st.tolist() == ref_statuses[cid].tolist(), cid
-    assert res.summary == validation._summary(ref_statuses)
+    assert res.summary == ev._summary(ref_statuses)
