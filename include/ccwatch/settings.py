@@ -14,6 +14,7 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -158,11 +159,20 @@ class Settings:
     source_path: str = ""
     sha256: str = ""
 
-    def repo(self, name: str) -> RepoConfig:
+    @cached_property
+    def _repos(self) -> dict[str, RepoConfig]:
+        # a dict built once (the evidence step asks several times per change of a 500-repository org);
+        # setdefault keeps the first entry of a name, as the former linear search did
+        out: dict[str, RepoConfig] = {}
         for r in self.github.repositories:
-            if r.repo == name:
-                return r
-        raise KeyError(name)
+            out.setdefault(r.repo, r)
+        return out
+
+    def repo(self, name: str) -> RepoConfig:
+        try:
+            return self._repos[name]
+        except KeyError:
+            raise KeyError(name) from None
 
 
 def config_path() -> Path:

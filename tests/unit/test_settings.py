@@ -511,6 +511,21 @@ def test_demo_config_loads_with_its_values():
         s.repo("acme/unknown")
 
 
+def test_repo_lookup_answers_from_each_settings_own_repositories():
+    import dataclasses
+
+    s = load_settings(DEMO_CONFIG)
+    pay, web = s.github.repositories
+    assert s.repo("acme/web-frontend") is web  # asked once: the lookup is built
+    renamed = dataclasses.replace(web, repo="acme/web-v2")
+    other = dataclasses.replace(s, github=dataclasses.replace(s.github, repositories=(pay, renamed)))
+    assert other.repo("acme/web-v2") is renamed and s.repo("acme/web-frontend") is web
+    with pytest.raises(KeyError, match="acme/web-frontend"):
+        other.repo("acme/web-frontend")
+    with pytest.raises(KeyError):
+        s.repo("acme/web-v2")
+
+
 def _strip_optional(doc):
     for key in ("review", "sod", "windows"):
         del doc[key]
