@@ -11,10 +11,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from ccwatch.sandbox.http import SandboxRequest, SandboxResponse, json_response
+from ccwatch.sandbox.jira_jql import Jql, JqlError, parse_time
 
 CATEGORIES = {"new": (2, "To Do", "blue-gray"), "indeterminate": (4, "In Progress", "yellow"), "done": (3, "Done", "green")}
 SYSTEM_FIELDS = [("summary", "Summary", "string"), ("status", "Status", "status"), ("issuetype", "Issue Type", "issuetype"),
@@ -27,7 +27,6 @@ CUSTOM_TYPES = {"textarea": ("string", "textarea"), "text": ("string", "textfiel
                 "datetime": ("datetime", "datetime"), "user": ("user", "userpicker"), "labels": ("array", "labels")}
 GONE = ("The requested API has been removed. Please migrate to the /rest/api/3/search/jql API. "
         "A full migration guideline is available at https://developer.atlassian.com/changelog/#CHANGE-2046")
-CLAUSE = re.compile(r"^\s*(key|issuekey|project|updated|created)\s*(in|=|>=|<=|>|<)\s*(.+?)\s*$", re.I | re.S)
 
 
 def jira_error(status: int, *messages: str, warnings: list[str] | None = None) -> SandboxResponse:
@@ -35,10 +34,6 @@ def jira_error(status: int, *messages: str, warnings: list[str] | None = None) -
     if warnings is not None:
         body["warningMessages"] = warnings
     return json_response(body, status=status)
-
-
-def parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def jira_time(text: str | None) -> str | None:
@@ -49,11 +44,6 @@ def adf(text: str) -> dict:
     paragraphs = [p for p in text.split("\n\n")] or [text]
     return {"type": "doc", "version": 1, "content": [
         {"type": "paragraph", "content": [{"type": "text", "text": p}] if p else []} for p in paragraphs]}
-
-
-def key_order(key: str) -> tuple[str, int]:
-    project, _, num = key.partition("-")
-    return project, int(num) if num.isdigit() else 0
 
 
 class JiraApi:
@@ -79,8 +69,7 @@ class JiraApi:
             for alias in (u.get("accountId"), u.get("name"), u.get("key")):
                 if alias:
                     self._aliases.setdefault(alias, email)
-        self._jql_cache: dict[tuple, tuple[int, tuple[list[str], list[str]]]] = {}
-        self._jql_lock = threading.Lock()
+        self.jql = Jql(self.issues, self.projects, self.now)
 
     # ------------------------------------------------------------------ entry
     def handle(self, req: SandboxRequest) -> SandboxResponse:
@@ -354,72 +343,11 @@ class JiraApi:
             body["isLast"] = True
         return json_response(body)
 
-    def _relative(self, value: str) -> datetime | None:
-        m = re.fullmatch(r"([-+]?)(\d+)([wdhm])", value.strip())
-        if not m:
-            return None
-        delta = timedelta(**{{"w": "weeks", "d": "days", "h": "hours", "m": "minutes"}[m.group(3)]: int(m.group(2))})
-        return self.now - delta if m.group(1) == "-" else self.now + delta
-
     def run_jql(self, jql: str, strict: bool) -> tuple[list[str], list[str], SandboxResponse | None]:
-        """Evaluate the supported JQL subset. Returns (keys, warnings, error response or None).
-
-        A query's result is memoised (pages of one search evaluate it once), keyed also by the
-        issue count so a test adding issues to a served scenario is answered afresh."""
-        key, size = (jql, strict), len(self.issues)
-        with self._jql_lock:
-            hit = self._jql_cache.get(key)
-        if hit is not None and hit[0] == size:
-            return hit[1][0], hit[1][1], None
-        keys, warnings, err = self._run_jql(jql, strict)
-        if err is None:
-            with self._jql_lock:
-                if len(self._jql_cache) > 256:
-                    self._jql_cache.clear()
-                self._jql_cache[key] = (size, (keys, warnings))
-        return keys, warnings, err
-
-    def _run_jql(self, jql: str, strict: bool) -> tuple[list[str], list[str], SandboxResponse | None]:
-        parts = re.split(r"\border\s+by\b", jql, maxsplit=1, flags=re.I)
-        body, order = (parts[0], parts[1]) if len(parts) == 2 else (jql, "")
-        keys = list(self.issues)
-        warnings: list[str] = []
-        for clause in [c for c in re.split(r"\s+and\s+", body.strip(), flags=re.I) if c.strip()]:
-            m = CLAUSE.match(clause)
-            if not m:
-                return [], [], jira_error(400, f"Error in the JQL Query: the sandbox does not support the clause '{clause.strip()}'.")
-            field, op, raw = m.group(1).lower(), m.group(2).lower(), m.group(3)
-            values = [v.strip().strip('"').strip("'") for v in (raw.strip()[1:-1].split(",") if op == "in" else [raw])]
-            if field in ("key", "issuekey"):
-                missing = [v for v in values if v not in self.issues]
-                if missing and strict:
-                    return [], [], jira_error(400, *[f"An issue with key '{v}' does not exist for field 'key'." for v in missing])
-                warnings += [f"An issue with key '{v}' does not exist for field 'key'." for v in missing]
-                keys = [k for k in keys if k in values]
-            elif field == "project":
-                unknown = [v for v in values if v not in self.projects]
-                if unknown and strict:
-                    return [], [], jira_error(400, *[f"The value '{v}' does not exist for the field 'project'." for v in unknown])
-                keys = [k for k in keys if self.issues[k].get("project", k.split("-")[0]) in values]
-            else:
-                value = values[0]
-                when = self._relative(value)
-                if when is None:
-                    try:
-                        when = datetime.strptime(value.replace("/", "-"), "%Y-%m-%d %H:%M" if ":" in value else "%Y-%m-%d").replace(tzinfo=UTC)
-                    except ValueError:
-                        return [], [], jira_error(400, f"Date value '{value}' for field '{field}' is invalid. Valid formats include: 'yyyy/MM/dd HH:mm', 'yyyy-MM-dd HH:mm', 'yyyy/MM/dd', 'yyyy-MM-dd', or a period format e.g. '-5d', '4w 2d'.")
-                cmp = {">=": lambda a, w=when: a >= w, "<=": lambda a, w=when: a <= w, ">": lambda a, w=when: a > w,
-                       "<": lambda a, w=when: a < w, "=": lambda a, w=when: a == w}[op]
-                keys = [k for k in keys if cmp(parse_time(self.issues[k].get(field) or self.issues[k]["created"]))]
-        sort_field, desc = "key", True
-        if order.strip():
-            om = re.match(r"^\s*(key|issuekey|updated|created)\s*(asc|desc)?\s*$", order, re.I)
-            if not om:
-                return [], [], jira_error(400, f"Error in the JQL Query: the sandbox does not support ORDER BY '{order.strip()}'.")
-            sort_field, desc = om.group(1).lower(), (om.group(2) or ("asc" if om.group(1).lower() in ("key", "issuekey") else "desc")).lower() == "desc"
-        if sort_field in ("key", "issuekey"):
-            keys.sort(key=key_order, reverse=desc)
-        else:
-            keys.sort(key=lambda k: (self.issues[k].get(sort_field) or self.issues[k]["created"], key_order(k)), reverse=desc)
+        """Evaluate the supported JQL subset (``sandbox.jira_jql``). Returns (keys, warnings, error
+        response or None)."""
+        try:
+            keys, warnings = self.jql.run(jql, strict)
+        except JqlError as e:
+            return [], [], jira_error(400, *e.messages)
         return keys, warnings, None
