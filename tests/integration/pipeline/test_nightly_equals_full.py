@@ -4,7 +4,8 @@ A synthetic org (``sandbox.synthetic``, the scenario format ``benchmarks/bench_s
 measures) is backfilled, a quiet night runs, then a night with new merged PRs spread over some of
 the repositories.  The population, the control results and the reconciliation of
 that night equal those of a full fetch (``full=True``) of the same scenario into an empty home;
-the night asks the reconciliation counts org-wide in batches, never one per repository.
+the night asks the reconciliation counts org-wide in batches, never one per repository, and its
+merged PRs with one search per owner.
 """
 
 from __future__ import annotations
@@ -122,3 +123,21 @@ def test_the_counts_are_asked_org_wide_in_one_batch(org):
     finally:
         raw.close()
     assert [u[0].rsplit("#", 1)[1] for u in urls] == ["CcwatchMergedCounts"]
+
+
+def test_the_nights_prs_come_from_one_org_wide_search(org):
+    """Issue #15 (B): the incremental night discovers its merged PRs with the owner's search (one
+    page here) and asks no repository's pulls list or PR pages; the full fetch searches nothing."""
+    ops = operations(org["requests"])
+    assert ops.count("CcwatchMergedPullsSearch") == 1
+    assert "CcwatchMergedPulls" not in ops
+    assert not [r for r in org["requests"] if re.search(r"/repos/[^/]+/[^/]+/pulls$", r["path"])]
+    full_ops = operations(org["full_requests"])
+    assert "CcwatchMergedPullsSearch" not in full_ops and full_ops.count("CcwatchMergedPulls") >= REPOS
+    con = duckdb.connect(str(org["home"] / "warehouse.duckdb"), read_only=True)
+    try:
+        (n,) = con.execute("SELECT count(*) FROM raw_payloads WHERE kind = 'gql_pull' "
+                           "AND url LIKE '%#CcwatchMergedPullsSearch'").fetchone()
+    finally:
+        con.close()
+    assert n >= 8, "the night's new PRs were stored from the search's nodes"

@@ -46,19 +46,20 @@ SINGLE_COMMITS_CAP = 300
 
 
 def fetch_github_repo(settings: Settings, endpoint: Endpoint, as_of: datetime, rc: RepoConfig, plan: Any = None,
-                      *, client: Github | None = None, budget: Any = None, count: RawRecord | None = None
-                      ) -> Iterator[RawRecord]:
+                      *, client: Github | None = None, budget: Any = None, count: RawRecord | None = None,
+                      discovered: tuple[list[Any], str] | None = None) -> Iterator[RawRecord]:
     """The raw records of ONE repository (the unit of concurrency and of Airflow's task mapping).
 
     ``client``: a PyGithub client to reuse (not shared between threads); default: one of its own.
     ``budget``: a shared rate-limit budget of concurrent fetches (``ingest/http/ratebudget.py``).
     ``count``: the repository's ``merged_count`` record, already asked org-wide (``counts.py``);
-    None: asked here."""
+    None: asked here.  ``discovered``: (PR nodes, url) of the org-wide search (``discovery.py``)
+    for an incremental plan: its PRs come from there, the pulls list and PR pages are not asked."""
     start = as_of - timedelta(days=settings.lookback_days)
     gh = client or make_client(endpoint)
     try:
         r = RepoClient(gh, endpoint, rc.repo, plan_validators(plan), budget, as_of)
-        yield from _fetch_repo(r, rc, start, as_of, plan, count)
+        yield from _fetch_repo(r, rc, start, as_of, plan, count, discovered)
         yield r.validators_record(as_of)  # last: every request of the fetch has answered
     finally:
         if client is None:
@@ -66,7 +67,8 @@ def fetch_github_repo(settings: Settings, endpoint: Endpoint, as_of: datetime, r
 
 
 def _fetch_repo(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime, plan: Any = None,
-                count: RawRecord | None = None) -> Iterator[RawRecord]:
+                count: RawRecord | None = None, discovered: tuple[list[Any], str] | None = None
+                ) -> Iterator[RawRecord]:
     """One repository.  An incremental ``plan`` (docs/ARCHITECTURE.md, "Incremental ingestion")
     fetches PRs updated, commits made and deployments created since ``plan.since``, plus the
     statuses of ``plan.open_deployments``.  Repository, branch, protection, rules, rulesets,
@@ -78,7 +80,10 @@ def _fetch_repo(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime,
     since = plan.since if incremental else start
     status, data, url, etag = r.get("", conditional=True)
     yield r.record("repo", repo, url, data, status, etag)
-    yield from _pulls(r, rc, start, as_of, since, plan)
+    if incremental and discovered is not None:
+        yield from gql.pulls_from_search(r, rc, discovered[0], start, as_of, since, discovered[1])
+    else:
+        yield from _pulls(r, rc, start, as_of, since, plan)
     # (r2) the independent count of the window's merged PRs, for the population reconciliation
     # (asked org-wide in batches before the repositories when the date's counts are staged)
     yield count if count is not None else gql.fetch_merged_count(r, rc, start, as_of)
