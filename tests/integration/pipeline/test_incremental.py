@@ -285,7 +285,7 @@ def _fault(service: str, path_re: str, status: int, needle: bytes = b""):
 ])
 def test_failed_ingest_keeps_the_previous_state_and_blocks_evaluation(first_run, settings, tmp_path, service,
                                                                       path_re, stage):
-    body = b'"CcwatchMergedPulls"' if path_re == r"/graphql$" else b""
+    body = b'CcwatchMergedPulls' if path_re == r"/graphql$" else b""  # the PR pages or (issue #15) the search
     home = continue_from(first_run, tmp_path)
     before = snapshot(home, D1)
     state_before = state_path(home).read_text()
