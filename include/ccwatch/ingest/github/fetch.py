@@ -15,6 +15,7 @@ deployments listings through REST (``ingest.github.client``), revalidated with E
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,6 +40,8 @@ from ccwatch.ingest.http.paging import is_before, sorted_past
 from ccwatch.ingest.plan import OVERLAP
 from ccwatch.ingest.records import RawRecord
 from ccwatch.settings import RepoConfig, Settings
+
+log = logging.getLogger(__name__)
 
 # At most this many commits are fetched alone per repository and run to complete the first-parent
 # line by push time; beyond it the fetch fails naming the repository (never a silently shorter line)
@@ -80,8 +83,10 @@ def _fetch_repo(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime,
     since = plan.since if incremental else start
     status, data, url, etag = r.get("", conditional=True)
     yield r.record("repo", repo, url, data, status, etag)
+    searched: set[Any] | None = None  # the PR numbers the org-wide search gave (None: not used)
     if incremental and discovered is not None:
-        yield from gql.pulls_from_search(r, rc, discovered[0], start, as_of, since, discovered[1])
+        searched = set()
+        yield from gql.pulls_from_search(r, rc, discovered[0], start, as_of, since, discovered[1], searched)
     else:
         yield from _pulls(r, rc, start, as_of, since, plan)
     # (r2) the independent count of the window's merged PRs, for the population reconciliation
@@ -121,10 +126,18 @@ def _fetch_repo(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime,
     for sha, payload in singles.items():
         yield r.record("commit", f"{repo}@{sha}", payload.pop("_url"), payload)
     listed = [c for c in chain if c["sha"] not in singles]
-    yield from gql.fetch_commit_pulls(r, rc, listed + relink(plan, listed), since)  # + the overlap's unlinked ones
+    linked: set[int] = set()  # PRs merged into the branch since `since` that the night's history links
+    link_lo, hi = max(parse_ts(iso_z(since)), win), parse_ts(iso_z(as_of))
+    for rec in gql.fetch_commit_pulls(r, rc, listed + relink(plan, listed), since):  # + the overlap's unlinked ones
+        linked |= gql.linked_merged(rec, branch, link_lo, hi)
+        yield rec
     for sha in singles:  # dated before the listing: their PRs through REST (no GraphQL history page reaches them)
         pulls, purl, petag = r.get_all(f"/commits/{sha}/pulls")
-        yield r.record("commit_pulls", f"{repo}@{sha}", purl, pulls, etag=petag)
+        rec = r.record("commit_pulls", f"{repo}@{sha}", purl, pulls, etag=petag)
+        linked |= gql.linked_merged(rec, branch, link_lo, hi)
+        yield rec
+    if searched is not None:
+        yield from _search_lag_guard(r, rc, start, as_of, since, searched, linked)
 
     # deployments (production and staging) with all their statuses
     # (incremental: created since `since`, merged with the stored list at load, plus the
@@ -146,6 +159,29 @@ def _fetch_repo(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime,
     for env in rc.production_environments:
         status, data, url, etag = r.get(f"/environments/{env}", data_statuses=(404,), conditional=True)
         yield r.record("environment", f"{repo}:{env}", url, data, status, etag)
+
+
+def _search_lag_guard(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime, since: datetime,
+                      searched: set[Any], linked: set[int]) -> Iterator[RawRecord]:
+    """(issue #15) The production branch's first-parent history is authoritative, the org-wide
+    search only the fast path: GitHub's search index can lag behind a merge.  A PR the night's
+    history links to a first-parent commit, merged into the branch since ``since``, that the search
+    did not give, is missing from it: the repository's PRs are then asked per repository
+    (``CcwatchMergedPulls``, as without the search; those already staged are left out), so the
+    population equals a full fetch.  Still missing after that: the fetch fails (GitHub contradicts
+    itself; never a population short of a PR the history names)."""
+    missing = sorted(linked - searched)
+    if not missing:
+        return
+    log.warning("GitHub %s: merged PR(s) %s linked to first-parent commits of %s are not in the org-wide "
+                "search's answer (search index lag): the repository's PRs are asked per repository",
+                rc.repo, ", ".join(f"#{n}" for n in missing), rc.production_branch)
+    yield from gql.fetch_pulls(r, rc, start, as_of, since, searched)
+    still = sorted(set(missing) - searched)
+    if still:
+        raise SourceError(f"GitHub {rc.repo}: merged PR(s) {', '.join(f'#{n}' for n in still)} linked to first-parent "
+                          f"commits of {rc.production_branch} are neither in the org-wide search nor in the "
+                          f"repository's merged PRs updated since {iso_z(since)}: the population cannot be completed")
 
 
 def _pulls(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime, since: datetime | None = None,

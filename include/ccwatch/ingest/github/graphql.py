@@ -168,17 +168,18 @@ def next_cursor(g: GraphQL, op: str, info: Any, seen: set[str]) -> str | None:
 
 
 # ------------------------------------------------------------------------------------------ PRs
-def fetch_pulls(r: Any, rc: Any, start: datetime, as_of: datetime, since: datetime | None = None
-                ) -> Iterator[RawRecord]:
+def fetch_pulls(r: Any, rc: Any, start: datetime, as_of: datetime, since: datetime | None = None,
+                seen: set[Any] | None = None) -> Iterator[RawRecord]:
     """PRs merged into the production branch in ``[start, as_of]`` and updated since ``since``
-    (default ``start``): one ``gql_pull`` each, plus REST records for their overflowing pieces."""
+    (default ``start``): one ``gql_pull`` each, plus REST records for their overflowing pieces.
+    ``seen``: numbers already staged (left out; the kept ones are added to it)."""
     g = GraphQL(r)
     owner, name = rc.repo.split("/", 1)
     lo, hi = parse_ts(iso_z(start)), parse_ts(iso_z(as_of))
     upd_lo = parse_ts(iso_z(since or start))
     after: str | None = None
     cursors: set[str] = set()
-    seen: set[int] = set()
+    seen = set() if seen is None else seen
     rest = 0
     while True:
         data = g.query(PULLS_OP, {"owner": owner, "name": name, "base": rc.production_branch,
@@ -223,19 +224,40 @@ def keep_pulls(r: Any, repo: str, nodes: list[dict[str, Any]], lo: datetime, hi:
 
 
 def pulls_from_search(r: Any, rc: Any, nodes: list[Any], start: datetime, as_of: datetime, since: datetime,
-                      url: str) -> Iterator[RawRecord]:
+                      url: str, seen: set[Any] | None = None) -> Iterator[RawRecord]:
     """(issue #15) The repository's PRs from the org-wide search (``discovery.py``): those of its
-    production branch, as :func:`fetch_pulls` keeps them from its own pages."""
+    production branch, as :func:`fetch_pulls` keeps them from its own pages (their numbers are
+    added to ``seen``)."""
     lo, hi = parse_ts(iso_z(start)), parse_ts(iso_z(as_of))
     mine = [n for n in nodes if isinstance(n, dict) and n.get("baseRefName") == rc.production_branch]
     # newest update first, as CcwatchMergedPulls pages them (the staging order of the records)
     mine.sort(key=lambda n: (parse_ts(n.get("updatedAt")) or lo, n.get("number") or 0), reverse=True)
-    seen: set[Any] = set()
+    seen = set() if seen is None else seen
     rest = 0
     for rec in keep_pulls(r, rc.repo, mine, lo, hi, parse_ts(iso_z(since)), seen, url):
         rest += rec.kind != "gql_pull"
         yield rec
     log.info("GitHub %s: %d merged PR(s) from the org-wide search, %d REST fallback record(s)", rc.repo, len(seen), rest)
+
+
+def linked_merged(rec: RawRecord, branch: str, lo: datetime, hi: datetime) -> set[int]:
+    """(issue #15) The numbers of the PRs a ``gql_commit_pulls`` / ``commit_pulls`` record links to
+    its first-parent commit that were merged into ``branch`` in ``[lo, hi]``."""
+    if rec.kind == "gql_commit_pulls":
+        conn = rec.payload.get("associatedPullRequests") if isinstance(rec.payload, dict) else None
+        prs = [(p.get("number"), p.get("baseRefName"), p.get("mergedAt"))
+               for p in ((conn or {}).get("nodes") or []) if isinstance(p, dict)]
+    elif rec.kind == "commit_pulls":
+        prs = [(p.get("number"), (p.get("base") or {}).get("ref"), p.get("merged_at"))
+               for p in rec.payload or [] if isinstance(p, dict)]
+    else:
+        return set()
+    out = set()
+    for number, base, merged in prs:
+        at = parse_ts_or_none(merged) if isinstance(merged, str) else None
+        if isinstance(number, int) and base == branch and at is not None and lo <= at <= hi:
+            out.add(number)
+    return out
 
 
 def _pull_rest(r: Any, repo: str, node: dict[str, Any]) -> Iterator[RawRecord]:
