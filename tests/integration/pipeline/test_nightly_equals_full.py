@@ -147,7 +147,8 @@ def test_the_nights_prs_come_from_one_org_wide_search(org):
 
 
 # ---------------------------------------------------------------------- the search index's lag
-def lagged_night(org, name: str, repo_keys: dict, pull_keys: dict | None = None) -> tuple[Path, list[dict], int]:
+def lagged_night(org, name: str, repo_keys: dict, pull_keys: dict | None = None, *, full: bool = False
+                 ) -> tuple[Path, list[dict], int]:
     """The day-2 night again from the quiet night's home, with GitHub's search index lagging behind
     one new merged PR of repository ``name`` (the double's ``search_lag``, docs/SANDBOX.md):
     (its home, its requests, the PR's number)."""
@@ -159,9 +160,10 @@ def lagged_night(org, name: str, repo_keys: dict, pull_keys: dict | None = None)
     scenario = dict(day2, github=dict(day2["github"], repos=dict(
         day2["github"]["repos"], **{name: dict(r, pulls=pulls, search_lag=[new], **repo_keys)})))
     home = org["work"] / f"lag-{len(list(org['work'].glob('lag-*')))}"
-    shutil.copytree(org["after_quiet"], home)
+    if not full:
+        shutil.copytree(org["after_quiet"], home)
     with SandboxServer(scenario, port=org["port"]) as server:
-        requests = night(org["settings"], server, AUTH, org["as_of"], home)
+        requests = night(org["settings"], server, AUTH, org["as_of"], home, full=full)
     return home, requests, new
 
 
@@ -191,10 +193,11 @@ def test_a_pr_the_search_has_not_indexed_yet_comes_from_the_history(org):
 
 
 def test_a_pr_the_search_hides_and_the_history_cannot_link_is_reported(org):
-    """Issue #15: a merged PR the org-wide search leaves out and no first-parent commit of the night
-    links (its commits not on the line any more) cannot be found by the night: it is never passed
-    silently, the population reconciliation (the independent count, CONTROLS.md) names the
-    repository's difference and fails the run's reconciliation check."""
+    """Issue #15: a merged PR the org-wide search leaves out, that no first-parent commit of the
+    night links (its commits not on the line any more) and whose merge the activity log does not
+    record cannot be found by the night: it is never passed silently, the population reconciliation
+    (the independent count, CONTROLS.md) names the repository's difference and fails the run's
+    reconciliation check."""
     name = changed_repo(org)
     repo = name
     fake = {"merge_commit_sha": "f" * 40, "head_sha": "e" * 40, "commit_shas": []}
@@ -204,3 +207,23 @@ def test_a_pr_the_search_hides_and_the_history_cannot_link_is_reported(org):
     assert "CcwatchMergedPulls" not in operations(requests), "no history link: nothing tells the night to ask"
     row = [row for row in inc["reconciliation"] if repo in row]
     assert row and "they match" not in row[0] and "False" in row[0], row
+
+
+def test_a_merge_the_activity_log_records_but_the_search_and_history_miss_is_fetched(org):
+    """Issue #15: the search (PRs and count) lags behind a merged PR the history cannot link, but the
+    branch's activity log (REST, not search) records its merge: more merges logged since ``since``
+    than the search gave, so the repository asks its own PRs and the night equals a full fetch of
+    the same scenario."""
+    name = changed_repo(org)
+    repo = name
+    with SandboxServer(org["day2"]) as server:  # the log as GitHub kept it when the PR merged
+        activity = server.github.derived_activity(org["day2"]["github"]["repos"][name], "main")
+    fake = {"merge_commit_sha": "f" * 40, "head_sha": "e" * 40, "commit_shas": []}
+    keys = {"search_lag_count": True, "activity": activity}
+    home, requests, number = lagged_night(org, name, keys, fake)
+    full_home, _, _ = lagged_night(org, name, keys, fake, full=True)
+    inc, full = snapshot(home, org["as_of"]), snapshot(full_home, org["as_of"])
+    assert any(f"'{repo}#{number}'" in row for row in inc["population"]), "the PR the log names is in the population"
+    for table in inc:
+        assert inc[table] == full[table], table
+    assert operations(requests).count("CcwatchMergedPulls") == 1

@@ -23,7 +23,7 @@ from typing import Any
 from github import Github
 
 from ccwatch.common.endpoints import Endpoint
-from ccwatch.common.times import iso_z, parse_ts
+from ccwatch.common.times import iso_z, parse_ts, parse_ts_or_none
 from ccwatch.ingest.errors import SourceError
 from ccwatch.ingest.github import graphql as gql
 from ccwatch.ingest.github.activity import boundary, fetch_activity, state_at
@@ -84,9 +84,13 @@ def _fetch_repo(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime,
     status, data, url, etag = r.get("", conditional=True)
     yield r.record("repo", repo, url, data, status, etag)
     searched: set[Any] | None = None  # the PR numbers the org-wide search gave (None: not used)
+    searched_merged: list[datetime | None] = []  # their merge times
     if incremental and discovered is not None:
         searched = set()
-        yield from gql.pulls_from_search(r, rc, discovered[0], start, as_of, since, discovered[1], searched)
+        for rec in gql.pulls_from_search(r, rc, discovered[0], start, as_of, since, discovered[1], searched):
+            if rec.kind == "gql_pull" and isinstance(rec.payload, dict):
+                searched_merged.append(parse_ts_or_none(rec.payload.get("mergedAt")))
+            yield rec
     else:
         yield from _pulls(r, rc, start, as_of, since, plan)
     # (r2) the independent count of the window's merged PRs, for the population reconciliation
@@ -137,7 +141,9 @@ def _fetch_repo(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime,
         linked |= gql.linked_merged(rec, branch, link_lo, hi)
         yield rec
     if searched is not None:
-        yield from _search_lag_guard(r, rc, start, as_of, since, searched, linked)
+        merges = merge_events(act_rec, entries, link_lo, hi)
+        known = sum(1 for t in searched_merged if t is not None and link_lo <= t <= hi)
+        yield from _search_lag_guard(r, rc, start, as_of, since, searched, linked, (merges, known))
 
     # deployments (production and staging) with all their statuses
     # (incremental: created since `since`, merged with the stored list at load, plus the
@@ -161,21 +167,41 @@ def _fetch_repo(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime,
         yield r.record("environment", f"{repo}:{env}", url, data, status, etag)
 
 
+def merge_events(act_rec: RawRecord, entries: list[dict[str, Any]] | None, lo: datetime, hi: datetime) -> int | None:
+    """(issue #15) The PR merges (``pr_merge``, ``merge_queue_merge``) the branch's activity log records
+    in ``[lo, hi]``: 0 when it answered 304 (nothing since the stored log), None when unreadable."""
+    if act_rec.status_code == 304:
+        return 0
+    if entries is None:
+        return None
+    return sum(1 for e in entries if isinstance(e, dict) and e.get("activity_type") in ("pr_merge", "merge_queue_merge")
+               and (at := parse_ts_or_none(e.get("timestamp"))) is not None and lo <= at <= hi)
+
+
 def _search_lag_guard(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime, since: datetime,
-                      searched: set[Any], linked: set[int]) -> Iterator[RawRecord]:
-    """(issue #15) The production branch's first-parent history is authoritative, the org-wide
-    search only the fast path: GitHub's search index can lag behind a merge.  A PR the night's
-    history links to a first-parent commit, merged into the branch since ``since``, that the search
-    did not give, is missing from it: the repository's PRs are then asked per repository
-    (``CcwatchMergedPulls``, as without the search; those already staged are left out), so the
-    population equals a full fetch.  Still missing after that: the fetch fails (GitHub contradicts
-    itself; never a population short of a PR the history names)."""
+                      searched: set[Any], linked: set[int], merges: tuple[int | None, int]) -> Iterator[RawRecord]:
+    """(issue #15) The production branch's history is authoritative, the org-wide search only the
+    fast path: GitHub's search index can lag behind a merge.  The search missed a PR when the
+    night's first-parent history links a PR merged into the branch since ``since`` that the search
+    did not give, or when the branch's activity log records more PR merges since then than the
+    search gave PRs merged since then (``merges``: (the log's, the search's); the log's None: the
+    log is unreadable, nothing rules a miss out).  The repository's PRs are then asked per
+    repository (``CcwatchMergedPulls``, as without the search; those already staged are left out),
+    so the population equals a full fetch.  A linked PR still missing after that fails the fetch
+    (GitHub contradicts itself; never a population short of a PR the history names)."""
     missing = sorted(linked - searched)
-    if not missing:
+    logged, known = merges
+    if missing:
+        why = (f"merged PR(s) {', '.join(f'#{n}' for n in missing)} linked to first-parent commits of "
+               f"{rc.production_branch} are not in the org-wide search's answer")
+    elif logged is None:
+        why = f"the activity log of {rc.production_branch} is unreadable, so a merge the search missed cannot be ruled out"
+    elif logged > known:
+        why = (f"the activity log of {rc.production_branch} records {logged} PR merge(s) since {iso_z(since)}, "
+               f"the org-wide search gave {known}")
+    else:
         return
-    log.warning("GitHub %s: merged PR(s) %s linked to first-parent commits of %s are not in the org-wide "
-                "search's answer (search index lag): the repository's PRs are asked per repository",
-                rc.repo, ", ".join(f"#{n}" for n in missing), rc.production_branch)
+    log.warning("GitHub %s: %s (search index lag?): the repository's PRs are asked per repository", rc.repo, why)
     yield from gql.fetch_pulls(r, rc, start, as_of, since, searched)
     still = sorted(set(missing) - searched)
     if still:
