@@ -143,7 +143,8 @@ def _fetch_repo(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime,
     if searched is not None:
         merges = merge_events(act_rec, entries, link_lo, hi)
         known = sum(1 for t in searched_merged if t is not None and link_lo <= t <= hi)
-        yield from _search_lag_guard(r, rc, start, as_of, since, searched, linked, (merges, known))
+        yield from search_lag_guard(r, rc, start, as_of, since, searched, linked, (merges, known),
+                                    moved=commits is not None)
 
     # deployments (production and staging) with all their statuses
     # (incremental: created since `since`, merged with the stored list at load, plus the
@@ -178,14 +179,16 @@ def merge_events(act_rec: RawRecord, entries: list[dict[str, Any]] | None, lo: d
                and (at := parse_ts_or_none(e.get("timestamp"))) is not None and lo <= at <= hi)
 
 
-def _search_lag_guard(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime, since: datetime,
-                      searched: set[Any], linked: set[int], merges: tuple[int | None, int]) -> Iterator[RawRecord]:
+def search_lag_guard(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime, since: datetime,
+                     searched: set[Any], linked: set[int], merges: tuple[int | None, int], *, moved: bool = True
+                     ) -> Iterator[RawRecord]:
     """(issue #15) The production branch's history is authoritative, the org-wide search only the
     fast path: GitHub's search index can lag behind a merge.  The search missed a PR when the
     night's first-parent history links a PR merged into the branch since ``since`` that the search
     did not give, or when the branch's activity log records more PR merges since then than the
     search gave PRs merged since then (``merges``: (the log's, the search's); the log's None: the
-    log is unreadable, nothing rules a miss out).  The repository's PRs are then asked per
+    log is unreadable, nothing rules a miss out when the branch ``moved`` since the stored tip; a
+    branch that did not move had no merge since the last run).  The repository's PRs are then asked per
     repository (``CcwatchMergedPulls``, as without the search; those already staged are left out),
     so the population equals a full fetch.  A linked PR still missing after that fails the fetch
     (GitHub contradicts itself; never a population short of a PR the history names)."""
@@ -194,9 +197,9 @@ def _search_lag_guard(r: RepoClient, rc: RepoConfig, start: datetime, as_of: dat
     if missing:
         why = (f"merged PR(s) {', '.join(f'#{n}' for n in missing)} linked to first-parent commits of "
                f"{rc.production_branch} are not in the org-wide search's answer")
-    elif logged is None:
+    elif logged is None and moved:
         why = f"the activity log of {rc.production_branch} is unreadable, so a merge the search missed cannot be ruled out"
-    elif logged > known:
+    elif logged is not None and logged > known:
         why = (f"the activity log of {rc.production_branch} records {logged} PR merge(s) since {iso_z(since)}, "
                f"the org-wide search gave {known}")
     else:
