@@ -156,6 +156,13 @@ MERGED_PULLS, HISTORY, DEP_STATUSES = "CcwatchMergedPulls", "CcwatchBranchHistor
 PULL_NODES = "data.repository.pullRequests.nodes"
 
 
+SEARCH_OP = "CcwatchMergedPullsSearch"
+# (issue #15) an incremental night takes its merged PRs from the org-wide search: the cases on the
+# per-repository PR fetch (still that of a full plan, an untrusted search and the search-lag
+# fallback) run with the search staging nothing, so every repository asks its own PRs
+PER_REPO_PRS = {"ccwatch.ingest.github.fanout.stage_pulls": lambda *a, **kw: {"repos": 0}}
+
+
 def G(op, mode, repo=PAY, **kw) -> dict:
     """A fault on one GraphQL operation (of one repository when the operation names one)."""
     sel = {"operationName": op, **({"name": repo.split("/")[1]} if op != DEP_STATUSES else {})}
@@ -175,19 +182,24 @@ def hit(request: dict, faulted) -> bool:
 FAILS = {
     # GitHub
     "github-rate-limit-403-far-reset": ([F("github", PULLS, "rate_limit", reset_in=3600)], "ingest_github",
-                                        [PAY, rf"/repos/{PAY}/pulls", "rate limit", "resets at"], PULLS, 1, {}),
+                                        [PAY, rf"/repos/{PAY}/pulls", "rate limit", "resets at"], PULLS, 1, {"setattr": PER_REPO_PRS}),
     "github-rate-limit-429-far-reset": ([F("github", PULLS, "rate_limit", reset_in=3600, status=429)],
-                                        "ingest_github", [PAY, rf"/repos/{PAY}/pulls", "rate limit"], PULLS, 1, {}),
+                                        "ingest_github", [PAY, rf"/repos/{PAY}/pulls", "rate limit"], PULLS, 1, {"setattr": PER_REPO_PRS}),
     "github-secondary-limit-long-retry-after": ([G(MERGED_PULLS, "secondary_limit", retry_after=3600)],
                                                 "ingest_github", [PAY, rf"graphql \({MERGED_PULLS}\)", "rate limit",
-                                                                  "retry after 3600s"], G(MERGED_PULLS, ""), 1, {}),
+                                                                  "retry after 3600s"], G(MERGED_PULLS, ""), 1, {"setattr": PER_REPO_PRS}),
     "github-graphql-rate-limit-far-reset": ([G(HISTORY, "rate_limit", repo=WEB, reset_in=3600)], "ingest_github",
                                             [WEB, rf"graphql \({HISTORY}\)", "rate limit", "resets at"],
                                             G(HISTORY, "", repo=WEB), 1, {}),
     **{f"github-persistent-{code}": ([G(op, "status", status=code)], "ingest_github",
                                      [PAY, rf"graphql \({op}\) answered HTTP {code}", "after the retries"],
-                                     G(op, ""), TRIES, {})
+                                     G(op, ""), TRIES, {"setattr": PER_REPO_PRS} if op == MERGED_PULLS else {})
        for code, op in ((500, MERGED_PULLS), (502, HISTORY), (503, MERGED_PULLS))},
+    # (issue #15) the org-wide search of the night's merged PRs (github_repositories, before the fan-out)
+    "github-search-persistent-500": ([F("github", GQL, "status", status=500, graphql={"operationName": SEARCH_OP})],
+                                     "ingest_github", [r"acme", rf"graphql \({SEARCH_OP}\) answered HTTP 500",
+                                                       "after the retries"],
+                                     F("github", GQL, "", graphql={"operationName": SEARCH_OP}), TRIES, {}),
     "github-persistent-503-deployment-statuses": ([G(DEP_STATUSES, "status", status=503)], "ingest_github",
                                                   [r"GitHub acme/", rf"graphql \({DEP_STATUSES}\) answered HTTP 503",
                                                    "after the retries"], G(DEP_STATUSES, ""), 3 * TRIES, {}),
@@ -199,12 +211,12 @@ FAILS = {
                                 TRIES, {}),
     "github-truncated-json": ([G(MERGED_PULLS, "truncated_json")], "ingest_github",
                               [PAY, rf"graphql \({MERGED_PULLS}\): HTTP 200, body is not JSON"], G(MERGED_PULLS, ""),
-                              1, {}),
+                              1, {"setattr": PER_REPO_PRS}),
     "github-invalid-json": ([G(HISTORY, "invalid_json")], "ingest_github",
                             [PAY, rf"graphql \({HISTORY}\)", "not JSON"], G(HISTORY, ""), 1, {}),
     "github-link-loop": ([G(MERGED_PULLS, "link_loop")], "ingest_github",
                          [PAY, rf"graphql \({MERGED_PULLS}\)", "paging loop"], G(MERGED_PULLS, ""), 2,
-                         {"setattr": {"ccwatch.ingest.github.graphql.PULLS_PAGE": 1}}),  # a 2nd page is asked
+                         {"setattr": {"ccwatch.ingest.github.graphql.PULLS_PAGE": 1, **PER_REPO_PRS}}),  # a 2nd page
     # (issue #15) the night's first GitHub request is the org-wide count batch, which names its repositories
     "github-401-revoked-token": ([], "ingest_github", [PAY, r"graphql \(CcwatchMergedCounts\)", "HTTP 401", "revoked"],
                                  GQL, 1, {"tokens": {"github_token": "ghp_revokedCCWATCH0123456789"}}),
@@ -236,7 +248,7 @@ FAILS = {
     # a verdict the wrong way: the load fails loudly, naming the record (raw payloads are kept staged)
     "github-pull-merged_at-absent": ([G(MERGED_PULLS, "drop_field", field=f"{PULL_NODES}.mergedAt")],
                                      "load_warehouse", [r"github gql_pull acme/payments-api#\d+", "no mergedAt"],
-                                     G(MERGED_PULLS, ""), 1, {}),
+                                     G(MERGED_PULLS, ""), 1, {"setattr": PER_REPO_PRS}),
     "github-deployment-status-state-absent": ([G(DEP_STATUSES, "drop_field", field="data.nodes.statuses.nodes.state")],
                                               "load_warehouse",
                                               [r"github gql_deployment_statuses acme/[a-z-]+/deployments/\d+",
@@ -244,7 +256,7 @@ FAILS = {
     # a same-date rerun that fails keeps the earlier results and archive
     "rerun-github-persistent-503": ([G(MERGED_PULLS, "status", status=503)], "ingest_github",
                                     [PAY, rf"graphql \({MERGED_PULLS}\) answered HTTP 503"], G(MERGED_PULLS, ""),
-                                    TRIES, {"date": EARLIER}),
+                                    TRIES, {"date": EARLIER, "setattr": PER_REPO_PRS}),
     "rerun-jira-401-revoked-token": ([], "ingest_jira", ["projects PAY, WEB, OPS", "HTTP 401"], r"/field$", 1,
                                      {"date": EARLIER, "tokens": {"jira_token": "jira-revokedCCWATCH0123456789"}}),
 }
@@ -354,8 +366,11 @@ MISSING = {
 
 
 @pytest.mark.parametrize("case", list(MISSING), ids=list(MISSING))
-def test_missing_fields_are_null_and_fail_closed(case, base, settings, tmp_path):
+def test_missing_fields_are_null_and_fail_closed(case, base, settings, tmp_path, monkeypatch):
     faults, null_sql, control = MISSING[case]
+    if case.startswith("github-"):  # faults on the per-repository PR pages
+        for target, value in PER_REPO_PRS.items():
+            monkeypatch.setattr(target, value)
     home = fresh_home(base, tmp_path)
     with SandboxServer(SCENARIO) as server:
         for fault in faults:

@@ -202,11 +202,12 @@ def test_next_day_fetches_only_what_changed_and_equals_a_full_fetch(first_run, s
     assert fetched_prs(home_full, D2, full_requests) > overlap
     for pattern in (r"/pulls/\d+$", r"/pulls/\d+/reviews$", r"/check-runs$", r"/commits/[0-9a-f]{40}/statuses$"):
         assert count(inc_requests, pattern) == 0, pattern  # all in the GraphQL PR batch (nothing overflows)
-    assert count(inc_requests, r"/repos/[^/]+/[^/]+/pulls$") == 2, "one page of the PR list per repository"
+    # (issue #15) the night's PRs come from one org-wide search, not a PR list page per repository
+    assert count(inc_requests, r"/repos/[^/]+/[^/]+/pulls$") == 0, "no PR list: the org-wide search found them"
     assert count(inc_requests, r"/repos/[^/]+/[^/]+/activity$") == 2, "one page of the activity log per repository"
     assert count(inc_requests, r"/repos/[^/]+/[^/]+/commits/[0-9a-f]{40}$") == 0, "no commit fetched alone"
-    merged_pulls = [r for r in inc_requests if (r.get("graphql") or {}).get("operationName") == "CcwatchMergedPulls"]
-    assert len(merged_pulls) <= 2, "at most one page of PR nodes per repository"
+    ops = [(r.get("graphql") or {}).get("operationName") for r in inc_requests]
+    assert ops.count("CcwatchMergedPullsSearch") == 1 and "CcwatchMergedPulls" not in ops, "one page of PR nodes"
     # deployment statuses: deployments created since the overlap start, and the open ones of the state
     open_ids = {(repo, d["id"]) for repo, e in state["github"].items() for deps in e["open_deployments"].values()
                 for d in deps}
@@ -284,7 +285,7 @@ def _fault(service: str, path_re: str, status: int, needle: bytes = b""):
 ])
 def test_failed_ingest_keeps_the_previous_state_and_blocks_evaluation(first_run, settings, tmp_path, service,
                                                                       path_re, stage):
-    body = b'"CcwatchMergedPulls"' if path_re == r"/graphql$" else b""
+    body = b'CcwatchMergedPulls' if path_re == r"/graphql$" else b""  # the PR pages or (issue #15) the search
     home = continue_from(first_run, tmp_path)
     before = snapshot(home, D1)
     state_before = state_path(home).read_text()

@@ -4,12 +4,14 @@ A synthetic org (``sandbox.synthetic``, the scenario format ``benchmarks/bench_s
 measures) is backfilled, a quiet night runs, then a night with new merged PRs spread over some of
 the repositories.  The population, the control results and the reconciliation of
 that night equal those of a full fetch (``full=True``) of the same scenario into an empty home;
-the night asks the reconciliation counts org-wide in batches, never one per repository.
+the night asks the reconciliation counts org-wide in batches, never one per repository, and its
+merged PRs with one search per owner.
 """
 
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -88,6 +90,7 @@ def org(tmp_path_factory):
         night(settings, server, auth, as_of["day1"], home)
     with SandboxServer(quiet, port=port) as server:
         night(settings, server, auth, as_of["quiet"], home)
+    shutil.copytree(home, work / "after_quiet")  # the lag tests' night starts from here
     with SandboxServer(day2, port=port) as server:
         requests = night(settings, server, auth, as_of["day2"], home)
     full_home = work / "full"
@@ -95,7 +98,8 @@ def org(tmp_path_factory):
         full_requests = night(settings, server, auth, as_of["day2"], full_home, full=True)
     changed = sum(1 for n, r in day2["github"]["repos"].items() if r is not quiet["github"]["repos"].get(n))
     return {"settings": settings, "as_of": as_of["day2"], "home": home, "full_home": full_home,
-            "requests": requests, "full_requests": full_requests, "changed": changed}
+            "requests": requests, "full_requests": full_requests, "changed": changed,
+            "quiet": quiet, "day2": day2, "after_quiet": work / "after_quiet", "port": port, "work": work}
 
 
 def operations(requests: list[dict]) -> list[str]:
@@ -122,3 +126,104 @@ def test_the_counts_are_asked_org_wide_in_one_batch(org):
     finally:
         raw.close()
     assert [u[0].rsplit("#", 1)[1] for u in urls] == ["CcwatchMergedCounts"]
+
+
+def test_the_nights_prs_come_from_one_org_wide_search(org):
+    """Issue #15 (B): the incremental night discovers its merged PRs with the owner's search (one
+    page here) and asks no repository's pulls list or PR pages; the full fetch searches nothing."""
+    ops = operations(org["requests"])
+    assert ops.count("CcwatchMergedPullsSearch") == 1
+    assert "CcwatchMergedPulls" not in ops
+    assert not [r for r in org["requests"] if re.search(r"/repos/[^/]+/[^/]+/pulls$", r["path"])]
+    full_ops = operations(org["full_requests"])
+    assert "CcwatchMergedPullsSearch" not in full_ops and full_ops.count("CcwatchMergedPulls") >= REPOS
+    con = duckdb.connect(str(org["home"] / "warehouse.duckdb"), read_only=True)
+    try:
+        (n,) = con.execute("SELECT count(*) FROM raw_payloads WHERE kind = 'gql_pull' "
+                           "AND url LIKE '%#CcwatchMergedPullsSearch'").fetchone()
+    finally:
+        con.close()
+    assert n >= 8, "the night's new PRs were stored from the search's nodes"
+
+
+# ---------------------------------------------------------------------- the search index's lag
+def lagged_night(org, name: str, repo_keys: dict, pull_keys: dict | None = None, *, full: bool = False
+                 ) -> tuple[Path, list[dict], int]:
+    """The day-2 night again from the quiet night's home, with GitHub's search index lagging behind
+    one new merged PR of repository ``name`` (the double's ``search_lag``, docs/SANDBOX.md):
+    (its home, its requests, the PR's number)."""
+    day2, quiet = org["day2"], org["quiet"]
+    old = {int(p["number"]) for p in quiet["github"]["repos"][name]["pulls"]}
+    r = day2["github"]["repos"][name]
+    new = max(int(p["number"]) for p in r["pulls"] if int(p["number"]) not in old)
+    pulls = [dict(p, **(pull_keys or {})) if int(p["number"]) == new else p for p in r["pulls"]]
+    scenario = dict(day2, github=dict(day2["github"], repos=dict(
+        day2["github"]["repos"], **{name: dict(r, pulls=pulls, search_lag=[new], **repo_keys)})))
+    home = org["work"] / f"lag-{len(list(org['work'].glob('lag-*')))}"
+    if not full:
+        shutil.copytree(org["after_quiet"], home)
+    with SandboxServer(scenario, port=org["port"]) as server:
+        requests = night(org["settings"], server, AUTH, org["as_of"], home, full=full)
+    return home, requests, new
+
+
+def changed_repo(org) -> str:
+    day2, quiet = org["day2"], org["quiet"]
+    return sorted(n for n, r in day2["github"]["repos"].items() if r is not quiet["github"]["repos"].get(n))[0]
+
+
+def test_a_pr_the_search_has_not_indexed_yet_comes_from_the_history(org):
+    """Issue #15: the search only is the fast path, the first-parent history is authoritative.  The
+    search index lags behind one new merged PR (left out of the org-wide PR search AND of the count):
+    the history links it to a first-parent commit of the night, so its repository's PRs are asked
+    per repository and the night's population and control results equal a full fetch's."""
+    name = changed_repo(org)
+    repo = name
+    home, requests, number = lagged_night(org, name, {"search_lag_count": True})
+    inc, full = snapshot(home, org["as_of"]), snapshot(org["full_home"], org["as_of"])
+    for table in ("population", "change_deployments", "control_results"):
+        assert inc[table] == full[table], table
+    assert any(f"'{repo}#{number}'" in row for row in inc["population"]), "the lagging PR is in the population"
+    ops = operations(requests)
+    assert ops.count("CcwatchMergedPullsSearch") == 1
+    assert ops.count("CcwatchMergedPulls") == 1, "only the repository whose PR the search missed asks its own PRs"
+    # the count lags too: the reconciliation names the difference (as it would on a full fetch)
+    lagging = [row for row in inc["reconciliation"] if repo in row]
+    assert lagging and "they match" not in lagging[0], lagging
+
+
+def test_a_pr_the_search_hides_and_the_history_cannot_link_is_reported(org):
+    """Issue #15: a merged PR the org-wide search leaves out, that no first-parent commit of the
+    night links (its commits not on the line any more) and whose merge the activity log does not
+    record cannot be found by the night: it is never passed silently, the population reconciliation
+    (the independent count, CONTROLS.md) names the repository's difference and fails the run's
+    reconciliation check."""
+    name = changed_repo(org)
+    repo = name
+    fake = {"merge_commit_sha": "f" * 40, "head_sha": "e" * 40, "commit_shas": []}
+    home, requests, number = lagged_night(org, name, {}, fake)
+    inc = snapshot(home, org["as_of"])
+    assert not any(f"'{repo}#{number}'" in row for row in inc["population"])
+    assert "CcwatchMergedPulls" not in operations(requests), "no history link: nothing tells the night to ask"
+    row = [row for row in inc["reconciliation"] if repo in row]
+    assert row and "they match" not in row[0] and "False" in row[0], row
+
+
+def test_a_merge_the_activity_log_records_but_the_search_and_history_miss_is_fetched(org):
+    """Issue #15: the search (PRs and count) lags behind a merged PR the history cannot link, but the
+    branch's activity log (REST, not search) records its merge: more merges logged since ``since``
+    than the search gave, so the repository asks its own PRs and the night equals a full fetch of
+    the same scenario."""
+    name = changed_repo(org)
+    repo = name
+    with SandboxServer(org["day2"]) as server:  # the log as GitHub kept it when the PR merged
+        activity = server.github.derived_activity(org["day2"]["github"]["repos"][name], "main")
+    fake = {"merge_commit_sha": "f" * 40, "head_sha": "e" * 40, "commit_shas": []}
+    keys = {"search_lag_count": True, "activity": activity}
+    home, requests, number = lagged_night(org, name, keys, fake)
+    full_home, _, _ = lagged_night(org, name, keys, fake, full=True)
+    inc, full = snapshot(home, org["as_of"]), snapshot(full_home, org["as_of"])
+    assert any(f"'{repo}#{number}'" in row for row in inc["population"]), "the PR the log names is in the population"
+    for table in inc:
+        assert inc[table] == full[table], table
+    assert operations(requests).count("CcwatchMergedPulls") == 1

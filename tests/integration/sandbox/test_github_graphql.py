@@ -440,3 +440,58 @@ def test_merge_queue_events_and_check_suite_apps_come_from_the_scenario(scenario
         rest_runs = rest(sb, f"/repos/acme/payments-api/commits/{pr['head_sha']}/check-runs", filter="all")["check_runs"]
         assert {(r["app"]["id"], r["app"]["slug"], r["app"]["node_id"]) for r in rest_runs} == {
             (s["app"]["databaseId"], s["app"]["slug"], s["app"]["id"]) for s in suites}
+
+
+# ---------------------------------------------------------------------------------- org-wide search (issue #15)
+def search_pages(sb, q: str, first: int = Q.PULLS_PAGE) -> tuple[list[dict], int, int]:
+    """(every node, issueCount, pages) of CcwatchMergedPullsSearch paged to its end."""
+    nodes, after, pages = [], None, 0
+    while True:
+        r = gql(sb, "CcwatchMergedPullsSearch", {"q": q, "first": first, "after": after})
+        assert r.status_code == 200 and "errors" not in r.json(), r.text
+        search = r.json()["data"]["search"]
+        nodes += search["nodes"]
+        pages += 1
+        if not search["pageInfo"]["hasNextPage"]:
+            return nodes, search["issueCount"], pages
+        after = search["pageInfo"]["endCursor"]
+
+
+def test_org_search_gives_the_nodes_the_repository_pages_give(sandbox):
+    since, lo, hi = "2026-11-01T00:00:00+00:00", "2026-08-01T00:00:00+00:00", "2026-11-25T00:00:00+00:00"
+    nodes, count, _ = search_pages(sandbox, Q.pulls_search_query("acme", since, lo, hi), first=7)
+    assert count == len(nodes) > 0
+    updated = [n["updatedAt"] for n in nodes]
+    assert updated == sorted(updated, reverse=True), "sort:updated-desc"
+    want = {}
+    for full in REPOS:
+        for base in {n["baseRefName"] for n in nodes}:
+            for n in all_merged_pulls(sandbox, full, base)[0]:
+                if n["updatedAt"] >= "2026-11-01T00:00:00Z" and "2026-08-01T00:00:00Z" <= n["mergedAt"] <= hi[:19] + "Z":
+                    want[n["url"]] = n
+    assert {n["url"]: n for n in nodes} == want, "the same PRs, node for node"
+    assert gql(sandbox, "CcwatchMergedPullsSearch", {"q": Q.pulls_search_query("other", since, lo, hi),
+                                                     "first": 50}).json()["data"]["search"]["issueCount"] == 0
+
+
+def test_org_search_answers_the_first_1000_results_and_counts_them_all():
+    sc = _big_repo(1100)
+    with SandboxServer(sc, copy_scenario=False) as sb:
+        q = Q.pulls_search_query("o", "2025-01-01T00:00:00+00:00", "2025-01-01T00:00:00+00:00",
+                                 "2027-01-01T00:00:00+00:00")
+        body = gql(sb, "CcwatchMergedPullsSearch", {"q": q, "first": 50}).json()
+        assert body["data"]["rateLimit"]["cost"] == 5, "the same 5 points per 50 PRs as CcwatchMergedPulls"
+        nodes, count, pages = search_pages(sb, q, first=100)
+        assert count == 1100 and len(nodes) == Q.SEARCH_CAP and pages == 10
+        assert [n["number"] for n in nodes] == list(range(1100, 100, -1))
+
+
+@pytest.mark.parametrize("q", ["org:acme is:pr is:merged merged:2026-01-01..2026-02-01 sort:updated-desc",  # no updated:
+                               "org:acme is:pr is:merged updated:2026-01-01 merged:2026-01-01..2026-02-01 sort:updated-desc",
+                               "org:acme is:pr is:merged updated:>=2026-01-01 merged:2026-01-01..2026-02-01",  # no sort
+                               "org:acme is:pr updated:>=2026-01-01 merged:2026-01-01..2026-02-01 sort:updated-desc"])
+def test_any_other_org_search_is_an_error(sandbox, q):
+    body = gql(sandbox, "CcwatchMergedPullsSearch", {"q": q, "first": 10}).json()
+    assert body["data"] is None
+    (err,) = body["errors"]
+    assert err["path"] == ["search"] and "answers only the searches" in err["message"]

@@ -32,6 +32,7 @@ from ccwatch.common.paths import staging_dir, warehouse_path
 from ccwatch.ingest.errors import SourceError
 from ccwatch.ingest.github.client import make_client
 from ccwatch.ingest.github.counts import stage_counts, staged_count
+from ccwatch.ingest.github.discovery import stage_pulls, staged_pulls
 from ccwatch.ingest.github.fetch import fetch_github_repo
 from ccwatch.ingest.http.ratebudget import RateBudget
 from ccwatch.ingest.plan import github_plan_meta, plan_github_repo
@@ -68,13 +69,14 @@ def _check_slugs(settings: Settings) -> None:
 
 
 def github_repositories(settings: Settings, as_of: datetime, home: Path, endpoint: Endpoint | None = None, *,
-                        budget: Any = None) -> list[str]:
+                        budget: Any = None, full: bool = False) -> list[str]:
     """The configured repositories (what the DAG maps over), after preparing the date: it is
     marked pending, and failure markers of repositories no longer configured (or of the
     single-file layout before per-repository staging) are removed, so they cannot fail the date.
     With an ``endpoint``, the reconciliation counts of every repository are then asked org-wide in
-    batches and staged for the repositories' fetches (``counts.py``); a failure leaves
-    ``ingest_github_counts.failed.json`` (the date cannot be loaded until a fetch succeeds)."""
+    batches and staged for the repositories' fetches (``counts.py``), and the merged PRs of the
+    incremental ones discovered org-wide by search (``discovery.py``; not with ``full``); a failure
+    leaves ``ingest_github_counts.failed.json`` (the date cannot be loaded until a fetch succeeds)."""
     _check_slugs(settings)
     sdir = staging_dir(home, as_of)
     sdir.mkdir(parents=True, exist_ok=True)
@@ -87,6 +89,8 @@ def github_repositories(settings: Settings, as_of: datetime, home: Path, endpoin
     if endpoint is not None:
         with ingest_attempt(sdir, COUNTS_STAGE, as_of):
             stage_counts(settings, endpoint, as_of, home, budget=budget)
+            state = None if full else read_state(home, warehouse_path(home))
+            stage_pulls(settings, endpoint, as_of, home, state, budget=budget)
     return [rc.repo for rc in settings.github.repositories]
 
 
@@ -117,9 +121,11 @@ def _stage_repo(settings: Settings, endpoint: Endpoint, as_of: datetime, home: P
         path, plan_path = repo_files(home, as_of, rc.repo)
         fresh(path)  # before the plan: a staging file is always newer than the plan next to it
         write_json_atomic(plan_path, github_plan_meta({rc.repo: plan}, as_of, started, state))
-        count = staged_count(home, as_of, rc, as_of - timedelta(days=settings.lookback_days))
+        start = as_of - timedelta(days=settings.lookback_days)
+        count = staged_count(home, as_of, rc, start)
+        discovered = staged_pulls(home, as_of, rc.repo, start, plan.since) if plan.incremental else None
         records = fetch_github_repo(settings, endpoint, as_of, rc, plan, client=client and client(), budget=budget,
-                                    count=count)
+                                    count=count, discovered=discovered)
         n = write_staging(path, _until(records, stop, rc.repo))
     log.info("GitHub %s: %d raw payloads (%s) staged in %s", rc.repo, n, plan.mode, path)
     return {"repo": rc.repo, "records": n, "mode": plan.mode, "file": str(path)}
@@ -147,7 +153,7 @@ def ingest_github(settings: Settings, endpoint: Endpoint, as_of: datetime, home:
     ones stop at their next record) and is re-raised naming its repository."""
     workers = max(1, min(max_workers or settings.github.concurrency, len(settings.github.repositories)))
     budget, stop, local = rate_budget(workers), threading.Event(), threading.local()
-    repos = github_repositories(settings, as_of, home, endpoint, budget=budget)
+    repos = github_repositories(settings, as_of, home, endpoint, budget=budget, full=full)
     state = None if full else read_state(home, warehouse_path(home))
     clients: list[Any] = []
     errors: list[tuple[str, BaseException]] = []  # in the order they happened

@@ -15,6 +15,7 @@ deployments listings through REST (``ingest.github.client``), revalidated with E
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,7 +23,7 @@ from typing import Any
 from github import Github
 
 from ccwatch.common.endpoints import Endpoint
-from ccwatch.common.times import iso_z, parse_ts
+from ccwatch.common.times import iso_z, parse_ts, parse_ts_or_none
 from ccwatch.ingest.errors import SourceError
 from ccwatch.ingest.github import graphql as gql
 from ccwatch.ingest.github.activity import boundary, fetch_activity, state_at
@@ -40,25 +41,28 @@ from ccwatch.ingest.plan import OVERLAP
 from ccwatch.ingest.records import RawRecord
 from ccwatch.settings import RepoConfig, Settings
 
+log = logging.getLogger(__name__)
+
 # At most this many commits are fetched alone per repository and run to complete the first-parent
 # line by push time; beyond it the fetch fails naming the repository (never a silently shorter line)
 SINGLE_COMMITS_CAP = 300
 
 
 def fetch_github_repo(settings: Settings, endpoint: Endpoint, as_of: datetime, rc: RepoConfig, plan: Any = None,
-                      *, client: Github | None = None, budget: Any = None, count: RawRecord | None = None
-                      ) -> Iterator[RawRecord]:
+                      *, client: Github | None = None, budget: Any = None, count: RawRecord | None = None,
+                      discovered: tuple[list[Any], str] | None = None) -> Iterator[RawRecord]:
     """The raw records of ONE repository (the unit of concurrency and of Airflow's task mapping).
 
     ``client``: a PyGithub client to reuse (not shared between threads); default: one of its own.
     ``budget``: a shared rate-limit budget of concurrent fetches (``ingest/http/ratebudget.py``).
     ``count``: the repository's ``merged_count`` record, already asked org-wide (``counts.py``);
-    None: asked here."""
+    None: asked here.  ``discovered``: (PR nodes, url) of the org-wide search (``discovery.py``)
+    for an incremental plan: its PRs come from there, the pulls list and PR pages are not asked."""
     start = as_of - timedelta(days=settings.lookback_days)
     gh = client or make_client(endpoint)
     try:
         r = RepoClient(gh, endpoint, rc.repo, plan_validators(plan), budget, as_of)
-        yield from _fetch_repo(r, rc, start, as_of, plan, count)
+        yield from _fetch_repo(r, rc, start, as_of, plan, count, discovered)
         yield r.validators_record(as_of)  # last: every request of the fetch has answered
     finally:
         if client is None:
@@ -66,7 +70,8 @@ def fetch_github_repo(settings: Settings, endpoint: Endpoint, as_of: datetime, r
 
 
 def _fetch_repo(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime, plan: Any = None,
-                count: RawRecord | None = None) -> Iterator[RawRecord]:
+                count: RawRecord | None = None, discovered: tuple[list[Any], str] | None = None
+                ) -> Iterator[RawRecord]:
     """One repository.  An incremental ``plan`` (docs/ARCHITECTURE.md, "Incremental ingestion")
     fetches PRs updated, commits made and deployments created since ``plan.since``, plus the
     statuses of ``plan.open_deployments``.  Repository, branch, protection, rules, rulesets,
@@ -78,7 +83,16 @@ def _fetch_repo(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime,
     since = plan.since if incremental else start
     status, data, url, etag = r.get("", conditional=True)
     yield r.record("repo", repo, url, data, status, etag)
-    yield from _pulls(r, rc, start, as_of, since, plan)
+    searched: set[Any] | None = None  # the PR numbers the org-wide search gave (None: not used)
+    searched_merged: list[datetime | None] = []  # their merge times
+    if incremental and discovered is not None:
+        searched = set()
+        for rec in gql.pulls_from_search(r, rc, discovered[0], start, as_of, since, discovered[1], searched):
+            if rec.kind == "gql_pull" and isinstance(rec.payload, dict):
+                searched_merged.append(parse_ts_or_none(rec.payload.get("mergedAt")))
+            yield rec
+    else:
+        yield from _pulls(r, rc, start, as_of, since, plan)
     # (r2) the independent count of the window's merged PRs, for the population reconciliation
     # (asked org-wide in batches before the repositories when the date's counts are staged)
     yield count if count is not None else gql.fetch_merged_count(r, rc, start, as_of)
@@ -116,10 +130,21 @@ def _fetch_repo(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime,
     for sha, payload in singles.items():
         yield r.record("commit", f"{repo}@{sha}", payload.pop("_url"), payload)
     listed = [c for c in chain if c["sha"] not in singles]
-    yield from gql.fetch_commit_pulls(r, rc, listed + relink(plan, listed), since)  # + the overlap's unlinked ones
+    linked: set[int] = set()  # PRs merged into the branch since `since` that the night's history links
+    link_lo, hi = max(parse_ts(iso_z(since)), win), parse_ts(iso_z(as_of))
+    for rec in gql.fetch_commit_pulls(r, rc, listed + relink(plan, listed), since):  # + the overlap's unlinked ones
+        linked |= gql.linked_merged(rec, branch, link_lo, hi)
+        yield rec
     for sha in singles:  # dated before the listing: their PRs through REST (no GraphQL history page reaches them)
         pulls, purl, petag = r.get_all(f"/commits/{sha}/pulls")
-        yield r.record("commit_pulls", f"{repo}@{sha}", purl, pulls, etag=petag)
+        rec = r.record("commit_pulls", f"{repo}@{sha}", purl, pulls, etag=petag)
+        linked |= gql.linked_merged(rec, branch, link_lo, hi)
+        yield rec
+    if searched is not None:
+        merges = merge_events(act_rec, entries, link_lo, hi)
+        known = sum(1 for t in searched_merged if t is not None and link_lo <= t <= hi)
+        yield from search_lag_guard(r, rc, start, as_of, since, searched, linked, (merges, known),
+                                    moved=commits is not None)
 
     # deployments (production and staging) with all their statuses
     # (incremental: created since `since`, merged with the stored list at load, plus the
@@ -141,6 +166,51 @@ def _fetch_repo(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime,
     for env in rc.production_environments:
         status, data, url, etag = r.get(f"/environments/{env}", data_statuses=(404,), conditional=True)
         yield r.record("environment", f"{repo}:{env}", url, data, status, etag)
+
+
+def merge_events(act_rec: RawRecord, entries: list[dict[str, Any]] | None, lo: datetime, hi: datetime) -> int | None:
+    """(issue #15) The PR merges (``pr_merge``, ``merge_queue_merge``) the branch's activity log records
+    in ``[lo, hi]``: 0 when it answered 304 (nothing since the stored log), None when unreadable."""
+    if act_rec.status_code == 304:
+        return 0
+    if entries is None:
+        return None
+    return sum(1 for e in entries if isinstance(e, dict) and e.get("activity_type") in ("pr_merge", "merge_queue_merge")
+               and (at := parse_ts_or_none(e.get("timestamp"))) is not None and lo <= at <= hi)
+
+
+def search_lag_guard(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime, since: datetime,
+                     searched: set[Any], linked: set[int], merges: tuple[int | None, int], *, moved: bool = True
+                     ) -> Iterator[RawRecord]:
+    """(issue #15) The production branch's history is authoritative, the org-wide search only the
+    fast path: GitHub's search index can lag behind a merge.  The search missed a PR when the
+    night's first-parent history links a PR merged into the branch since ``since`` that the search
+    did not give, or when the branch's activity log records more PR merges since then than the
+    search gave PRs merged since then (``merges``: (the log's, the search's); the log's None: the
+    log is unreadable, nothing rules a miss out when the branch ``moved`` since the stored tip; a
+    branch that did not move had no merge since the last run).  The repository's PRs are then asked per
+    repository (``CcwatchMergedPulls``, as without the search; those already staged are left out),
+    so the population equals a full fetch.  A linked PR still missing after that fails the fetch
+    (GitHub contradicts itself; never a population short of a PR the history names)."""
+    missing = sorted(linked - searched)
+    logged, known = merges
+    if missing:
+        why = (f"merged PR(s) {', '.join(f'#{n}' for n in missing)} linked to first-parent commits of "
+               f"{rc.production_branch} are not in the org-wide search's answer")
+    elif logged is None and moved:
+        why = f"the activity log of {rc.production_branch} is unreadable, so a merge the search missed cannot be ruled out"
+    elif logged is not None and logged > known:
+        why = (f"the activity log of {rc.production_branch} records {logged} PR merge(s) since {iso_z(since)}, "
+               f"the org-wide search gave {known}")
+    else:
+        return
+    log.warning("GitHub %s: %s (search index lag?): the repository's PRs are asked per repository", rc.repo, why)
+    yield from gql.fetch_pulls(r, rc, start, as_of, since, searched)
+    still = sorted(set(missing) - searched)
+    if still:
+        raise SourceError(f"GitHub {rc.repo}: merged PR(s) {', '.join(f'#{n}' for n in still)} linked to first-parent "
+                          f"commits of {rc.production_branch} are neither in the org-wide search nor in the "
+                          f"repository's merged PRs updated since {iso_z(since)}: the population cannot be completed")
 
 
 def _pulls(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime, since: datetime | None = None,

@@ -61,10 +61,12 @@ log = logging.getLogger(__name__)
 
 PULLS_OP, HISTORY_OP, DEPLOYMENTS_OP = "CcwatchMergedPulls", "CcwatchBranchHistory", "CcwatchDeploymentStatuses"
 COUNT_OP, COUNTS_OP = "CcwatchMergedCount", "CcwatchMergedCounts"
+SEARCH_OP = "CcwatchMergedPullsSearch"
 
 # fine-grained permission each document needs (classic tokens: the 'repo' scope)
 _NEEDS = {PULLS_OP: "Pull requests: read", HISTORY_OP: "Contents: read", DEPLOYMENTS_OP: "Deployments: read",
-          COUNT_OP: "Pull requests: read", COUNTS_OP: "Pull requests: read"}
+          COUNT_OP: "Pull requests: read", COUNTS_OP: "Pull requests: read",
+          SEARCH_OP: "Pull requests: read"}
 
 
 class GraphQL:
@@ -153,7 +155,7 @@ class GraphQL:
                            f"retry budget ({rate_limit_text(headers)}): {msg or 'no message'}")
 
 
-def _next_cursor(g: GraphQL, op: str, info: Any, seen: set[str]) -> str | None:
+def next_cursor(g: GraphQL, op: str, info: Any, seen: set[str]) -> str | None:
     """The ``endCursor`` to continue with, None when the connection is complete."""
     if not isinstance(info, dict) or not info.get("hasNextPage"):
         return None
@@ -166,17 +168,18 @@ def _next_cursor(g: GraphQL, op: str, info: Any, seen: set[str]) -> str | None:
 
 
 # ------------------------------------------------------------------------------------------ PRs
-def fetch_pulls(r: Any, rc: Any, start: datetime, as_of: datetime, since: datetime | None = None
-                ) -> Iterator[RawRecord]:
+def fetch_pulls(r: Any, rc: Any, start: datetime, as_of: datetime, since: datetime | None = None,
+                seen: set[Any] | None = None) -> Iterator[RawRecord]:
     """PRs merged into the production branch in ``[start, as_of]`` and updated since ``since``
-    (default ``start``): one ``gql_pull`` each, plus REST records for their overflowing pieces."""
+    (default ``start``): one ``gql_pull`` each, plus REST records for their overflowing pieces.
+    ``seen``: numbers already staged (left out; the kept ones are added to it)."""
     g = GraphQL(r)
     owner, name = rc.repo.split("/", 1)
     lo, hi = parse_ts(iso_z(start)), parse_ts(iso_z(as_of))
     upd_lo = parse_ts(iso_z(since or start))
     after: str | None = None
     cursors: set[str] = set()
-    seen: set[int] = set()
+    seen = set() if seen is None else seen
     rest = 0
     while True:
         data = g.query(PULLS_OP, {"owner": owner, "name": name, "base": rc.production_branch,
@@ -186,29 +189,75 @@ def fetch_pulls(r: Any, rc: Any, start: datetime, as_of: datetime, since: dateti
             raise SourceError(f"GitHub {rc.repo}: POST {g.shown} ({PULLS_OP}): no repository.pullRequests "
                               f"in the answer")
         nodes = [n for n in conn.get("nodes") or [] if isinstance(n, dict)]
-        for node in nodes:
-            merged = parse_ts(node.get("mergedAt"))
-            n = node.get("number")
-            # states: [MERGED]: a MERGED node without mergedAt is a merged PR whose merge time is
-            # unknown: staged all the same so the load fails naming it (never silently left out)
-            unmerged = merged is None and node.get("state", "MERGED") != "MERGED"
-            if (unmerged or (merged is not None and not (lo <= merged <= hi)) or n in seen
-                    or is_before(node.get("updatedAt"), upd_lo)):
-                continue
-            seen.add(n)
-            yield r.record("gql_pull", f"{rc.repo}#{n}", g.record_url(PULLS_OP), node)
-            if merged is None:  # the load refuses this node whatever REST would add
-                continue
-            for rec in _pull_rest(r, rc.repo, node):
-                rest += 1
-                yield rec
+        for rec in keep_pulls(r, rc.repo, nodes, lo, hi, upd_lo, seen, g.record_url(PULLS_OP)):
+            rest += rec.kind != "gql_pull"
+            yield rec
         if sorted_past(nodes, "updatedAt", upd_lo):  # newest first and already older than `since`
             break
-        after = _next_cursor(g, PULLS_OP, conn.get("pageInfo"), cursors)
+        after = next_cursor(g, PULLS_OP, conn.get("pageInfo"), cursors)
         if after is None:
             break
     log.info("GitHub %s: %d merged PR(s) in %d GraphQL request(s), %d REST fallback record(s)",
              rc.repo, len(seen), g.requests, rest)
+
+
+def keep_pulls(r: Any, repo: str, nodes: list[dict[str, Any]], lo: datetime, hi: datetime, upd_lo: datetime,
+               seen: set[Any], url: str) -> Iterator[RawRecord]:
+    """``gql_pull`` records of the PullRequest ``nodes`` merged in ``[lo, hi]`` and updated since
+    ``upd_lo`` not ``seen`` yet (added to it), each followed by REST records of its overflowing
+    pieces.  ``nodes``: a ``CcwatchMergedPulls`` page or (issue #15) the repository's PRs of the
+    org-wide search, already of its production branch."""
+    for node in nodes:
+        merged = parse_ts(node.get("mergedAt"))
+        n = node.get("number")
+        # states: [MERGED]: a MERGED node without mergedAt is a merged PR whose merge time is
+        # unknown: staged all the same so the load fails naming it (never silently left out)
+        unmerged = merged is None and node.get("state", "MERGED") != "MERGED"
+        if (unmerged or (merged is not None and not (lo <= merged <= hi)) or n in seen
+                or is_before(node.get("updatedAt"), upd_lo)):
+            continue
+        seen.add(n)
+        yield r.record("gql_pull", f"{repo}#{n}", url, node)
+        if merged is None:  # the load refuses this node whatever REST would add
+            continue
+        yield from _pull_rest(r, repo, node)
+
+
+def pulls_from_search(r: Any, rc: Any, nodes: list[Any], start: datetime, as_of: datetime, since: datetime,
+                      url: str, seen: set[Any] | None = None) -> Iterator[RawRecord]:
+    """(issue #15) The repository's PRs from the org-wide search (``discovery.py``): those of its
+    production branch, as :func:`fetch_pulls` keeps them from its own pages (their numbers are
+    added to ``seen``)."""
+    lo, hi = parse_ts(iso_z(start)), parse_ts(iso_z(as_of))
+    mine = [n for n in nodes if isinstance(n, dict) and n.get("baseRefName") == rc.production_branch]
+    # newest update first, as CcwatchMergedPulls pages them (the staging order of the records)
+    mine.sort(key=lambda n: (parse_ts(n.get("updatedAt")) or lo, n.get("number") or 0), reverse=True)
+    seen = set() if seen is None else seen
+    rest = 0
+    for rec in keep_pulls(r, rc.repo, mine, lo, hi, parse_ts(iso_z(since)), seen, url):
+        rest += rec.kind != "gql_pull"
+        yield rec
+    log.info("GitHub %s: %d merged PR(s) from the org-wide search, %d REST fallback record(s)", rc.repo, len(seen), rest)
+
+
+def linked_merged(rec: RawRecord, branch: str, lo: datetime, hi: datetime) -> set[int]:
+    """(issue #15) The numbers of the PRs a ``gql_commit_pulls`` / ``commit_pulls`` record links to
+    its first-parent commit that were merged into ``branch`` in ``[lo, hi]``."""
+    if rec.kind == "gql_commit_pulls":
+        conn = rec.payload.get("associatedPullRequests") if isinstance(rec.payload, dict) else None
+        prs = [(p.get("number"), p.get("baseRefName"), p.get("mergedAt"))
+               for p in ((conn or {}).get("nodes") or []) if isinstance(p, dict)]
+    elif rec.kind == "commit_pulls":
+        prs = [(p.get("number"), (p.get("base") or {}).get("ref"), p.get("merged_at"))
+               for p in rec.payload or [] if isinstance(p, dict)]
+    else:
+        return set()
+    out = set()
+    for number, base, merged in prs:
+        at = parse_ts_or_none(merged) if isinstance(merged, str) else None
+        if isinstance(number, int) and base == branch and at is not None and lo <= at <= hi:
+            out.add(number)
+    return out
 
 
 def _pull_rest(r: Any, repo: str, node: dict[str, Any]) -> Iterator[RawRecord]:
@@ -284,7 +333,7 @@ def fetch_commit_pulls(r: Any, rc: Any, first_parent: list[dict[str, Any]], sinc
         for node in history.get("nodes") or []:
             if isinstance(node, dict) and node.get("oid") in wanted:
                 found.setdefault(node["oid"], node)
-        after = _next_cursor(g, HISTORY_OP, history.get("pageInfo"), cursors)
+        after = next_cursor(g, HISTORY_OP, history.get("pageInfo"), cursors)
         if after is None:
             break
     rest = 0

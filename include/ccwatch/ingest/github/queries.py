@@ -62,15 +62,8 @@ RATE_LIMIT = "rateLimit { cost limit remaining used resetAt }"
 # an actor: its type and login always, its node id (every Actor is a Node); never databaseId (Int)
 ACTOR = "__typename login ... on Node { id }"
 
-MERGED_PULLS = """
-query CcwatchMergedPulls($owner: String!, $name: String!, $base: String!, $first: Int!, $after: String) {
-  %(rate)s
-  repository(owner: $owner, name: $name) {
-    pullRequests(baseRefName: $base, states: [MERGED], orderBy: {field: UPDATED_AT, direction: DESC},
-                 first: $first, after: $after) {
-      pageInfo { hasNextPage endCursor }
-      nodes {
-        id fullDatabaseId number title url state createdAt updatedAt mergedAt closedAt
+# The fields of one merged PR, the same in the per-repository page and the org-wide search (issue #15)
+PULL_FIELDS = """        id fullDatabaseId number title url state createdAt updatedAt mergedAt closedAt
         baseRefName headRefName headRefOid
         author { %(actor)s }
         mergedBy { %(actor)s }
@@ -105,12 +98,44 @@ query CcwatchMergedPulls($owner: String!, $name: String!, $base: String!, $first
             }
           }
         }
+      """ % {"actor": ACTOR, "labels": LABELS_PAGE, "reviews": REVIEWS_PAGE,
+                          "queue": QUEUE_EVENTS, "suites": SUITES_PAGE, "runs": RUNS_PAGE}
+
+MERGED_PULLS = """
+query CcwatchMergedPulls($owner: String!, $name: String!, $base: String!, $first: Int!, $after: String) {
+  %(rate)s
+  repository(owner: $owner, name: $name) {
+    pullRequests(baseRefName: $base, states: [MERGED], orderBy: {field: UPDATED_AT, direction: DESC},
+                 first: $first, after: $after) {
+      pageInfo { hasNextPage endCursor }
+      nodes {
+%(pull)s
       }
     }
   }
 }
-""" % {"rate": RATE_LIMIT, "actor": ACTOR, "labels": LABELS_PAGE, "reviews": REVIEWS_PAGE,
-       "queue": QUEUE_EVENTS, "suites": SUITES_PAGE, "runs": RUNS_PAGE}
+""" % {"rate": RATE_LIMIT, "pull": PULL_FIELDS}
+
+# (issue #15) The night's merged PRs of one owner across its repositories: GitHub search, q =
+# pulls_search_query(...), e.g. "org:acme is:pr is:merged updated:>=2026-11-23T00:00:00+00:00
+# merged:2026-08-27T00:00:00+00:00..2026-11-25T00:00:00+00:00 sort:updated-desc".  The same PR fields
+# as CcwatchMergedPulls (the raw gql_pull node is the same), the same cost: 5 points per 50 PRs.
+# Search answers at most SEARCH_CAP results whatever issueCount says (ingest/github/discovery.py).
+SEARCH_CAP = 1000
+PULLS_SEARCH = """
+query CcwatchMergedPullsSearch($q: String!, $first: Int!, $after: String) {
+  %(rate)s
+  search(type: ISSUE, query: $q, first: $first, after: $after) {
+    issueCount
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      ... on PullRequest {
+%(pull)s
+      }
+    }
+  }
+}
+""" % {"rate": RATE_LIMIT, "pull": PULL_FIELDS}
 
 BRANCH_HISTORY = """
 query CcwatchBranchHistory($owner: String!, $name: String!, $qualifiedName: String!, $since: GitTimestamp,
@@ -182,7 +207,8 @@ def merged_counts_document(n: int) -> str:
 
 
 OPERATIONS = {"CcwatchMergedPulls": MERGED_PULLS, "CcwatchBranchHistory": BRANCH_HISTORY,
-              "CcwatchDeploymentStatuses": DEPLOYMENT_STATUSES, "CcwatchMergedCount": MERGED_COUNT}
+              "CcwatchDeploymentStatuses": DEPLOYMENT_STATUSES, "CcwatchMergedCount": MERGED_COUNT,
+              "CcwatchMergedPullsSearch": PULLS_SEARCH}
 
 
 def search_time(t) -> str:
@@ -197,3 +223,10 @@ def merged_count_query(repo: str, base: str, merged_from: str, merged_to: str) -
     """The ``CcwatchMergedCount`` search string: PRs of ``repo`` merged into ``base`` between two
     dates or ISO-8601 times (GitHub's ``merged:FROM..TO`` qualifier, both ends inclusive)."""
     return f"repo:{repo} is:pr is:merged base:{base} merged:{merged_from}..{merged_to}"
+
+
+def pulls_search_query(owner: str, updated_from: str, merged_from: str, merged_to: str) -> str:
+    """The ``CcwatchMergedPullsSearch`` search string: ``owner``'s PRs merged between two times and
+    updated since one (GitHub's ``org:``, ``is:``, ``updated:>=``, ``merged:FROM..TO`` and
+    ``sort:updated-desc`` qualifiers; times as ``search_time``)."""
+    return f"org:{owner} is:pr is:merged updated:>={updated_from} merged:{merged_from}..{merged_to} sort:updated-desc"

@@ -15,7 +15,8 @@ OPS = sorted(Q.OPERATIONS)
 
 
 def test_the_operations_and_their_names():
-    assert OPS == ["CcwatchBranchHistory", "CcwatchDeploymentStatuses", "CcwatchMergedCount", "CcwatchMergedPulls"]
+    assert OPS == ["CcwatchBranchHistory", "CcwatchDeploymentStatuses", "CcwatchMergedCount", "CcwatchMergedPulls",
+                   "CcwatchMergedPullsSearch"]
     for name, text in Q.OPERATIONS.items():
         (op,) = parse(text).definitions
         assert (op.operation.value, op.name.value) == ("query", name)
