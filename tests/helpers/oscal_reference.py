@@ -28,6 +28,8 @@ from ccwatch.publish.oscal import (
     PROP_NS,
     oscal_uuid,
     plan_resource,
+    result_remarks,
+    results_resource,
     reviewed_controls_description,
 )
 from ccwatch.settings import Settings
@@ -50,7 +52,8 @@ def _folder_of(change_id: str, folders: dict[str, str] | None) -> str:
 
 
 def build_assessment_results(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime,
-                             folders: dict[str, str] | None = None, policy_sha256: str | None = None):
+                             folders: dict[str, str] | None = None, policy_sha256: str | None = None,
+                             results_sha256: str | None = None):
     """The assessment results of the evidence date of ``as_of`` as a trestle ``AssessmentResults``.
 
     ``folders`` maps change_id -> folder name under ``changes/`` (as written by the evidence
@@ -117,6 +120,8 @@ def build_assessment_results(con: duckdb.DuckDBPyConnection, settings: Settings,
         name = control_name(control)
         obs_uuid = oscal_uuid("observation", stamp, cid, control)
         detail = _line(r.get("detail"), f"{control} {status}")
+        if status == "pass":  # every result is a row of control_results.csv; pass results are not observations
+            continue
         observations.append(common.Observation(
             uuid=obs_uuid,
             title=_line(f"{control} {name}: {cid} {status}", control),
@@ -163,13 +168,17 @@ def build_assessment_results(con: duckdb.DuckDBPyConnection, settings: Settings,
                 include_controls=[common.SelectControlById(control_id=c) for c in controls])]),
         observations=observations or None,
         findings=findings or None,
+        remarks=result_remarks(counts),
     )
-    spec = plan_resource(policy_sha256)
-    plan_link = spec["rlinks"][0]
-    plan = common.Resource(uuid=spec["uuid"], title=spec["title"], description=spec["description"], rlinks=[
-        common.Rlink(href=plan_link["href"], media_type=plan_link["media-type"],
-                     hashes=[common.Hash(algorithm=h["algorithm"], value=h["value"]) for h in plan_link.get("hashes", [])]
-                     or None)])
+    def file_resource(spec: dict) -> common.Resource:
+        rlink = spec["rlinks"][0]
+        return common.Resource(uuid=spec["uuid"], title=spec["title"], description=spec["description"], rlinks=[
+            common.Rlink(href=rlink["href"], media_type=rlink["media-type"],
+                         hashes=[common.Hash(algorithm=h["algorithm"], value=h["value"]) for h in rlink.get("hashes", [])]
+                         or None)])
+
+    plan = file_resource(plan_resource(policy_sha256))
+    listed = file_resource(results_resource(results_sha256))
     meta_props = [prop("tool", f"ccwatch {__version__}")]
     if settings.sha256:
         meta_props.append(prop("config-sha256", settings.sha256))
@@ -184,7 +193,7 @@ def build_assessment_results(con: duckdb.DuckDBPyConnection, settings: Settings,
         ),
         import_ap=ImportAp(href=f"#{plan.uuid}", remarks=PLAN_REMARKS),
         results=[result],
-        back_matter=common.BackMatter(resources=[plan, *resources.values()]),
+        back_matter=common.BackMatter(resources=[plan, listed, *resources.values()]),
     )
 
 

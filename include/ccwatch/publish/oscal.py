@@ -1,11 +1,15 @@
 """The run's results as an OSCAL assessment-results document (NIST OSCAL 1.2, compliance-trestle models).
 
-One ``result`` per run. Every control result of the evidence date (change x control, any status)
-is one ``observation``: its subject is the change (a back-matter resource, the repository for
-CC8.1-11/12) with props ``repo``, ``control-id`` and ``status``; its relevant evidence is the
-change's folder in the evidence archive and its pull request / commit / repository page and
-ticket. Every ``fail`` is also one ``finding`` whose target is the control id, state
-``not-satisfied``, related to its observation.
+One ``result`` per run. Every control result of the evidence date whose status is not ``pass``
+(``fail``, ``pending``, ``not_applicable``) is one ``observation``: its subject is the change (a
+back-matter resource, the repository for CC8.1-11/12) with props ``repo``, ``control-id`` and
+``status``; its relevant evidence is the change's folder in the evidence archive and its pull
+request / commit / repository page and ticket. Every ``fail`` is also one ``finding`` whose target
+is the control id, state ``not-satisfied``, related to its observation.  The ``pass`` results
+(~86% of the benchmark window's results, and most of the document's bytes when each was one) are
+counted in the result's props (``count-pass``) and listed with every other result in
+``control_results.csv``, a back-matter resource with its SHA-256 that the result's ``remarks``
+names (docs/OUTPUTS.md, "The OSCAL document": why).
 
 The document is a pure function of the warehouse and the as-of time: UUIDs are uuid5 of a fixed
 namespace and (kind, as-of, change, control).  Its times say when the data was collected, not the
@@ -96,6 +100,32 @@ def plan_resource(policy_sha256: str | None) -> dict:
             "rlinks": [rlink]}
 
 
+RESULTS_FILE = "control_results.csv"
+#: the statuses whose results are observations (every result is a row of RESULTS_FILE)
+OBSERVED = frozenset(s for s in STATUSES if s != "pass")
+
+
+def results_resource(results_sha256: str | None) -> dict:
+    """The back-matter resource standing for control_results.csv (and its SHA-256 when known): every
+    result of the date, the pass results included (they are not observations)."""
+    rlink: dict[str, Any] = {"href": RESULTS_FILE, "media-type": "text/csv"}
+    if results_sha256:
+        rlink["hashes"] = [{"algorithm": "SHA-256", "value": results_sha256}]
+    return {"uuid": oscal_uuid("results-file", RESULTS_FILE), "title": "Every control result: control_results.csv",
+            "description": ("Every control result of the evidence date, one row per change and control (as_of, "
+                            "change_id, repo, control_id, status, detail), the pass results included."),
+            "rlinks": [rlink]}
+
+
+def result_remarks(counts: dict[str, int]) -> str:
+    """The result's ``remarks``: which results are observations and where the others are."""
+    observed = sum(n for s, n in counts.items() if s in OBSERVED)
+    return (f"Observations are the {observed} results whose status is not pass (fail, pending, not_applicable); "
+            f"the {counts.get('pass', 0)} pass results are counted in the props (count-pass) and listed, with every "
+            f"other result and its detail, in {RESULTS_FILE} (back-matter resource "
+            f"{oscal_uuid('results-file', RESULTS_FILE)}, with its SHA-256 inside an evidence folder).")
+
+
 def reviewed_controls_description() -> str:
     """What the control ids of the document are (reviewed-controls ``description``)."""
     names = "; ".join(f"{c} {n}" for c, n in sorted(CONTROL_NAMES.items(), key=lambda kv: control_sort_key(kv[0])))
@@ -130,10 +160,12 @@ def _fragment(value: Any, pad: int):
 
 def stream_assessment_results(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime,
                               folders: dict[str, str] | None, write, *, rows: list[dict] | None = None,
-                              chunk: int = 5000, policy_sha256: str | None = None) -> None:
+                              chunk: int = 5000, policy_sha256: str | None = None,
+                              results_sha256: str | None = None) -> None:
     """Write the assessment-results document of the evidence date through ``write(bytes)``, built as
     plain dicts and serialized by orjson ``chunk`` observations at a time: no pydantic object per
-    result.  ``rows``: ``results.results`` if already read; ``policy_sha256``: POLICY.md's digest."""
+    result.  ``rows``: ``results.results`` if already read; ``policy_sha256`` / ``results_sha256``: the digests
+    of POLICY.md and control_results.csv."""
     import orjson
     from trestle.core.base_model import robust_datetime_serialization
     from trestle.oscal import OSCAL_VERSION
@@ -216,10 +248,11 @@ def stream_assessment_results(con: duckdb.DuckDBPyConnection, settings: Settings
                               "props": [prop("framework", FRAMEWORK), prop("criterion", CRITERION)],
                               "control-selections": [{"include-controls": [{"control-id": c} for c in controls]}]},
     }
-    if rows:
+    if any(r["status"] in OBSERVED for r in rows):
         result["observations"] = [marks["observations"]]
     if fails:
         result["findings"] = [marks["findings"]]
+    result["remarks"] = result_remarks(counts)
     meta_props = [prop("tool", f"ccwatch {__version__}")]
     if settings.sha256:
         meta_props.append(prop("config-sha256", settings.sha256))
@@ -275,6 +308,8 @@ def stream_assessment_results(con: duckdb.DuckDBPyConnection, settings: Settings
     def observations():
         for r in rows:
             cid, control, status = r["change_id"], r["control_id"], r["status"]
+            if status not in OBSERVED:
+                continue
             head, tail, rel, pad = rendered_of(cid)
             repo = r.get("repo") or (changes.get(cid) or {}).get("repo") or cid
             yield {"uuid": oscal_uuid("observation", stamp, cid, control),
@@ -301,6 +336,7 @@ def stream_assessment_results(con: duckdb.DuckDBPyConnection, settings: Settings
 
     def resources():
         yield plan_resource(policy_sha256)
+        yield results_resource(results_sha256)
         for cid in cids:
             yield subject_of(cid)[0]
 
@@ -330,7 +366,8 @@ def stream_assessment_results(con: duckdb.DuckDBPyConnection, settings: Settings
 
 def write_assessment_results(path: str | os.PathLike, con: duckdb.DuckDBPyConnection, settings: Settings,
                              as_of: datetime, folders: dict[str, str] | None = None, *,
-                             rows: list[dict] | None = None, policy_sha256: str | None = None) -> tuple[str, int]:
+                             rows: list[dict] | None = None, policy_sha256: str | None = None,
+                             results_sha256: str | None = None) -> tuple[str, int]:
     """:func:`stream_assessment_results` into ``path``; returns (sha256 hex, size) of the bytes written."""
     h = hashlib.sha256()
     size = 0
@@ -340,5 +377,6 @@ def write_assessment_results(path: str | os.PathLike, con: duckdb.DuckDBPyConnec
             h.update(data)
             size += len(data)
             fh.write(data)
-        stream_assessment_results(con, settings, as_of, folders, write, rows=rows, policy_sha256=policy_sha256)
+        stream_assessment_results(con, settings, as_of, folders, write, rows=rows, policy_sha256=policy_sha256,
+                                  results_sha256=results_sha256)
     return h.hexdigest(), size

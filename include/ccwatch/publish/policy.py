@@ -213,7 +213,9 @@ changes/<folder>/     the evidence of one change:
                       owner/repo@<sha> -> owner__repo__push-<sha>.
 gx_validation.json    the Great Expectations validation results of the run
 oscal-assessment-results.json   the same results as an OSCAL 1.2 assessment-results document:
-                      one observation per control result, one finding per failure
+                      one observation per control result that is not a pass (fail,
+                      pending, not_applicable; every result is in control_results.csv),
+                      one finding per failure
 report.html           the human-readable report (self-contained; open in any browser)
 POLICY.md             the change-management control statement in force (from the config)
 README.txt            this file

@@ -1,5 +1,6 @@
-"""OSCAL assessment-results export: valid trestle model, one observation per result, one finding
-per failure, deterministic bytes, no credentials, wired into the evidence folder."""
+"""OSCAL assessment-results export: valid trestle model, one observation per result that is not a
+pass (every result in control_results.csv), one finding per failure, deterministic bytes, no
+credentials, wired into the evidence folder."""
 
 from __future__ import annotations
 
@@ -65,7 +66,8 @@ def test_passes_every_trestle_validator(built):
     doc = _doc(model)
     subjects = {s["subject-uuid"] for o in doc["results"][0]["observations"] for s in o["subjects"]}
     plan = doc["import-ap"]["href"][1:]
-    assert subjects | {plan} == {r["uuid"] for r in doc["back-matter"]["resources"]} and len(subjects) == 5
+    listed = oscal.results_resource(None)["uuid"]
+    assert subjects | {plan, listed} == {r["uuid"] for r in doc["back-matter"]["resources"]} and len(subjects) == 5
     uuids = [v for k, v in _walk(doc) if k == "uuid"]
     assert len(uuids) == len(set(uuids))
 
@@ -130,12 +132,12 @@ def test_reviewed_controls_say_what_the_control_ids_are():
     assert _props(reviewed)["criterion"] == "CC8.1"
 
 
-def test_one_observation_per_result_with_subject_props(built):
+def test_one_observation_per_result_but_pass_with_subject_props(built):
     con, model = built
-    rows = results.results(con, D.AS_OF)
+    rows = [r for r in results.results(con, D.AS_OF) if r["status"] != "pass"]
     (res,) = _doc(model)["results"]
     obs = res["observations"]
-    assert len(obs) == len(rows) == 37
+    assert len(obs) == len(rows) == 18
     resources = {r["uuid"]: r for r in _doc(model)["back-matter"]["resources"]}
     seen = {}
     for o in obs:
@@ -147,6 +149,26 @@ def test_one_observation_per_result_with_subject_props(built):
         assert resources[subject["subject-uuid"]]["title"] == subject["title"]  # subject resolves
         assert o["uuid"] == oscal.oscal_uuid("observation", "2026-11-25T00:00:00Z", *key)
     assert seen == {(r["change_id"], r["control_id"]): (r["status"], r["repo"], r["detail"]) for r in rows}
+
+
+def test_pass_results_are_counted_and_pointed_at_not_observed(built):
+    """The pass results are no observations: the result counts them and its remarks name
+    control_results.csv, a back-matter resource carrying the file's SHA-256 inside an evidence folder."""
+    con, model = built
+    rows = results.results(con, D.AS_OF)
+    passes = sum(r["status"] == "pass" for r in rows)
+    (res,) = _doc(model)["results"]
+    assert passes == 19 and _props(res)["count-pass"] == "19"
+    assert all(_props(o["subjects"][0])["status"] != "pass" for o in res["observations"])
+    listed = oscal.results_resource(None)
+    assert res["remarks"] == oscal.result_remarks({"pass": 19, "fail": 5, "pending": 3, "not_applicable": 10})
+    assert "18 results whose status is not pass" in res["remarks"] and listed["uuid"] in res["remarks"]
+    (resource,) = [r for r in _doc(model)["back-matter"]["resources"] if r["uuid"] == listed["uuid"]]
+    assert resource["rlinks"] == [{"href": "control_results.csv", "media-type": "text/csv"}]
+    digest = "ab" * 32
+    with_hash = _doc(reference.build_assessment_results(con, D.settings(), D.AS_OF, results_sha256=digest))
+    (resource,) = [r for r in with_hash["back-matter"]["resources"] if r["uuid"] == listed["uuid"]]
+    assert resource["rlinks"][0]["hashes"] == [{"algorithm": "SHA-256", "value": digest}]
 
 
 def test_relevant_evidence_points_at_folder_and_pages(built):
@@ -231,7 +253,8 @@ def test_a_day_without_results_is_still_a_valid_document():
     model = reference.build_assessment_results(con, D.settings(), D.AS_OF)
     doc = _doc(model)
     assert "observations" not in doc["results"][0] and "findings" not in doc["results"][0]
-    assert [r["uuid"] for r in doc["back-matter"]["resources"]] == [doc["import-ap"]["href"][1:]]
+    assert [r["uuid"] for r in doc["back-matter"]["resources"]] == [doc["import-ap"]["href"][1:],
+                                                                   oscal.results_resource(None)["uuid"]]
     AssessmentResults.model_validate(doc)
 
 
@@ -239,7 +262,7 @@ def test_no_fail_means_no_findings():
     con = D.build()
     con.execute("UPDATE control_results SET status = 'pass' WHERE status = 'fail'")
     (res,) = _doc(reference.build_assessment_results(con, replace(D.settings(), sha256=""), D.AS_OF))["results"]
-    assert "findings" not in res and len(res["observations"]) == 37
+    assert "findings" not in res and len(res["observations"]) == 13  # the pending and not_applicable results
 
 
 def test_in_evidence_folder_manifest_and_archive(tmp_path):
@@ -248,8 +271,9 @@ def test_in_evidence_folder_manifest_and_archive(tmp_path):
                         {"github": "https://api.github.com"}, generated_at="2026-11-25T02:00:00.000000Z")
     path = ev.directory / oscal.FILE_NAME
     policy_sha = hashlib.sha256((ev.directory / "POLICY.md").read_bytes()).hexdigest()
+    results_sha = hashlib.sha256((ev.directory / "control_results.csv").read_bytes()).hexdigest()
     assert path.read_bytes() == reference.oscal_bytes(reference.build_assessment_results(
-        con, D.settings(), D.AS_OF, policy_sha256=policy_sha))
+        con, D.settings(), D.AS_OF, policy_sha256=policy_sha, results_sha256=results_sha))
     manifest = json.loads((ev.directory / "manifest.json").read_text())
     assert oscal.FILE_NAME in {f["path"] for f in manifest["files"]}
     assert manifest["versions"]["compliance-trestle"]

@@ -224,7 +224,8 @@ def write_tree(root: Path, con, settings: Settings, as_of: datetime, gx_results,
     folders = folder_names(list(units))
     tree.top[oscal.FILE_NAME] = oscal.write_assessment_results(root / oscal.FILE_NAME, con, settings, as_of,
                                                                folders, rows=rows,
-                                                               policy_sha256=tree.top["POLICY.md"][0])
+                                                               policy_sha256=tree.top["POLICY.md"][0],
+                                                               results_sha256=tree.top["control_results.csv"][0])
     _write_exceptions(root, con, as_of, tree)
     _write_completeness(root, con, settings, as_of, tree)
     by_change: dict[str, list[dict]] = {}

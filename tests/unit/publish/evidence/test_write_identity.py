@@ -2,7 +2,11 @@
 
 The golden digests in ``golden_write_identity.json`` were produced by main's code at 92c2b0e (before
 any change of branch ``scale-evidence-fast``) with ``python tests/unit/publish/evidence/test_write_identity.py``
-run against that checkout; they cover every file of the dated folder (a digest of the sorted
+run against that checkout, and regenerated on branch ``scale-evidence-members`` for two intended
+format changes: the OSCAL document's observations are only the results that are not a pass (moved
+``oscal-assessment-results.json``, README.txt's line saying so, SHA256SUMS, manifest.json and the
+archive; every other file kept its bytes), then gzip level 3 instead of 6 (moved the archives only).  They cover every file of the
+dated folder (a digest of the sorted
 ``sha256  path`` listing, and each top-level file apart) and the archive's own SHA-256.  Any byte
 that moves fails this test.  Worlds: the outputs world (hostile titles, details and a token in an
 endpoint; with and without an exceptions register) and a small synthetic window of
