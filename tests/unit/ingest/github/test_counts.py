@@ -12,6 +12,8 @@ from ccwatch.ingest.errors import SourceError
 from ccwatch.ingest.github import counts as C
 from ccwatch.settings import RepoConfig
 
+from tests.helpers.graphql_client import CannedClient
+
 AS_OF = parse_as_of("2026-11-25")
 START = AS_OF - timedelta(days=90)
 RC = RepoConfig(repo="acme/api", production_branch="main", production_environments=("production",))
@@ -65,24 +67,6 @@ def test_no_file_an_unreadable_file_or_another_branch_asks_alone(tmp_path):
     assert C.staged_count(tmp_path, AS_OF, RC, START) is None
 
 
-class _Requester:
-    """PyGithub's requester as GraphQL uses it: one canned answer per POST, the documents kept."""
-
-    graphql_url = "https://api.github.com/graphql"
-
-    def __init__(self, answers):
-        self.answers, self.sent = list(answers), []
-
-    def requestJson(self, verb, url, input=None, **_):  # noqa: N802 (PyGithub's name)
-        self.sent.append(input)
-        return 200, {}, json.dumps(self.answers.pop(0))
-
-
-class _Client:
-    def __init__(self, answers):
-        self.requester = _Requester(answers)
-
-
 def repos(n: int) -> list[RepoConfig]:
     return [RepoConfig(repo=f"acme/r{i:03}", production_branch="main", production_environments=("production",)) for i in range(n)]
 
@@ -91,7 +75,7 @@ def test_fetch_counts_asks_fifty_repositories_a_request():
     from ccwatch.ingest.github.queries import COUNTS_BATCH
 
     rcs = repos(COUNTS_BATCH + 3)
-    client = _Client([{"data": {f"c{i}": {"issueCount": i} for i in range(COUNTS_BATCH)}},
+    client = CannedClient([{"data": {f"c{i}": {"issueCount": i} for i in range(COUNTS_BATCH)}},
                       {"data": {f"c{i}": {"issueCount": 100 + i} for i in range(3)}}])
     out = C.fetch_counts(Endpoint("https://api.github.com", token="t"), rcs, START, AS_OF, client=client)
     sent = client.requester.sent
@@ -111,5 +95,5 @@ def test_fetch_counts_asks_fifty_repositories_a_request():
 ])
 def test_a_batch_with_an_error_or_a_missing_count_fails_naming_it(answer, said):
     with pytest.raises(SourceError, match=said) as err:
-        C.fetch_counts(Endpoint("https://api.github.com", token="t"), repos(2), START, AS_OF, client=_Client([answer]))
+        C.fetch_counts(Endpoint("https://api.github.com", token="t"), repos(2), START, AS_OF, client=CannedClient([answer]))
     assert "CcwatchMergedCounts" in str(err.value)

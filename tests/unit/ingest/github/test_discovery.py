@@ -11,6 +11,8 @@ from ccwatch.ingest.errors import SourceError
 from ccwatch.ingest.github import discovery as D
 from ccwatch.ingest.github.queries import SEARCH_CAP
 
+from tests.helpers.graphql_client import CannedClient
+
 AS_OF = parse_as_of("2026-11-25")
 START = AS_OF - timedelta(days=90)
 SINCE = AS_OF - timedelta(days=2)
@@ -33,22 +35,6 @@ def test_a_node_names_its_repository_by_its_url(node, repo):
     assert D.node_repo(node) == repo
 
 
-class _Requester:
-    graphql_url = "https://api.github.com/graphql"
-
-    def __init__(self, answers):
-        self.answers, self.sent = list(answers), []
-
-    def requestJson(self, verb, url, input=None, **_):  # noqa: N802 (PyGithub's name)
-        self.sent.append(input)
-        return 200, {}, json.dumps(self.answers.pop(0))
-
-
-class _Client:
-    def __init__(self, answers):
-        self.requester = _Requester(answers)
-
-
 def page(nodes, total, cursor=None):
     return {"data": {"search": {"issueCount": total, "nodes": nodes,
                                 "pageInfo": {"hasNextPage": cursor is not None, "endCursor": cursor}}}}
@@ -56,7 +42,7 @@ def page(nodes, total, cursor=None):
 
 def test_a_complete_search_gives_every_node_page_after_page():
     a, b = [pr("acme/api", i) for i in range(50)], [pr("acme/web", 1)]
-    gh = _Client([page(a, 51, "c1"), page(b, 51)])
+    gh = CannedClient([page(a, 51, "c1"), page(b, 51)])
     q, nodes, url = D.search_owner(gh, "acme", SINCE, START, AS_OF, None)
     assert nodes == a + b and url.endswith("#CcwatchMergedPullsSearch")
     assert q == ("org:acme is:pr is:merged updated:>=2026-11-23T00:00:00+00:00 "
@@ -73,14 +59,14 @@ def test_a_complete_search_gives_every_node_page_after_page():
     [page([pr("acme/api", 1), None], 2)],                             # a null node
 ])
 def test_a_search_that_cannot_be_trusted_complete_gives_no_nodes(answers):
-    _, nodes, _ = D.search_owner(_Client(answers), "acme", SINCE, START, AS_OF, None)
+    _, nodes, _ = D.search_owner(CannedClient(answers), "acme", SINCE, START, AS_OF, None)
     assert nodes is None
 
 
 def test_a_search_error_fails_the_stage():
     answer = {"data": None, "errors": [{"type": "FORBIDDEN", "message": "Resource not accessible by integration"}]}
     with pytest.raises(SourceError, match="acme's merged PRs.*FORBIDDEN"):
-        D.search_owner(_Client([answer]), "acme", SINCE, START, AS_OF, None)
+        D.search_owner(CannedClient([answer]), "acme", SINCE, START, AS_OF, None)
 
 
 def stage(home, **over) -> None:
