@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
 import re
 import shutil
@@ -20,6 +21,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
+
+log = logging.getLogger(__name__)
 
 
 def _alive(pid: int) -> bool:
@@ -90,6 +93,18 @@ def write_bytes_atomic(path: Path, data: bytes) -> Path:
     with atomic_writer(path, "wb") as fh:
         fh.write(data)
     return Path(path)
+
+
+def read_json_optional(path: Path, unreadable: str) -> Any | None:
+    """The JSON document at ``path``; None when there is none, or when it cannot be read or parsed
+    (logged as a warning with ``unreadable``: who reads it and what happens instead)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        log.warning("%s: %s unreadable (%s)", unreadable, path, exc)
+        return None
 
 
 def write_json_atomic(path: Path, data: Any) -> Path:

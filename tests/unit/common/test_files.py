@@ -50,3 +50,15 @@ def test_publish_folder_and_file_never_replace_anything(tmp_path):
         t.write_bytes(content)
         files.publish_file(t, tmp_path, "arch", ".tar.gz")
     assert (tmp_path / "arch.tar.gz").read_bytes() == b"a" and (tmp_path / "arch.1.tar.gz").read_bytes() == b"b"
+
+
+def test_read_json_optional_reads_or_says_why_not(tmp_path, caplog):
+    path = tmp_path / "staged.json"
+    assert files.read_json_optional(path, "GitHub acme/api: the staged counts") is None  # none: nothing logged
+    assert caplog.records == []
+    path.write_text('{"repos": {"acme/api": 3}}', encoding="utf-8")
+    assert files.read_json_optional(path, "GitHub acme/api: the staged counts") == {"repos": {"acme/api": 3}}
+    path.write_text('{"repos": {"acme/', encoding="utf-8")  # a torn write
+    assert files.read_json_optional(path, "GitHub acme/api: the staged counts (asked alone)") is None
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert caplog.records[0].getMessage().startswith(f"GitHub acme/api: the staged counts (asked alone): {path} unreadable")

@@ -21,7 +21,6 @@ of an older config or none at all) asks its own count, as before.
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -30,7 +29,7 @@ from typing import Any
 from github import Github
 
 from ccwatch.common.endpoints import Endpoint
-from ccwatch.common.files import write_json_atomic
+from ccwatch.common.files import read_json_optional, write_json_atomic
 from ccwatch.common.paths import staging_dir
 from ccwatch.common.times import iso_z, utc_now_iso
 from ccwatch.ingest.errors import SourceError
@@ -114,14 +113,7 @@ def stage_counts(settings: Settings, endpoint: Endpoint, as_of: datetime, home: 
 def staged_count(home: Path, as_of: datetime, rc: RepoConfig, start: datetime) -> RawRecord | None:
     """The ``merged_count`` record of ``rc`` from the date's staged counts, or None when there is
     none for exactly the search string its fetch would ask (then it asks its own)."""
-    path = counts_path(home, as_of)
-    try:
-        staged = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        log.warning("GitHub %s: %s unreadable (%s): the count is asked alone", rc.repo, path, exc)
-        return None
+    staged = read_json_optional(counts_path(home, as_of), f"GitHub {rc.repo}: the staged counts (its count is asked alone)")
     entry = (staged.get("repos") or {}).get(rc.repo) if isinstance(staged, dict) else None
     q = count_query(rc, start, as_of)
     if not isinstance(entry, dict) or entry.get("q") != q or not isinstance(entry.get("search"), dict):

@@ -27,7 +27,6 @@ than its own, no file) asks per repository.
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -37,7 +36,7 @@ from urllib.parse import urlsplit
 from github import Github
 
 from ccwatch.common.endpoints import Endpoint
-from ccwatch.common.files import write_json_atomic
+from ccwatch.common.files import read_json_optional, write_json_atomic
 from ccwatch.common.paths import staging_dir
 from ccwatch.common.times import iso_z, parse_ts, utc_now_iso
 from ccwatch.ingest.errors import SourceError
@@ -146,14 +145,7 @@ def staged_pulls(home: Path, as_of: datetime, repo: str, start: datetime, since:
                  ) -> tuple[list[dict[str, Any]], str] | None:
     """(the staged PR nodes of ``repo``, the search's record url) when the date's discovery covered
     it for this window from ``since`` or earlier; None: ask per repository."""
-    path = pulls_path(home, as_of)
-    try:
-        staged = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        log.warning("GitHub %s: %s unreadable (%s): its PRs are asked alone", repo, path, exc)
-        return None
+    staged = read_json_optional(pulls_path(home, as_of), f"GitHub {repo}: the staged search (its PRs are asked alone)")
     if not isinstance(staged, dict) or staged.get("as_of") != iso_z(as_of) or staged.get("window_from") != iso_z(start):
         return None
     lo = parse_ts(staged.get("since")) if isinstance(staged.get("since"), str) else None
