@@ -62,18 +62,24 @@ def _search_bound(text: str, end: bool) -> str:
         raise GraphQLError(f"merged:{text}: not a date or an ISO-8601 time") from None
 
 
-def parse_merged_search(query: str) -> tuple[str, str, str, str]:
-    """(repository, base, from, to) of ``repo:o/r is:pr is:merged base:B merged:FROM..TO`` (any
-    order); anything else is an error without a GitHub ``type`` (a limit of the double, not of
-    GitHub): the double answers no other search."""
+def _search_terms(query: str, allowed: set[str]) -> dict[str, str]:
+    """The qualifiers of a search string (``is:pr`` and ``is:merged`` by their whole word, the
+    others by key), or {} when a word is not one of ``allowed``, repeats, or has no value."""
     terms: dict[str, str] = {}
     for word in query.split():
         key, sep, value = word.partition(":")
         name = word if key == "is" else key
-        if not sep or name not in _SEARCH_TERMS or name in terms or (key != "is" and not value):
-            terms = {}
-            break
+        if not sep or name not in allowed or name in terms or (key != "is" and not value):
+            return {}
         terms[name] = value
+    return terms
+
+
+def parse_merged_search(query: str) -> tuple[str, str, str, str]:
+    """(repository, base, from, to) of ``repo:o/r is:pr is:merged base:B merged:FROM..TO`` (any
+    order); anything else is an error without a GitHub ``type`` (a limit of the double, not of
+    GitHub): the double answers no other search."""
+    terms = _search_terms(query, _SEARCH_TERMS)
     lo, dots, hi = terms.get("merged", "").partition("..")
     if set(terms) != _SEARCH_TERMS or not dots or not lo or not hi:
         raise GraphQLError("The sandbox's GitHub double answers only the search "
@@ -85,14 +91,7 @@ def parse_pulls_search(query: str) -> tuple[str, str, str, str]:
     """(owner, updated from, merged from, merged to) of ``org:O is:pr is:merged updated:>=T
     merged:FROM..TO sort:updated-desc`` (any order); anything else is a GraphQLError (a limit of the
     double: it answers no other search)."""
-    terms: dict[str, str] = {}
-    for word in query.split():
-        key, sep, value = word.partition(":")
-        name = word if key == "is" else key
-        if not sep or name not in _ORG_TERMS or name in terms or (key != "is" and not value):
-            terms = {}
-            break
-        terms[name] = value
+    terms = _search_terms(query, _ORG_TERMS)
     lo, dots, hi = terms.get("merged", "").partition("..")
     upd = terms.get("updated", "")
     if (set(terms) != _ORG_TERMS or not dots or not lo or not hi or not upd.startswith(">=")
