@@ -28,21 +28,21 @@ and CPU seconds are reported apart from the double's (``stage_peak_rss_mib``, ``
 ``meta.json``); ``load`` copies that staging into a fresh home and runs ``load_warehouse`` alone in a
 child process, with the code of ``--code-root`` (default: this checkout; give another worktree to
 measure before and after on the same staging).
+
+The requests are counted by ``scale_requests.py``; the stages run (in process or each in a child
+process) by ``scale_stages.py``; this file holds the modes, the synthetic org and the report.
 """
 
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import logging
 import os
 import platform
-import re
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -53,32 +53,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "include")]
 
 from ccwatch import pipeline as p  # noqa: E402
-from ccwatch.common.endpoints import Endpoint  # noqa: E402
 from ccwatch.common.times import parse_as_of  # noqa: E402
 from ccwatch.sandbox import SandboxServer  # noqa: E402
-from ccwatch.sandbox.render import node_id  # noqa: E402
 from ccwatch.sandbox.synthetic import add_next_day, generate_org  # noqa: E402
 from ccwatch.sandbox.synthetic_config import org_config  # noqa: E402
 from ccwatch.settings import load_settings  # noqa: E402
-
-AUTH = {"github_token": "ghp_bench", "jira_user": "ccwatch@synth.example", "jira_token": "jira-bench",
-        "slack_token": "xoxb-bench"}
-STAGES = ("ingest_github", "ingest_jira", "resolve_tickets", "load_warehouse", "build_facts",
-          "evaluate_controls", "write_evidence")
-REST_KINDS = [
-    ("pulls list", r"/pulls$"), ("pull", r"/pulls/\d+$"), ("reviews", r"/reviews$"),
-    ("check runs", r"/check-runs$"), ("statuses", r"/commits/[^/]+/statuses$|/statuses/[^/]+$"),
-    ("commits list", r"/repos/[^/]+/[^/]+/commits$"), ("commit pulls", r"/commits/[^/]+/pulls$"),
-    ("deployments list", r"/deployments$"), ("deployment statuses", r"/deployments/\d+/statuses$"),
-]
-REPO_OF = re.compile(r"/repos/([^/]+/[^/]+)")
-# finer REST kinds for the per-repository breakdown (changed vs unchanged repositories)
-REST_DETAIL = [
-    ("repository", r"/repos/[^/]+/[^/]+$"), ("branch", r"/branches/[^/]+$"), ("protection", r"/protection$"),
-    ("rules", r"/rules/branches/"), ("ruleset", r"/rulesets/\d+$"), ("activity", r"/activity$"),
-    ("environment", r"/environments/[^/]+$"), ("commit", r"/commits/[0-9a-f]{40}$"), ("compare", r"/compare/"),
-    *REST_KINDS,
-]
+from scale_requests import classify, node_repos, points_used  # noqa: E402
+from scale_stages import AUTH, call_stage, endpoints, run_pipeline, run_stage  # noqa: E402
 
 
 # ----------------------------------------------------------------------------- machine, memory
@@ -120,172 +101,6 @@ def serve(scenario: dict, latency_ms: float, rate_limit: int, port: int = 0) -> 
     for r in server.github.repos.values():  # build the indexes now, not inside a measured run
         server.github.index(r[1])
     return server
-
-
-def endpoints(server: SandboxServer) -> dict[str, Endpoint]:
-    return {"github": Endpoint(server.url + "/api/v3", token=AUTH["github_token"]),
-            "jira": Endpoint(server.url, login=AUTH["jira_user"], token=AUTH["jira_token"])}
-
-
-def points_used(server: SandboxServer) -> tuple[int, int]:
-    """The double's own rate-limit accounting: (core requests charged, GraphQL points charged)."""
-    gql = getattr(server.github, "graphql", None)
-    return server.github.used, (gql.snapshot()["used"] if gql is not None else 0)
-
-
-def node_repos(server: SandboxServer) -> dict[str, str]:
-    """GraphQL node id of every deployment -> its repository (to attribute CcwatchDeploymentStatuses)."""
-    out = {}
-    for full, r in server.github.repos.values():
-        for d in r.get("deployments") or []:
-            out[node_id("Deployment", int(d["id"]))] = full.lower()
-    return out
-
-
-def classify(requests: list[dict], nodes: dict[str, str] | None = None) -> dict:
-    """Request counts: GitHub core REST (by kind; 304 separately), GraphQL (by operation), Jira;
-    and GitHub requests per repository (REST path, GraphQL owner/name or deployment node ids)."""
-    core, free, gql, jira = Counter(), 0, Counter(), Counter()
-    per_repo: Counter = Counter()
-    per_repo_kind: Counter = Counter()  # (repository or "(org-wide)", kind) -> counted requests
-    for r in requests:
-        if r["service"] == "jira":
-            kind = "search" if "/search" in r["path"] else "changelog" if r["path"].endswith("/changelog") else "other"
-            jira[kind] += 1
-            continue
-        if r["service"] != "github":
-            continue
-        if r["path"].endswith("/graphql"):
-            info = r.get("graphql") or {}
-            op = info.get("operationName") or "unnamed"
-            gql[op] += 1
-            repo = None
-            if info.get("owner") and info.get("name"):
-                repo = f"{info['owner']}/{info['name']}".lower()
-            elif isinstance(info.get("ids"), list) and info["ids"] and nodes:
-                repo = nodes.get(info["ids"][0], "?")
-            if repo is not None:
-                per_repo[repo] += 1
-            per_repo_kind[(repo or "(org-wide)", f"GraphQL {op}")] += 1
-            continue
-        m = REPO_OF.search(r["path"])
-        if r["status"] == 304:
-            free += 1
-            continue
-        if m:
-            per_repo[m.group(1).lower()] += 1
-        core[next((k for k, pat in REST_KINDS if re.search(pat, r["path"])), "repo settings/other")] += 1
-        detail = next((k for k, pat in REST_DETAIL if re.search(pat, r["path"])), "other")
-        per_repo_kind[(m.group(1).lower() if m else "(org-wide)", f"REST {detail}")] += 1
-    return {"github_core": sum(core.values()), "github_304": free, "graphql": sum(gql.values()),
-            "jira": sum(jira.values()), "core_by_kind": dict(core), "graphql_by_operation": dict(gql),
-            "jira_by_kind": dict(jira), "per_repo": per_repo,
-            "per_repo_kind": per_repo_kind}
-
-
-# ----------------------------------------------------------------------------- one pipeline run
-def _call(fn, *args, **optional):
-    """Call a stage passing only the optional keywords its signature accepts."""
-    accepted = inspect.signature(fn).parameters
-    return fn(*args, **{k: v for k, v in optional.items() if k in accepted and v is not None})
-
-
-# run in a child process by run_stage: one stage, its time, CPU and peak RSS written to a JSON file
-CHILD = r"""
-import inspect, json, resource, sys, time
-from pathlib import Path
-a = json.loads(sys.argv[1])
-from ccwatch import pipeline as p
-from ccwatch.common.endpoints import Endpoint
-from ccwatch.common.times import parse_as_of
-from ccwatch.settings import load_settings
-settings, as_of, home = load_settings(a["config"]), parse_as_of(a["as_of"]), Path(a["home"])
-gh = Endpoint(a["github"], token=a["auth"]["github_token"]) if a.get("github") else None
-jr = Endpoint(a["jira"], login=a["auth"]["jira_user"], token=a["auth"]["jira_token"]) if a.get("jira") else None
-name = a["stage"]
-kw = {k: v for k, v in (a.get("kwargs") or {}).items() if k in inspect.signature(getattr(p, name)).parameters}
-args = {"ingest_github": (settings, gh, as_of, home), "ingest_jira": (settings, jr, as_of, home),
-        "resolve_tickets": (settings, jr, as_of, home),
-        "write_evidence": (settings, as_of, home, {"github": a.get("github"), "jira": a.get("jira")})
-        }.get(name, (settings, as_of, home))
-t0, r0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
-out = getattr(p, name)(*args, **kw)
-r1 = resource.getrusage(resource.RUSAGE_SELF)
-Path(a["result"]).write_text(json.dumps({
-    "s": time.perf_counter() - t0, "cpu_s": r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime,
-    "peak_rss_mib": r1.ru_maxrss / 1024, "out": out}, default=str))
-"""
-
-
-def run_stage(name: str, settings_path: Path, as_of, home: Path, *, server: SandboxServer | None = None,
-              code_root: Path = ROOT, kwargs: dict | None = None) -> dict:
-    """One stage in a child process with the code of ``code_root``: {"s", "cpu_s", "peak_rss_mib",
-    "out", "wall_s"} (``s``/``cpu_s``: the stage inside the child; ``wall_s``: the child, start-up included)."""
-    result = home.parent / f".stage-{name}-{os.getpid()}.json"
-    ep = endpoints(server) if server is not None else {}
-    a = {"stage": name, "config": str(settings_path), "as_of": as_of.isoformat(), "home": str(home),
-         "result": str(result), "auth": AUTH, "kwargs": kwargs or {},
-         "github": ep["github"].base_url if ep else None, "jira": ep["jira"].base_url if ep else None}
-    env = {**os.environ, "PYTHONPATH": f"{code_root / 'include'}{os.pathsep}{code_root / 'plugins'}"}
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps(a)], env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"stage {name} failed in its child process (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
-    out = json.loads(result.read_text(encoding="utf-8"))
-    result.unlink()
-    out["wall_s"] = wall
-    return out
-
-
-def run_pipeline(settings, server: SandboxServer, as_of, home: Path, workers: int | None = None,
-                 isolate: Path | None = None) -> dict:
-    """All measured stages in the DAG's order (the two fetch tasks one after the other).
-    ``isolate``: the ccwatch.yaml of ``settings``; each stage then runs in its own child process."""
-    if isolate is not None:
-        return _run_isolated(isolate, server, as_of, home, workers)
-    ep = endpoints(server)
-    stages, counts, cpu = {}, {}, {}
-    t_all, c_all = time.perf_counter(), time.process_time()
-    for name in STAGES:
-        fn = getattr(p, name)
-        args = {"ingest_github": (settings, ep["github"], as_of, home), "ingest_jira": (settings, ep["jira"], as_of, home),
-                "resolve_tickets": (settings, ep["jira"], as_of, home),
-                "write_evidence": (settings, as_of, home, {"github": ep["github"].base_url, "jira": ep["jira"].base_url}),
-                }.get(name, (settings, as_of, home))
-        before = server.request_count()
-        t0, c0 = time.perf_counter(), time.process_time()
-        out = _call(fn, *args, max_workers=workers) if name == "ingest_github" else fn(*args)
-        stages[name] = round(time.perf_counter() - t0, 3)
-        cpu[name] = round(time.process_time() - c0, 3)  # the whole process: the double's threads too
-        counts[name] = server.request_count() - before
-        if name == "build_facts":
-            changes = out.get("changes")
-        if name == "evaluate_controls":
-            rows = out.get("rows")
-    return {"stages_s": stages, "total_s": round(time.perf_counter() - t_all, 3), "stages_cpu_s": cpu,
-            "total_cpu_s": round(time.process_time() - c_all, 3), "requests_by_stage": counts,
-            "changes": changes, "result_rows": rows}
-
-
-def _run_isolated(settings_path: Path, server: SandboxServer, as_of, home: Path, workers: int | None) -> dict:
-    stages, counts, cpu, peak = {}, {}, {}, {}
-    t_all = time.perf_counter()
-    home.mkdir(parents=True, exist_ok=True)
-    for name in STAGES:
-        before = server.request_count()
-        kwargs = {"max_workers": workers} if name == "ingest_github" and workers else None
-        res = run_stage(name, settings_path, as_of, home, server=server, kwargs=kwargs)
-        stages[name], cpu[name], peak[name] = round(res["s"], 3), round(res["cpu_s"], 3), round(res["peak_rss_mib"], 1)
-        counts[name] = server.request_count() - before
-        out = res["out"] if isinstance(res["out"], dict) else {}
-        if name == "build_facts":
-            changes = out.get("changes")
-        if name == "evaluate_controls":
-            rows = out.get("rows")
-    return {"stages_s": stages, "total_s": round(time.perf_counter() - t_all, 3), "requests_by_stage": counts,
-            "changes": changes, "result_rows": rows, "stage_cpu_s": cpu, "stage_peak_rss_mib": peak,
-            "pipeline_peak_rss_mib": max(peak.values())}
 
 
 def merged_prs(scenario: dict, since: str | None = None) -> int:
@@ -421,7 +236,7 @@ def stage(args, workdir: Path) -> dict:
                                 ("ingest_jira", p.ingest_jira, (settings, ep["jira"], as_of, keep / "home")),
                                 ("resolve_tickets", p.resolve_tickets, (settings, ep["jira"], as_of, keep / "home"))):
             t0 = time.perf_counter()
-            _call(fn, *fargs, max_workers=args.workers) if name == "ingest_github" else fn(*fargs)
+            call_stage(fn, *fargs, max_workers=args.workers) if name == "ingest_github" else fn(*fargs)
             times[name] = round(time.perf_counter() - t0, 1)
     finally:
         server.stop()

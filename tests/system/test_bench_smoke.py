@@ -20,6 +20,7 @@ sys.path.insert(0, str(BENCHMARKS))
 
 import bench_evidence  # noqa: E402
 import bench_scale  # noqa: E402
+import scale_stages  # noqa: E402
 
 # rows per change and per repository: CC8.1-01..10 and 13 per change; 11, 12, 14 and 15 per repository
 CHANGE_CONTROLS, REPO_CONTROLS = len(catalogue.CHANGE_CONTROLS), len(catalogue.REPO_CONTROLS)
@@ -38,7 +39,7 @@ def check_run(m: dict, repos: int, merged_at_least: int) -> None:
     assert m["changes"] >= merged_at_least  # merged PRs (+ any direct pushes)
     assert m["result_rows"] == m["changes"] * CHANGE_CONTROLS + repos * REPO_CONTROLS
     assert m["github_core"] + m["graphql"] > 0 and m["jira"] > 0
-    assert set(m["stages_s"]) == set(bench_scale.STAGES)
+    assert set(m["stages_s"]) == set(scale_stages.STAGES)
     assert m["requests_by_stage"]["ingest_github"] > 0 and m["requests_by_stage"]["build_facts"] == 0
     assert m["peak_rss_mib"] > 0 and m["core_charged"] == m["github_core"] and m["graphql_points"] >= 0
 
@@ -80,7 +81,7 @@ def test_nightly_breaks_the_counted_requests_down_and_asks_org_wide(tmp_path):
         for kind in ("GraphQL CcwatchMergedCount", "GraphQL CcwatchMergedPulls", "REST pulls list"):
             assert kind not in by_kind[side], (side, kind)
     assert m["target_counted_max"] == m["new_changes"] + 0.5 * m["unchanged_repos"]
-    assert set(m["stages_cpu_s"]) == set(bench_scale.STAGES) and m["total_cpu_s"] > 0
+    assert set(m["stages_cpu_s"]) == set(scale_stages.STAGES) and m["total_cpu_s"] > 0
 
 
 def test_curve(tmp_path):
@@ -95,7 +96,7 @@ def test_backfill_isolated_reports_each_stage_apart_from_the_double(tmp_path):
     report = run(tmp_path, "backfill", "--prs", "40", "--isolate")
     m = report["results"][0]["median"]
     check_run(m, 4, 40)
-    assert set(m["stage_peak_rss_mib"]) == set(m["stage_cpu_s"]) == set(bench_scale.STAGES)
+    assert set(m["stage_peak_rss_mib"]) == set(m["stage_cpu_s"]) == set(scale_stages.STAGES)
     assert all(v > 0 for v in m["stage_peak_rss_mib"].values())
     assert m["pipeline_peak_rss_mib"] == max(m["stage_peak_rss_mib"].values())
 
