@@ -120,16 +120,18 @@ def test_no_token_in_any_output_byte(settings, tmp_path, caplog, monkeypatch):
         server.add_fault({"service": "jira", "path": r"/search/jql$", "mode": "status", "status": 502})
         errors.append(run_all(settings, server, parse_as_of("2026-11-26"), home))
         server.clear_faults()
-        # a 5xx burst on the GraphQL PR batches (the default path: POST bodies logged at DEBUG)
-        server.add_fault({"service": "github", "path": r"/graphql$", "graphql": {"operationName": "CcwatchMergedPulls"},
-                          "mode": "status", "status": 500})
+        # a 5xx burst on the GraphQL PR queries (POST bodies logged at DEBUG): the org-wide search an
+        # incremental night asks, and the per-repository batches a full plan asks
+        for op in ("CcwatchMergedPullsSearch", "CcwatchMergedPulls"):
+            server.add_fault({"service": "github", "path": r"/graphql$", "graphql": {"operationName": op},
+                              "mode": "status", "status": 500})
         errors.append(run_all(settings, server, parse_as_of("2026-11-27"), home))
         server.clear_faults()
         errors.append(run_all(settings, server, parse_as_of("2026-11-26"), home, {"slack_token": WRONG["slack_token"]}))
         messages = list(server.slack_messages)
     assert all(e is not None for e in errors), errors
     assert "HTTP 401" in str(errors[0]) and "HTTP 502" in str(errors[1]) and "invalid_auth" in str(errors[3])
-    assert "CcwatchMergedPulls) answered HTTP 500" in str(errors[2])
+    assert "(CcwatchMergedPullsSearch) answered HTTP 500" in str(errors[2])  # the incremental night asks the search
 
     scanned = 0
     for name, data in blobs_under(home):
