@@ -12,7 +12,10 @@ POST's summary (``operationName`` and the ``owner``/``name`` variables), e.g.
 ``{"operationName": "CcwatchMergedPulls", "name": "payments-api"}``.  Every request that
 matches counts; the fault hits the matching requests number ``after`` .. ``after + times - 1``
 (``times`` absent: every one from ``after`` on).  Several faults may hit one request; they apply
-in list order.  On a GraphQL answer ``drop_field`` walks the lists on its dotted path
+in list order.  :meth:`FaultEngine.unfired` lists the faults that changed no answer (cleared ones
+included; a hit that finds nothing to change, e.g. ``drop_field`` on a field the answer lacks, does not
+count; ``slow`` always does): a test whose fault never fired proves nothing about it
+(tests/conftest.py fails it).  On a GraphQL answer ``drop_field`` walks the lists on its dotted path
 (``data.repository.pullRequests.nodes[number=1].author``: a ``[field=value]`` picks list items),
 and ``link_loop`` / ``duplicate_page`` act on the outermost connection (its ``endCursor`` stays
 the cursor it was asked with / its ``nodes`` come twice).
@@ -99,7 +102,9 @@ class FaultEngine:
         self._route = route
         self._lock = threading.Lock()
         self.faults: list[dict] = []
-        self._seen: list[int] = []
+        self._seen: list[int] = []  # matching requests per fault
+        self._fired: dict[int, int] = {}  # id(fault) -> answers it changed
+        self._cleared_unfired: list[dict] = []
         items = list(faults.values()) if isinstance(faults, dict) else list(faults or [])
         for f in items:
             self.add(f)
@@ -109,12 +114,20 @@ class FaultEngine:
         with self._lock:
             self.faults.append(f)
             self._seen.append(0)
+            self._fired[id(f)] = 0
         return f
 
     def clear(self) -> None:
         with self._lock:
+            self._cleared_unfired += [f for f in self.faults if not self._fired[id(f)]]
             self.faults.clear()
             self._seen.clear()
+            self._fired.clear()
+
+    def unfired(self) -> list[dict]:
+        """The faults (active or cleared) that have not changed a single answer yet."""
+        with self._lock:
+            return self._cleared_unfired + [f for f in self.faults if not self._fired[id(f)]]
 
     def _hits(self, service: str, req: SandboxRequest) -> list[dict]:
         hits = []
@@ -137,10 +150,20 @@ class FaultEngine:
 
     def apply(self, service: str, req: SandboxRequest, resp: SandboxResponse) -> SandboxResponse:
         for f in self._hits(service, req):
-            resp = MODE_FUNCS[f["mode"]](self, f, service, req, resp)
+            if f["mode"] == "slow":  # fired before it sleeps: a client that gave up has seen it
+                self._fire(f)
+            out = MODE_FUNCS[f["mode"]](self, f, service, req, resp)
+            if out is not resp:
+                self._fire(f)
+            resp = out
             if resp.abort:
                 break
         return resp
+
+    def _fire(self, f: dict) -> None:
+        with self._lock:
+            if id(f) in self._fired:  # not cleared meanwhile
+                self._fired[id(f)] += 1
 
     # ---------------------------------------------------------------- modes
     def rate_limit(self, f: dict, service: str, req: SandboxRequest, resp: SandboxResponse) -> SandboxResponse:
@@ -234,12 +257,12 @@ class FaultEngine:
         if _is_graphql(req):
             data = copy.deepcopy(resp.data)
             conn = _outer_connection(data)
-            if conn is None or not isinstance(conn.get("nodes"), list):
+            if conn is None or not isinstance(conn.get("nodes"), list) or not conn["nodes"]:
                 return resp
             conn["nodes"] = conn["nodes"] + copy.deepcopy(conn["nodes"])
             return replace(resp, data=data, on_sent=None)
         items, put = _items(resp.data)
-        if items is None:
+        if not items:
             return resp
         prev = _previous_page(req)
         earlier = items
@@ -261,6 +284,8 @@ class FaultEngine:
                        users={"ghost": GHOST}).user("ghost") if not _is_graphql(req) else dict(GQL_GHOST))
         for item in items if items is not None else [data]:
             _drop(item, str(f["field"]).split("."), f.get("to", "absent"), put)
+        if data == resp.data:  # nothing on the path: the answer is unchanged (the fault did not fire)
+            return resp
         return replace(resp, data=data, headers=_drop_etag(resp.headers))
 
 

@@ -171,6 +171,10 @@ class SandboxServer:
     def clear_faults(self) -> None:
         self._faults.clear()
 
+    def unfired_faults(self) -> list[dict]:
+        """The faults added to this double (scenario, ``add_fault``; cleared ones too) that hit no request."""
+        return self._faults.unfired()
+
     def _record_slack_message(self, payload: dict) -> None:
         # kept until the answer is sent (see _dispatch / on_sent): a client that got a 429 or
         # nothing at all has not posted a message

@@ -43,8 +43,10 @@ def scenario() -> dict:
                                          "created": "2026-11-01T00:00:00Z", "updated": "2026-11-01T00:00:00Z"}
                             for n in range(1, 6)}},
         "slack": {"channels": {"compliance-alerts": "C0CCWATCH1"}},
-        "faults": [{"service": "github", "path": "/rate_limit$", "mode": "status", "status": 503}],
     }
+
+
+SCENARIO_FAULT = {"service": "github", "path": "/rate_limit$", "mode": "status", "status": 503}
 
 
 @pytest.fixture()
@@ -75,8 +77,9 @@ def statuses(srv: SandboxServer, needle: str) -> list[int]:
 
 
 def test_faults_are_validated_and_scenario_faults_are_active(server):
-    assert server.faults[0]["mode"] == "status"
-    assert raw_get(server, "/rate_limit")[0] == 503
+    with SandboxServer(dict(scenario(), faults=[SCENARIO_FAULT])) as with_fault:
+        assert with_fault.faults == [SCENARIO_FAULT]
+        assert raw_get(with_fault, "/rate_limit")[0] == 503
     for bad in ({"service": "gitlab", "mode": "status", "status": 500}, {"service": "github", "mode": "explode"},
                 {"service": "jira", "mode": "link_loop"}, {"service": "github", "mode": "status"},
                 {"service": "github", "mode": "slow", "typo": 1}, {"service": "github", "mode": "reset", "times": -1},
@@ -94,6 +97,24 @@ def test_after_times_method_and_query_select_the_hit_requests(server):
     got = [raw_get(server, f"/repos/{REPO}/pulls", state="closed", page=p)[0] for p in (1, 2, 2, 2, 2, 1)]
     assert got == [200, 200, 500, 500, 200, 200]  # page 2 only; skips the first, hits two
 
+
+
+@pytest.mark.faults_may_not_fire(reason="checks the list of unfired faults itself")
+def test_unfired_lists_the_faults_that_hit_no_request_cleared_ones_included(server):
+    scenario_fault = server.add_fault(SCENARIO_FAULT)  # /rate_limit$: not asked yet
+    skipped = server.add_fault({"service": "github", "path": r"/pulls$", "mode": "status", "status": 500, "after": 5})
+    hit = server.add_fault({"service": "github", "path": r"/pulls$", "mode": "status", "status": 502, "times": 1})
+    assert raw_get(server, f"/repos/{REPO}/pulls")[0] == 502  # matched by both; only the second hit it
+    assert server.unfired_faults() == [scenario_fault, skipped] and hit not in server.unfired_faults()
+    assert raw_get(server, "/rate_limit")[0] == 503
+    assert server.unfired_faults() == [skipped]
+    server.clear_faults()
+    assert server.unfired_faults() == [skipped]  # clearing a fault does not make it count as fired
+    # a hit that changes nothing is not a fired fault: a field the answer does not have
+    missing = server.add_fault({"service": "github", "path": r"/pulls$", "mode": "drop_field", "field": "no_such"})
+    present = server.add_fault({"service": "github", "path": r"/pulls$", "mode": "drop_field", "field": "title"})
+    assert raw_get(server, f"/repos/{REPO}/pulls", state="closed")[0] == 200
+    assert server.unfired_faults() == [skipped, missing] and present not in server.unfired_faults()
 
 def test_github_primary_rate_limit(server):
     server.add_fault({"service": "github", "path": "/pulls", "mode": "rate_limit", "reset_in": 120, "times": 1})
