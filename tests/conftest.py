@@ -6,6 +6,11 @@ before any test module imports Airflow (the venv's .pth would otherwise point AI
 
 Markers: every test is marked by the folder it lives in (``unit``, ``integration``, ``system``;
 registered in pyproject.toml), so ``pytest -m "not system"`` is the fast subset.
+
+Faults that never fire: a test that adds a fault to the API double (its scenario's ``faults`` or
+``add_fault``) and passes although the fault hit no request proves nothing about that fault (the
+code it meant to fault stopped asking that request, and the test kept passing).  Such a test fails
+at teardown naming the fault, unless it is marked ``faults_may_not_fire(reason=...)``.
 """
 
 import atexit
@@ -15,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from ccwatch.sandbox.faults import FaultEngine
 
 os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="ccwatch-test-airflow-home-")
 atexit.register(shutil.rmtree, os.environ["AIRFLOW_HOME"], True)
@@ -35,3 +41,40 @@ def pytest_collection_modifyitems(config, items):
             raise pytest.UsageError(f"{item.nodeid}: every test lives under tests/unit, tests/integration or "
                                     "tests/system (tests/helpers holds no tests)")
         item.add_marker(getattr(pytest.mark, layer))
+
+
+_ADDED: list[tuple[FaultEngine, dict]] = []  # the faults added during the running test
+_engine_add = FaultEngine.add
+
+
+def _recording_add(self: FaultEngine, fault: dict) -> dict:
+    f = _engine_add(self, fault)
+    _ADDED.append((self, f))
+    return f
+
+
+FaultEngine.add = _recording_add
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if call.when == "call":
+        item.ccwatch_call_passed = report.passed
+    return report
+
+
+@pytest.fixture(autouse=True)
+def _every_fault_fires(request):
+    """Fail a passing test whose API-double fault hit no request (see the module docstring)."""
+    _ADDED.clear()
+    yield
+    added, _ADDED[:] = list(_ADDED), []
+    if not getattr(request.node, "ccwatch_call_passed", False) or request.node.get_closest_marker("faults_may_not_fire"):
+        return
+    unfired = {id(f) for engine in {id(e): e for e, _ in added}.values() for f in engine.unfired()}
+    never = [f for _, f in added if id(f) in unfired]
+    if never:
+        pytest.fail(f"{len(never)} fault(s) of the API double hit no request, so this test cannot fail for "
+                    f"them: {never}. Point the fault at a request the code under test still makes, or mark "
+                    "the test faults_may_not_fire(reason=...)", pytrace=False)

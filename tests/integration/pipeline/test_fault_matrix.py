@@ -323,8 +323,12 @@ def test_duplicate_items_across_pages_load_once(base, settings, tmp_path, monkey
     monkeypatch.setattr("ccwatch.ingest.github.client.PER_PAGE", 2)  # several pages per listing
     home = fresh_home(base, tmp_path)
     with SandboxServer(SCENARIO) as server:
-        for path in (r"/pulls$", r"/commits$", r"/deployments$", r"/deployments/\d+/statuses$", REVIEWS):
+        for path in (r"/commits$", r"/deployments$"):  # REST listings: a page's items again after the next
             server.add_fault(F("github", path, "duplicate_page"))
+        # GraphQL: the night's merged PRs (with their reviews) and a deployment's statuses come twice
+        # (since GraphQL replaced the REST pulls, reviews and statuses listings; issue #15)
+        server.add_fault(F("github", GQL, "duplicate_page", graphql={"operationName": SEARCH_OP}))
+        server.add_fault(G(DEP_STATUSES, "duplicate_page"))
         run = run_pipeline(settings, server, DAY, home)
         pages = [r for r in server.requests if r["query"].get("page") not in (None, "1") and r["status"] == 200]
         assert len(server.slack_messages) == 1

@@ -120,11 +120,11 @@ def test_no_token_in_any_output_byte(settings, tmp_path, caplog, monkeypatch):
         server.add_fault({"service": "jira", "path": r"/search/jql$", "mode": "status", "status": 502})
         errors.append(run_all(settings, server, parse_as_of("2026-11-26"), home))
         server.clear_faults()
-        # a 5xx burst on the GraphQL PR queries (POST bodies logged at DEBUG): the org-wide search an
-        # incremental night asks, and the per-repository batches a full plan asks
-        for op in ("CcwatchMergedPullsSearch", "CcwatchMergedPulls"):
-            server.add_fault({"service": "github", "path": r"/graphql$", "graphql": {"operationName": op},
-                              "mode": "status", "status": 500})
+        # a 5xx burst on a GraphQL query (POST bodies logged at DEBUG): the org-wide merged-PR search
+        # this incremental night asks first (the per-repository CcwatchMergedPulls of a full plan is not
+        # asked on it: tests/conftest.py fails a fault that fires on no request)
+        server.add_fault({"service": "github", "path": r"/graphql$", "mode": "status", "status": 500,
+                          "graphql": {"operationName": "CcwatchMergedPullsSearch"}})
         errors.append(run_all(settings, server, parse_as_of("2026-11-27"), home))
         server.clear_faults()
         errors.append(run_all(settings, server, parse_as_of("2026-11-26"), home, {"slack_token": WRONG["slack_token"]}))
