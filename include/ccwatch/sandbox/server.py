@@ -86,6 +86,7 @@ class SandboxServer:
         if latency_ms < 0:
             raise ValueError("sandbox: latency_ms must be >= 0")
         self.latency_ms = float(latency_ms)
+        self.sleep: Callable[[float], None] = time.sleep  # the latency's wait (tests record it)
         self._faults = FaultEngine(self.scenario.get("faults"), self._route)
         self.faults = self._faults.faults  # the active fault dicts (docs/SANDBOX.md "Fault modes")
         self.fault_hook: FaultHook | None = None
@@ -255,7 +256,7 @@ def _make_handler(server: SandboxServer) -> type[BaseHTTPRequestHandler]:
                 raw_target=self.path,
             )
             if server.latency_ms and not req.path.startswith("/_sandbox/"):
-                time.sleep(server.latency_ms / 1000.0)  # this handler thread only
+                server.sleep(server.latency_ms / 1000.0)  # this handler thread only
             resp = server._dispatch(req)
             if resp.abort:  # fault "reset": drop the connection without an answer (RST)
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

@@ -9,7 +9,6 @@ import re
 import subprocess
 import sys
 import tarfile
-import time
 from datetime import date
 from html.parser import HTMLParser
 from pathlib import Path
@@ -393,8 +392,12 @@ def test_the_style_hash_is_the_inline_styles(home):
     assert dash.style_hash() == "'sha256-" + base64.b64encode(hashlib.sha256(css.encode()).digest()).decode() + "'"
 
 
-def test_reading_the_page_takes_milliseconds(home):
-    """The read-only connection (which makes a nightly writer wait) is held only for the queries."""
-    t = time.monotonic()
+def test_the_read_only_connection_is_closed_once_the_page_is_read(home):
+    """The read-only connection (which makes a nightly writer wait) is held only for the queries:
+    once read, a writer's connection opens (DuckDB refuses one beside an open read-only connection
+    to the same file in this process; speed belongs to benchmarks, not to this test)."""
     read(home)
-    assert time.monotonic() - t < 5
+    writer = duckdb.connect(str(warehouse_path(home)))
+    writer.close()
+    with dash.open_warehouse(home), pytest.raises(duckdb.ConnectionException, match="different configuration"):
+        duckdb.connect(str(warehouse_path(home)))  # the check above can fail: an open reader refuses it
