@@ -105,7 +105,7 @@ def run_once(n: int, home: Path | None = None, *, archive: bool = False, memory_
     from ccwatch.controls.evaluate import evaluate
     from ccwatch.controls.facts import build_facts
     from ccwatch.publish.report.html import render_report
-    from ccwatch.warehouse.schema import connect
+    from ccwatch.warehouse.connection import connect
 
     s = settings()
     home = Path(home or tempfile.mkdtemp(prefix="ccwatch-bench-"))

@@ -120,7 +120,7 @@ def run(n: int, new: int, home: Path, repos: int = 100, check: bool = False) -> 
     from ccwatch.controls.evaluate import evaluate
     from ccwatch.controls.facts import build_facts
     from ccwatch.publish.evidence.write import write_evidence
-    from ccwatch.warehouse.schema import connect
+    from ccwatch.warehouse.connection import connect
 
     s = settings(repos)
     home = Path(home)

@@ -25,7 +25,7 @@ def _summary(args) -> int:
     from ccwatch.common.times import parse_as_of
     from ccwatch.publish.results import summary_table
     from ccwatch.settings import ccwatch_home
-    from ccwatch.warehouse import schema
+    from ccwatch.warehouse import connection
 
     home = Path(args.home) if args.home else ccwatch_home()
     if not warehouse_path(home).is_file():
@@ -36,7 +36,7 @@ def _summary(args) -> int:
     except ValueError:
         print(f"ccwatch: --date {args.date!r} is not a date (YYYY-MM-DD)", file=sys.stderr)
         return 2
-    con = schema.connect(warehouse_path(home), read_only=True)
+    con = connection.connect(warehouse_path(home), read_only=True)
     try:
         table = summary_table(con, as_of)
     finally:

@@ -44,14 +44,14 @@ def _report(home: Path, date: str, url: str, log: str, rc: int) -> int:
     from ccwatch.common.times import parse_as_of
     from ccwatch.publish.evidence.ledger import latest_record
     from ccwatch.publish.results import summary_table
-    from ccwatch.warehouse import schema
+    from ccwatch.warehouse import connection
     from ccwatch.warehouse.runs import run_stage
 
     as_of = parse_as_of(date)
     db = warehouse_path(home)
     stage, detail, table, record = None, None, "", None
     if db.is_file():
-        con = schema.connect(db, read_only=True)
+        con = connection.connect(db, read_only=True)
         try:
             stage, detail = run_stage(con, as_of)
             table = summary_table(con, as_of)

@@ -29,7 +29,7 @@ from ccwatch.ingest import staging
 from ccwatch.ingest.records import read_staging, write_staging
 from ccwatch.ingest.state import drop_state, read_state, write_state
 from ccwatch.settings import Settings
-from ccwatch.warehouse import schema
+from ccwatch.warehouse import connection
 from ccwatch.warehouse.runs import mark_run, open_loaded, record_failed_ingests
 
 log = logging.getLogger("ccwatch")
@@ -157,9 +157,9 @@ def load_warehouse(settings: Settings, as_of: datetime, home: Path, *, chunk_rec
         mark_run(c, as_of, "loaded")
         state.update(compute_state(c, settings, as_of, prev, metas))
 
-    con = schema.connect(warehouse_path(home))
+    con = connection.connect(warehouse_path(home))
     try:
-        schema.set_memory_limit(con, schema.load_memory_limit())  # staged rows spill early: a flat peak
+        connection.set_memory_limit(con, connection.load_memory_limit())  # staged rows spill early: a flat peak
         prev = read_state(home, warehouse_path(home))
         gap = missing_basis(con, metas)
         if gap:

@@ -32,7 +32,7 @@ from ccwatch.settings import (
     StandardChangeConfig,
     WindowsConfig,
 )
-from ccwatch.warehouse.schema import connect
+from ccwatch.warehouse.connection import connect
 
 from tests.helpers.payloads import FIELDS
 

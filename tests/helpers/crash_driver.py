@@ -73,15 +73,15 @@ class _KillingConnection:
 
 
 def _kill_after_sql(point: str, pattern: str) -> None:
-    from ccwatch.warehouse import schema
+    from ccwatch.warehouse import connection
 
-    real = schema.connect
+    real = connection.connect
     rx = re.compile(pattern, re.IGNORECASE)
 
     def connect(path, read_only=False):
         con = real(path, read_only=read_only)
         return con if read_only else _KillingConnection(con, rx, point)
-    schema.connect = connect
+    connection.connect = connect
 
 
 def install(point: str) -> None:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ccwatch.settings import load_settings
-from ccwatch.warehouse import schema
+from ccwatch.warehouse import connection
 
 AS_OF = datetime(2026, 11, 25, tzinfo=UTC)
 PREV = datetime(2026, 11, 24, tzinfo=UTC)
@@ -232,7 +232,7 @@ def result_rows(as_of=AS_OF):
 
 
 def build(con=None, with_results=True):
-    con = con or schema.connect(":memory:")
+    con = con or connection.connect(":memory:")
     con.executemany("INSERT INTO raw_payloads VALUES (?, ?, ?, ?, ?, NULL, ?, ?)",
                     [(s, k, n, u, f, c, json.dumps(p)) for s, k, n, u, f, c, p in raw_payloads()])
     con.execute("""CREATE OR REPLACE TABLE change_facts (change_id VARCHAR, repo VARCHAR, change_kind VARCHAR,
@@ -269,7 +269,7 @@ def change_deployments(con) -> None:
     later commit, not 3003 after the first success; staging 2001; nothing carries #13)."""
     from ccwatch.warehouse.facts import build_base_facts
 
-    scratch = schema.connect(":memory:")
+    scratch = connection.connect(":memory:")
     try:
         for c in change_rows():
             if c["change_kind"] == "pr":
@@ -391,7 +391,7 @@ def build_home(home: Path, runs: int = 2) -> Path:
     from ccwatch.warehouse.population import store_population
 
     home.mkdir(parents=True, exist_ok=True)
-    con = schema.connect(str(warehouse_path(home)))
+    con = connection.connect(str(warehouse_path(home)))
     try:
         build(con)
         store_population(con, AS_OF)

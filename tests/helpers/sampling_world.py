@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from ccwatch.controls.catalogue import CHANGE_CONTROLS
-from ccwatch.warehouse import schema
+from ccwatch.warehouse import connection
 from ccwatch.warehouse.facts import POPULATION_COLUMNS
 from ccwatch.warehouse.population import store_population
 
@@ -79,7 +79,7 @@ def add_run(con, as_of: datetime, rows: list[dict], results=statuses_for) -> Non
 
 
 def synthetic(con=None):
-    con = con or schema.connect(":memory:")
+    con = con or connection.connect(":memory:")
     rows = changes()
     add_run(con, RUN1, rows)
     add_run(con, RUN2, rows)

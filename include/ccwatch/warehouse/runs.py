@@ -18,7 +18,7 @@ from ccwatch.common.errors import StageError
 from ccwatch.common.paths import staging_dir, warehouse_path
 from ccwatch.common.times import parse_as_of
 from ccwatch.ingest.staging import PENDING, failed_ingest
-from ccwatch.warehouse import schema
+from ccwatch.warehouse import connection
 
 STAGES = ("loaded", "evaluated", "archived")
 
@@ -52,7 +52,7 @@ def open_loaded(home: Path, as_of: datetime, need: str = "loaded") -> duckdb.Duc
         raise StageError(f"{path} does not exist: load_warehouse has not run for {as_of:%Y-%m-%d}")
     failed = failed_ingest(home, as_of)
     if failed:
-        con = schema.connect(path)
+        con = connection.connect(path)
         try:
             mark_run(con, as_of, "failed", "; ".join(failed)[:2000])
         finally:
@@ -60,7 +60,7 @@ def open_loaded(home: Path, as_of: datetime, need: str = "loaded") -> duckdb.Duc
         raise StageError(f"the ingest of {as_of:%Y-%m-%d} failed ({'; '.join(failed)}): the run is marked failed")
     if (staging_dir(home, as_of) / PENDING).exists():
         raise StageError(f"an ingest of {as_of:%Y-%m-%d} started and was not loaded: refusing to read the warehouse")
-    con = schema.connect(path)
+    con = connection.connect(path)
     row = con.execute("SELECT stage FROM runs WHERE as_of = ?", [as_of.replace(tzinfo=None)]).fetchone()
     stage = row[0] if row else None
     if stage not in STAGES or STAGES.index(stage) < STAGES.index(need):

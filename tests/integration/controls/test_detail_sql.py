@@ -26,7 +26,7 @@ from ccwatch.controls.facts import build_facts
 from ccwatch.controls.families import CONTROLS
 from ccwatch.controls.sqltext import NORMALIZED
 from ccwatch.settings import ReviewConfig, SodConfig, load_settings
-from ccwatch.warehouse.schema import connect
+from ccwatch.warehouse.connection import connect
 
 from tests.helpers.harness import run_scenario_until
 from tests.helpers.hostile import ascii_json, hostile_scenario

@@ -21,7 +21,7 @@ from ccwatch.controls import deployment, review, testing, ticket
 from ccwatch.controls.facts import build_facts
 from ccwatch.settings import load_settings
 from ccwatch.warehouse import facts as base_facts
-from ccwatch.warehouse.schema import connect
+from ccwatch.warehouse.connection import connect
 from ccwatch.warehouse.title_keys import build_title_keys_reference
 
 from tests.helpers.harness import run_scenario_until

@@ -16,7 +16,7 @@ from dataclasses import asdict, replace
 
 import pytest
 from ccwatch.ingest.errors import SourceError
-from ccwatch.warehouse.schema import connect
+from ccwatch.warehouse.connection import connect
 from ccwatch.warehouse.store import load_records
 
 from tests.helpers import github_faults

@@ -14,7 +14,7 @@ from ccwatch.ingest.http.retry import RetryPolicy
 from ccwatch.ingest.jira import fetch_jira
 from ccwatch.sandbox import SandboxResponse, SandboxServer
 from ccwatch.settings import load_settings
-from ccwatch.warehouse.schema import connect
+from ccwatch.warehouse.connection import connect
 from ccwatch.warehouse.store import load_records
 
 from tests.helpers.paths import CONFIG

@@ -26,7 +26,7 @@ from ccwatch.sandbox import SandboxServer
 from ccwatch.sandbox.synthetic import add_next_day, generate_org
 from ccwatch.sandbox.synthetic_config import org_config
 from ccwatch.settings import load_settings
-from ccwatch.warehouse import schema, store
+from ccwatch.warehouse import connection, store
 
 from tests.helpers import one_batch
 from tests.helpers.paths import CONFIG, DEMO_SCENARIO
@@ -72,7 +72,7 @@ def load_each(settings, as_of, fetched: Path, homes: dict[int, Path], monkeypatc
             if size == REF:
                 m.setattr(store, "load_records", one_batch.load_records)
             if size == TINY:  # the load's own DuckDB bound, small enough that the staged rows spill
-                m.setenv(schema.LOAD_MEMORY_LIMIT_ENV, "128MB")
+                m.setenv(connection.LOAD_MEMORY_LIMIT_ENV, "128MB")
                 real = store.load_records
 
                 def bounded(con, *a, _real=real, _seen=bounds, **kw):

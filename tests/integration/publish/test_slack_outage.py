@@ -17,7 +17,7 @@ from ccwatch.common.paths import validation_path, warehouse_path
 from ccwatch.publish import slack as notify
 from ccwatch.publish.slack import SlackSendError
 from ccwatch.sandbox import SandboxServer
-from ccwatch.warehouse import schema
+from ccwatch.warehouse import connection
 from ccwatch.warehouse.runs import mark_run
 
 from tests.helpers import outputs_world as D
@@ -33,7 +33,7 @@ def _home(tmp_path: Path) -> tuple[Path, dict]:
     """A home whose run of D.AS_OF is evaluated and archived, as before the alert_slack task."""
     home = tmp_path / "home"
     home.mkdir()
-    con = schema.connect(warehouse_path(home))
+    con = connection.connect(warehouse_path(home))
     try:
         D.build(con)
         mark_run(con, D.AS_OF, "evaluated")
@@ -54,7 +54,7 @@ def _snapshot(home: Path) -> dict[str, str]:
 
 
 def _alerts(home: Path) -> int:
-    con = schema.connect(warehouse_path(home), read_only=True)
+    con = connection.connect(warehouse_path(home), read_only=True)
     try:
         return con.execute("SELECT count(*) FROM slack_alerts").fetchone()[0]
     finally:
@@ -62,7 +62,7 @@ def _alerts(home: Path) -> int:
 
 
 def _failures(home: Path) -> int:
-    con = schema.connect(warehouse_path(home), read_only=True)
+    con = connection.connect(warehouse_path(home), read_only=True)
     try:
         return con.execute("SELECT count(*) FROM control_results WHERE status = 'fail' "
                            "AND CAST(as_of AS DATE) = ?", [D.AS_OF.date()]).fetchone()[0]

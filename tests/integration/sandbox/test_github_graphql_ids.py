@@ -134,8 +134,8 @@ def test_the_fetch_and_load_keep_every_id(tmp_path):
     from ccwatch.common.endpoints import Endpoint
     from ccwatch.ingest.github.fetch import fetch_github_repo
     from ccwatch.settings import RepoConfig, load_settings
+    from ccwatch.warehouse.connection import connect
     from ccwatch.warehouse.normalize.graphql import DERIVED_BASE
-    from ccwatch.warehouse.schema import connect
     from ccwatch.warehouse.store import load_records
 
     settings = load_settings(CONFIG)

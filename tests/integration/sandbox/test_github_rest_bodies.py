@@ -230,7 +230,7 @@ def test_a_read_only_ruleset_loads_as_unknown_bypass_never_zero(tmp_path):
     from ccwatch.common.endpoints import Endpoint
     from ccwatch.ingest.github.fetch import fetch_github_repo
     from ccwatch.settings import RepoConfig, load_settings
-    from ccwatch.warehouse.schema import connect
+    from ccwatch.warehouse.connection import connect
     from ccwatch.warehouse.store import load_records
 
     from tests.helpers.paths import CONFIG

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 import duckdb
 import pytest
 from ccwatch.audit.sampling import SamplingError, draw_sample, load_period
-from ccwatch.warehouse import schema
+from ccwatch.warehouse import connection, schema
 from ccwatch.warehouse.population import store_population
 
 from tests.helpers import sampling_world as sd
@@ -122,7 +122,7 @@ def test_empty_period_names_the_period_and_the_dates_with_data(con):
     msg = str(exc.value)
     assert "2025-01-01 to 2025-03-31" in msg
     assert "merged from 2026-09-30 to 2026-11-09" in msg and "2 date(s) from 2026-10-21 to 2026-11-20" in msg
-    empty = schema.connect(":memory:")
+    empty = connection.connect(":memory:")
     with pytest.raises(SamplingError, match="population is empty"):
         draw_sample(empty, "2026-10-01", "2026-10-31", 5, 1)
 
@@ -141,7 +141,7 @@ def test_a_warehouse_without_the_population_table_gets_a_clear_error(tmp_path):
         draw_sample(ro, "2026-10-01", "2026-11-30", 5, 1)
     ro.close()
     # the ordinary connect upgrades a v2 warehouse in place and keeps its rows
-    up = schema.connect(path)
+    up = connection.connect(path)
     assert up.execute("SELECT max(version) FROM schema_version").fetchone()[0] == schema.SCHEMA_VERSION == max(schema.MIGRATIONS)
     assert up.execute("SELECT count(*) FROM control_results").fetchone()[0] == 1
     assert up.execute("SELECT count(*) FROM population").fetchone()[0] == 0
@@ -194,7 +194,7 @@ def test_pipeline_evaluate_controls_stores_the_population(tmp_path):
     w.con.execute("COPY FROM DATABASE memory TO f")
     w.con.close()
     home, s = tmp_path, make_settings()
-    con = schema.connect(warehouse_path(home))
+    con = connection.connect(warehouse_path(home))
     mark_run(con, AS_OF, "loaded")
     con.close()
     pipeline.build_facts(s, AS_OF, home)

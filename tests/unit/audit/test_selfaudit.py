@@ -9,7 +9,7 @@ from datetime import date, datetime
 import pytest
 from ccwatch.audit.sampling import SamplingError
 from ccwatch.audit.selfaudit import default_seed, parse_quarter, self_audit
-from ccwatch.warehouse import schema
+from ccwatch.warehouse import connection
 
 from tests.helpers import sampling_world as sd
 from tests.helpers.cli import cli
@@ -18,7 +18,7 @@ LAST_RUN = datetime(2026, 11, 10, 2, 0)  # changes merged 11-07..11-09 are still
 
 
 def build():
-    con = schema.connect(":memory:")
+    con = connection.connect(":memory:")
     rows = sd.changes()
     sd.add_run(con, sd.RUN1, rows)
     sd.add_run(con, LAST_RUN, rows)

@@ -23,7 +23,7 @@ from ccwatch.controls.facts import build_facts  # noqa: E402
 from ccwatch.controls.families import CONTROLS  # noqa: E402
 from ccwatch.publish.evidence.verify import verify_archive  # noqa: E402
 from ccwatch.publish.report.html import render_report  # noqa: E402
-from ccwatch.warehouse.schema import connect  # noqa: E402
+from ccwatch.warehouse.connection import connect  # noqa: E402
 
 N = 500
 

@@ -19,7 +19,7 @@ from ccwatch.common.paths import evidence_dir, warehouse_path
 from ccwatch.controls.catalogue import CONTROL_IDS, STATUSES
 from ccwatch.publish import dashboard as dash
 from ccwatch.publish.dashboard import files as dash_files
-from ccwatch.warehouse import schema
+from ccwatch.warehouse import connection
 
 from tests.helpers import outputs_world as D
 
@@ -132,7 +132,7 @@ def test_a_change_reads_as_the_run_of_that_date_evaluated_it(home):
 
 
 def test_long_lists_are_cut_per_control_and_say_so(tmp_path):
-    con = schema.connect(str(warehouse_path(tmp_path)))
+    con = connection.connect(str(warehouse_path(tmp_path)))
     try:
         D.build(con)
         con.execute("UPDATE control_results SET status = 'fail' WHERE control_id = 'CC8.1-03' AND as_of = ?",
@@ -155,7 +155,7 @@ def test_long_lists_are_cut_per_control_and_say_so(tmp_path):
 
 
 def test_an_empty_warehouse_is_no_all_clear(tmp_path):
-    schema.connect(str(warehouse_path(tmp_path))).close()
+    connection.connect(str(warehouse_path(tmp_path))).close()
     data = read(tmp_path)
     assert data.day is None and data.dates == ()
     html = dash.render_dashboard(data, dash.evidence_files(tmp_path, None), dash.ArchiveChecks())
@@ -164,7 +164,7 @@ def test_an_empty_warehouse_is_no_all_clear(tmp_path):
 
 
 def test_a_failed_or_unfinished_latest_run_is_announced(tmp_path):
-    con = schema.connect(str(warehouse_path(tmp_path)))
+    con = connection.connect(str(warehouse_path(tmp_path)))
     try:
         D.build(con)
         con.execute("INSERT INTO runs VALUES ('2026-11-26', 'failed', NULL, NULL, 'ingest_github: 401 <b>Bad</b>')")
@@ -173,7 +173,7 @@ def test_a_failed_or_unfinished_latest_run_is_announced(tmp_path):
     html = page(tmp_path)
     assert ("The latest run, as of 2026-11-26T00:00:00Z, failed (ingest_github: 401 &lt;b&gt;Bad&lt;/b&gt;)."
             in html)
-    con = schema.connect(str(warehouse_path(tmp_path)))
+    con = connection.connect(str(warehouse_path(tmp_path)))
     try:
         con.execute("UPDATE runs SET stage = 'loaded', detail = NULL WHERE as_of = '2026-11-26'")
     finally:
@@ -227,7 +227,7 @@ def test_hostile_titles_logins_and_urls_render_as_text(home):
 
 
 def test_a_title_is_cut_on_the_page(tmp_path):
-    con = schema.connect(str(warehouse_path(tmp_path)))
+    con = connection.connect(str(warehouse_path(tmp_path)))
     try:
         D.build(con)
         con.execute("UPDATE change_facts SET title = ? WHERE change_id = 'acme/payments-api#12'", ["<" * 100_000])
@@ -253,7 +253,7 @@ def test_open_warehouse_is_read_only_and_never_creates_it(home, tmp_path):
 
 def test_a_writer_holding_the_warehouse_gives_busy_with_retry_after(tmp_path):
     path = warehouse_path(tmp_path)
-    schema.connect(str(path)).close()
+    connection.connect(str(path)).close()
     writer = subprocess.Popen(
         [sys.executable, "-c", "import duckdb, sys, time\ncon = duckdb.connect(sys.argv[1])\n"
          "print('locked', flush=True)\ntime.sleep(60)", str(path)],

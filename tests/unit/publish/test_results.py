@@ -7,7 +7,7 @@ from datetime import date, datetime
 
 import pytest
 from ccwatch.publish import results
-from ccwatch.warehouse import schema
+from ccwatch.warehouse import connection, schema
 from ccwatch.warehouse.population import store_population
 
 from tests.helpers import outputs_world as D
@@ -24,7 +24,7 @@ def test_evidence_dates_newest_first_and_their_as_of(con):
     assert results.evidence_dates(con) == [date(2026, 11, 25), date(2026, 11, 24)]
     assert results.date_as_of(con, date(2026, 11, 24)) == datetime(2026, 11, 24)
     assert results.date_as_of(con, date(2026, 11, 23)) is None
-    empty = schema.connect(":memory:")
+    empty = connection.connect(":memory:")
     try:
         assert results.evidence_dates(empty) == [] and results.latest_run(empty) is None
     finally:

@@ -1,82 +1,6 @@
-"""The warehouse connection's DuckDB memory bound (docs/PERFORMANCE.md)."""
+"""The warehouse schema's migrations: each applied once, in any landing order, keeping the data."""
 
-import pytest
-from ccwatch.warehouse import schema
-
-
-def _limit_gib(con) -> float:
-    text = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
-    number, unit = text.split()
-    return float(number) * {"MiB": 1 / 1024, "GiB": 1.0}[unit]
-
-
-def test_default_bound_is_2gb_not_80_percent_of_ram(tmp_path, monkeypatch):
-    monkeypatch.delenv(schema.MEMORY_LIMIT_ENV, raising=False)
-    con = schema.connect(tmp_path / "w.duckdb")
-    try:
-        assert 1.7 < _limit_gib(con) < 2.0  # DuckDB shows 2GB (10^9) as 1.8 GiB
-    finally:
-        con.close()
-
-
-def test_env_sets_the_bound(tmp_path, monkeypatch):
-    monkeypatch.setenv(schema.MEMORY_LIMIT_ENV, "512MB")
-    con = schema.connect(tmp_path / "w.duckdb")
-    try:
-        assert _limit_gib(con) < 0.5
-    finally:
-        con.close()
-
-
-def test_bad_value_names_the_variable(tmp_path, monkeypatch):
-    monkeypatch.setenv(schema.MEMORY_LIMIT_ENV, "lots")
-    with pytest.raises(ValueError, match="CCWATCH_DUCKDB_MEMORY_LIMIT='lots'"):
-        schema.connect(tmp_path / "w.duckdb")
-
-
-def _hold(path, seconds: float, read_only: bool):
-    """A separate process that holds the warehouse open for ``seconds`` (DuckDB locks per process)."""
-    import subprocess
-    import sys
-
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys, time\n"
-         f"con = duckdb.connect(sys.argv[1], read_only={read_only})\nprint('open', flush=True)\n"
-         f"time.sleep({seconds})\ncon.close()", str(path)], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "open"
-    return proc
-
-
-def test_a_writer_waits_for_a_reader_that_holds_the_file_briefly(tmp_path):
-    """The Compliance page reads the warehouse read-only for milliseconds; a nightly task opening it
-    for writing at that moment waits for the reader instead of failing."""
-    import time
-
-    path = tmp_path / "w.duckdb"
-    schema.connect(path).close()
-    reader = _hold(path, 1.5, read_only=True)
-    try:
-        t = time.monotonic()
-        con = schema.connect(path)
-        con.close()
-        assert time.monotonic() - t >= 0.5, "the reader held the file: the writer must have waited"
-    finally:
-        reader.wait(30)
-
-
-def test_a_writer_still_fails_loudly_when_the_file_stays_locked(tmp_path, monkeypatch):
-    import duckdb
-
-    path = tmp_path / "w.duckdb"
-    schema.connect(path).close()
-    monkeypatch.setattr(schema, "LOCK_WAIT_SECONDS", 0.5)
-    writer = _hold(path, 30, read_only=False)
-    try:
-        with pytest.raises(duckdb.IOException, match="lock"):
-            schema.connect(path)
-    finally:
-        writer.kill()
-        writer.wait()
+from ccwatch.warehouse import connection, schema
 
 
 def test_a_migration_numbered_below_the_latest_applied_one_still_runs(tmp_path, monkeypatch):
@@ -86,15 +10,15 @@ def test_a_migration_numbered_below_the_latest_applied_one_still_runs(tmp_path, 
     every = dict(schema.MIGRATIONS)
     top = max(every)
     monkeypatch.setattr(schema, "MIGRATIONS", {1: every[1], top: every[top]})  # the highest shipped first
-    schema.connect(path).close()
+    connection.connect(path).close()
     monkeypatch.setattr(schema, "MIGRATIONS", every)
-    con = schema.connect(path)
+    con = connection.connect(path)
     try:
         assert sorted(v for (v,) in con.execute("SELECT version FROM schema_version").fetchall()) == sorted(every)
         assert con.execute("SELECT count(*) FROM population").fetchone() == (0,)  # migration 3 ran after 8
     finally:
         con.close()
-    con = schema.connect(path)  # idempotent: nothing applied twice
+    con = connection.connect(path)  # idempotent: nothing applied twice
     try:
         assert con.execute("SELECT count(*) FROM schema_version").fetchone()[0] == len(every)
     finally:
@@ -120,7 +44,7 @@ def test_migration_9_adds_the_exception_column_and_keeps_existing_results(tmp_pa
     old = _warehouse_at(path, (1, 2, 3, 4))
     old.execute("INSERT INTO control_results VALUES ('2026-11-24', 'acme/api#1', 'acme/api', 'CC8.1-04', 'fail', 'x')")
     old.close()
-    con = schema.connect(path)
+    con = connection.connect(path)
     try:
         assert {v for (v,) in con.execute("SELECT version FROM schema_version").fetchall()} >= {1, 2, 3, 4, 9}
         assert con.execute("SELECT status, exception FROM control_results").fetchall() == [("fail", None)]
@@ -135,9 +59,9 @@ def test_migration_9_adds_the_exception_column_and_keeps_existing_results(tmp_pa
 def test_a_lower_migration_landing_after_a_higher_one_still_runs(tmp_path, monkeypatch):
     """A warehouse migrated to 9 by this branch gets 5-8 when the branches that reserved them merge."""
     path = tmp_path / "w.duckdb"
-    schema.connect(path).close()
+    connection.connect(path).close()
     monkeypatch.setitem(schema.MIGRATIONS, 7, "CREATE TABLE IF NOT EXISTS late_arrival (x INTEGER);")
-    con = schema.connect(path)
+    con = connection.connect(path)
     try:
         assert con.execute("SELECT count(*) FROM late_arrival").fetchone()[0] == 0
         assert 7 in {v for (v,) in con.execute("SELECT version FROM schema_version").fetchall()}
@@ -152,7 +76,8 @@ def test_migration_11_reads_the_merge_queue_events_of_stored_pr_nodes(tmp_path):
     stores them, so a PR the queue merged is not judged "queued by an unknown person" until refetched."""
     import json
 
-    from ccwatch.warehouse.schema import MIGRATIONS, connect
+    from ccwatch.warehouse.connection import connect
+    from ccwatch.warehouse.schema import MIGRATIONS
 
     node = {"number": 12, "mergedAt": "2026-11-02T10:00:00Z", "mergedBy": {"__typename": "Bot", "login": "github-merge-queue"},
             "timelineItems": {"pageInfo": {"hasPreviousPage": False}, "nodes": [
@@ -182,30 +107,3 @@ def test_migration_11_reads_the_merge_queue_events_of_stored_pr_nodes(tmp_path):
 
 
 # --- the load's own bound (issue #15: a flat backfill peak) -----------------------------------------
-
-
-def test_load_bound_defaults_to_1gb_never_above_the_general_one(monkeypatch):
-    monkeypatch.delenv(schema.LOAD_MEMORY_LIMIT_ENV, raising=False)
-    monkeypatch.delenv(schema.MEMORY_LIMIT_ENV, raising=False)
-    assert schema.load_memory_limit() == "1GB"  # below the 2GB default
-    monkeypatch.setenv(schema.MEMORY_LIMIT_ENV, "512MB")
-    assert schema.load_memory_limit() == "512MB"  # a smaller general bound stays in force
-    monkeypatch.setenv(schema.MEMORY_LIMIT_ENV, "4 GiB")
-    assert schema.load_memory_limit() == "1GB"
-    monkeypatch.setenv(schema.MEMORY_LIMIT_ENV, "80%")  # a form not compared: the general bound stays
-    assert schema.load_memory_limit() == "80%"
-    monkeypatch.setenv(schema.LOAD_MEMORY_LIMIT_ENV, "3GB")  # set: taken as given
-    assert schema.load_memory_limit() == "3GB"
-
-
-def test_set_memory_limit_bounds_the_connection_and_names_a_bad_value(tmp_path):
-    con = schema.connect(tmp_path / "w.duckdb")
-    try:
-        schema.set_memory_limit(con, "256MB")
-        assert _limit_gib(con) < 0.25
-        for bad in ("lots", "1GB'; DROP TABLE runs; --"):
-            with pytest.raises(ValueError, match="CCWATCH_DUCKDB_LOAD_MEMORY_LIMIT="):
-                schema.set_memory_limit(con, bad)
-        assert _limit_gib(con) < 0.25 and con.execute("SELECT count(*) FROM runs").fetchone() == (0,)
-    finally:
-        con.close()

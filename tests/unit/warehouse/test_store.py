@@ -7,8 +7,8 @@ import json
 
 import pytest
 from ccwatch.settings import load_settings
+from ccwatch.warehouse.connection import connect
 from ccwatch.warehouse.normalize.base import NormalizeError
-from ccwatch.warehouse.schema import connect
 from ccwatch.warehouse.store import load_records
 
 from tests.helpers import one_batch

@@ -14,7 +14,7 @@ import duckdb
 from ccwatch.common.paths import warehouse_path
 from ccwatch.controls.catalogue import CONTROL_IDS, REPO_CONTROLS, STATUSES, control_sort_key
 from ccwatch.publish import results
-from ccwatch.warehouse import runs, schema
+from ccwatch.warehouse import connection, runs
 
 #: at most this many failing (and pending) rows per control are listed; the counts are always complete
 TOP_N = 100
@@ -39,7 +39,7 @@ def open_warehouse(home: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     if not path.is_file():
         raise WarehouseUnavailable(f"no warehouse yet at {path}: ccwatch_nightly has not run")
     try:
-        con = schema.connect(path, read_only=True)
+        con = connection.connect(path, read_only=True)
     except duckdb.IOException as exc:
         if "lock" not in str(exc).lower():
             raise

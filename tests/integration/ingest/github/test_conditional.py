@@ -25,7 +25,7 @@ from ccwatch.demo_env import DEMO_AUTH
 from ccwatch.ingest.records import RawRecord
 from ccwatch.sandbox import SandboxServer
 from ccwatch.settings import load_settings
-from ccwatch.warehouse import schema
+from ccwatch.warehouse import connection
 from ccwatch.warehouse.store import NotModifiedWithoutCopy, load_records
 
 from tests.helpers.paths import CONFIG, DEMO_SCENARIO
@@ -229,7 +229,7 @@ ENV = {"id": 1, "name": "production", "protection_rules": [
 
 
 def test_store_keeps_the_stored_copy_and_rows_of_a_304(settings, tmp_path):
-    con = schema.connect(tmp_path / "w.duckdb")
+    con = connection.connect(tmp_path / "w.duckdb")
     try:
         load_records(con, [_rec("environment", f"{PAY}:production", ENV)], settings)
         rows = con.execute("SELECT * FROM environments ORDER BY ALL").fetchall()
@@ -245,7 +245,7 @@ def test_store_keeps_the_stored_copy_and_rows_of_a_304(settings, tmp_path):
 
 
 def test_store_refuses_a_304_with_nothing_stored_and_commits_nothing(settings, tmp_path):
-    con = schema.connect(tmp_path / "w.duckdb")
+    con = connection.connect(tmp_path / "w.duckdb")
     try:
         batch = [_rec("environment", f"{WEB}:production", ENV),
                  _rec("branch_protection", f"{PAY}:main", None, 304)]

@@ -36,7 +36,7 @@ from ccwatch.ingest.staging import PENDING, failed_ingest
 from ccwatch.ingest.state import read_state
 from ccwatch.sandbox import SandboxServer
 from ccwatch.settings import ConfigError, load_settings
-from ccwatch.warehouse import schema
+from ccwatch.warehouse import connection
 from ccwatch.warehouse.ingest_state import missing_basis
 
 from tests.helpers.paths import CONFIG, DEMO_SCENARIO
@@ -100,7 +100,7 @@ def finish_ingest(settings, server, home) -> None:
 
 
 def repos_in_warehouse(home: Path) -> set[str]:
-    con = schema.connect(warehouse_path(home), read_only=True)
+    con = connection.connect(warehouse_path(home), read_only=True)
     try:
         return {r for (r,) in con.execute("SELECT DISTINCT repo FROM pull_requests").fetchall()}
     finally:
@@ -357,7 +357,7 @@ def test_incremental_plans_combine_and_every_basis_is_checked(settings, ingested
     odd = {**metas[0], "basis": "2026-10-01T00:00:00Z"}
     both = wm.combine_github_metas([odd, *metas[1:]])
     assert both["bases"] == ["2026-10-01T00:00:00Z", iso_z(D1)]
-    con = schema.connect(warehouse_path(home))
+    con = connection.connect(warehouse_path(home))
     try:
         assert missing_basis(con, {"github": combined}) is None
         assert "2026-10-01T00:00:00Z" in missing_basis(con, {"github": both})

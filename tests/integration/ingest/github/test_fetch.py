@@ -11,7 +11,7 @@ from ccwatch.common.endpoints import Endpoint
 from ccwatch.ingest.errors import SourceError
 from ccwatch.sandbox import SandboxResponse, SandboxServer
 from ccwatch.settings import GithubConfig, RepoConfig, load_settings
-from ccwatch.warehouse.schema import connect
+from ccwatch.warehouse.connection import connect
 from ccwatch.warehouse.store import load_records
 from github import GithubRetry
 

@@ -18,7 +18,7 @@ from ccwatch.controls.facts import build_facts
 from ccwatch.ingest.errors import SourceError
 from ccwatch.ingest.github import fetch as gh_fetch
 from ccwatch.sandbox import SandboxServer
-from ccwatch.warehouse.schema import connect
+from ccwatch.warehouse.connection import connect
 from ccwatch.warehouse.sightings import record_sightings
 from ccwatch.warehouse.store import load_records
 

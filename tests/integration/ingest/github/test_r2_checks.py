@@ -25,7 +25,7 @@ from ccwatch.controls.evaluate import evaluate
 from ccwatch.controls.facts import build_facts
 from ccwatch.sandbox import SandboxServer
 from ccwatch.settings import load_settings
-from ccwatch.warehouse.schema import connect
+from ccwatch.warehouse.connection import connect
 from ccwatch.warehouse.store import load_records
 
 from tests.helpers.github_fetch import fetch_github

@@ -35,7 +35,7 @@ from ccwatch.ingest.github.conditional import relink
 from ccwatch.ingest.state import STATE_VERSION
 from ccwatch.sandbox import SandboxServer
 from ccwatch.settings import load_settings
-from ccwatch.warehouse import ingest_state, schema
+from ccwatch.warehouse import connection, ingest_state
 
 from tests.helpers.paths import CONFIG, DEMO_SCENARIO
 
@@ -224,7 +224,7 @@ def test_a_real_direct_push_is_rechecked_only_inside_the_overlap(settings, tmp_p
 
 def test_the_state_lists_unlinked_first_parent_commits_of_the_next_overlap(settings, tmp_path):
     rc = next(r for r in settings.github.repositories if r.repo == PAY)
-    con = schema.connect(tmp_path / "w.duckdb")
+    con = connection.connect(tmp_path / "w.duckdb")
     watermark = datetime(2026, 11, 26, tzinfo=UTC)
     rows = [("old", "2026-11-23T23:59:59", None), ("edge", "2026-11-24T00:00:00", []),
             ("linked", "2026-11-24T05:00:00", [7]), ("null", "2026-11-25T05:00:00", None),

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from ccwatch.publish.evidence.contents import change_evidence_files, repo_evidence_files
 from ccwatch.publish.evidence.reader import RawEvidence
-from ccwatch.warehouse.schema import connect
+from ccwatch.warehouse.connection import connect
 
 from tests.helpers.controls_world import make_settings
 

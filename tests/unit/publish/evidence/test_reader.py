@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from ccwatch.publish.evidence.reader import RawEvidence
-from ccwatch.warehouse import schema
+from ccwatch.warehouse import connection
 
 A, B = datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 25, tzinfo=UTC)
 
@@ -13,7 +13,7 @@ A, B = datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 25, tzinfo=UTC)
 def test_each_run_reads_the_deployments_that_carried_a_change_as_of_that_run():
     """An auditor's packet draws changes evaluated by several nightly runs: each change's
     deployments.json must be the one of the run whose results it shows, not the latest facts."""
-    con = schema.connect(":memory:")
+    con = connection.connect(":memory:")
     con.executemany("INSERT INTO change_deployments VALUES (?, ?, ?, ?, ?, ?)", [
         (A.replace(tzinfo=None), "acme/api#1", "production", "production", 3001, 1),  # run A: failed then 3002
         (A.replace(tzinfo=None), "acme/api#1", "production", "production", 3002, 2),

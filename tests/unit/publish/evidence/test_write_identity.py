@@ -96,7 +96,7 @@ def _synthetic(home: Path) -> dict:
     from ccwatch.controls.evaluate import evaluate
     from ccwatch.controls.facts import build_facts
     from ccwatch.publish.evidence.write import write_evidence
-    from ccwatch.warehouse.schema import connect
+    from ccwatch.warehouse.connection import connect
 
     s = be.settings(5)
     con = connect(str(home / "w.duckdb"))

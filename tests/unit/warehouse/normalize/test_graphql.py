@@ -16,10 +16,10 @@ from ccwatch.ingest.github.pieces import pull_incomplete
 from ccwatch.ingest.github.queries import MERGED_PULLS
 from ccwatch.sandbox.render import Ctx, node_id
 from ccwatch.settings import load_settings
+from ccwatch.warehouse.connection import connect
 from ccwatch.warehouse.normalize.base import NormalizeError
 from ccwatch.warehouse.normalize.batch import normalize_batch
 from ccwatch.warehouse.normalize.graphql import DERIVED_BASE, check_run_id, derived_id, gql_pull_parts
-from ccwatch.warehouse.schema import connect
 from ccwatch.warehouse.store import load_records
 
 from tests.helpers.paths import CONFIG
