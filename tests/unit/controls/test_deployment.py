@@ -287,6 +287,17 @@ def staging_same_instant_as_production(w, n):  # "before its production deployme
     return c["id"]
 
 
+@case("CC8.1-06", "fail", "not before production deployment")
+def approval_between_two_success_statuses(w, n):  # (r2) a deployment happened at its FIRST success: a
+    # second success status of the same deployment does not move it later
+    c = w.good_pr(n, deploy=False, approve=False)
+    w.deployment(w.pay, c["merge"], "staging", "github-actions[bot]", T("11-10 11:00"), [("success", T("11-10 11:05"))])
+    w.deployment(w.pay, c["merge"], "production", "github-actions[bot]", T("11-10 12:00"),
+                 [("success", T("11-10 12:05")), ("inactive", T("11-10 12:30")), ("success", T("11-10 14:00"))])
+    w.transition(c["key"], "alice@acme.example", T("11-10 13:00"), "Approved", "indeterminate")
+    return c["id"]
+
+
 def test_deploy_grace_window_moves_with_as_of():
     w = World()
     c = merged_undeployed(w, 1, day=20)
