@@ -247,6 +247,57 @@ def staging_not_configured(w, n):
     return w.good_pr(n, repo=w.web, ticket=f"WEB-{n}")["id"]
 
 
+# --- rules a mutation spot-check found no case holding --------------------------------------
+
+
+@case("CC8.1-06", "fail", "not before production deployment")
+def approval_at_the_deployment_instant(w, n):  # "before the deployment" is strict: the same instant is not
+    c = w.good_pr(n, approve=False)
+    w.transition(c["key"], "alice@acme.example", T("11-10 12:05"), "Approved", "indeterminate")
+    return c["id"]
+
+
+@case("CC8.1-06", "fail", "no approval by a change approver")
+def approval_after_as_of_not_counted(w, n):  # undeployed past the grace; an approval after the as-of time
+    # has not happened yet, so it cannot satisfy the control
+    c = merged_undeployed(w, n, day=15, approve=False)
+    w.transition(c["key"], "alice@acme.example", T("11-26 09:00"), "Approved", "indeterminate")
+    return c["id"]
+
+
+@case("CC8.1-07", "fail", "not in people.authorized_deployers")
+def deploy_by_unknown_account(w, n):  # (r2) a creator GitHub does not name (deleted, ghost) is in no list
+    c = w.good_pr(n, deploy=False)
+    w.deployment(w.pay, c["merge"], "production", None, T("11-10 12:00"), [("success", T("11-10 12:01"))])
+    return c["id"]
+
+
+@case("CC8.1-08", "fail", "before deployment")
+def pir_closed_before_deploy_window_open(w, n):  # closed before the deployment fails at once, even while
+    # the PIR window after the deployment is still open (not pending)
+    c = w.good_pr(n, day=20, done=False)
+    w.transition(c["key"], "carol@acme.example", T("11-20 09:45"), "Done", "done")
+    return c["id"]
+
+
+@case("CC8.1-13", "fail", "is not before production deployment")
+def staging_same_instant_as_production(w, n):  # "before its production deployment" is strict
+    c = w.good_pr(n, staging=False)
+    w.deployment(w.pay, c["merge"], "staging", "ops-dave", T("11-10 12:00"), [("success", T("11-10 12:05"))])
+    return c["id"]
+
+
+@case("CC8.1-06", "fail", "not before production deployment")
+def approval_between_two_success_statuses(w, n):  # (r2) a deployment happened at its FIRST success: a
+    # second success status of the same deployment does not move it later
+    c = w.good_pr(n, deploy=False, approve=False)
+    w.deployment(w.pay, c["merge"], "staging", "github-actions[bot]", T("11-10 11:00"), [("success", T("11-10 11:05"))])
+    w.deployment(w.pay, c["merge"], "production", "github-actions[bot]", T("11-10 12:00"),
+                 [("success", T("11-10 12:05")), ("inactive", T("11-10 12:30")), ("success", T("11-10 14:00"))])
+    w.transition(c["key"], "alice@acme.example", T("11-10 13:00"), "Approved", "indeterminate")
+    return c["id"]
+
+
 def test_deploy_grace_window_moves_with_as_of():
     w = World()
     c = merged_undeployed(w, 1, day=20)

@@ -110,6 +110,38 @@ def emergency_approved_by_unknown_jira_user(w, n):  # a deleted or anonymous Jir
     return c["id"]
 
 
+# --- rules a mutation spot-check found no case holding --------------------------------------
+
+
+@case("CC8.1-09", "pending", "awaiting emergency approval until")
+def emergency_approval_after_as_of_not_counted(w, n):  # the CTO's move after the as-of time has not
+    # happened yet: the retro window is still open, so the row is pending, not pass
+    c = emergency(w, n, day=23, approve_at=None, pm_at="11-24 09:00", done=False)
+    w.transition(c["key"], "cto@acme.example", T("11-25 09:00"), "Approved", "indeterminate")
+    return c["id"]
+
+
+@case("CC8.1-09", "fail", "no approval by an emergency approver by 2026-11-23T10:00Z")
+def emergency_late_approval_while_postmortem_open(w, n):  # a closed window that failed is not hidden
+    # by the other window still being open
+    return emergency(w, n, day=20, approve_at=None, pm_at=None, done=False)["id"]
+
+
+@case("CC8.1-09", "fail", "without a linked Jira ticket: no retro approval or post-mortem possible")
+def emergency_without_ticket(w, n):  # an emergency (PR label) with no linked ticket: nothing can be
+    # approved or documented, so it fails rather than waits while the windows are open
+    return emergency(w, n, day=23, approve_at=None, pm_at=None, done=False, title="hotfix, no key")["id"]
+
+
+@case("CC8.1-09", "fail", "no post-mortem by 2026-11-17T12:05Z")
+def emergency_postmortem_cleared_inside_the_window(w, n):  # written, then cleared before the window
+    # ended: there is no post-mortem at the end of the window
+    c = emergency(w, n)
+    w.field_change(c["key"], "Post-Mortem", "carol@acme.example", T("11-14 09:00"), None,
+                   from_string="root cause: config")
+    return c["id"]
+
+
 def test_server_item_without_field_id_matches_a_field_configured_by_id():
     """Fields configured by id; a Server/Data Center changelog item names the field only: matched by
     name through Jira's field list (GET /rest/api/2/field)."""

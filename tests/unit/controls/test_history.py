@@ -101,6 +101,16 @@ def h_never_read(w, r):
     w.con.execute("DELETE FROM branch_activity_reads WHERE repo = ?", [r])
 
 
+def h_force_push_at_window_start(w, r):  # the window [as_of - lookback_days, as_of] includes its start
+    c = chain(w, r)
+    w.activity(r, "force_push", T("08-27 00:00"), "mallory", sha("old"), c[0])
+
+
+def h_disappeared_last_seen_at_window_start(w, r):
+    chain(w, r)
+    w.sighting(r, sha(f"{r}-gone"), T("08-20 02:00"), T("08-27 00:00"))
+
+
 # --- CC8.1-15 ------------------------------------------------------------------------------------
 def d_branch_commit(w, r):
     c = chain(w, r)
@@ -181,6 +191,19 @@ def d_staging_is_not_judged(w, r):
     w.deployment(r, sha(f"{r}-feature"), "staging", "carol-dev", T("11-15 12:00"), [("success", T("11-15 12:05"))])
 
 
+def d_self_approved_head(w, r):  # the author's own approval (logins compare case-insensitively) is no review
+    chain(w, r)
+    head = sha(f"{r}-head")
+    pr_head(w, r, 46, head, approvals=(("Carol-Dev", "11-14 09:00"),))
+    deploy(w, r, head)
+
+
+def d_success_at_window_start(w, r):  # the window includes its start
+    chain(w, r)
+    deploy(w, r, sha(f"{r}-feature"), at="08-27 00:00")
+
+
+
 CASES = [
     # (case, control, status, detail fragment, builder(w, repo))
     ("clean_history", "CC8.1-14", "pass", "main: no force push, branch deletion or disappeared commit since "
@@ -218,6 +241,13 @@ CASES = [
     ("failed_deployment_not_counted", "CC8.1-15", "pass", "no production deployment", d_failed_deployment_is_not_counted),
     ("success_before_window", "CC8.1-15", "pass", "no production deployment", d_success_before_window),
     ("staging_not_judged", "CC8.1-15", "pass", "no production deployment", d_staging_is_not_judged),
+    # rules a mutation spot-check found no case holding
+    ("force_push_at_window_start", "CC8.1-14", "fail", "force push by mallory at 2026-08-27T00:00Z",
+     h_force_push_at_window_start),
+    ("disappeared_last_seen_at_window_start", "CC8.1-14", "fail", "1 commit an earlier run saw on main disappeared",
+     h_disappeared_last_seen_at_window_start),
+    ("self_approved_head", "CC8.1-15", "fail", "without an APPROVED review on it", d_self_approved_head),
+    ("success_at_window_start", "CC8.1-15", "fail", "at 2026-08-27T00:00Z", d_success_at_window_start),
 ]
 
 

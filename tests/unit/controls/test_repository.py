@@ -71,6 +71,14 @@ CASES = [
     ("env_not_fetched", "CC8.1-12", "fail", "production: not fetched", lambda w, r: None),
     ("env_any_branch", "CC8.1-12", "fail", "no required reviewers nor protected-branches policy: production",
      lambda w, r: w.environment(r, "production", custom=True)),
+    # rules a mutation spot-check found no case holding:
+    # an environment with no protection rules and deployment_branch_policy null (any branch may deploy),
+    # as the normaliser stores it: every policy column NULL, which must not read as restricted
+    ("env_no_policy_null_columns", "CC8.1-12", "fail", "no required reviewers nor protected-branches policy: production",
+     lambda w, r: w.environment(r, "production", reviewers=None, protected_branches=None, custom=None)),
+    # a pull_request rule that does not say it dismisses stale approvals: not assumed
+    ("stale_dismissal_not_stated", "CC8.1-11", "fail", "missing: dismisses stale approvals on push",
+     lambda w, r: rulesets(w, r, pr={"required_approving_review_count": 1})),
 ]
 
 

@@ -65,6 +65,24 @@ def review_cr_then_approved(w, n):
     return c["id"]
 
 
+@case("CC8.1-03", "fail", "changes still requested by dan-rev")
+def review_cr_withdrawn_only_after_merge(w, n):  # the latest review *before the merge* decides: an
+    # approval submitted after the merge does not withdraw a change request the merge ignored
+    c = w.good_pr(n)
+    w.review(w.pay, n, "dan-rev", "CHANGES_REQUESTED", c["head"], T("11-10 09:30"))
+    w.review(w.pay, n, "dan-rev", "APPROVED", c["head"], T("11-10 10:30"))
+    return c["id"]
+
+
+@case("CC8.1-03", "fail", "(1 review: dan-rev COMMENTED)")
+def review_after_as_of_not_in_detail(w, n):  # (r2) a review submitted after the as-of time has not
+    # happened yet: it is not in the detail line either
+    c = w.good_pr(n, review=False)
+    w.review(w.pay, n, "dan-rev", "COMMENTED", c["head"], T("11-10 09:00"))
+    w.review(w.pay, n, "bob-rev", "APPROVED", c["head"], T("11-25 09:00"))
+    return c["id"]
+
+
 @case("CC8.1-03", "fail", "github-actions[bot] APPROVED (bot)")
 def review_bot_only(w, n):
     c = w.good_pr(n, review=False)

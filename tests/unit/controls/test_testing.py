@@ -206,5 +206,32 @@ def check_run_completed_without_conclusion(w, n):
     return c["id"]
 
 
+
+# --- rules a mutation spot-check found no case holding --------------------------------------
+
+
+@case("CC8.1-05", "fail", "failed: test cancelled")
+def checks_cancelled(w, n):  # only success, neutral and skipped are green
+    c = w.good_pr(n, checks=False)
+    w.check_run(w.pay, c["head"], "build", "success", T("11-10 08:00"), T("11-10 08:10"))
+    w.check_run(w.pay, c["head"], "test", "cancelled", T("11-10 08:00"), T("11-10 08:10"))
+    return c["id"]
+
+
+@case("CC8.1-05", "fail", "no check run or commit status")
+def checks_none_web(w, n):  # WEB lists no required_checks: with nothing on the head there is nothing
+    # green, and "every check present" being vacuously green does not pass
+    return w.good_pr(n, repo=w.web, ticket=f"WEB-{n}", checks=False)["id"]
+
+
+@case("CC8.1-05", "fail", "required check(s) never ran before the merge: security-scan (required from app "
+                          "github-actions (id 15368, branch protection))")
+def pinned_name_not_listed_and_never_ran_web(w, n):  # WEB lists no required_checks; branch protection
+    # requires security-scan from an app: it is judged although it never ran (a pinned name is required)
+    c = w.good_pr(n, repo=w.web, ticket=f"WEB-{n}", checks=False)
+    w.check_run(w.web, c["head"], "lint", "success", T("11-10 08:00"), T("11-10 08:01"))
+    classic_pin(w, w.web, "security-scan", 15368)
+    return c["id"]
+
 world, test_case, test_every_reachable_status_is_covered = case.tests(
     reachable(("CC8.1-05",), ("pass", "fail")))

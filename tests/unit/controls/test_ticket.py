@@ -166,6 +166,20 @@ def fields_emergency_window_open(w, n):
                      ticket_kw={"fields": {"risk_assessment": None}})["id"]
 
 
+@case("CC8.1-02", "fail", "has blank Risk Assessment at the end of the 7-day emergency window at "
+                          "2026-11-24T12:05Z")
+def fields_emergency_window_just_closed(w, n):  # deployed 11-17 12:05: the window closed 11-24 12:05,
+    # before the as-of time (11-25 00:00), so the blank field fails rather than stays pending
+    return emergency(w, n, day=17, approve_at="11-17 11:00", pm_at=None, done=False,
+                     ticket_kw={"fields": {"risk_assessment": None}})["id"]
+
+
+@case("CC8.1-02", "fail", "no linked Jira ticket")
+def fields_emergency_without_ticket(w, n):  # the emergency window is open, but there is no ticket
+    # whose fields could be completed in it: the missing ticket fails 02 (CONTROLS.md, CC8.1-04)
+    return emergency(w, n, day=20, approve_at=None, pm_at=None, done=False, title="hotfix, no key")["id"]
+
+
 @case("CC8.1-02", "pending", "an emergency change may complete them within 7 days of the deployment")
 def fields_emergency_undeployed(w, n):
     return emergency(w, n, day=23, approve_at=None, pm_at=None, deploy=False, done=False,

@@ -310,6 +310,12 @@ def _deleted_actor(w):  # the log names no user: the pusher is unknown, never th
     log(w, ("push", "08-01 10:00", "alice-lead", None, BASE), ("push", "11-12 10:00", None, BASE, P))
 
 
+
+def _on_branch_before_a_window_entry(w):  # the log's only entry over P (inside the window) already had P
+    # below its `before`: it does not say when P came, and its actor did not push P
+    line(w, p_date="06-01 10:00")
+    log(w, ("pr_merge", "11-20 10:00", "bob-rev", P, TIP))
+
 PUSH_CASES = [
     # (case, builder, in the population?, merged_at, merged_by, push_time_source fragment)
     ("backdated_pushed_in_window", _backdated, True, T("11-12 10:00"), "mallory", "activity log"),
@@ -321,6 +327,7 @@ PUSH_CASES = [
      "first seen by the run of 2026-11-15T02:00Z"),
     ("unreadable_log_seen_before_window", _unreadable_seen_before_window, False, None, None, None),
     ("on_branch_before_an_old_entry", _on_branch_before_an_old_entry, False, None, None, None),
+    ("on_branch_before_a_window_entry", _on_branch_before_a_window_entry, False, None, None, None),
     ("sighting_earlier_than_log", _sighting_earlier_than_the_log, True, T("11-10 02:00"), "mallory",
      "first seen by the run of 2026-11-10T02:00Z"),
     ("log_without_actor", _deleted_actor, True, T("11-12 10:00"), None, "activity log"),
@@ -344,5 +351,15 @@ def test_a_push_after_the_as_of_time_has_not_happened():
     w = World()
     line(w, p_date="06-01 10:00", tip=False)
     log(w, ("push", "08-01 10:00", "alice-lead", None, BASE), ("push", "11-25 00:01", "mallory", BASE, P))
+    _, rows = facts(w)
+    assert f"{PAY}@{P}" not in rows
+
+
+def test_a_commit_dated_after_the_as_of_time_has_not_happened():
+    """Re-evaluating an earlier date: the branch now holds a commit made after that as-of time; with no
+    activity log (first run) its committer date decides, and it is not yet pushed as of then."""
+    w = World()
+    line(w, p_date="11-25 08:00", tip=False)
+    w.activity_read(PAY, 403)
     _, rows = facts(w)
     assert f"{PAY}@{P}" not in rows
