@@ -80,7 +80,11 @@ def iso(value: Any) -> str:
         return ""
     if isinstance(value, datetime):
         v = naive_utc(value)
-        text = v.strftime("%Y-%m-%dT%H:%M:%S")
+        # isoformat is ~2.5x cheaper than strftime and the same text for 4-digit years (the evidence
+        # step renders ~155k times a night); strftime's %Y of years < 1000 is platform-defined: kept
+        # (plain datetimes only: a subclass, e.g. pandas' Timestamp, keeps strftime)
+        text = (v.isoformat(timespec="seconds") if type(v) is datetime and v.year >= 1000
+                else v.strftime("%Y-%m-%dT%H:%M:%S"))
         if v.microsecond:
             text += f".{v.microsecond:06d}"
         return text + "Z"

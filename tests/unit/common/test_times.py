@@ -28,6 +28,35 @@ def test_parse_as_of_is_aware_utc_and_a_plain_datetime():
     assert got == datetime(2026, 11, 25, 1, tzinfo=UTC) and type(got) is datetime
 
 
+def test_iso_of_datetimes_is_the_strftime_rendering():
+    """iso() renders plain datetimes with isoformat (issue #15, the evidence step): the same text as the
+    strftime rendering it replaced, for random times, aware ones, microseconds, and years < 1000 (kept
+    on strftime) and datetime subclasses (kept on strftime)."""
+    import random
+
+    def reference(v: datetime) -> str:
+        v = times.naive_utc(v)
+        text = v.strftime("%Y-%m-%dT%H:%M:%S")
+        return text + (f".{v.microsecond:06d}" if v.microsecond else "") + "Z"
+
+    rnd = random.Random(15)
+    values = [datetime(1000, 1, 1), datetime(9999, 12, 31, 23, 59, 59, 999999), datetime(999, 12, 31, 1, 2, 3),
+              datetime(5, 1, 1, tzinfo=UTC), datetime(2026, 3, 29, 1, 30, tzinfo=timezone(timedelta(hours=-5))),
+              datetime(1000, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=1)))]  # converts to year 999
+    for _ in range(20000):
+        v = datetime(rnd.randint(1, 9999), rnd.randint(1, 12), rnd.randint(1, 28), rnd.randint(0, 23),
+                     rnd.randint(0, 59), rnd.randint(0, 59), rnd.choice((0, 0, rnd.randint(0, 999999))))
+        values.append(v.replace(tzinfo=timezone(timedelta(minutes=rnd.randint(-900, 900)))) if rnd.random() < 0.3
+                      and v.year > 1 and v.year < 9999 else v)
+
+    class Sub(datetime):
+        pass
+
+    values.append(Sub(2026, 11, 25, 1, 2, 3, 40))
+    for v in values:
+        assert times.iso(v) == reference(v), v
+
+
 def test_naive_utc_and_evidence_date():
     aware = datetime(2026, 11, 25, 0, 30, tzinfo=timezone(timedelta(hours=1)))
     assert times.naive_utc(aware) == datetime(2026, 11, 24, 23, 30)

@@ -55,8 +55,14 @@ def _constant(name: str) -> JFloat:
     return JFloat(float(name))
 
 
+_DECODER = json.JSONDecoder(parse_float=JFloat, parse_constant=_constant)  # what json.loads builds per call
+
+
 def loads(text: str | bytes) -> Any:
-    """json.loads, every float a :class:`JFloat` (NaN / Infinity included)."""
+    """json.loads, every float a :class:`JFloat` (NaN / Infinity included).  Text goes to one shared
+    decoder (json.loads makes a new JSONDecoder per call when given hooks: ~4 us of 70k records a night)."""
+    if isinstance(text, str) and not text.startswith("\ufeff"):  # json.loads refuses a BOM with its own message
+        return _DECODER.decode(text)
     return json.loads(text, parse_float=JFloat, parse_constant=_constant)
 
 

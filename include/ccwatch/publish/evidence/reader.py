@@ -12,6 +12,7 @@ from ccwatch.common.times import iso, naive_utc, parse_ts_or_none
 from ccwatch.publish.evidence import jsonfast
 
 BATCH = 2000  # changes whose raw records are read in one query
+_ABSENT = object()  # not read yet (None: read, and not stored)
 
 
 class RawEvidence:
@@ -42,12 +43,13 @@ class RawEvidence:
         """Note the fetch time of a record the folder copies (manifest.json "fetched")."""
         if rec is not None:
             text = rec.get("fetched_at")
-            t = self._times.get(text, self) if isinstance(text, str) else None
-            if t is self:  # each fetch time is parsed once per run (many records share one)
+            # each distinct fetch time is parsed and counted once per run (many records share one, and
+            # seeing a time again cannot move the earliest or the latest)
+            if isinstance(text, str) and text not in self._times:
                 t = self._times[text] = parse_ts_or_none(text)
-            if t is not None:
-                lo, hi = self.fetched
-                self.fetched = [t if lo is None or t < lo else lo, t if hi is None or t > hi else hi]
+                if t is not None:
+                    lo, hi = self.fetched
+                    self.fetched = [t if lo is None or t < lo else lo, t if hi is None or t > hi else hi]
         return rec
 
     @staticmethod
@@ -90,10 +92,11 @@ class RawEvidence:
 
     def get(self, source: str, kind: str, key: str) -> dict | None:
         k = (source, kind, key)
-        if k in self._cache:
-            return self._used(self._cache[k])
-        if k in self._shared:
-            return self._used(self._shared[k])
+        rec = self._cache.get(k, _ABSENT)
+        if rec is _ABSENT:
+            rec = self._shared.get(k, _ABSENT)
+        if rec is not _ABSENT:
+            return self._used(rec)
         row = self.con.execute(
             f"SELECT {self._COLS} FROM raw_payloads WHERE source = ? AND kind = ? AND natural_key = ?",
             [source, kind, key],

@@ -64,6 +64,40 @@ def test_loads_marks_every_float():
     assert jsonfast.dumps(parsed) == jsonfast.reference_dumps(json.loads(text))
 
 
+@pytest.mark.parametrize("text", ['{"a": [1.0, 1e16, NaN, 2]}', ' [ "\\u2028", {"k": -0.0, "k": 1} ] \n', '"x"',
+                                  '\ufeff{"a": 1}', '{"a": 1} x', '', '{"a": 1', b'{"a": 1.5}', '123456789012345678901234'])
+def test_loads_with_the_shared_decoder_equals_json_loads(text):
+    """jsonfast.loads keeps one decoder (issue #15): the same values, float types, and the same errors as
+    json.loads with the hooks, BOM and trailing garbage included."""
+    def ref():
+        return json.loads(text, parse_float=jsonfast.JFloat, parse_constant=jsonfast._constant)
+    try:
+        want = ref()
+    except json.JSONDecodeError as exc:
+        with pytest.raises(json.JSONDecodeError) as got:
+            jsonfast.loads(text)
+        assert str(got.value) == str(exc)
+        return
+    got = jsonfast.loads(text)
+    assert repr(got) == repr(want) and jsonfast.dumps(got) == jsonfast.dumps(want)
+
+
+def test_deflater_add_equals_header_data_padding():
+    """Deflater.add hands header, data and padding over at once (issue #15): the same tar bytes."""
+    out_a, out_b = io.BytesIO(), io.BytesIO()
+    a, b = tarstream.Deflater(out_a), tarstream.Deflater(out_b)
+    for i, size in enumerate((0, 1, 511, 512, 513, 5000, tarstream.CHUNK + 3)):
+        data = os.urandom(size)
+        a.add(f"d/f{i}", data, 1795000000)
+        b.write(tarstream.header(f"d/f{i}", size, 1795000000, False))
+        b.write(data)
+        b.write(tarstream.padding(size))
+        assert a.offset == b.offset
+    a.close(final=True)
+    b.close(final=True)
+    assert (a.crc, a.length) == (b.crc, b.length) and out_a.getvalue() == out_b.getvalue()
+
+
 @pytest.mark.parametrize("name", ["2026-11-25", "2026-11-25/changes/acme__r__pr-1/change.json", "x" * 99,
                                   "x" * 100, "x" * 101, "é/a", "2026-11-25/changes/" + "a" * 90 + "/pull.json"])
 def test_tar_headers_equal_tarfile(name):
