@@ -8,7 +8,7 @@ Markers: every test is marked by the folder it lives in (``unit``, ``integration
 registered in pyproject.toml), so ``pytest -m "not system"`` is the fast subset.
 
 Faults that never fire: a test that adds a fault to the API double (its scenario's ``faults`` or
-``add_fault``) and passes although the fault hit no request proves nothing about that fault (the
+``add_fault``) and passes although the fault changed no answer proves nothing about that fault (the
 code it meant to fault stopped asking that request, and the test kept passing).  Such a test fails
 at teardown naming the fault, unless it is marked ``faults_may_not_fire(reason=...)``.
 """
@@ -66,7 +66,7 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture(autouse=True)
 def _every_fault_fires(request):
-    """Fail a passing test whose API-double fault hit no request (see the module docstring)."""
+    """Fail a passing test whose API-double fault changed no answer (see the module docstring)."""
     _ADDED.clear()
     yield
     added, _ADDED[:] = list(_ADDED), []
@@ -75,6 +75,6 @@ def _every_fault_fires(request):
     unfired = {id(f) for engine in {id(e): e for e, _ in added}.values() for f in engine.unfired()}
     never = [f for _, f in added if id(f) in unfired]
     if never:
-        pytest.fail(f"{len(never)} fault(s) of the API double hit no request, so this test cannot fail for "
+        pytest.fail(f"{len(never)} fault(s) of the API double changed no answer, so this test cannot fail for "
                     f"them: {never}. Point the fault at a request the code under test still makes, or mark "
                     "the test faults_may_not_fire(reason=...)", pytrace=False)

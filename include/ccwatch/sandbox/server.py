@@ -173,7 +173,7 @@ class SandboxServer:
         self._faults.clear()
 
     def unfired_faults(self) -> list[dict]:
-        """The faults added to this double (scenario, ``add_fault``; cleared ones too) that hit no request."""
+        """The faults added to this double (scenario, ``add_fault``; cleared ones too) that changed no answer."""
         return self._faults.unfired()
 
     def _record_slack_message(self, payload: dict) -> None:

@@ -1,4 +1,4 @@
-"""tests/conftest.py fails a passing test whose API-double fault hit no request.
+"""tests/conftest.py fails a passing test whose API-double fault changed no answer.
 
 Run in a child pytest (``pytester``) with a copy of the suite's conftest, so the check under test
 is the one every test of this suite runs under.
@@ -61,7 +61,7 @@ def test_a_passing_test_whose_fault_never_fired_errors_naming_the_fault(pytester
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rA")
     result.assert_outcomes(passed=3, failed=1, errors=1)  # the error is the teardown of test_never_fired
     result.stdout.fnmatch_lines(["*ERROR at teardown of test_never_fired *",
-                                 "1 fault(s) of the API double hit no request*'path': '/pulls$'*"])
+                                 "1 fault(s) of the API double changed no answer*'path': '/pulls$'*"])
     out = result.stdout.str()
     assert "ERROR at teardown of test_never_fired_but_marked" not in out
     assert "ERROR at teardown of test_fails_for_its_own_reason" not in out  # its own failure, nothing added

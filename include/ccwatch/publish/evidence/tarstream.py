@@ -116,8 +116,11 @@ class Deflater:
                     self._error = exc
 
     def write(self, data: bytes) -> None:
-        self._buf.append(data)
-        self._n += len(data)
+        self._extend((data,))
+
+    def _extend(self, parts: tuple[bytes, ...]) -> None:
+        self._buf += parts
+        self._n += sum(map(len, parts))
         if self._n >= CHUNK:
             self._push()
 
@@ -135,13 +138,7 @@ class Deflater:
 
     def add(self, name: str, data: bytes, mtime: int) -> None:
         """A file member: header, data, padding (one buffer hand-off: a night adds ~143k)."""
-        size = len(data)
-        head = header(name, size, mtime, False)
-        rem = size % BLOCK
-        self._buf += (head, data, _NUL[:BLOCK - rem]) if rem else (head, data)
-        self._n += len(head) + size + (BLOCK - rem if rem else 0)
-        if self._n >= CHUNK:
-            self._push()
+        self._extend((header(name, len(data), mtime, False), data, padding(len(data))))
 
     def add_dir(self, name: str, mtime: int) -> None:
         self.write(header(name, 0, mtime, True))
