@@ -280,6 +280,14 @@ def pir_closed_before_deploy_window_open(w, n):  # closed before the deployment 
     return c["id"]
 
 
+@case("CC8.1-08", "fail", "before deployment")
+def pir_done_at_the_deployment_instant(w, n):  # "after the deployment" is strict, as "before" is for
+    # CC8.1-06: a ticket moved to Done at the deployment's own instant was not closed after it
+    c = w.good_pr(n, day=20, done=False)
+    w.transition(c["key"], "carol@acme.example", T("11-20 12:05"), "Done", "done")
+    return c["id"]
+
+
 @case("CC8.1-13", "fail", "is not before production deployment")
 def staging_same_instant_as_production(w, n):  # "before its production deployment" is strict
     c = w.good_pr(n, staging=False)
