@@ -54,6 +54,7 @@ import duckdb
 from ccwatch.common.times import parse_ts
 from ccwatch.ingest.records import RawRecord
 from ccwatch.settings import Settings
+from ccwatch.warehouse.connection import LOAD_MEMORY_LIMIT_ENV
 from ccwatch.warehouse.load_index import LoadIndex
 from ccwatch.warehouse.normalize import graphql as ng
 from ccwatch.warehouse.normalize.base import Context
@@ -114,8 +115,9 @@ class _RawUpserts:
                            f'({json_rows_sql(con, "raw_payloads", self.others, cache)}) s')
         self.parts: list[str] = []
         self.size = self.count = 0
+        (self.bound,) = con.execute("SELECT current_setting('memory_limit')").fetchone()
 
-    def add(self, rec: RawRecord) -> None:
+    def add(self, rec: RawRecord, *, merged: bool = False) -> None:
         row = {f: getattr(rec, f) for f in RAW_COLUMNS if f != "payload"}
         row["fetched_at"] = parse_ts(rec.fetched_at)
         if row["fetched_at"] is None:
@@ -125,7 +127,13 @@ class _RawUpserts:
         self.count += 1
         if len(payload) >= self.DIRECT_CHARS and rec.payload is not None:  # null: SQL NULL, as in a document
             self.flush()
-            self.con.execute(self.direct_sql, [payload, "[" + others + "]"])  # json(?) precedes FROM
+            try:
+                self.con.execute(self.direct_sql, [payload, "[" + others + "]"])  # json(?) precedes FROM
+            except duckdb.OutOfMemoryException as exc:
+                merged_in = " (the stored list merged with this load's items)" if merged else ""
+                raise LoadMemoryError(
+                    f"{rec.source} {rec.kind} {rec.natural_key}: its payload, {len(payload) / 1e6:.0f} MB of JSON"
+                    f"{merged_in}, does not fit DuckDB's memory bound for the load ({self.bound})", exc) from exc
             return
         text = others[:-1] + (', "payload": ' if len(others) > 2 else '"payload": ') + payload + "}"
         self.parts.append(text)
@@ -166,6 +174,17 @@ def _accumulate(con: duckdb.DuckDBPyConnection, rec: RawRecord) -> RawRecord:
         return rec
     merged = sorted([*rec.payload, *extra], key=order, reverse=True)  # stable: fetched first on ties
     return replace(rec, payload=merged, etag=None)
+
+
+class LoadMemoryError(RuntimeError):
+    """A record the load cannot store within DuckDB's memory bound for the load, named with what to
+    do (DuckDB's own error names neither the record nor the setting).  The load is rolled back."""
+
+    def __init__(self, what: str, cause: BaseException) -> None:
+        super().__init__(
+            f"{what}: raise {LOAD_MEMORY_LIMIT_ENV} (docs/DEPLOYMENT.md) and run the load again; nothing of "
+            f"this load was stored, the warehouse keeps its previous state. An accumulating list grows with "
+            f"the deployment's age (docs/PERFORMANCE.md). DuckDB: {str(cause).splitlines()[0]}")
 
 
 class NotModifiedWithoutCopy(ValueError):
@@ -332,7 +351,7 @@ def load_records(
             acc = _accumulate(con, rec)
             if acc is not rec:
                 merged.add((rec.source, rec.kind, rec.natural_key))
-            raw.add(acc)
+            raw.add(acc, merged=acc is not rec)
         raw.flush()
         counts["raw_payloads"] = raw.count
         # 2. normalised rows: scopes deleted at once (this load's rows are not in the tables yet),

@@ -313,3 +313,27 @@ def test_raw_payloads_stored_as_the_one_batch_load_stores_them(tmp_path, setting
             c.close()
     assert raw["bounded"] == raw["reference"]
     assert any(r[2] == REPO and r[1] == "repo" and "𝄞" in r[-1] for r in raw["bounded"])
+
+
+def test_a_list_beyond_the_load_bound_is_named_and_nothing_is_lost(con, settings):
+    """An accumulated list grows with the deployment's age (docs/PERFORMANCE.md, "The accumulating
+    lists over the years"): when the stored list merged with tonight's items no longer fits DuckDB's
+    memory bound for the load, the error names the record, its size and the setting to raise, and
+    the warehouse keeps the previous night's state (DuckDB's own error names none of them)."""
+    from ccwatch.warehouse.store import LoadMemoryError
+
+    def listing(n, offset=0):
+        return [commit(f"{i + offset:040x}", [f"{i + offset + 1:040x}"], msg="m" * 1500) for i in range(n)]
+
+    load_records(con, [rec("github", "commits", f"{REPO}:main", listing(3_000, 10))], settings)
+    before = full_snapshot(con)
+    con.execute("SET memory_limit = '20MB'")
+    (bound,) = con.execute("SELECT current_setting('memory_limit')").fetchone()
+    with pytest.raises(LoadMemoryError) as err:
+        load_records(con, [rec("github", "commits", f"{REPO}:main", listing(10))], settings)
+    text = str(err.value)
+    assert f"github commits {REPO}:main" in text
+    assert "MB of JSON" in text and "merged" in text and f"({bound})" in text
+    assert "CCWATCH_DUCKDB_LOAD_MEMORY_LIMIT" in text and "nothing of this load was stored" in text.lower()
+    con.execute("RESET memory_limit")
+    assert full_snapshot(con) == before
