@@ -2,13 +2,13 @@
 accumulating lists over the years").
 
     .venv/bin/python benchmarks/bench_scale.py stage --repos 500 --prs 100000 --workers 8 --keep DIR
-    .venv/bin/python benchmarks/bench_list_age.py --staging DIR --repo synth/svc-072 --years 0,1,2,3,4
+    .venv/bin/python benchmarks/bench_list_age.py --staging DIR --years 0,1,2,3,4 [--repo synth/svc-072]
 
 A branch's ``commits`` list, an environment's ``deployments`` list and the ``activity`` log
 accumulate (warehouse/store.py): nothing prunes them, so they grow with the deployment's age. This
 takes one repository's staged records from a ``bench_scale.py stage --keep`` directory (a year
-of its history: the benchmark org spans 12 months; ``synth/svc-072`` is the busiest repository of
-the 100k org) and builds, for each N of ``--years``, a warehouse holding that repository with its
+of its history: the benchmark org spans 12 months; by default the busiest repository staged,
+``synth/svc-072`` in the 100k org) and builds, for each N of ``--years``, a warehouse holding that repository with its
 three lists as they would stand after N years: the year's items cloned N-1 times further back
 (new shas, ids and times, the first-parent line continued through every copy); N = 0 keeps the
 newest 200 items only. Then one night is loaded on a copy of each warehouse, in a child process
@@ -83,11 +83,17 @@ def _aged(kind: str, items: list[dict], years: int) -> list[dict]:
     return out
 
 
-def _staged(staging: Path, repo: str) -> Path:
-    files = sorted(staging.glob(f"home/staging/*/github/{repo.replace('/', '__')}.jsonl"))
+def _staged(staging: Path, repo: str | None) -> Path:
+    """The repository's staging file (default: the largest, the busiest repository's)."""
+    pattern = f"{repo.replace('/', '__')}.jsonl" if repo else "*.jsonl"
+    files = sorted(staging.glob(f"home/staging/*/github/{pattern}"), key=lambda f: (-f.stat().st_size, f.name))
     if not files:
-        raise SystemExit(f"{staging}: no staged records of {repo} (made by bench_scale.py stage --keep?)")
+        raise SystemExit(f"{staging}: no staged records of {repo or 'any repository'} (made by bench_scale.py stage --keep?)")
     return files[0]
+
+
+def busiest(staging: Path) -> str:
+    return _staged(staging, None).stem.replace("__", "/", 1)
 
 
 def _records(path: Path, years: int):
@@ -195,12 +201,13 @@ def _run(args, stage: str, years: int, db: Path) -> dict:
 def main(argv: list[str] | None = None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--staging", type=Path, required=True, help="a directory made by bench_scale.py stage --keep")
-    ap.add_argument("--repo", default="synth/svc-072", help="the repository whose lists age")
+    ap.add_argument("--repo", help="the repository whose lists age (default: the busiest staged)")
     ap.add_argument("--years", default="0,1,2,3,4", help="comma-separated ages (0: the newest 200 items only)")
     ap.add_argument("--json", type=Path, help="write the results here")
     ap.add_argument("--child", choices=("setup", "night"), help=argparse.SUPPRESS)
     ap.add_argument("--db", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    args.repo = args.repo or busiest(args.staging)
     if args.child:
         args.years = int(args.years)
         print(json.dumps(child(args)))
@@ -211,7 +218,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             setup, night = Path(tmp) / f"setup-{years}.duckdb", Path(tmp) / f"night-{years}.duckdb"
             _run(args, "setup", years, setup)
             shutil.copyfile(setup, night)
-            row = {"years": years, **_run(args, "night", years, night),
+            row = {"years": years, "repo": args.repo, **_run(args, "night", years, night),
                    "load_memory_limit": os.environ.get("CCWATCH_DUCKDB_LOAD_MEMORY_LIMIT", "default")}
             results.append(row)
             print(json.dumps(row), flush=True)

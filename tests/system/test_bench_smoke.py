@@ -121,3 +121,21 @@ def test_evidence_nightly_step_writes_the_whole_window_reproducibly(tmp_path):
     assert night["folders"] == full["folders"] + 20
     assert night["equals_from_scratch"] is True
     assert verify_archive(night["archive"]) == []
+
+
+def test_list_age_loads_a_night_over_aged_lists(tmp_path):
+    """benchmarks/bench_list_age.py at a tiny size: each age's warehouse holds that many copies of the
+    busiest repository's year, and one night on it loads (no error) and adds its 20 commits."""
+    import bench_list_age
+
+    keep = tmp_path / "staging"
+    run(tmp_path, "stage", "--prs", "60", "--keep", str(keep))
+    out = tmp_path / "age.json"
+    rows = bench_list_age.main(["--staging", str(keep), "--years", "0,1,2", "--json", str(out)])
+    assert json.loads(out.read_text(encoding="utf-8")) == rows
+    assert [r["years"] for r in rows] == [0, 1, 2] and all("error" not in r for r in rows)
+    zero, one, two = rows
+    assert one["repo"] == bench_list_age.busiest(keep)
+    assert two["commit_rows"] - 20 == 2 * (one["commit_rows"] - 20) > 0  # the year twice, plus the night's 20
+    assert zero["stored_lists_mb"] <= one["stored_lists_mb"] < two["stored_lists_mb"]  # year 0: the newest 200
+    assert all(r["cpu_s"] > 0 and r["peak_rss_mib"] > 0 for r in rows)
