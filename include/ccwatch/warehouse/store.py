@@ -29,7 +29,10 @@ environment's ``deployments`` list and (r2) a branch's ``activity`` log.  An inc
 brings only their newest items, so the stored list is merged with the fetched one by item id
 (sha / deployment id / activity id; the fetched item wins) before anything is normalised: the first-parent chain (and every ``position``) is
 then recomputed over the whole stored history, exactly as if the list had been fetched in
-one piece, and older items stay available to reruns of earlier dates.  The merged record keeps
+one piece, and older items stay available to reruns of earlier dates.  Nothing prunes them, so a
+busy branch's night grows with the deployment's age; a list the load's DuckDB bound cannot store
+any more fails the load with :class:`LoadMemoryError`, named (docs/PERFORMANCE.md, "The
+accumulating lists over the years").  The merged record keeps
 the fetch's url and time; its etag is dropped when stored items were merged in.
 
 A record with ``status_code`` 304 (a conditional request answered "not modified",

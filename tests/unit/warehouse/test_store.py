@@ -337,3 +337,5 @@ def test_a_list_beyond_the_load_bound_is_named_and_nothing_is_lost(con, settings
     assert "CCWATCH_DUCKDB_LOAD_MEMORY_LIMIT" in text and "nothing of this load was stored" in text.lower()
     con.execute("RESET memory_limit")
     assert full_snapshot(con) == before
+    load_records(con, [rec("github", "commits", f"{REPO}:main", listing(10))], settings)  # the bound raised: a rerun loads
+    assert con.execute("SELECT count(*) FROM commits").fetchone()[0] == 3_010
