@@ -89,7 +89,9 @@ class SandboxServer:
         self.sleep: Callable[[float], None] = time.sleep  # the latency's wait (tests record it)
         self._faults = FaultEngine(self.scenario.get("faults"), self._route)
         self.faults = self._faults.faults  # the active fault dicts (docs/SANDBOX.md "Fault modes")
-        self.fault_hook: FaultHook | None = None
+        self._hook: FaultHook | None = None
+        self._hooks_set: list[FaultHook] = []  # every hook set on this double, and the answers each changed
+        self._hook_changes: dict[int, int] = {}
         self._pending = threading.local()  # the Slack message of the request being handled
         self._bind = (host, port)
         self._lock = threading.Lock()
@@ -176,6 +178,24 @@ class SandboxServer:
         """The faults added to this double (scenario, ``add_fault``; cleared ones too) that changed no answer."""
         return self._faults.unfired()
 
+    @property
+    def fault_hook(self) -> FaultHook | None:
+        """An ad-hoc fault, applied after the declared ones: ``hook(service, req, resp)`` returns the
+        answer to send instead, or None to send ``resp``."""
+        return self._hook
+
+    @fault_hook.setter
+    def fault_hook(self, hook: FaultHook | None) -> None:
+        self._hook = hook
+        if hook is not None and all(h is not hook for h in self._hooks_set):
+            self._hooks_set.append(hook)
+
+    def unfired_hooks(self) -> list[FaultHook]:
+        """The fault hooks set on this double (unset ones too) that changed no answer: each returned
+        None, or the answer it was given, every time it was called."""
+        with self._lock:
+            return [h for h in self._hooks_set if not self._hook_changes.get(id(h))]
+
     def _record_slack_message(self, payload: dict) -> None:
         # kept until the answer is sent (see _dispatch / on_sent): a client that got a 429 or
         # nothing at all has not posted a message
@@ -199,9 +219,13 @@ class SandboxServer:
         if payload is not None and resp.status == 200:
             resp.on_sent = lambda: self._store_slack_message(payload)
         resp = self._faults.apply(service, req, resp)
-        hook = self.fault_hook
+        hook = self._hook
         if hook is not None:
-            resp = hook(service, req, resp) or resp
+            changed = hook(service, req, resp)
+            if changed is not None and changed is not resp:
+                with self._lock:
+                    self._hook_changes[id(hook)] = self._hook_changes.get(id(hook), 0) + 1
+                resp = changed
         query = {k: (v[-1] if len(v) == 1 else list(v)) for k, v in req.query.items() if k not in SECRET_PARAMS}
         record = {"method": req.method, "path": req.path, "query": query, "status": resp.status, "service": service}
         if req.method == "POST" and req.path.endswith("/graphql"):

@@ -234,6 +234,7 @@ def test_next_day_fetches_only_what_changed_and_equals_a_full_fetch(first_run, s
     assert status[(f"{PAY}#{CHANGED_PR}", "CC8.1-03")] == "fail", "the dismissed approval reached evaluation"
 
 
+@pytest.mark.faults_may_not_fire(reason="the hook only observes the pending mark during each request")
 def test_rerun_of_the_same_date_yields_identical_rows(first_run, settings, tmp_path):
     home = continue_from(first_run, tmp_path)
     before = snapshot(home, D1)

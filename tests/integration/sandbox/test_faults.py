@@ -116,6 +116,27 @@ def test_unfired_lists_the_faults_that_hit_no_request_cleared_ones_included(serv
     assert raw_get(server, f"/repos/{REPO}/pulls", state="closed")[0] == 200
     assert server.unfired_faults() == [skipped, missing] and present not in server.unfired_faults()
 
+
+@pytest.mark.faults_may_not_fire(reason="checks the list of unfired hooks itself")
+def test_unfired_hooks_lists_the_hooks_that_changed_no_answer_unset_ones_included(server):
+    from ccwatch.sandbox.http import SandboxResponse
+
+    def gateway(service, req, resp):
+        return SandboxResponse(status=502, data={"message": "bad gateway"}) if req.path.endswith("/pulls") else None
+
+    def same(service, req, resp):
+        return resp
+
+    server.fault_hook = same
+    assert raw_get(server, f"/repos/{REPO}/pulls")[0] == 200
+    server.fault_hook = gateway
+    assert server.unfired_hooks() == [same, gateway]  # set, not yet asked
+    assert raw_get(server, "/rate_limit")[0] == 200  # another request: the hook returned None
+    assert server.unfired_hooks() == [same, gateway]
+    assert raw_get(server, f"/repos/{REPO}/pulls")[0] == 502
+    server.fault_hook = None
+    assert server.unfired_hooks() == [same] and server.fault_hook is None
+
 def test_github_primary_rate_limit(server):
     server.add_fault({"service": "github", "path": "/pulls", "mode": "rate_limit", "reset_in": 120, "times": 1})
     with pytest.raises(RateLimitExceededException) as err:

@@ -65,3 +65,72 @@ def test_a_passing_test_whose_fault_never_fired_errors_naming_the_fault(pytester
     out = result.stdout.str()
     assert "ERROR at teardown of test_never_fired_but_marked" not in out
     assert "ERROR at teardown of test_fails_for_its_own_reason" not in out  # its own failure, nothing added
+
+
+INNER_HOOKS = '''
+import pytest
+import requests
+from ccwatch.sandbox import SandboxServer
+from ccwatch.sandbox.http import SandboxResponse
+
+SCENARIO = {"auth": {"github_token": "ghp_inner"}, "github": {"repos": {"acme/api": {"id": 1, "default_branch": "main"}}}}
+
+
+def ask(srv, path="/repos/acme/api"):
+    return requests.get(srv.url + path, headers={"Authorization": "token ghp_inner"}, timeout=5).status_code
+
+
+def bad_gateway_on(path):
+    def hook(service, req, resp):
+        return SandboxResponse(status=502, data={"message": "bad gateway"}) if req.path.endswith(path) else None
+    return hook
+
+
+def test_hook_fired():
+    with SandboxServer(SCENARIO) as srv:
+        srv.fault_hook = bad_gateway_on("/repos/acme/api")
+        assert ask(srv) == 502
+
+
+def test_hook_never_fired():
+    with SandboxServer(SCENARIO) as srv:
+        srv.fault_hook = bad_gateway_on("/pulls")
+        assert ask(srv) == 200
+
+
+def test_hook_fired_on_a_later_double():  # one hook, two doubles: it changed an answer on one of them
+    hook = bad_gateway_on("/repos/acme/api")
+    for path, want in (("/zen", 404), ("/repos/acme/api", 502)):
+        with SandboxServer(SCENARIO) as srv:
+            srv.fault_hook = hook
+            assert ask(srv, path) in (want, 200)
+
+
+def test_hook_returning_the_answer_it_got():
+    with SandboxServer(SCENARIO) as srv:
+        srv.fault_hook = lambda service, req, resp: resp
+        assert ask(srv) == 200
+
+
+@pytest.mark.faults_may_not_fire(reason="an observer: it records the requests and changes nothing")
+def test_observer_hook_marked():
+    seen = []
+    with SandboxServer(SCENARIO) as srv:
+        srv.fault_hook = lambda service, req, resp: seen.append(req.path)
+        assert ask(srv) == 200 and seen == ["/repos/acme/api"]
+'''
+
+
+def test_a_passing_test_whose_fault_hook_changed_no_answer_errors_naming_it(pytester: pytest.Pytester):
+    pytester.makeconftest(CONFTEST)
+    pytester.makeini("[pytest]\nmarkers =\n    integration: the layer\n    faults_may_not_fire(reason): the opt-out\n")
+    pytester.mkdir("integration")
+    pytester.makepyfile(**{"integration/test_inner_hooks": INNER_HOOKS})
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rA")
+    result.assert_outcomes(passed=5, errors=2)
+    result.stdout.fnmatch_lines(["*ERROR at teardown of test_hook_never_fired *",
+                                 "*1 fault hook(s) of the API double changed no answer*bad_gateway_on.<locals>.hook*"])
+    out = result.stdout.str()
+    assert "ERROR at teardown of test_hook_returning_the_answer_it_got" in out
+    for fine in ("test_hook_fired ", "test_hook_fired_on_a_later_double", "test_observer_hook_marked"):
+        assert f"ERROR at teardown of {fine}" not in out
