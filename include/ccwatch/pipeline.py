@@ -126,9 +126,10 @@ def load_warehouse(settings: Settings, as_of: datetime, home: Path, *, chunk_rec
     staging files are streamed ``chunk_records`` records at a time (default: the store's), so the
     process's memory does not grow with the org (warehouse/store.py)."""
     from ccwatch.warehouse.ingest_state import compute_state, missing_basis
+    from ccwatch.warehouse.raw_store import NotModifiedWithoutCopy
     from ccwatch.warehouse.settings_history import record_settings_history
     from ccwatch.warehouse.sightings import record_sightings
-    from ccwatch.warehouse.store import NotModifiedWithoutCopy, load_records
+    from ccwatch.warehouse.store import load_records
 
     sdir = staging_dir(home, as_of)
     failed = staging.failed_ingest(home, as_of)

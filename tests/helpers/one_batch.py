@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ccwatch.warehouse import store
+from ccwatch.warehouse import raw_store, store
 from ccwatch.warehouse.normalize.base import Context
 from ccwatch.warehouse.normalize.batch import normalize_batch, people_rows
 from ccwatch.warehouse.rows import delete_scopes, insert_rows
@@ -14,15 +14,15 @@ from ccwatch.warehouse.rows import delete_scopes, insert_rows
 def load_records(con, records, settings, before_commit=None, **_: Any) -> dict[str, int]:
     records = records() if callable(records) else records
     latest = {}
-    for rec in map(store._coerce, records):  # noqa: SLF001 - the reference reuses the store's pieces
+    for rec in map(raw_store.coerce_record, records):  # the reference reuses the store's pieces
         latest[(rec.source, rec.kind, rec.natural_key)] = rec
     counts: dict[str, int] = {}
     con.execute("BEGIN TRANSACTION")
     try:
         unchanged = [rec for rec in latest.values() if rec.status_code == 304]
-        store._not_modified(con, unchanged)  # noqa: SLF001
-        batch_records = [store._accumulate(con, rec) for rec in latest.values() if rec.status_code != 304]  # noqa: SLF001
-        counts["raw_payloads"] = store._upsert_raw(con, batch_records)  # noqa: SLF001
+        raw_store.check_not_modified(con, unchanged)
+        batch_records = [raw_store.accumulate(con, rec) for rec in latest.values() if rec.status_code != 304]
+        counts["raw_payloads"] = raw_store.upsert_raw(con, batch_records)
         db = store._DbContext(con)  # noqa: SLF001
         batch = normalize_batch(batch_records, settings, Context(db.lookup, db.status_categories()))
         for table, scopes in batch.scopes.items():

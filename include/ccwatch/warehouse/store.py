@@ -31,7 +31,7 @@ brings only their newest items, so the stored list is merged with the fetched on
 then recomputed over the whole stored history, exactly as if the list had been fetched in
 one piece, and older items stay available to reruns of earlier dates.  Nothing prunes them, so a
 busy branch's night grows with the deployment's age; a list the load's DuckDB bound cannot store
-any more fails the load with :class:`LoadMemoryError`, named (docs/PERFORMANCE.md, "The
+any more fails the load with :class:`~ccwatch.warehouse.raw_store.LoadMemoryError`, named (docs/PERFORMANCE.md, "The
 accumulating lists over the years").  The merged record keeps
 the fetch's url and time; its etag is dropped when stored items were merged in.
 
@@ -39,7 +39,7 @@ A record with ``status_code`` 304 (a conditional request answered "not modified"
 ingest/github/conditional.py) carries no payload: the stored payload and the normalised
 rows of that object stay as they are (only the raw row's ``fetched_at`` moves to the
 revalidation time).  A 304 for an object with no stored 200 payload cannot be served: the load
-raises :class:`NotModifiedWithoutCopy` naming the records (nothing is committed; the pipeline
+raises :class:`~ccwatch.warehouse.raw_store.NotModifiedWithoutCopy` naming the records (nothing is committed; the pipeline
 then drops the ingest state so the next fetch is full).
 
 Rows travel to DuckDB as JSON documents (``warehouse/rows.py``).
@@ -49,174 +49,31 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import replace
 from typing import Any
 
 import duckdb
 
-from ccwatch.common.times import parse_ts
 from ccwatch.ingest.records import RawRecord
 from ccwatch.settings import Settings
-from ccwatch.warehouse.connection import LOAD_MEMORY_LIMIT_ENV
 from ccwatch.warehouse.load_index import LoadIndex
 from ccwatch.warehouse.normalize import graphql as ng
 from ccwatch.warehouse.normalize.base import Context
 from ccwatch.warehouse.normalize.batch import LoadView, commit_list_repos, normalize_chunk, people_rows
 from ccwatch.warehouse.normalize.jira import status_categories
+from ccwatch.warehouse.raw_store import (
+    RawUpserts,
+    accumulate,
+    check_not_modified,
+    coerce_record,
+    stored_merge,
+)
 from ccwatch.warehouse.rows import (
-    CHUNK_CHARS,
     SchemaCache,
     columns,
     delete_scopes,
     insert_rows,
-    json_default,
-    json_rows_sql,
     primary_key,
 )
-
-RAW_COLUMNS = ("source", "kind", "natural_key", "url", "fetched_at", "etag", "status_code", "payload")
-
-
-def _coerce(rec: RawRecord | dict[str, Any]) -> RawRecord:
-    if isinstance(rec, RawRecord):
-        return rec
-    if isinstance(rec, dict):
-        return RawRecord(**rec)
-    raise TypeError(f"not a raw record: {type(rec).__name__}")
-
-
-def _upsert_raw(con: duckdb.DuckDBPyConnection, records: list[RawRecord], cache: SchemaCache | None = None) -> int:
-    rows = []
-    for r in records:
-        # a shallow row: dataclasses.asdict deep-copies every payload (most of a large load's time)
-        row = {f: getattr(r, f) for f in RAW_COLUMNS}
-        row["fetched_at"] = parse_ts(r.fetched_at)
-        if row["fetched_at"] is None:
-            raise ValueError(f"{r.source} {r.kind} {r.natural_key}: fetched_at is missing")
-        rows.append(row)
-    return insert_rows(con, "raw_payloads", rows, cache)
-
-
-class _RawUpserts:
-    """The raw payloads of the load upserted as they are read, each record's payload held as JSON
-    text only (never the parsed records of a chunk), in bounded documents; a payload of
-    ``DIRECT_CHARS`` or more goes alone, DuckDB parsing the payload once (``json(?)``) instead of
-    a document around it twice (cast to JSON, then ``from_json``): the largest single record (the
-    busiest repository's commit list) cost the load ~10 times its size.  The rows stored are those
-    of :func:`_upsert_raw` (tests/unit/warehouse/test_store.py)."""
-
-    DIRECT_CHARS = 1_000_000
-
-    def __init__(self, con: duckdb.DuckDBPyConnection, cache: SchemaCache, flush_records: int) -> None:
-        self.con, self.flush_records = con, flush_records
-        self.cols = [c for c, _ in columns(con, "raw_payloads", cache)]
-        self.others = [c for c in self.cols if c != "payload"]
-        col_list = ", ".join(f'"{c}"' for c in self.cols)
-        self.doc_sql = f'INSERT OR REPLACE INTO raw_payloads ({col_list}) {json_rows_sql(con, "raw_payloads", self.cols, cache)}'
-        picked = ", ".join("json(?)" if c == "payload" else f's."{c}"' for c in self.cols)
-        self.direct_sql = (f'INSERT OR REPLACE INTO raw_payloads ({col_list}) SELECT {picked} FROM '
-                           f'({json_rows_sql(con, "raw_payloads", self.others, cache)}) s')
-        self.parts: list[str] = []
-        self.size = self.count = 0
-        (self.bound,) = con.execute("SELECT current_setting('memory_limit')").fetchone()
-
-    def add(self, rec: RawRecord, *, merged: bool = False) -> None:
-        row = {f: getattr(rec, f) for f in RAW_COLUMNS if f != "payload"}
-        row["fetched_at"] = parse_ts(rec.fetched_at)
-        if row["fetched_at"] is None:
-            raise ValueError(f"{rec.source} {rec.kind} {rec.natural_key}: fetched_at is missing")
-        payload = json.dumps(rec.payload, default=json_default)
-        others = json.dumps({c: row.get(c) for c in self.others}, default=json_default)
-        self.count += 1
-        if len(payload) >= self.DIRECT_CHARS and rec.payload is not None:  # null: SQL NULL, as in a document
-            self.flush()
-            try:
-                self.con.execute(self.direct_sql, [payload, "[" + others + "]"])  # json(?) precedes FROM
-            except duckdb.OutOfMemoryException as exc:
-                merged_in = " (the stored list merged with this load's items)" if merged else ""
-                raise LoadMemoryError(
-                    f"{rec.source} {rec.kind} {rec.natural_key}: its payload, {len(payload) / 1e6:.0f} MB of JSON"
-                    f"{merged_in}, does not fit DuckDB's memory bound for the load ({self.bound})", exc) from exc
-            return
-        text = others[:-1] + (', "payload": ' if len(others) > 2 else '"payload": ') + payload + "}"
-        self.parts.append(text)
-        self.size += len(text)
-        if self.size >= CHUNK_CHARS or len(self.parts) >= self.flush_records:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.parts:
-            self.con.execute(self.doc_sql, ["[" + ",".join(self.parts) + "]"])
-            self.parts, self.size = [], 0
-
-
-# (source, kind) -> (item id field, sort key of the API's newest-first order)
-ACCUMULATING: dict[tuple[str, str], tuple[str, Callable[[dict[str, Any]], Any]]] = {
-    ("github", "commits"): ("sha", lambda c: str(((c.get("commit") or {}).get("committer") or {}).get("date") or "")),
-    ("github", "deployments"): ("id", lambda d: (str(d.get("created_at") or ""), int(d.get("id") or 0))),
-    ("github", "activity"): ("id", lambda e: (str(e.get("timestamp") or ""), int(e.get("id") or 0))),
-}
-
-
-def _accumulate(con: duckdb.DuckDBPyConnection, rec: RawRecord) -> RawRecord:
-    """``rec`` with the stored list of the same object merged in (see the module docstring)."""
-    spec = ACCUMULATING.get((rec.source, rec.kind))
-    if spec is None or rec.status_code != 200 or not isinstance(rec.payload, list):
-        return rec
-    row = con.execute(
-        "SELECT payload FROM raw_payloads WHERE source = ? AND kind = ? AND natural_key = ? AND status_code = 200",
-        [rec.source, rec.kind, rec.natural_key],
-    ).fetchone()
-    stored = json.loads(row[0]) if row and row[0] is not None else None
-    if not isinstance(stored, list):
-        return rec
-    id_field, order = spec
-    fetched = {item.get(id_field) for item in rec.payload if isinstance(item, dict)}
-    extra = [item for item in stored if isinstance(item, dict) and item.get(id_field) not in fetched]
-    if not extra:
-        return rec
-    merged = sorted([*rec.payload, *extra], key=order, reverse=True)  # stable: fetched first on ties
-    return replace(rec, payload=merged, etag=None)
-
-
-class LoadMemoryError(RuntimeError):
-    """A record the load cannot store within DuckDB's memory bound for the load, named with what to
-    do (DuckDB's own error names neither the record nor the setting).  The load is rolled back."""
-
-    def __init__(self, what: str, cause: BaseException) -> None:
-        super().__init__(
-            f"{what}: raise {LOAD_MEMORY_LIMIT_ENV} (docs/DEPLOYMENT.md) and run the load again; nothing of "
-            f"this load was stored, the warehouse keeps its previous state. An accumulating list grows with "
-            f"the deployment's age (docs/PERFORMANCE.md). DuckDB: {str(cause).splitlines()[0]}")
-
-
-class NotModifiedWithoutCopy(ValueError):
-    """A 304 record whose object has no stored 200 payload in this warehouse."""
-
-
-def _not_modified(con: duckdb.DuckDBPyConnection, records: list[RawRecord]) -> None:
-    """Check every 304 record has a stored 200 copy; move its ``fetched_at`` to the revalidation."""
-    if not records:
-        return
-    keys = json.dumps([{"source": r.source, "kind": r.kind, "natural_key": r.natural_key,
-                        "fetched_at": str(parse_ts(r.fetched_at) or "")} for r in records])
-    spec = json.dumps([{"source": "VARCHAR", "kind": "VARCHAR", "natural_key": "VARCHAR", "fetched_at": "VARCHAR"}])
-    rows = f"SELECT unnest(from_json(?::JSON, '{spec}'), recursive := true)"
-    stored = {tuple(row) for row in con.execute(
-        f"SELECT k.source, k.kind, k.natural_key FROM ({rows}) k JOIN raw_payloads p USING (source, kind, natural_key) "
-        "WHERE p.status_code = 200 AND p.payload IS NOT NULL", [keys]).fetchall()}
-    missing = [r for r in records if (r.source, r.kind, r.natural_key) not in stored]
-    if missing:
-        named = ", ".join(f"{r.source} {r.kind} {r.natural_key} ({r.url})" for r in missing[:10])
-        more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
-        raise NotModifiedWithoutCopy(
-            f"{len(missing)} record(s) answered 304 Not Modified but this warehouse holds no stored copy of "
-            f"them: {named}{more}. The ETags came from a load this warehouse does not have; the date must be "
-            "fetched again in full")
-    con.execute(
-        f"UPDATE raw_payloads p SET fetched_at = CAST(k.fetched_at AS TIMESTAMP) FROM ({rows}) k "
-        "WHERE p.source = k.source AND p.kind = k.kind AND p.natural_key = k.natural_key "
-        "AND k.fetched_at <> '' AND CAST(k.fetched_at AS TIMESTAMP) > p.fetched_at", [keys])
 
 
 class _DbContext:
@@ -271,9 +128,9 @@ def _reader(records: Records) -> Callable[[], Iterator[RawRecord]]:
     again (streamed: e.g. one staging file after the other); a list is iterated again; any other
     iterable can be read only once, so it is held in memory."""
     if callable(records):
-        return lambda: map(_coerce, records())
+        return lambda: map(coerce_record, records())
     held = records if isinstance(records, (list, tuple)) else list(records)
-    return lambda: map(_coerce, held)
+    return lambda: map(coerce_record, held)
 
 
 def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -344,14 +201,14 @@ def load_records(
     cache = SchemaCache()
     con.execute("BEGIN TRANSACTION")
     try:
-        _not_modified(con, index.unchanged())  # kept as stored: no upsert, no normalisation
+        check_not_modified(con, index.unchanged())  # kept as stored: no upsert, no normalisation
         # 1. raw payloads (accumulating lists merged with the stored ones): every lookup of the
         #    normalisers then reads the load through the warehouse, whatever chunk it came in
         #    (one parsed record at a time: each is held as JSON text until its document is sent)
         merged: set[tuple[str, str, str]] = set()
-        raw = _RawUpserts(con, cache, chunk_records)
+        raw = RawUpserts(con, cache, chunk_records)
         for _, rec in index.winners(read):
-            acc = _accumulate(con, rec)
+            acc = accumulate(con, rec)
             if acc is not rec:
                 merged.add((rec.source, rec.kind, rec.natural_key))
             raw.add(acc, merged=acc is not rec)
@@ -364,7 +221,7 @@ def load_records(
         staged = _StagedRows(con, cache)
         pr_updates: dict[tuple[str, str], list[tuple[int, str | None]]] = {}
         for chunk in _chunks(index.winners(read), chunk_records):
-            recs = [(pos, _stored_merge(con, rec) if (rec.source, rec.kind, rec.natural_key) in merged else rec)
+            recs = [(pos, stored_merge(con, rec) if (rec.source, rec.kind, rec.natural_key) in merged else rec)
                     for pos, rec in chunk]
             batch = normalize_chunk(recs, settings, ctx, view)
             for table, scopes in batch.scopes.items():
@@ -389,13 +246,6 @@ def load_records(
         con.execute("ROLLBACK")
         raise
     return counts
-
-
-def _stored_merge(con: duckdb.DuckDBPyConnection, rec: RawRecord) -> RawRecord:
-    """An accumulating record as the load stored it (merged with the stored list, no etag)."""
-    row = con.execute("SELECT payload FROM raw_payloads WHERE source = ? AND kind = ? AND natural_key = ?",
-                      [rec.source, rec.kind, rec.natural_key]).fetchone()
-    return replace(rec, payload=json.loads(row[0]), etag=None)
 
 
 def _load_context(db: _DbContext, index: LoadIndex) -> tuple[Context, LoadView]:

@@ -224,7 +224,7 @@ def test_failure_in_a_late_chunk_commits_nothing(con, settings):
         load_records(con, changed, settings, before_commit=refuse, chunk_records=1)
     assert full_snapshot(con) == before
     # a 304 without a stored copy at the end of the stream: nothing of the chunks before it stays
-    from ccwatch.warehouse.store import NotModifiedWithoutCopy
+    from ccwatch.warehouse.raw_store import NotModifiedWithoutCopy
 
     with pytest.raises(NotModifiedWithoutCopy, match="environment acme/payments-api:staging"):
         load_records(con, [*changed, rec("github", "environment", f"{REPO}:staging", None, 304)], settings,
@@ -297,7 +297,7 @@ HOSTILE = {"floats": [0.1, 1e-07, 1e16, 1e22, 2.5e-300, 1.7976931348623157e308, 
 def test_raw_payloads_stored_as_the_one_batch_load_stores_them(tmp_path, settings, monkeypatch, direct_chars):
     """The raw upsert holds each payload as JSON text; a large one goes alone through ``json(?)``
     (here: every payload, or none): the stored text is the reference's, byte for byte."""
-    from ccwatch.warehouse import store
+    from ccwatch.warehouse import raw_store
 
     records = [*batch(), rec("github", "repo", REPO, HOSTILE), rec("github", "commit", f"{REPO}@{'f' * 40}", [HOSTILE] * 3),
                rec("github", "commit", f"{REPO}@{'e' * 40}", None)]
@@ -306,7 +306,7 @@ def test_raw_payloads_stored_as_the_one_batch_load_stores_them(tmp_path, setting
         c = connect(str(tmp_path / f"{name}-{direct_chars}.duckdb"))
         try:
             with monkeypatch.context() as m:
-                m.setattr(store._RawUpserts, "DIRECT_CHARS", direct_chars)  # noqa: SLF001
+                m.setattr(raw_store.RawUpserts, "DIRECT_CHARS", direct_chars)
                 load(c, records, settings)
             raw[name] = c.execute("SELECT * FROM raw_payloads ORDER BY source, kind, natural_key").fetchall()
         finally:
@@ -320,7 +320,7 @@ def test_a_list_beyond_the_load_bound_is_named_and_nothing_is_lost(con, settings
     lists over the years"): when the stored list merged with tonight's items no longer fits DuckDB's
     memory bound for the load, the error names the record, its size and the setting to raise, and
     the warehouse keeps the previous night's state (DuckDB's own error names none of them)."""
-    from ccwatch.warehouse.store import LoadMemoryError
+    from ccwatch.warehouse.raw_store import LoadMemoryError
 
     def listing(n, offset=0):
         return [commit(f"{i + offset:040x}", [f"{i + offset + 1:040x}"], msg="m" * 1500) for i in range(n)]

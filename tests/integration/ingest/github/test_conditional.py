@@ -26,7 +26,8 @@ from ccwatch.ingest.records import RawRecord
 from ccwatch.sandbox import SandboxServer
 from ccwatch.settings import load_settings
 from ccwatch.warehouse import connection
-from ccwatch.warehouse.store import NotModifiedWithoutCopy, load_records
+from ccwatch.warehouse.raw_store import NotModifiedWithoutCopy
+from ccwatch.warehouse.store import load_records
 
 from tests.helpers.paths import CONFIG, DEMO_SCENARIO
 
