@@ -105,7 +105,7 @@ ACCUMULATING: dict[tuple[str, str], tuple[str, Callable[[dict[str, Any]], Any]]]
 
 
 def accumulate(con: duckdb.DuckDBPyConnection, rec: RawRecord) -> RawRecord:
-    """``rec`` with the stored list of the same object merged in (see the module docstring)."""
+    """``rec`` with the stored list of the same object merged in (warehouse/store.py's docstring says why)."""
     spec = ACCUMULATING.get((rec.source, rec.kind))
     if spec is None or rec.status_code != 200 or not isinstance(rec.payload, list):
         return rec

@@ -29,18 +29,19 @@ environment's ``deployments`` list and (r2) a branch's ``activity`` log.  An inc
 brings only their newest items, so the stored list is merged with the fetched one by item id
 (sha / deployment id / activity id; the fetched item wins) before anything is normalised: the first-parent chain (and every ``position``) is
 then recomputed over the whole stored history, exactly as if the list had been fetched in
-one piece, and older items stay available to reruns of earlier dates.  Nothing prunes them, so a
-busy branch's night grows with the deployment's age; a list the load's DuckDB bound cannot store
-any more fails the load with :class:`~ccwatch.warehouse.raw_store.LoadMemoryError`, named (docs/PERFORMANCE.md, "The
-accumulating lists over the years").  The merged record keeps
-the fetch's url and time; its etag is dropped when stored items were merged in.
+one piece, and older items stay available to reruns of earlier dates.  The merged record keeps
+the fetch's url and time; its etag is dropped when stored items were merged in.  Nothing prunes
+the lists, so a busy branch's night grows with the deployment's age; a list the load's DuckDB
+bound can no longer store fails the load, named (``raw_store.LoadMemoryError``;
+docs/PERFORMANCE.md, "The accumulating lists over the years").  The merging and the raw upsert
+live in ``warehouse/raw_store.py``.
 
 A record with ``status_code`` 304 (a conditional request answered "not modified",
 ingest/github/conditional.py) carries no payload: the stored payload and the normalised
 rows of that object stay as they are (only the raw row's ``fetched_at`` moves to the
 revalidation time).  A 304 for an object with no stored 200 payload cannot be served: the load
-raises :class:`~ccwatch.warehouse.raw_store.NotModifiedWithoutCopy` naming the records (nothing is committed; the pipeline
-then drops the ingest state so the next fetch is full).
+raises ``raw_store.NotModifiedWithoutCopy`` naming the records (nothing is committed; the
+pipeline then drops the ingest state so the next fetch is full).
 
 Rows travel to DuckDB as JSON documents (``warehouse/rows.py``).
 """
