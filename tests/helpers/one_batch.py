@@ -5,10 +5,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from ccwatch.common.times import parse_ts
+from ccwatch.ingest.records import RawRecord
 from ccwatch.warehouse import raw_store, store
 from ccwatch.warehouse.normalize.base import Context
 from ccwatch.warehouse.normalize.batch import normalize_batch, people_rows
 from ccwatch.warehouse.rows import delete_scopes, insert_rows
+
+
+def upsert_raw(con, records: list[RawRecord]) -> int:
+    """The raw payloads as the one-batch load upserted them: one row per record, every column."""
+    rows = []
+    for r in records:
+        row = {f: getattr(r, f) for f in raw_store.RAW_COLUMNS}
+        row["fetched_at"] = parse_ts(r.fetched_at)
+        if row["fetched_at"] is None:
+            raise ValueError(f"{r.source} {r.kind} {r.natural_key}: fetched_at is missing")
+        rows.append(row)
+    return insert_rows(con, "raw_payloads", rows)
 
 
 def load_records(con, records, settings, before_commit=None, **_: Any) -> dict[str, int]:
@@ -22,7 +36,7 @@ def load_records(con, records, settings, before_commit=None, **_: Any) -> dict[s
         unchanged = [rec for rec in latest.values() if rec.status_code == 304]
         raw_store.check_not_modified(con, unchanged)
         batch_records = [raw_store.accumulate(con, rec) for rec in latest.values() if rec.status_code != 304]
-        counts["raw_payloads"] = raw_store.upsert_raw(con, batch_records)
+        counts["raw_payloads"] = upsert_raw(con, batch_records)
         db = store._DbContext(con)  # noqa: SLF001
         batch = normalize_batch(batch_records, settings, Context(db.lookup, db.status_categories()))
         for table, scopes in batch.scopes.items():

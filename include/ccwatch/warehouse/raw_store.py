@@ -18,7 +18,7 @@ import duckdb
 from ccwatch.common.times import parse_ts
 from ccwatch.ingest.records import RawRecord
 from ccwatch.warehouse.connection import LOAD_MEMORY_LIMIT_ENV
-from ccwatch.warehouse.rows import CHUNK_CHARS, SchemaCache, columns, insert_rows, json_default, json_rows_sql
+from ccwatch.warehouse.rows import CHUNK_CHARS, SchemaCache, columns, json_default, json_rows_sql
 
 RAW_COLUMNS = ("source", "kind", "natural_key", "url", "fetched_at", "etag", "status_code", "payload")
 
@@ -31,25 +31,14 @@ def coerce_record(rec: RawRecord | dict[str, Any]) -> RawRecord:
     raise TypeError(f"not a raw record: {type(rec).__name__}")
 
 
-def upsert_raw(con: duckdb.DuckDBPyConnection, records: list[RawRecord], cache: SchemaCache | None = None) -> int:
-    rows = []
-    for r in records:
-        # a shallow row: dataclasses.asdict deep-copies every payload (most of a large load's time)
-        row = {f: getattr(r, f) for f in RAW_COLUMNS}
-        row["fetched_at"] = parse_ts(r.fetched_at)
-        if row["fetched_at"] is None:
-            raise ValueError(f"{r.source} {r.kind} {r.natural_key}: fetched_at is missing")
-        rows.append(row)
-    return insert_rows(con, "raw_payloads", rows, cache)
-
-
 class RawUpserts:
     """The raw payloads of the load upserted as they are read, each record's payload held as JSON
     text only (never the parsed records of a chunk), in bounded documents; a payload of
     ``DIRECT_CHARS`` or more goes alone, DuckDB parsing the payload once (``json(?)``) instead of
     a document around it twice (cast to JSON, then ``from_json``): the largest single record (the
     busiest repository's commit list) cost the load ~10 times its size.  The rows stored are those
-    of :func:`upsert_raw` (tests/unit/warehouse/test_store.py)."""
+    the former one-batch upsert stored (its reference: tests/helpers/one_batch.py; the comparison:
+    tests/unit/warehouse/test_store.py)."""
 
     DIRECT_CHARS = 1_000_000
 
