@@ -5,7 +5,7 @@ accumulating lists over the years").
     .venv/bin/python benchmarks/bench_list_age.py --staging DIR --years 0,1,2,3,4 [--repo synth/svc-072]
 
 A branch's ``commits`` list, an environment's ``deployments`` list and the ``activity`` log
-accumulate (warehouse/store.py): nothing prunes them, so they grow with the deployment's age. This
+accumulate (warehouse/raw_lists.py): nothing prunes them, so they grow with the deployment's age. This
 takes one repository's staged records from a ``bench_scale.py stage --keep`` directory (a year
 of its history: the benchmark org spans 12 months; by default the busiest repository staged,
 ``synth/svc-072`` in the 100k org) and builds, for each N of ``--years``, a warehouse holding that repository with its
@@ -181,9 +181,10 @@ def child(args) -> dict:
     out.update(wall_s=round(time.perf_counter() - t, 2),
                cpu_s=round(end.ru_utime + end.ru_stime - start.ru_utime - start.ru_stime, 2),
                peak_rss_mib=end.ru_maxrss // 1024,
-               stored_lists_mb=round(con.execute(
-                   "SELECT sum(length(payload::VARCHAR)) FROM raw_payloads WHERE kind IN ('commits', 'activity', "
-                   "'deployments')").fetchone()[0] / 1e6, 1),
+               stored_lists_mb=round(con.execute(  # the lists' items (raw_lists.py), or one value each before them
+                   "SELECT coalesce(sum(length(payload::VARCHAR)), 0) + (SELECT coalesce(sum(length(item::VARCHAR)), 0) "
+                   "FROM raw_list_items) FROM raw_payloads WHERE kind IN ('commits', 'activity', 'deployments')"
+               ).fetchone()[0] / 1e6, 1),
                commit_rows=con.execute("SELECT count(*) FROM commits").fetchone()[0])
     con.close()
     return out

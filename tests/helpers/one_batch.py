@@ -3,20 +3,27 @@ over the whole load), kept as the reference the bounded load must equal, table b
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from ccwatch.common.times import parse_ts
 from ccwatch.ingest.records import RawRecord
-from ccwatch.warehouse import raw_store, store
+from ccwatch.warehouse import raw_lists, raw_store, store
 from ccwatch.warehouse.normalize.base import Context
 from ccwatch.warehouse.normalize.batch import normalize_batch, people_rows
-from ccwatch.warehouse.rows import delete_scopes, insert_rows
+from ccwatch.warehouse.rows import SchemaCache, delete_scopes, insert_rows
 
 
 def upsert_raw(con, records: list[RawRecord]) -> int:
-    """The raw payloads as the one-batch load upserted them: one row per record, every column."""
+    """The raw payloads as the one-batch load upserted them: one row per record, every column (an
+    accumulating list's items written as the bounded load writes them, warehouse/raw_lists.py)."""
     rows = []
+    items = raw_lists.ListItems(con, SchemaCache())
     for r in records:
+        if raw_lists.accumulates(r.source, r.kind):
+            items.replace(r)
+            if raw_lists.held_as_items(r):
+                r = replace(r, payload=None)
         row = {f: getattr(r, f) for f in raw_store.RAW_COLUMNS}
         row["fetched_at"] = parse_ts(r.fetched_at)
         if row["fetched_at"] is None:
@@ -35,7 +42,7 @@ def load_records(con, records, settings, before_commit=None, **_: Any) -> dict[s
     try:
         unchanged = [rec for rec in latest.values() if rec.status_code == 304]
         raw_store.check_not_modified(con, unchanged)
-        batch_records = [raw_store.accumulate(con, rec) for rec in latest.values() if rec.status_code != 304]
+        batch_records = [raw_lists.accumulate(con, rec) for rec in latest.values() if rec.status_code != 304]
         counts["raw_payloads"] = upsert_raw(con, batch_records)
         db = store._DbContext(con)  # noqa: SLF001
         batch = normalize_batch(batch_records, settings, Context(db.lookup, db.status_categories()))

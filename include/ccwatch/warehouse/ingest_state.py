@@ -25,6 +25,7 @@ from ccwatch.ingest.plan import (
 )
 from ccwatch.ingest.state import STATE_VERSION
 from ccwatch.settings import RepoConfig, Settings
+from ccwatch.warehouse.raw_lists import payload_text
 
 
 def _union(prev: tuple[datetime, datetime] | None, new: tuple[datetime, datetime]) -> tuple[datetime, datetime]:
@@ -158,9 +159,8 @@ def _deployment_node_ids(con: Any, rc: RepoConfig, envs: set[str]) -> dict[int, 
     """Deployment id -> GraphQL node id, from the stored REST deployments lists."""
     out: dict[int, str] = {}
     for env in sorted(envs):
-        row = con.execute("SELECT payload FROM raw_payloads WHERE source = 'github' AND kind = 'deployments' "
-                          "AND natural_key = ? AND status_code = 200", [f"{rc.repo}:{env}"]).fetchone()
-        items = json.loads(row[0]) if row and row[0] else None
+        text = payload_text(con, "github", "deployments", f"{rc.repo}:{env}", "AND status_code = 200")
+        items = json.loads(text) if text else None
         for d in items if isinstance(items, list) else []:
             if isinstance(d, dict) and d.get("id") is not None and isinstance(d.get("node_id"), str):
                 out[int(d["id"])] = d["node_id"]

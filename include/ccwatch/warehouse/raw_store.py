@@ -1,6 +1,6 @@
 """The raw payloads' storage inside a load (warehouse/store.py runs the load): each record's payload
-upserted into ``raw_payloads`` as fetched, in bounded documents (:class:`RawUpserts`); the three
-accumulating lists merged with their stored items first (:func:`accumulate`); the 304s checked
+upserted into ``raw_payloads`` as fetched, in bounded documents (:class:`RawUpserts`), the three
+accumulating lists (merged with their stored items first) as items (warehouse/raw_lists.py); the 304s checked
 against the stored copies (:func:`check_not_modified`); and the two ways a load is refused here,
 each naming the record at fault: a 304 without a stored copy (:class:`NotModifiedWithoutCopy`) and a
 payload DuckDB's memory bound for the load cannot hold (:class:`LoadMemoryError`).
@@ -9,7 +9,6 @@ payload DuckDB's memory bound for the load cannot hold (:class:`LoadMemoryError`
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -18,6 +17,7 @@ import duckdb
 from ccwatch.common.times import parse_ts
 from ccwatch.ingest.records import RawRecord
 from ccwatch.warehouse.connection import LOAD_MEMORY_LIMIT_ENV
+from ccwatch.warehouse.raw_lists import ListItems, accumulates, held_as_items, payload_text
 from ccwatch.warehouse.rows import CHUNK_CHARS, SchemaCache, columns, json_default, json_rows_sql
 
 RAW_COLUMNS = ("source", "kind", "natural_key", "url", "fetched_at", "etag", "status_code", "payload")
@@ -51,11 +51,16 @@ class RawUpserts:
         picked = ", ".join("json(?)" if c == "payload" else f's."{c}"' for c in self.cols)
         self.direct_sql = (f'INSERT OR REPLACE INTO raw_payloads ({col_list}) SELECT {picked} FROM '
                            f'({json_rows_sql(con, "raw_payloads", self.others, cache)}) s')
+        self.items = ListItems(con, cache)
         self.parts: list[str] = []
         self.size = self.count = 0
         (self.bound,) = con.execute("SELECT current_setting('memory_limit')").fetchone()
 
-    def add(self, rec: RawRecord, *, merged: bool = False) -> None:
+    def add(self, rec: RawRecord) -> None:
+        if accumulates(rec.source, rec.kind):
+            self.items.replace(rec)  # the list's items (none when it is not held as items)
+            if held_as_items(rec):
+                rec = replace(rec, payload=None)
         row = {f: getattr(rec, f) for f in RAW_COLUMNS if f != "payload"}
         row["fetched_at"] = parse_ts(rec.fetched_at)
         if row["fetched_at"] is None:
@@ -68,10 +73,9 @@ class RawUpserts:
             try:
                 self.con.execute(self.direct_sql, [payload, "[" + others + "]"])  # json(?) precedes FROM
             except duckdb.OutOfMemoryException as exc:
-                merged_in = " (the stored list merged with this load's items)" if merged else ""
                 raise LoadMemoryError(
-                    f"{rec.source} {rec.kind} {rec.natural_key}: its payload, {len(payload) / 1e6:.0f} MB of JSON"
-                    f"{merged_in}, does not fit DuckDB's memory bound for the load ({self.bound})", exc) from exc
+                    f"{rec.source} {rec.kind} {rec.natural_key}: its payload, {len(payload) / 1e6:.0f} MB of JSON, "
+                    f"does not fit DuckDB's memory bound for the load ({self.bound})", exc) from exc
             return
         text = others[:-1] + (', "payload": ' if len(others) > 2 else '"payload": ') + payload + "}"
         self.parts.append(text)
@@ -83,35 +87,6 @@ class RawUpserts:
         if self.parts:
             self.con.execute(self.doc_sql, ["[" + ",".join(self.parts) + "]"])
             self.parts, self.size = [], 0
-
-
-# (source, kind) -> (item id field, sort key of the API's newest-first order)
-ACCUMULATING: dict[tuple[str, str], tuple[str, Callable[[dict[str, Any]], Any]]] = {
-    ("github", "commits"): ("sha", lambda c: str(((c.get("commit") or {}).get("committer") or {}).get("date") or "")),
-    ("github", "deployments"): ("id", lambda d: (str(d.get("created_at") or ""), int(d.get("id") or 0))),
-    ("github", "activity"): ("id", lambda e: (str(e.get("timestamp") or ""), int(e.get("id") or 0))),
-}
-
-
-def accumulate(con: duckdb.DuckDBPyConnection, rec: RawRecord) -> RawRecord:
-    """``rec`` with the stored list of the same object merged in (warehouse/store.py's docstring says why)."""
-    spec = ACCUMULATING.get((rec.source, rec.kind))
-    if spec is None or rec.status_code != 200 or not isinstance(rec.payload, list):
-        return rec
-    row = con.execute(
-        "SELECT payload FROM raw_payloads WHERE source = ? AND kind = ? AND natural_key = ? AND status_code = 200",
-        [rec.source, rec.kind, rec.natural_key],
-    ).fetchone()
-    stored = json.loads(row[0]) if row and row[0] is not None else None
-    if not isinstance(stored, list):
-        return rec
-    id_field, order = spec
-    fetched = {item.get(id_field) for item in rec.payload if isinstance(item, dict)}
-    extra = [item for item in stored if isinstance(item, dict) and item.get(id_field) not in fetched]
-    if not extra:
-        return rec
-    merged = sorted([*rec.payload, *extra], key=order, reverse=True)  # stable: fetched first on ties
-    return replace(rec, payload=merged, etag=None)
 
 
 class LoadMemoryError(RuntimeError):
@@ -139,7 +114,8 @@ def check_not_modified(con: duckdb.DuckDBPyConnection, records: list[RawRecord])
     rows = f"SELECT unnest(from_json(?::JSON, '{spec}'), recursive := true)"
     stored = {tuple(row) for row in con.execute(
         f"SELECT k.source, k.kind, k.natural_key FROM ({rows}) k JOIN raw_payloads p USING (source, kind, natural_key) "
-        "WHERE p.status_code = 200 AND p.payload IS NOT NULL", [keys]).fetchall()}
+        "WHERE p.status_code = 200 AND (p.payload IS NOT NULL OR EXISTS (SELECT 1 FROM raw_list_items i WHERE "
+        "i.source = p.source AND i.kind = p.kind AND i.natural_key = p.natural_key))", [keys]).fetchall()}
     missing = [r for r in records if (r.source, r.kind, r.natural_key) not in stored]
     if missing:
         named = ", ".join(f"{r.source} {r.kind} {r.natural_key} ({r.url})" for r in missing[:10])
@@ -156,6 +132,4 @@ def check_not_modified(con: duckdb.DuckDBPyConnection, records: list[RawRecord])
 
 def stored_merge(con: duckdb.DuckDBPyConnection, rec: RawRecord) -> RawRecord:
     """An accumulating record as the load stored it (merged with the stored list, no etag)."""
-    row = con.execute("SELECT payload FROM raw_payloads WHERE source = ? AND kind = ? AND natural_key = ?",
-                      [rec.source, rec.kind, rec.natural_key]).fetchone()
-    return replace(rec, payload=json.loads(row[0]), etag=None)
+    return replace(rec, payload=json.loads(payload_text(con, rec.source, rec.kind, rec.natural_key) or "null"), etag=None)

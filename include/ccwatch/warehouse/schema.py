@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import duckdb
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 
 # Each migration is applied once, in order; never edit a shipped one, add a new one.
 MIGRATIONS: dict[int, str] = {
@@ -442,6 +442,21 @@ FROM (
     WHERE r.source = 'github' AND r.kind = 'gql_pull' AND r.status_code = 200
 )
 WHERE pr_number IS NOT NULL AND event_id IS NOT NULL;
+""",
+    12: """
+-- The accumulating raw lists (a branch's 'commits', an environment's 'deployments', a branch's
+-- 'activity' log) held one row per item, in the list's order (warehouse/raw_lists.py): stored as
+-- one value, a list that grows with the deployment's age outgrew the load's memory bound.  The
+-- list's raw_payloads row keeps the fetch's url, time, etag and status, with payload NULL.  Rows
+-- stored before this migration keep their list in payload until the next load of their key.
+CREATE TABLE IF NOT EXISTS raw_list_items (
+    source       VARCHAR NOT NULL,
+    kind         VARCHAR NOT NULL,
+    natural_key  VARCHAR NOT NULL,
+    ord          INTEGER NOT NULL,   -- 0: the list's first (newest) item
+    item         JSON,
+    PRIMARY KEY (source, kind, natural_key, ord)
+);
 """,
 }
 

@@ -61,13 +61,8 @@ from ccwatch.warehouse.normalize import graphql as ng
 from ccwatch.warehouse.normalize.base import Context
 from ccwatch.warehouse.normalize.batch import LoadView, commit_list_repos, normalize_chunk, people_rows
 from ccwatch.warehouse.normalize.jira import status_categories
-from ccwatch.warehouse.raw_store import (
-    RawUpserts,
-    accumulate,
-    check_not_modified,
-    coerce_record,
-    stored_merge,
-)
+from ccwatch.warehouse.raw_lists import accumulate, payload_text
+from ccwatch.warehouse.raw_store import RawUpserts, check_not_modified, coerce_record, stored_merge
 from ccwatch.warehouse.rows import (
     SchemaCache,
     columns,
@@ -102,12 +97,8 @@ class _DbContext:
                 cache = self._repo_cache[(source, kind, prefix)] = dict(rows)
             text = cache.get(key)
             return json.loads(text) if text is not None else None
-        row = self.con.execute(
-            "SELECT payload FROM raw_payloads WHERE source = ? AND kind = ? AND natural_key = ? "
-            "AND status_code = 200",
-            [source, kind, key],
-        ).fetchone()
-        return json.loads(row[0]) if row and row[0] is not None else None
+        text = payload_text(self.con, source, kind, key, "AND status_code = 200")  # a list: from its items
+        return json.loads(text) if text is not None else None
 
     def status_categories(self) -> dict[str, str]:
         rows = self.con.execute(
@@ -212,7 +203,7 @@ def load_records(
             acc = accumulate(con, rec)
             if acc is not rec:
                 merged.add((rec.source, rec.kind, rec.natural_key))
-            raw.add(acc, merged=acc is not rec)
+            raw.add(acc)
         raw.flush()
         counts["raw_payloads"] = raw.count
         # 2. normalised rows: scopes deleted at once (this load's rows are not in the tables yet),

@@ -9,6 +9,7 @@ import pytest
 from ccwatch.settings import load_settings
 from ccwatch.warehouse.connection import connect
 from ccwatch.warehouse.normalize.base import NormalizeError
+from ccwatch.warehouse.raw_lists import payload_text
 from ccwatch.warehouse.store import load_records
 
 from tests.helpers import one_batch
@@ -29,7 +30,7 @@ from tests.helpers.payloads import (
     user,
 )
 
-TABLES = ["raw_payloads", "pull_requests", "reviews", "checks", "commits", "deployments", "deployment_statuses",
+TABLES = ["raw_payloads", "raw_list_items", "pull_requests", "reviews", "checks", "commits", "deployments", "deployment_statuses",
           "branch_rules", "environments", "tickets", "ticket_transitions", "ticket_field_changes", "people"]
 
 
@@ -163,11 +164,13 @@ def test_activity_log_accumulates_by_id(con, settings):
     load_records(con, [rec("github", "activity", f"{REPO}:main", [entry(3, "2026-11-03T10:00:00Z"),
                                                                   entry(2, "2026-11-02T10:00:00Z")])], settings)
     assert [r[0] for r in con.execute("SELECT activity_id FROM branch_activity ORDER BY 1").fetchall()] == [1, 2, 3]
-    (payload,) = con.execute("SELECT payload FROM raw_payloads WHERE kind = 'activity'").fetchone()
-    assert [e["id"] for e in json.loads(payload)] == [3, 2, 1]  # newest first, as GitHub lists it
+    assert [e["id"] for e in json.loads(payload_text(con, "github", "activity", f"{REPO}:main"))] == [3, 2, 1]  # newest first
+    assert con.execute("SELECT count(*) FROM raw_list_items WHERE kind = 'activity'").fetchone() == (3,)
     # an unreadable answer replaces the raw answer (as fetched) but not the entries already read
     load_records(con, [rec("github", "activity", f"{REPO}:main", {"message": "Not Found"}, 404)], settings)
     assert con.execute("SELECT count(*) FROM branch_activity").fetchone() == (3,)
+    assert json.loads(payload_text(con, "github", "activity", f"{REPO}:main")) == {"message": "Not Found"}
+    assert con.execute("SELECT count(*) FROM raw_list_items").fetchone() == (0,)  # as the one value was replaced
     assert con.execute("SELECT status_code, detail FROM branch_activity_reads").fetchall() == [(404, "HTTP 404: Not Found")]
 
 
@@ -315,27 +318,49 @@ def test_raw_payloads_stored_as_the_one_batch_load_stores_them(tmp_path, setting
     assert any(r[2] == REPO and r[1] == "repo" and "𝄞" in r[-1] for r in raw["bounded"])
 
 
-def test_a_list_beyond_the_load_bound_is_named_and_nothing_is_lost(con, settings):
+def test_a_list_grown_beyond_what_the_load_bound_holds_as_one_value_loads(con, settings):
     """An accumulated list grows with the deployment's age (docs/PERFORMANCE.md, "The accumulating
-    lists over the years"): when the stored list merged with tonight's items no longer fits DuckDB's
-    memory bound for the load, the error names the record, its size and the setting to raise, and
-    the warehouse keeps the previous night's state (DuckDB's own error names none of them)."""
-    from ccwatch.warehouse.raw_store import LoadMemoryError
+    lists over the years"): stored as one value, the 3,000-commit list merged with tonight's 10 (5 MB
+    of JSON) did not fit a 20MB bound (DuckDB needs several times a value's size).  Held as items it loads, and
+    reads back as the merged list, newest first."""
+    def signed(sha, parent):  # a signed commit: its list item carries the PGP signature (~1.5 KB here)
+        c = commit(sha, [parent])
+        c["commit"]["verification"] = {"verified": True, "reason": "valid", "verified_at": "2026-11-02T10:00:01Z",
+                                       "signature": "-----BEGIN PGP SIGNATURE-----\n" + "s" * 1500, "payload": "tree e"}
+        return c
 
     def listing(n, offset=0):
-        return [commit(f"{i + offset:040x}", [f"{i + offset + 1:040x}"], msg="m" * 1500) for i in range(n)]
+        return [signed(f"{i + offset:040x}", f"{i + offset + 1:040x}") for i in range(n)]
 
     load_records(con, [rec("github", "commits", f"{REPO}:main", listing(3_000, 10))], settings)
+    con.execute("CHECKPOINT")  # as a night finds the warehouse: on disk, not in DuckDB's memory
+    con.execute("SET memory_limit = '40MB'")
+    load_records(con, [rec("github", "commits", f"{REPO}:main", listing(10))], settings)
+    con.execute("RESET memory_limit")
+    assert con.execute("SELECT count(*) FROM commits").fetchone()[0] == 3_010
+    stored = json.loads(payload_text(con, "github", "commits", f"{REPO}:main"))
+    assert [c["sha"] for c in stored] == [c["sha"] for c in listing(3_010)]
+    assert con.execute("SELECT payload, etag FROM raw_payloads WHERE kind = 'commits'").fetchone() == (None, None)
+    assert con.execute("SELECT count(*), max(ord) FROM raw_list_items").fetchone() == (3_010, 3_009)
+
+
+def test_a_payload_beyond_the_load_bound_is_named_and_nothing_is_lost(con, settings):
+    """A single payload DuckDB's memory bound for the load cannot store: the error names the record,
+    its size and the setting to raise, and the warehouse keeps the previous night's state (DuckDB's
+    own error names none of them)."""
+    from ccwatch.warehouse.raw_store import LoadMemoryError
+
+    huge = rec("github", "pull", f"{REPO}#12", dict(pull(), body="b" * 6_000_000))
+    load_records(con, batch(), settings)
     before = full_snapshot(con)
     con.execute("SET memory_limit = '20MB'")
     (bound,) = con.execute("SELECT current_setting('memory_limit')").fetchone()
     with pytest.raises(LoadMemoryError) as err:
-        load_records(con, [rec("github", "commits", f"{REPO}:main", listing(10))], settings)
+        load_records(con, [huge], settings)
     text = str(err.value)
-    assert f"github commits {REPO}:main" in text
-    assert "MB of JSON" in text and "merged" in text and f"({bound})" in text
+    assert f"github pull {REPO}#12" in text and "MB of JSON" in text and f"({bound})" in text
     assert "CCWATCH_DUCKDB_LOAD_MEMORY_LIMIT" in text and "nothing of this load was stored" in text.lower()
     con.execute("RESET memory_limit")
     assert full_snapshot(con) == before
-    load_records(con, [rec("github", "commits", f"{REPO}:main", listing(10))], settings)  # the bound raised: a rerun loads
-    assert con.execute("SELECT count(*) FROM commits").fetchone()[0] == 3_010
+    load_records(con, [huge], settings)  # the bound raised: a rerun loads
+    assert con.execute("SELECT length(payload->>'body') FROM raw_payloads WHERE kind = 'pull'").fetchone() == (6_000_000,)

@@ -10,6 +10,7 @@ from ccwatch.common.changes import is_direct_push
 from ccwatch.common.endpoints import redact_url
 from ccwatch.common.times import iso, naive_utc, parse_ts_or_none
 from ccwatch.publish.evidence import jsonfast
+from ccwatch.warehouse.raw_lists import payload_texts
 
 BATCH = 2000  # changes whose raw records are read in one query
 _ABSENT = object()  # not read yet (None: read, and not stored)
@@ -66,7 +67,12 @@ class RawEvidence:
             f"SELECT {self._COLS} FROM raw_payloads WHERE (source, kind, natural_key) IN "
             "(SELECT (unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[])))",
             [[k[0] for k in want], [k[1] for k in want], [k[2] for k in want]]).fetchall()
-        return {(row[0], row[1], row[2]): row for row in rows}
+        return self._with_lists(rows)
+
+    def _with_lists(self, rows: list[tuple]) -> dict[tuple[str, str, str], tuple]:
+        """The rows by key, an accumulating list held as items given its list's text (raw_lists)."""
+        texts = payload_texts(self.con, [((row[0], row[1], row[2]), row[7]) for row in rows])
+        return {(row[0], row[1], row[2]): (*row[:7], texts[(row[0], row[1], row[2])]) for row in rows}
 
     def prefetch(self, keys) -> None:
         """Read these (source, kind, natural_key) records in one query (absent ones are remembered as
@@ -101,7 +107,7 @@ class RawEvidence:
             f"SELECT {self._COLS} FROM raw_payloads WHERE source = ? AND kind = ? AND natural_key = ?",
             [source, kind, key],
         ).fetchall()
-        rec = self._record(row[0]) if row else None
+        rec = self._record(self._with_lists(row)[k]) if row else None
         if kind in self.SHARED_KINDS:
             self._shared[k] = rec
         return self._used(rec)

@@ -1,0 +1,140 @@
+"""The three raw lists that accumulate instead of being replaced (a branch's ``commits``, an
+environment's ``deployments``, a branch's ``activity`` log; warehouse/store.py says why): how a
+load merges tonight's items with the stored ones (:func:`accumulate`), and how the merged list is
+held: one row per item in ``raw_list_items``, in the list's order, never as one value.
+
+One value was the cliff of docs/PERFORMANCE.md ("The accumulating lists over the years"): the
+list grows with the deployment's age, and DuckDB needs several times a value's size to store it
+(a 157 MB commit list no longer fit the load's 1 GB bound); items cost it about their own size.
+
+**Where the list is.** A 200 answer whose (merged) list has at least one item is stored with its
+``raw_payloads`` row as fetched (url, time, etag, status) and ``payload`` NULL, its items in
+``raw_list_items`` (``ord`` 0, 1, ... in the list's order).  Anything else (an empty list, a
+403/404 answer, a payload that is not a list) is stored in ``payload`` as before, and the key's
+items are dropped, as the former one-value row was replaced.  A row stored before the items
+existed (schema migration 12) still holds its list in ``payload``: it is read from there until the
+next load of its key moves it.  Readers go through :func:`payload_texts` / :func:`payload_text`,
+which give the stored payload's JSON text either way.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from typing import Any
+
+import duckdb
+
+from ccwatch.ingest.records import RawRecord
+from ccwatch.warehouse.rows import SchemaCache, json_default, json_rows_sql
+
+Key = tuple[str, str, str]  # (source, kind, natural_key)
+READ_ROWS = 2_000  # items fetched from DuckDB at a time
+DOC_CHARS = 1_000_000  # JSON characters of items per INSERT: DuckDB parses a document at several times its size
+
+# (source, kind) -> (item id field, sort key of the API's newest-first order)
+ACCUMULATING: dict[tuple[str, str], tuple[str, Callable[[dict[str, Any]], Any]]] = {
+    ("github", "commits"): ("sha", lambda c: str(((c.get("commit") or {}).get("committer") or {}).get("date") or "")),
+    ("github", "deployments"): ("id", lambda d: (str(d.get("created_at") or ""), int(d.get("id") or 0))),
+    ("github", "activity"): ("id", lambda e: (str(e.get("timestamp") or ""), int(e.get("id") or 0))),
+}
+
+
+def accumulates(source: str, kind: str) -> bool:
+    return (source, kind) in ACCUMULATING
+
+
+def held_as_items(rec: RawRecord) -> bool:
+    """Whether the load stores ``rec``'s payload as items (see the module docstring)."""
+    return accumulates(rec.source, rec.kind) and rec.status_code == 200 and isinstance(rec.payload, list) \
+        and bool(rec.payload)
+
+
+def payload_texts(con: duckdb.DuckDBPyConnection, rows: Iterable[tuple[Key, str | None]]) -> dict[Key, str | None]:
+    """The stored payloads' JSON text of these raw rows ((key, ``raw_payloads.payload``)): the
+    payload itself, or for an accumulating list held as items, the list rebuilt from them (one query
+    for all).  None: SQL NULL and no items."""
+    out: dict[Key, str | None] = {}
+    want: list[Key] = []
+    for key, text in rows:
+        out[key] = text
+        if text is None and accumulates(key[0], key[1]):
+            want.append(key)
+    if want:
+        found: dict[Key, list[tuple[int, str]]] = {}
+        # no ORDER BY: a sort of the items would hold them whole in DuckDB (within the load's
+        # bound); Python orders them by ord, and the rows are read in bounded batches
+        result = con.execute(
+            "SELECT source, kind, natural_key, ord, item FROM raw_list_items WHERE (source, kind, natural_key) IN "
+            "(SELECT (unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[])))",
+            [[k[0] for k in want], [k[1] for k in want], [k[2] for k in want]])
+        while rows := result.fetchmany(READ_ROWS):
+            for source, kind, natural_key, ord_, item in rows:
+                found.setdefault((source, kind, natural_key), []).append((ord_, "null" if item is None else item))
+        for key, items in found.items():
+            items.sort()
+            out[key] = "[" + ",".join(text for _, text in items) + "]"
+    return out
+
+
+def payload_text(con: duckdb.DuckDBPyConnection, source: str, kind: str, key: str,
+                 where: str = "") -> str | None:
+    """The stored payload's JSON text of one record (:func:`payload_texts`); None when the record is
+    absent or holds nothing.  ``where``: a further condition on the ``raw_payloads`` row."""
+    row = con.execute(f"SELECT payload FROM raw_payloads WHERE source = ? AND kind = ? AND natural_key = ? {where}",
+                      [source, kind, key]).fetchone()
+    if row is None:
+        return None
+    return payload_texts(con, [((source, kind, key), row[0])])[(source, kind, key)]
+
+
+def accumulate(con: duckdb.DuckDBPyConnection, rec: RawRecord) -> RawRecord:
+    """``rec`` with the stored list of the same object merged in: by item id, the fetched item
+    winning, ordered newest first by the kind's sort key (stable: fetched first on ties).  A fetch
+    holding every stored item is kept as fetched (the API's own order, its etag); a merged one
+    keeps the fetch's url and time and drops its etag."""
+    spec = ACCUMULATING.get((rec.source, rec.kind))
+    if spec is None or rec.status_code != 200 or not isinstance(rec.payload, list):
+        return rec
+    text = payload_text(con, rec.source, rec.kind, rec.natural_key, "AND status_code = 200")
+    stored = json.loads(text) if text is not None else None
+    if not isinstance(stored, list):
+        return rec
+    id_field, order = spec
+    fetched = {item.get(id_field) for item in rec.payload if isinstance(item, dict)}
+    extra = [item for item in stored if isinstance(item, dict) and item.get(id_field) not in fetched]
+    if not extra:
+        return rec
+    merged = sorted([*rec.payload, *extra], key=order, reverse=True)  # stable: fetched first on ties
+    return replace(rec, payload=merged, etag=None)
+
+
+class ListItems:
+    """Writes the items of the lists a load stores (``raw_list_items``), in bounded documents: each
+    key's rows replaced by its list, in order."""
+
+    COLS = ["source", "kind", "natural_key", "ord", "item"]
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, cache: SchemaCache) -> None:
+        self.con = con
+        self.sql = (f'INSERT OR REPLACE INTO raw_list_items ({", ".join(self.COLS)}) '
+                    f'{json_rows_sql(con, "raw_list_items", self.COLS, cache)}')
+
+    def replace(self, rec: RawRecord) -> None:
+        """Store ``rec``'s list as its key's items (an empty list, or none: drop them)."""
+        items = rec.payload if held_as_items(rec) else []
+        head = json.dumps({"source": rec.source, "kind": rec.kind, "natural_key": rec.natural_key})[:-1]
+        parts: list[str] = []
+        size = 0
+        for i, item in enumerate(items):
+            text = f'{head}, "ord": {i}, "item": {json.dumps(item, default=json_default)}}}'
+            parts.append(text)
+            size += len(text)
+            if size >= DOC_CHARS:
+                self.con.execute(self.sql, ["[" + ",".join(parts) + "]"])
+                parts, size = [], 0
+        if parts:
+            self.con.execute(self.sql, ["[" + ",".join(parts) + "]"])
+        self.con.execute("DELETE FROM raw_list_items WHERE source = ? AND kind = ? AND natural_key = ? AND ord >= ?",
+                         [rec.source, rec.kind, rec.natural_key, len(items)])
