@@ -1,7 +1,8 @@
 """DuckDB schema of the ccwatch warehouse, versioned in code.
 
 Three layers, never mixed:
-- raw: ``raw_payloads`` holds every API payload exactly as fetched;
+- raw: ``raw_payloads`` holds every API payload exactly as fetched (the three accumulating lists,
+  merged, one row per item in ``raw_list_items``: warehouse/raw_lists.py);
 - normalised: typed tables upserted by natural keys, derived only from raw;
 - results: ``control_results`` (public interface, CONTROLS.md "Outputs") and run bookkeeping.
 

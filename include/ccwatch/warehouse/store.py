@@ -30,11 +30,12 @@ brings only their newest items, so the stored list is merged with the fetched on
 (sha / deployment id / activity id; the fetched item wins) before anything is normalised: the first-parent chain (and every ``position``) is
 then recomputed over the whole stored history, exactly as if the list had been fetched in
 one piece, and older items stay available to reruns of earlier dates.  The merged record keeps
-the fetch's url and time; its etag is dropped when stored items were merged in.  Nothing prunes
-the lists, so a busy branch's night grows with the deployment's age; a list the load's DuckDB
-bound can no longer store fails the load, named (``raw_store.LoadMemoryError``;
-docs/PERFORMANCE.md, "The accumulating lists over the years").  The merging and the raw upsert
-live in ``warehouse/raw_store.py``.
+the fetch's url and time; its etag is dropped when stored items were merged in.  The merged list
+is stored one row per item (``raw_list_items``), never as one value: nothing prunes the lists, and
+as one value a busy branch's list outgrew the load's DuckDB bound after a few years
+(docs/PERFORMANCE.md, "The accumulating lists over the years"); the night's time still grows with
+the deployment's age.  The merging and the items live in ``warehouse/raw_lists.py``, the raw
+upsert in ``warehouse/raw_store.py``.
 
 A record with ``status_code`` 304 (a conditional request answered "not modified",
 ingest/github/conditional.py) carries no payload: the stored payload and the normalised

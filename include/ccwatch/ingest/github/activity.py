@@ -9,7 +9,7 @@ merge_queue_merge, and ``actor``, a nullable simple user).  Newest first, paged 
 once a page is older than its lower bound: the window start minus the ingest overlap on a full
 plan, the plan's ``since`` on an incremental one whose stored log is whole (else the full bound
 again).  Entries older than the bound are dropped (a deterministic list whatever the page size);
-the load merges the list with the stored one by ``id`` (``warehouse/store.py`` ACCUMULATING).
+the load merges the list with the stored one by ``id`` (``warehouse/raw_lists.py`` ACCUMULATING).
 
 Page 1 is a conditional request (a 304 keeps the stored list).  403 and 404 are kept as evidence
 with their status code, like branch protection: the log is then *unreadable* and CC8.1-14 fails
