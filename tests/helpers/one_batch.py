@@ -42,7 +42,7 @@ def load_records(con, records, settings, before_commit=None, **_: Any) -> dict[s
     try:
         unchanged = [rec for rec in latest.values() if rec.status_code == 304]
         raw_store.check_not_modified(con, unchanged)
-        batch_records = [raw_lists.accumulate(con, rec) for rec in latest.values() if rec.status_code != 304]
+        batch_records = [raw_lists.accumulate(con, rec)[0] for rec in latest.values() if rec.status_code != 304]
         counts["raw_payloads"] = upsert_raw(con, batch_records)
         db = store._DbContext(con)  # noqa: SLF001
         batch = normalize_batch(batch_records, settings, Context(db.lookup, db.status_categories()))

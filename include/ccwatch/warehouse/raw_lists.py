@@ -9,7 +9,8 @@ list grows with the deployment's age, and DuckDB needs several times a value's s
 
 **Where the list is.** A 200 answer whose (merged) list has at least one item is stored with its
 ``raw_payloads`` row as fetched (url, time, etag, status) and ``payload`` NULL, its items in
-``raw_list_items`` (``ord`` 0, 1, ... in the list's order).  Anything else (an empty list, a
+``raw_list_items``, ``ord`` counted from the list's end (0: its last, oldest item), so a night
+that only adds newer items writes only those (the stored ones keep their place).  Anything else (an empty list, a
 403/404 answer, a payload that is not a list) is stored in ``payload`` as before, and the key's
 items are dropped, as the former one-value row was replaced.  A row stored before the items
 existed (schema migration 12) still holds its list in ``payload``: it is read from there until the
@@ -73,7 +74,7 @@ def payload_texts(con: duckdb.DuckDBPyConnection, rows: Iterable[tuple[Key, str 
             for source, kind, natural_key, ord_, item in rows:
                 found.setdefault((source, kind, natural_key), []).append((ord_, "null" if item is None else item))
         for key, items in found.items():
-            items.sort()
+            items.sort(reverse=True)  # ord counts from the list's end
             out[key] = "[" + ",".join(text for _, text in items) + "]"
     return out
 
@@ -89,25 +90,42 @@ def payload_text(con: duckdb.DuckDBPyConnection, source: str, kind: str, key: st
     return payload_texts(con, [((source, kind, key), row[0])])[(source, kind, key)]
 
 
-def accumulate(con: duckdb.DuckDBPyConnection, rec: RawRecord) -> RawRecord:
+def accumulate(con: duckdb.DuckDBPyConnection, rec: RawRecord) -> tuple[RawRecord, int]:
     """``rec`` with the stored list of the same object merged in: by item id, the fetched item
     winning, ordered newest first by the kind's sort key (stable: fetched first on ties).  A fetch
     holding every stored item is kept as fetched (the API's own order, its etag); a merged one
-    keeps the fetch's url and time and drops its etag."""
+    keeps the fetch's url and time and drops its etag.
+
+    Also returns how many of the list's last items are stored as items already, unchanged and in
+    place (their ``ord`` counts from the list's end), which the load need not write again: the
+    whole stored list on a night that only added newer items (0: write them all)."""
     spec = ACCUMULATING.get((rec.source, rec.kind))
     if spec is None or rec.status_code != 200 or not isinstance(rec.payload, list):
-        return rec
-    text = payload_text(con, rec.source, rec.kind, rec.natural_key, "AND status_code = 200")
+        return rec, 0
+    row = con.execute("SELECT payload FROM raw_payloads WHERE source = ? AND kind = ? AND natural_key = ? "
+                      "AND status_code = 200", [rec.source, rec.kind, rec.natural_key]).fetchone()
+    if row is None:
+        return rec, 0
+    in_items = row[0] is None
+    text = payload_texts(con, [((rec.source, rec.kind, rec.natural_key), row[0])])[(rec.source, rec.kind, rec.natural_key)]
     stored = json.loads(text) if text is not None else None
     if not isinstance(stored, list):
-        return rec
+        return rec, 0
     id_field, order = spec
     fetched = {item.get(id_field) for item in rec.payload if isinstance(item, dict)}
     extra = [item for item in stored if isinstance(item, dict) and item.get(id_field) not in fetched]
     if not extra:
-        return rec
+        return rec, 0
     merged = sorted([*rec.payload, *extra], key=order, reverse=True)  # stable: fetched first on ties
-    return replace(rec, payload=merged, etag=None)
+    tail = merged[len(merged) - len(stored):]
+    # the stored list again at the end: its own objects, or a fetched copy with the same text
+    kept = len(stored) if in_items and len(tail) == len(stored) and all(
+        a is b or _text(a) == _text(b) for a, b in zip(tail, stored, strict=True)) else 0
+    return replace(rec, payload=merged, etag=None), kept
+
+
+def _text(item: Any) -> str:
+    return json.dumps(item, default=json_default)
 
 
 class ListItems:
@@ -121,14 +139,16 @@ class ListItems:
         self.sql = (f'INSERT OR REPLACE INTO raw_list_items ({", ".join(self.COLS)}) '
                     f'{json_rows_sql(con, "raw_list_items", self.COLS, cache)}')
 
-    def replace(self, rec: RawRecord) -> None:
-        """Store ``rec``'s list as its key's items (an empty list, or none: drop them)."""
+    def replace(self, rec: RawRecord, kept: int = 0) -> None:
+        """Store ``rec``'s list as its key's items (an empty list, or none: drop them), but for its
+        last ``kept`` items, stored already in place (:func:`accumulate`)."""
         items = rec.payload if held_as_items(rec) else []
+        n = len(items)
         head = json.dumps({"source": rec.source, "kind": rec.kind, "natural_key": rec.natural_key})[:-1]
         parts: list[str] = []
         size = 0
-        for i, item in enumerate(items):
-            text = f'{head}, "ord": {i}, "item": {json.dumps(item, default=json_default)}}}'
+        for i in range(n - kept):
+            text = f'{head}, "ord": {n - 1 - i}, "item": {_text(items[i])}}}'
             parts.append(text)
             size += len(text)
             if size >= DOC_CHARS:
@@ -137,4 +157,4 @@ class ListItems:
         if parts:
             self.con.execute(self.sql, ["[" + ",".join(parts) + "]"])
         self.con.execute("DELETE FROM raw_list_items WHERE source = ? AND kind = ? AND natural_key = ? AND ord >= ?",
-                         [rec.source, rec.kind, rec.natural_key, len(items)])
+                         [rec.source, rec.kind, rec.natural_key, n])

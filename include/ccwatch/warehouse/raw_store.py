@@ -56,9 +56,10 @@ class RawUpserts:
         self.size = self.count = 0
         (self.bound,) = con.execute("SELECT current_setting('memory_limit')").fetchone()
 
-    def add(self, rec: RawRecord) -> None:
+    def add(self, rec: RawRecord, kept: int = 0) -> None:
+        """Upsert ``rec`` (an accumulating list: its items, but for the last ``kept`` stored already)."""
         if accumulates(rec.source, rec.kind):
-            self.items.replace(rec)  # the list's items (none when it is not held as items)
+            self.items.replace(rec, kept)  # the list's items (none when it is not held as items)
             if held_as_items(rec):
                 rec = replace(rec, payload=None)
         row = {f: getattr(rec, f) for f in RAW_COLUMNS if f != "payload"}

@@ -454,7 +454,7 @@ CREATE TABLE IF NOT EXISTS raw_list_items (
     source       VARCHAR NOT NULL,
     kind         VARCHAR NOT NULL,
     natural_key  VARCHAR NOT NULL,
-    ord          INTEGER NOT NULL,   -- 0: the list's first (newest) item
+    ord          INTEGER NOT NULL,   -- counted from the list's end: 0 is its last (oldest) item
     item         JSON,
     PRIMARY KEY (source, kind, natural_key, ord)
 );
