@@ -6,29 +6,13 @@ import json
 from dataclasses import replace
 from datetime import datetime
 
-import pytest
 from ccwatch.publish.evidence.reader import RawEvidence
-from ccwatch.settings import load_settings
-from ccwatch.warehouse.connection import connect
 from ccwatch.warehouse.raw_lists import payload_text
 from ccwatch.warehouse.store import load_records
 
-from tests.helpers.paths import CONFIG
 from tests.helpers.payloads import REPO, SHA_A, SHA_B, SHA_C, SHA_D, commit, rec
 
 KEY = f"{REPO}:main"
-
-
-@pytest.fixture(scope="module")
-def settings():
-    return load_settings(str(CONFIG))
-
-
-@pytest.fixture
-def con(tmp_path):
-    c = connect(str(tmp_path / "wh.duckdb"))
-    yield c
-    c.close()
 
 
 def items(con):

@@ -6,14 +6,12 @@ import functools
 import json
 
 import pytest
-from ccwatch.settings import load_settings
 from ccwatch.warehouse.connection import connect
 from ccwatch.warehouse.normalize.base import NormalizeError
 from ccwatch.warehouse.raw_lists import payload_text
 from ccwatch.warehouse.store import load_records
 
 from tests.helpers import one_batch
-from tests.helpers.paths import CONFIG
 from tests.helpers.payloads import (
     CLASSIC,
     FIELDS,
@@ -32,18 +30,6 @@ from tests.helpers.payloads import (
 
 TABLES = ["raw_payloads", "raw_list_items", "pull_requests", "reviews", "checks", "commits", "deployments", "deployment_statuses",
           "branch_rules", "environments", "tickets", "ticket_transitions", "ticket_field_changes", "people"]
-
-
-@pytest.fixture(scope="module")
-def settings():
-    return load_settings(str(CONFIG))
-
-
-@pytest.fixture
-def con(tmp_path):
-    c = connect(str(tmp_path / "wh.duckdb"))
-    yield c
-    c.close()
 
 
 def review(rid, login, state, sha=SHA_B):
