@@ -136,7 +136,7 @@ class ListItems:
 
     def __init__(self, con: duckdb.DuckDBPyConnection, cache: SchemaCache) -> None:
         self.con = con
-        self.sql = (f'INSERT OR REPLACE INTO raw_list_items ({", ".join(self.COLS)}) '
+        self.sql = (f'INSERT INTO raw_list_items ({", ".join(self.COLS)}) '
                     f'{json_rows_sql(con, "raw_list_items", self.COLS, cache)}')
 
     def replace(self, rec: RawRecord, kept: int = 0) -> None:
@@ -144,6 +144,8 @@ class ListItems:
         last ``kept`` items, stored already in place (:func:`accumulate`)."""
         items = rec.payload if held_as_items(rec) else []
         n = len(items)
+        self.con.execute("DELETE FROM raw_list_items WHERE source = ? AND kind = ? AND natural_key = ? AND ord >= ?",
+                         [rec.source, rec.kind, rec.natural_key, kept])  # no key: the rows written again go first
         head = json.dumps({"source": rec.source, "kind": rec.kind, "natural_key": rec.natural_key})[:-1]
         parts: list[str] = []
         size = 0
@@ -156,5 +158,3 @@ class ListItems:
                 parts, size = [], 0
         if parts:
             self.con.execute(self.sql, ["[" + ",".join(parts) + "]"])
-        self.con.execute("DELETE FROM raw_list_items WHERE source = ? AND kind = ? AND natural_key = ? AND ord >= ?",
-                         [rec.source, rec.kind, rec.natural_key, n])
