@@ -7,21 +7,22 @@ from dataclasses import replace
 from typing import Any
 
 from ccwatch.common.times import parse_ts
-from ccwatch.ingest.records import RawRecord
 from ccwatch.warehouse import raw_lists, raw_store, store
 from ccwatch.warehouse.normalize.base import Context
 from ccwatch.warehouse.normalize.batch import normalize_batch, people_rows
 from ccwatch.warehouse.rows import SchemaCache, delete_scopes, insert_rows
 
 
-def upsert_raw(con, records: list[RawRecord]) -> int:
+def upsert_raw(con, batch: list[raw_lists.Accumulated]) -> int:
     """The raw payloads as the one-batch load upserted them: one row per record, every column (an
-    accumulating list's items written as the bounded load writes them, warehouse/raw_lists.py)."""
+    accumulating list's items written as the bounded load writes them, warehouse/raw_lists.py,
+    every item again)."""
     rows = []
     items = raw_lists.ListItems(con, SchemaCache())
-    for r in records:
+    for acc in batch:
+        r = acc.rec
         if raw_lists.accumulates(r.source, r.kind):
-            items.replace(r)
+            items.replace(acc._replace(kept=0))
             if raw_lists.held_as_items(r):
                 r = replace(r, payload=None)
         row = {f: getattr(r, f) for f in raw_store.RAW_COLUMNS}
@@ -42,8 +43,9 @@ def load_records(con, records, settings, before_commit=None, **_: Any) -> dict[s
     try:
         unchanged = [rec for rec in latest.values() if rec.status_code == 304]
         raw_store.check_not_modified(con, unchanged)
-        batch_records = [raw_lists.accumulate(con, rec)[0] for rec in latest.values() if rec.status_code != 304]
-        counts["raw_payloads"] = upsert_raw(con, batch_records)
+        accumulated = [raw_lists.accumulate(con, rec) for rec in latest.values() if rec.status_code != 304]
+        batch_records = [acc.rec for acc in accumulated]
+        counts["raw_payloads"] = upsert_raw(con, accumulated)
         db = store._DbContext(con)  # noqa: SLF001
         batch = normalize_batch(batch_records, settings, Context(db.lookup, db.status_categories()))
         for table, scopes in batch.scopes.items():

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import duckdb
 
@@ -90,38 +90,51 @@ def payload_text(con: duckdb.DuckDBPyConnection, source: str, kind: str, key: st
     return payload_texts(con, [((source, kind, key), row[0])])[(source, kind, key)]
 
 
-def accumulate(con: duckdb.DuckDBPyConnection, rec: RawRecord) -> tuple[RawRecord, int]:
+class Accumulated(NamedTuple):
+    """A record as the load stores it (:func:`accumulate`), with what its key's items are now."""
+
+    rec: RawRecord
+    kept: int = 0  # the list's last items stored already, unchanged and in place: not written again
+    stored: int = 0  # items the key holds before this load (0: none, nothing to delete)
+
+
+def accumulate(con: duckdb.DuckDBPyConnection, rec: RawRecord) -> Accumulated:
     """``rec`` with the stored list of the same object merged in: by item id, the fetched item
     winning, ordered newest first by the kind's sort key (stable: fetched first on ties).  A fetch
     holding every stored item is kept as fetched (the API's own order, its etag); a merged one
     keeps the fetch's url and time and drops its etag.
 
-    Also returns how many of the list's last items are stored as items already, unchanged and in
+    Also says how many of the list's last items are stored as items already, unchanged and in
     place (their ``ord`` counts from the list's end), which the load need not write again: the
-    whole stored list on a night that only added newer items (0: write them all)."""
-    spec = ACCUMULATING.get((rec.source, rec.kind))
-    if spec is None or rec.status_code != 200 or not isinstance(rec.payload, list):
-        return rec, 0
-    row = con.execute("SELECT payload FROM raw_payloads WHERE source = ? AND kind = ? AND natural_key = ? "
-                      "AND status_code = 200", [rec.source, rec.kind, rec.natural_key]).fetchone()
-    if row is None:
-        return rec, 0
-    in_items = row[0] is None
-    text = payload_texts(con, [((rec.source, rec.kind, rec.natural_key), row[0])])[(rec.source, rec.kind, rec.natural_key)]
+    whole stored list on a night that only added newer items; and how many items the key holds,
+    so that a key holding none (every list of a backfill) costs no delete: a delete scans the
+    whole items table, which a backfill's one transaction holds mostly on disk."""
+    if not accumulates(rec.source, rec.kind):
+        return Accumulated(rec)
+    key = (rec.source, rec.kind, rec.natural_key)
+    row = con.execute("SELECT payload, status_code FROM raw_payloads WHERE source = ? AND kind = ? "
+                      "AND natural_key = ?", list(key)).fetchone()
+    in_items = row is not None and row[0] is None and row[1] == 200
+    if rec.status_code != 200 or not isinstance(rec.payload, list) or row is None or row[1] != 200:
+        stored = con.execute("SELECT count(*) FROM raw_list_items WHERE source = ? AND kind = ? AND natural_key = ?",
+                             list(key)).fetchone()[0] if in_items else 0
+        return Accumulated(rec, 0, stored)
+    text = payload_texts(con, [(key, row[0])])[key]
     stored = json.loads(text) if text is not None else None
     if not isinstance(stored, list):
-        return rec, 0
-    id_field, order = spec
+        return Accumulated(rec)
+    n_items = len(stored) if in_items else 0
+    id_field, order = ACCUMULATING[(rec.source, rec.kind)]
     fetched = {item.get(id_field) for item in rec.payload if isinstance(item, dict)}
     extra = [item for item in stored if isinstance(item, dict) and item.get(id_field) not in fetched]
     if not extra:
-        return rec, 0
+        return Accumulated(rec, 0, n_items)
     merged = sorted([*rec.payload, *extra], key=order, reverse=True)  # stable: fetched first on ties
     tail = merged[len(merged) - len(stored):]
     # the stored list again at the end: its own objects, or a fetched copy with the same text
     kept = len(stored) if in_items and len(tail) == len(stored) and all(
         a is b or _text(a) == _text(b) for a, b in zip(tail, stored, strict=True)) else 0
-    return replace(rec, payload=merged, etag=None), kept
+    return Accumulated(replace(rec, payload=merged, etag=None), kept, n_items)
 
 
 def _text(item: Any) -> str:
@@ -139,13 +152,15 @@ class ListItems:
         self.sql = (f'INSERT INTO raw_list_items ({", ".join(self.COLS)}) '
                     f'{json_rows_sql(con, "raw_list_items", self.COLS, cache)}')
 
-    def replace(self, rec: RawRecord, kept: int = 0) -> None:
-        """Store ``rec``'s list as its key's items (an empty list, or none: drop them), but for its
-        last ``kept`` items, stored already in place (:func:`accumulate`)."""
+    def replace(self, acc: Accumulated) -> None:
+        """Store the record's list as its key's items (an empty list, or none: drop them), but for
+        its last ``kept`` items, stored already in place (:func:`accumulate`)."""
+        rec, kept = acc.rec, acc.kept
         items = rec.payload if held_as_items(rec) else []
         n = len(items)
-        self.con.execute("DELETE FROM raw_list_items WHERE source = ? AND kind = ? AND natural_key = ? AND ord >= ?",
-                         [rec.source, rec.kind, rec.natural_key, kept])  # no key: the rows written again go first
+        if acc.stored > kept:  # no primary key: the stored rows written again, or dropped, go first
+            self.con.execute("DELETE FROM raw_list_items WHERE source = ? AND kind = ? AND natural_key = ? "
+                             "AND ord >= ?", [rec.source, rec.kind, rec.natural_key, kept])
         head = json.dumps({"source": rec.source, "kind": rec.kind, "natural_key": rec.natural_key})[:-1]
         parts: list[str] = []
         size = 0

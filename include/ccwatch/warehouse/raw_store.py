@@ -17,7 +17,7 @@ import duckdb
 from ccwatch.common.times import parse_ts
 from ccwatch.ingest.records import RawRecord
 from ccwatch.warehouse.connection import LOAD_MEMORY_LIMIT_ENV
-from ccwatch.warehouse.raw_lists import ListItems, accumulates, held_as_items, payload_text
+from ccwatch.warehouse.raw_lists import Accumulated, ListItems, accumulates, held_as_items, payload_text
 from ccwatch.warehouse.rows import CHUNK_CHARS, SchemaCache, columns, json_default, json_rows_sql
 
 RAW_COLUMNS = ("source", "kind", "natural_key", "url", "fetched_at", "etag", "status_code", "payload")
@@ -56,10 +56,11 @@ class RawUpserts:
         self.size = self.count = 0
         (self.bound,) = con.execute("SELECT current_setting('memory_limit')").fetchone()
 
-    def add(self, rec: RawRecord, kept: int = 0) -> None:
-        """Upsert ``rec`` (an accumulating list: its items, but for the last ``kept`` stored already)."""
+    def add(self, acc: Accumulated) -> None:
+        """Upsert the record (an accumulating list: its items, but those stored already in place)."""
+        rec = acc.rec
         if accumulates(rec.source, rec.kind):
-            self.items.replace(rec, kept)  # the list's items (none when it is not held as items)
+            self.items.replace(acc)  # the list's items (none when it is not held as items)
             if held_as_items(rec):
                 rec = replace(rec, payload=None)
         row = {f: getattr(rec, f) for f in RAW_COLUMNS if f != "payload"}

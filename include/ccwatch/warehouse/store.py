@@ -201,10 +201,10 @@ def load_records(
         merged: set[tuple[str, str, str]] = set()
         raw = RawUpserts(con, cache, chunk_records)
         for _, rec in index.winners(read):
-            acc, kept = accumulate(con, rec)
-            if acc is not rec:
+            acc = accumulate(con, rec)
+            if acc.rec is not rec:
                 merged.add((rec.source, rec.kind, rec.natural_key))
-            raw.add(acc, kept)
+            raw.add(acc)
         raw.flush()
         counts["raw_payloads"] = raw.count
         # 2. normalised rows: scopes deleted at once (this load's rows are not in the tables yet),
