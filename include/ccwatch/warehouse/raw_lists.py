@@ -106,8 +106,8 @@ def accumulate(con: duckdb.DuckDBPyConnection, rec: RawRecord) -> Accumulated:
     Also says how many of the list's last items are stored as items already, unchanged and in
     place (their ``ord`` counts from the list's end), which the load need not write again: the
     whole stored list on a night that only added newer items; and how many items the key holds,
-    so that a key holding none (every list of a backfill) costs no delete: a delete scans the
-    whole items table, which a backfill's one transaction holds mostly on disk."""
+    so that a key holding none (every list of a backfill) costs no delete (a delete scans the
+    items table)."""
     if not accumulates(rec.source, rec.kind):
         return Accumulated(rec)
     key = (rec.source, rec.kind, rec.natural_key)
@@ -134,6 +134,11 @@ def accumulate(con: duckdb.DuckDBPyConnection, rec: RawRecord) -> Accumulated:
     kept = len(stored) if in_items and len(tail) == len(stored) and all(
         a is b or _text(a) == _text(b) for a, b in zip(tail, stored, strict=True)) else 0
     return Accumulated(replace(rec, payload=merged, etag=None), kept, n_items)
+
+
+def stored_merge(con: duckdb.DuckDBPyConnection, rec: RawRecord) -> RawRecord:
+    """An accumulating record as the load stored it (merged with the stored list, no etag)."""
+    return replace(rec, payload=json.loads(payload_text(con, rec.source, rec.kind, rec.natural_key) or "null"), etag=None)
 
 
 def _text(item: Any) -> str:

@@ -17,7 +17,7 @@ import duckdb
 from ccwatch.common.times import parse_ts
 from ccwatch.ingest.records import RawRecord
 from ccwatch.warehouse.connection import LOAD_MEMORY_LIMIT_ENV
-from ccwatch.warehouse.raw_lists import Accumulated, ListItems, accumulates, held_as_items, payload_text
+from ccwatch.warehouse.raw_lists import Accumulated, ListItems, accumulates, held_as_items
 from ccwatch.warehouse.rows import CHUNK_CHARS, SchemaCache, columns, json_default, json_rows_sql
 
 RAW_COLUMNS = ("source", "kind", "natural_key", "url", "fetched_at", "etag", "status_code", "payload")
@@ -130,8 +130,3 @@ def check_not_modified(con: duckdb.DuckDBPyConnection, records: list[RawRecord])
         f"UPDATE raw_payloads p SET fetched_at = CAST(k.fetched_at AS TIMESTAMP) FROM ({rows}) k "
         "WHERE p.source = k.source AND p.kind = k.kind AND p.natural_key = k.natural_key "
         "AND k.fetched_at <> '' AND CAST(k.fetched_at AS TIMESTAMP) > p.fetched_at", [keys])
-
-
-def stored_merge(con: duckdb.DuckDBPyConnection, rec: RawRecord) -> RawRecord:
-    """An accumulating record as the load stored it (merged with the stored list, no etag)."""
-    return replace(rec, payload=json.loads(payload_text(con, rec.source, rec.kind, rec.natural_key) or "null"), etag=None)

@@ -62,8 +62,8 @@ from ccwatch.warehouse.normalize import graphql as ng
 from ccwatch.warehouse.normalize.base import Context
 from ccwatch.warehouse.normalize.batch import LoadView, commit_list_repos, normalize_chunk, people_rows
 from ccwatch.warehouse.normalize.jira import status_categories
-from ccwatch.warehouse.raw_lists import accumulate, payload_text
-from ccwatch.warehouse.raw_store import RawUpserts, check_not_modified, coerce_record, stored_merge
+from ccwatch.warehouse.raw_lists import accumulate, payload_text, stored_merge
+from ccwatch.warehouse.raw_store import RawUpserts, check_not_modified, coerce_record
 from ccwatch.warehouse.rows import (
     SchemaCache,
     columns,
