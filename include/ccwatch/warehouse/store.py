@@ -57,10 +57,17 @@ import duckdb
 
 from ccwatch.ingest.records import RawRecord
 from ccwatch.settings import Settings
+from ccwatch.warehouse.appends import Appends
 from ccwatch.warehouse.load_index import LoadIndex
 from ccwatch.warehouse.normalize import graphql as ng
 from ccwatch.warehouse.normalize.base import Context
-from ccwatch.warehouse.normalize.batch import LoadView, commit_list_repos, normalize_chunk, people_rows
+from ccwatch.warehouse.normalize.batch import (
+    LoadView,
+    appended_branches,
+    commit_list_repos,
+    normalize_chunk,
+    people_rows,
+)
 from ccwatch.warehouse.normalize.jira import status_categories
 from ccwatch.warehouse.raw_lists import accumulate, payload_text, stored_merge
 from ccwatch.warehouse.raw_store import RawUpserts, check_not_modified, coerce_record
@@ -79,16 +86,26 @@ class _DbContext:
     # kinds looked up once per commit of a branch: fetched for the whole repository in one query
     # (a query per commit costs ~1 ms, minutes for a busy repository's history)
     PER_REPO = {("github", "commit_pulls"): "@", ("github", "gql_commit_pulls"): "@"}
+    # but a repository whose commits the load appends to (warehouse/appends.py) asks about its new
+    # commits only: that many are asked one by one before the whole repository is read
+    FEW = 256
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
-        self.con = con
+    def __init__(self, con: duckdb.DuckDBPyConnection, few: set[str] | frozenset[str] = frozenset()) -> None:
+        self.con, self.few = con, few
         self._repo_cache: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self._asked: dict[tuple[str, str, str], int] = {}
 
     def lookup(self, source: str, kind: str, key: str) -> Any:
         sep = self.PER_REPO.get((source, kind))
         if sep is not None and sep in key:
             prefix = key.split(sep, 1)[0] + sep
             cache = self._repo_cache.get((source, kind, prefix))
+            if cache is None and prefix[:-len(sep)] in self.few:
+                asked = self._asked[(source, kind, prefix)] = self._asked.get((source, kind, prefix), 0) + 1
+                if asked <= self.FEW:
+                    row = self.con.execute("SELECT payload FROM raw_payloads WHERE source = ? AND kind = ? "
+                                           "AND natural_key = ? AND status_code = 200", [source, kind, key]).fetchone()
+                    return json.loads(row[0]) if row is not None and row[0] is not None else None
             if cache is None:
                 if any(p != prefix for _, _, p in self._repo_cache):
                     self._repo_cache.clear()  # one repository at a time: bounded, whatever the org's size
@@ -199,37 +216,36 @@ def load_records(
         #    normalisers then reads the load through the warehouse, whatever chunk it came in
         #    (one parsed record at a time: each is held as JSON text until its document is sent)
         merged: set[tuple[str, str, str]] = set()
+        appends = Appends()  # the lists that only got new items on top: those alone are normalised
         raw = RawUpserts(con, cache, chunk_records)
         for _, rec in index.winners(read):
             acc = accumulate(con, rec)
             if acc.rec is not rec:
                 merged.add((rec.source, rec.kind, rec.natural_key))
+                appends.note(rec, acc)
             raw.add(acc)
         raw.flush()
         counts["raw_payloads"] = raw.count
         # 2. normalised rows: scopes deleted at once (this load's rows are not in the tables yet),
         #    rows staged and published at the end
-        db = _DbContext(con)
-        ctx, view = _load_context(db, index)
+        appended = appends.view(con)
+        db = _DbContext(con, set(appended_branches(appended)))
+        ctx, view = _load_context(db, index, appended)
         staged = _StagedRows(con, cache)
         pr_updates: dict[tuple[str, str], list[tuple[int, str | None]]] = {}
+        appended_prs: dict[tuple[str, str], list[tuple[int, str | None]]] = {}
         for chunk in _chunks(index.winners(read), chunk_records):
-            recs = [(pos, stored_merge(con, rec) if (rec.source, rec.kind, rec.natural_key) in merged else rec)
-                    for pos, rec in chunk]
+            recs = [(pos, _as_normalised(con, rec, view, merged, appends)) for pos, rec in chunk]
             batch = normalize_chunk(recs, settings, ctx, view)
             for table, scopes in batch.scopes.items():
                 delete_scopes(con, table, scopes, cache)
             for table, rows in batch.rows.items():
                 staged.add(table, rows, batch.positions.get(table, []))
             pr_updates.update(batch.commit_pr_updates)
+            appended_prs.update(batch.appended_pr_updates)
         counts.update(staged.publish())
-        for (repo, sha), pulls in pr_updates.items():
-            # (r2) per stored branch of the commit, only the PRs merged into that branch cover it
-            for (branch,) in con.execute("SELECT DISTINCT branch FROM commits WHERE repo = ? AND sha = ?",
-                                         [repo, sha]).fetchall():
-                numbers = sorted({n for n, base in pulls if base == branch})
-                con.execute("UPDATE commits SET pr_numbers = ? WHERE repo = ? AND branch = ? AND sha = ?",
-                            [numbers, repo, branch, sha])
+        _update_commit_prs(con, pr_updates)
+        _update_commit_prs(con, appended_prs, appended_branches(view.appended))
         con.execute("DELETE FROM people")
         counts["people"] = insert_rows(con, "people", people_rows(settings))
         if before_commit is not None:
@@ -241,7 +257,30 @@ def load_records(
     return counts
 
 
-def _load_context(db: _DbContext, index: LoadIndex) -> tuple[Context, LoadView]:
+def _as_normalised(con: duckdb.DuckDBPyConnection, rec: RawRecord, view: LoadView,
+                   merged: set[tuple[str, str, str]], appends: Appends) -> RawRecord:
+    """The record a chunk normalises: an appended list's new items, another merged list whole."""
+    key = (rec.source, rec.kind, rec.natural_key)
+    if key in view.appended:
+        return appends.head_record(rec)
+    return stored_merge(con, rec) if key in merged else rec
+
+
+def _update_commit_prs(con: duckdb.DuckDBPyConnection, updates: dict[tuple[str, str], list[tuple[int, str | None]]],
+                       branches: dict[str, set[str]] | None = None) -> None:
+    """Commits whose merged PRs ((number, base branch)) were asked again: their stored rows follow,
+    on ``branches`` of the repository (default: every stored branch of the commit); (r2) per branch,
+    only the PRs merged into that branch cover the commit."""
+    for (repo, sha), pulls in updates.items():
+        on = sorted(branches.get(repo, ())) if branches is not None else [
+            b for (b,) in con.execute("SELECT DISTINCT branch FROM commits WHERE repo = ? AND sha = ?",
+                                      [repo, sha]).fetchall()]
+        for branch in on:
+            con.execute("UPDATE commits SET pr_numbers = ? WHERE repo = ? AND branch = ? AND sha = ?",
+                        [sorted({n for n, base in pulls if base == branch}), repo, branch, sha])
+
+
+def _load_context(db: _DbContext, index: LoadIndex, appended: dict) -> tuple[Context, LoadView]:
     """The context and view every chunk normalises with, once the load's raw payloads are stored:
     what one batch resolves from its own records first, then from the warehouse, the warehouse
     now resolves alone, except a commit's PRs, whose order (REST of the load, GraphQL of the
@@ -265,5 +304,6 @@ def _load_context(db: _DbContext, index: LoadIndex) -> tuple[Context, LoadView]:
     if isinstance(status_list, list):
         cats.update(status_categories({"fields": {"status": st}} for st in status_list))
     cats.update(status_categories(shape for code, shape in index.issues if code != 304))
-    view = LoadView(keys=index, commit_repos=commit_list_repos(index.commit_keys), fields_payload=lookup("jira", "fields", "fields"))
+    view = LoadView(keys=index, commit_repos=commit_list_repos(index.commit_keys),
+                    fields_payload=lookup("jira", "fields", "fields"), appended=appended)
     return Context(lookup, cats), view

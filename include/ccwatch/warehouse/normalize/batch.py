@@ -15,8 +15,8 @@ so the caller can let the last row win on a duplicate key exactly as one batch d
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Container, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ccwatch.ingest.records import RawRecord
@@ -27,6 +27,7 @@ from ccwatch.warehouse.normalize.base import Context, NormalizeError, split_key
 from ccwatch.warehouse.normalize.github import (
     activity_read_row,
     activity_rows,
+    appended_commit_rows,
     check_rows,
     commit_rows,
     deployment_rows,
@@ -45,12 +46,17 @@ class Batch:
     # commits whose PRs were asked again without their branch's commit list: (repo, sha) ->
     # [(number, base branch)] of the merged PRs; the load keeps those into the stored row's branch
     commit_pr_updates: dict[tuple[str, str], list[tuple[int, str | None]]] = field(default_factory=dict)
+    # the same for commits of branches whose list the load appends to (warehouse/appends.py): the
+    # PRs as the whole list normalised again would read them, for those branches' rows
+    appended_pr_updates: dict[tuple[str, str], list[tuple[int, str | None]]] = field(default_factory=dict)
     # normalize_chunk only: per table, the load position of the record each row came from
     positions: dict[str, list[int]] = field(default_factory=dict)
     position: int | None = None
 
-    def add(self, table: str, scope: dict[str, Any], rows: Iterable[dict[str, Any]]) -> None:
-        self.scopes.setdefault(table, []).append(scope)
+    def add(self, table: str, scope: dict[str, Any] | None, rows: Iterable[dict[str, Any]]) -> None:
+        """``rows`` replace the stored rows of ``scope`` (None: replace nothing, rows added on top)."""
+        if scope is not None:
+            self.scopes.setdefault(table, []).append(scope)
         rows = list(rows)
         self.rows.setdefault(table, []).extend(rows)
         if self.position is not None:
@@ -63,11 +69,14 @@ class LoadView:
 
     ``keys``: the (source, kind, natural_key) of every record the load normalises (its 304s
     excluded, as in one batch); ``commit_repos``: the repositories with a ``commits`` list in it;
-    ``fields_payload``: Jira's field list as the context resolves it."""
+    ``fields_payload``: Jira's field list as the context resolves it; ``appended``: the lists the
+    load appends to (warehouse/appends.py), key -> the stored line under a branch's commits, None
+    for the other lists: their records hold the new items only."""
 
     keys: Container[tuple[str, str, str]]
     commit_repos: set[str]
     fields_payload: Any = None
+    appended: Mapping[tuple[str, str, str], Any] = field(default_factory=dict)
 
 
 def people_rows(settings: Settings) -> list[dict[str, Any]]:
@@ -110,7 +119,7 @@ def normalize_batch(records: Iterable[RawRecord], settings: Settings, ctx: Conte
     fields_payload = lookup("jira", "fields", "fields")
     commit_repos = commit_list_repos(latest)
     for rec in latest.values():
-        _dispatch_one(b, rec, c, settings, fields_payload, latest, commit_repos)
+        _dispatch_one(b, rec, c, settings, fields_payload, latest, commit_repos, {})
     return b
 
 
@@ -128,15 +137,26 @@ def normalize_chunk(records: Iterable[tuple[int, RawRecord]], settings: Settings
     b = Batch()
     for position, rec in records:
         b.position = position
-        _dispatch_one(b, rec, ctx, settings, view.fields_payload, view.keys, view.commit_repos)
+        _dispatch_one(b, rec, ctx, settings, view.fields_payload, view.keys, view.commit_repos, view.appended)
     b.position = None
     return b
 
 
+def appended_branches(appended: Iterable[tuple[str, str, str]]) -> dict[str, set[str]]:
+    """repository -> its branches whose commits the load appends to (``LoadView.appended``)."""
+    out: dict[str, set[str]] = {}
+    for source, kind, key in appended:
+        if (source, kind) == ("github", "commits"):
+            repo, branch = split_key(key, ":")
+            out.setdefault(repo, set()).add(branch)
+    return out
+
+
 def _dispatch_one(b: Batch, rec: RawRecord, c: Context, settings: Settings, fields_payload: Any,
-                  latest: Container[tuple[str, str, str]], commit_repos: set[str]) -> None:
+                  latest: Container[tuple[str, str, str]], commit_repos: set[str],
+                  appended: Mapping[tuple[str, str, str], Any]) -> None:
     try:
-        _dispatch(b, rec, c, settings, fields_payload, latest, commit_repos)
+        _dispatch(b, rec, c, settings, fields_payload, latest, commit_repos, appended)
     except NormalizeError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -144,10 +164,12 @@ def _dispatch_one(b: Batch, rec: RawRecord, c: Context, settings: Settings, fiel
 
 
 def _dispatch(b: Batch, rec: RawRecord, c: Context, settings: Settings, fields_payload: Any,
-              latest: Container[tuple[str, str, str]], commit_repos: set[str]) -> None:
+              latest: Container[tuple[str, str, str]], commit_repos: set[str],
+              appended: Mapping[tuple[str, str, str], Any]) -> None:
     """``commit_repos``: repositories with a ``commits`` list in the batch (their commits' PRs
-    are read there through the context)."""
+    are read there through the context); ``appended``: ``LoadView.appended``."""
     kind, key = rec.kind, rec.natural_key
+    on_top = (rec.source, kind, key) in appended  # rows added to the stored ones, none replaced
     if rec.source == "github":
         if kind == "pull":
             row = pull_row(rec)
@@ -161,15 +183,21 @@ def _dispatch(b: Batch, rec: RawRecord, c: Context, settings: Settings, fields_p
                   check_rows(rec))
         elif kind == "commits":
             repo, branch = split_key(key, ":")
-            b.add("commits", {"repo": repo, "branch": branch}, commit_rows(rec, c))
-        elif kind == "commit_pulls":
+            rows = appended_commit_rows(rec, c, appended[(rec.source, kind, key)]) if on_top else None
+            if rows is not None:
+                b.add("commits", None, rows)
+            else:  # the line from scratch, over the whole merged list
+                whole = replace(rec, payload=c.lookup(rec.source, kind, key)) if on_top else rec
+                b.add("commits", {"repo": repo, "branch": branch}, commit_rows(whole, c))
+        elif kind in ("commit_pulls", "gql_commit_pulls"):
             repo, sha = split_key(key, "@")
             if repo not in commit_repos:
-                b.commit_pr_updates[(repo, sha)] = merged_pulls(rec.payload)
-        elif kind == "gql_commit_pulls":  # a REST commit_pulls of the same commit in the batch wins
-            repo, sha = split_key(key, "@")
-            if repo not in commit_repos and ("github", "commit_pulls", key) not in latest:
-                b.commit_pr_updates[(repo, sha)] = merged_pulls(ng.commit_pulls_payload(rec.payload, key))
+                if kind == "commit_pulls":
+                    b.commit_pr_updates[(repo, sha)] = merged_pulls(rec.payload)
+                elif ("github", "commit_pulls", key) not in latest:  # a REST commit_pulls of it in the batch wins
+                    b.commit_pr_updates[(repo, sha)] = merged_pulls(ng.commit_pulls_payload(rec.payload, key))
+            elif repo in appended_branches(appended):  # as the whole list's rows read the commit's PRs
+                b.appended_pr_updates[(repo, sha)] = merged_pulls(c.lookup("github", "commit_pulls", key))
         elif kind == "gql_pull":  # pieces the batch also has a REST record of come from that record
             for table, scope, rows in ng.gql_pull_parts(rec, lambda k, nk: ("github", k, nk) in latest):
                 b.add(table, scope, rows)
@@ -179,7 +207,7 @@ def _dispatch(b: Batch, rec: RawRecord, c: Context, settings: Settings, fields_p
                 b.add("merge_queue_events", {"repo": repo, "pr_number": int(num)}, queued)
         elif kind == "deployments":
             repo, env = split_key(key, ":")
-            b.add("deployments", {"repo": repo, "environment": env}, deployment_rows(rec))
+            b.add("deployments", None if on_top else {"repo": repo, "environment": env}, deployment_rows(rec))
         elif kind == "deployment_statuses":
             repo, dep = split_key(key, "/deployments/")
             b.add("deployment_statuses", {"repo": repo, "deployment_id": int(dep)}, deployment_status_rows(rec))
@@ -191,7 +219,7 @@ def _dispatch(b: Batch, rec: RawRecord, c: Context, settings: Settings, fields_p
         elif kind == "activity":  # (r2) 403/404: unreadable, the stored entries stay as evidence
             repo, branch = split_key(key, ":")
             if rec.status_code == 200:
-                b.add("branch_activity", {"repo": repo, "branch": branch}, activity_rows(rec))
+                b.add("branch_activity", None if on_top else {"repo": repo, "branch": branch}, activity_rows(rec))
             b.add("branch_activity_reads", {"repo": repo, "branch": branch}, [activity_read_row(rec)])
         elif kind == "branch_protection":
             repo, branch = split_key(key, ":")

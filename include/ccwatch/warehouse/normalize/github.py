@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ccwatch.common.times import parse_ts
-from ccwatch.ingest.github.history import first_parent_chain
+from ccwatch.ingest.github.history import first_parent, first_parent_chain
 from ccwatch.ingest.records import RawRecord
 from ccwatch.warehouse.normalize.base import (
     Context,
@@ -112,33 +112,65 @@ def commit_rows(rec: RawRecord, ctx: Context) -> list[dict[str, Any]]:
     the window), numbered oldest first."""
     repo, branch = split_key(rec.natural_key, ":")
     listed = payload_list(rec)
-    branch_payload = ctx.lookup("github", "branch", rec.natural_key)
-    tip = ((branch_payload or {}).get("commit") or {}).get("sha") if isinstance(branch_payload, dict) else None
 
     def single(sha: str) -> dict[str, Any] | None:
-        found = ctx.lookup("github", "commit", f"{repo}@{sha}")
-        return found if isinstance(found, dict) else None
+        return _single(ctx, repo, sha)
 
-    rows = []
-    for pos, c in enumerate(first_parent_chain(listed, tip, single)):
-        parents = c.get("parents") or []
-        commit = c.get("commit") or {}
-        rows.append(
-            {
-                "repo": repo,
-                "branch": branch,
-                "sha": c["sha"],
-                "position": pos,
-                "parent_sha": parents[0]["sha"] if parents else None,
-                "author_login": user_login(c.get("author")),
-                "committer_login": user_login(c.get("committer")),
-                "committed_at": parse_ts((commit.get("committer") or {}).get("date")),
-                "message": commit.get("message"),
-                "pr_numbers": merged_pr_numbers(ctx.lookup("github", "commit_pulls", f"{repo}@{c['sha']}"), branch),
-                "html_url": c.get("html_url"),
-            }
-        )
-    return rows
+    return [_commit_row(repo, branch, c, pos, ctx)
+            for pos, c in enumerate(first_parent_chain(listed, _branch_tip(rec, ctx), single))]
+
+
+def appended_commit_rows(rec: RawRecord, ctx: Context, base: tuple[str, int, str | None]) -> list[dict[str, Any]] | None:
+    """The rows :func:`commit_rows` of the whole merged list would add to the stored line ``base``
+    (its tip's sha, that tip's position, the first parent of its oldest commit), ``rec`` holding
+    the list's new items only (warehouse/appends.py): the first-parent line from the branch's tip
+    through those items down to the stored tip, numbered on.  None when tonight's line does not
+    continue the stored one that way (the whole list must be normalised): the tip is neither a
+    new item nor the stored tip, the walk leaves the new items before the stored tip, or the
+    commit below the stored line's oldest is now known (the line reaches further down)."""
+    repo, branch = split_key(rec.natural_key, ":")
+    stored_tip, tip_position, below = base
+    by_sha = {c.get("sha"): c for c in payload_list(rec)}
+    if below is not None and (below in by_sha or _single(ctx, repo, below) is not None):
+        return None
+    sha, line = _branch_tip(rec, ctx), []
+    if sha is None:  # the whole list's line then starts at its newest commit
+        return None
+    while sha != stored_tip:
+        c = by_sha.pop(sha, None)  # popped: a loop is not a line
+        if c is None:
+            return None
+        line.append(c)
+        sha = first_parent(c)
+    return [_commit_row(repo, branch, c, tip_position + 1 + i, ctx) for i, c in enumerate(reversed(line))]
+
+
+def _branch_tip(rec: RawRecord, ctx: Context) -> str | None:
+    branch_payload = ctx.lookup("github", "branch", rec.natural_key)
+    return ((branch_payload or {}).get("commit") or {}).get("sha") if isinstance(branch_payload, dict) else None
+
+
+def _single(ctx: Context, repo: str, sha: str) -> dict[str, Any] | None:
+    found = ctx.lookup("github", "commit", f"{repo}@{sha}")
+    return found if isinstance(found, dict) else None
+
+
+def _commit_row(repo: str, branch: str, c: dict[str, Any], position: int, ctx: Context) -> dict[str, Any]:
+    parents = c.get("parents") or []
+    commit = c.get("commit") or {}
+    return {
+        "repo": repo,
+        "branch": branch,
+        "sha": c["sha"],
+        "position": position,
+        "parent_sha": parents[0]["sha"] if parents else None,
+        "author_login": user_login(c.get("author")),
+        "committer_login": user_login(c.get("committer")),
+        "committed_at": parse_ts((commit.get("committer") or {}).get("date")),
+        "message": commit.get("message"),
+        "pr_numbers": merged_pr_numbers(ctx.lookup("github", "commit_pulls", f"{repo}@{c['sha']}"), branch),
+        "html_url": c.get("html_url"),
+    }
 
 
 def deployment_rows(rec: RawRecord) -> list[dict[str, Any]]:

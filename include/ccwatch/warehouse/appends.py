@@ -1,0 +1,86 @@
+"""A night that only put newer items on top of a stored list: the load normalises those items alone
+(warehouse/store.py runs the load; docs/PERFORMANCE.md, "The accumulating lists over the years").
+
+The three accumulating lists (warehouse/raw_lists.py) are merged with their stored items before
+anything is normalised.  When the merge left every stored item unchanged and in place at the
+list's end (``Accumulated.kept`` equals ``stored``: tonight's fetch only put newer items on top,
+and its copies of stored items have the stored text), the rows of the stored items are already in
+the tables, normalised by an earlier load from those same items.  The load then normalises only
+the list's *head* (its new items) and replaces none of the stored rows:
+
+* an environment's ``deployments``, a branch's ``activity`` log: one row per item, so the head's
+  rows are the rows the whole list would add;
+* a branch's ``commits``: the first-parent line from the new tip down to the stored line's tip,
+  numbered on from that tip's ``position``, when tonight's line continues the stored one: the walk
+  from the branch's tip through the new items reaches the stored tip, and the first parent of the
+  stored line's oldest commit is still unknown (else the whole line reaches further down and every
+  position moves).  Anything else (a force push, a reset to an older commit, a walk that needs a
+  commit fetched alone, an unknown tip) is normalised from the whole merged list, as before
+  (``normalize.github.appended_commit_rows`` says None);
+* a commit's PRs asked again tonight (raw ``commit_pulls`` / ``gql_commit_pulls``) update the rows
+  of that commit on the appended branches, with what the whole list normalised again would give.
+
+The warehouse left is, table by table, the one of the whole list normalised again (the reference:
+tests/helpers/one_batch.py; tests/unit/warehouse/test_appended_lists.py,
+tests/integration/pipeline/test_load_chunks.py).  Nothing prunes the stored rows either way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import duckdb
+
+from ccwatch.ingest.records import RawRecord
+from ccwatch.warehouse.normalize.base import split_key
+from ccwatch.warehouse.raw_lists import ACCUMULATING, Accumulated, Key
+
+# the stored line under a branch's commits: its tip's sha, the tip's position, and the first parent
+# of its oldest commit (None: a root commit)
+LineBase = tuple[str, int, "str | None"]
+
+
+class Appends:
+    """The records of a load that only put new items on top of their stored list (noted while the
+    raw payloads are merged, :meth:`note`), and what their normalisation needs."""
+
+    def __init__(self) -> None:
+        self.heads: dict[Key, frozenset[Any]] = {}
+
+    def note(self, fetched: RawRecord, acc: Accumulated) -> None:
+        """Keep ``fetched``'s key when its merge ``acc`` left the stored items in place."""
+        merged = acc.rec
+        if merged is fetched or not acc.kept or acc.kept != acc.stored:
+            return
+        id_field = ACCUMULATING[(fetched.source, fetched.kind)][0]
+        ids = [item.get(id_field) if isinstance(item, dict) else None for item in fetched.payload]
+        if None in ids or len(set(ids)) != len(ids):  # the head is found again by id: ids must name items
+            return
+        head = merged.payload[:len(merged.payload) - acc.kept]
+        self.heads[(fetched.source, fetched.kind, fetched.natural_key)] = frozenset(i[id_field] for i in head)
+
+    def view(self, con: duckdb.DuckDBPyConnection) -> dict[Key, LineBase | None]:
+        """The appended keys for the normalisers: a branch's commits with the stored line under them
+        (a branch without stored rows is normalised whole), the other lists with None."""
+        out: dict[Key, LineBase | None] = {}
+        for key in self.heads:
+            if key[1] != "commits":
+                out[key] = None
+                continue
+            repo, branch = split_key(key[2], ":")
+            top = con.execute("SELECT sha, position FROM commits WHERE repo = ? AND branch = ? "
+                              "ORDER BY position DESC LIMIT 1", [repo, branch]).fetchone()
+            if top is None:
+                continue
+            (below,) = con.execute("SELECT parent_sha FROM commits WHERE repo = ? AND branch = ? "
+                                   "ORDER BY position LIMIT 1", [repo, branch]).fetchone()
+            out[key] = (top[0], int(top[1]), below)
+        return out
+
+    def head_record(self, rec: RawRecord) -> RawRecord:
+        """``rec`` (as fetched) with its new items only, in the merged list's order."""
+        head = self.heads[(rec.source, rec.kind, rec.natural_key)]
+        id_field, order = ACCUMULATING[(rec.source, rec.kind)]
+        items = sorted((i for i in rec.payload if i[id_field] in head), key=order, reverse=True)  # stable, as the merge
+        return replace(rec, payload=items, etag=None)
