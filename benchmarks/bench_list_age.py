@@ -10,7 +10,8 @@ takes one repository's staged records from a ``bench_scale.py stage --keep`` dir
 of its history: the benchmark org spans 12 months; by default the busiest repository staged,
 ``synth/svc-072`` in the 100k org) and builds, for each N of ``--years``, a warehouse holding that repository with its
 three lists as they would stand after N years: the year's items cloned N-1 times further back
-(new shas, ids and times, the first-parent line continued through every copy); N = 0 keeps the
+(new shas, ids and times, the first-parent line continued through every copy), ordered newest
+first by the kind's sort key as the nightly merges leave them; N = 0 keeps the
 newest 200 items only. Then one night is loaded on a copy of each warehouse, in a child process
 bounded as ``pipeline.load_warehouse`` bounds the load (``CCWATCH_DUCKDB_LOAD_MEMORY_LIMIT`` passes
 through): 20 commits pushed to the branch (the branch moved), their 20 activity entries and 5
@@ -70,6 +71,8 @@ def _older(kind: str, item: dict, k: int) -> dict:
 
 
 def _aged(kind: str, items: list[dict], years: int) -> list[dict]:
+    from ccwatch.warehouse.raw_lists import ACCUMULATING
+
     if years == 0:
         return items[:200]
     out = list(items)
@@ -80,7 +83,9 @@ def _aged(kind: str, items: list[dict], years: int) -> list[dict]:
         for k in range(years - 1):
             oldest = n * (k + 1) - 1
             out[oldest] = dict(out[oldest], parents=[{"sha": _sha(items[0]["sha"], k + 1), "url": "", "html_url": ""}])
-    return out
+    # as the nightly merges leave a list: newest first by the kind's sort key (the staged year spans
+    # a little more than 365 days, so the copies overlap at their ends)
+    return sorted(out, key=ACCUMULATING[("github", kind)][1], reverse=True)
 
 
 def _staged(staging: Path, repo: str | None) -> Path:

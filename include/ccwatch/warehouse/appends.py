@@ -2,11 +2,13 @@
 (warehouse/store.py runs the load; docs/PERFORMANCE.md, "The accumulating lists over the years").
 
 The three accumulating lists (warehouse/raw_lists.py) are merged with their stored items before
-anything is normalised.  When the merge left every stored item unchanged and in place at the
-list's end (``Accumulated.kept`` equals ``stored``: tonight's fetch only put newer items on top,
-and its copies of stored items have the stored text), the rows of the stored items are already in
-the tables, normalised by an earlier load from those same items.  The load then normalises only
-the list's *head* (its new items) and replaces none of the stored rows:
+anything is normalised.  When the merge left every stored item's text as it was
+(``Accumulated.clean``: the fetch's copies of stored items have the stored text) and some of them
+in place at the list's end (``kept``), the rows of the stored items are already in the tables,
+normalised by an earlier load from those same items.  The load then normalises only the list's
+*head*, the items before that kept tail (the new items; and the stored items a new one sorted
+below, e.g. under a merged branch's commit dated before the stored tip, whose rows come out as
+stored), and replaces none of the stored rows:
 
 * an environment's ``deployments``, a branch's ``activity`` log: one row per item, so the head's
   rows are the rows the whole list would add;
@@ -51,7 +53,7 @@ class Appends:
     def note(self, fetched: RawRecord, acc: Accumulated) -> None:
         """Keep ``fetched``'s key when its merge ``acc`` left the stored items in place."""
         merged = acc.rec
-        if merged is fetched or not acc.kept or acc.kept != acc.stored:
+        if merged is fetched or not acc.kept or not acc.clean:
             return
         id_field = ACCUMULATING[(fetched.source, fetched.kind)][0]
         ids = [item.get(id_field) if isinstance(item, dict) else None for item in fetched.payload]

@@ -95,6 +95,7 @@ class Accumulated(NamedTuple):
     rec: RawRecord
     kept: int = 0  # the list's last items stored already, unchanged and in place: not written again
     stored: int = 0  # items the key holds before this load (0: none, nothing to delete)
+    clean: bool = False  # merged, and every stored item is in the merged list with its stored text
 
 
 def accumulate(con: duckdb.DuckDBPyConnection, rec: RawRecord) -> Accumulated:
@@ -105,9 +106,11 @@ def accumulate(con: duckdb.DuckDBPyConnection, rec: RawRecord) -> Accumulated:
 
     Also says how many of the list's last items are stored as items already, unchanged and in
     place (their ``ord`` counts from the list's end), which the load need not write again: the
-    whole stored list on a night that only added newer items; and how many items the key holds,
-    so that a key holding none (every list of a backfill) costs no delete (a delete scans the
-    items table)."""
+    longest such tail (the whole stored list on a night that only put newer items on top; less
+    when a fetched item sorts among the stored ones, e.g. a merged branch's commit dated before the
+    stored tip, or a fetched copy of a stored item changed); how many items the key holds, so that
+    a key holding none (every list of a backfill) costs no delete (a delete scans the items
+    table); and whether the merge left every stored item's text as it was (warehouse/appends.py)."""
     if not accumulates(rec.source, rec.kind):
         return Accumulated(rec)
     key = (rec.source, rec.kind, rec.natural_key)
@@ -124,16 +127,21 @@ def accumulate(con: duckdb.DuckDBPyConnection, rec: RawRecord) -> Accumulated:
         return Accumulated(rec)
     n_items = len(stored) if in_items else 0
     id_field, order = ACCUMULATING[(rec.source, rec.kind)]
-    fetched = {item.get(id_field) for item in rec.payload if isinstance(item, dict)}
+    fetched = {item.get(id_field): item for item in rec.payload if isinstance(item, dict)}
     extra = [item for item in stored if isinstance(item, dict) and item.get(id_field) not in fetched]
     if not extra:
         return Accumulated(rec, 0, n_items)
     merged = sorted([*rec.payload, *extra], key=order, reverse=True)  # stable: fetched first on ties
-    tail = merged[len(merged) - len(stored):]
-    # the stored list again at the end: its own objects, or a fetched copy with the same text
-    kept = len(stored) if in_items and len(tail) == len(stored) and all(
-        a is b or _text(a) == _text(b) for a, b in zip(tail, stored, strict=True)) else 0
-    return Accumulated(replace(rec, payload=merged, etag=None), kept, n_items)
+    clean = len(extra) == len(stored) - sum(  # every stored item an object, a fetched copy's text the stored one
+        1 for item in stored if isinstance(item, dict) and (copy := fetched.get(item.get(id_field))) is not None
+        and _text(copy) == _text(item))
+    kept = 0
+    if in_items:  # the stored list again at its end: its own objects, or fetched copies with the same text
+        for a, b in zip(reversed(merged), reversed(stored), strict=False):  # merged may be the shorter
+            if not (a is b or _text(a) == _text(b)):
+                break
+            kept += 1
+    return Accumulated(replace(rec, payload=merged, etag=None), kept, n_items, clean)
 
 
 def stored_merge(con: duckdb.DuckDBPyConnection, rec: RawRecord) -> RawRecord:

@@ -27,15 +27,19 @@ table, the one a single batch (every record normalised together) would leave:
 Three raw kinds *accumulate* instead of being replaced: a branch's ``commits`` list, an
 environment's ``deployments`` list and (r2) a branch's ``activity`` log.  An incremental fetch
 brings only their newest items, so the stored list is merged with the fetched one by item id
-(sha / deployment id / activity id; the fetched item wins) before anything is normalised: the first-parent chain (and every ``position``) is
-then recomputed over the whole stored history, exactly as if the list had been fetched in
-one piece, and older items stay available to reruns of earlier dates.  The merged record keeps
+(sha / deployment id / activity id; the fetched item wins) before anything is normalised: the
+first-parent chain (and every ``position``) is that of the whole stored history, exactly as if the
+list had been fetched in one piece, and older items stay available to reruns of earlier dates.
+A night that only put new items on top of the stored ones normalises those alone, on top of the
+stored rows (``warehouse/appends.py``: the first-parent line continued from the stored tip); any
+other merge normalises the whole list again.  The merged record keeps
 the fetch's url and time; its etag is dropped when stored items were merged in.  The merged list
 is stored one row per item (``raw_list_items``), never as one value: nothing prunes the lists, and
 as one value a busy branch's list outgrew the load's DuckDB bound after a few years
-(docs/PERFORMANCE.md, "The accumulating lists over the years"); the night's time still grows with
-the deployment's age.  The merging and the items live in ``warehouse/raw_lists.py``, the raw
-upsert in ``warehouse/raw_store.py``.
+(docs/PERFORMANCE.md, "The accumulating lists over the years"); the merge still reads the whole
+stored list, so the night's time still grows with the deployment's age, more slowly.  The
+merging and the items live in ``warehouse/raw_lists.py``, the raw upsert in
+``warehouse/raw_store.py``.
 
 A record with ``status_code`` 304 (a conditional request answered "not modified",
 ingest/github/conditional.py) carries no payload: the stored payload and the normalised

@@ -141,3 +141,15 @@ def test_a_pr_asked_again_for_a_stored_commit_updates_its_row(tmp_path, settings
     assert got["counts"]["commits"] == 1
     prs = {s: numbers for s, _, numbers in got["line"]}
     assert prs[sha(4)] == [44] and prs[sha(6)] == []
+
+
+def test_a_merged_branch_commit_dated_below_the_stored_tip_still_appends(tmp_path, settings):
+    """A merge commit brings a branch commit committed before the stored tip: the merge sorts it
+    among the stored items, so the items are written again from there up, and the normalisation
+    still adds the one new line commit on top of the stored ones."""
+    side = commit(sha(50), [sha(3)], date="2026-11-04T22:00:00Z")
+    merge = commit(sha(6), [sha(5), sha(50)], date=day(6))
+    got = loaded(tmp_path, settings, [BACKFILL, night(6, [merge, *line(5, 5, parent=4), side], {6: 6, 50: None},
+                                                      [], [])])
+    assert (got["counts"]["commits"], got["full"]["commits"]) == (1, 6)
+    assert [(s, pos) for s, pos, _ in got["line"]] == [(sha(n), n - 1) for n in range(1, 7)]

@@ -10,7 +10,7 @@ from ccwatch.publish.evidence.reader import RawEvidence
 from ccwatch.warehouse.raw_lists import payload_text
 from ccwatch.warehouse.store import load_records
 
-from tests.helpers.payloads import REPO, SHA_A, SHA_B, SHA_C, SHA_D, commit, rec
+from tests.helpers.payloads import REPO, SHA_A, SHA_B, SHA_C, SHA_D, SHA_F, commit, rec
 
 KEY = f"{REPO}:main"
 
@@ -94,24 +94,27 @@ def test_items_keep_the_merged_order_when_an_item_is_fetched_again(con, settings
 def test_a_night_that_only_adds_newer_items_leaves_the_stored_ones_in_place(con, settings):
     """``ord`` counts from the list's end, so the stored items keep theirs when newer ones come on top:
     the load writes only the new ones (``accumulate``'s ``kept``: the stored items left in place), also
-    when the fetch repeats the stored tip as GitHub answered it before; a changed copy of a stored
-    item, or a list read from an earlier version's payload, is written whole."""
+    when the fetch repeats the stored tip as GitHub answered it before; from a changed copy of a
+    stored item, or a new item sorted among the stored ones, up, the list is written again; a list
+    read from an earlier version's payload is written whole."""
     from ccwatch.warehouse.raw_lists import accumulate
 
     a, b = commit(SHA_A, [], date="2026-11-01T10:00:00Z"), commit(SHA_B, [SHA_A], date="2026-11-02T10:00:00Z")
     load_records(con, [rec("github", "commits", KEY, [b, a])], settings)
     c = commit(SHA_C, [SHA_B], date="2026-11-03T10:00:00Z")
-    merged, kept, stored = accumulate(con, rec("github", "commits", KEY, [c, json.loads(json.dumps(b))]))
-    assert [x["sha"] for x in merged.payload] == [SHA_C, SHA_B, SHA_A] and kept == stored == 2
+    merged, kept, stored, clean = accumulate(con, rec("github", "commits", KEY, [c, json.loads(json.dumps(b))]))
+    assert [x["sha"] for x in merged.payload] == [SHA_C, SHA_B, SHA_A] and kept == stored == 2 and clean
     load_records(con, [rec("github", "commits", KEY, [c, b])], settings)
     assert con.execute("SELECT ord, item->>'sha' FROM raw_list_items ORDER BY ord").fetchall() == [
         (0, SHA_A), (1, SHA_B), (2, SHA_C)]
     b2 = commit(SHA_B, [SHA_A], date="2026-11-02T10:00:00Z", msg="amended")  # same sha, other text
-    assert accumulate(con, rec("github", "commits", KEY, [b2]))[1:] == (0, 3)
+    assert accumulate(con, rec("github", "commits", KEY, [b2]))[1:] == (1, 3, False)  # written again from b2 up
+    b0 = commit(SHA_F, [SHA_A], date="2026-11-01T12:00:00Z")  # a new item sorted below the stored b
+    assert accumulate(con, rec("github", "commits", KEY, [b0]))[1:] == (1, 3, True)
     con.execute("UPDATE raw_payloads SET payload = ? WHERE kind = 'commits'", [json.dumps([c, b, a])])
     con.execute("DELETE FROM raw_list_items")  # as an earlier version stored it
     d = commit(SHA_D, [SHA_C], date="2026-11-04T10:00:00Z")
-    assert accumulate(con, rec("github", "commits", KEY, [d]))[1:] == (0, 0)  # none held as items yet
+    assert accumulate(con, rec("github", "commits", KEY, [d]))[1:3] == (0, 0)  # none held as items yet
     load_records(con, [rec("github", "commits", KEY, [d])], settings)
     assert con.execute("SELECT ord, item->>'sha' FROM raw_list_items ORDER BY ord").fetchall() == [
         (0, SHA_A), (1, SHA_B), (2, SHA_C), (3, SHA_D)]
