@@ -22,8 +22,8 @@ def upsert_raw(con, batch: list[raw_lists.Accumulated]) -> int:
     for acc in batch:
         r = acc.rec
         if raw_lists.accumulates(r.source, r.kind):
-            items.replace(acc._replace(kept=0))
-            if raw_lists.held_as_items(r):
+            items.replace(acc)
+            if acc.held():
                 r = replace(r, payload=None)
         row = {f: getattr(r, f) for f in raw_store.RAW_COLUMNS}
         row["fetched_at"] = parse_ts(r.fetched_at)
@@ -43,7 +43,7 @@ def load_records(con, records, settings, before_commit=None, **_: Any) -> dict[s
     try:
         unchanged = [rec for rec in latest.values() if rec.status_code == 304]
         raw_store.check_not_modified(con, unchanged)
-        accumulated = [raw_lists.accumulate(con, rec) for rec in latest.values() if rec.status_code != 304]
+        accumulated = [raw_lists.accumulate(con, rec, whole=True) for rec in latest.values() if rec.status_code != 304]
         batch_records = [acc.rec for acc in accumulated]
         counts["raw_payloads"] = upsert_raw(con, accumulated)
         db = store._DbContext(con)  # noqa: SLF001

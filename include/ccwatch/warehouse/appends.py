@@ -59,7 +59,7 @@ class Appends:
         ids = [item.get(id_field) if isinstance(item, dict) else None for item in fetched.payload]
         if None in ids or len(set(ids)) != len(ids):  # the head is found again by id: ids must name items
             return
-        head = merged.payload[:len(merged.payload) - acc.kept]
+        head = merged.payload  # the merged list but for its kept tail
         self.heads[(fetched.source, fetched.kind, fetched.natural_key)] = frozenset(i[id_field] for i in head)
 
     def view(self, con: duckdb.DuckDBPyConnection) -> dict[Key, LineBase | None]:

@@ -17,7 +17,7 @@ import duckdb
 from ccwatch.common.times import parse_ts
 from ccwatch.ingest.records import RawRecord
 from ccwatch.warehouse.connection import LOAD_MEMORY_LIMIT_ENV
-from ccwatch.warehouse.raw_lists import Accumulated, ListItems, accumulates, held_as_items
+from ccwatch.warehouse.raw_lists import Accumulated, ListItems, accumulates
 from ccwatch.warehouse.rows import CHUNK_CHARS, SchemaCache, columns, json_default, json_rows_sql
 
 RAW_COLUMNS = ("source", "kind", "natural_key", "url", "fetched_at", "etag", "status_code", "payload")
@@ -61,7 +61,7 @@ class RawUpserts:
         rec = acc.rec
         if accumulates(rec.source, rec.kind):
             self.items.replace(acc)  # the list's items (none when it is not held as items)
-            if held_as_items(rec):
+            if acc.held():
                 rec = replace(rec, payload=None)
         row = {f: getattr(rec, f) for f in RAW_COLUMNS if f != "payload"}
         row["fetched_at"] = parse_ts(rec.fetched_at)

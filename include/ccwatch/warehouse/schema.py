@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import duckdb
 
-SCHEMA_VERSION = 12
+SCHEMA_VERSION = 13
 
 # Each migration is applied once, in order; never edit a shipped one, add a new one.
 MIGRATIONS: dict[int, str] = {
@@ -460,6 +460,21 @@ CREATE TABLE IF NOT EXISTS raw_list_items (
 -- No primary key: (source, kind, natural_key, ord) is unique by construction (a load deletes a key's
 -- rows from the first ord it writes on, then inserts), and the index made the backfill's inserts
 -- and commit about twice as slow (millions of items) while a key's rows are found by a scan anyway.
+""",
+    13: """
+-- What a night's merge needs of a stored item without reading the item (warehouse/raw_lists.py):
+-- its id and its place in the kind's newest-first order, as the load computed them in Python when
+-- it wrote the item.  item_id: the sha (commits) or the id in decimal (deployments, activity); NULL
+-- when the item is not an object with an id of that type.  sort_text / sort_num: the order's text
+-- (committer date, created_at, timestamp) and number (the id; NULL for commits).  Rows written
+-- before this migration have sort_text NULL: their key's next merge reads the items and writes
+-- them again with these columns.
+-- (The table as migration 12 makes it first, for a warehouse that gets this number before 12.)
+CREATE TABLE IF NOT EXISTS raw_list_items (source VARCHAR NOT NULL, kind VARCHAR NOT NULL,
+                                           natural_key VARCHAR NOT NULL, ord INTEGER NOT NULL, item JSON);
+ALTER TABLE raw_list_items ADD COLUMN IF NOT EXISTS item_id VARCHAR;
+ALTER TABLE raw_list_items ADD COLUMN IF NOT EXISTS sort_text VARCHAR;
+ALTER TABLE raw_list_items ADD COLUMN IF NOT EXISTS sort_num VARCHAR;
 """,
 }
 

@@ -6,6 +6,7 @@ import json
 from dataclasses import replace
 from datetime import datetime
 
+import pytest
 from ccwatch.publish.evidence.reader import RawEvidence
 from ccwatch.warehouse.raw_lists import payload_text
 from ccwatch.warehouse.store import load_records
@@ -102,15 +103,16 @@ def test_a_night_that_only_adds_newer_items_leaves_the_stored_ones_in_place(con,
     a, b = commit(SHA_A, [], date="2026-11-01T10:00:00Z"), commit(SHA_B, [SHA_A], date="2026-11-02T10:00:00Z")
     load_records(con, [rec("github", "commits", KEY, [b, a])], settings)
     c = commit(SHA_C, [SHA_B], date="2026-11-03T10:00:00Z")
-    merged, kept, stored, clean = accumulate(con, rec("github", "commits", KEY, [c, json.loads(json.dumps(b))]))
-    assert [x["sha"] for x in merged.payload] == [SHA_C, SHA_B, SHA_A] and kept == stored == 2 and clean
+    acc = accumulate(con, rec("github", "commits", KEY, [c, json.loads(json.dumps(b))]))
+    assert [x["sha"] for x in acc.rec.payload] == [SHA_C] and acc.kept == acc.stored == 2 and acc.clean  # C on top
+    assert acc.size() == 3
     load_records(con, [rec("github", "commits", KEY, [c, b])], settings)
     assert con.execute("SELECT ord, item->>'sha' FROM raw_list_items ORDER BY ord").fetchall() == [
         (0, SHA_A), (1, SHA_B), (2, SHA_C)]
     b2 = commit(SHA_B, [SHA_A], date="2026-11-02T10:00:00Z", msg="amended")  # same sha, other text
-    assert accumulate(con, rec("github", "commits", KEY, [b2]))[1:] == (1, 3, False)  # written again from b2 up
+    assert accumulate(con, rec("github", "commits", KEY, [b2]))[1:] == (1, 3, False, 3)  # written again from b2 up
     b0 = commit(SHA_F, [SHA_A], date="2026-11-01T12:00:00Z")  # a new item sorted below the stored b
-    assert accumulate(con, rec("github", "commits", KEY, [b0]))[1:] == (1, 3, True)
+    assert accumulate(con, rec("github", "commits", KEY, [b0]))[1:] == (1, 3, True, 4)
     con.execute("UPDATE raw_payloads SET payload = ? WHERE kind = 'commits'", [json.dumps([c, b, a])])
     con.execute("DELETE FROM raw_list_items")  # as an earlier version stored it
     d = commit(SHA_D, [SHA_C], date="2026-11-04T10:00:00Z")
@@ -118,3 +120,71 @@ def test_a_night_that_only_adds_newer_items_leaves_the_stored_ones_in_place(con,
     load_records(con, [rec("github", "commits", KEY, [d])], settings)
     assert con.execute("SELECT ord, item->>'sha' FROM raw_list_items ORDER BY ord").fetchall() == [
         (0, SHA_A), (1, SHA_B), (2, SHA_C), (3, SHA_D)]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_merge_from_the_stored_keys_is_the_merge_of_the_whole_stored_list(con, settings, seed, monkeypatch):
+    """``accumulate`` merges from the stored items' ids and sort keys (migration 13), reading only the
+    items it compares or places: its result is the one of the whole stored list parsed and merged,
+    on random nights with ties of the sort key, fetched copies of stored items (some changed), new
+    items sorted among the stored ones, and the odd item the keys cannot stand for."""
+    import random
+
+    from ccwatch.warehouse import raw_lists
+
+    rnd = random.Random(seed)
+    kind, key = ("commits", KEY) if seed % 2 else ("deployments", f"{REPO}:production")
+
+    def item(n: int, day: int, note: str = "") -> dict:
+        if kind == "commits":
+            c = commit(f"{n:040x}", [f"{n + 1:040x}"], date=f"2026-11-{day:02d}T10:00:00Z", msg=f"m{note}")
+            return c
+        return {"id": n, "sha": f"{n:040x}", "environment": "production", "created_at": f"2026-11-{day:02d}T10:00:00Z",
+                "description": note}
+
+    stored = [item(n, rnd.randint(1, 9)) for n in range(40)]
+    stored.sort(key=raw_lists.ACCUMULATING[("github", kind)][1], reverse=True)
+    load_records(con, [rec("github", kind, key, stored)], settings)
+    real, used = raw_lists._merge_by_keys, []  # noqa: SLF001 - which way each night was merged
+    monkeypatch.setattr(raw_lists, "_merge_by_keys", lambda *a: used.append(r := real(*a)) or r)
+    for _night in range(3):
+        fetched = [item(100 + 40 * _night + n, rnd.randint(1, 12)) for n in range(rnd.randint(0, 6))]
+        for old in rnd.sample(stored, rnd.randint(0, 5)):  # copies of stored items, some changed
+            fetched.append(json.loads(json.dumps(old)) if rnd.random() < 0.7 else
+                           item(int(old["sha"], 16), rnd.randint(1, 12), note="changed"))
+        if seed % 5 == 4 and _night == 1:  # not plain (a float id, a numeric date): the whole list is read
+            odd = item(999, 5)
+            if kind == "commits":
+                odd["commit"]["committer"]["date"] = 20261105
+            else:
+                odd["id"] = 999.0
+            fetched.append(odd)
+        rnd.shuffle(fetched)
+        night = rec("github", kind, key, fetched)
+        fast = raw_lists.accumulate(con, night)
+        with monkeypatch.context() as m:
+            m.setattr(raw_lists, "_merge_by_keys", lambda *a: None)
+            slow = raw_lists.accumulate(con, night)
+        assert json.dumps(fast.rec.payload) == json.dumps(slow.rec.payload)
+        assert fast[1:] == slow[1:] and fast.rec.etag == slow.rec.etag
+        load_records(con, [night], settings)
+        stored = json.loads(payload_text(con, "github", kind, key))
+        assert len(stored) == fast.size()
+    assert isinstance(used[0], raw_lists.Accumulated)  # the first night at least merged from the keys
+
+
+def test_items_written_before_migration_13_are_written_again_with_their_keys(con, settings):
+    """Items stored without their id and sort key (before migration 13): the next merge of their list
+    reads it whole and writes every item again, with the keys; the night after merges from the keys."""
+    from ccwatch.warehouse.raw_lists import accumulate
+
+    a, b = commit(SHA_A, [], date="2026-11-01T10:00:00Z"), commit(SHA_B, [SHA_A], date="2026-11-02T10:00:00Z")
+    load_records(con, [rec("github", "commits", KEY, [b, a])], settings)
+    con.execute("UPDATE raw_list_items SET item_id = NULL, sort_text = NULL, sort_num = NULL")
+    c = commit(SHA_C, [SHA_B], date="2026-11-03T10:00:00Z")
+    assert accumulate(con, rec("github", "commits", KEY, [c]))[1:3] == (0, 2)  # every item written again
+    load_records(con, [rec("github", "commits", KEY, [c])], settings)
+    assert con.execute("SELECT ord, item_id, sort_text FROM raw_list_items ORDER BY ord").fetchall() == [
+        (0, SHA_A, "2026-11-01T10:00:00Z"), (1, SHA_B, "2026-11-02T10:00:00Z"), (2, SHA_C, "2026-11-03T10:00:00Z")]
+    d = commit(SHA_D, [SHA_C], date="2026-11-04T10:00:00Z")
+    assert accumulate(con, rec("github", "commits", KEY, [d]))[1:3] == (3, 3)
