@@ -25,7 +25,7 @@ from ccwatch.ingest.plan import (
 )
 from ccwatch.ingest.state import STATE_VERSION
 from ccwatch.settings import RepoConfig, Settings
-from ccwatch.warehouse.raw_lists import payload_text
+from ccwatch.warehouse.raw_lists import items_with_ids, payload_text
 
 
 def _union(prev: tuple[datetime, datetime] | None, new: tuple[datetime, datetime]) -> tuple[datetime, datetime]:
@@ -144,7 +144,10 @@ def _open_deployments(con: Any, settings: Settings, rc: RepoConfig, watermark: d
         """,
         [rc.repo, rc.repo, naive - timedelta(days=settings.lookback_days), list(FINAL_DEPLOYMENT_STATES),
          list(rc.production_environments), naive - timedelta(days=deployment_keep_days(settings))]).fetchall()
-    nodes = _deployment_node_ids(con, rc, {env for env, *_ in rows})
+    wanted: dict[str, set[str]] = {}
+    for env, dep_id, *_ in rows:
+        wanted.setdefault(env, set()).add(str(dep_id))
+    nodes = _deployment_node_ids(con, rc, wanted)
     out: dict[str, list] = {}
     for env, dep_id, created, latest, sha in rows:
         # created_at and sha: the GraphQL statuses lookup checks the node it gets against them
@@ -155,12 +158,16 @@ def _open_deployments(con: Any, settings: Settings, rc: RepoConfig, watermark: d
     return out
 
 
-def _deployment_node_ids(con: Any, rc: RepoConfig, envs: set[str]) -> dict[int, str]:
-    """Deployment id -> GraphQL node id, from the stored REST deployments lists."""
+def _deployment_node_ids(con: Any, rc: RepoConfig, wanted: dict[str, set[str]]) -> dict[int, str]:
+    """Deployment id -> GraphQL node id, from the stored REST deployments lists (of each environment,
+    the wanted deployments' items only when the list is held as items: not a long list's every item)."""
     out: dict[int, str] = {}
-    for env in sorted(envs):
-        text = payload_text(con, "github", "deployments", f"{rc.repo}:{env}", "AND status_code = 200")
-        items = json.loads(text) if text else None
+    for env in sorted(wanted):
+        key = ("github", "deployments", f"{rc.repo}:{env}")
+        items = items_with_ids(con, key, wanted[env])
+        if items is None:
+            text = payload_text(con, *key, "AND status_code = 200")
+            items = json.loads(text) if text else None
         for d in items if isinstance(items, list) else []:
             if isinstance(d, dict) and d.get("id") is not None and isinstance(d.get("node_id"), str):
                 out[int(d["id"])] = d["node_id"]

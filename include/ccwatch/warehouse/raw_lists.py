@@ -83,6 +83,21 @@ def payload_text(con: duckdb.DuckDBPyConnection, source: str, kind: str, key: st
     return payload_texts(con, [((source, kind, key), row[0])])[(source, kind, key)]
 
 
+def items_with_ids(con: duckdb.DuckDBPyConnection, key: Key, ids: Iterable[str]) -> list[Any] | None:
+    """Of a 200 list held as items, the items whose id (``item_keys``) is among ``ids`` and every item
+    stored without one, parsed, in the list's order: what a reader wanting a few items needs, without
+    the rest of a long list.  None: the record does not hold a list as items (read it with
+    :func:`payload_text`)."""
+    row = con.execute("SELECT payload IS NULL AND status_code = 200 FROM raw_payloads WHERE source = ? AND kind = ? "
+                      "AND natural_key = ?", list(key)).fetchone()
+    if not (row and row[0]):
+        return None
+    rows = con.execute("SELECT ord, item FROM raw_list_items WHERE source = ? AND kind = ? AND natural_key = ? "
+                       "AND (item_id IS NULL OR list_contains(?, item_id))", [*key, sorted(set(ids))]).fetchall()
+    rows.sort(reverse=True)  # ord counts from the list's end
+    return [None if item is None else json.loads(item) for _, item in rows]
+
+
 class Accumulated(NamedTuple):
     """A record as the load stores it (:func:`accumulate`): ``rec.payload`` is the merged list but
     for its last ``kept`` items, stored already, unchanged and in place (not written again)."""

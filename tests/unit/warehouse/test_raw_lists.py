@@ -188,3 +188,20 @@ def test_items_written_before_migration_13_are_written_again_with_their_keys(con
         (0, SHA_A, "2026-11-01T10:00:00Z"), (1, SHA_B, "2026-11-02T10:00:00Z"), (2, SHA_C, "2026-11-03T10:00:00Z")]
     d = commit(SHA_D, [SHA_C], date="2026-11-04T10:00:00Z")
     assert accumulate(con, rec("github", "commits", KEY, [d]))[1:3] == (3, 3)
+
+
+def test_a_reader_of_a_few_items_reads_those_and_the_items_without_an_id(con, settings):
+    """``items_with_ids``: the wanted items of a long list (the next fetch's deployment node ids),
+    and every item whose id was not stored (not plain, or written before migration 13), in order."""
+    from ccwatch.warehouse.raw_lists import items_with_ids
+
+    env = ("github", "deployments", f"{REPO}:production")
+
+    def dep(i, **kw):
+        return {"id": i, "node_id": f"DE_{i}", "created_at": f"2026-11-{i:02d}T10:00:00Z", **kw}
+
+    load_records(con, [rec(*env, [dep(5), dep(4), dep(3, id=3.0), dep(2), dep(1)])], settings)
+    assert [d["node_id"] for d in items_with_ids(con, env, {"4", "2", "9"})] == ["DE_4", "DE_3", "DE_2"]
+    con.execute("UPDATE raw_list_items SET item_id = NULL, sort_text = NULL WHERE ord = 0")  # as before migration 13
+    assert [d["node_id"] for d in items_with_ids(con, env, {"4"})] == ["DE_4", "DE_3", "DE_1"]
+    assert items_with_ids(con, ("github", "deployments", f"{REPO}:staging"), {"4"}) is None  # not stored
