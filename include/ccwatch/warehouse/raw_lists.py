@@ -15,7 +15,13 @@ that only adds newer items writes only those (the stored ones keep their place).
 items are dropped, as the former one-value row was replaced.  A row stored before the items
 existed (schema migration 12) still holds its list in ``payload``: it is read from there until the
 next load of its key moves it.  Readers go through :func:`payload_texts` / :func:`payload_text`,
-which give the stored payload's JSON text either way.
+which give the stored payload's JSON text either way (:func:`items_with_ids`: a few items of a
+long list).
+
+**Merging without reading the list.** Each item row also holds the item's id and sort key as
+Python computed them when the item was written (:func:`item_keys`, migration 13), so a night's
+:func:`accumulate` merges from those and reads only the items it compares or places; its result
+is the one of the whole list parsed and merged.
 """
 
 from __future__ import annotations
