@@ -119,7 +119,7 @@ def normalize_batch(records: Iterable[RawRecord], settings: Settings, ctx: Conte
     fields_payload = lookup("jira", "fields", "fields")
     commit_repos = commit_list_repos(latest)
     for rec in latest.values():
-        _dispatch_one(b, rec, c, settings, fields_payload, latest, commit_repos, {})
+        _dispatch_one(b, rec, c, settings, fields_payload, latest, commit_repos, {}, set())
     return b
 
 
@@ -135,9 +135,11 @@ def normalize_chunk(records: Iterable[tuple[int, RawRecord]], settings: Settings
     lookup and status categories); ``view`` answers what one batch would ask its own records.
     ``Batch.positions`` tags every row with its record's position."""
     b = Batch()
+    appended_repos = set(appended_branches(view.appended))
     for position, rec in records:
         b.position = position
-        _dispatch_one(b, rec, ctx, settings, view.fields_payload, view.keys, view.commit_repos, view.appended)
+        _dispatch_one(b, rec, ctx, settings, view.fields_payload, view.keys, view.commit_repos, view.appended,
+                      appended_repos)
     b.position = None
     return b
 
@@ -154,9 +156,9 @@ def appended_branches(appended: Iterable[tuple[str, str, str]]) -> dict[str, set
 
 def _dispatch_one(b: Batch, rec: RawRecord, c: Context, settings: Settings, fields_payload: Any,
                   latest: Container[tuple[str, str, str]], commit_repos: set[str],
-                  appended: Mapping[tuple[str, str, str], Any]) -> None:
+                  appended: Mapping[tuple[str, str, str], Any], appended_repos: Container[str]) -> None:
     try:
-        _dispatch(b, rec, c, settings, fields_payload, latest, commit_repos, appended)
+        _dispatch(b, rec, c, settings, fields_payload, latest, commit_repos, appended, appended_repos)
     except NormalizeError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -165,9 +167,10 @@ def _dispatch_one(b: Batch, rec: RawRecord, c: Context, settings: Settings, fiel
 
 def _dispatch(b: Batch, rec: RawRecord, c: Context, settings: Settings, fields_payload: Any,
               latest: Container[tuple[str, str, str]], commit_repos: set[str],
-              appended: Mapping[tuple[str, str, str], Any]) -> None:
+              appended: Mapping[tuple[str, str, str], Any], appended_repos: Container[str]) -> None:
     """``commit_repos``: repositories with a ``commits`` list in the batch (their commits' PRs
-    are read there through the context); ``appended``: ``LoadView.appended``."""
+    are read there through the context); ``appended``: ``LoadView.appended``, ``appended_repos``
+    the repositories of its commits lists."""
     kind, key = rec.kind, rec.natural_key
     on_top = (rec.source, kind, key) in appended  # rows added to the stored ones, none replaced
     if rec.source == "github":
@@ -196,7 +199,7 @@ def _dispatch(b: Batch, rec: RawRecord, c: Context, settings: Settings, fields_p
                     b.commit_pr_updates[(repo, sha)] = merged_pulls(rec.payload)
                 elif ("github", "commit_pulls", key) not in latest:  # a REST commit_pulls of it in the batch wins
                     b.commit_pr_updates[(repo, sha)] = merged_pulls(ng.commit_pulls_payload(rec.payload, key))
-            elif repo in appended_branches(appended):  # as the whole list's rows read the commit's PRs
+            elif repo in appended_repos:  # as the whole list's rows read the commit's PRs
                 b.appended_pr_updates[(repo, sha)] = merged_pulls(c.lookup("github", "commit_pulls", key))
         elif kind == "gql_pull":  # pieces the batch also has a REST record of come from that record
             for table, scope, rows in ng.gql_pull_parts(rec, lambda k, nk: ("github", k, nk) in latest):
