@@ -5,10 +5,10 @@ The three accumulating lists (warehouse/raw_lists.py) are merged with their stor
 anything is normalised.  When the merge left every stored item's text as it was
 (``Accumulated.clean``: the fetch's copies of stored items have the stored text) and some of them
 in place at the list's end (``kept``), the rows of the stored items are already in the tables,
-normalised by an earlier load from those same items.  The load then normalises only the list's
-*head*, the items before that kept tail (the new items; and the stored items a new one sorted
-below, e.g. under a merged branch's commit dated before the stored tip, whose rows come out as
-stored), and replaces none of the stored rows:
+normalised by an earlier load from those same items.  The load then normalises only the fetched
+items above that kept tail (the new items, and any copies of stored ones there, whose rows come out
+as stored: e.g. when a merged branch's commit dated before the stored tip sorted among the stored
+items), and replaces none of the stored rows:
 
 * an environment's ``deployments``, a branch's ``activity`` log: one row per item, so the head's
   rows are the rows the whole list would add;
@@ -81,7 +81,7 @@ class Appends:
         return out
 
     def head_record(self, rec: RawRecord) -> RawRecord:
-        """``rec`` (as fetched) with its new items only, in the merged list's order."""
+        """``rec`` (as fetched) with its items above the kept tail only, in the merged list's order."""
         head = self.heads[(rec.source, rec.kind, rec.natural_key)]
         id_field, order = ACCUMULATING[(rec.source, rec.kind)]
         items = sorted((i for i in rec.payload if i[id_field] in head), key=order, reverse=True)  # stable, as the merge

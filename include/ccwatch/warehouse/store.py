@@ -36,10 +36,9 @@ other merge normalises the whole list again.  The merged record keeps
 the fetch's url and time; its etag is dropped when stored items were merged in.  The merged list
 is stored one row per item (``raw_list_items``), never as one value: nothing prunes the lists, and
 as one value a busy branch's list outgrew the load's DuckDB bound after a few years
-(docs/PERFORMANCE.md, "The accumulating lists over the years"); the merge still reads the whole
-stored list, so the night's time still grows with the deployment's age, more slowly.  The
-merging and the items live in ``warehouse/raw_lists.py``, the raw upsert in
-``warehouse/raw_store.py``.
+(docs/PERFORMANCE.md, "The accumulating lists over the years"); a night's merge reads the stored
+items' ids and sort keys, not the items.  The merging and the items live in
+``warehouse/raw_lists.py``, the raw upsert in ``warehouse/raw_store.py``.
 
 A record with ``status_code`` 304 (a conditional request answered "not modified",
 ingest/github/conditional.py) carries no payload: the stored payload and the normalised
