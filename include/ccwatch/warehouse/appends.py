@@ -56,11 +56,17 @@ class Appends:
         if merged is fetched or not acc.kept or not acc.clean:
             return
         id_field = ACCUMULATING[(fetched.source, fetched.kind)][0]
-        ids = [item.get(id_field) if isinstance(item, dict) else None for item in fetched.payload]
-        if None in ids or len(set(ids)) != len(ids):  # the head is found again by id: ids must name items
+
+        def item_id(item: Any) -> Any:
+            i = item.get(id_field) if isinstance(item, dict) else None
+            return i if isinstance(i, (str, int)) and not isinstance(i, bool) else None
+
+        # the head (the merged list but for its kept tail) is found again among the fetched items
+        # by id: every id must name one item
+        ids, head = [item_id(i) for i in fetched.payload], [item_id(i) for i in merged.payload]
+        if None in ids or None in head or len(set(ids)) != len(ids):
             return
-        head = merged.payload  # the merged list but for its kept tail
-        self.heads[(fetched.source, fetched.kind, fetched.natural_key)] = frozenset(i[id_field] for i in head)
+        self.heads[(fetched.source, fetched.kind, fetched.natural_key)] = frozenset(head)
 
     def view(self, con: duckdb.DuckDBPyConnection) -> dict[Key, LineBase | None]:
         """The appended keys for the normalisers: a branch's commits with the stored line under them

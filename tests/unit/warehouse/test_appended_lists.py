@@ -153,3 +153,16 @@ def test_a_merged_branch_commit_dated_below_the_stored_tip_still_appends(tmp_pat
                                                       [], [])])
     assert (got["counts"]["commits"], got["full"]["commits"]) == (1, 6)
     assert [(s, pos) for s, pos, _ in got["line"]] == [(sha(n), n - 1) for n in range(1, 7)]
+
+
+def test_a_stored_item_without_an_id_above_the_kept_tail_makes_the_whole_list_normalised(tmp_path, settings):
+    """A listed item without a sha (off the line, so the load stores it) that a new item sorts below:
+    it is in the head, where the new items are found again by id; the night normalises the whole
+    list instead, as the reference does, rather than failing."""
+    nameless = commit(sha(40), [sha(2)], date="2026-11-03T12:00:00Z")
+    del nameless["sha"]
+    backfill = [r if r.kind != "commits" else rec("github", "commits", BRANCH, [*line(4, 5, parent=3), nameless,
+                                                                                 *line(1, 3)]) for r in BACKFILL]
+    side = commit(sha(60), [sha(2)], date="2026-11-03T06:00:00Z")
+    got = loaded(tmp_path, settings, [backfill, night(6, [*line(6, 6, parent=5), side], {6: None}, [], [])])
+    assert got["counts"]["commits"] == got["full"]["commits"] == 6
