@@ -166,3 +166,13 @@ def test_a_stored_item_without_an_id_above_the_kept_tail_makes_the_whole_list_no
     side = commit(sha(60), [sha(2)], date="2026-11-03T06:00:00Z")
     got = loaded(tmp_path, settings, [backfill, night(6, [*line(6, 6, parent=5), side], {6: None}, [], [])])
     assert got["counts"]["commits"] == got["full"]["commits"] == 6
+
+
+def test_a_direct_push_backdated_below_the_stored_tip_is_appended_as_a_direct_push(tmp_path, settings):
+    """Whoever pushes writes the committer date: a direct push on the stored tip, dated before it, sorts
+    among the stored items, yet it is on the line from the new tip, so it gets its row, numbered on,
+    with no PR (a direct push for the controls), as the whole list normalised again gives it."""
+    pushed = commit(sha(6), [sha(5)], date="2026-11-04T12:00:00Z")  # stored tip 5 is dated the 5th
+    got = loaded(tmp_path, settings, [BACKFILL, night(6, [pushed], {6: None}, [], [])])
+    assert got["counts"]["commits"] == 1
+    assert got["line"][-1] == (sha(6), 5, [])
