@@ -99,27 +99,35 @@ class _DbContext:
         self._asked: dict[tuple[str, str, str], int] = {}
 
     def lookup(self, source: str, kind: str, key: str) -> Any:
-        sep = self.PER_REPO.get((source, kind))
-        if sep is not None and sep in key:
-            prefix = key.split(sep, 1)[0] + sep
-            cache = self._repo_cache.get((source, kind, prefix))
-            if cache is None and prefix[:-len(sep)] in self.few:
-                asked = self._asked[(source, kind, prefix)] = self._asked.get((source, kind, prefix), 0) + 1
-                if asked <= self.FEW:
-                    row = self.con.execute("SELECT payload FROM raw_payloads WHERE source = ? AND kind = ? "
-                                           "AND natural_key = ? AND status_code = 200", [source, kind, key]).fetchone()
-                    return json.loads(row[0]) if row is not None and row[0] is not None else None
-            if cache is None:
-                if any(p != prefix for _, _, p in self._repo_cache):
-                    self._repo_cache.clear()  # one repository at a time: bounded, whatever the org's size
-                rows = self.con.execute(
-                    "SELECT natural_key, payload FROM raw_payloads WHERE source = ? AND kind = ? "
-                    "AND starts_with(natural_key, ?) AND status_code = 200", [source, kind, prefix]).fetchall()
-                cache = self._repo_cache[(source, kind, prefix)] = dict(rows)
+        cache = self._repository_rows(source, kind, key)
+        if cache is not None:
             text = cache.get(key)
-            return json.loads(text) if text is not None else None
-        text = payload_text(self.con, source, kind, key, "AND status_code = 200")  # a list: from its items
+        else:  # the key alone (a list: from its items)
+            text = payload_text(self.con, source, kind, key, "AND status_code = 200")
         return json.loads(text) if text is not None else None
+
+    def _repository_rows(self, source: str, kind: str, key: str) -> dict[str, Any] | None:
+        """natural_key -> payload of the key's repository, for a kind looked up per commit, read at
+        once; None: the key is asked alone (another kind, or one of the first ``FEW`` keys of a
+        repository whose commits the load appends to)."""
+        sep = self.PER_REPO.get((source, kind))
+        if sep is None or sep not in key:
+            return None
+        repo = key.split(sep, 1)[0]
+        prefix = repo + sep
+        cache = self._repo_cache.get((source, kind, prefix))
+        if cache is None and repo in self.few:
+            asked = self._asked[(source, kind, prefix)] = self._asked.get((source, kind, prefix), 0) + 1
+            if asked <= self.FEW:
+                return None
+        if cache is None:
+            if any(p != prefix for _, _, p in self._repo_cache):
+                self._repo_cache.clear()  # one repository at a time: bounded, whatever the org's size
+            rows = self.con.execute(
+                "SELECT natural_key, payload FROM raw_payloads WHERE source = ? AND kind = ? "
+                "AND starts_with(natural_key, ?) AND status_code = 200", [source, kind, prefix]).fetchall()
+            cache = self._repo_cache[(source, kind, prefix)] = dict(rows)
+        return cache
 
     def status_categories(self) -> dict[str, str]:
         rows = self.con.execute(
@@ -232,7 +240,8 @@ def load_records(
         # 2. normalised rows: scopes deleted at once (this load's rows are not in the tables yet),
         #    rows staged and published at the end
         appended = appends.view(con)
-        db = _DbContext(con, set(appended_branches(appended)))
+        branches = appended_branches(appended)  # of the commits lists appended to, per repository
+        db = _DbContext(con, set(branches))
         ctx, view = _load_context(db, index, appended)
         staged = _StagedRows(con, cache)
         pr_updates: dict[tuple[str, str], list[tuple[int, str | None]]] = {}
@@ -248,7 +257,7 @@ def load_records(
             appended_prs.update(batch.appended_pr_updates)
         counts.update(staged.publish())
         _update_commit_prs(con, pr_updates)
-        _update_commit_prs(con, appended_prs, appended_branches(view.appended))
+        _update_commit_prs(con, appended_prs, branches)
         con.execute("DELETE FROM people")
         counts["people"] = insert_rows(con, "people", people_rows(settings))
         if before_commit is not None:
