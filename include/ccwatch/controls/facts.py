@@ -14,7 +14,7 @@ import duckdb
 from ccwatch.common.times import naive_utc
 from ccwatch.controls.families import FAMILIES
 from ccwatch.settings import Settings
-from ccwatch.warehouse.facts import build_base_facts
+from ccwatch.warehouse.facts import BASE_WORK_TABLES, build_base_facts, drop_work_tables
 
 
 def build_facts(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime) -> dict:
@@ -51,6 +51,9 @@ def build_facts(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datet
     except Exception:
         con.execute("ROLLBACK")
         raise
+    finally:  # the work tables are dead either way (a retry builds them again)
+        drop_work_tables(con, [*BASE_WORK_TABLES, *(f"_f{i}" for i in range(len(FAMILIES))),
+                               *(f"_r{k}" for k in range(len(repo_parts)))])
     counts = dict(
         con.execute("SELECT change_kind, count(*) FROM change_facts GROUP BY ALL ORDER BY ALL").fetchall()
     )

@@ -298,10 +298,25 @@ FROM _base b LEFT JOIN _first_production fp USING (change_id) LEFT JOIN _first_s
 """
 
 
+#: the per-change work tables ``build_base_facts`` leaves for the controls' fact SQL (the config
+#: tables stay); ``ccwatch.controls.facts`` drops them once change_facts and repo_facts are written
+BASE_WORK_TABLES = ("_facts_base", "_change_deployments", "_dep_all", "_ticket_field_history")
+
+
+def drop_work_tables(con: duckdb.DuckDBPyConnection, names) -> None:
+    """Drop temp work tables that nothing reads any more.  Temp tables are held in memory and count
+    against DuckDB's memory limit: at 1M changes the dead ones made the rest of the build spill
+    ~1.9 GB to disk under the pipeline's 2 GB (docs/PERFORMANCE.md, "Evaluation at 1M changes")."""
+    for name in names:
+        con.execute(f'DROP TABLE IF EXISTS temp."{name}"')
+
+
 def build_base_facts(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime) -> None:
     """The temp tables every control's fact SQL reads, for ``as_of``: ``_params``, ``_repos``,
-    ``_envs``, ``_role``, the ``pkey`` macro, ``_facts_base`` (one row per change of the window) and
-    ``_change_deployments`` (the deployments that carry each change, for its evidence)."""
+    ``_envs``, ``_role``, the ``pkey`` macro, ``_facts_base`` (one row per change of the window),
+    ``_change_deployments`` (the deployments that carry each change, for its evidence), ``_dep_all``
+    and ``_ticket_field_history`` (``BASE_WORK_TABLES``); the intermediate ones are dropped as soon
+    as nothing reads them."""
     t = naive_utc(as_of)
     _load_config(con, settings, t)
     con.execute(_PR_CHANGES)
@@ -309,8 +324,10 @@ def build_base_facts(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: 
     build_ticket_history(con, settings)
     con.execute(_PUSH_TIMES)
     con.execute(_BASE)
+    drop_work_tables(con, ("_pr", "_keys", "_ticket_asof", "_push_times"))
     con.execute(_DEPLOYMENTS)
     con.execute(_CHANGE_DEPLOYMENTS)
     for kind in ("production", "staging"):
         con.execute(_FIRST_DEPLOY.format(kind=kind))
     con.execute(f"CREATE OR REPLACE TEMP TABLE _facts_base AS {_CHANGE_FACTS_BASE}")
+    drop_work_tables(con, ("_base", "_dep", "_first_production", "_first_staging"))

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from ccwatch.common.changes import title_ticket_key as ticket_key_of
 from ccwatch.controls.facts import build_facts
-from ccwatch.warehouse.facts import POPULATION_COLUMNS
+from ccwatch.warehouse.facts import POPULATION_COLUMNS, build_base_facts
 
 from tests.helpers.controls_world import AS_OF, PAY, WEB, T, World, make_settings, sha
 
@@ -197,7 +197,7 @@ def test_field_history_segments():
     for at, frm, to in (("11-12 09:00", None, "v1"), ("11-13 09:00", "v1", ""), ("11-14 09:00", "", "v2"),
                         ("11-15 09:00", "v2", "v3")):
         w.field_change(c["key"], "Post-Mortem", "carol@acme.example", T(at), to, from_string=frm)
-    facts(w)
+    build_base_facts(w.con, make_settings(), AS_OF)  # the work table build_facts drops once it is done
     got = w.con.execute("SELECT seg_start, seg_end, value, run_start FROM _ticket_field_history "
                         "WHERE key = 'PAY-1' AND col = 'postmortem' ORDER BY seg_start").fetchall()
     inf = got[-1][1]
@@ -363,3 +363,17 @@ def test_a_commit_dated_after_the_as_of_time_has_not_happened():
     w.activity_read(PAY, 403)
     _, rows = facts(w)
     assert f"{PAY}@{P}" not in rows
+
+
+def test_build_facts_leaves_only_the_config_tables():
+    """The per-change work tables (one row per PR, change, ticket field segment, deployment, family)
+    are dropped once change_facts and repo_facts are written: held in memory, they count against
+    DuckDB's memory limit and make the rest of the build spill (1.9 GB of spilled temp tables at 1M
+    changes under the pipeline's 2 GB).  The small config tables the facts SQL joins stay."""
+    w = World()
+    w.good_pr(1)
+    w.commit(PAY, sha("pushed"), T("11-11 10:00"), author="carol-dev", committer="carol-dev")
+    facts(w)
+    left = {r[0] for r in w.con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()}
+    assert left <= {"_params", "_repos", "_check_pins", "_envs", "_ident", "_roles", "_role", "_jfield"}, left
+    assert w.con.execute("SELECT count(*) FROM change_facts").fetchone()[0] == 2
