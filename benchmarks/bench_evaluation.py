@@ -69,7 +69,9 @@ CREATE TEMP TABLE g AS SELECT i, 'acme/r' || (i % {repos}) AS repo, (i // {repos
     md5('m' || i) || substr(md5('x' || i), 1, 8) AS merge, md5('h' || i) || substr(md5('y' || i), 1, 8) AS head,
     TIMESTAMP '2026-09-01' + to_seconds((i * (80 * 86400 // {n}))::BIGINT) AS t
 FROM range({n}) r(i);
-""" + CHANGE_ROWS
+""" + CHANGE_ROWS + """
+DROP TABLE g;  -- the generator's own table: the pipeline's build_facts has no 1M-row temp table beside it
+"""
 
 
 def settings():
