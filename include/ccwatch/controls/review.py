@@ -29,13 +29,17 @@ def change_fact_sql(s: Settings) -> str:
     counted = ("state = 'APPROVED' AND before_merge AND NOT is_bot AND ak IS NOT NULL AND rk <> ak "
                "AND (allow_stale OR on_head)")
     return f"""
-WITH rv AS (
+WITH pks AS MATERIALIZED (  -- each change's person keys, once, on narrow rows (pkey is a lookup
+    -- subquery: called on the wide joined rows below it made DuckDB carry them through each lookup)
+    SELECT b.change_id, pkey(b.author) AS ak, pkey(b.deployer) AS dk FROM _facts_base b
+), rv AS (
     SELECT b.change_id, r.review_id, r.reviewer_login AS login, r.state, r.commit_id, r.submitted_at,
-           pkey(r.reviewer_login) AS rk, pkey(b.author) AS ak, coalesce(r.reviewer_type, '') = 'Bot' AS is_bot,
+           pkey(r.reviewer_login) AS rk, pks.ak, coalesce(r.reviewer_type, '') = 'Bot' AS is_bot,
            r.submitted_at <= b.merged_at AS before_merge, coalesce(r.commit_id = b.head_sha, false) AS on_head,
            prm.allow_stale_approval AS allow_stale,
            struct_pack(t := r.submitted_at, i := r.review_id) AS ord
-    FROM _facts_base b JOIN reviews r ON r.repo = b.repo AND r.pr_number = b.number, _params prm
+    FROM _facts_base b JOIN reviews r ON r.repo = b.repo AND r.pr_number = b.number
+    JOIN pks ON pks.change_id = b.change_id, _params prm
     WHERE b.change_kind = 'pr' AND r.submitted_at IS NOT NULL AND r.submitted_at <= prm.as_of
       AND r.state <> 'PENDING'
 ), agg AS (
@@ -63,6 +67,8 @@ WITH rv AS (
            max(tt.at) AS final_approval_at
     FROM _facts_base b JOIN ticket_transitions tt ON b.ticket_exists AND tt.key = b.ticket_key, _params prm
     WHERE tt.at <= prm.as_of AND list_contains(prm.approval_statuses, lower(tt.to_status)) GROUP BY ALL
+), fak AS (
+    SELECT change_id, final_approver, final_approval_at, pkey(final_approver) AS fk FROM fa
 ), mq AS (  -- (r2) the last AddedToMergeQueueEvent at or before the merge (arg_max_null: an event that
     -- names nobody is the last enqueue, not skipped)
     SELECT b.change_id, arg_max_null(q.enqueuer_login, struct_pack(t := q.at, i := q.event_id)) AS queued_by,
@@ -84,6 +90,11 @@ WITH rv AS (
            qlog.change_id IS NOT NULL AS queue_in_log, mq.queued_at
     FROM _facts_base b LEFT JOIN qlog USING (change_id) LEFT JOIN mq USING (change_id)
     WHERE b.change_kind = 'pr'
+), who AS (
+    SELECT b.change_id, CASE WHEN mg.merged_by_queue THEN mq.queued_by ELSE b.merged_by END AS merger
+    FROM _facts_base b LEFT JOIN mg USING (change_id) LEFT JOIN mq USING (change_id)
+), whok AS (
+    SELECT change_id, merger, pkey(merger) AS mk FROM who
 )
 SELECT b.change_id,
        {_PR_SCOPE} AS cc03_scope,
@@ -94,23 +105,22 @@ SELECT b.change_id,
        {_PR_SCOPE} AS cc04_scope,
        coalesce(mg.merged_by_queue, false) AS merged_by_queue, coalesce(mg.queue_in_log, false) AS queue_in_log,
        mg.queued_at,
-       CASE WHEN mg.merged_by_queue THEN mq.queued_by ELSE b.merged_by END AS merger,
-       coalesce(pkey(CASE WHEN mg.merged_by_queue THEN mq.queued_by ELSE b.merged_by END) = pkey(b.author), false)
-           AS merged_by_author,
-       coalesce(b.deployed_at IS NOT NULL AND pkey(b.deployer) = pkey(b.author)
-                AND pkey(b.deployer) NOT IN (SELECT pk FROM _role WHERE role = 'deploy_automation'), false)
+       whok.merger,
+       coalesce(whok.mk = pks.ak, false) AS merged_by_author,
+       coalesce(b.deployed_at IS NOT NULL AND pks.dk = pks.ak
+                AND pks.dk NOT IN (SELECT pk FROM _role WHERE role = 'deploy_automation'), false)
            AS deployed_by_author,
-       coalesce(pkey(b.deployer) IN (SELECT pk FROM _role WHERE role = 'deploy_automation'), false)
+       coalesce(pks.dk IN (SELECT pk FROM _role WHERE role = 'deploy_automation'), false)
            AS deployer_is_automation,
        -- (r2) a deployment whose creator GitHub does not name (deleted account, ghost) cannot be
        -- shown to be by someone other than the author: the clause fails
-       (b.deployed_at IS NOT NULL AND pkey(b.deployer) IS NULL) AS deployer_unknown,
-       fa.final_approver AS ticket_final_approver, fa.final_approval_at AS ticket_final_approval_at,
-       coalesce(pkey(fa.final_approver) = pkey(b.author), false) AS ticket_approved_by_author,
+       (b.deployed_at IS NOT NULL AND pks.dk IS NULL) AS deployer_unknown,
+       fak.final_approver AS ticket_final_approver, fak.final_approval_at AS ticket_final_approval_at,
+       coalesce(fak.fk = pks.ak, false) AS ticket_approved_by_author,
        -- (r2) a final approval by a Jira user the source does not name (deleted or anonymous)
-       fa.final_approval_at IS NOT NULL AND pkey(fa.final_approver) IS NULL AS ticket_final_approver_unknown
-FROM _facts_base b LEFT JOIN agg USING (change_id) LEFT JOIN cr USING (change_id) LEFT JOIN fa USING (change_id)
-LEFT JOIN mg USING (change_id) LEFT JOIN mq USING (change_id)"""
+       fak.final_approval_at IS NOT NULL AND fak.fk IS NULL AS ticket_final_approver_unknown
+FROM _facts_base b JOIN pks USING (change_id) LEFT JOIN agg USING (change_id) LEFT JOIN cr USING (change_id)
+LEFT JOIN fak USING (change_id) LEFT JOIN mg USING (change_id) JOIN whok USING (change_id)"""
 
 
 def expectations_03(s: Settings) -> list:
