@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
 from ccwatch.controls.catalogue import CONTROL_IDS, REPO_CONTROLS, STATUSES
 from ccwatch.controls.families import CONTROLS
 
@@ -81,3 +82,39 @@ def test_empty_window_still_validates():
     res = w.run()
     assert res.rows == 2 * len(REPO_CONTROLS) and len(res.gx_results) == len(CONTROL_IDS)
     assert res.summary["CC8.1-11"]["fail"] == 2  # no protection evidence at all fails closed
+
+
+def test_gx_disagreeing_keeps_the_dates_earlier_results(monkeypatch):
+    """A rerun whose GX validation disagrees with the derived statuses replaces nothing: the date
+    keeps the results of its earlier run (no half-replaced date)."""
+    from ccwatch.controls import gx_validate as validation
+
+    w = World()
+    mixed_changes(w)
+    w.run()
+    before = sorted(w.con.execute("SELECT * FROM control_results").fetchall())
+
+    def disagree(suites, as_of_iso):
+        raise validation.EvaluationError("CC8.1-05: GX reports 1 unexpected rows, ccwatch derived 0")
+
+    monkeypatch.setattr(validation, "_validate", disagree)
+    with pytest.raises(validation.EvaluationError, match="CC8.1-05"):
+        w.run(as_of=AS_OF + timedelta(hours=2))
+    assert sorted(w.con.execute("SELECT * FROM control_results").fetchall()) == before
+
+
+def test_a_write_failure_is_raised_and_keeps_the_dates_earlier_results(monkeypatch):
+    from ccwatch.controls import evaluate as ev
+
+    w = World()
+    mixed_changes(w)
+    w.run()
+    before = sorted(w.con.execute("SELECT * FROM control_results").fetchall())
+
+    def broken(*a, **k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(ev, "write_change_results", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        w.run(as_of=AS_OF + timedelta(hours=2))
+    assert sorted(w.con.execute("SELECT * FROM control_results").fetchall()) == before
