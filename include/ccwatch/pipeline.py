@@ -41,8 +41,9 @@ log = logging.getLogger("ccwatch")
 def ingest_github(settings: Settings, endpoint: Endpoint, as_of: datetime, home: Path, *, full: bool = False,
                   max_workers: int | None = None) -> dict:
     """Fetch every configured repository into ``staging/<date>/github/<owner>__<name>.jsonl``,
-    ``max_workers`` (default ``github.concurrency``) at a time; incremental per repository when
-    the ingest state allows it (``full=True`` forces the whole window)."""
+    ``max_workers`` (default ``github.concurrency``) at a time, then their deployments' statuses
+    org-wide; incremental per repository when the ingest state allows it (``full=True`` forces
+    the whole window)."""
     from ccwatch.ingest.github import fanout
 
     return fanout.ingest_github(settings, endpoint, as_of, home, full=full, max_workers=max_workers)
@@ -67,6 +68,14 @@ def ingest_github_repo(settings: Settings, endpoint: Endpoint, as_of: datetime, 
     from ccwatch.ingest.github import fanout
 
     return fanout.ingest_github_repo(settings, endpoint, as_of, home, repo, full=full, budget=budget)
+
+
+def ingest_github_statuses(settings: Settings, endpoint: Endpoint, as_of: datetime, home: Path) -> dict:
+    """The deployments' statuses of every repository, asked org-wide once every ``ingest_github_repo``
+    is done (``ingest/github/statuses.py``; the DAG's ``github_deployment_statuses``)."""
+    from ccwatch.ingest.github.statuses import stage_statuses
+
+    return stage_statuses(settings, endpoint, as_of, home)
 
 
 def ingest_jira(settings: Settings, endpoint: Endpoint, as_of: datetime, home: Path, *, full: bool = False) -> dict:

@@ -108,8 +108,9 @@ def staged(home: Path, as_of, kinds: tuple[str, ...]) -> list[str]:
     """Natural keys of the staged GitHub records of these kinds (what the fetch brought back)."""
     from ccwatch.ingest.records import read_staging
 
-    return [r.natural_key for f in sorted((staging_dir(home, as_of) / "github").glob("*.jsonl"))
-            for r in read_staging(f) if r.kind in kinds]
+    files = [*sorted((staging_dir(home, as_of) / "github").glob("*.jsonl")),
+             staging_dir(home, as_of) / "github_statuses.jsonl"]  # the deployments' statuses, asked org-wide
+    return [r.natural_key for f in files for r in read_staging(f) if r.kind in kinds]
 
 
 def jira_staged(home: Path, as_of, kind: str) -> list[str]:

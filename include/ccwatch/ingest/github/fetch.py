@@ -50,19 +50,23 @@ SINGLE_COMMITS_CAP = 300
 
 def fetch_github_repo(settings: Settings, endpoint: Endpoint, as_of: datetime, rc: RepoConfig, plan: Any = None,
                       *, client: Github | None = None, budget: Any = None, count: RawRecord | None = None,
-                      discovered: tuple[list[Any], str] | None = None) -> Iterator[RawRecord]:
+                      discovered: tuple[list[Any], str] | None = None,
+                      statuses: list[gql.Wanted] | None = None) -> Iterator[RawRecord]:
     """The raw records of ONE repository (the unit of concurrency and of Airflow's task mapping).
 
     ``client``: a PyGithub client to reuse (not shared between threads); default: one of its own.
     ``budget``: a shared rate-limit budget of concurrent fetches (``ingest/http/ratebudget.py``).
     ``count``: the repository's ``merged_count`` record, already asked org-wide (``counts.py``);
     None: asked here.  ``discovered``: (PR nodes, url) of the org-wide search (``discovery.py``)
-    for an incremental plan: its PRs come from there, the pulls list and PR pages are not asked."""
+    for an incremental plan: its PRs come from there, the pulls list and PR pages are not asked.
+    ``statuses``: a list that receives the deployments whose statuses are needed (``graphql.Wanted``)
+    instead of asking them here; the pipeline asks them for every repository at once after the
+    repositories' fetches (``statuses.py``).  None: asked here, this repository alone."""
     start = as_of - timedelta(days=settings.lookback_days)
     gh = client or make_client(endpoint)
     try:
         r = RepoClient(gh, endpoint, rc.repo, plan_validators(plan), budget, as_of)
-        yield from _fetch_repo(r, rc, start, as_of, plan, count, discovered)
+        yield from _fetch_repo(r, rc, start, as_of, plan, count, discovered, statuses)
         yield r.validators_record(as_of)  # last: every request of the fetch has answered
     finally:
         if client is None:
@@ -70,8 +74,8 @@ def fetch_github_repo(settings: Settings, endpoint: Endpoint, as_of: datetime, r
 
 
 def _fetch_repo(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime, plan: Any = None,
-                count: RawRecord | None = None, discovered: tuple[list[Any], str] | None = None
-                ) -> Iterator[RawRecord]:
+                count: RawRecord | None = None, discovered: tuple[list[Any], str] | None = None,
+                statuses: list[gql.Wanted] | None = None) -> Iterator[RawRecord]:
     """One repository.  An incremental ``plan`` (docs/ARCHITECTURE.md, "Incremental ingestion")
     fetches PRs updated, commits made and deployments created since ``plan.since``, plus the
     statuses of ``plan.open_deployments``.  Repository, branch, protection, rules, rulesets,
@@ -161,7 +165,11 @@ def _fetch_repo(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime,
             deps = [d for d in deps if not is_before(d.get("created_at"), lo)]
             yield r.record("deployments", f"{repo}:{env}", url, deps, etag=etag)
         ids = list(dict.fromkeys([d["id"] for d in deps] + [int(o["id"]) for o in open_deps.get(env, [])]))
-        yield from gql.fetch_deployment_statuses(r, ids, list(deps or []) + list(open_deps.get(env, [])), env)
+        known = list(deps or []) + list(open_deps.get(env, []))
+        if statuses is None:
+            yield from gql.fetch_deployment_statuses(r, ids, known, env)
+        elif ids:
+            statuses.append(gql.wanted(repo, ids, known, env))
 
     for env in rc.production_environments:
         status, data, url, etag = r.get(f"/environments/{env}", data_statuses=(404,), conditional=True)

@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -353,6 +354,42 @@ def fetch_commit_pulls(r: Any, rc: Any, first_parent: list[dict[str, Any]], sinc
 
 
 # ------------------------------------------------------------------------ deployment statuses
+@dataclass(frozen=True)
+class Wanted:
+    """The deployments of one repository and environment whose statuses a fetch needs: ``ids`` in
+    the order asked, ``known`` the REST deployment payloads (or stored entries) with ``id``,
+    ``node_id``, ``created_at`` and optionally ``sha`` / ``environment`` to look them up and check them."""
+
+    repo: str
+    environment: str | None
+    ids: tuple[int, ...]
+    known: tuple[dict[str, Any], ...]
+
+
+#: the fields of a deployment payload the lookup and its check (:func:`_matches`) read
+WANTED_FIELDS = ("id", "node_id", "created_at", "sha", "environment")
+
+
+def wanted(repo: str, ids: list[int], known: list[dict[str, Any]], environment: str | None) -> Wanted:
+    return Wanted(repo, environment, tuple(int(i) for i in ids),
+                  tuple({k: d[k] for k in WANTED_FIELDS if k in d} for d in known if isinstance(d, dict)))
+
+
+class Named:
+    """What :class:`GraphQL` needs of a client for a query that spans repositories: the requester,
+    the rate budget and a name for its messages (``repo``)."""
+
+    def __init__(self, req: Any, budget: Any, name: str) -> None:
+        self.req, self.budget, self.repo = req, budget, name
+
+
+def repos_named(repos: list[str], what: str) -> str:
+    """``a/x, b/y, c/z ... q/w (what of N repositories)``: a batch's name in its messages."""
+    names = list(dict.fromkeys(repos))
+    shown = ", ".join(names[:3]) + (f" ... {names[-1]}" if len(names) > 3 else "")
+    return f"{shown} ({what} of {len(names)} repositor{'y' if len(names) == 1 else 'ies'})"
+
+
 def _rest_deployment_statuses(r: Any, dep_id: int) -> RawRecord:
     sts, url, etag = r.get_all(f"/deployments/{dep_id}/statuses")
     return r.record("deployment_statuses", f"{r.repo}/deployments/{dep_id}", url, sts, etag=etag)
@@ -374,43 +411,61 @@ def _matches(node: Any, d: dict[str, Any], environment: str | None) -> bool:
 
 def fetch_deployment_statuses(r: Any, ids: list[int], known: list[dict[str, Any]], environment: str | None = None
                               ) -> Iterator[RawRecord]:
-    """Statuses of deployments ``ids`` of ``environment``: ``gql_deployment_statuses`` for those
-    whose ``node_id`` is in ``known`` (REST deployment payloads, or stored entries with ``id``,
-    ``node_id``, ``created_at``, optionally ``sha``), looked up 50 a request and matched by
-    position (:func:`_matches`); REST ``deployment_statuses`` for the rest and for any node that
-    overflows, does not resolve or does not match (never guessed)."""
-    g = GraphQL(r)
-    payloads: dict[int, dict[str, Any]] = {}
-    for d in known:
-        if isinstance(d, dict) and d.get("id") is not None and d.get("node_id"):
-            payloads.setdefault(int(d["id"]), d)
-    batch = [i for i in ids if i in payloads]
-    got: dict[int, dict[str, Any]] = {}
-    for k in range(0, len(batch), DEPLOYMENT_NODES):
-        chunk = batch[k:k + DEPLOYMENT_NODES]
-        data = g.query(DEPLOYMENTS_OP, {"ids": [str(payloads[i]["node_id"]) for i in chunk],
+    """Statuses of deployments ``ids`` of ``environment`` of ONE repository (``r``): see
+    :func:`deployment_statuses`."""
+    yield from deployment_statuses(lambda name: GraphQL(r), {r.repo: r}, [wanted(r.repo, ids, known, environment)])
+
+
+def deployment_statuses(graphql: Any, clients: dict[str, Any], asked: list[Wanted], *,
+                        pool: Any = None) -> Iterator[RawRecord]:
+    """Statuses of the deployments of ``asked`` (one entry per repository and environment, in any
+    number of repositories): ``gql_deployment_statuses`` for those whose ``node_id`` is known,
+    looked up ``DEPLOYMENT_NODES`` a request across repositories (node ids are global) and matched
+    by position (:func:`_matches`); then REST ``deployment_statuses`` through the repository's client
+    (``clients[repo]``, a ``client.RepoClient``) for the rest and for any node that overflows, does
+    not resolve or does not match (never guessed).  ``graphql(name)``: the :class:`GraphQL` to ask
+    one batch with (called in the thread that asks it), ``name`` naming the batch's repositories
+    for its messages.  ``pool``: an executor whose ``map`` asks the batches at the same time (their
+    answers are taken in order, so the records are the same whatever the pool)."""
+    payloads: dict[tuple[str, int], dict[str, Any]] = {}
+    for w in asked:
+        for d in w.known:
+            if d.get("id") is not None and d.get("node_id"):
+                payloads.setdefault((w.repo, int(d["id"])), d)
+    batch = list(dict.fromkeys((w.repo, i, w.environment) for w in asked for i in w.ids if (w.repo, i) in payloads))
+    chunks = [batch[k:k + DEPLOYMENT_NODES] for k in range(0, len(batch), DEPLOYMENT_NODES)]
+
+    def ask(chunk: list[tuple[str, int, str | None]]) -> tuple[str, list[Any]]:
+        g = graphql(repos_named([repo for repo, _, _ in chunk], "deployment statuses"))
+        data = g.query(DEPLOYMENTS_OP, {"ids": [str(payloads[(repo, i)]["node_id"]) for repo, i, _ in chunk],
                                         "first": DEPLOYMENT_STATUSES_PAGE})
         nodes = data.get("nodes")
         if not isinstance(nodes, list) or len(nodes) != len(chunk):
-            raise SourceError(f"GitHub {r.repo}: POST {g.shown} ({DEPLOYMENTS_OP}): asked for {len(chunk)} "
+            raise SourceError(f"GitHub {g.repo}: POST {g.shown} ({DEPLOYMENTS_OP}): asked for {len(chunk)} "
                               f"node(s), got {len(nodes) if isinstance(nodes, list) else 'none'}")
-        for dep_id, node in zip(chunk, nodes, strict=True):
-            if _matches(node, payloads[dep_id], environment):
-                got[dep_id] = node
+        return g.record_url(DEPLOYMENTS_OP), nodes
+
+    done: set[tuple[str, int]] = set()
+    for chunk, (url, nodes) in zip(chunks, (pool.map if pool is not None else map)(ask, chunks), strict=True):
+        for (repo, dep_id, env), node in zip(chunk, nodes, strict=True):
+            if _matches(node, payloads[(repo, dep_id)], env):
+                done.add((repo, dep_id))
+                yield clients[repo].record("gql_deployment_statuses", f"{repo}/deployments/{dep_id}", url, node)
     rest = 0
-    for dep_id in ids:
-        if dep_id in got:
-            yield r.record("gql_deployment_statuses", f"{r.repo}/deployments/{dep_id}",
-                           g.record_url(DEPLOYMENTS_OP), got[dep_id])
-            continue
-        rest += 1
-        log.debug("GitHub %s: statuses of deployment %s through REST (%s)", r.repo, dep_id,
-                  "no node_id known" if dep_id not in payloads
-                  else "unresolved, not matching the REST deployment, or more statuses than one page")
-        yield _rest_deployment_statuses(r, dep_id)
-    if ids:
+    for w in asked:
+        for dep_id in w.ids:
+            if (w.repo, dep_id) in done:
+                continue
+            done.add((w.repo, dep_id))
+            rest += 1
+            log.debug("GitHub %s: statuses of deployment %s through REST (%s)", w.repo, dep_id,
+                      "no node_id known" if (w.repo, dep_id) not in payloads
+                      else "unresolved, not matching the REST deployment, or more statuses than one page")
+            yield _rest_deployment_statuses(clients[w.repo], dep_id)
+    total = sum(len(w.ids) for w in asked)
+    if total:
         log.info("GitHub %s: statuses of %d deployment(s) in %d GraphQL request(s), %d through REST",
-                 r.repo, len(ids), g.requests, rest)
+                 repos_named([w.repo for w in asked], "deployments"), total, len(chunks), rest)
 
 
 # ------------------------------------------------------------------- the independent count (r2)

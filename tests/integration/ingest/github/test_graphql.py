@@ -383,10 +383,55 @@ def test_deployment_statuses_are_batched_by_node_id_with_rest_for_the_rest():
     posts = req.posts("CcwatchDeploymentStatuses")
     assert [len(p["ids"]) for p in posts] == [DEPLOYMENT_NODES, 5]
     kinds = {int(r.natural_key.rsplit("/", 1)[1]): r.kind for r in recs}
-    assert [int(r.natural_key.rsplit("/", 1)[1]) for r in recs] == ids  # order kept
+    rest_ids = [rest_dep(3)["id"], rest_dep(4)["id"], 999]
+    # the answers as they come, in the order asked, then the REST ones in the order asked
+    assert [int(r.natural_key.rsplit("/", 1)[1]) for r in recs] == [i for i in ids if i not in rest_ids] + rest_ids
     assert kinds[rest_dep(3)["id"]] == kinds[rest_dep(4)["id"]] == kinds[999] == "deployment_statuses"
     assert kinds[rest_dep(1)["id"]] == "gql_deployment_statuses" and recs[0].payload == dep_node(1)
     assert sorted(req.gets()) == sorted(rest)
+
+
+def test_one_lookup_holds_the_deployments_of_several_repositories_and_a_pool_changes_nothing():
+    """(issue #15) Node ids are global: the statuses of every repository are asked 50 a request;
+    each answer is matched to its repository's REST deployment, a mismatch goes through REST to
+    ITS repository; asked at the same time (a pool), the records are the same, in the same order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    other = "acme/web-frontend"
+    deps = {REPO: [rest_dep(i) for i in range(1, 31)], other: [rest_dep(i) for i in range(31, 61)]}
+
+    def answer(op, v):
+        nodes = []
+        for nid in v["ids"]:
+            i = int(nid.removeprefix("DE_kwDO"))
+            nodes.append(dep_node(i, environment="staging") if i == 45 else dep_node(i))
+        return 200, {}, {"data": {"rateLimit": RATE, "nodes": nodes}}
+
+    rest = {f"/repos/{other}/deployments/{rest_dep(45)['id']}/statuses": [{"id": 45, "state": "success"}]}
+    runs = []
+    for pool in (None, ThreadPoolExecutor(max_workers=3)):
+        req = FakeRequester(answer, rest)
+        clients = {name: RepoClient(SimpleNamespace(requester=req), Endpoint(BASE, token="ghp_secret"), name)
+                   for name in deps}
+        asked = [gql.wanted(name, [d["id"] for d in ds], ds, "production") for name, ds in deps.items()]
+        named = []
+
+        def graphql(name, req=req, named=named):
+            named.append(name)
+            return gql.GraphQL(gql.Named(req, None, name))
+
+        recs = list(gql.deployment_statuses(graphql, clients, asked, pool=pool))
+        if pool is not None:
+            pool.shutdown()
+        assert [len(p["ids"]) for p in req.posts("CcwatchDeploymentStatuses")] == [DEPLOYMENT_NODES, 10]
+        assert named[0] == f"{REPO}, {other} (deployment statuses of 2 repositories)"
+        assert req.gets() == [f"/repos/{other}/deployments/{rest_dep(45)['id']}/statuses"]
+        runs.append([(r.kind, r.natural_key, json.dumps(r.payload)) for r in recs])
+    assert runs[0] == runs[1]
+    keys = [k for _, k, _ in runs[0]]
+    assert len(keys) == 60 and keys[-1] == f"{other}/deployments/{rest_dep(45)['id']}"
+    assert runs[0][-1][0] == "deployment_statuses" and {kind for kind, _, _ in runs[0][:-1]} == {"gql_deployment_statuses"}
+    assert keys[0] == f"{REPO}/deployments/{rest_dep(1)['id']}" and keys[30] == f"{other}/deployments/{rest_dep(31)['id']}"
 
 
 @pytest.mark.parametrize("over, matches", [
