@@ -34,7 +34,7 @@ from ccwatch.common.paths import staging_dir
 from ccwatch.common.times import iso_z, utc_now_iso
 from ccwatch.ingest.errors import SourceError
 from ccwatch.ingest.github.client import make_client
-from ccwatch.ingest.github.graphql import COUNTS_OP, GraphQL
+from ccwatch.ingest.github.graphql import COUNTS_OP, GraphQL, Named, repos_named
 from ccwatch.ingest.github.queries import (
     COUNTS_BATCH,
     merged_count_query,
@@ -47,16 +47,6 @@ from ccwatch.settings import RepoConfig, Settings
 log = logging.getLogger(__name__)
 
 COUNTS_FILE = "github_counts.json"
-
-
-class _Batch:
-    """What ``graphql.GraphQL`` needs of a client: the requester, the budget and a name for messages."""
-
-    def __init__(self, gh: Github, repos: list[str], budget: Any) -> None:
-        self.req = gh.requester
-        self.budget = budget
-        shown = ", ".join(repos[:3]) + (f" ... {repos[-1]}" if len(repos) > 3 else "")
-        self.repo = f"search counts of {len(repos)} repositor{'y' if len(repos) == 1 else 'ies'} ({shown})"
 
 
 def count_query(rc: RepoConfig, start: datetime, as_of: datetime) -> str:
@@ -79,7 +69,7 @@ def fetch_counts(endpoint: Endpoint, repos: list[RepoConfig], start: datetime, a
     try:
         for k in range(0, len(repos), COUNTS_BATCH):
             chunk = repos[k:k + COUNTS_BATCH]
-            g = GraphQL(_Batch(gh, [rc.repo for rc in chunk], budget))
+            g = GraphQL(Named(gh.requester, budget, repos_named([rc.repo for rc in chunk], "search counts")))
             url = g.record_url(COUNTS_OP)
             qs = [count_query(rc, start, as_of) for rc in chunk]
             data = g.query(COUNTS_OP, {f"q{i}": q for i, q in enumerate(qs)}, merged_counts_document(len(chunk)))

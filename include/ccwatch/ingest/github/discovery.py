@@ -41,7 +41,7 @@ from ccwatch.common.paths import staging_dir
 from ccwatch.common.times import iso_z, parse_ts, utc_now_iso
 from ccwatch.ingest.errors import SourceError
 from ccwatch.ingest.github.client import make_client
-from ccwatch.ingest.github.graphql import SEARCH_OP, GraphQL, next_cursor
+from ccwatch.ingest.github.graphql import SEARCH_OP, GraphQL, Named, next_cursor
 from ccwatch.ingest.github.queries import PULLS_PAGE, SEARCH_CAP, pulls_search_query, search_time
 from ccwatch.ingest.plan import plan_github_repo
 from ccwatch.settings import Settings
@@ -49,13 +49,6 @@ from ccwatch.settings import Settings
 log = logging.getLogger(__name__)
 
 PULLS_FILE = "github_pulls.json"
-
-
-class _Owner:
-    """What ``graphql.GraphQL`` needs of a client, for one owner's search."""
-
-    def __init__(self, gh: Github, owner: str, budget: Any) -> None:
-        self.req, self.budget, self.repo = gh.requester, budget, f"search of {owner}'s merged PRs"
 
 
 def pulls_path(home: Path, as_of: datetime) -> Path:
@@ -75,7 +68,7 @@ def node_repo(node: Any) -> str | None:
 def search_owner(gh: Github, owner: str, since: datetime, start: datetime, as_of: datetime, budget: Any
                  ) -> tuple[str, list[dict[str, Any]] | None, str]:
     """(search string, the nodes or None when the search cannot be trusted complete, record url)."""
-    g = GraphQL(_Owner(gh, owner, budget))
+    g = GraphQL(Named(gh.requester, budget, f"search of {owner}'s merged PRs"))
     q = pulls_search_query(owner, search_time(since), search_time(start), search_time(as_of))
     nodes: list[dict[str, Any]] = []
     after: str | None = None
