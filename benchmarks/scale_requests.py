@@ -44,7 +44,8 @@ def node_repos(server: SandboxServer) -> dict[str, str]:
 
 def classify(requests: list[dict], nodes: dict[str, str] | None = None) -> dict:
     """Request counts: GitHub core REST (by kind; 304 separately), GraphQL (by operation), Jira;
-    and GitHub requests per repository (REST path, GraphQL owner/name or deployment node ids)."""
+    and GitHub requests per repository (REST path, GraphQL owner/name or deployment node ids; a
+    lookup whose node ids belong to several repositories counts as org-wide)."""
     core, free, gql, jira = Counter(), 0, Counter(), Counter()
     per_repo: Counter = Counter()
     per_repo_kind: Counter = Counter()  # (repository or "(org-wide)", kind) -> counted requests
@@ -63,7 +64,8 @@ def classify(requests: list[dict], nodes: dict[str, str] | None = None) -> dict:
             if info.get("owner") and info.get("name"):
                 repo = f"{info['owner']}/{info['name']}".lower()
             elif isinstance(info.get("ids"), list) and info["ids"] and nodes:
-                repo = nodes.get(info["ids"][0], "?")
+                owners = {nodes.get(i, "?") for i in info["ids"]}
+                repo = owners.pop() if len(owners) == 1 else None  # several repositories: org-wide
             if repo is not None:
                 per_repo[repo] += 1
             per_repo_kind[(repo or "(org-wide)", f"GraphQL {op}")] += 1
