@@ -63,6 +63,8 @@ def classify(requests: list[dict], nodes: dict[str, str] | None = None) -> dict:
             repo = None
             if info.get("owner") and info.get("name"):
                 repo = f"{info['owner']}/{info['name']}".lower()
+            elif isinstance(info.get("repos"), list) and len(set(info["repos"])) == 1:  # a batch of one repository
+                repo = info["repos"][0].lower()
             elif isinstance(info.get("ids"), list) and info["ids"] and nodes:
                 owners = {nodes.get(i, "?") for i in info["ids"]}
                 repo = owners.pop() if len(owners) == 1 else None  # several repositories: org-wide

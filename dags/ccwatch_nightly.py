@@ -10,8 +10,9 @@ Every night, for the run's logical date (the **as-of time**):
    the workers) while **ingest_jira** fetches Jira. They use the real clients (connections
    `github_default`, `jira_default`; ids in the config file) and stage the raw payloads under
    `CCWATCH_HOME/staging/<date>/` (GitHub: one file per repository), which every worker must share;
-   then **github_deployment_statuses** asks the statuses of every repository's new (and still
-   moving) deployments org-wide, 50 a GraphQL request across repositories;
+   then **github_batches** asks org-wide, in GraphQL requests that span repositories, what the
+   repositories' fetches need: the PRs of their new first-parent commits (then the guard against
+   the search index's lag) and the statuses of their new and still-moving deployments;
 2. **resolve_tickets** fetches tickets named in PR titles that the project search missed;
 3. **load_warehouse** loads the staged payloads into DuckDB in one transaction;
 4. **build_facts** derives one row of facts per change and per repository;
@@ -102,8 +103,8 @@ def ccwatch_nightly():
         return stage(settings, endpoint, as_of, home, repo)
 
     @task
-    def github_deployment_statuses(**context) -> dict:
-        from ccwatch.pipeline import ingest_github_statuses as stage
+    def github_batches(**context) -> dict:
+        from ccwatch.pipeline import ingest_github_batches as stage
         from ccwatch_airflow.connections import configured_endpoint
 
         settings, as_of, home = _run(context)
@@ -170,7 +171,7 @@ def ccwatch_nightly():
         endpoint = configured_endpoint(settings, "slack")
         return stage(settings, as_of, home, endpoint, evidence["report"])
 
-    statuses = github_deployment_statuses()
+    statuses = github_batches()
     ingest_github_repo.expand(repo=github_repositories()) >> statuses
     fetched = [statuses, ingest_jira()]
     tickets = resolve_tickets()

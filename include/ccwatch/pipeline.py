@@ -41,8 +41,8 @@ log = logging.getLogger("ccwatch")
 def ingest_github(settings: Settings, endpoint: Endpoint, as_of: datetime, home: Path, *, full: bool = False,
                   max_workers: int | None = None) -> dict:
     """Fetch every configured repository into ``staging/<date>/github/<owner>__<name>.jsonl``,
-    ``max_workers`` (default ``github.concurrency``) at a time, then their deployments' statuses
-    org-wide; incremental per repository when the ingest state allows it (``full=True`` forces
+    ``max_workers`` (default ``github.concurrency``) at a time, then their commits' PRs and
+    deployments' statuses org-wide; incremental per repository when the ingest state allows it (``full=True`` forces
     the whole window)."""
     from ccwatch.ingest.github import fanout
 
@@ -70,12 +70,12 @@ def ingest_github_repo(settings: Settings, endpoint: Endpoint, as_of: datetime, 
     return fanout.ingest_github_repo(settings, endpoint, as_of, home, repo, full=full, budget=budget)
 
 
-def ingest_github_statuses(settings: Settings, endpoint: Endpoint, as_of: datetime, home: Path) -> dict:
-    """The deployments' statuses of every repository, asked org-wide once every ``ingest_github_repo``
-    is done (``ingest/github/statuses.py``; the DAG's ``github_deployment_statuses``)."""
-    from ccwatch.ingest.github.statuses import stage_statuses
+def ingest_github_batches(settings: Settings, endpoint: Endpoint, as_of: datetime, home: Path) -> dict:
+    """The commits' PRs and the deployments' statuses of every repository, asked org-wide once every
+    ``ingest_github_repo`` is done (``ingest/github/batches.py``; the DAG's ``github_batches``)."""
+    from ccwatch.ingest.github.batches import stage_batches
 
-    return stage_statuses(settings, endpoint, as_of, home)
+    return stage_batches(settings, endpoint, as_of, home)
 
 
 def ingest_jira(settings: Settings, endpoint: Endpoint, as_of: datetime, home: Path, *, full: bool = False) -> dict:

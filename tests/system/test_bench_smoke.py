@@ -69,19 +69,21 @@ def test_nightly_fetches_the_new_changes_incrementally(tmp_path):
 def test_nightly_breaks_the_counted_requests_down_and_asks_org_wide(tmp_path):
     """Issue #15 (B): every counted GitHub request of the night is in the breakdown by kind
     (changed repositories, unchanged ones, org-wide); the reconciliation counts and the night's
-    merged PRs are asked org-wide, never per repository, and so are the deployments' statuses (one
-    lookup holds those of every repository)."""
+    merged PRs are asked org-wide, never per repository, and so are the commits' PRs and the
+    deployments' statuses (one request holds those of every repository)."""
     report = run(tmp_path, "nightly", "--prs", "120", "--new", "12")
     m = report["results"][0]["median"]
     by_kind = m["counted_by_kind"]
     assert sum(n for kinds in by_kind.values() for n in kinds.values()) == m["github_core"] + m["graphql"]
-    # one count batch, one search page of the night's merged PRs and one statuses lookup for the whole org
+    # one count batch, one search page of the night's merged PRs, one history page of the repositories
+    # that moved and one statuses lookup for the whole org
     assert by_kind["org_wide"] == {"GraphQL CcwatchMergedCounts": 1, "GraphQL CcwatchMergedPullsSearch": 1,
-                                   "GraphQL CcwatchDeploymentStatuses": 1}
-    assert m["github_requests_org_wide"] == 3
+                                   "GraphQL CcwatchBranchHistories": 1, "GraphQL CcwatchDeploymentStatuses": 1}
+    assert m["github_requests_org_wide"] == 4
     for side in ("changed", "unchanged"):
         for kind in ("GraphQL CcwatchMergedCount", "GraphQL CcwatchMergedPulls", "REST pulls list",
-                     "GraphQL CcwatchDeploymentStatuses"):
+                     "GraphQL CcwatchDeploymentStatuses", "GraphQL CcwatchBranchHistory",
+                     "GraphQL CcwatchBranchHistories"):
             assert kind not in by_kind[side], (side, kind)
     assert m["target_counted_max"] == m["new_changes"] + 0.5 * m["unchanged_repos"]
     assert set(m["stages_cpu_s"]) == set(scale_stages.STAGES) and m["total_cpu_s"] > 0

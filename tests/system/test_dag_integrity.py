@@ -35,7 +35,7 @@ PYTHON = str(VENV_BIN / "python") if (VENV_BIN / "python").exists() else sys.exe
 NIGHTLY_TASKS = {
     "github_repositories",
     "ingest_github_repo",
-    "github_deployment_statuses",
+    "github_batches",
     "ingest_jira",
     "resolve_tickets",
     "load_warehouse",
@@ -46,8 +46,8 @@ NIGHTLY_TASKS = {
 }
 NIGHTLY_EDGES = {
     ("github_repositories", "ingest_github_repo"),
-    ("ingest_github_repo", "github_deployment_statuses"),
-    ("github_deployment_statuses", "resolve_tickets"),
+    ("ingest_github_repo", "github_batches"),
+    ("github_batches", "resolve_tickets"),
     ("ingest_jira", "resolve_tickets"),
     ("resolve_tickets", "load_warehouse"),
     ("load_warehouse", "build_facts"),
@@ -162,9 +162,9 @@ def test_nightly_dependencies(nightly):
     edges = {(t.task_id, d) for t in nightly.tasks for d in t.downstream_task_ids}
     assert edges == NIGHTLY_EDGES
     resolve = nightly.get_task("resolve_tickets")
-    assert resolve.upstream_task_ids == {"github_deployment_statuses", "ingest_jira"}
+    assert resolve.upstream_task_ids == {"github_batches", "ingest_jira"}
     # (issue #15) the statuses of every repository's deployments, asked once every repository is fetched
-    assert nightly.get_task("github_deployment_statuses").upstream_task_ids == {"ingest_github_repo"}
+    assert nightly.get_task("github_batches").upstream_task_ids == {"ingest_github_repo"}
     assert {t.task_id for t in nightly.roots} == {"github_repositories", "ingest_jira"}
     assert [t.task_id for t in nightly.leaves] == ["alert_slack"]
     # alert_slack is downstream of every other stage: nothing runs after it, it runs after all

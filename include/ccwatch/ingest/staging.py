@@ -4,9 +4,9 @@
 staging/D/_ingest_pending                          a fetch of D started and D is not loaded yet
 staging/D/github/<owner>__<name>.jsonl             one repository's raw records (RawRecord lines)
 staging/D/github/<owner>__<name>.plan.json         its plan (``plan.github_plan_meta``)
-staging/D/github/<owner>__<name>.statuses.json     the deployments whose statuses it needs
-staging/D/github_statuses.jsonl, github_statuses.json   those statuses, asked org-wide after every
-                                                   repository (``ingest/github/statuses.py``)
+staging/D/github/<owner>__<name>.batches.json     what its fetch leaves to the org-wide batches
+staging/D/github_batches.jsonl, github_batches.json   those batches' records, asked after every
+                                                   repository (``ingest/github/batches.py``)
 staging/D/ingest_github[<owner>__<name>].failed.json   its last fetch failed (stage, as_of, error)
 staging/D/jira.jsonl, jira.plan.json, jira_referenced.jsonl, <stage>.failed.json
 ```
@@ -17,7 +17,7 @@ name renamed when complete (``records.write_staging``): a file under its final n
 complete fetch made after the plan next to it.  A failed fetch leaves ``<stage>.failed.json`` and
 no staging file; only a committed load clears the pending mark.  The load reads the staged files
 of every CONFIGURED repository (:func:`staged_github`), naming the ones missing, and the org-wide
-deployment statuses only when they answer exactly the statuses file of each of them (:func:`staged_statuses`).
+batches only when they answer exactly the batches file of each of them (:func:`staged_batches`).
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ JIRA_FILES = ("jira.jsonl", "jira_referenced.jsonl")  # the project search, the 
 JIRA_PLAN = "jira.plan.json"
 GITHUB_DIR = "github"
 GITHUB_STAGE = "ingest_github"
-STATUSES_STAGE = "github_deployment_statuses"  # the DAG task; its failure marker: <stage>.failed.json
-STATUSES_FILE, STATUSES_META = "github_statuses.jsonl", "github_statuses.json"
+BATCHES_STAGE = "github_batches"  # the DAG task; its failure marker: <stage>.failed.json
+BATCHES_FILE, BATCHES_META = "github_batches.jsonl", "github_batches.json"
 
 
 @contextmanager
@@ -104,48 +104,49 @@ def repo_files(home: Path, as_of: datetime, repo: str) -> tuple[Path, Path]:
     return d / f"{slug}.jsonl", d / f"{slug}.plan.json"
 
 
-def wanted_file(home: Path, as_of: datetime, repo: str) -> Path:
-    """``repo``'s deployments whose statuses the org-wide stage asks (written with its staging file)."""
-    return github_dir(home, as_of) / f"{repo_slug(repo)}.statuses.json"
+def deferred_file(home: Path, as_of: datetime, repo: str) -> Path:
+    """What ``repo``'s fetch leaves to the org-wide batches (written with its staging file)."""
+    return github_dir(home, as_of) / f"{repo_slug(repo)}.batches.json"
 
 
-def statuses_files(home: Path, as_of: datetime) -> tuple[Path, Path]:
-    """The org-wide deployment statuses of the date: (records, meta naming the statuses files answered)."""
+def batches_files(home: Path, as_of: datetime) -> tuple[Path, Path]:
+    """The org-wide batches of the date: (records, meta naming the batches files answered)."""
     sdir = staging_dir(home, as_of)
-    return sdir / STATUSES_FILE, sdir / STATUSES_META
+    return sdir / BATCHES_FILE, sdir / BATCHES_META
 
 
 def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def staged_statuses(settings: Settings, home: Path, as_of: datetime) -> Path:
-    """The org-wide statuses file, after checking that it answers the current statuses file of every
-    configured repository (a repository fetched again after it would otherwise load its new
-    deployments with none, or the wrong, statuses); StageError naming what is missing or stale."""
-    path, meta_path = statuses_files(home, as_of)
+def staged_batches(settings: Settings, home: Path, as_of: datetime) -> Path:
+    """The org-wide batches file, after checking that it answers the current batches file of every
+    configured repository (a repository fetched again after it would otherwise load its new commits
+    and deployments without, or with the wrong, PRs and statuses); StageError naming what is missing
+    or stale."""
+    path, meta_path = batches_files(home, as_of)
     if not path.is_file() or not meta_path.is_file():
-        raise StageError(f"{meta_path.parent}: staging incomplete, missing {STATUSES_FILE} or {STATUSES_META}: the "
-                         f"org-wide deployment statuses ({STATUSES_STAGE}) did not complete after the repositories' "
-                         "fetches: rerun it")
+        raise StageError(f"{meta_path.parent}: staging incomplete, missing {BATCHES_FILE} or {BATCHES_META}: the "
+                         f"org-wide batches ({BATCHES_STAGE}: commit PRs, deployment statuses) did not complete "
+                         "after the repositories' fetches: rerun it")
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         answered = meta["repos"]
         if not isinstance(answered, dict):
             raise TypeError("repos is not an object")
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise StageError(f"{meta_path}: unreadable ({exc}): refusing to load; rerun {STATUSES_STAGE}") from None
+        raise StageError(f"{meta_path}: unreadable ({exc}): refusing to load; rerun {BATCHES_STAGE}") from None
     stale = []
     for rc in settings.github.repositories:
         try:
-            current = digest(wanted_file(home, as_of, rc.repo).read_bytes())
+            current = digest(deferred_file(home, as_of, rc.repo).read_bytes())
         except OSError:
             current = None
         if current is None or answered.get(rc.repo) != current:
             stale.append(rc.repo)
     if stale:
-        raise StageError(f"{meta_path}: the org-wide deployment statuses do not answer the current fetch of "
-                         f"{', '.join(stale)} (fetched again after them, or not at all): rerun {STATUSES_STAGE} "
+        raise StageError(f"{meta_path}: the org-wide batches do not answer the current fetch of "
+                         f"{', '.join(stale)} (fetched again after them, or not at all): rerun {BATCHES_STAGE} "
                          "before the load")
     return path
 
@@ -159,7 +160,7 @@ def missing_github(settings: Settings, home: Path, as_of: datetime) -> list[str]
     ``acme/api (acme__api.jsonl)``."""
     out = []
     for rc in settings.github.repositories:
-        absent = [p.name for p in (*repo_files(home, as_of, rc.repo), wanted_file(home, as_of, rc.repo))
+        absent = [p.name for p in (*repo_files(home, as_of, rc.repo), deferred_file(home, as_of, rc.repo))
                   if not p.is_file()]
         if absent:
             out.append(f"{rc.repo} ({', '.join(absent)})")
@@ -168,8 +169,8 @@ def missing_github(settings: Settings, home: Path, as_of: datetime) -> list[str]
 
 def staged_github(settings: Settings, home: Path, as_of: datetime) -> tuple[list[Path], dict[str, Any]]:
     """The staging files of every configured repository (config order), then the org-wide
-    deployment statuses file, and the repositories' plans combined into one GitHub plan meta;
-    StageError naming the repositories whose file or plan is missing, or the stale statuses."""
+    batches file, and the repositories' plans combined into one GitHub plan meta; StageError naming
+    the repositories whose file or plan is missing, or the stale batches."""
     missing = missing_github(settings, home, as_of)
     if missing:
         raise StageError(f"{github_dir(home, as_of)}: staging incomplete, missing the GitHub staging of "
@@ -186,7 +187,7 @@ def staged_github(settings: Settings, home: Path, as_of: datetime) -> tuple[list
             raise StageError(f"{plan_path}: the fetch plan does not cover {rc.repo}: refusing to load")
         files.append(path)
         metas.append(meta)
-    files.append(staged_statuses(settings, home, as_of))
+    files.append(staged_batches(settings, home, as_of))
     return files, combine_github_metas(metas)
 
 

@@ -61,8 +61,8 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
 
 
 def graphql_summary(body: bytes) -> dict:
-    """operationName and the owner/name/number variables of a GraphQL POST (for per-repository
-    request accounting); never the whole body."""
+    """operationName and the owner/name/ids variables of a GraphQL POST, and a batch's repositories
+    (for per-repository request accounting); never the whole body."""
     try:
         doc = json.loads(body.decode("utf-8") or "{}")
     except (ValueError, UnicodeDecodeError):
@@ -74,4 +74,9 @@ def graphql_summary(body: bytes) -> dict:
     out.update({k: v for k, v in variables.items() if k in ("owner", "name", "ids") and isinstance(v, (str, list))})
     if isinstance(out.get("ids"), list):
         out["ids"] = [i for i in out["ids"] if isinstance(i, str)][:100]  # node ids: no secrets
+    # a batch's aliased repositories ($o0/$n0, $o1/$n1 ...: CcwatchBranchHistories)
+    repos = [f"{variables[f'o{i}']}/{variables.get(f'n{i}')}" for i in range(100)
+             if isinstance(variables.get(f"o{i}"), str)]
+    if repos:
+        out["repos"] = repos
     return out

@@ -152,7 +152,9 @@ CHANGELOG = r"/issue/[A-Z]+-\d+/changelog$"
 SEARCH = r"/search/jql$"
 POST = r"/api/chat\.postMessage$"
 GQL = r"/graphql$"
-MERGED_PULLS, HISTORY, DEP_STATUSES = "CcwatchMergedPulls", "CcwatchBranchHistory", "CcwatchDeploymentStatuses"
+# (issue #15) the commits' PRs and the deployments' statuses are asked org-wide after the repositories
+# (github_batches): those requests name no one repository, their errors name every repository of the batch
+MERGED_PULLS, HISTORY, DEP_STATUSES = "CcwatchMergedPulls", "CcwatchBranchHistories", "CcwatchDeploymentStatuses"
 PULL_NODES = "data.repository.pullRequests.nodes"
 
 
@@ -165,7 +167,7 @@ PER_REPO_PRS = {"ccwatch.ingest.github.fanout.stage_pulls": lambda *a, **kw: {"r
 
 def G(op, mode, repo=PAY, **kw) -> dict:
     """A fault on one GraphQL operation (of one repository when the operation names one)."""
-    sel = {"operationName": op, **({"name": repo.split("/")[1]} if op != DEP_STATUSES else {})}
+    sel = {"operationName": op, **({"name": repo.split("/")[1]} if op not in (DEP_STATUSES, HISTORY) else {})}
     return F("github", GQL, mode, graphql=sel, **kw)
 
 

@@ -109,7 +109,7 @@ def staged(home: Path, as_of, kinds: tuple[str, ...]) -> list[str]:
     from ccwatch.ingest.records import read_staging
 
     files = [*sorted((staging_dir(home, as_of) / "github").glob("*.jsonl")),
-             staging_dir(home, as_of) / "github_statuses.jsonl"]  # the deployments' statuses, asked org-wide
+             staging_dir(home, as_of) / "github_batches.jsonl"]  # the deployments' statuses, asked org-wide
     return [r.natural_key for f in files for r in read_staging(f) if r.kind in kinds]
 
 
@@ -395,4 +395,6 @@ def test_request_counts_by_kind(first_run):
     c = Counter(r["service"] for r in first_run["requests"])
     gql = Counter((r.get("graphql") or {}).get("operationName") for r in first_run["requests"] if r.get("graphql"))
     assert 10 < c["github"] < 68 / 2 and 0 < c["jira"] < 68 / 2  # Jira: changelogs embedded in the search
-    assert gql["CcwatchMergedPulls"] == 2 and gql["CcwatchBranchHistory"] == 2 and gql["CcwatchDeploymentStatuses"] >= 2
+    assert gql["CcwatchMergedPulls"] == 2 and gql["CcwatchDeploymentStatuses"] >= 2
+    # (issue #15) the history pages of both repositories in one org-wide request, none per repository
+    assert gql["CcwatchBranchHistories"] == 1 and gql["CcwatchBranchHistory"] == 0

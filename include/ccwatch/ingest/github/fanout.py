@@ -7,15 +7,15 @@ Airflow's dynamic task mapping (one ``ingest_github_repo`` task instance per rep
 
     staging/<date>/github/<owner>__<name>.jsonl       its raw records (temp name + rename)
     staging/<date>/github/<owner>__<name>.plan.json   its fetch plan (``plan.github_plan_meta``)
-    staging/<date>/github/<owner>__<name>.statuses.json   the deployments whose statuses it needs
+    staging/<date>/github/<owner>__<name>.batches.json   what it leaves to the org-wide batches
     staging/<date>/ingest_github[<owner>__<name>].failed.json   its last attempt failed
 
 A repository whose fetch fails leaves its failure marker and no staging file: the date is
 failed exactly as a failed fetch was before (no load, no evidence, no all-clear).  The load
 (``staging.staged_github``) requires the files of every CONFIGURED repository; files of a
-repository removed from the config are neither required nor loaded.  The deployments' statuses of
-every repository are asked after them, org-wide (``statuses.py``): by :func:`ingest_github` once
-its pool is done, by the DAG's ``github_deployment_statuses`` task after the mapped ones.
+repository removed from the config are neither required nor loaded.  The commits' PRs and the
+deployments' statuses of every repository are asked after them, org-wide (``batches.py``): by
+:func:`ingest_github` once its pool is done, by the DAG's ``github_batches`` task after the mapped ones.
 """
 
 from __future__ import annotations
@@ -33,24 +33,24 @@ from ccwatch.common.errors import StageError
 from ccwatch.common.files import write_json_atomic
 from ccwatch.common.paths import staging_dir, warehouse_path
 from ccwatch.ingest.errors import SourceError
+from ccwatch.ingest.github.batches import stage_batches, write_deferred
 from ccwatch.ingest.github.client import make_client
 from ccwatch.ingest.github.counts import stage_counts, staged_count
 from ccwatch.ingest.github.discovery import stage_pulls, staged_pulls
-from ccwatch.ingest.github.fetch import fetch_github_repo
-from ccwatch.ingest.github.statuses import stage_statuses, write_wanted
+from ccwatch.ingest.github.fetch import Deferred, fetch_github_repo
 from ccwatch.ingest.http.ratebudget import RateBudget
 from ccwatch.ingest.plan import github_plan_meta, plan_github_repo
 from ccwatch.ingest.records import RawRecord, write_staging
 from ccwatch.ingest.staging import (
     GITHUB_STAGE,
     PENDING,
+    deferred_file,
     failure_marker,
     fresh,
     github_dir,
     ingest_attempt,
     repo_files,
     repo_slug,
-    wanted_file,
 )
 from ccwatch.ingest.state import read_state
 from ccwatch.settings import RepoConfig, Settings
@@ -125,16 +125,16 @@ def _stage_repo(settings: Settings, endpoint: Endpoint, as_of: datetime, home: P
         plan = plan_github_repo(settings, state, as_of, rc)
         path, plan_path = repo_files(home, as_of, rc.repo)
         fresh(path)  # before the plan: a staging file is always newer than the plan next to it
-        fresh(wanted_file(home, as_of, rc.repo))
+        fresh(deferred_file(home, as_of, rc.repo))
         write_json_atomic(plan_path, github_plan_meta({rc.repo: plan}, as_of, started, state))
         start = as_of - timedelta(days=settings.lookback_days)
         count = staged_count(home, as_of, rc, start)
         discovered = staged_pulls(home, as_of, rc.repo, start, plan.since) if plan.incremental else None
-        wanted: list = []  # the deployments whose statuses the org-wide stage asks (statuses.py)
+        deferred = Deferred()  # what the org-wide batches ask after every repository (batches.py)
         records = fetch_github_repo(settings, endpoint, as_of, rc, plan, client=client and client(), budget=budget,
-                                    count=count, discovered=discovered, statuses=wanted)
+                                    count=count, discovered=discovered, deferred=deferred)
         n = write_staging(path, _until(records, stop, rc.repo))
-        write_wanted(home, as_of, rc.repo, wanted)
+        write_deferred(home, as_of, rc.repo, deferred)
     log.info("GitHub %s: %d raw payloads (%s) staged in %s", rc.repo, n, plan.mode, path)
     return {"repo": rc.repo, "records": n, "mode": plan.mode, "file": str(path)}
 
@@ -157,7 +157,7 @@ def ingest_github(settings: Settings, endpoint: Endpoint, as_of: datetime, home:
                   max_workers: int | None = None) -> dict:
     """Fetch every configured repository, ``max_workers`` at a time (default
     ``github.concurrency``), one PyGithub client per worker thread and one shared rate budget,
-    then their deployments' statuses org-wide (``statuses.stage_statuses``).
+    then the org-wide batches (``batches.stage_batches``: the commits' PRs, the deployments' statuses).
     The first failure stops the other workers (repositories not started are not fetched, running
     ones stop at their next record) and is re-raised naming its repository."""
     workers = max(1, min(max_workers or settings.github.concurrency, len(settings.github.repositories)))
@@ -210,11 +210,11 @@ def ingest_github(settings: Settings, endpoint: Endpoint, as_of: datetime, home:
             raise SourceError(f"GitHub {repo}: {exc}") from exc
         raise StageError(f"GitHub {repo}: {type(exc).__name__}: {exc}") from exc
     results = {futures[f]: f.result() for f in futures}
-    statuses = stage_statuses(settings, endpoint, as_of, home, budget=budget, workers=workers)
-    total = sum(r["records"] for r in results.values()) + statuses["records"]
+    batches = stage_batches(settings, endpoint, as_of, home, budget=budget, workers=workers)
+    total = sum(r["records"] for r in results.values()) + batches["records"]
     log.info("GitHub: %d raw payloads from %d repositories (%d workers, %.1f s) from %s staged in %s",
              total, len(repos), workers, (datetime.now(UTC) - started).total_seconds(),
              redact_url(endpoint.base_url), github_dir(home, as_of))
     return {"records": total, "file": str(github_dir(home, as_of)), "workers": workers,
             "modes": {r: results[r]["mode"] for r in repos}, "repos": {r: results[r]["records"] for r in repos},
-            "statuses": statuses["records"]}
+            "batches": batches["records"]}

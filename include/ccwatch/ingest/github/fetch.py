@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from github import Github
@@ -48,10 +49,43 @@ log = logging.getLogger(__name__)
 SINGLE_COMMITS_CAP = 300
 
 
+@dataclass
+class Guard:
+    """(issue #15) What the search-lag guard (:func:`search_lag_guard`) needs of a repository's fetch
+    when it runs after the commit links are asked org-wide: ``since`` (ISO 8601, exact), the PR numbers the
+    org-wide search gave, the PR merges the activity log records since ``since`` (None: unreadable)
+    and how many of the searched PRs merged since then, whether the branch moved, and the PRs the
+    commits fetched alone (REST) already link."""
+
+    since: str
+    searched: list[int]
+    logged: int | None
+    known: int
+    moved: bool
+    linked: list[int]
+
+
+@dataclass
+class Deferred:
+    """What one repository's fetch leaves to the org-wide batches after every repository (``batches.py``):
+    its deployments whose statuses it needs, its first-parent commits whose PRs it needs, and the
+    search-lag guard that must run once those links are known."""
+
+    statuses: list[gql.Wanted] = field(default_factory=list)
+    links: gql.Links | None = None
+    guard: Guard | None = None
+
+
+def link_window(since: datetime, start: datetime, as_of: datetime) -> tuple[datetime, datetime]:
+    """The merge times a night's links count for the search-lag guard: since ``since`` (not before the
+    window start) up to the as-of time."""
+    return max(parse_ts(iso_z(since)), parse_ts(iso_z(start))), parse_ts(iso_z(as_of))
+
+
 def fetch_github_repo(settings: Settings, endpoint: Endpoint, as_of: datetime, rc: RepoConfig, plan: Any = None,
                       *, client: Github | None = None, budget: Any = None, count: RawRecord | None = None,
                       discovered: tuple[list[Any], str] | None = None,
-                      statuses: list[gql.Wanted] | None = None) -> Iterator[RawRecord]:
+                      deferred: Deferred | None = None) -> Iterator[RawRecord]:
     """The raw records of ONE repository (the unit of concurrency and of Airflow's task mapping).
 
     ``client``: a PyGithub client to reuse (not shared between threads); default: one of its own.
@@ -66,7 +100,7 @@ def fetch_github_repo(settings: Settings, endpoint: Endpoint, as_of: datetime, r
     gh = client or make_client(endpoint)
     try:
         r = RepoClient(gh, endpoint, rc.repo, plan_validators(plan), budget, as_of)
-        yield from _fetch_repo(r, rc, start, as_of, plan, count, discovered, statuses)
+        yield from _fetch_repo(r, rc, start, as_of, plan, count, discovered, deferred)
         yield r.validators_record(as_of)  # last: every request of the fetch has answered
     finally:
         if client is None:
@@ -75,7 +109,7 @@ def fetch_github_repo(settings: Settings, endpoint: Endpoint, as_of: datetime, r
 
 def _fetch_repo(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime, plan: Any = None,
                 count: RawRecord | None = None, discovered: tuple[list[Any], str] | None = None,
-                statuses: list[gql.Wanted] | None = None) -> Iterator[RawRecord]:
+                deferred: Deferred | None = None) -> Iterator[RawRecord]:
     """One repository.  An incremental ``plan`` (docs/ARCHITECTURE.md, "Incremental ingestion")
     fetches PRs updated, commits made and deployments created since ``plan.since``, plus the
     statuses of ``plan.open_deployments``.  Repository, branch, protection, rules, rulesets,
@@ -135,20 +169,28 @@ def _fetch_repo(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime,
         yield r.record("commit", f"{repo}@{sha}", payload.pop("_url"), payload)
     listed = [c for c in chain if c["sha"] not in singles]
     linked: set[int] = set()  # PRs merged into the branch since `since` that the night's history links
-    link_lo, hi = max(parse_ts(iso_z(since)), win), parse_ts(iso_z(as_of))
-    for rec in gql.fetch_commit_pulls(r, rc, listed + relink(plan, listed), since):  # + the overlap's unlinked ones
-        linked |= gql.linked_merged(rec, branch, link_lo, hi)
-        yield rec
+    link_lo, hi = link_window(since, start, as_of)
     for sha in singles:  # dated before the listing: their PRs through REST (no GraphQL history page reaches them)
         pulls, purl, petag = r.get_all(f"/commits/{sha}/pulls")
         rec = r.record("commit_pulls", f"{repo}@{sha}", purl, pulls, etag=petag)
         linked |= gql.linked_merged(rec, branch, link_lo, hi)
         yield rec
+    asked = listed + relink(plan, listed)  # + the overlap's unlinked ones
+    guard = None
     if searched is not None:
-        merges = merge_events(act_rec, entries, link_lo, hi)
         known = sum(1 for t in searched_merged if t is not None and link_lo <= t <= hi)
-        yield from search_lag_guard(r, rc, start, as_of, since, searched, linked, (merges, known),
-                                    moved=commits is not None)
+        guard = Guard(since.astimezone(UTC).isoformat(), sorted(searched), merge_events(act_rec, entries, link_lo, hi), known,
+                      commits is not None, sorted(linked))
+    if deferred is not None:
+        deferred.links = gql.links(repo, branch, asked, since) if asked else None
+        deferred.guard = guard
+    else:
+        for rec in gql.fetch_commit_pulls(r, rc, asked, since):
+            linked |= gql.linked_merged(rec, branch, link_lo, hi)
+            yield rec
+        if guard is not None:
+            yield from search_lag_guard(r, rc, start, as_of, since, searched, linked, (guard.logged, guard.known),
+                                        moved=guard.moved)
 
     # deployments (production and staging) with all their statuses
     # (incremental: created since `since`, merged with the stored list at load, plus the
@@ -166,10 +208,10 @@ def _fetch_repo(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime,
             yield r.record("deployments", f"{repo}:{env}", url, deps, etag=etag)
         ids = list(dict.fromkeys([d["id"] for d in deps] + [int(o["id"]) for o in open_deps.get(env, [])]))
         known = list(deps or []) + list(open_deps.get(env, []))
-        if statuses is None:
+        if deferred is None:
             yield from gql.fetch_deployment_statuses(r, ids, known, env)
         elif ids:
-            statuses.append(gql.wanted(repo, ids, known, env))
+            deferred.statuses.append(gql.wanted(repo, ids, known, env))
 
     for env in rc.production_environments:
         status, data, url, etag = r.get(f"/environments/{env}", data_statuses=(404,), conditional=True)

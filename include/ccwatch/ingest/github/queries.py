@@ -137,15 +137,8 @@ query CcwatchMergedPullsSearch($q: String!, $first: Int!, $after: String) {
 }
 """ % {"rate": RATE_LIMIT, "pull": PULL_FIELDS}
 
-BRANCH_HISTORY = """
-query CcwatchBranchHistory($owner: String!, $name: String!, $qualifiedName: String!, $since: GitTimestamp,
-                           $first: Int!, $after: String) {
-  %(rate)s
-  repository(owner: $owner, name: $name) {
-    ref(qualifiedName: $qualifiedName) {
-      target {
-        ... on Commit {
-          history(first: $first, after: $after, since: $since) {
+# The first-parent history page of a branch, the same in the per-repository query and the batch
+HISTORY_FIELDS = """history(first: $first, after: $after%(n)s, since: $since%(n)s) {
             pageInfo { hasNextPage endCursor }
             nodes {
               oid committedDate
@@ -155,13 +148,42 @@ query CcwatchBranchHistory($owner: String!, $name: String!, $qualifiedName: Stri
                 nodes { number fullDatabaseId baseRefName mergedAt }
               }
             }
-          }
+          }"""
+
+BRANCH_HISTORY = """
+query CcwatchBranchHistory($owner: String!, $name: String!, $qualifiedName: String!, $since: GitTimestamp,
+                           $first: Int!, $after: String) {
+  %(rate)s
+  repository(owner: $owner, name: $name) {
+    ref(qualifiedName: $qualifiedName) {
+      target {
+        ... on Commit {
+          %(history)s
         }
       }
     }
   }
 }
-""" % {"rate": RATE_LIMIT, "assoc": ASSOCIATED_PULLS}
+""" % {"rate": RATE_LIMIT, "history": HISTORY_FIELDS % {"n": "", "assoc": ASSOCIATED_PULLS}}
+
+# (issue #15) ``CcwatchBranchHistories``: the history pages of up to HISTORY_REPOS repositories in
+# one request, one aliased ``repository`` per repository (``r0``, ``r1`` ...) with its own owner,
+# name, branch, since and cursor ($o0, $n0, $q0, $since0, $after0 ...).  Cost: each repository's
+# page costs what the per-repository query's does.
+HISTORY_REPOS = 20
+
+
+def branch_histories_document(n: int) -> str:
+    """``CcwatchBranchHistories`` for ``n`` repositories (answer keys ``r0 ..``)."""
+    if not 1 <= n <= HISTORY_REPOS:
+        raise ValueError(f"{n} repositories in one CcwatchBranchHistories: 1 to {HISTORY_REPOS}")
+    params = ", ".join(f"$o{i}: String!, $n{i}: String!, $q{i}: String!, $since{i}: GitTimestamp, $after{i}: String"
+                       for i in range(n))
+    fields = "\n".join(
+        f"  r{i}: repository(owner: $o{i}, name: $n{i}) {{\n    ref(qualifiedName: $q{i}) {{\n      target {{\n"
+        f"        ... on Commit {{\n          {HISTORY_FIELDS % {'n': i, 'assoc': ASSOCIATED_PULLS}}\n"
+        f"        }}\n      }}\n    }}\n  }}" for i in range(n))
+    return f"query CcwatchBranchHistories($first: Int!, {params}) {{\n  {RATE_LIMIT}\n{fields}\n}}\n"
 
 # Deployment has no fullDatabaseId and its databaseId is a 32-bit Int: the connector matches each
 # node to its REST deployment by position in nodes(ids:) and checks commitOid/environment/createdAt

@@ -9,8 +9,8 @@ the rows cleanly:
 * ``gql_pull`` (``owner/repo#N``, a ``CcwatchMergedPulls`` PullRequest node) -> the rows of
   ``pull`` (pull_requests), ``reviews`` and, for ``headRefOid``, ``check_runs`` and
   ``statuses`` (checks);
-* ``gql_commit_pulls`` (``owner/repo@sha``, a ``CcwatchBranchHistory`` history node) -> the
-  ``pr_numbers`` of that commit, exactly as ``commit_pulls`` (merged PRs only);
+* ``gql_commit_pulls`` (``owner/repo@sha``, a ``CcwatchBranchHistory`` or ``CcwatchBranchHistories``
+  history node) -> the ``pr_numbers`` of that commit, exactly as ``commit_pulls`` (merged PRs only);
 * ``gql_deployment_statuses`` (``owner/repo/deployments/<id>``, a ``CcwatchDeploymentStatuses``
   Deployment node) -> the rows of ``deployment_statuses``.
 

@@ -85,7 +85,7 @@ def endpoints(server: SandboxServer) -> tuple[Endpoint, Endpoint]:
 def staged(home: Path) -> set[tuple]:
     """Every staged GitHub record of D1 without its fetch time, as a set."""
     out = set()
-    for path in [*sorted(staging.github_dir(home, D1).glob("*.jsonl")), staging.statuses_files(home, D1)[0]]:
+    for path in [*sorted(staging.github_dir(home, D1).glob("*.jsonl")), staging.batches_files(home, D1)[0]]:
         for line in path.read_text(encoding="utf-8").splitlines():
             rec = json.loads(line)
             rec.pop("fetched_at")
@@ -125,11 +125,11 @@ def test_concurrent_fetch_stages_what_a_serial_fetch_stages(serial_and_concurren
     homes, out = serial_and_concurrent
     serial, concurrent = staged(homes[1]), staged(homes[4])
     assert serial == concurrent
-    assert {name for name, _ in concurrent} == {f"{staging.repo_slug(r)}.jsonl" for r in ALL} | {"github_statuses.jsonl"}
+    assert {name for name, _ in concurrent} == {f"{staging.repo_slug(r)}.jsonl" for r in ALL} | {"github_batches.jsonl"}
     assert out[4]["workers"] == 4 and out[1]["workers"] == 1
     assert out[1]["repos"] == out[4]["repos"] and set(out[4]["repos"]) == set(ALL)
-    assert out[4]["records"] == sum(out[4]["repos"].values()) + out[4]["statuses"] == len(concurrent)
-    assert out[4]["statuses"] == out[1]["statuses"] > 0
+    assert out[4]["records"] == sum(out[4]["repos"].values()) + out[4]["batches"] == len(concurrent)
+    assert out[4]["batches"] == out[1]["batches"] > 0
     assert out[4]["repos"]["acme/billing"] == out[4]["repos"][PAY], "a copy stages as many records as its source"
     assert set(out[4]["modes"].values()) == {"full"}
 
@@ -141,7 +141,7 @@ def test_each_repository_has_its_plan_and_the_plans_combine(serial_and_concurren
         meta = json.loads(plan.read_text(encoding="utf-8"))
         assert path.is_file() and list(meta["repos"]) == [repo] and meta["repos"][repo]["mode"] == "full"
     files, combined = staging.staged_github(settings, homes[4], D1)
-    assert [f.name for f in files] == [f"{staging.repo_slug(r)}.jsonl" for r in ALL] + ["github_statuses.jsonl"], \
+    assert [f.name for f in files] == [f"{staging.repo_slug(r)}.jsonl" for r in ALL] + ["github_batches.jsonl"], \
         "config order, then the org-wide statuses"
     assert set(combined["repos"]) == set(ALL) and combined["basis"] is None and combined["bases"] == []
     assert not list(staging_dir(homes[4], D1).glob("*.failed.json"))

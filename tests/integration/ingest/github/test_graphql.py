@@ -340,6 +340,60 @@ def test_history_stops_as_soon_as_all_are_found():
     assert list(gql.fetch_commit_pulls(repo_of(req), rc(), [], START)) == [] and len(req.posts()) == 1
 
 
+def test_one_request_holds_the_history_pages_of_several_repositories_round_after_round():
+    """(issue #15) CcwatchBranchHistories: every repository's first page in one request; a
+    repository with more pages goes on alone in the next round; one without the branch gets REST
+    from ITS repository; each repository's records come in the order of its commits, the same
+    whatever the pool."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    a, b, c, d = "a" * 40, "b" * 40, "c" * 40, "d" * 40
+    other, third = "acme/web-frontend", "acme/ops"
+
+    def hist(nodes, more, end):
+        return {"ref": {"target": {"history": {"pageInfo": {"hasNextPage": more, "endCursor": end}, "nodes": nodes}}}}
+
+    def answer(op, v):
+        assert op == "CcwatchBranchHistories"
+        out = {"rateLimit": RATE}
+        for i in range(20):
+            repo = f"{v.get(f'o{i}')}/{v.get(f'n{i}')}"
+            if v.get(f"o{i}") is None:
+                break
+            if repo == REPO:
+                out[f"r{i}"] = (hist([hist_node(b, [2])], True, cursor(1)) if v[f"after{i}"] is None
+                                else hist([hist_node(a, [1])], False, None))
+            elif repo == other:
+                out[f"r{i}"] = hist([hist_node(c, [3])], False, None)
+            else:
+                out[f"r{i}"] = {"ref": None}
+        return 200, {}, {"data": out}
+
+    rest = {f"/repos/{third}/commits/{d}/pulls": []}
+    asked = [gql.links(REPO, "main", [rest_commit(a, "2026-11-01T10:00:00Z"), rest_commit(b, "2026-11-02T10:00:00Z")], START),
+             gql.links(other, "main", [rest_commit(c, "2026-11-03T10:00:00Z")], START),
+             gql.links(third, "main", [rest_commit(d, "2026-11-03T10:00:00Z")], START)]
+    runs = []
+    for pool in (None, ThreadPoolExecutor(max_workers=2)):
+        req = FakeRequester(answer, rest)
+        clients = {name: RepoClient(SimpleNamespace(requester=req), Endpoint(BASE, token="ghp_secret"), name)
+                   for name in (REPO, other, third)}
+        recs = list(gql.commit_pulls(lambda name, req=req: gql.GraphQL(gql.Named(req, None, name)), clients, asked,
+                                     pool=pool))
+        if pool is not None:
+            pool.shutdown()
+        posts = req.posts("CcwatchBranchHistories")
+        assert [sorted(k for k in p if k.startswith("o")) for p in posts] == [["o0", "o1", "o2"], ["o0"]]
+        assert posts[0]["since0"] == "2026-11-01T09:59:59Z" and posts[1]["after0"] == cursor(1)
+        assert req.gets() == [f"/repos/{third}/commits/{d}/pulls"]
+        runs.append([(r.kind, r.natural_key, r.url) for r in recs])
+    assert runs[0] == runs[1]
+    assert [(k, key) for k, key, _ in runs[0]] == [
+        ("gql_commit_pulls", f"{other}@{c}"), ("commit_pulls", f"{third}@{d}"),
+        ("gql_commit_pulls", f"{REPO}@{a}"), ("gql_commit_pulls", f"{REPO}@{b}")]
+    assert runs[0][0][2] == f"{GQL}#CcwatchBranchHistories"
+
+
 def test_missing_branch_falls_back_to_rest():
     a = "a" * 40
     body = {"data": {"rateLimit": RATE, "repository": {"ref": None}}}

@@ -4,7 +4,7 @@ GitHub indexes a commit's associated PRs (``/commits/{sha}/pulls``, GraphQL
 ``associatedPullRequests``) asynchronously: right after a merge the answer may still be empty.
 The nightly incremental fetch revalidates the commits listing with If-None-Match; when it answers
 304 the first-parent commits of the overlap that had no merged PR at the last load
-(``RepoPlan.unlinked``) still have their PRs asked again (one ``CcwatchBranchHistory`` query),
+(``RepoPlan.unlinked``) still have their PRs asked again (in one history request: ``CcwatchBranchHistories``, org-wide),
 until they leave the overlap.
 
 The index lag is played by a ``fault_hook`` of the API double that empties the association of
@@ -89,9 +89,10 @@ def index_lag(*shas: str):
             return None
         if req.path.endswith("/graphql") and isinstance(resp.data, dict):
             data = copy.deepcopy(resp.data)
-            repo = (data.get("data") or {}).get("repository") or {}
-            hist = (((repo.get("ref") or {}).get("target") or {}).get("history")) or {}
-            hit = [n for n in hist.get("nodes") or [] if isinstance(n, dict) and n.get("oid") in shas]
+            # the per-repository query's ``repository``, or each repository of an org-wide batch (r0, r1 ...)
+            repos = [v for k, v in (data.get("data") or {}).items() if k == "repository" or re.fullmatch(r"r\d+", k)]
+            hists = [(((repo or {}).get("ref") or {}).get("target") or {}).get("history") or {} for repo in repos]
+            hit = [n for hist in hists for n in hist.get("nodes") or [] if isinstance(n, dict) and n.get("oid") in shas]
             for n in hit:
                 n["associatedPullRequests"] = {"nodes": []}
             return replace(resp, data=data) if hit else None
@@ -141,8 +142,12 @@ def pr_numbers(home: Path, sha: str) -> list[int]:
 
 
 def history_queries(reqs: list[dict], name: str) -> int:
-    return sum(1 for r in reqs if (r.get("graphql") or {}).get("operationName") == "CcwatchBranchHistory"
-               and (r.get("graphql") or {}).get("name") == name)
+    """History requests holding the repository ``name``: its own query, or an org-wide batch (issue #15)."""
+    def holds(g: dict) -> bool:
+        if g.get("operationName") == "CcwatchBranchHistory":
+            return g.get("name") == name
+        return g.get("operationName") == "CcwatchBranchHistories" and f"acme/{name}" in (g.get("repos") or [])
+    return sum(1 for r in reqs if holds(r.get("graphql") or {}))
 
 
 def commit_pulls_gets(reqs: list[dict], repo: str) -> list[str]:

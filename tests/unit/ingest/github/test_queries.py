@@ -83,3 +83,24 @@ def test_the_batched_counts_document_validates_and_costs_one_point(n):
 def test_the_batched_counts_document_refuses_a_size_outside_the_batch(n):
     with pytest.raises(ValueError, match="CcwatchMergedCounts"):
         Q.merged_counts_document(n)
+
+
+@pytest.mark.parametrize("n", [1, 3, Q.HISTORY_REPOS])
+def test_the_batched_history_document_validates_selects_no_int_id_and_costs_what_the_pages_cost(n):
+    """CcwatchBranchHistories (issue #15): one aliased repository per repository, each page what the
+    per-repository CcwatchBranchHistory asks and costs (2 points, 201 requests a page)."""
+    from ccwatch.sandbox.github_graphql_exec import document_cost
+
+    doc = Q.branch_histories_document(n)
+    assert validate(cut_schema(), parse(doc)) == []
+    assert validate(cut_schema(), parse(doc), [NoDeprecatedCustomRule]) == []
+    assert set(int_ids(cut_schema(), doc)) <= ALLOWED_INT_IDS
+    assert doc.count("history(first: $first") == n and Q.BRANCH_HISTORY.count("history(first: $first") == 1
+    _, requests = document_cost(doc, {"first": Q.HISTORY_PAGE})
+    assert requests == n * document_cost(Q.BRANCH_HISTORY, {"first": Q.HISTORY_PAGE})[1]
+
+
+@pytest.mark.parametrize("n", [0, Q.HISTORY_REPOS + 1])
+def test_the_batched_history_document_refuses_a_size_outside_the_batch(n):
+    with pytest.raises(ValueError, match="CcwatchBranchHistories"):
+        Q.branch_histories_document(n)
