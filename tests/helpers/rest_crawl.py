@@ -1,7 +1,7 @@
 """The per-object REST crawl of GitHub evidence: the reference the GraphQL batches are compared with.
 
 The product fetches PRs (with reviews, head check runs and statuses), the PRs of each first-parent
-commit and deployment statuses in GraphQL batches (``ingest.github.graphql``), and asks REST only
+commit and deployment statuses in GraphQL batches (``graphql.py``, ``commit_links.py``, ``deployment_statuses.py``), and asks REST only
 for the pieces a batch cannot hold whole.  This is the straightforward REST crawl those batches
 replaced, one object at a time on the public ``ingest.github.client.RepoClient``: used ONLY by the
 tests that check GraphQL gives the evidence REST gives.  ``rest_reference()`` runs the product's
@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from ccwatch.common.times import iso_z, parse_ts
 from ccwatch.ingest.errors import SourceError
+from ccwatch.ingest.github import fetch as github_fetch
 from ccwatch.ingest.github import graphql as gql
 from ccwatch.ingest.github.client import RepoClient
 from ccwatch.ingest.http.paging import is_before, sorted_past
@@ -83,6 +84,7 @@ def rest_reference() -> Iterator[None]:
     REST, one object at a time, instead of the GraphQL batches (everything else unchanged)."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(gql, "fetch_pulls", fetch_pulls)
-        mp.setattr(gql, "fetch_commit_pulls", fetch_commit_pulls)
-        mp.setattr(gql, "fetch_deployment_statuses", fetch_deployment_statuses)
+        # fetch.py names these (commit_links.py, deployment_statuses.py) itself
+        mp.setattr(github_fetch, "fetch_commit_pulls", fetch_commit_pulls)
+        mp.setattr(github_fetch, "fetch_deployment_statuses", fetch_deployment_statuses)
         yield

@@ -12,18 +12,18 @@ are now asked for all repositories together.  Each repository's fetch stages, be
 records, what it left for them (``fetch.Deferred``)::
 
     staging/<date>/github/<owner>__<name>.batches.json
-        {"repo", "as_of", "statuses": [graphql.Wanted ...], "links": graphql.Links | null,
+        {"repo", "as_of", "statuses": [deployment_statuses.Wanted ...], "links": commit_links.Links | null,
          "guard": fetch.Guard | null}
 
 After every repository, :func:`stage_batches` asks
 
 1. the commits' PRs: ``CcwatchBranchHistories``, the history pages of ``HISTORY_REPOS`` repositories a
    request (round after round while a repository has more pages), the same history walk as the
-   per-repository query (``graphql.commit_pulls``);
+   per-repository query (``commit_links.commit_pulls``);
 2. the search-lag guard of each repository that took its PRs from the org-wide search
    (``fetch.search_lag_guard``), now that its links are known: a repository the search may have
    missed a PR of asks its own PRs, as before;
-3. the deployments' statuses: 50 a request across repositories (``graphql.deployment_statuses``);
+3. the deployments' statuses: 50 a request across repositories (``deployment_statuses.deployment_statuses``);
 
 ``github.concurrency`` requests at a time, and stages the raw records, exactly the ones the
 repositories asked before (``gql_commit_pulls`` / REST ``commit_pulls``, ``gql_pull`` and its REST
@@ -59,16 +59,10 @@ from ccwatch.common.files import write_json_atomic
 from ccwatch.common.paths import staging_dir
 from ccwatch.common.times import iso_z
 from ccwatch.ingest.github.client import RepoClient, make_client
+from ccwatch.ingest.github.commit_links import Links, commit_pulls, linked_merged
+from ccwatch.ingest.github.deployment_statuses import Wanted, deployment_statuses
 from ccwatch.ingest.github.fetch import Deferred, Guard, link_window, search_lag_guard
-from ccwatch.ingest.github.graphql import (
-    GraphQL,
-    Links,
-    Named,
-    Wanted,
-    commit_pulls,
-    deployment_statuses,
-    linked_merged,
-)
+from ccwatch.ingest.github.graphql import GraphQL, Named
 from ccwatch.ingest.http.ratebudget import RateBudget
 from ccwatch.ingest.records import RawRecord, write_staging
 from ccwatch.ingest.staging import BATCHES_STAGE, batches_files, deferred_file, digest, fresh, ingest_attempt

@@ -7,7 +7,7 @@ branch's activity log (``ingest.github.activity``) says when commits reached the
 first-parent line is completed by push time, not only by committer date: a first parent the
 listing lacks (a commit dated before the window) is fetched alone (raw kind ``commit``) until the
 branch's state at the window start, and its PRs are asked through REST.  PRs, commit -> PR
-links and deployment statuses come through GraphQL batches (``ingest.github.graphql``, with
+links and deployment statuses come through GraphQL batches (``graphql.py``, ``commit_links.py``, ``deployment_statuses.py``, with
 REST for the pieces a batch cannot hold whole); repository settings, the commits and
 deployments listings through REST (``ingest.github.client``), revalidated with ETags
 (``ingest.github.conditional``).
@@ -29,6 +29,7 @@ from ccwatch.ingest.errors import SourceError
 from ccwatch.ingest.github import graphql as gql
 from ccwatch.ingest.github.activity import boundary, fetch_activity, state_at
 from ccwatch.ingest.github.client import RepoClient, make_client
+from ccwatch.ingest.github.commit_links import Links, fetch_commit_pulls, linked_merged, links
 from ccwatch.ingest.github.conditional import (
     list_commits,
     plan_validators,
@@ -36,6 +37,7 @@ from ccwatch.ingest.github.conditional import (
     relink,
     ruleset_ids,
 )
+from ccwatch.ingest.github.deployment_statuses import Wanted, fetch_deployment_statuses, wanted
 from ccwatch.ingest.github.history import LineTooLong, complete_line
 from ccwatch.ingest.http.paging import is_before, sorted_past
 from ccwatch.ingest.plan import OVERLAP
@@ -71,8 +73,8 @@ class Deferred:
     its deployments whose statuses it needs, its first-parent commits whose PRs it needs, and the
     search-lag guard that must run once those links are known."""
 
-    statuses: list[gql.Wanted] = field(default_factory=list)
-    links: gql.Links | None = None
+    statuses: list[Wanted] = field(default_factory=list)
+    links: Links | None = None
     guard: Guard | None = None
 
 
@@ -173,7 +175,7 @@ def _fetch_repo(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime,
     for sha in singles:  # dated before the listing: their PRs through REST (no GraphQL history page reaches them)
         pulls, purl, petag = r.get_all(f"/commits/{sha}/pulls")
         rec = r.record("commit_pulls", f"{repo}@{sha}", purl, pulls, etag=petag)
-        linked |= gql.linked_merged(rec, branch, link_lo, hi)
+        linked |= linked_merged(rec, branch, link_lo, hi)
         yield rec
     asked = listed + relink(plan, listed)  # + the overlap's unlinked ones
     guard = None
@@ -182,11 +184,11 @@ def _fetch_repo(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime,
         guard = Guard(since.astimezone(UTC).isoformat(), sorted(searched), merge_events(act_rec, entries, link_lo, hi), known,
                       commits is not None, sorted(linked))
     if deferred is not None:
-        deferred.links = gql.links(repo, branch, asked, since) if asked else None
+        deferred.links = links(repo, branch, asked, since) if asked else None
         deferred.guard = guard
     else:
-        for rec in gql.fetch_commit_pulls(r, rc, asked, since):
-            linked |= gql.linked_merged(rec, branch, link_lo, hi)
+        for rec in fetch_commit_pulls(r, rc, asked, since):
+            linked |= linked_merged(rec, branch, link_lo, hi)
             yield rec
         if guard is not None:
             yield from search_lag_guard(r, rc, start, as_of, since, searched, linked, (guard.logged, guard.known),
@@ -209,9 +211,9 @@ def _fetch_repo(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime,
         ids = list(dict.fromkeys([d["id"] for d in deps] + [int(o["id"]) for o in open_deps.get(env, [])]))
         known = list(deps or []) + list(open_deps.get(env, []))
         if deferred is None:
-            yield from gql.fetch_deployment_statuses(r, ids, known, env)
+            yield from fetch_deployment_statuses(r, ids, known, env)
         elif ids:
-            deferred.statuses.append(gql.wanted(repo, ids, known, env))
+            deferred.statuses.append(wanted(repo, ids, known, env))
 
     for env in rc.production_environments:
         status, data, url, etag = r.get(f"/environments/{env}", data_statuses=(404,), conditional=True)

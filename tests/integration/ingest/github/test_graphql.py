@@ -1,4 +1,4 @@
-"""The GraphQL batches of the GitHub fetch (ingest/github/graphql.py).
+"""The GraphQL batches of the GitHub fetch (ingest/github/graphql.py, commit_links.py, deployment_statuses.py).
 
 Canned answers in GitHub's GraphQL shapes (``{"data": ...}``; errors as HTTP 200 with an
 ``errors`` array) are served by a fake PyGithub requester (REST and GraphQL through the real
@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 from ccwatch.common.endpoints import Endpoint
 from ccwatch.ingest.errors import SourceError
+from ccwatch.ingest.github import commit_links as cl
+from ccwatch.ingest.github import deployment_statuses as ds
 from ccwatch.ingest.github import fetch
 from ccwatch.ingest.github import graphql as gql
 from ccwatch.ingest.github.client import RepoClient, make_client
@@ -304,7 +306,7 @@ def test_history_pages_until_every_first_parent_commit_is_found_rest_for_the_res
              cursor(1): history_answer([hist_node(c, [1, 2, 3, 4, 5, 6]), hist_node(a, [12])], False, None)}
     rest = {f"/repos/{REPO}/commits/{b}/pulls": [], f"/repos/{REPO}/commits/{c}/pulls": [{"number": 1}]}
     req = FakeRequester(lambda op, v: (200, {}, pages[v["after"]]), rest)
-    recs = list(gql.fetch_commit_pulls(repo_of(req), rc(), fp, START))
+    recs = list(cl.fetch_commit_pulls(repo_of(req), rc(), fp, START))
     assert [(r.kind, r.natural_key[-40:]) for r in recs] == [
         ("gql_commit_pulls", a), ("commit_pulls", b), ("commit_pulls", c), ("gql_commit_pulls", d)]
     posts = req.posts("CcwatchBranchHistory")
@@ -328,16 +330,16 @@ def test_associated_prs_overflow_by_page_info(prs, page_info, kind):
         node["associatedPullRequests"]["pageInfo"] = page_info
     req = FakeRequester(lambda op, v: (200, {}, history_answer([node], False, None)),
                         {f"/repos/{REPO}/commits/{a}/pulls": [{"number": n} for n in prs]})
-    recs = list(gql.fetch_commit_pulls(repo_of(req), rc(), [rest_commit(a, "2026-11-01T10:00:00Z")], START))
+    recs = list(cl.fetch_commit_pulls(repo_of(req), rc(), [rest_commit(a, "2026-11-01T10:00:00Z")], START))
     assert [r.kind for r in recs] == [kind]
 
 
 def test_history_stops_as_soon_as_all_are_found():
     a = "a" * 40
     req = FakeRequester(lambda op, v: (200, {}, history_answer([hist_node(a, [1])], True, cursor(1))))
-    recs = list(gql.fetch_commit_pulls(repo_of(req), rc(), [rest_commit(a, "2026-11-01T10:00:00Z")], START))
+    recs = list(cl.fetch_commit_pulls(repo_of(req), rc(), [rest_commit(a, "2026-11-01T10:00:00Z")], START))
     assert [r.kind for r in recs] == ["gql_commit_pulls"] and len(req.posts()) == 1
-    assert list(gql.fetch_commit_pulls(repo_of(req), rc(), [], START)) == [] and len(req.posts()) == 1
+    assert list(cl.fetch_commit_pulls(repo_of(req), rc(), [], START)) == [] and len(req.posts()) == 1
 
 
 def test_one_request_holds_the_history_pages_of_several_repositories_round_after_round():
@@ -370,15 +372,15 @@ def test_one_request_holds_the_history_pages_of_several_repositories_round_after
         return 200, {}, {"data": out}
 
     rest = {f"/repos/{third}/commits/{d}/pulls": []}
-    asked = [gql.links(REPO, "main", [rest_commit(a, "2026-11-01T10:00:00Z"), rest_commit(b, "2026-11-02T10:00:00Z")], START),
-             gql.links(other, "main", [rest_commit(c, "2026-11-03T10:00:00Z")], START),
-             gql.links(third, "main", [rest_commit(d, "2026-11-03T10:00:00Z")], START)]
+    asked = [cl.links(REPO, "main", [rest_commit(a, "2026-11-01T10:00:00Z"), rest_commit(b, "2026-11-02T10:00:00Z")], START),
+             cl.links(other, "main", [rest_commit(c, "2026-11-03T10:00:00Z")], START),
+             cl.links(third, "main", [rest_commit(d, "2026-11-03T10:00:00Z")], START)]
     runs = []
     for pool in (None, ThreadPoolExecutor(max_workers=2)):
         req = FakeRequester(answer, rest)
         clients = {name: RepoClient(SimpleNamespace(requester=req), Endpoint(BASE, token="ghp_secret"), name)
                    for name in (REPO, other, third)}
-        recs = list(gql.commit_pulls(lambda name, req=req: gql.GraphQL(gql.Named(req, None, name)), clients, asked,
+        recs = list(cl.commit_pulls(lambda name, req=req: gql.GraphQL(gql.Named(req, None, name)), clients, asked,
                                      pool=pool))
         if pool is not None:
             pool.shutdown()
@@ -398,7 +400,7 @@ def test_missing_branch_falls_back_to_rest():
     a = "a" * 40
     body = {"data": {"rateLimit": RATE, "repository": {"ref": None}}}
     req = FakeRequester(lambda op, v: (200, {}, body), {f"/repos/{REPO}/commits/{a}/pulls": []})
-    recs = list(gql.fetch_commit_pulls(repo_of(req), rc(), [rest_commit(a, "2026-11-01T10:00:00Z")], START))
+    recs = list(cl.fetch_commit_pulls(repo_of(req), rc(), [rest_commit(a, "2026-11-01T10:00:00Z")], START))
     assert [r.kind for r in recs] == ["commit_pulls"]
 
 
@@ -433,7 +435,7 @@ def test_deployment_statuses_are_batched_by_node_id_with_rest_for_the_rest():
     rest = {f"/repos/{REPO}/deployments/{i}/statuses": [{"id": i, "state": "success"}]
             for i in (rest_dep(3)["id"], rest_dep(4)["id"], 999)}
     req = FakeRequester(answer, rest)
-    recs = list(gql.fetch_deployment_statuses(repo_of(req), ids, deps + [stored_only], "production"))
+    recs = list(ds.fetch_deployment_statuses(repo_of(req), ids, deps + [stored_only], "production"))
     posts = req.posts("CcwatchDeploymentStatuses")
     assert [len(p["ids"]) for p in posts] == [DEPLOYMENT_NODES, 5]
     kinds = {int(r.natural_key.rsplit("/", 1)[1]): r.kind for r in recs}
@@ -467,14 +469,14 @@ def test_one_lookup_holds_the_deployments_of_several_repositories_and_a_pool_cha
         req = FakeRequester(answer, rest)
         clients = {name: RepoClient(SimpleNamespace(requester=req), Endpoint(BASE, token="ghp_secret"), name)
                    for name in deps}
-        asked = [gql.wanted(name, [d["id"] for d in ds], ds, "production") for name, ds in deps.items()]
+        asked = [ds.wanted(name, [d["id"] for d in dd], dd, "production") for name, dd in deps.items()]
         named = []
 
         def graphql(name, req=req, named=named):
             named.append(name)
             return gql.GraphQL(gql.Named(req, None, name))
 
-        recs = list(gql.deployment_statuses(graphql, clients, asked, pool=pool))
+        recs = list(ds.deployment_statuses(graphql, clients, asked, pool=pool))
         if pool is not None:
             pool.shutdown()
         assert [len(p["ids"]) for p in req.posts("CcwatchDeploymentStatuses")] == [DEPLOYMENT_NODES, 10]
@@ -500,7 +502,7 @@ def test_a_deployment_node_is_checked_against_the_rest_deployment_it_stands_for(
     dep = rest_dep(1)
     req = FakeRequester(lambda op, v: (200, {}, {"data": {"rateLimit": RATE, "nodes": [dep_node(1, **over)]}}),
                         {f"/repos/{REPO}/deployments/{dep['id']}/statuses": []})
-    (rec,) = gql.fetch_deployment_statuses(repo_of(req), [dep["id"]], [dep], "production")
+    (rec,) = ds.fetch_deployment_statuses(repo_of(req), [dep["id"]], [dep], "production")
     assert rec.kind == ("gql_deployment_statuses" if matches else "deployment_statuses")
     assert rec.natural_key == f"{REPO}/deployments/{dep['id']}"
 
@@ -514,7 +516,7 @@ def test_a_stored_open_deployment_is_checked_on_its_environment_time_and_commit(
                            ("production", "e" * 40, "deployment_statuses")):
         req = FakeRequester(lambda op, v: (200, {}, {"data": {"rateLimit": RATE, "nodes": [dep_node(1)]}}),
                             {f"/repos/{REPO}/deployments/{stored['id']}/statuses": []})
-        (rec,) = gql.fetch_deployment_statuses(repo_of(req), [stored["id"]], [{**stored, "sha": sha}], env)
+        (rec,) = ds.fetch_deployment_statuses(repo_of(req), [stored["id"]], [{**stored, "sha": sha}], env)
         assert rec.kind == kind, (env, sha)
 
 

@@ -10,8 +10,9 @@ from datetime import UTC, datetime
 import pytest
 from ccwatch.common.errors import StageError
 from ccwatch.ingest import staging
-from ccwatch.ingest.github import graphql as gql
 from ccwatch.ingest.github.batches import read_deferred, write_deferred
+from ccwatch.ingest.github.commit_links import links
+from ccwatch.ingest.github.deployment_statuses import wanted
 from ccwatch.ingest.github.fetch import Deferred, Guard
 
 AS_OF = datetime(2026, 11, 25, tzinfo=UTC)
@@ -23,8 +24,8 @@ def deferred() -> Deferred:
     dep = {"id": 4_100_000_001, "node_id": "DE_kwDO1", "created_at": "2026-11-24T10:00:00Z", "sha": "d" * 40,
            "environment": "production", "payload": {"not": "kept"}}
     commit = {"sha": "a" * 40, "commit": {"committer": {"date": "2026-11-24T09:00:00Z"}}}
-    return Deferred([gql.wanted(REPO, [dep["id"]], [dep], "production")],
-                    gql.links(REPO, "main", [commit], SINCE),
+    return Deferred([wanted(REPO, [dep["id"]], [dep], "production")],
+                    links(REPO, "main", [commit], SINCE),
                     Guard(SINCE.isoformat(), [12, 15], None, 2, True, [15]))
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ccwatch.common.times import parse_ts
-from ccwatch.ingest.github.graphql import linked_merged
+from ccwatch.ingest.github.commit_links import linked_merged
 from ccwatch.ingest.records import RawRecord
 
 LO, HI = parse_ts("2026-11-24T00:00:00Z"), parse_ts("2026-11-25T00:00:00Z")
