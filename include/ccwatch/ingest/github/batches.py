@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
@@ -51,14 +50,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from github import Github
-
 from ccwatch.common.endpoints import Endpoint
 from ccwatch.common.errors import StageError
 from ccwatch.common.files import write_json_atomic
 from ccwatch.common.paths import staging_dir
 from ccwatch.common.times import iso_z
-from ccwatch.ingest.github.client import RepoClient, make_client
+from ccwatch.ingest.github.client import RepoClient, ThreadClients
 from ccwatch.ingest.github.commit_links import Links, commit_pulls, linked_merged
 from ccwatch.ingest.github.deployment_statuses import Wanted, deployment_statuses
 from ccwatch.ingest.github.fetch import Deferred, Guard, link_window, search_lag_guard
@@ -116,27 +113,17 @@ def stage_batches(settings: Settings, endpoint: Endpoint, as_of: datetime, home:
             deferred[rc.repo], digests[rc.repo] = read_deferred(deferred_file(home, as_of, rc.repo), rc.repo)
         n = max(1, workers or settings.github.concurrency)
         budget = budget if budget is not None else RateBudget(workers=n)
-        local, lock, clients_made = threading.local(), threading.Lock(), []
-
-        def thread_client() -> Github:
-            gh = getattr(local, "gh", None)
-            if gh is None:
-                gh = local.gh = make_client(endpoint)
-                with lock:
-                    clients_made.append(gh)
-            return gh
-
+        threads = ThreadClients(endpoint)
         try:
-            gh = thread_client()
+            gh = threads.get()
             clients = {repo: RepoClient(gh, endpoint, repo, None, budget, as_of) for repo in deferred}
             with ThreadPoolExecutor(max_workers=n, thread_name_prefix="ccwatch-batches") as pool:
                 records = _records(settings, as_of, deferred, clients,
-                                   lambda name: GraphQL(Named(thread_client().requester, budget, name)),
+                                   lambda name: GraphQL(Named(threads.get().requester, budget, name)),
                                    pool if n > 1 else None)
                 count = write_staging(path, records)
         finally:
-            for gh in clients_made:
-                gh.close()
+            threads.close()
         write_json_atomic(meta, {"as_of": iso_z(as_of), "records": count, "repos": digests})
     log.info("GitHub: the org-wide batches of %d repositories staged in %s (%d records)", len(deferred), path, count)
     return {"records": count, "file": str(path)}

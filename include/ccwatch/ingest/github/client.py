@@ -17,6 +17,7 @@ after that the last answer is an error and the fetch raises :class:`SourceError`
 from __future__ import annotations
 
 import json
+import threading
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -58,6 +59,27 @@ def make_client(endpoint: Endpoint, *, seconds_between_requests: float | None = 
                   timeout=TIMEOUT_SECONDS, verify=endpoint.verify_tls,
                   retry=default_retry() if retry == DEFAULT_RETRY else retry,
                   seconds_between_requests=seconds_between_requests, seconds_between_writes=None)
+
+
+class ThreadClients:
+    """One PyGithub client per thread (PyGithub's requester is not shared between threads), all
+    closed together: :meth:`get` in the thread that makes requests, :meth:`close` once they are done."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+        self.local, self.lock, self.made = threading.local(), threading.Lock(), []
+
+    def get(self) -> Github:
+        gh = getattr(self.local, "gh", None)
+        if gh is None:
+            gh = self.local.gh = make_client(self.endpoint)
+            with self.lock:
+                self.made.append(gh)
+        return gh
+
+    def close(self) -> None:
+        for gh in self.made:
+            gh.close()
 
 
 class RepoClient:

@@ -34,7 +34,7 @@ from ccwatch.common.files import write_json_atomic
 from ccwatch.common.paths import staging_dir, warehouse_path
 from ccwatch.ingest.errors import SourceError
 from ccwatch.ingest.github.batches import stage_batches, write_deferred
-from ccwatch.ingest.github.client import make_client
+from ccwatch.ingest.github.client import ThreadClients
 from ccwatch.ingest.github.counts import stage_counts, staged_count
 from ccwatch.ingest.github.discovery import stage_pulls, staged_pulls
 from ccwatch.ingest.github.fetch import Deferred, fetch_github_repo
@@ -161,27 +161,18 @@ def ingest_github(settings: Settings, endpoint: Endpoint, as_of: datetime, home:
     The first failure stops the other workers (repositories not started are not fetched, running
     ones stop at their next record) and is re-raised naming its repository."""
     workers = max(1, min(max_workers or settings.github.concurrency, len(settings.github.repositories)))
-    budget, stop, local = rate_budget(workers), threading.Event(), threading.local()
+    budget, stop, threads = rate_budget(workers), threading.Event(), ThreadClients(endpoint)
     repos = github_repositories(settings, as_of, home, endpoint, budget=budget, full=full)
     state = None if full else read_state(home, warehouse_path(home))
-    clients: list[Any] = []
     errors: list[tuple[str, BaseException]] = []  # in the order they happened
     lock = threading.Lock()
-
-    def client() -> Any:
-        gh = getattr(local, "gh", None)
-        if gh is None:
-            gh = local.gh = make_client(endpoint)
-            with lock:
-                clients.append(gh)
-        return gh
 
     def one(repo: str) -> dict:
         if stop.is_set():
             raise Cancelled(f"GitHub {repo}: not fetched because another repository failed")
         try:
             return _stage_repo(settings, endpoint, as_of, home, settings.repo(repo), state,
-                               client=client, budget=budget, stop=stop)
+                               client=threads.get, budget=budget, stop=stop)
         except Cancelled:
             raise
         except BaseException as exc:
@@ -200,8 +191,7 @@ def ingest_github(settings: Settings, endpoint: Endpoint, as_of: datetime, home:
                     f.cancel()  # not started yet: never fetched
         # leaving the pool waited for every worker: the running ones stopped at their next record
     finally:
-        for gh in clients:
-            gh.close()
+        threads.close()
     if errors:
         repo, exc = errors[0]
         if repo in str(exc):

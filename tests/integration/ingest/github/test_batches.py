@@ -30,6 +30,7 @@ from ccwatch.ingest.records import read_staging
 from ccwatch.sandbox import SandboxServer
 from ccwatch.settings import load_settings
 
+from tests.helpers import harness
 from tests.helpers.github_fetch import fetch_github
 from tests.helpers.paths import CONFIG, DEMO_SCENARIO
 
@@ -51,8 +52,8 @@ def settings():
 
 
 def endpoints(server: SandboxServer) -> tuple[Endpoint, Endpoint]:
-    return (Endpoint(server.url + "/api/v3", token=DEMO_AUTH["github_token"]),
-            Endpoint(server.url, login=DEMO_AUTH["jira_user"], token=DEMO_AUTH["jira_token"]))
+    ep = harness.endpoints(server)
+    return ep["github"], ep["jira"]
 
 
 def comparable(records) -> set[tuple]:
