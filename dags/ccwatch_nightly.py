@@ -171,9 +171,9 @@ def ccwatch_nightly():
         endpoint = configured_endpoint(settings, "slack")
         return stage(settings, as_of, home, endpoint, evidence["report"])
 
-    statuses = github_batches()
-    ingest_github_repo.expand(repo=github_repositories()) >> statuses
-    fetched = [statuses, ingest_jira()]
+    batches = github_batches()
+    ingest_github_repo.expand(repo=github_repositories()) >> batches
+    fetched = [batches, ingest_jira()]
     tickets = resolve_tickets()
     loaded = load_warehouse()
     facts = build_facts()

@@ -7,8 +7,9 @@ branch's activity log (``ingest.github.activity``) says when commits reached the
 first-parent line is completed by push time, not only by committer date: a first parent the
 listing lacks (a commit dated before the window) is fetched alone (raw kind ``commit``) until the
 branch's state at the window start, and its PRs are asked through REST.  PRs, commit -> PR
-links and deployment statuses come through GraphQL batches (``graphql.py``, ``commit_links.py``, ``deployment_statuses.py``, with
-REST for the pieces a batch cannot hold whole); repository settings, the commits and
+links and deployment statuses come through GraphQL batches (``graphql.py``, ``commit_links.py``,
+``deployment_statuses.py``; from the pipeline, the last two org-wide in ``batches.py``), with
+REST for the pieces a batch cannot hold whole; repository settings, the commits and
 deployments listings through REST (``ingest.github.client``), revalidated with ETags
 (``ingest.github.conditional``).
 """
@@ -95,9 +96,10 @@ def fetch_github_repo(settings: Settings, endpoint: Endpoint, as_of: datetime, r
     ``count``: the repository's ``merged_count`` record, already asked org-wide (``counts.py``);
     None: asked here.  ``discovered``: (PR nodes, url) of the org-wide search (``discovery.py``)
     for an incremental plan: its PRs come from there, the pulls list and PR pages are not asked.
-    ``statuses``: a list that receives the deployments whose statuses are needed (``graphql.Wanted``)
-    instead of asking them here; the pipeline asks them for every repository at once after the
-    repositories' fetches (``statuses.py``).  None: asked here, this repository alone."""
+    ``deferred``: receives what the pipeline asks for every repository at once after the
+    repositories' fetches (``batches.py``: the first-parent commits' PRs, then the search-lag guard,
+    and the deployments' statuses) instead of asking it here.  None: asked here, for this
+    repository alone (tests, tools)."""
     start = as_of - timedelta(days=settings.lookback_days)
     gh = client or make_client(endpoint)
     try:
@@ -181,8 +183,8 @@ def _fetch_repo(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime,
     guard = None
     if searched is not None:
         known = sum(1 for t in searched_merged if t is not None and link_lo <= t <= hi)
-        guard = Guard(since.astimezone(UTC).isoformat(), sorted(searched), merge_events(act_rec, entries, link_lo, hi), known,
-                      commits is not None, sorted(linked))
+        guard = Guard(since.astimezone(UTC).isoformat(), sorted(searched), merge_events(act_rec, entries, link_lo, hi),
+                      known, commits is not None, sorted(linked))
     if deferred is not None:
         deferred.links = links(repo, branch, asked, since) if asked else None
         deferred.guard = guard
