@@ -1,4 +1,4 @@
-"""The GraphQL batches of the GitHub fetch (ingest/github/graphql.py, commit_links.py, deployment_statuses.py).
+"""The GraphQL requests and the merged PRs of the GitHub fetch (ingest/github/graphql.py).
 
 Canned answers in GitHub's GraphQL shapes (``{"data": ...}``; errors as HTTP 200 with an
 ``errors`` array) are served by a fake PyGithub requester (REST and GraphQL through the real
@@ -8,7 +8,6 @@ double, the demo org's evidence through GraphQL equals the REST crawl's (tests/h
 
 from __future__ import annotations
 
-import base64
 import json
 import threading
 from contextlib import nullcontext
@@ -20,69 +19,29 @@ from typing import Any
 import pytest
 from ccwatch.common.endpoints import Endpoint
 from ccwatch.ingest.errors import SourceError
-from ccwatch.ingest.github import commit_links as cl
-from ccwatch.ingest.github import deployment_statuses as ds
 from ccwatch.ingest.github import fetch
 from ccwatch.ingest.github import graphql as gql
 from ccwatch.ingest.github.client import RepoClient, make_client
 from ccwatch.ingest.github.pieces import pull_incomplete
 from ccwatch.ingest.github.queries import DEPLOYMENT_NODES, HISTORY_PAGE, PULLS_PAGE
 from ccwatch.ingest.http.retry import RetryPolicy, github_retry
-from ccwatch.settings import RepoConfig
 
 from tests.helpers.github_fetch import fetch_github
+from tests.helpers.github_graphql_fake import (
+    AS_OF,
+    GQL,
+    H1,
+    H2,
+    RATE,
+    REPO,
+    START,
+    FakeRequester,
+    cursor,
+    rc,
+    repo_of,
+)
 from tests.helpers.paths import CONFIG, DEMO_SCENARIO
 from tests.helpers.rest_crawl import rest_reference
-
-REPO = "acme/payments-api"
-BASE = "https://api.github.com"
-GQL = "https://api.github.com/graphql"
-START, AS_OF = datetime(2026, 10, 26, tzinfo=UTC), datetime(2026, 11, 25, tzinfo=UTC)
-H1, H2 = "1" * 40, "2" * 40
-RATE = {"cost": 1, "limit": 5000, "remaining": 4990, "used": 10, "resetAt": "2026-11-25T01:00:00Z"}
-
-
-def cursor(i: int) -> str:
-    return base64.b64encode(f"cursor:v2:{i}".encode()).decode()
-
-
-def rc() -> RepoConfig:
-    return RepoConfig(repo=REPO, production_branch="main", production_environments=("production",))
-
-
-class FakeRequester:
-    """PyGithub's Requester surface the connector uses: requestJson + graphql_url."""
-
-    graphql_url = GQL
-
-    def __init__(self, graphql=None, rest: dict[str, Any] | None = None):
-        self.graphql = graphql or (lambda op, v: (200, {}, {"data": {}}))
-        self.rest = rest or {}
-        self.calls: list[tuple[str, str, Any]] = []
-
-    def requestJson(self, verb, url, parameters=None, headers=None, input=None):  # noqa: A002, N802
-        if verb == "POST":
-            assert url == GQL
-            assert set(input) == {"query", "variables", "operationName"}
-            assert f"query {input['operationName']}(" in input["query"]
-            self.calls.append(("POST", input["operationName"], input["variables"]))
-            status, hdrs, body = self.graphql(input["operationName"], input["variables"])
-            return status, hdrs, json.dumps(body)
-        path = url[len(BASE):]
-        self.calls.append(("GET", path, parameters))
-        if path not in self.rest:
-            return 404, {}, json.dumps({"message": "Not Found"})
-        return 200, {"etag": 'W/"e"'}, json.dumps(self.rest[path])
-
-    def posts(self, op: str | None = None) -> list[dict]:
-        return [v for verb, o, v in self.calls if verb == "POST" and (op is None or o == op)]
-
-    def gets(self) -> list[str]:
-        return [p for verb, p, _ in self.calls if verb == "GET"]
-
-
-def repo_of(req: FakeRequester) -> RepoClient:
-    return RepoClient(SimpleNamespace(requester=req), Endpoint(BASE, token="ghp_secret"), REPO)
 
 
 def commit_node(oid: str, *, suites_more=False, runs_more=False, ctx_at="2026-11-01T10:20:00Z") -> dict:
@@ -279,245 +238,6 @@ def test_incremental_plan_skips_the_query_when_the_pulls_list_is_unchanged(monke
     full = SimpleNamespace(incremental=False, mode="full")
     req = FakeRequester(lambda op, v: (200, {}, pulls_answer([], False, None)))
     assert list(fetch._pulls(repo_of(req), rc(), START, AS_OF, START, full)) == [] and len(req.posts()) == 1
-
-
-# ------------------------------------------------------------------------------------ history
-def rest_commit(sha: str, date: str) -> dict:
-    return {"sha": sha, "commit": {"committer": {"date": date}, "author": {"date": date}}, "parents": []}
-
-
-def hist_node(oid: str, prs: list[int]) -> dict:
-    return {"oid": oid, "committedDate": "2026-11-02T10:00:00Z", "parents": {"nodes": [{"oid": "0" * 40}]},
-            "associatedPullRequests": {"pageInfo": {"hasNextPage": len(prs) > 5}, "nodes": [
-                {"number": n, "fullDatabaseId": str(2_987_650_000 + n), "baseRefName": "main",
-                 "mergedAt": "2026-11-02T10:00:00Z"} for n in prs[:5]]}}
-
-
-def history_answer(nodes: list[dict], more: bool, end: str | None) -> dict:
-    return {"data": {"rateLimit": RATE, "repository": {"ref": {"target": {"history": {
-        "pageInfo": {"hasNextPage": more, "endCursor": end}, "nodes": nodes}}}}}}
-
-
-def test_history_pages_until_every_first_parent_commit_is_found_rest_for_the_rest():
-    a, b, c, d = "a" * 40, "b" * 40, "c" * 40, "d" * 40
-    fp = [rest_commit(a, "2026-11-01T10:00:00Z"), rest_commit(b, "2026-11-02T10:00:00Z"),
-          rest_commit(c, "2026-11-03T10:00:00Z"), rest_commit(d, "2026-11-04T10:00:00Z")]
-    pages = {None: history_answer([hist_node(d, []), hist_node("e" * 40, [3])], True, cursor(1)),
-             cursor(1): history_answer([hist_node(c, [1, 2, 3, 4, 5, 6]), hist_node(a, [12])], False, None)}
-    rest = {f"/repos/{REPO}/commits/{b}/pulls": [], f"/repos/{REPO}/commits/{c}/pulls": [{"number": 1}]}
-    req = FakeRequester(lambda op, v: (200, {}, pages[v["after"]]), rest)
-    recs = list(cl.fetch_commit_pulls(repo_of(req), rc(), fp, START))
-    assert [(r.kind, r.natural_key[-40:]) for r in recs] == [
-        ("gql_commit_pulls", a), ("commit_pulls", b), ("commit_pulls", c), ("gql_commit_pulls", d)]
-    posts = req.posts("CcwatchBranchHistory")
-    assert len(posts) == 2  # b is not in the history (e.g. rewritten since the REST list): REST
-    assert posts[0]["qualifiedName"] == "refs/heads/main" and posts[0]["since"] == "2026-11-01T09:59:59Z"
-    assert recs[0].payload["associatedPullRequests"]["nodes"][0]["number"] == 12
-
-
-@pytest.mark.parametrize("prs, page_info, kind", [
-    ([1, 2, 3, 4, 5], {"hasNextPage": False}, "gql_commit_pulls"),  # a full page that says it is all
-    ([1, 2, 3, 4, 5, 6], {"hasNextPage": True}, "commit_pulls"),
-    ([1, 2, 3, 4, 5], None, "commit_pulls"),                          # no pageInfo: a full page may hide more
-    ([1, 2, 3, 4], None, "gql_commit_pulls"),
-])
-def test_associated_prs_overflow_by_page_info(prs, page_info, kind):
-    a = "a" * 40
-    node = hist_node(a, prs)
-    if page_info is None:
-        del node["associatedPullRequests"]["pageInfo"]
-    else:
-        node["associatedPullRequests"]["pageInfo"] = page_info
-    req = FakeRequester(lambda op, v: (200, {}, history_answer([node], False, None)),
-                        {f"/repos/{REPO}/commits/{a}/pulls": [{"number": n} for n in prs]})
-    recs = list(cl.fetch_commit_pulls(repo_of(req), rc(), [rest_commit(a, "2026-11-01T10:00:00Z")], START))
-    assert [r.kind for r in recs] == [kind]
-
-
-def test_history_stops_as_soon_as_all_are_found():
-    a = "a" * 40
-    req = FakeRequester(lambda op, v: (200, {}, history_answer([hist_node(a, [1])], True, cursor(1))))
-    recs = list(cl.fetch_commit_pulls(repo_of(req), rc(), [rest_commit(a, "2026-11-01T10:00:00Z")], START))
-    assert [r.kind for r in recs] == ["gql_commit_pulls"] and len(req.posts()) == 1
-    assert list(cl.fetch_commit_pulls(repo_of(req), rc(), [], START)) == [] and len(req.posts()) == 1
-
-
-def test_one_request_holds_the_history_pages_of_several_repositories_round_after_round():
-    """(issue #15) CcwatchBranchHistories: every repository's first page in one request; a
-    repository with more pages goes on alone in the next round; one without the branch gets REST
-    from ITS repository; each repository's records come in the order of its commits, the same
-    whatever the pool."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    a, b, c, d = "a" * 40, "b" * 40, "c" * 40, "d" * 40
-    other, third = "acme/web-frontend", "acme/ops"
-
-    def hist(nodes, more, end):
-        return {"ref": {"target": {"history": {"pageInfo": {"hasNextPage": more, "endCursor": end}, "nodes": nodes}}}}
-
-    def answer(op, v):
-        assert op == "CcwatchBranchHistories"
-        out = {"rateLimit": RATE}
-        for i in range(20):
-            repo = f"{v.get(f'o{i}')}/{v.get(f'n{i}')}"
-            if v.get(f"o{i}") is None:
-                break
-            if repo == REPO:
-                out[f"r{i}"] = (hist([hist_node(b, [2])], True, cursor(1)) if v[f"after{i}"] is None
-                                else hist([hist_node(a, [1])], False, None))
-            elif repo == other:
-                out[f"r{i}"] = hist([hist_node(c, [3])], False, None)
-            else:
-                out[f"r{i}"] = {"ref": None}
-        return 200, {}, {"data": out}
-
-    rest = {f"/repos/{third}/commits/{d}/pulls": []}
-    asked = [cl.links(REPO, "main", [rest_commit(a, "2026-11-01T10:00:00Z"), rest_commit(b, "2026-11-02T10:00:00Z")], START),
-             cl.links(other, "main", [rest_commit(c, "2026-11-03T10:00:00Z")], START),
-             cl.links(third, "main", [rest_commit(d, "2026-11-03T10:00:00Z")], START)]
-    runs = []
-    for pool in (None, ThreadPoolExecutor(max_workers=2)):
-        req = FakeRequester(answer, rest)
-        clients = {name: RepoClient(SimpleNamespace(requester=req), Endpoint(BASE, token="ghp_secret"), name)
-                   for name in (REPO, other, third)}
-        recs = list(cl.commit_pulls(lambda name, req=req: gql.GraphQL(gql.Named(req, None, name)), clients, asked,
-                                     pool=pool))
-        if pool is not None:
-            pool.shutdown()
-        posts = req.posts("CcwatchBranchHistories")
-        assert [sorted(k for k in p if k.startswith("o")) for p in posts] == [["o0", "o1", "o2"], ["o0"]]
-        assert posts[0]["since0"] == "2026-11-01T09:59:59Z" and posts[1]["after0"] == cursor(1)
-        assert req.gets() == [f"/repos/{third}/commits/{d}/pulls"]
-        runs.append([(r.kind, r.natural_key, r.url) for r in recs])
-    assert runs[0] == runs[1]
-    assert [(k, key) for k, key, _ in runs[0]] == [
-        ("gql_commit_pulls", f"{other}@{c}"), ("commit_pulls", f"{third}@{d}"),
-        ("gql_commit_pulls", f"{REPO}@{a}"), ("gql_commit_pulls", f"{REPO}@{b}")]
-    assert runs[0][0][2] == f"{GQL}#CcwatchBranchHistories"
-
-
-def test_missing_branch_falls_back_to_rest():
-    a = "a" * 40
-    body = {"data": {"rateLimit": RATE, "repository": {"ref": None}}}
-    req = FakeRequester(lambda op, v: (200, {}, body), {f"/repos/{REPO}/commits/{a}/pulls": []})
-    recs = list(cl.fetch_commit_pulls(repo_of(req), rc(), [rest_commit(a, "2026-11-01T10:00:00Z")], START))
-    assert [r.kind for r in recs] == ["commit_pulls"]
-
-
-# -------------------------------------------------------------------------------- deployments
-def dep_node(i: int, more: bool = False, **over) -> dict:
-    return {"id": f"DE_kwDO{i}", "commitOid": "d" * 40, "environment": "production",
-            "createdAt": "2026-11-03T12:00:00Z",
-            "statuses": {"pageInfo": {"hasNextPage": more}, "nodes": [
-                {"id": f"DES_kwDO{i}", "state": "SUCCESS", "description": "", "environmentUrl": None,
-                 "logUrl": None, "createdAt": "2026-11-03T12:05:00Z", "updatedAt": "2026-11-03T12:05:00Z",
-                 "creator": {"__typename": "Bot", "login": "github-actions", "id": "BOT_kgDOactions"}}]}, **over}
-
-
-def rest_dep(i: int) -> dict:
-    """A REST deployment as listed (ids past 2**31, as on github.com)."""
-    return {"id": 4_100_000_000 + i, "node_id": f"DE_kwDO{i}", "sha": "d" * 40, "environment": "production",
-            "created_at": "2026-11-03T12:00:00Z"}
-
-
-def test_deployment_statuses_are_batched_by_node_id_with_rest_for_the_rest():
-    deps = [rest_dep(i) for i in range(1, DEPLOYMENT_NODES + 6)]
-    stored_only = {"id": 999, "created_at": "2026-11-01T00:00:00Z", "state": "in_progress"}  # no node_id
-    ids = [d["id"] for d in deps] + [999]
-
-    def answer(op, v):
-        nodes = []
-        for nid in v["ids"]:
-            i = int(nid.removeprefix("DE_kwDO"))
-            nodes.append(None if i == 3 else dep_node(i, more=(i == 4)))
-        return 200, {}, {"data": {"rateLimit": RATE, "nodes": nodes}}
-
-    rest = {f"/repos/{REPO}/deployments/{i}/statuses": [{"id": i, "state": "success"}]
-            for i in (rest_dep(3)["id"], rest_dep(4)["id"], 999)}
-    req = FakeRequester(answer, rest)
-    recs = list(ds.fetch_deployment_statuses(repo_of(req), ids, deps + [stored_only], "production"))
-    posts = req.posts("CcwatchDeploymentStatuses")
-    assert [len(p["ids"]) for p in posts] == [DEPLOYMENT_NODES, 5]
-    kinds = {int(r.natural_key.rsplit("/", 1)[1]): r.kind for r in recs}
-    rest_ids = [rest_dep(3)["id"], rest_dep(4)["id"], 999]
-    # the answers as they come, in the order asked, then the REST ones in the order asked
-    assert [int(r.natural_key.rsplit("/", 1)[1]) for r in recs] == [i for i in ids if i not in rest_ids] + rest_ids
-    assert kinds[rest_dep(3)["id"]] == kinds[rest_dep(4)["id"]] == kinds[999] == "deployment_statuses"
-    assert kinds[rest_dep(1)["id"]] == "gql_deployment_statuses" and recs[0].payload == dep_node(1)
-    assert sorted(req.gets()) == sorted(rest)
-
-
-def test_one_lookup_holds_the_deployments_of_several_repositories_and_a_pool_changes_nothing():
-    """(issue #15) Node ids are global: the statuses of every repository are asked 50 a request;
-    each answer is matched to its repository's REST deployment, a mismatch goes through REST to
-    ITS repository; asked at the same time (a pool), the records are the same, in the same order."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    other = "acme/web-frontend"
-    deps = {REPO: [rest_dep(i) for i in range(1, 31)], other: [rest_dep(i) for i in range(31, 61)]}
-
-    def answer(op, v):
-        nodes = []
-        for nid in v["ids"]:
-            i = int(nid.removeprefix("DE_kwDO"))
-            nodes.append(dep_node(i, environment="staging") if i == 45 else dep_node(i))
-        return 200, {}, {"data": {"rateLimit": RATE, "nodes": nodes}}
-
-    rest = {f"/repos/{other}/deployments/{rest_dep(45)['id']}/statuses": [{"id": 45, "state": "success"}]}
-    runs = []
-    for pool in (None, ThreadPoolExecutor(max_workers=3)):
-        req = FakeRequester(answer, rest)
-        clients = {name: RepoClient(SimpleNamespace(requester=req), Endpoint(BASE, token="ghp_secret"), name)
-                   for name in deps}
-        asked = [ds.wanted(name, [d["id"] for d in dd], dd, "production") for name, dd in deps.items()]
-        named = []
-
-        def graphql(name, req=req, named=named):
-            named.append(name)
-            return gql.GraphQL(gql.Named(req, None, name))
-
-        recs = list(ds.deployment_statuses(graphql, clients, asked, pool=pool))
-        if pool is not None:
-            pool.shutdown()
-        assert [len(p["ids"]) for p in req.posts("CcwatchDeploymentStatuses")] == [DEPLOYMENT_NODES, 10]
-        assert named[0] == f"{REPO}, {other} (deployment statuses of 2 repositories)"
-        assert req.gets() == [f"/repos/{other}/deployments/{rest_dep(45)['id']}/statuses"]
-        runs.append([(r.kind, r.natural_key, json.dumps(r.payload)) for r in recs])
-    assert runs[0] == runs[1]
-    keys = [k for _, k, _ in runs[0]]
-    assert len(keys) == 60 and keys[-1] == f"{other}/deployments/{rest_dep(45)['id']}"
-    assert runs[0][-1][0] == "deployment_statuses" and {kind for kind, _, _ in runs[0][:-1]} == {"gql_deployment_statuses"}
-    assert keys[0] == f"{REPO}/deployments/{rest_dep(1)['id']}" and keys[30] == f"{other}/deployments/{rest_dep(31)['id']}"
-
-
-@pytest.mark.parametrize("over, matches", [
-    ({}, True),
-    ({"id": "DE_kwDOnewFormatId"}, True),            # GitHub may answer another node-id format: by position
-    ({"environment": "staging"}, False),
-    ({"createdAt": "2026-11-03T12:00:01Z"}, False),
-    ({"commitOid": "e" * 40}, False),
-    ({"createdAt": None}, False),
-])
-def test_a_deployment_node_is_checked_against_the_rest_deployment_it_stands_for(over, matches):
-    dep = rest_dep(1)
-    req = FakeRequester(lambda op, v: (200, {}, {"data": {"rateLimit": RATE, "nodes": [dep_node(1, **over)]}}),
-                        {f"/repos/{REPO}/deployments/{dep['id']}/statuses": []})
-    (rec,) = ds.fetch_deployment_statuses(repo_of(req), [dep["id"]], [dep], "production")
-    assert rec.kind == ("gql_deployment_statuses" if matches else "deployment_statuses")
-    assert rec.natural_key == f"{REPO}/deployments/{dep['id']}"
-
-
-def test_a_stored_open_deployment_is_checked_on_its_environment_time_and_commit():
-    """An open deployment of the ingest state (no REST payload this run): the environment comes from
-    the fetch, created_at and sha from the stored row."""
-    stored = {"id": 4_100_000_001, "node_id": "DE_kwDO1", "created_at": "2026-11-03T12:00:00Z", "state": "in_progress",
-              "sha": "d" * 40}
-    for env, sha, kind in (("production", "d" * 40, "gql_deployment_statuses"), (None, "d" * 40, "deployment_statuses"),
-                           ("production", "e" * 40, "deployment_statuses")):
-        req = FakeRequester(lambda op, v: (200, {}, {"data": {"rateLimit": RATE, "nodes": [dep_node(1)]}}),
-                            {f"/repos/{REPO}/deployments/{stored['id']}/statuses": []})
-        (rec,) = ds.fetch_deployment_statuses(repo_of(req), [stored["id"]], [{**stored, "sha": sha}], env)
-        assert rec.kind == kind, (env, sha)
 
 
 # ------------------------------------------------------------ the real client: POST is retried
