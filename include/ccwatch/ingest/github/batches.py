@@ -73,8 +73,10 @@ def write_deferred(home: Path, as_of: datetime, repo: str, deferred: Deferred) -
     return write_json_atomic(deferred_file(home, as_of, repo), {"repo": repo, "as_of": iso_z(as_of), **asdict(deferred)})
 
 
-def read_deferred(path: Path, repo: str) -> tuple[Deferred, str]:
-    """(what ``repo``'s batches file asks, the file's SHA-256); StageError naming the file."""
+def read_deferred(path: Path, repo: str, branch: str | None = None) -> tuple[Deferred, str]:
+    """(what ``repo``'s batches file asks, the file's SHA-256); StageError naming the file, also when
+    its commits are of another ``branch`` than the configured production branch (the config changed
+    after the fetch: the line, and the merges the lag guard counts, would be another branch's)."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -96,6 +98,9 @@ def read_deferred(path: Path, repo: str) -> tuple[Deferred, str]:
                                               bool(gd["moved"]), [int(n) for n in gd["linked"]])
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise StageError(f"{path}: not the batches file of {repo} ({exc}): rerun the fetch of {repo}") from None
+    if branch is not None and links is not None and links.branch != branch:
+        raise StageError(f"{path}: fetched for branch {links.branch} of {repo}, the config's production branch is "
+                         f"now {branch}: rerun the fetch of {repo}, then {BATCHES_STAGE}")
     return Deferred(statuses, links, guard), digest(raw)
 
 
@@ -110,7 +115,8 @@ def stage_batches(settings: Settings, endpoint: Endpoint, as_of: datetime, home:
         deferred: dict[str, Deferred] = {}
         digests: dict[str, str] = {}
         for rc in settings.github.repositories:
-            deferred[rc.repo], digests[rc.repo] = read_deferred(deferred_file(home, as_of, rc.repo), rc.repo)
+            deferred[rc.repo], digests[rc.repo] = read_deferred(deferred_file(home, as_of, rc.repo), rc.repo,
+                                                                rc.production_branch)
         n = max(1, workers or settings.github.concurrency)
         budget = budget if budget is not None else RateBudget(workers=n)
         threads = ThreadClients(endpoint)

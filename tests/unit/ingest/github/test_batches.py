@@ -58,3 +58,14 @@ def test_a_malformed_or_foreign_batches_file_is_refused_naming_it(tmp_path, chan
 def test_a_missing_batches_file_names_the_repository_to_fetch_again(tmp_path):
     with pytest.raises(StageError, match=rf"missing: the fetch of {REPO} did not complete .*github_batches"):
         read_deferred(staging.deferred_file(tmp_path, AS_OF, REPO), REPO)
+
+
+def test_a_batches_file_of_another_production_branch_is_refused(tmp_path):
+    """The config's production branch changed between the repository's fetch and the batches: its
+    commits are another branch's line, and the lag guard would count merges into the wrong base.
+    Nothing is asked: the repository must be fetched again under the config in force."""
+    path = write_deferred(tmp_path, AS_OF, REPO, deferred())  # fetched for "main"
+    assert read_deferred(path, REPO, "main")[0] == deferred()
+    with pytest.raises(StageError, match=rf"batches.json: fetched for branch main of {REPO}, the config's "
+                                         r"production branch is now release: rerun the fetch of acme/payments-api"):
+        read_deferred(path, REPO, "release")
