@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import duckdb
-import numpy as np
 
 from ccwatch.common.times import iso, naive_utc
 from ccwatch.controls.catalogue import STATUSES
 from ccwatch.controls.families import CONTROLS
-from ccwatch.controls.gx_validate import UNKNOWN_SCOPE, run_suites
+from ccwatch.controls.gx_validate import UNKNOWN_SCOPE, Statuses, run_suites
 from ccwatch.controls.result_rows import insert_frames, result_chunks, write_change_results
 from ccwatch.settings import Settings
 
@@ -32,7 +31,7 @@ class EvaluationResult:
     rows: int = 0
 
 
-def _summary(statuses: dict[str, np.ndarray]) -> dict[str, dict[str, int]]:
+def _summary(statuses: Statuses) -> dict[str, dict[str, int]]:
     out = {}
     for c in CONTROLS:
         s = statuses[c.id]

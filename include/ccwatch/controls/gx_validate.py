@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 RESULT_FORMAT = {"result_format": "SUMMARY", "unexpected_index_column_names": ["change_id"]}
 TABLES = {"change": "change_facts", "repo": "repo_facts"}
 UNKNOWN_SCOPE = "?"  # status marker of a scope the fact SQL should never produce (written as fail)
+#: {control_id: each row's status in change_id order} (a categorical: compared as integer codes)
+Statuses = dict[str, pd.Categorical]
 
 
 class EvaluationError(RuntimeError):
@@ -164,10 +166,23 @@ def _ids(con: duckdb.DuckDBPyConnection, table: str) -> pd.Series:
                      name="change_id")
 
 
-def _statuses(frame: pd.DataFrame, control: Control, failed: np.ndarray) -> np.ndarray:
-    scope = frame[control.scope_column].to_numpy(dtype=object)
-    return np.select([scope == NOT_APPLICABLE, scope == PENDING, (scope == DUE) & failed, scope == DUE],
-                     ["not_applicable", "pending", "fail", "pass"], default=UNKNOWN_SCOPE).astype(object)
+#: every status a row can get, sorted: the categories pandas would give an array of them
+_STATUS_LABELS = tuple(sorted(("fail", "not_applicable", "pass", "pending", UNKNOWN_SCOPE)))
+_CODE = {label: i for i, label in enumerate(_STATUS_LABELS)}
+_BY_SCOPE = {NOT_APPLICABLE: _CODE["not_applicable"], PENDING: _CODE["pending"], DUE: -1}  # -1: pass or fail
+
+
+def _statuses(frame: pd.DataFrame, control: Control, failed: np.ndarray) -> pd.Categorical:
+    """Each row's status: not_applicable, pending, or for a due row fail (``failed``) or pass; any
+    other scope (NULL, a value the fact SQL should never produce) ``UNKNOWN_SCOPE``.  Decided once
+    per distinct scope value, not per row; a categorical of the present statuses (sorted, as
+    pandas makes one), so the summary and the writers compare integer codes."""
+    scope = pd.Categorical(frame[control.scope_column])  # the frame's own categorical: no copy
+    per_category = np.array([_BY_SCOPE.get(v, _CODE[UNKNOWN_SCOPE]) if isinstance(v, str) else _CODE[UNKNOWN_SCOPE]
+                             for v in scope.categories] + [_CODE[UNKNOWN_SCOPE]], dtype=np.int8)  # last: NULL
+    codes = per_category[scope.codes]  # code -1 (NULL) takes the last entry
+    codes = np.where(codes == -1, np.where(failed, _CODE["fail"], _CODE["pass"]), codes).astype(np.int8)
+    return pd.Categorical.from_codes(codes, categories=list(_STATUS_LABELS)).remove_unused_categories()
 
 
 def _derived_ids(control: Control, expectations: list, frame: pd.DataFrame) -> np.ndarray:
@@ -227,9 +242,9 @@ def _validate(suites: list[_Suite], as_of_iso: str) -> list[dict]:
     return results
 
 
-def run_suites(con: duckdb.DuckDBPyConnection, settings: Settings, as_of_iso: str):
-    """Validate every control's suite; returns ({control_id: status per row in change_id order},
-    [clean GX results])."""
+def run_suites(con: duckdb.DuckDBPyConnection, settings: Settings, as_of_iso: str) -> tuple[Statuses, list[dict]]:
+    """Validate every control's suite; returns ({control_id: status per row in change_id order, a
+    categorical}, [clean GX results])."""
     suites = list(_prepare(con, settings))
     results = _validate(suites, as_of_iso)
     return {s.control.id: _statuses(s.frame, s.control, s.failed) for s in suites}, results

@@ -21,7 +21,7 @@ import pandas as pd
 from ccwatch.controls.base import Control
 from ccwatch.controls.catalogue import STATUSES
 from ccwatch.controls.families import CONTROLS
-from ccwatch.controls.gx_validate import TABLES, UNKNOWN_SCOPE, EvaluationError
+from ccwatch.controls.gx_validate import TABLES, UNKNOWN_SCOPE, EvaluationError, Statuses
 from ccwatch.controls.sqltext import NORMALIZED
 from ccwatch.controls.text import sql_str
 from ccwatch.settings import Settings
@@ -54,7 +54,7 @@ def detail_line(control: Control, row: dict, status: str, settings: Settings) ->
     return status, " ".join(control.detail(row, status, settings).split())
 
 
-def result_chunks(con: duckdb.DuckDBPyConnection, statuses: dict[str, np.ndarray],
+def result_chunks(con: duckdb.DuckDBPyConnection, statuses: Statuses,
                   settings: Settings, scopes: tuple[str, ...] = ("change", "repo"),
                   controls: list[Control] | None = None) -> Iterator[pd.DataFrame]:
     """control_results rows (change_id, repo, control_id, status, detail) as DataFrames, computed
@@ -84,7 +84,7 @@ _LITERAL_IDS = 2000  # up to this many changes are looked up by constant ids (zo
 _SAMPLE = 25  # rows per control and status whose SQL detail is checked against Python each run
 
 
-def _status_frame(con: duckdb.DuckDBPyConnection, statuses: dict[str, np.ndarray],
+def _status_frame(con: duckdb.DuckDBPyConnection, statuses: Statuses,
                   controls: list[Control]) -> pd.DataFrame:
     ids = con.execute("SELECT change_id FROM change_facts ORDER BY change_id").df()["change_id"]
     df = pd.DataFrame({"change_id": ids})
@@ -124,7 +124,7 @@ def _python_rows(con: duckdb.DuckDBPyConnection, control: Control, ids: list[str
     return out
 
 
-def write_change_results(con: duckdb.DuckDBPyConnection, statuses: dict[str, np.ndarray],
+def write_change_results(con: duckdb.DuckDBPyConnection, statuses: Statuses,
                           settings: Settings, t: datetime) -> int:
     """Write the change controls' rows set-based: the detail text is a SQL expression per control
     (each control's ``detail_sql``, ``controls.sqltext``); rows it cannot reproduce exactly (non printable-ASCII text, an
