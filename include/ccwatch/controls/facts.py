@@ -36,7 +36,7 @@ def build_facts(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datet
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(f"CREATE OR REPLACE TABLE change_facts AS SELECT {select} FROM _facts_base f "
-                    f"{' '.join(joins)} ORDER BY f.change_id")
+                    f"{' '.join(joins)}")
         repo_sql = "SELECT r.repo AS change_id, r.repo, r.production_branch FROM _repos r"
         for k, part in enumerate(repo_parts):
             con.execute(f"CREATE OR REPLACE TEMP TABLE _r{k} AS {part}")

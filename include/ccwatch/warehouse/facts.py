@@ -295,6 +295,7 @@ SELECT b.change_id, b.repo, b.change_kind, b.number, b.sha, b.title, b.author, b
        fs.at AS staging_deployed_at, fs.deployment_id AS staging_deployment_id,
        fs.environment AS staging_environment, fs.sha AS staging_sha
 FROM _base b LEFT JOIN _first_production fp USING (change_id) LEFT JOIN _first_staging fs USING (change_id)
+ORDER BY b.change_id
 """
 
 
