@@ -208,12 +208,17 @@ class _Suite:
 
 
 def _prepare(con: duckdb.DuckDBPyConnection, settings: Settings) -> Iterator[_Suite]:
-    """Every control's suite, its narrow frame and the derived unexpected rows, in catalogue order."""
-    ids = {t: _ids(con, t) for t in set(TABLES.values())}
-    for control in CONTROLS:
-        expectations = control.expectations(settings)
-        table = TABLES[control.scope]
-        frame = facts_frame(con, table, suite_columns(control, expectations), ids[table])
+    """Every control's suite, its narrow frame and the derived unexpected rows, in catalogue order.
+    Each table's columns are fetched (and its text columns made categorical) once for all of its
+    suites, in one query; each suite's frame holds its own columns of that shared frame."""
+    plans = [(c, c.expectations(settings)) for c in CONTROLS]
+    shared = {}
+    for table in dict.fromkeys(TABLES[c.scope] for c, _ in plans):
+        cols = list(dict.fromkeys(col for c, exps in plans if TABLES[c.scope] == table
+                                  for col in suite_columns(c, exps)))
+        shared[table] = facts_frame(con, table, cols, _ids(con, table))
+    for control, expectations in plans:
+        frame = shared[TABLES[control.scope]][suite_columns(control, expectations)]
         yield _Suite(control, expectations, frame, _derived_ids(control, expectations, frame))
 
 
