@@ -3,6 +3,12 @@
 The shared facts (``warehouse.facts``) joined with every control family's own columns
 (``change_fact_sql`` / ``repo_fact_sql`` of each module in ``families.FAMILIES``, in that order).
 Events after ``as_of`` are ignored.
+
+``change_facts`` is a set: no reader may rely on the order its rows are stored in (every one
+orders what it reads; ``tests/integration/pipeline/test_physical_order.py`` stores it in other
+orders and compares every output).  The narrow base facts are sorted by change_id and the joins
+mostly keep that order, so the table is stored nearly sorted (its row groups' change_id ranges
+stay narrow for lookups by id) without sorting its ~100 columns (docs/PERFORMANCE.md, stop 27).
 """
 
 from __future__ import annotations

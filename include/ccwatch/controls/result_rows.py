@@ -110,8 +110,8 @@ def _python_rows(con: duckdb.DuckDBPyConnection, control: Control, ids: list[str
         return []
     select = f"SELECT f.*, s.\"{control.id}\" AS _ccwatch_st FROM change_facts f JOIN _ccwatch_status s USING (change_id) "
     if len(ids) <= _LITERAL_IDS and not any("\x00" in i for i in ids):
-        # the ids as constants: DuckDB then skips the row groups of change_facts (sorted by
-        # change_id) that cannot hold them, instead of joining all 1M rows to a list
+        # the ids as constants: DuckDB then skips the row groups of change_facts (stored nearly in
+        # change_id order, controls.facts) that cannot hold them, instead of joining all 1M rows to a list
         wanted = ", ".join(sql_str(i) for i in ids)
         cur = con.execute(f"{select} WHERE f.change_id IN ({wanted}) AND s.change_id IN ({wanted}) ORDER BY change_id")
     else:
