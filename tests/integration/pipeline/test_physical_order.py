@@ -2,10 +2,11 @@
 
 ``build_facts`` may store the facts in any order (a table is a set; the order DuckDB's joins
 leave is not a guarantee), so every reader that publishes something must order what it reads.
-The hostile org is run up to the evaluation twice over the same warehouse: once as built, once
-with ``change_facts`` stored in another order.  Every output must be byte for byte the same: the
-date's results and population, GX's results, the report, the evidence folder and archive, and an
-auditor's sample of the date."""
+The hostile org is run up to the evaluation, then its home is copied three times: one copy keeps
+``change_facts`` as built, the others store it by a hash of the change id and reversed.  Every
+copy is then evaluated and published, and every output must be byte for byte the same as the
+first copy's: the date's results and population, GX's results, the report, the evidence folder
+and archive, and an auditor's sample."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def _stored_order(home: Path) -> list[str]:
         con.close()
 
 
-def _restore(home: Path, order: str) -> None:
+def _store_in_order(home: Path, order: str) -> None:
     con = duckdb.connect(str(warehouse_path(home)))
     try:
         con.execute(f"CREATE OR REPLACE TABLE change_facts AS SELECT * FROM change_facts ORDER BY {order}")
@@ -82,7 +83,7 @@ def test_outputs_do_not_depend_on_the_stored_order_of_change_facts(tmp_path):
         home = tmp_path / name.replace(" ", "-")
         shutil.copytree(built, home)
         if order:
-            _restore(home, order)
+            _store_in_order(home, order)
         homes[name] = home
     orders = {name: _stored_order(home) for name, home in homes.items()}
     assert len(orders["as built"]) > 20
