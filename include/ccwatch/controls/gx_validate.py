@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ccwatch.controls.base import DUE, NOT_APPLICABLE, PENDING, Control
+from ccwatch.controls.catalogue import STATUSES
 from ccwatch.controls.families import CONTROLS
 from ccwatch.controls.gx_mask import DeriveError, unexpected_mask
 from ccwatch.settings import Settings
@@ -167,7 +168,7 @@ def _ids(con: duckdb.DuckDBPyConnection, table: str) -> pd.Series:
 
 
 #: every status a row can get, sorted: the categories pandas would give an array of them
-_STATUS_LABELS = tuple(sorted(("fail", "not_applicable", "pass", "pending", UNKNOWN_SCOPE)))
+_STATUS_LABELS = tuple(sorted((*STATUSES, UNKNOWN_SCOPE)))
 _CODE = {label: i for i, label in enumerate(_STATUS_LABELS)}
 _BY_SCOPE = {NOT_APPLICABLE: _CODE["not_applicable"], PENDING: _CODE["pending"], DUE: -1}  # -1: pass or fail
 
