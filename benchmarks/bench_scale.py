@@ -54,7 +54,7 @@ sys.path[:0] = [str(ROOT / "include")]
 
 from ccwatch import pipeline as p  # noqa: E402
 from ccwatch.common.times import parse_as_of  # noqa: E402
-from ccwatch.sandbox import SandboxServer  # noqa: E402
+from ccwatch.sandbox import PortHold, SandboxServer  # noqa: E402
 from ccwatch.sandbox.synthetic import add_next_day, generate_org  # noqa: E402
 from ccwatch.sandbox.synthetic_config import org_config  # noqa: E402
 from ccwatch.settings import load_settings  # noqa: E402
@@ -91,13 +91,14 @@ def peak_rss_mib() -> float:
 
 
 # ----------------------------------------------------------------------------- the double
-def serve(scenario: dict, latency_ms: float, rate_limit: int, port: int = 0) -> SandboxServer:
-    """``port``: reuse the previous day's port, so the bodies (which carry the server's URL), and
-    with them the ETags, are those the previous run saw: a 304 is then possible, as on GitHub."""
+def serve(scenario: dict, latency_ms: float, rate_limit: int, hold: PortHold | None = None) -> SandboxServer:
+    """``hold``: serve on the previous day's port, held between the days, so the bodies (which carry
+    the server's URL), and with them the ETags, are those the previous run saw: a 304 is then
+    possible, as on GitHub."""
     scenario["auth"] = dict(AUTH)
     scenario["github"]["rate_limit"] = {"limit": rate_limit}
     scenario["github"]["graphql_rate_limit"] = {"limit": rate_limit}
-    server = SandboxServer(scenario, port=port, latency_ms=latency_ms, copy_scenario=False).start()
+    server = SandboxServer(scenario, latency_ms=latency_ms, copy_scenario=False, hold=hold).start()
     for r in server.github.repos.values():  # build the indexes now, not inside a measured run
         server.github.index(r[1])
     return server
@@ -195,24 +196,15 @@ def nightly(args, workdir: Path) -> dict:
         home = workdir / f"nightly-{i}"
         # the backfill before the measured night runs without latency (it is measured by the
         # backfill mode); the night after runs on the same port with the latency
-        server = serve(day1, 0, args.rate_limit)
-        port = server.port
-        try:
-            first = run_pipeline(settings, server, as_of1, home, args.workers)
-            first_requests = server.request_count()
-        finally:
-            server.stop()
-        server = serve(quiet, 0, args.rate_limit, port=port)
-        try:
-            run_pipeline(settings, server, as_of_quiet, home, args.workers)
-        finally:
-            server.stop()
-        server = serve(day2, args.latency_ms, args.rate_limit, port=port)
-        try:
-            run = measure(settings, server, day2, as_of2, home, args.workers, prev=quiet,
-                          prev_as_of=quiet["meta"]["as_of"])
-        finally:
-            server.stop()
+        with PortHold() as hold:
+            with serve(day1, 0, args.rate_limit, hold) as server:
+                first = run_pipeline(settings, server, as_of1, home, args.workers)
+                first_requests = server.request_count()
+            with serve(quiet, 0, args.rate_limit, hold) as server:
+                run_pipeline(settings, server, as_of_quiet, home, args.workers)
+            with serve(day2, args.latency_ms, args.rate_limit, hold) as server:
+                run = measure(settings, server, day2, as_of2, home, args.workers, prev=quiet,
+                              prev_as_of=quiet["meta"]["as_of"])
         run["backfill_total_s"] = first["total_s"]
         run["backfill_requests"] = first_requests  # GitHub + Jira, every answer
         runs.append(run)

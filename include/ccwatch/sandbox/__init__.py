@@ -12,6 +12,6 @@ See docs/SANDBOX.md for the scenario format and the served endpoints.
 """
 
 from ccwatch.sandbox.http import SandboxRequest, SandboxResponse
-from ccwatch.sandbox.server import SandboxServer, load_scenario
+from ccwatch.sandbox.server import PortHold, SandboxServer, load_scenario
 
-__all__ = ["SandboxRequest", "SandboxResponse", "SandboxServer", "load_scenario"]
+__all__ = ["PortHold", "SandboxRequest", "SandboxResponse", "SandboxServer", "load_scenario"]

@@ -76,7 +76,7 @@ class SandboxServer:
     """Serve a scenario on 127.0.0.1 from a daemon thread. Use as a context manager or start()/stop()."""
 
     def __init__(self, scenario: dict | str | Path, port: int = 0, host: str = "127.0.0.1", *,
-                 latency_ms: float = 0, copy_scenario: bool = True):
+                 latency_ms: float = 0, copy_scenario: bool = True, hold: PortHold | None = None):
         from ccwatch.sandbox.faults import FaultEngine
         from ccwatch.sandbox.github import GithubApi
         from ccwatch.sandbox.jira import JiraApi
@@ -93,7 +93,10 @@ class SandboxServer:
         self._hooks_set: list[FaultHook] = []  # every hook set on this double, and the answers each changed
         self._hook_changes: dict[int, int] = {}
         self._pending = threading.local()  # the Slack message of the request being handled
+        if hold is not None and port not in (0, hold.port):
+            raise ValueError(f"sandbox: port {port} asked with a hold of port {hold.port}: give one or the other")
         self._bind = (host, port)
+        self._hold = hold
         self._lock = threading.Lock()
         self._requests: list[dict] = []
         self._slack_messages: list[dict] = []
@@ -108,7 +111,14 @@ class SandboxServer:
         if self._httpd is not None:
             return self
         handler = _make_handler(self)
-        self._httpd = _Httpd(self._bind, handler)
+        if self._hold is None:
+            self._httpd = _Httpd(self._bind, handler)
+        else:  # serve on a duplicate of the held socket: closing it leaves the port held
+            self._httpd = _Httpd(self._bind, handler, bind_and_activate=False)
+            self._httpd.socket.close()
+            self._httpd.socket = self._hold.duplicate()
+            self._httpd.server_address = self._httpd.socket.getsockname()
+            self._httpd.server_name, self._httpd.server_port = self._httpd.server_address[:2]
         self._httpd.daemon_threads = True
         httpd = self._httpd
         self._thread = threading.Thread(target=lambda: httpd.serve_forever(poll_interval=0.05), name="ccwatch-sandbox", daemon=True)
@@ -256,6 +266,32 @@ class SandboxServer:
 
 class _Httpd(ThreadingHTTPServer):
     request_queue_size = 128  # a thread pool of clients connects at once (the default backlog is 5)
+
+
+class PortHold:
+    """A port on 127.0.0.1 this process keeps across doubles.
+
+    A night's stored ETags and URLs name the double's port, so the next night's double must answer
+    on the same one.  Stopping one double and binding a new one on its port leaves a gap in which any
+    process on the machine can be given that port.  A hold keeps a listening socket open; a double
+    started with ``hold=`` serves on a duplicate of it and closes only the duplicate.  Between two
+    doubles a client's connection waits in the backlog for the next one."""
+
+    def __init__(self, host: str = "127.0.0.1"):
+        self._sock = socket.create_server((host, 0), backlog=_Httpd.request_queue_size)
+        self.port: int = self._sock.getsockname()[1]
+
+    def duplicate(self) -> socket.socket:
+        return self._sock.dup()
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def __enter__(self) -> PortHold:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _make_handler(server: SandboxServer) -> type[BaseHTTPRequestHandler]:

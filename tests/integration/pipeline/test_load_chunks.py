@@ -22,7 +22,7 @@ from ccwatch.common.endpoints import Endpoint
 from ccwatch.common.paths import warehouse_path
 from ccwatch.common.times import parse_as_of
 from ccwatch.demo_env import DEMO_AUTH
-from ccwatch.sandbox import SandboxServer
+from ccwatch.sandbox import PortHold, SandboxServer
 from ccwatch.sandbox.synthetic import add_next_day, generate_org
 from ccwatch.sandbox.synthetic_config import org_config
 from ccwatch.settings import load_settings
@@ -91,20 +91,14 @@ def load_each(settings, as_of, fetched: Path, homes: dict[int, Path], monkeypatc
 def two_nights(settings, day1: dict, day2: dict, tmp_path: Path, monkeypatch) -> None:
     homes = {TINY: tmp_path / "tiny", ONE: tmp_path / "one", REF: tmp_path / "reference"}
     d1, d2 = parse_as_of(day1["meta"]["as_of"]), parse_as_of(day2["meta"]["as_of"])
-    server = SandboxServer(day1).start()
-    port = server.port
-    try:
-        fetch(settings, server, d1, homes[TINY])
-    finally:
-        server.stop()
-    first = load_each(settings, d1, homes[TINY], homes, monkeypatch)
-    assert first[TINY] == first[ONE] == first[REF]
-    assert first[TINY][0]["raw_payloads"] > 10 * TINY and first[TINY][1]["pull_requests"]
-    server = SandboxServer(day2, port=port).start()  # the same port: the ETags of night 1 still match
-    try:
-        fetch(settings, server, d2, homes[TINY])  # incremental: the ingest state of night 1
-    finally:
-        server.stop()
+    with PortHold() as hold:  # the same port both nights, held between them: the ETags of night 1 name it
+        with SandboxServer(day1, hold=hold) as server:
+            fetch(settings, server, d1, homes[TINY])
+        first = load_each(settings, d1, homes[TINY], homes, monkeypatch)
+        assert first[TINY] == first[ONE] == first[REF]
+        assert first[TINY][0]["raw_payloads"] > 10 * TINY and first[TINY][1]["pull_requests"]
+        with SandboxServer(day2, hold=hold) as server:
+            fetch(settings, server, d2, homes[TINY])  # incremental: the ingest state of night 1
     second = load_each(settings, d2, homes[TINY], homes, monkeypatch)
     assert second[TINY] == second[ONE]
     assert second[TINY][1:] == second[REF][1:]  # the warehouse and the ingest state

@@ -19,7 +19,7 @@ import pytest
 from ccwatch import pipeline as p
 from ccwatch.common.endpoints import Endpoint
 from ccwatch.common.times import parse_as_of
-from ccwatch.sandbox import SandboxServer
+from ccwatch.sandbox import PortHold, SandboxServer
 from ccwatch.sandbox.synthetic import add_next_day, generate_org
 from ccwatch.sandbox.synthetic_config import org_config
 from ccwatch.settings import load_settings
@@ -85,21 +85,23 @@ def org(tmp_path_factory):
     auth = AUTH
     home = work / "home"
     as_of = {k: parse_as_of(s["meta"]["as_of"]) for k, s in (("day1", day1), ("quiet", quiet), ("day2", day2))}
-    with SandboxServer(day1) as server:
-        port = server.port
-        night(settings, server, auth, as_of["day1"], home)
-    with SandboxServer(quiet, port=port) as server:
-        night(settings, server, auth, as_of["quiet"], home)
-    shutil.copytree(home, work / "after_quiet")  # the lag tests' night starts from here
-    with SandboxServer(day2, port=port) as server:
-        requests = night(settings, server, auth, as_of["day2"], home)
-    full_home = work / "full"
-    with SandboxServer(day2, port=port) as server:
-        full_requests = night(settings, server, auth, as_of["day2"], full_home, full=True)
-    changed = sum(1 for n, r in day2["github"]["repos"].items() if r is not quiet["github"]["repos"].get(n))
-    return {"settings": settings, "as_of": as_of["day2"], "home": home, "full_home": full_home,
-            "requests": requests, "full_requests": full_requests, "changed": changed,
-            "quiet": quiet, "day2": day2, "after_quiet": work / "after_quiet", "port": port, "work": work}
+    # one port for every night's double, held between them: the stored ETags name it, and no
+    # other process can be given it in between (sandbox.server.PortHold)
+    with PortHold() as hold:
+        with SandboxServer(day1, hold=hold) as server:
+            night(settings, server, auth, as_of["day1"], home)
+        with SandboxServer(quiet, hold=hold) as server:
+            night(settings, server, auth, as_of["quiet"], home)
+        shutil.copytree(home, work / "after_quiet")  # the lag tests' night starts from here
+        with SandboxServer(day2, hold=hold) as server:
+            requests = night(settings, server, auth, as_of["day2"], home)
+        full_home = work / "full"
+        with SandboxServer(day2, hold=hold) as server:
+            full_requests = night(settings, server, auth, as_of["day2"], full_home, full=True)
+        changed = sum(1 for n, r in day2["github"]["repos"].items() if r is not quiet["github"]["repos"].get(n))
+        yield {"settings": settings, "as_of": as_of["day2"], "home": home, "full_home": full_home,
+               "requests": requests, "full_requests": full_requests, "changed": changed,
+               "quiet": quiet, "day2": day2, "after_quiet": work / "after_quiet", "hold": hold, "work": work}
 
 
 def operations(requests: list[dict]) -> list[str]:
@@ -162,7 +164,7 @@ def lagged_night(org, name: str, repo_keys: dict, pull_keys: dict | None = None,
     home = org["work"] / f"lag-{len(list(org['work'].glob('lag-*')))}"
     if not full:
         shutil.copytree(org["after_quiet"], home)
-    with SandboxServer(scenario, port=org["port"]) as server:
+    with SandboxServer(scenario, hold=org["hold"]) as server:
         requests = night(org["settings"], server, AUTH, org["as_of"], home, full=full)
     return home, requests, new
 

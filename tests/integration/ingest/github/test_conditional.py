@@ -11,7 +11,6 @@ import copy
 import json
 import re
 import shutil
-import socket
 from collections import Counter
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from ccwatch.common.paths import state_path
 from ccwatch.common.times import parse_as_of
 from ccwatch.demo_env import DEMO_AUTH
 from ccwatch.ingest.records import RawRecord
-from ccwatch.sandbox import SandboxServer
+from ccwatch.sandbox import PortHold, SandboxServer
 from ccwatch.settings import load_settings
 from ccwatch.warehouse import connection
 from ccwatch.warehouse.raw_store import NotModifiedWithoutCopy
@@ -40,13 +39,15 @@ CHANGED_PR = 150
 REFRESH = re.compile(r"/deployments/\d+/statuses$")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# one port for every day's double of the module, held between them: the stored ETags name it, and
+# no other process can be given it in between (sandbox.server.PortHold)
+HOLD = PortHold()
 
 
-PORT = _free_port()
+@pytest.fixture(scope="module", autouse=True)
+def _release_port():
+    yield
+    HOLD.close()
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +57,7 @@ def settings():
 
 def run_day(settings, scenario, as_of, home, *, full=False, evaluate=True) -> list[dict]:
     """Fetch + load (+ evaluate) one day; the double's GitHub requests."""
-    with SandboxServer(scenario, port=PORT) as server:
+    with SandboxServer(scenario, hold=HOLD) as server:
         gh = Endpoint(server.url + "/api/v3", token=DEMO_AUTH["github_token"])
         jr = Endpoint(server.url, login=DEMO_AUTH["jira_user"], token=DEMO_AUTH["jira_token"])
         p.ingest_github(settings, gh, as_of, home, full=full)

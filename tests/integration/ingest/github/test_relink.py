@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import socket
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +32,7 @@ from ccwatch.demo_env import DEMO_AUTH
 from ccwatch.ingest import plan as wm
 from ccwatch.ingest.github.conditional import relink
 from ccwatch.ingest.state import STATE_VERSION
-from ccwatch.sandbox import SandboxServer
+from ccwatch.sandbox import PortHold, SandboxServer
 from ccwatch.settings import load_settings
 from ccwatch.warehouse import connection, ingest_state
 
@@ -45,12 +44,6 @@ D1, D2, D3, D4 = (parse_as_of(d) for d in ("2026-11-25", "2026-11-26", "2026-11-
 PAY, WEB = "acme/payments-api", "acme/web-frontend"
 R1, R2, HEAD, PUSH = "a1" * 20, "b2" * 20, "c3" * 20, "d4" * 20
 PR = 158
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def scenario() -> dict:
@@ -79,7 +72,15 @@ def scenario() -> dict:
 
 
 SCENARIO = scenario()
-PORT = _free_port()
+# one port for every day's double of the module, held between them: the stored ETags name it, and
+# no other process can be given it in between (sandbox.server.PortHold)
+HOLD = PortHold()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _release_port():
+    yield
+    HOLD.close()
 
 
 def index_lag(*shas: str):
@@ -109,7 +110,7 @@ def settings():
 
 
 def run_day(settings, as_of, home, hook=None, scen=SCENARIO) -> list[dict]:
-    with SandboxServer(scen, port=PORT) as server:
+    with SandboxServer(scen, hold=HOLD) as server:
         server.fault_hook = hook
         gh = Endpoint(server.url + "/api/v3", token=DEMO_AUTH["github_token"])
         jr = Endpoint(server.url, login=DEMO_AUTH["jira_user"], token=DEMO_AUTH["jira_token"])
