@@ -154,15 +154,35 @@ def _reader(records: Records) -> Callable[[], Iterator[RawRecord]]:
     return lambda: map(coerce_record, held)
 
 
-def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    chunk: list[Any] = []
-    for item in items:
+def _weight(rec: RawRecord) -> int:
+    """What a record counts in a chunk: one, or one per item of a list payload (the busiest branch's
+    commit list is thousands of records' worth)."""
+    return len(rec.payload) if isinstance(rec.payload, list) else 1
+
+
+def _take(chunk: list[Any]) -> list[Any]:
+    out = chunk[:]
+    chunk.clear()
+    return out
+
+
+def load_chunks(winners: Iterable[tuple[int, RawRecord]], size: int) -> Iterator[list[tuple[int, RawRecord]]]:
+    """(position, record) pairs in chunks of at most ``size`` records, a list payload counting one
+    per item; a record heavier than ``size`` is a chunk alone.  Once yielded, a chunk is referenced
+    only by the caller, so its parsed records are freed as soon as the caller drops them (the
+    staging of one chunk's rows then never holds the next one's records, nor the previous one's)."""
+    chunk: list[tuple[int, RawRecord]] = []
+    weight = 0
+    for item in winners:
+        w = _weight(item[1])
+        if chunk and weight + w > size:
+            yield _take(chunk)
+            weight = 0
         chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
+        weight += w
+        del item
     if chunk:
-        yield chunk
+        yield _take(chunk)
 
 
 class _StagedRows:
@@ -170,6 +190,8 @@ class _StagedRows:
     memory limit and spills), each tagged with its record's position and its order; published
     into the warehouse tables at the end, the last row winning on a duplicate primary key as in
     one batch (:func:`insert_rows`)."""
+
+    SLICE = 1_000  # rows tagged and sent per insert
 
     def __init__(self, con: duckdb.DuckDBPyConnection, cache: SchemaCache) -> None:
         self.con, self.cache = con, cache
@@ -182,11 +204,13 @@ class _StagedRows:
             name = self.tables[table] = f"{STAGED}{table}"
             self.con.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS SELECT *, 0::BIGINT AS {_POSITION}, '
                              f'0::BIGINT AS {_SEQ} FROM main."{table}" LIMIT 0')
-        tagged = []
-        for row, position in zip(rows, positions, strict=True):
-            tagged.append({**row, _POSITION: position, _SEQ: self.seq})
-            self.seq += 1
-        insert_rows(self.con, name, tagged, self.cache)
+        if len(rows) != len(positions):
+            raise ValueError(f"{table}: {len(rows)} rows, {len(positions)} positions")
+        for lo in range(0, len(rows), self.SLICE):  # a slice at a time: one long list's rows are never copied whole
+            part = zip(rows[lo:lo + self.SLICE], positions[lo:lo + self.SLICE], strict=True)
+            tagged = [{**row, _POSITION: position, _SEQ: self.seq + i} for i, (row, position) in enumerate(part)]
+            self.seq += len(tagged)
+            insert_rows(self.con, name, tagged, self.cache)
 
     def publish(self) -> dict[str, int]:
         counts = {}
@@ -246,13 +270,14 @@ def load_records(
         staged = _StagedRows(con, cache)
         pr_updates: dict[tuple[str, str], list[tuple[int, str | None]]] = {}
         appended_prs: dict[tuple[str, str], list[tuple[int, str | None]]] = {}
-        for chunk in _chunks(index.winners(read), chunk_records):
+        for chunk in load_chunks(index.winners(read), chunk_records):
             recs = [(pos, _as_normalised(con, rec, view, merged, appends)) for pos, rec in chunk]
             batch = normalize_chunk(recs, settings, ctx, view)
+            del chunk, recs  # the parsed records: only their rows are staged (load_chunks)
             for table, scopes in batch.scopes.items():
                 delete_scopes(con, table, scopes, cache)
-            for table, rows in batch.rows.items():
-                staged.add(table, rows, batch.positions.get(table, []))
+            for table in list(batch.rows):  # each table's rows dropped once staged
+                staged.add(table, batch.rows.pop(table), batch.positions.get(table, []))
             pr_updates.update(batch.commit_pr_updates)
             appended_prs.update(batch.appended_pr_updates)
         counts.update(staged.publish())

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import functools
+import gc
 import json
+import weakref
 
 import pytest
+from ccwatch.ingest.records import RawRecord
 from ccwatch.warehouse.connection import connect
 from ccwatch.warehouse.normalize.base import NormalizeError
 from ccwatch.warehouse.raw_lists import payload_text
-from ccwatch.warehouse.store import load_records
+from ccwatch.warehouse.store import load_chunks, load_records
 
 from tests.helpers import one_batch
 from tests.helpers.payloads import (
@@ -350,3 +353,39 @@ def test_a_payload_beyond_the_load_bound_is_named_and_nothing_is_lost(con, setti
     assert full_snapshot(con) == before
     load_records(con, [huge], settings)  # the bound raised: a rerun loads
     assert con.execute("SELECT length(payload->>'body') FROM raw_payloads WHERE kind = 'pull'").fetchone() == (6_000_000,)
+
+
+def _record(name: str, payload) -> RawRecord:
+    return RawRecord("github", "commits", name, "u", "2026-11-25T00:00:00Z", payload)
+
+
+def test_a_chunk_counts_a_list_payload_item_by_item_and_holds_a_long_list_alone():
+    """(issue #15) The busiest branch's commit list is thousands of records' worth: counted as one record,
+    it shared its chunk with the repository's other long lists and every row of them was held at once."""
+    recs = [_record("a", {}), _record("b", {}), _record("long", list(range(10))), _record("c", {}),
+            _record("three", [1, 2, 3]), _record("d", {})]
+    chunks = [[r.natural_key for _, r in chunk] for chunk in load_chunks(enumerate(recs), 4)]
+    assert chunks == [["a", "b"], ["long"], ["c", "three"], ["d"]]
+    assert [[r.natural_key for _, r in c] for c in load_chunks(enumerate(recs), 1)] == [[r.natural_key] for r in recs]
+
+
+def test_a_chunk_the_load_has_dropped_is_not_kept_alive_by_the_chunker():
+    """The records of a chunk are freed once the load has normalised them, before the next chunk is read."""
+    refs = []
+
+    def made(name: str, payload) -> RawRecord:
+        r = _record(name, payload)
+        refs.append(weakref.ref(r))
+        return r
+
+    def winners():  # as LoadIndex.winners: one record at a time, read from the staging
+        yield 0, made("long", list(range(10)))
+        yield 1, made("next", {})
+
+    it = load_chunks(winners(), 4)
+    first = next(it)
+    assert [r.natural_key for _, r in first] == ["long"]
+    first = None
+    gc.collect()
+    assert refs[0]() is None
+    assert [r.natural_key for _, r in next(it)] == ["next"]
