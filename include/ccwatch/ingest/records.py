@@ -73,10 +73,16 @@ def write_staging(path: Path, records: Iterable[RawRecord]) -> int:
 
 def read_staging(path: Path) -> Iterator[RawRecord]:
     with Path(path).open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
+        lineno = 0  # no enumerate(): its reused result tuple would hold the last line
+        for line in fh:
+            lineno += 1
             if not line.strip():
                 continue
             try:
-                yield RawRecord(**json.loads(line))
+                out = [RawRecord(**json.loads(line))]
             except (ValueError, TypeError) as exc:
                 raise ValueError(f"{path}:{lineno}: not a staging record: {exc}") from None
+            del line
+            # neither the record nor its text (tens of MB for a busy branch's list) is held here while
+            # the caller uses it: the load frees a long list as soon as it has normalised it
+            yield out.pop()

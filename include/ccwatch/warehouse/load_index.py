@@ -139,13 +139,17 @@ class LoadIndex:
 
     def winners(self, read: Callable[[], Iterator[RawRecord]]) -> Iterator[tuple[int, RawRecord]]:
         """(position, record) of the last record of every key but the 304s, in stream order."""
-        n = 0
-        for i, rec in enumerate(read()):
-            n = i + 1
+        n = 0  # no enumerate(): its reused result tuple would hold the last record
+        for rec in read():
+            i, n = n, n + 1
             if i >= self.count or self._digests[i:i + 1].tobytes() != key_digest(rec.source, rec.kind, rec.natural_key):
                 raise RuntimeError(f"{rec.source} {rec.kind} {rec.natural_key}: the records changed while loading")
             position = int(self._last[i])
             if position >= 0 and not self._304[i]:
-                yield position, rec
+                out = [(position, rec)]
+                del rec
+                yield out.pop()  # not held here while the load uses it (a busy list is hundreds of MB parsed)
+            else:
+                del rec
         if n != self.count:
             raise RuntimeError(f"the records changed while loading ({self.count} read first, {n} now)")

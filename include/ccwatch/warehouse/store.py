@@ -18,8 +18,10 @@ table, the one a single batch (every record normalised together) would leave:
 2. the 304s checked against the stored copies, then the raw payloads upserted chunk by chunk
    (accumulating lists merged with the stored ones first): from here on every lookup of a
    normaliser finds the batch's records in ``raw_payloads``, whatever chunk they came in;
-3. the records normalised chunk by chunk: each chunk's scopes deleted at once (the batch's own
-   rows are not in the tables yet), its rows staged in temp tables (DuckDB keeps them within its
+3. the records normalised chunk by chunk (:func:`load_chunks`: a list payload counts one record
+   per item, so a busy branch's commit list is a chunk alone; a chunk's parsed records are dropped
+   once normalised, its rows staged a slice at a time): each chunk's scopes deleted at once (the
+   batch's own rows are not in the tables yet), its rows staged in temp tables (DuckDB keeps them within its
    memory limit and spills; ``pipeline.load_warehouse`` sets ``CCWATCH_DUCKDB_LOAD_MEMORY_LIMIT``,
    warehouse/schema.py), published at the end, the last row winning on a
    duplicate primary key in the batch's order, as :func:`insert_rows` does.
@@ -168,9 +170,10 @@ def _take(chunk: list[Any]) -> list[Any]:
 
 def load_chunks(winners: Iterable[tuple[int, RawRecord]], size: int) -> Iterator[list[tuple[int, RawRecord]]]:
     """(position, record) pairs in chunks of at most ``size`` records, a list payload counting one
-    per item; a record heavier than ``size`` is a chunk alone.  Once yielded, a chunk is referenced
-    only by the caller, so its parsed records are freed as soon as the caller drops them (the
-    staging of one chunk's rows then never holds the next one's records, nor the previous one's)."""
+    per item; a record heavier than ``size`` is a chunk alone.  A full chunk is handed over before
+    the next record is read, and once yielded it is referenced only by the caller: its parsed
+    records are freed as soon as the caller drops them, so two long lists (the busiest branch's
+    activity log and commit list) are never held at once."""
     chunk: list[tuple[int, RawRecord]] = []
     weight = 0
     for item in winners:
@@ -181,6 +184,9 @@ def load_chunks(winners: Iterable[tuple[int, RawRecord]], size: int) -> Iterator
         chunk.append(item)
         weight += w
         del item
+        if weight >= size:
+            yield _take(chunk)
+            weight = 0
     if chunk:
         yield _take(chunk)
 
@@ -259,6 +265,7 @@ def load_records(
                 merged.add((rec.source, rec.kind, rec.natural_key))
                 appends.note(rec, acc)
             raw.add(acc)
+            del rec, acc  # held as JSON text by raw: the next record is parsed without this one
         raw.flush()
         counts["raw_payloads"] = raw.count
         # 2. normalised rows: scopes deleted at once (this load's rows are not in the tables yet),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import pytest
 from ccwatch.ingest.errors import SourceError
 from ccwatch.ingest.records import RawRecord, read_staging, write_staging
@@ -32,3 +35,17 @@ def test_a_bad_bound_is_named(tmp_path, monkeypatch):
     monkeypatch.setenv("CCWATCH_MAX_PAYLOAD_MB", "lots")
     with pytest.raises(ValueError, match="CCWATCH_MAX_PAYLOAD_MB='lots'"):
         write_staging(tmp_path / "s.jsonl", [])
+
+
+def test_a_record_read_from_the_staging_is_not_kept_alive_by_the_reader(tmp_path):
+    """(issue #15) Neither the record nor its text stays referenced by the reader while the load uses it."""
+    path = tmp_path / "s.jsonl"
+    write_staging(path, [RawRecord("github", "commits", f"o/r:main{n}", "u", "t", [{"sha": "a" * 40}] * 3)
+                         for n in (1, 2)])
+    reader = read_staging(path)
+    first = next(reader)
+    alive = weakref.ref(first)
+    first = None
+    gc.collect()
+    assert alive() is None
+    assert next(reader).natural_key == "o/r:main2"

@@ -3,6 +3,9 @@ the 304s and the lookups the normalisers ask of the whole load."""
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 from ccwatch.warehouse.load_index import LoadIndex
 
 from tests.helpers.payloads import REPO, SHA_A, SHA_B, issue, pull, rec
@@ -28,3 +31,28 @@ def test_index_positions_and_lookups_follow_the_last_record_of_each_key():
     assert index.commit_pulls_200(("github", "gql_commit_pulls", f"{REPO}@{SHA_B}"))
     assert index.commit_keys == [("github", "commits", f"{REPO}:main")]
     assert [code for code, _ in index.issues] == [200]
+
+
+def test_a_winner_handed_to_the_load_is_not_kept_alive_by_the_index():
+    """(issue #15) The load drops a chunk's parsed records once normalised; the index must not hold the
+    last one it handed over (the busiest branch's commit list: hundreds of MB parsed) until the next read."""
+    made = []
+
+    def record(n: int):
+        r = rec("github", "pull", f"{REPO}#{n}", pull(n))
+        made.append(weakref.ref(r))
+        return r
+
+    def read():  # as the staging reader: holds nothing it handed over
+        yield record(1)
+        yield record(2)
+
+    index = LoadIndex(read)
+    made.clear()
+    winners = index.winners(read)
+    first = next(winners)
+    assert first[1].natural_key == f"{REPO}#1"
+    first = None
+    gc.collect()
+    assert made[0]() is None
+    assert next(winners)[1].natural_key == f"{REPO}#2"

@@ -370,7 +370,8 @@ def test_a_chunk_counts_a_list_payload_item_by_item_and_holds_a_long_list_alone(
 
 
 def test_a_chunk_the_load_has_dropped_is_not_kept_alive_by_the_chunker():
-    """The records of a chunk are freed once the load has normalised them, before the next chunk is read."""
+    """The records of a chunk are freed once the load has normalised them, and the next record is read
+    only after that: the busiest repository's activity log and commit list are never parsed at once."""
     refs = []
 
     def made(name: str, payload) -> RawRecord:
@@ -385,6 +386,7 @@ def test_a_chunk_the_load_has_dropped_is_not_kept_alive_by_the_chunker():
     it = load_chunks(winners(), 4)
     first = next(it)
     assert [r.natural_key for _, r in first] == ["long"]
+    assert len(refs) == 1, "a full chunk is handed over before the next record is read (and parsed)"
     first = None
     gc.collect()
     assert refs[0]() is None
