@@ -170,10 +170,11 @@ def _take(chunk: list[Any]) -> list[Any]:
 
 def load_chunks(winners: Iterable[tuple[int, RawRecord]], size: int) -> Iterator[list[tuple[int, RawRecord]]]:
     """(position, record) pairs in chunks of at most ``size`` records, a list payload counting one
-    per item; a record heavier than ``size`` is a chunk alone.  A full chunk is handed over before
-    the next record is read, and once yielded it is referenced only by the caller: its parsed
-    records are freed as soon as the caller drops them, so two long lists (the busiest branch's
-    activity log and commit list) are never held at once."""
+    per item; a record heavier than ``size`` is a chunk alone.  A chunk that reaches ``size`` is
+    handed over before the next record is read (one closed because the next record does not fit
+    is handed over with that record read), and once yielded it is referenced only by the caller:
+    its parsed records are freed as soon as the caller drops them, so two long lists (the busiest
+    branch's activity log and commit list) are never held at once."""
     chunk: list[tuple[int, RawRecord]] = []
     weight = 0
     for item in winners:
