@@ -158,8 +158,8 @@ def _reader(records: Records) -> Callable[[], Iterator[RawRecord]]:
 
 def _weight(rec: RawRecord) -> int:
     """What a record counts in a chunk: one, or one per item of a list payload (the busiest branch's
-    commit list is thousands of records' worth)."""
-    return len(rec.payload) if isinstance(rec.payload, list) else 1
+    commit list is thousands of records' worth); an empty list still one (else they pile up unbounded)."""
+    return max(1, len(rec.payload)) if isinstance(rec.payload, list) else 1
 
 
 def _take(chunk: list[Any]) -> list[Any]:

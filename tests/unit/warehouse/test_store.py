@@ -369,6 +369,14 @@ def test_a_chunk_counts_a_list_payload_item_by_item_and_holds_a_long_list_alone(
     assert [[r.natural_key for _, r in c] for c in load_chunks(enumerate(recs), 1)] == [[r.natural_key] for r in recs]
 
 
+def test_an_empty_list_still_counts_as_a_record():
+    """A night answers many lists empty (a commit's PRs, an environment without deployments): counted as
+    nothing, they would pile into one unbounded chunk."""
+    recs = [_record(f"e{n}", []) for n in range(5)]
+    assert [[r.natural_key for _, r in c] for c in load_chunks(enumerate(recs), 2)] == [["e0", "e1"], ["e2", "e3"],
+                                                                                           ["e4"]]
+
+
 def test_a_chunk_the_load_has_dropped_is_not_kept_alive_by_the_chunker():
     """The records of a chunk are freed once the load has normalised them, and the next record is read
     only after that: the busiest repository's activity log and commit list are never parsed at once."""
