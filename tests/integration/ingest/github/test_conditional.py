@@ -22,13 +22,14 @@ from ccwatch.common.paths import state_path
 from ccwatch.common.times import parse_as_of
 from ccwatch.demo_env import DEMO_AUTH
 from ccwatch.ingest.records import RawRecord
-from ccwatch.sandbox import PortHold, SandboxServer
+from ccwatch.sandbox import SandboxServer
 from ccwatch.settings import load_settings
 from ccwatch.warehouse import connection
 from ccwatch.warehouse.raw_store import NotModifiedWithoutCopy
 from ccwatch.warehouse.store import load_records
 
 from tests.helpers.paths import CONFIG, DEMO_SCENARIO
+from tests.helpers.ports import held_port
 
 SCENARIO = json.loads(DEMO_SCENARIO.read_text(encoding="utf-8"))
 SCENARIO["auth"] = dict(DEMO_AUTH)
@@ -39,17 +40,6 @@ CHANGED_PR = 150
 REFRESH = re.compile(r"/deployments/\d+/statuses$")
 
 
-# one port for every day's double of the module, held between them: the stored ETags name it, and
-# no other process can be given it in between (sandbox.server.PortHold)
-HOLD = PortHold()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _release_port():
-    yield
-    HOLD.close()
-
-
 @pytest.fixture(scope="module")
 def settings():
     return load_settings(str(CONFIG))
@@ -57,7 +47,7 @@ def settings():
 
 def run_day(settings, scenario, as_of, home, *, full=False, evaluate=True) -> list[dict]:
     """Fetch + load (+ evaluate) one day; the double's GitHub requests."""
-    with SandboxServer(scenario, hold=HOLD) as server:
+    with SandboxServer(scenario, hold=held_port()) as server:
         gh = Endpoint(server.url + "/api/v3", token=DEMO_AUTH["github_token"])
         jr = Endpoint(server.url, login=DEMO_AUTH["jira_user"], token=DEMO_AUTH["jira_token"])
         p.ingest_github(settings, gh, as_of, home, full=full)

@@ -32,11 +32,12 @@ from ccwatch.demo_env import DEMO_AUTH
 from ccwatch.ingest import plan as wm
 from ccwatch.ingest.github.conditional import relink
 from ccwatch.ingest.state import STATE_VERSION
-from ccwatch.sandbox import PortHold, SandboxServer
+from ccwatch.sandbox import SandboxServer
 from ccwatch.settings import load_settings
 from ccwatch.warehouse import connection, ingest_state
 
 from tests.helpers.paths import CONFIG, DEMO_SCENARIO
+from tests.helpers.ports import held_port
 
 BASE = json.loads(DEMO_SCENARIO.read_text(encoding="utf-8"))
 BASE["auth"] = dict(DEMO_AUTH)
@@ -72,15 +73,6 @@ def scenario() -> dict:
 
 
 SCENARIO = scenario()
-# one port for every day's double of the module, held between them: the stored ETags name it, and
-# no other process can be given it in between (sandbox.server.PortHold)
-HOLD = PortHold()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _release_port():
-    yield
-    HOLD.close()
 
 
 def index_lag(*shas: str):
@@ -110,7 +102,7 @@ def settings():
 
 
 def run_day(settings, as_of, home, hook=None, scen=SCENARIO) -> list[dict]:
-    with SandboxServer(scen, hold=HOLD) as server:
+    with SandboxServer(scen, hold=held_port()) as server:
         server.fault_hook = hook
         gh = Endpoint(server.url + "/api/v3", token=DEMO_AUTH["github_token"])
         jr = Endpoint(server.url, login=DEMO_AUTH["jira_user"], token=DEMO_AUTH["jira_token"])
