@@ -131,7 +131,7 @@ class GraphqlApi:
             return self._errors([{"type": "RATE_LIMITED", "message": f"API rate limit {word} for user ID {uid}."}],
                                 data=None, used=used)
         ctx = Ctx(api=req.origin + ("/api/v3" if req.path.startswith("/api/") else ""), html=req.origin,
-                  users=self.gh.users)
+                  users=self.gh.users, last_push=lambda r: self.gh.index(r).last_push)
         rate = {"cost": cost, "limit": self.limit, "remaining": max(self.limit - used, 0), "used": used,
                 "nodeCount": prepared.nodes,
                 "resetAt": datetime.fromtimestamp(self.reset, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}

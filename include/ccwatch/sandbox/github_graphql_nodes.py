@@ -190,9 +190,30 @@ class Nodes:
     # ------------------------------------------------------------------ repository
     def repo(self, ix: RepoIndex) -> Obj:
         rid = repo_id(ix.full, ix.r)
-        return {"id": node_id("Repository", rid), "databaseId": rid,
+        return {"id": node_id("Repository", rid), "databaseId": rid, **self.repo_settings(ix),
                 "pullRequests": lambda args: self.pull_requests(ix, args),
                 "ref": lambda args: self.ref(ix, args.get("qualifiedName") or "")}
+
+    def repo_settings(self, ix: RepoIndex) -> Obj:
+        """The settings fields (``CcwatchRepositories``), from the same values as the REST body of
+        ``GET /repos/{o}/{r}`` (``render.Ctx.repo``): ``pushedAt`` moves with a push to any branch;
+        the merge methods are the scenario's ``allow_*`` keys (GitHub's defaults when absent)."""
+        rest = self.ctx.repo(ix.full, ix.r, full=True)
+        perms = rest.get("permissions") or {}
+        perm = next((p for key, p in (("admin", "ADMIN"), ("maintain", "MAINTAIN"), ("push", "WRITE"),
+                                      ("triage", "TRIAGE"), ("pull", "READ")) if perms.get(key)), None)
+        r = ix.r
+        return {"nameWithOwner": rest["full_name"], "url": rest["html_url"], "visibility": rest["visibility"].upper(),
+                "isPrivate": rest["private"], "isFork": rest["fork"], "isTemplate": rest["is_template"],
+                "isArchived": rest["archived"], "archivedAt": r.get("archived_at"), "isDisabled": rest["disabled"],
+                "isLocked": False, "defaultBranchRef": {"name": rest["default_branch"]},
+                "mergeCommitAllowed": bool(r.get("allow_merge_commit", True)),
+                "squashMergeAllowed": bool(r.get("allow_squash_merge", True)),
+                "rebaseMergeAllowed": bool(r.get("allow_rebase_merge", True)),
+                "autoMergeAllowed": bool(r.get("allow_auto_merge", False)),
+                "deleteBranchOnMerge": bool(r.get("delete_branch_on_merge", False)),
+                "webCommitSignoffRequired": rest["web_commit_signoff_required"], "viewerPermission": perm,
+                "createdAt": rest["created_at"], "updatedAt": rest["updated_at"], "pushedAt": rest["pushed_at"]}
 
     def pull_requests(self, ix: RepoIndex, args: dict) -> Obj:
         states = tuple(sorted(args.get("states") or ()))

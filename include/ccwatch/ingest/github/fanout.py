@@ -38,6 +38,7 @@ from ccwatch.ingest.github.client import ThreadClients
 from ccwatch.ingest.github.counts import stage_counts, staged_count
 from ccwatch.ingest.github.discovery import stage_pulls, staged_pulls
 from ccwatch.ingest.github.fetch import Deferred, fetch_github_repo
+from ccwatch.ingest.github.repositories import stage_repositories, staged_repository
 from ccwatch.ingest.http.ratebudget import RateBudget
 from ccwatch.ingest.plan import github_plan_meta, plan_github_repo
 from ccwatch.ingest.records import RawRecord, write_staging
@@ -78,8 +79,9 @@ def github_repositories(settings: Settings, as_of: datetime, home: Path, endpoin
     """The configured repositories (what the DAG maps over), after preparing the date: it is
     marked pending, and failure markers of repositories no longer configured (or of the
     single-file layout before per-repository staging) are removed, so they cannot fail the date.
-    With an ``endpoint``, the reconciliation counts of every repository are then asked org-wide in
-    batches and staged for the repositories' fetches (``counts.py``), and the merged PRs of the
+    With an ``endpoint``, the reconciliation counts and the settings of every repository are then
+    asked org-wide in batches and staged for the repositories' fetches (``counts.py``,
+    ``repositories.py``), and the merged PRs of the
     incremental ones discovered org-wide by search (``discovery.py``; not with ``full``); a failure
     leaves ``ingest_github_counts.failed.json`` (the date cannot be loaded until a fetch succeeds)."""
     _check_slugs(settings)
@@ -94,6 +96,7 @@ def github_repositories(settings: Settings, as_of: datetime, home: Path, endpoin
     if endpoint is not None:
         with ingest_attempt(sdir, COUNTS_STAGE, as_of):
             stage_counts(settings, endpoint, as_of, home, budget=budget)
+            stage_repositories(settings, endpoint, as_of, home, budget=budget)
             state = None if full else read_state(home, warehouse_path(home))
             stage_pulls(settings, endpoint, as_of, home, state, budget=budget)
     return [rc.repo for rc in settings.github.repositories]
@@ -129,10 +132,11 @@ def _stage_repo(settings: Settings, endpoint: Endpoint, as_of: datetime, home: P
         write_json_atomic(plan_path, github_plan_meta({rc.repo: plan}, as_of, started, state))
         start = as_of - timedelta(days=settings.lookback_days)
         count = staged_count(home, as_of, rc, start)
+        repository = staged_repository(home, as_of, rc)
         discovered = staged_pulls(home, as_of, rc.repo, start, plan.since) if plan.incremental else None
         deferred = Deferred()  # what the org-wide batches ask after every repository (batches.py)
         records = fetch_github_repo(settings, endpoint, as_of, rc, plan, client=client and client(), budget=budget,
-                                    count=count, discovered=discovered, deferred=deferred)
+                                    count=count, discovered=discovered, deferred=deferred, repository=repository)
         n = write_staging(path, _until(records, stop, rc.repo))
         write_deferred(home, as_of, rc.repo, deferred)
     log.info("GitHub %s: %d raw payloads (%s) staged in %s", rc.repo, n, plan.mode, path)

@@ -9,8 +9,10 @@ listing lacks (a commit dated before the window) is fetched alone (raw kind ``co
 branch's state at the window start, and its PRs are asked through REST.  PRs, commit -> PR
 links and deployment statuses come through GraphQL batches (``graphql.py``, ``commit_links.py``,
 ``deployment_statuses.py``; from the pipeline, the last two org-wide in ``batches.py``), with
-REST for the pieces a batch cannot hold whole; repository settings, the commits and
-deployments listings through REST (``ingest.github.client``), revalidated with ETags
+REST for the pieces a batch cannot hold whole.  The repository's settings are a GraphQL
+Repository node (``repositories.py``; from the pipeline, asked org-wide before the fetches).
+The branch, its protection and rules, the commits and deployments listings and the
+environments come through REST (``ingest.github.client``), revalidated with ETags
 (``ingest.github.conditional``).
 """
 
@@ -40,6 +42,7 @@ from ccwatch.ingest.github.conditional import (
 )
 from ccwatch.ingest.github.deployment_statuses import Wanted, fetch_deployment_statuses, wanted
 from ccwatch.ingest.github.history import LineTooLong, complete_line
+from ccwatch.ingest.github.repositories import fetch_repository
 from ccwatch.ingest.http.paging import is_before, sorted_past
 from ccwatch.ingest.plan import OVERLAP
 from ccwatch.ingest.records import RawRecord
@@ -88,13 +91,14 @@ def link_window(since: datetime, start: datetime, as_of: datetime) -> tuple[date
 def fetch_github_repo(settings: Settings, endpoint: Endpoint, as_of: datetime, rc: RepoConfig, plan: Any = None,
                       *, client: Github | None = None, budget: Any = None, count: RawRecord | None = None,
                       discovered: tuple[list[Any], str] | None = None,
-                      deferred: Deferred | None = None) -> Iterator[RawRecord]:
+                      deferred: Deferred | None = None, repository: RawRecord | None = None) -> Iterator[RawRecord]:
     """The raw records of ONE repository (the unit of concurrency and of Airflow's task mapping).
 
     ``client``: a PyGithub client to reuse (not shared between threads); default: one of its own.
     ``budget``: a shared rate-limit budget of concurrent fetches (``ingest/http/ratebudget.py``).
     ``count``: the repository's ``merged_count`` record, already asked org-wide (``counts.py``);
-    None: asked here.  ``discovered``: (PR nodes, url) of the org-wide search (``discovery.py``)
+    None: asked here.  ``repository``: its ``gql_repository`` record, already asked org-wide
+    (``repositories.py``); None: asked here.  ``discovered``: (PR nodes, url) of the org-wide search (``discovery.py``)
     for an incremental plan: its PRs come from there, the pulls list and PR pages are not asked.
     ``deferred``: receives what the pipeline asks for every repository at once after the
     repositories' fetches (``batches.py``: the first-parent commits' PRs, then the search-lag guard,
@@ -104,7 +108,7 @@ def fetch_github_repo(settings: Settings, endpoint: Endpoint, as_of: datetime, r
     gh = client or make_client(endpoint)
     try:
         r = RepoClient(gh, endpoint, rc.repo, plan_validators(plan), budget, as_of)
-        yield from _fetch_repo(r, rc, start, as_of, plan, count, discovered, deferred)
+        yield from _fetch_repo(r, rc, start, as_of, plan, count, discovered, deferred, repository)
         yield r.validators_record(as_of)  # last: every request of the fetch has answered
     finally:
         if client is None:
@@ -113,18 +117,18 @@ def fetch_github_repo(settings: Settings, endpoint: Endpoint, as_of: datetime, r
 
 def _fetch_repo(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime, plan: Any = None,
                 count: RawRecord | None = None, discovered: tuple[list[Any], str] | None = None,
-                deferred: Deferred | None = None) -> Iterator[RawRecord]:
+                deferred: Deferred | None = None, repository: RawRecord | None = None) -> Iterator[RawRecord]:
     """One repository.  An incremental ``plan`` (docs/ARCHITECTURE.md, "Incremental ingestion")
     fetches PRs updated, commits made and deployments created since ``plan.since``, plus the
-    statuses of ``plan.open_deployments``.  Repository, branch, protection, rules, rulesets,
+    statuses of ``plan.open_deployments``.  Branch, protection, rules, rulesets,
     the commits and deployments listings and environments are conditional requests
     (conditional.py): with the plan's ETags an unchanged one answers 304, free, and
     yields a 304 record (the load keeps the stored copy)."""
     repo, branch = rc.repo, rc.production_branch
     incremental = plan is not None and plan.incremental
     since = plan.since if incremental else start
-    status, data, url, etag = r.get("", conditional=True)
-    yield r.record("repo", repo, url, data, status, etag)
+    # the repository's settings: a GraphQL node, staged org-wide before the fetches (repositories.py)
+    yield repository if repository is not None else fetch_repository(r, rc)
     searched: set[Any] | None = None  # the PR numbers the org-wide search gave (None: not used)
     searched_merged: list[datetime | None] = []  # their merge times
     if incremental and discovered is not None:

@@ -57,12 +57,13 @@ PULLS_OP, HISTORY_OP, DEPLOYMENTS_OP = "CcwatchMergedPulls", "CcwatchBranchHisto
 HISTORIES_OP = "CcwatchBranchHistories"
 COUNT_OP, COUNTS_OP = "CcwatchMergedCount", "CcwatchMergedCounts"
 SEARCH_OP = "CcwatchMergedPullsSearch"
+REPO_OP, REPOS_OP = "CcwatchRepository", "CcwatchRepositories"
 
 # fine-grained permission each document needs (classic tokens: the 'repo' scope)
 _NEEDS = {PULLS_OP: "Pull requests: read", HISTORY_OP: "Contents: read", HISTORIES_OP: "Contents: read",
           DEPLOYMENTS_OP: "Deployments: read",
           COUNT_OP: "Pull requests: read", COUNTS_OP: "Pull requests: read",
-          SEARCH_OP: "Pull requests: read"}
+          SEARCH_OP: "Pull requests: read", REPO_OP: "Metadata: read", REPOS_OP: "Metadata: read"}
 
 
 class GraphQL:

@@ -228,9 +228,38 @@ def merged_counts_document(n: int) -> str:
     return f"query CcwatchMergedCounts({params}) {{\n  {RATE_LIMIT}\n{fields}\n}}\n"
 
 
+# (issue #15) A repository's settings, the evidence REST's ``GET /repos/{o}/{r}`` used to give
+# (``repo.json``): asked for every repository at once before their fetches
+# (``ingest.github.repositories``), because REST answers 200 to every repository a push moved
+# (``pushed_at``), one counted request each a night.  The node id, never ``databaseId`` (Int).
+# No connection: 1 point a request, however many repositories it names.
+REPOSITORY_FIELDS = """id nameWithOwner url visibility isPrivate isFork isTemplate isArchived archivedAt isDisabled
+    isLocked defaultBranchRef { name } mergeCommitAllowed squashMergeAllowed rebaseMergeAllowed
+    autoMergeAllowed deleteBranchOnMerge webCommitSignoffRequired viewerPermission createdAt updatedAt pushedAt"""
+
+REPOSITORY = """
+query CcwatchRepository($owner: String!, $name: String!) {
+  %(rate)s
+  repository(owner: $owner, name: $name) { %(fields)s }
+}
+""" % {"rate": RATE_LIMIT, "fields": REPOSITORY_FIELDS}
+
+# The same for many repositories in one request: one aliased ``repository`` each (``r0``, ``r1`` ...)
+REPOSITORIES_BATCH = 50
+
+
+def repositories_document(n: int) -> str:
+    """``CcwatchRepositories`` for ``n`` repositories ``($o0, $n0) .. `` (answer keys ``r0 ..``)."""
+    if not 1 <= n <= REPOSITORIES_BATCH:
+        raise ValueError(f"{n} repositories in one CcwatchRepositories: 1 to {REPOSITORIES_BATCH}")
+    params = ", ".join(f"$o{i}: String!, $n{i}: String!" for i in range(n))
+    fields = "\n".join(f"  r{i}: repository(owner: $o{i}, name: $n{i}) {{ {REPOSITORY_FIELDS} }}" for i in range(n))
+    return f"query CcwatchRepositories({params}) {{\n  {RATE_LIMIT}\n{fields}\n}}\n"
+
+
 OPERATIONS = {"CcwatchMergedPulls": MERGED_PULLS, "CcwatchBranchHistory": BRANCH_HISTORY,
               "CcwatchDeploymentStatuses": DEPLOYMENT_STATUSES, "CcwatchMergedCount": MERGED_COUNT,
-              "CcwatchMergedPullsSearch": PULLS_SEARCH}
+              "CcwatchMergedPullsSearch": PULLS_SEARCH, "CcwatchRepository": REPOSITORY}
 
 
 def search_time(t) -> str:

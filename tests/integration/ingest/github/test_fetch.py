@@ -195,7 +195,25 @@ def test_records_carry_no_credentials_and_have_etags(fetched):
     blob = json.dumps([asdict(r) for r in records])
     assert TOKEN not in blob
     assert all(r.url.startswith("http://127.0.0.1:") for r in records)
-    assert by_kind(records, "repo")[PAY].etag
+    assert by_kind(records, "branch")[f"{PAY}:main"].etag
+
+
+def test_the_repository_settings_come_from_graphql_not_rest(fetched):
+    """(issue #15) GitHub answers REST ``GET /repos/{o}/{r}`` 200 after every push (``pushed_at``):
+    the settings come from a GraphQL Repository node instead (``gql_repository``, asked alone here,
+    org-wide by the pipeline), with the values the REST body gave."""
+    records, requests = fetched
+    assert not [q for q in requests if q["service"] == "github" and q["path"] in (f"/repos/{PAY}", f"/repos/{WEB}")]
+    assert "repo" not in {r.kind for r in records}
+    nodes = {k: r.payload for k, r in by_kind(records, "gql_repository").items()}
+    assert set(nodes) == {PAY, WEB}
+    pay = nodes[PAY]
+    assert (pay["nameWithOwner"], pay["visibility"], pay["isPrivate"], pay["isArchived"]) == (PAY, "PRIVATE", True, False)
+    assert pay["defaultBranchRef"] == {"name": "main"} and isinstance(pay["id"], str) and pay["id"]
+    assert pay["pushedAt"] == "2026-11-03T10:00:00Z"  # the newest commit of any branch, as REST's pushed_at
+    assert (pay["mergeCommitAllowed"], pay["squashMergeAllowed"], pay["viewerPermission"]) == (True, True, "ADMIN")
+    assert len(gql_requests(requests, "CcwatchRepository")) == 2
+    assert by_kind(records, "gql_repository")[PAY].url.endswith("/graphql#CcwatchRepository")
 
 
 def test_fetched_records_load_into_the_warehouse(fetched, settings, tmp_path):
@@ -220,13 +238,14 @@ def drain(settings, endpoint, **kw):
 def test_bad_token_raises_without_leaking_it(server, settings):
     with pytest.raises(SourceError) as err:
         drain(settings, Endpoint(server.url, token="ghp_wrong_token_456"))
-    assert "401" in str(err.value) and PAY in str(err.value) and "/repos/acme/payments-api" in str(err.value)
+    # the first request of a repository's fetch: its settings (GraphQL, issue #15)
+    assert "401" in str(err.value) and PAY in str(err.value) and "(CcwatchRepository)" in str(err.value)
     assert "ghp_wrong_token_456" not in str(err.value)
 
 
 def test_unknown_repository_raises(server, settings):
     s = replace(settings, github=GithubConfig(repositories=(RepoConfig("acme/nope", "main", ("production",)),)))
-    with pytest.raises(SourceError, match=r"acme/nope.*HTTP 404"):
+    with pytest.raises(SourceError, match=r"GitHub acme/nope: .*NOT_FOUND: Could not resolve to a Repository"):
         drain(s, Endpoint(server.url, token=TOKEN))
 
 

@@ -16,7 +16,7 @@ OPS = sorted(Q.OPERATIONS)
 
 def test_the_operations_and_their_names():
     assert OPS == ["CcwatchBranchHistory", "CcwatchDeploymentStatuses", "CcwatchMergedCount", "CcwatchMergedPulls",
-                   "CcwatchMergedPullsSearch"]
+                   "CcwatchMergedPullsSearch", "CcwatchRepository"]
     for name, text in Q.OPERATIONS.items():
         (op,) = parse(text).definitions
         assert (op.operation.value, op.name.value) == ("query", name)
@@ -35,6 +35,15 @@ def test_document_selects_no_int_id_but_the_app_id(name):
 @pytest.mark.parametrize("name", OPS)
 def test_document_selects_no_deprecated_field(name):
     assert validate(cut_schema(), parse(Q.OPERATIONS[name]), [NoDeprecatedCustomRule]) == []
+
+
+def test_the_org_wide_repositories_document_validates_and_selects_no_int_id():
+    """(issue #15) The batch built per request selects what ``CcwatchRepository`` does, 50 times."""
+    doc = Q.repositories_document(Q.REPOSITORIES_BATCH)
+    assert validate(cut_schema(), parse(doc), [NoDeprecatedCustomRule]) == []
+    assert validate(cut_schema(), parse(doc)) == []
+    assert int_ids(cut_schema(), doc) == [] and int_fields(cut_schema(), doc) == ["RateLimit.cost", "RateLimit.limit",
+                                                                                 "RateLimit.remaining", "RateLimit.used"]
 
 
 def test_the_remaining_int_fields_are_counts_not_ids():

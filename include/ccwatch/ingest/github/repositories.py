@@ -1,0 +1,145 @@
+"""(issue #15) The repositories' settings, asked org-wide by GraphQL before their fetches.
+
+A repository's settings (visibility, archived, default branch, the merge methods it allows ...) are
+evidence (the repository folder's ``repository.graphql.json``).  REST's ``GET /repos/{o}/{r}``
+gave them, revalidated with its ETag, but GitHub answers it 200 whenever a push moved the
+repository's ``pushed_at``: one counted request for every repository that changed, every night.
+GraphQL has no conditional requests, but one document can name 50 repositories
+(``CcwatchRepositories``, 1 point), so :func:`stage_repositories` asks every configured repository
+``REPOSITORIES_BATCH`` at a time before the repositories are fetched (beside the reconciliation
+counts, ``counts.py``) and stages the nodes::
+
+    staging/<date>/github_repositories.json   {"as_of", "url", "repos": {repo: {"node": <as returned>,
+                                                                              "fetched_at"}}}
+
+Each repository's fetch takes its record from there (:func:`staged_repository`; raw kind
+``gql_repository``, natural key ``owner/name``, payload the node as returned, url
+``...#CcwatchRepositories``), or asks it alone (``CcwatchRepository``, :func:`fetch_repository`)
+when the file has no node of it for the date.  Fail closed: an HTTP or GraphQL error, a missing
+node or a node of another repository (renamed or transferred) fails the stage, naming the
+repository; the date then cannot be loaded until a fetch succeeds.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from github import Github
+
+from ccwatch.common.endpoints import Endpoint
+from ccwatch.common.files import read_json_optional, write_json_atomic
+from ccwatch.common.paths import staging_dir
+from ccwatch.common.times import iso_z, utc_now_iso
+from ccwatch.ingest.errors import SourceError
+from ccwatch.ingest.github.client import make_client
+from ccwatch.ingest.github.graphql import REPO_OP, REPOS_OP, GraphQL, Named, repos_named
+from ccwatch.ingest.github.queries import REPOSITORIES_BATCH, repositories_document
+from ccwatch.ingest.records import RawRecord
+from ccwatch.settings import RepoConfig, Settings
+
+log = logging.getLogger(__name__)
+
+REPOSITORIES_FILE = "github_repositories.json"
+KIND = "gql_repository"
+
+
+def repositories_path(home: Path, as_of: datetime) -> Path:
+    return staging_dir(home, as_of) / REPOSITORIES_FILE
+
+
+def _mismatch(node: Any, repo: str) -> str | None:
+    """Why ``node`` is not ``repo``'s Repository node (None: it is).  GitHub compares names without case."""
+    if not isinstance(node, dict):
+        return "no repository in the answer"
+    name = node.get("nameWithOwner")
+    if not isinstance(name, str) or name.lower() != repo.lower():
+        return (f"the answer names {name!r}: the repository was renamed or transferred; put its current "
+                f"name in the config (github.repositories)")
+    return None
+
+
+def _checked(node: Any, repo: str, shown: str) -> dict[str, Any]:
+    why = _mismatch(node, repo)
+    if why is not None:
+        raise SourceError(f"GitHub {repo}: {shown}: {why}")
+    return node
+
+
+def _named(text: str, repos: list[str]) -> str:
+    """A GraphQL error's ``(at r3)`` with the repository that alias asked for."""
+    def name(m: re.Match) -> str:
+        i = int(m.group(1))
+        return f"(at r{i}: {repos[i]}" if i < len(repos) else m.group(0)
+    return re.sub(r"\(at r(\d+)", name, text)
+
+
+def fetch_repositories(endpoint: Endpoint, repos: list[RepoConfig], *, budget: Any = None,
+                       client: Github | None = None) -> dict[str, Any]:
+    """``{"url", "repos": {repo: {"node", "fetched_at"}}}`` for ``repos``, ``REPOSITORIES_BATCH`` a
+    request.  Any HTTP or GraphQL error, or a missing or other repository's node, raises SourceError
+    naming the repository (never a partial set)."""
+    gh = client or make_client(endpoint)
+    out: dict[str, Any] = {}
+    url, requests = "", 0
+    try:
+        for k in range(0, len(repos), REPOSITORIES_BATCH):
+            chunk = [rc.repo for rc in repos[k:k + REPOSITORIES_BATCH]]
+            g = GraphQL(Named(gh.requester, budget, repos_named(chunk, "repository settings")))
+            url = g.record_url(REPOS_OP)
+            variables: dict[str, str] = {}
+            for i, repo in enumerate(chunk):
+                variables[f"o{i}"], variables[f"n{i}"] = repo.split("/", 1)
+            try:
+                data = g.query(REPOS_OP, variables, repositories_document(len(chunk)))
+            except SourceError as exc:
+                raise SourceError(_named(str(exc), chunk)) from None
+            requests += 1
+            fetched_at = utc_now_iso()
+            for i, repo in enumerate(chunk):
+                out[repo] = {"node": _checked(data.get(f"r{i}"), repo, f"POST {g.shown} ({REPOS_OP})"),
+                             "fetched_at": fetched_at}
+    finally:
+        if client is None:
+            gh.close()
+    log.info("GitHub: the settings of %d repositories in %d GraphQL request(s)", len(out), requests)
+    return {"url": url, "repos": out}
+
+
+def stage_repositories(settings: Settings, endpoint: Endpoint, as_of: datetime, home: Path, *, budget: Any = None
+                       ) -> dict[str, Any]:
+    """Fetch the settings of every configured repository and stage them (atomically) for the date."""
+    path = repositories_path(home, as_of)
+    path.unlink(missing_ok=True)  # a failed attempt leaves none (its repositories then ask their own)
+    got = fetch_repositories(endpoint, list(settings.github.repositories), budget=budget)
+    write_json_atomic(path, {"as_of": iso_z(as_of), **got})
+    return {"repos": len(got["repos"]), "file": str(path)}
+
+
+def staged_repository(home: Path, as_of: datetime, rc: RepoConfig) -> RawRecord | None:
+    """The ``gql_repository`` record of ``rc`` from the date's staged settings, or None when the file
+    holds no node of it for the date (then its fetch asks its own)."""
+    staged = read_json_optional(repositories_path(home, as_of),
+                                f"GitHub {rc.repo}: the staged repository settings (its own are asked alone)")
+    if not isinstance(staged, dict) or staged.get("as_of") != iso_z(as_of):
+        return None
+    entry = (staged.get("repos") or {}).get(rc.repo)
+    if not isinstance(entry, dict) or _mismatch(entry.get("node"), rc.repo) is not None:
+        return None
+    url, fetched_at = staged.get("url"), entry.get("fetched_at")
+    if not isinstance(url, str) or not url or not isinstance(fetched_at, str) or not fetched_at:
+        return None
+    return RawRecord(source="github", kind=KIND, natural_key=rc.repo, url=url, fetched_at=fetched_at,
+                     payload=entry["node"], etag=None, status_code=200)
+
+
+def fetch_repository(r: Any, rc: RepoConfig) -> RawRecord:
+    """``rc``'s ``gql_repository`` record asked alone (``CcwatchRepository``; ``r``: its ``client.RepoClient``)."""
+    g = GraphQL(r)
+    owner, name = rc.repo.split("/", 1)
+    data = g.query(REPO_OP, {"owner": owner, "name": name})
+    node = _checked(data.get("repository"), rc.repo, f"POST {g.shown} ({REPO_OP})")
+    return r.record(KIND, rc.repo, g.record_url(REPO_OP), node)

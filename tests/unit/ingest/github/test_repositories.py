@@ -1,0 +1,111 @@
+"""The repositories' settings asked org-wide by GraphQL and staged for their fetches
+(ingest/github/repositories.py, issue #15): no REST ``GET /repos/{o}/{r}`` per repository."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from ccwatch.common.endpoints import Endpoint
+from ccwatch.common.times import parse_as_of
+from ccwatch.ingest.errors import SourceError
+from ccwatch.ingest.github import repositories as R
+from ccwatch.ingest.github.queries import REPOSITORIES_BATCH, repositories_document
+from ccwatch.settings import RepoConfig
+
+from tests.helpers.graphql_client import CannedClient
+
+AS_OF = parse_as_of("2026-11-25")
+RC = RepoConfig(repo="acme/api", production_branch="main", production_environments=("production",))
+ENDPOINT = Endpoint("https://api.github.com", token="t")
+
+
+def node(repo: str, **extra) -> dict:
+    return {"id": "R_kgDOxyz", "nameWithOwner": repo, "url": f"https://github.com/{repo}", "visibility": "PRIVATE",
+            "isArchived": False, "defaultBranchRef": {"name": "main"}, "pushedAt": "2026-11-24T10:00:00Z", **extra}
+
+
+def repos(n: int) -> list[RepoConfig]:
+    return [RepoConfig(repo=f"acme/r{i:03}", production_branch="main", production_environments=("production",))
+            for i in range(n)]
+
+
+def staged(home, entry=..., **top) -> None:
+    body = {"as_of": "2026-11-25T00:00:00Z", "url": "https://api.github.com/graphql#CcwatchRepositories",
+            "repos": {RC.repo: {"node": node(RC.repo), "fetched_at": "2026-11-25T02:00:01Z"} if entry is ... else entry}}
+    body.update(top)
+    path = R.repositories_path(home, AS_OF)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(body), encoding="utf-8")
+
+
+def test_fifty_repositories_a_request_each_node_kept_as_returned():
+    rcs = repos(REPOSITORIES_BATCH + 3)
+    client = CannedClient([{"data": {f"r{i}": node(rc.repo) for i, rc in enumerate(rcs[:REPOSITORIES_BATCH])}},
+                           {"data": {f"r{i}": node(rc.repo, isArchived=True)
+                                     for i, rc in enumerate(rcs[REPOSITORIES_BATCH:])}}])
+    out = R.fetch_repositories(ENDPOINT, rcs, client=client)
+    sent = client.requester.sent
+    assert [s["operationName"] for s in sent] == ["CcwatchRepositories"] * 2
+    assert sent[1]["variables"] == {"o0": "acme", "n0": "r050", "o1": "acme", "n1": "r051", "o2": "acme", "n2": "r052"}
+    assert out["url"] == "https://api.github.com/graphql#CcwatchRepositories"
+    assert out["repos"]["acme/r052"]["node"] == node("acme/r052", isArchived=True)
+    assert out["repos"]["acme/r000"]["node"] == node("acme/r000")
+    assert set(out["repos"]) == {rc.repo for rc in rcs}
+
+
+@pytest.mark.parametrize("answer, said", [
+    ({"data": {"r0": node("acme/r000"), "r1": None}}, "acme/r001"),
+    ({"data": {"r0": node("acme/r000")}}, "acme/r001"),
+    ({"data": {"r0": node("acme/r000"), "r1": node("acme/renamed")}}, "acme/r001.*acme/renamed"),
+    ({"data": {"r0": node("acme/r000"), "r1": None},
+      "errors": [{"type": "NOT_FOUND", "message": "Could not resolve to a Repository with the name 'acme/r001'.",
+                  "path": ["r1"]}]}, "NOT_FOUND.*acme/r001"),
+])
+def test_a_batch_with_an_error_or_a_missing_repository_fails_naming_it(answer, said):
+    with pytest.raises(SourceError, match=said) as err:
+        R.fetch_repositories(ENDPOINT, repos(2), client=CannedClient([answer]))
+    assert "CcwatchRepositories" in str(err.value)
+
+
+def test_a_staged_repository_is_the_record_the_fetch_would_have_stored(tmp_path):
+    staged(tmp_path)
+    rec = R.staged_repository(tmp_path, AS_OF, RC)
+    assert (rec.source, rec.kind, rec.natural_key, rec.status_code) == ("github", "gql_repository", "acme/api", 200)
+    assert rec.payload == node("acme/api") and rec.fetched_at == "2026-11-25T02:00:01Z"
+    assert rec.url == "https://api.github.com/graphql#CcwatchRepositories" and rec.etag is None
+
+
+@pytest.mark.parametrize("entry", [
+    None, "not an object", {"node": None, "fetched_at": "2026-11-25T02:00:01Z"},
+    {"node": node("acme/other"), "fetched_at": "2026-11-25T02:00:01Z"},  # another repository's node
+    {"node": node("acme/api")},                                           # no fetch time
+])
+def test_a_staged_entry_that_is_not_this_repositorys_node_is_not_taken(tmp_path, entry):
+    staged(tmp_path, entry)
+    assert R.staged_repository(tmp_path, AS_OF, RC) is None
+
+
+def test_no_file_an_unreadable_file_or_another_date_asks_alone(tmp_path):
+    assert R.staged_repository(tmp_path, AS_OF, RC) is None
+    staged(tmp_path, as_of="2026-11-24T00:00:00Z")
+    assert R.staged_repository(tmp_path, AS_OF, RC) is None
+    R.repositories_path(tmp_path, AS_OF).write_text("{truncated", encoding="utf-8")
+    assert R.staged_repository(tmp_path, AS_OF, RC) is None
+
+
+def test_the_name_is_compared_as_github_does_without_case():
+    client = CannedClient([{"data": {"r0": node("Acme/API")}}])
+    out = R.fetch_repositories(ENDPOINT, [RC], client=client)
+    assert out["repos"]["acme/api"]["node"]["nameWithOwner"] == "Acme/API"
+
+
+def test_the_batch_document_holds_one_aliased_repository_each():
+    doc = repositories_document(2)
+    assert "query CcwatchRepositories($o0: String!, $n0: String!, $o1: String!, $n1: String!)" in doc
+    assert "r1: repository(owner: $o1, name: $n1)" in doc
+    with pytest.raises(ValueError):
+        repositories_document(REPOSITORIES_BATCH + 1)
+    with pytest.raises(ValueError):
+        repositories_document(0)
