@@ -88,10 +88,15 @@ INSERT OR REPLACE INTO raw_payloads SELECT 'github', 'deployments', repo || ':' 
     'creator', json_object('login', creator_login), 'created_at', strftime(created_at, '%Y-%m-%dT%H:%M:%SZ'))
     ORDER BY deployment_id DESC))
     FROM deployments GROUP BY repo, environment;
-INSERT OR REPLACE INTO raw_payloads SELECT 'github', k, repo || CASE WHEN k = 'repo' THEN '' ELSE ':main' END,
+INSERT OR REPLACE INTO raw_payloads SELECT 'github', k, repo || ':main',
     'https://api.github.com/repos/' || repo, TIMESTAMP '{fetched}', 'W/"' || md5(repo) || '"', 200,
     json_object('name', repo, 'default_branch', 'main', 'protected', true)
-    FROM (SELECT DISTINCT repo FROM pull_requests), (VALUES ('repo'), ('branch'), ('branch_protection')) v(k);
+    FROM (SELECT DISTINCT repo FROM pull_requests), (VALUES ('branch'), ('branch_protection')) v(k);
+INSERT OR REPLACE INTO raw_payloads SELECT 'github', 'gql_repository', repo,
+    'https://api.github.com/graphql#CcwatchRepositories', TIMESTAMP '{fetched}', NULL, 200,
+    json_object('id', 'R_' || md5(repo), 'nameWithOwner', repo, 'visibility', 'PRIVATE', 'isArchived', false,
+    'defaultBranchRef', json_object('name', 'main'), 'squashMergeAllowed', true)
+    FROM (SELECT DISTINCT repo FROM pull_requests);
 INSERT OR REPLACE INTO raw_payloads VALUES ('jira', 'fields', 'fields', 'https://acme.atlassian.net/rest/api/2/field',
     TIMESTAMP '{fetched}', NULL, 200, '[{{"id": "status", "name": "Status"}}, {{"id": "summary", "name": "Summary"}},
     {{"id": "customfield_10001", "name": "Business Justification"}}, {{"id": "customfield_10002", "name": "Risk Assessment"}},

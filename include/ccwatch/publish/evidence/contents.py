@@ -187,7 +187,7 @@ def prefetch_run(raw: RawEvidence, settings: Settings, repos) -> None:
     lists and production-branch commit list, and the Jira field list."""
     keys = [("jira", "fields", "fields")]
     for repo in repos:
-        keys.append(("github", "repo", repo))
+        keys += [("github", "gql_repository", repo), ("github", "repo", repo)]
         try:
             rc = settings.repo(repo)
         except KeyError:
@@ -209,7 +209,10 @@ def repo_evidence_files(raw: RawEvidence, settings: Settings, repo: str) -> dict
         rc = settings.repo(repo)
     except KeyError:
         rc = None
-    pairs = [("repo.json", "repo", repo)]
+    # the settings: the GraphQL node (issue #15), or the REST body a warehouse from before holds
+    pairs = [("repository.graphql.json", "gql_repository", repo)]
+    if raw.get("github", "gql_repository", repo) is None and raw.get("github", "repo", repo) is not None:
+        pairs = [("repo.json", "repo", repo)]
     if rc:
         b = rc.production_branch
         pairs += [("branch.json", "branch", f"{repo}:{b}"), ("branch_protection.json", "branch_protection", f"{repo}:{b}"),

@@ -42,3 +42,20 @@ def test_the_repository_folder_holds_the_activity_log_or_says_it_is_missing():
     _raw(con, "activity", f"{PAY}:main", {"message": "Resource not accessible by integration"}, 403)
     files = repo_evidence_files(RawEvidence(con, datetime(2026, 11, 25)), make_settings(), PAY)
     assert files["activity.json"]["status_code"] == 403  # an unreadable log is evidence too
+
+
+def test_the_repository_folder_holds_the_graphql_settings_node_and_an_older_rest_one_only_without_it():
+    """(issue #15) The settings come as a GraphQL Repository node (``gql_repository`` ->
+    ``repository.graphql.json``).  A warehouse from before still holds the REST ``repo`` record: it is
+    the evidence only while no node is stored (never both: the REST copy stops being revalidated)."""
+    con = connect(":memory:")
+    files = repo_evidence_files(RawEvidence(con, datetime(2026, 11, 25)), make_settings(), PAY)
+    assert f"github gql_repository {PAY}" in files["_missing"] and "repo.json" not in files
+    _raw(con, "repo", PAY, {"id": 5001, "full_name": PAY})
+    files = repo_evidence_files(RawEvidence(con, datetime(2026, 11, 25)), make_settings(), PAY)
+    assert files["repo.json"]["payload"]["full_name"] == PAY and "repository.graphql.json" not in files
+    assert not [m for m in files["_missing"] if "repo" in m.split()[1]]
+    _raw(con, "gql_repository", PAY, {"id": "R_1", "nameWithOwner": PAY, "visibility": "PRIVATE"})
+    files = repo_evidence_files(RawEvidence(con, datetime(2026, 11, 25)), make_settings(), PAY)
+    assert files["repository.graphql.json"]["payload"]["nameWithOwner"] == PAY and "repo.json" not in files
+    assert not [m for m in files["_missing"] if "repo" in m.split()[1]]

@@ -5,7 +5,10 @@ any change of branch ``scale-evidence-fast``) with ``python tests/unit/publish/e
 run against that checkout, and regenerated on branch ``scale-evidence-members`` for two intended
 format changes: the OSCAL document's observations are only the results that are not a pass (moved
 ``oscal-assessment-results.json``, README.txt's line saying so, SHA256SUMS, manifest.json and the
-archive; every other file kept its bytes), then gzip level 3 instead of 6 (moved the archives only).  They cover every file of the
+archive; every other file kept its bytes), then gzip level 3 instead of 6 (moved the archives only), then
+(stop 29) a repository's settings as a GraphQL node (``repository.graphql.json`` instead of ``repo.json``
+in the synthetic window's repository folders, and the missing record named ``gql_repository`` instead of
+``repo`` in change.json; every other change-folder file kept its bytes).  They cover every file of the
 dated folder (a digest of the sorted
 ``sha256  path`` listing, and each top-level file apart) and the archive's own SHA-256.  Any byte
 that moves fails this test.  Worlds: the outputs world (hostile titles, details and a token in an
