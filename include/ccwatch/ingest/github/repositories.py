@@ -35,6 +35,7 @@ from ccwatch.common.files import read_json_optional, write_json_atomic
 from ccwatch.common.paths import staging_dir
 from ccwatch.common.times import iso_z, utc_now_iso
 from ccwatch.ingest.errors import SourceError
+from ccwatch.ingest.github.answers import permission
 from ccwatch.ingest.github.client import make_client
 from ccwatch.ingest.github.graphql import REPO_OP, REPOS_OP, GraphQL, Named, repos_named
 from ccwatch.ingest.github.queries import REPOSITORIES_BATCH, repositories_document
@@ -69,12 +70,23 @@ def _checked(node: Any, repo: str, shown: str) -> dict[str, Any]:
     return node
 
 
-def _named(text: str, repos: list[str]) -> str:
-    """A GraphQL error's ``(at r3)`` with the repository that alias asked for."""
+def _explained(text: str, repos: list[str]) -> str:
+    """A GraphQL error's ``(at r3)`` with the repository that alias asked for, and what a NOT_FOUND
+    means (as the REST client says of a 404 on the repository)."""
+    named: list[str] = []
+
     def name(m: re.Match) -> str:
         i = int(m.group(1))
-        return f"(at r{i}: {repos[i]}" if i < len(repos) else m.group(0)
-    return re.sub(r"\(at r(\d+)", name, text)
+        if i >= len(repos):
+            return m.group(0)
+        named.append(repos[i])
+        return f"(at r{i}: {repos[i]}"
+    text = re.sub(r"\(at r(\d+)", name, text)
+    if "NOT_FOUND" in text:
+        who = ", ".join(dict.fromkeys(named)) or (repos[0] if len(repos) == 1 else "a repository of the batch")
+        text += (f". {who} does not exist or the token cannot see it (GitHub answers NOT_FOUND for a private "
+                 f"repository the token has no access to): it needs {permission('')}")
+    return text
 
 
 def fetch_repositories(endpoint: Endpoint, repos: list[RepoConfig], *, budget: Any = None,
@@ -96,7 +108,7 @@ def fetch_repositories(endpoint: Endpoint, repos: list[RepoConfig], *, budget: A
             try:
                 data = g.query(REPOS_OP, variables, repositories_document(len(chunk)))
             except SourceError as exc:
-                raise SourceError(_named(str(exc), chunk)) from None
+                raise SourceError(_explained(str(exc), chunk)) from None
             requests += 1
             fetched_at = utc_now_iso()
             for i, repo in enumerate(chunk):
@@ -140,6 +152,9 @@ def fetch_repository(r: Any, rc: RepoConfig) -> RawRecord:
     """``rc``'s ``gql_repository`` record asked alone (``CcwatchRepository``; ``r``: its ``client.RepoClient``)."""
     g = GraphQL(r)
     owner, name = rc.repo.split("/", 1)
-    data = g.query(REPO_OP, {"owner": owner, "name": name})
+    try:
+        data = g.query(REPO_OP, {"owner": owner, "name": name})
+    except SourceError as exc:
+        raise SourceError(_explained(str(exc), [rc.repo])) from None
     node = _checked(data.get("repository"), rc.repo, f"POST {g.shown} ({REPO_OP})")
     return r.record(KIND, rc.repo, g.record_url(REPO_OP), node)

@@ -245,7 +245,8 @@ def test_bad_token_raises_without_leaking_it(server, settings):
 
 def test_unknown_repository_raises(server, settings):
     s = replace(settings, github=GithubConfig(repositories=(RepoConfig("acme/nope", "main", ("production",)),)))
-    with pytest.raises(SourceError, match=r"GitHub acme/nope: .*NOT_FOUND: Could not resolve to a Repository"):
+    with pytest.raises(SourceError, match=r"GitHub acme/nope: .*NOT_FOUND: Could not resolve to a Repository.*"
+                                          r"acme/nope does not exist or the token cannot see it"):
         drain(s, Endpoint(server.url, token=TOKEN))
 
 

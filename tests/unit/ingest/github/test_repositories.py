@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 import pytest
 from ccwatch.common.endpoints import Endpoint
@@ -61,7 +60,8 @@ def test_fifty_repositories_a_request_each_node_kept_as_returned():
     ({"data": {"r0": node("acme/r000"), "r1": node("acme/renamed")}}, "acme/r001.*acme/renamed"),
     ({"data": {"r0": node("acme/r000"), "r1": None},
       "errors": [{"type": "NOT_FOUND", "message": "Could not resolve to a Repository with the name 'acme/r001'.",
-                  "path": ["r1"]}]}, "NOT_FOUND.*acme/r001"),
+                  "path": ["r1"]}]},
+     r"NOT_FOUND.*\(at r1: acme/r001\).*acme/r001 does not exist or the token cannot see it.*'Metadata: read'"),
 ])
 def test_a_batch_with_an_error_or_a_missing_repository_fails_naming_it(answer, said):
     with pytest.raises(SourceError, match=said) as err:
