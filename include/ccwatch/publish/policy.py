@@ -205,10 +205,12 @@ changes/<folder>/     the evidence of one change:
                                                rulesets, environments) in force when the change
                                                reached the branch, or a note that the nightly
                                                settings history does not reach back that far
-                      Repository folders (owner__repo) hold repo.json, branch.json,
-                      branch_protection.json, branch_rules.json, environments.json (CC8.1-11,
-                      CC8.1-12), activity.json (the production branch's activity log, CC8.1-14) and
-                      rulesets.json (only when rules come from rulesets).
+                      Repository folders (owner__repo) hold repository.graphql.json (the
+                      repository's settings as GitHub's GraphQL API gives them; repo.json, the
+                      REST body, when the warehouse was filled before they were asked that way),
+                      branch.json, branch_protection.json, branch_rules.json, environments.json
+                      (CC8.1-11, CC8.1-12), activity.json (the production branch's activity log,
+                      CC8.1-14) and rulesets.json (only when rules come from rulesets).
                       Folder names: owner/repo#12 -> owner__repo__pr-12,
                       owner/repo@<sha> -> owner__repo__push-<sha>.
 gx_validation.json    the Great Expectations validation results of the run

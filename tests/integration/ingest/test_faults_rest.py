@@ -89,9 +89,10 @@ def test_timeout_then_success(server, settings, monkeypatch, waits):
 
 
 def test_connection_reset_then_success(server, settings):
-    server.add_fault({"service": "github", "path": rf"/repos/{REPO}$", "mode": "reset", "times": 2})
+    server.add_fault({"service": "github", "path": rf"/repos/{REPO}/branches/main$", "mode": "reset", "times": 2})
     records = github(server, settings)
-    assert statuses(server, rf"/repos/{REPO}$") == [0, 0, 200] and kinds(records, "repo")[REPO]["id"] == 7
+    assert statuses(server, rf"/repos/{REPO}/branches/main$") == [0, 0, 200]
+    assert kinds(records, "branch")[f"{REPO}:main"]["name"] == "main"
 
 
 def test_duplicate_page_items_are_deduplicated_by_natural_key(server, settings, monkeypatch):
@@ -169,18 +170,25 @@ def test_link_loop_raises(server, settings):
     assert len(statuses(server, r"/commits$")) == 1
 
 
-@pytest.mark.parametrize(("status", "body", "needs"), [
-    (403, {"message": "Resource not accessible by personal access token"}, "Metadata: read"),
-    (404, {"message": "Not Found"}, "Metadata: read"),
+@pytest.mark.parametrize(("status", "body", "said"), [
+    (403, {"message": "Resource not accessible by personal access token"}, "HTTP 403"),
+    # GitHub's GraphQL answer for a repository the token cannot see (or that does not exist)
+    (200, {"data": {"repository": None}, "errors": [
+        {"type": "NOT_FOUND", "path": ["repository"], "locations": [{"line": 4, "column": 3}],
+         "message": f"Could not resolve to a Repository with the name '{REPO}'."}]}, "does not exist or the token cannot see it"),
 ])
-def test_repository_without_access_is_a_configuration_error(server, settings, status, body, needs):
-    server.add_fault({"service": "github", "path": rf"/repos/{REPO}$", "mode": "status", "status": status,
-                      "body": body})
+def test_repository_without_access_is_a_configuration_error(server, settings, status, body, said):
+    """The first request of a repository's fetch is its settings (GraphQL ``CcwatchRepository`` since
+    stop 29; the pipeline asks them org-wide, tests/integration/pipeline/test_fault_matrix.py)."""
+    server.add_fault({"service": "github", "path": r"/graphql$", "graphql": {"operationName": "CcwatchRepository"},
+                      "mode": "status", "status": status, "body": body})
     with pytest.raises(SourceError) as err:
         github(server, settings)
     msg = str(err.value)
-    assert REPO in msg and f"HTTP {status}" in msg and "token" in msg and needs in msg and "'repo' scope" in msg
-    assert statuses(server, rf"/repos/{REPO}$") == [status]  # not retried, never an empty repository
+    assert REPO in msg and said in msg and "token" in msg and "Metadata: read" in msg and "'repo' scope" in msg
+    asked = [q for q in server.requests if (q.get("graphql") or {}).get("operationName") == "CcwatchRepository"]
+    assert len(asked) == 1  # not retried, never an empty repository
+    assert not [q for q in server.requests if q["service"] == "github" and "/repos/" in q["path"]]  # nothing after it
 
 
 def test_403_on_a_data_endpoint_names_the_permission_and_401_the_token(server, settings):

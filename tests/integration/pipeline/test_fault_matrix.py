@@ -159,6 +159,7 @@ PULL_NODES = "data.repository.pullRequests.nodes"
 
 
 SEARCH_OP = "CcwatchMergedPullsSearch"
+REPOS_OP = "CcwatchRepositories"
 # (issue #15) an incremental night takes its merged PRs from the org-wide search: the cases on the
 # per-repository PR fetch (still that of a full plan, an untrusted search and the search-lag
 # fallback) run with the search staging nothing, so every repository asks its own PRs
@@ -222,9 +223,15 @@ FAILS = {
     # (issue #15) the night's first GitHub request is the org-wide count batch, which names its repositories
     "github-401-revoked-token": ([], "ingest_github", [PAY, r"graphql \(CcwatchMergedCounts\)", "HTTP 401", "revoked"],
                                  GQL, 1, {"tokens": {"github_token": "ghp_revokedCCWATCH0123456789"}}),
-    "github-404-repository": ([F("github", rf"/repos/{WEB}$", "status", status=404, body={"message": "Not Found"})],
-                              "ingest_github", [WEB, rf"/repos/{WEB}", "HTTP 404", "does not exist"],
-                              rf"/repos/{WEB}$", 1, {}),
+    # (issue #15, stop 29) the repositories' settings are asked org-wide by GraphQL before the fan-out:
+    # a repository the token cannot see is GraphQL's NOT_FOUND at its alias (r1: the config's second)
+    "github-not-found-repository": ([F("github", GQL, "status", status=200, graphql={"operationName": REPOS_OP},
+                                       body={"data": {"r1": None}, "errors": [
+                                           {"type": "NOT_FOUND", "path": ["r1"], "locations": [{"line": 4, "column": 3}],
+                                            "message": f"Could not resolve to a Repository with the name '{WEB}'."}]})],
+                                    "ingest_github", [rf"graphql \({REPOS_OP}\)", "NOT_FOUND", rf"at r1: {WEB}",
+                                                      f"{WEB} does not exist or the token cannot see it"],
+                                    F("github", GQL, "", graphql={"operationName": REPOS_OP}), 1, {}),
     # Jira
     "jira-rate-limit-429-far-reset": ([F("jira", SEARCH, "rate_limit", retry_after=3600)], "ingest_jira",
                                       ["projects PAY, WEB, OPS", "search/jql", "HTTP 429", "retry after 3600s"],

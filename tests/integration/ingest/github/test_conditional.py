@@ -126,8 +126,10 @@ def test_an_unchanged_day_costs_at_most_three_counted_requests_per_repository(se
     by_repo = {repo: [r for r in reqs if repo_of(r) == repo] for repo in (PAY, WEB)}
     for repo, rs in by_repo.items():
         not_modified = {r["path"].split(repo, 1)[1] for r in rs if r["status"] == 304}
-        assert {"", "/branches/main", "/rules/branches/main", "/commits", "/deployments",
+        assert {"/branches/main", "/rules/branches/main", "/commits", "/deployments",
                 "/environments/production"} <= not_modified, repo
+        # (issue #15, stop 29) the settings: org-wide by GraphQL, never REST GET /repos/{o}/{r}
+        assert not [r for r in rs if r["path"].endswith(f"/repos/{repo}")], repo
         assert not any(r["path"].endswith("/pulls") for r in rs), "(issue #15) PRs: the org-wide search"
         assert not any(r["path"].endswith("/commits") and "since" in r["query"] for r in rs)
         counted = [r for r in rs if r["status"] != 304 and not REFRESH.search(r["path"])]
@@ -141,7 +143,8 @@ def test_an_unchanged_day_costs_at_most_three_counted_requests_per_repository(se
     # org-wide search for the night's PRs
     ops = [(r.get("graphql") or {}).get("operationName") for r in reqs]
     assert ops.count("CcwatchMergedCounts") == 1 and ops.count("CcwatchMergedPullsSearch") == 1, ops
-    assert "CcwatchMergedCount" not in ops and "CcwatchMergedPulls" not in ops, ops
+    assert ops.count("CcwatchRepositories") == 1, ops
+    assert "CcwatchMergedCount" not in ops and "CcwatchMergedPulls" not in ops and "CcwatchRepository" not in ops, ops
     total = sum(charged(reqs).values())
     assert total <= 2 * 2 + 2, charged(reqs)
     # protection answered 304: CC8.1-11 evaluates from the stored payload exactly as before,
