@@ -109,6 +109,9 @@ class RepoPlan:
     # (r2) the stored activity log of the production branch is whole up to the watermark (the last
     # load read it: HTTP 200); False: the next fetch reads it again from the window start
     activity_complete: bool = False
+    # (stop 29) the stored branch says "protected": false and its classic protection answered 404:
+    # not asked again while the branch still says so (ingest/github/fetch.py)
+    unprotected: bool = False
 
     @property
     def incremental(self) -> bool:
@@ -153,7 +156,8 @@ def plan_github_repo(settings: Settings, state: dict[str, Any] | None, as_of: da
         since = parse_utc(entry["watermark"]) - OVERLAP
         plan = RepoPlan(rc.repo, "incremental", window_start, since, entry.get("tip"),
                         dict(entry.get("open_deployments") or {}), *_conditional(entry, rc),
-                        unlinked=_unlinked_of(entry, since), activity_complete=entry.get("activity_complete") is True)
+                        unlinked=_unlinked_of(entry, since), activity_complete=entry.get("activity_complete") is True,
+                        unprotected=entry.get("unprotected") is True)
     else:
         plan = RepoPlan(rc.repo, "full", window_start, window_start)
     log.info("GitHub %s: %s fetch since %s%s", rc.repo, plan.mode, iso_z(plan.since),

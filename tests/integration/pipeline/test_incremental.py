@@ -169,6 +169,8 @@ def test_first_run_is_full_and_writes_the_state(first_run, settings):
     assert entry["watermark"] == "2026-11-25T00:00:00Z" and entry["covered_from"] == "2026-08-27T00:00:00Z"
     assert re.fullmatch(r"[0-9a-f]{40}", entry["tip"])
     assert entry["activity_complete"] is True, "the log was read: the next fetch reads it since the overlap only"
+    # (stop 29) the branch says "protected": false and its classic protection answered 404: not asked again
+    assert entry["unprotected"] is False and state["github"]["acme/web-frontend"]["unprotected"] is True
     assert "PAY-327" in state["jira_known_keys"]
     # every PR merged in the window had its details fetched, and no other
     merged = {(name, x["number"]) for name, r in SCENARIO["github"]["repos"].items() for x in r["pulls"]

@@ -146,8 +146,14 @@ def _fetch_repo(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime,
     # the branch, its protection (403/404 are evidence) and its rules
     status, br, url, etag = r.get(f"/branches/{branch}", conditional=True)
     yield r.record("branch", f"{repo}:{branch}", url, br, status, etag)
-    status, prot, url, etag = r.get(f"/branches/{branch}/protection", data_statuses=(403, 404), conditional=True)
-    yield r.record("branch_protection", f"{repo}:{branch}", url, prot, status, etag)
+    # (stop 29) an unprotected branch's protection is a 404 without ETag, a counted request every
+    # night: not asked again while the branch still says "protected": false (304: the stored branch,
+    # which said so) and the stored answer is that 404, which then stands.  A branch that says true
+    # (classic protection or rulesets) has it asked.
+    still_unprotected = status == 304 or (isinstance(br, dict) and br.get("protected") is False)
+    if not (incremental and getattr(plan, "unprotected", False) and still_unprotected):
+        status, prot, url, etag = r.get(f"/branches/{branch}/protection", data_statuses=(403, 404), conditional=True)
+        yield r.record("branch_protection", f"{repo}:{branch}", url, prot, status, etag)
     rules, url, etag = r.get_all(f"/rules/branches/{branch}", conditional=True)
     yield r.record("branch_rules", f"{repo}:{branch}", url, rules, 304 if rules is None else 200, etag)
     # a 304 rules list: the rulesets it named last time (a ruleset's bypass list or enforcement

@@ -133,9 +133,11 @@ def test_an_unchanged_day_costs_at_most_three_counted_requests_per_repository(se
         assert not any(r["path"].endswith("/pulls") for r in rs), "(issue #15) PRs: the org-wide search"
         assert not any(r["path"].endswith("/commits") and "since" in r["query"] for r in rs)
         counted = [r for r in rs if r["status"] != 304 and not REFRESH.search(r["path"])]
-        # the only counted change detector: an unprotected branch's protection (404, no ETag)
-        expect = [f"/api/v3/repos/{WEB}/branches/main/protection"] if repo == WEB else []
-        assert [r["path"] for r in counted] == expect, repo
+        # (stop 29) nothing: an unprotected branch's protection (a 404, no ETag) is not asked again
+        # while the branch says "protected": false and the stored answer is that 404
+        assert [r["path"] for r in counted] == [], repo
+    assert not any(r["path"].endswith(f"{WEB}/branches/main/protection") for r in reqs)
+    assert raw(home, "branch_protection", f"{WEB}:main")[0] == 404  # the stored 404 stands
     assert any(r["status"] == 304 and r["path"].endswith(f"{PAY}/branches/main/protection") for r in reqs)
     # open deployments' statuses in one GraphQL query per repository
     # (r2) + the population reconciliation's search counts (the window slides daily, so yesterday's
@@ -255,3 +257,23 @@ def test_store_refuses_a_304_with_nothing_stored_and_commits_nothing(settings, t
             load_records(con, [_rec("branch_protection", f"{PAY}:main", None, 304)], settings)
     finally:
         con.close()
+
+
+def test_a_branch_that_becomes_protected_has_its_protection_asked_again(settings, steady, tmp_path):
+    """(stop 29) The classic protection of a branch that said ``"protected": false`` is not asked
+    again, only while the branch still says so: once it is protected (GitHub says ``true`` for classic
+    protection and for rulesets alike), the protection is asked and the control sees it."""
+    home = continue_from(steady, tmp_path)
+    s = copy.deepcopy(SCENARIO)
+    web = s["github"]["repos"][WEB]
+    web["branches"]["main"]["protected"] = True
+    web["protection"]["main"] = copy.deepcopy(s["github"]["repos"][PAY]["protection"]["main"])
+    reqs = run_day(settings, s, D3, home)
+    asked = [r["status"] for r in reqs if r["path"].endswith(f"{WEB}/branches/main/protection")]
+    assert asked == [200]
+    assert raw(home, "branch_protection", f"{WEB}:main")[0] == 200
+    fresh = tmp_path / "fresh"
+    run_day(settings, s, D3, fresh)
+    assert results(home, D3, "CC8.1-11") == results(fresh, D3, "CC8.1-11")
+    assert results(home, D3) == results(fresh, D3)
+    assert results(home, D3, "CC8.1-11") != results(steady["home"], D2, "CC8.1-11")  # the change is seen
