@@ -98,8 +98,9 @@ def fetch_github_repo(settings: Settings, endpoint: Endpoint, as_of: datetime, r
     ``budget``: a shared rate-limit budget of concurrent fetches (``ingest/http/ratebudget.py``).
     ``count``: the repository's ``merged_count`` record, already asked org-wide (``counts.py``);
     None: asked here.  ``repository``: its ``gql_repository`` record, already asked org-wide
-    (``repositories.py``); None: asked here.  ``discovered``: (PR nodes, url) of the org-wide search (``discovery.py``)
-    for an incremental plan: its PRs come from there, the pulls list and PR pages are not asked.
+    (``repositories.py``); None: asked here.  ``discovered``: (PR nodes, url) of the org-wide
+    search (``discovery.py``) for an incremental plan: its PRs come from there, the pulls list and
+    PR pages are not asked.
     ``deferred``: receives what the pipeline asks for every repository at once after the
     repositories' fetches (``batches.py``: the first-parent commits' PRs, then the search-lag guard,
     and the deployments' statuses) instead of asking it here.  None: asked here, for this
