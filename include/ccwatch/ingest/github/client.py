@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -60,6 +62,19 @@ def make_client(endpoint: Endpoint, *, seconds_between_requests: float | None = 
                   retry=default_retry() if retry == DEFAULT_RETRY else retry,
                   seconds_between_requests=seconds_between_requests, seconds_between_writes=None)
 
+
+
+@contextmanager
+def own_client(endpoint: Endpoint, client: Github | None = None) -> Iterator[Github]:
+    """``client`` as given (its owner closes it), else a client of ``endpoint``'s own, closed on leaving."""
+    if client is not None:
+        yield client
+        return
+    gh = make_client(endpoint)
+    try:
+        yield gh
+    finally:
+        gh.close()
 
 class ThreadClients:
     """One PyGithub client per thread (PyGithub's requester is not shared between threads), all

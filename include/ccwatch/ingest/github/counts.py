@@ -33,8 +33,8 @@ from ccwatch.common.files import read_json_optional, write_json_atomic
 from ccwatch.common.paths import staging_dir
 from ccwatch.common.times import iso_z, utc_now_iso
 from ccwatch.ingest.errors import SourceError
-from ccwatch.ingest.github.client import make_client
-from ccwatch.ingest.github.graphql import COUNTS_OP, GraphQL, Named, repos_named
+from ccwatch.ingest.github.client import own_client
+from ccwatch.ingest.github.graphql import COUNTS_OP, org_batches
 from ccwatch.ingest.github.queries import (
     COUNTS_BATCH,
     merged_count_query,
@@ -63,13 +63,12 @@ def fetch_counts(endpoint: Endpoint, repos: list[RepoConfig], start: datetime, a
     """``{"url", "fetched_at", "repos": {repo: {"q", "search"}}}`` for ``repos``, ``COUNTS_BATCH`` a
     request.  Any HTTP or GraphQL error, or an answer without an integer ``issueCount`` for one of
     them, raises SourceError (never a partial set)."""
-    gh = client or make_client(endpoint)
+    by_name = {rc.repo: rc for rc in repos}
     out: dict[str, Any] = {}
     url, requests = "", 0
-    try:
-        for k in range(0, len(repos), COUNTS_BATCH):
-            chunk = repos[k:k + COUNTS_BATCH]
-            g = GraphQL(Named(gh.requester, budget, repos_named([rc.repo for rc in chunk], "search counts")))
+    with own_client(endpoint, client) as gh:
+        for g, names in org_batches(gh, budget, list(by_name), COUNTS_BATCH, "search counts"):
+            chunk = [by_name[n] for n in names]
             url = g.record_url(COUNTS_OP)
             qs = [count_query(rc, start, as_of) for rc in chunk]
             data = g.query(COUNTS_OP, {f"q{i}": q for i, q in enumerate(qs)}, merged_counts_document(len(chunk)))
@@ -82,9 +81,6 @@ def fetch_counts(endpoint: Endpoint, repos: list[RepoConfig], start: datetime, a
                     raise SourceError(f"GitHub {rc.repo}: POST {g.shown} ({COUNTS_OP}): no search.issueCount in "
                                       f"the answer (got {n!r})")
                 out[rc.repo] = {"q": q, "search": search, "fetched_at": fetched_at}
-    finally:
-        if client is None:
-            gh.close()
     log.info("GitHub: merged-PR search counts of %d repositories in %d GraphQL request(s)", len(out), requests)
     return {"url": url, "repos": out}
 

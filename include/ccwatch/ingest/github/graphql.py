@@ -179,6 +179,14 @@ def repos_named(repos: list[str], what: str) -> str:
     return f"{shown} ({what} of {len(names)} repositor{'y' if len(names) == 1 else 'ies'})"
 
 
+def org_batches(gh: Any, budget: Any, repos: list[str], size: int, what: str) -> Iterator[tuple[GraphQL, list[str]]]:
+    """(issue #15) ``repos`` ``size`` at a time, one aliased document each: a GraphQL client per chunk
+    (``gh``'s requester, the shared ``budget``), named after the chunk's repositories in its messages."""
+    for k in range(0, len(repos), size):
+        chunk = repos[k:k + size]
+        yield GraphQL(Named(gh.requester, budget, repos_named(chunk, what))), chunk
+
+
 # ------------------------------------------------------------------------------------------ PRs
 def fetch_pulls(r: Any, rc: Any, start: datetime, as_of: datetime, since: datetime | None = None,
                 seen: set[Any] | None = None) -> Iterator[RawRecord]:

@@ -36,8 +36,8 @@ from ccwatch.common.paths import staging_dir
 from ccwatch.common.times import iso_z, utc_now_iso
 from ccwatch.ingest.errors import SourceError
 from ccwatch.ingest.github.answers import permission
-from ccwatch.ingest.github.client import make_client
-from ccwatch.ingest.github.graphql import REPO_OP, REPOS_OP, GraphQL, Named, repos_named
+from ccwatch.ingest.github.client import own_client
+from ccwatch.ingest.github.graphql import REPO_OP, REPOS_OP, GraphQL, org_batches
 from ccwatch.ingest.github.queries import REPOSITORIES_BATCH, repositories_document
 from ccwatch.ingest.records import RawRecord
 from ccwatch.settings import RepoConfig, Settings
@@ -94,13 +94,10 @@ def fetch_repositories(endpoint: Endpoint, repos: list[RepoConfig], *, budget: A
     """``{"url", "repos": {repo: {"node", "fetched_at"}}}`` for ``repos``, ``REPOSITORIES_BATCH`` a
     request.  Any HTTP or GraphQL error, or a missing or other repository's node, raises SourceError
     naming the repository (never a partial set)."""
-    gh = client or make_client(endpoint)
     out: dict[str, Any] = {}
     url, requests = "", 0
-    try:
-        for k in range(0, len(repos), REPOSITORIES_BATCH):
-            chunk = [rc.repo for rc in repos[k:k + REPOSITORIES_BATCH]]
-            g = GraphQL(Named(gh.requester, budget, repos_named(chunk, "repository settings")))
+    with own_client(endpoint, client) as gh:
+        for g, chunk in org_batches(gh, budget, [rc.repo for rc in repos], REPOSITORIES_BATCH, "repository settings"):
             url = g.record_url(REPOS_OP)
             variables: dict[str, str] = {}
             for i, repo in enumerate(chunk):
@@ -114,9 +111,6 @@ def fetch_repositories(endpoint: Endpoint, repos: list[RepoConfig], *, budget: A
             for i, repo in enumerate(chunk):
                 out[repo] = {"node": _checked(data.get(f"r{i}"), repo, f"POST {g.shown} ({REPOS_OP})"),
                              "fetched_at": fetched_at}
-    finally:
-        if client is None:
-            gh.close()
     log.info("GitHub: the settings of %d repositories in %d GraphQL request(s)", len(out), requests)
     return {"url": url, "repos": out}
 
