@@ -75,15 +75,16 @@ def test_nightly_breaks_the_counted_requests_down_and_asks_org_wide(tmp_path):
     m = report["results"][0]["median"]
     by_kind = m["counted_by_kind"]
     assert sum(n for kinds in by_kind.values() for n in kinds.values()) == m["github_core"] + m["graphql"]
-    # one count batch, one search page of the night's merged PRs, one history page of the repositories
-    # that moved and one statuses lookup for the whole org
-    assert by_kind["org_wide"] == {"GraphQL CcwatchMergedCounts": 1, "GraphQL CcwatchMergedPullsSearch": 1,
-                                   "GraphQL CcwatchBranchHistories": 1, "GraphQL CcwatchDeploymentStatuses": 1}
-    assert m["github_requests_org_wide"] == 4
+    # one count batch, one settings batch (stop 29), one search page of the night's merged PRs, one
+    # history page of the repositories that moved and one statuses lookup for the whole org
+    assert by_kind["org_wide"] == {"GraphQL CcwatchMergedCounts": 1, "GraphQL CcwatchRepositories": 1,
+                                   "GraphQL CcwatchMergedPullsSearch": 1, "GraphQL CcwatchBranchHistories": 1,
+                                   "GraphQL CcwatchDeploymentStatuses": 1}
+    assert m["github_requests_org_wide"] == 5
     for side in ("changed", "unchanged"):
         for kind in ("GraphQL CcwatchMergedCount", "GraphQL CcwatchMergedPulls", "REST pulls list",
                      "GraphQL CcwatchDeploymentStatuses", "GraphQL CcwatchBranchHistory",
-                     "GraphQL CcwatchBranchHistories"):
+                     "GraphQL CcwatchBranchHistories", "GraphQL CcwatchRepository", "REST repository"):
             assert kind not in by_kind[side], (side, kind)
     assert m["target_counted_max"] == m["new_changes"] + 0.5 * m["unchanged_repos"]
     assert set(m["stages_cpu_s"]) == set(scale_stages.STAGES) and m["total_cpu_s"] > 0
