@@ -46,7 +46,7 @@ README = CUT_DIR / "README.md"
 PACKAGE = "@octokit/openapi"
 # The REST calls of ingest/github (fetch.py, conditional.py, and the REST fallbacks of graphql.py); all GET.
 ROUTES = [
-    "GET /repos/{owner}/{repo}",                                        # fetch: r.get("")
+    "GET /repos/{owner}/{repo}",                                        # until stop 29 (now GraphQL): stored bodies
     "GET /repos/{owner}/{repo}/pulls",                                  # conditional.pulls_changed
     "GET /repos/{owner}/{repo}/pulls/{pull_number}",                    # graphql: the pull piece
     "GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews",            # graphql: the reviews piece

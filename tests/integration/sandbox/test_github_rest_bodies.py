@@ -40,7 +40,7 @@ ERROR_SCHEMA = (R + "/branches/{branch}/protection", "404")
 # The fields ingest/github and warehouse/normalize read from each route's 200 body
 # ("[]": each item of a list), checked for presence and type against the published schema.
 READ: dict[str, list[str]] = {
-    R: [],  # stored as evidence (repo.json), no field read
+    R: [],  # stored as evidence (repo.json) until stop 29 (now a GraphQL node), no field read
     R + "/pulls": ["[].updated_at"],  # conditional._settled
     R + "/pulls/{pull_number}": [
         "number", "title", "user.login", "user.type", "labels[].name", "base.ref", "head.sha", "merge_commit_sha",
