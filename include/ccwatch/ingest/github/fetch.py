@@ -31,7 +31,7 @@ from ccwatch.common.times import iso_z, parse_ts, parse_ts_or_none
 from ccwatch.ingest.errors import SourceError
 from ccwatch.ingest.github import graphql as gql
 from ccwatch.ingest.github.activity import boundary, fetch_activity, state_at
-from ccwatch.ingest.github.client import RepoClient, make_client
+from ccwatch.ingest.github.client import RepoClient, own_client
 from ccwatch.ingest.github.commit_links import Links, fetch_commit_pulls, linked_merged, links
 from ccwatch.ingest.github.conditional import (
     list_commits,
@@ -106,14 +106,10 @@ def fetch_github_repo(settings: Settings, endpoint: Endpoint, as_of: datetime, r
     and the deployments' statuses) instead of asking it here.  None: asked here, for this
     repository alone (tests, tools)."""
     start = as_of - timedelta(days=settings.lookback_days)
-    gh = client or make_client(endpoint)
-    try:
+    with own_client(endpoint, client) as gh:
         r = RepoClient(gh, endpoint, rc.repo, plan_validators(plan), budget, as_of)
         yield from _fetch_repo(r, rc, start, as_of, plan, count, discovered, deferred, repository)
         yield r.validators_record(as_of)  # last: every request of the fetch has answered
-    finally:
-        if client is None:
-            gh.close()
 
 
 def _fetch_repo(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime, plan: Any = None,
