@@ -135,6 +135,7 @@ def load_warehouse(settings: Settings, as_of: datetime, home: Path, *, chunk_rec
     staging files are streamed ``chunk_records`` records at a time (default: the store's), so the
     process's memory does not grow with the org (warehouse/store.py)."""
     from ccwatch.warehouse.ingest_state import compute_state, missing_basis
+    from ccwatch.warehouse.kept_protection import KeptProtectionMismatch, ProtectionAnswers, check_kept_protection
     from ccwatch.warehouse.raw_store import NotModifiedWithoutCopy
     from ccwatch.warehouse.settings_history import record_settings_history
     from ccwatch.warehouse.sightings import record_sightings
@@ -153,14 +154,17 @@ def load_warehouse(settings: Settings, as_of: datetime, home: Path, *, chunk_rec
     gh_files, gh_meta = staging.staged_github(settings, home, as_of)
     metas = {"github": gh_meta, "jira": json.loads((sdir / staging.JIRA_PLAN).read_text(encoding="utf-8"))}
 
+    answers = ProtectionAnswers()  # (stop 30) the protections the records answer, for check_kept_protection
+
     def records():  # streamed: one staging file after the other (read again by each pass of the load)
-        yield from staging.read_github(gh_files)
+        yield from answers.note(staging.read_github(gh_files))
         for f in staging.JIRA_FILES:
             yield from read_staging(sdir / f)
 
     state: dict = {}
 
     def before_commit(c) -> None:
+        check_kept_protection(c, settings, (gh_meta or {}).get("repos") or {}, answers.keys)
         record_failed_ingests(c, home)
         record_sightings(c, settings, as_of)  # (r2) the chains this load holds
         record_settings_history(c, settings, as_of)  # (r2) the settings in force tonight, appended
@@ -180,7 +184,7 @@ def load_warehouse(settings: Settings, as_of: datetime, home: Path, *, chunk_rec
             counts = load_records(con, records, settings, before_commit=before_commit,
                                   **({"chunk_records": chunk_records} if chunk_records else {}))
         except Exception as exc:
-            if isinstance(exc, NotModifiedWithoutCopy):  # ETags of a load this warehouse lacks
+            if isinstance(exc, (NotModifiedWithoutCopy, KeptProtectionMismatch)):  # a state this warehouse disowns
                 drop_state(home)  # the next attempt fetches everything again
             mark_run(con, as_of, "failed", f"load failed: {type(exc).__name__}: {exc}"[:2000])
             raise

@@ -26,6 +26,7 @@ from ccwatch.ingest.plan import (
 )
 from ccwatch.ingest.state import STATE_VERSION
 from ccwatch.settings import RepoConfig, Settings
+from ccwatch.warehouse.kept_protection import unprotected
 from ccwatch.warehouse.raw_lists import items_with_ids, payload_text
 
 
@@ -68,7 +69,7 @@ def compute_state(con: Any, settings: Settings, as_of: datetime, prev: dict[str,
         state["github"][rc.repo] = {
             "fingerprint": fp, "covered_from": iso_z(covered_from), "watermark": iso_z(watermark),
             "tip": _branch_tip(con, rc), "activity_complete": _activity_complete(con, rc),
-            "unprotected": _unprotected(con, rc),
+            "unprotected": unprotected(con, rc.repo, rc.production_branch),
             "open_deployments": _open_deployments(con, settings, rc, watermark),
             "unlinked": _unlinked_commits(con, rc, watermark), **_validators(con, rc, as_of)}
     jm = metas.get("jira") or {}
@@ -113,20 +114,6 @@ def _branch_tip(con: Any, rc: RepoConfig) -> str | None:
         "WHERE source = 'github' AND kind = 'branch' AND natural_key = ? AND status_code = 200",
         [f"{rc.repo}:{rc.production_branch}"]).fetchone()
     return row[0] if row else None
-
-
-def _unprotected(con: Any, rc: RepoConfig) -> bool:
-    """(stop 29) The stored production branch says ``"protected": false`` (GitHub says ``true`` for
-    classic protection and for rulesets alike) and its stored classic protection is the 404: the next
-    fetch need not ask the protection again while the branch still says so (a 404 has no ETag)."""
-    branch = con.execute(
-        "SELECT json_extract(payload, '$.protected') FROM raw_payloads WHERE source = 'github' AND kind = 'branch' "
-        "AND natural_key = ? AND status_code = 200", [f"{rc.repo}:{rc.production_branch}"]).fetchone()
-    prot = con.execute(
-        "SELECT status_code FROM raw_payloads WHERE source = 'github' AND kind = 'branch_protection' "
-        "AND natural_key = ?", [f"{rc.repo}:{rc.production_branch}"]).fetchone()
-    return branch is not None and branch[0] is not None and json.loads(branch[0]) is False \
-        and prot is not None and prot[0] == 404
 
 
 def _activity_complete(con: Any, rc: RepoConfig) -> bool:

@@ -25,6 +25,7 @@ from ccwatch.ingest.records import RawRecord
 from ccwatch.sandbox import SandboxServer
 from ccwatch.settings import load_settings
 from ccwatch.warehouse import connection
+from ccwatch.warehouse.kept_protection import KeptProtectionMismatch
 from ccwatch.warehouse.raw_store import NotModifiedWithoutCopy
 from ccwatch.warehouse.store import load_records
 
@@ -194,6 +195,39 @@ def test_a_protection_change_is_fetched_and_evaluated(settings, steady, tmp_path
     cc11 = [(s_, d) for c, _, s_, d in results(home, D3, "CC8.1-11") if c.startswith(PAY)]
     assert cc11 and all(s_ == "fail" for s_, _ in cc11)
     assert any("admin" in d.lower() for _, d in cc11)
+
+
+def test_an_ingest_state_that_says_a_protected_branch_is_unprotected_fails_the_load(settings, steady, tmp_path):
+    """(stop 30) The protection skip trusts the ingest state file.  A state edited to say payments-api's
+    branch is unprotected, then its classic protection removed: the fetch skips the protection (the
+    branch now says false), but the load holds a protected 200 for it.  Kept, CC8.1-11 would go on
+    passing on a branch without protection.  The load refuses it, naming the repository, commits
+    nothing, resets the state, and the rerun (a full fetch) sees the removal."""
+    home = continue_from(steady, tmp_path)
+    path = state_path(home)
+    state = json.loads(path.read_text(encoding="utf-8"))
+    assert state["github"][PAY]["unprotected"] is False
+    state["github"][PAY]["unprotected"] = True  # the forgery
+    path.write_text(json.dumps(state), encoding="utf-8")
+    s = copy.deepcopy(SCENARIO)
+    s["github"]["repos"][PAY]["branches"]["main"]["protected"] = False
+    del s["github"]["repos"][PAY]["protection"]["main"]
+    before = raw(home, "branch_protection", f"{PAY}:main")
+    with pytest.raises(KeptProtectionMismatch) as exc:
+        run_day(settings, s, D3, home)
+    message = str(exc.value)
+    assert PAY in message and "main" in message and "ingest state" in message, message
+    assert WEB not in message  # web-frontend's skip is sound: its stored answer is the 404
+    assert not state_path(home).exists()  # dropped: the next fetch is full
+    assert raw(home, "branch_protection", f"{PAY}:main") == before  # nothing committed
+    assert not results(home, D3)
+    reqs = run_day(settings, s, D3, home)
+    assert [r["status"] for r in reqs if r["path"].endswith(f"{PAY}/branches/main/protection")] == [404]
+    cc11 = [st for c, _, st, _ in results(home, D3, "CC8.1-11") if c.startswith(PAY)]
+    assert cc11 and all(st == "fail" for st in cc11)
+    fresh = tmp_path / "fresh"
+    run_day(settings, s, D3, fresh)
+    assert results(home, D3) == results(fresh, D3)
 
 
 def test_a_304_without_a_stored_copy_fails_closed_and_the_next_run_is_full(settings, steady, tmp_path):
