@@ -135,7 +135,11 @@ def load_warehouse(settings: Settings, as_of: datetime, home: Path, *, chunk_rec
     staging files are streamed ``chunk_records`` records at a time (default: the store's), so the
     process's memory does not grow with the org (warehouse/store.py)."""
     from ccwatch.warehouse.ingest_state import compute_state, missing_basis
-    from ccwatch.warehouse.kept_protection import KeptProtectionMismatch, ProtectionAnswers, check_kept_protection
+    from ccwatch.warehouse.kept_protection import (
+        KeptProtectionMismatch,
+        ProtectionAnswers,
+        check_kept_protection,
+    )
     from ccwatch.warehouse.raw_store import NotModifiedWithoutCopy
     from ccwatch.warehouse.settings_history import record_settings_history
     from ccwatch.warehouse.sightings import record_sightings
