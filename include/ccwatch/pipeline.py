@@ -24,7 +24,7 @@ from ccwatch.common.changes import title_ticket_key
 from ccwatch.common.endpoints import Endpoint, redact_url
 from ccwatch.common.errors import StageError
 from ccwatch.common.files import write_json_atomic
-from ccwatch.common.paths import staging_dir, validation_path, warehouse_path
+from ccwatch.common.paths import staging_dir, state_path, validation_path, warehouse_path
 from ccwatch.ingest import staging
 from ccwatch.ingest.records import read_staging, write_staging
 from ccwatch.ingest.state import drop_state, read_state, write_state
@@ -143,6 +143,7 @@ def load_warehouse(settings: Settings, as_of: datetime, home: Path, *, chunk_rec
     from ccwatch.warehouse.raw_store import NotModifiedWithoutCopy
     from ccwatch.warehouse.settings_history import record_settings_history
     from ccwatch.warehouse.sightings import record_sightings
+    from ccwatch.warehouse.state_anchor import anchor_problem, record_anchor
     from ccwatch.warehouse.store import load_records
 
     sdir = staging_dir(home, as_of)
@@ -174,12 +175,13 @@ def load_warehouse(settings: Settings, as_of: datetime, home: Path, *, chunk_rec
         record_settings_history(c, settings, as_of)  # (r2) the settings in force tonight, appended
         mark_run(c, as_of, "loaded")
         state.update(compute_state(c, settings, as_of, prev, metas))
+        record_anchor(c, state)  # (stop 30) what the next load checks the state file against
 
     con = connection.connect(warehouse_path(home))
     try:
         connection.set_memory_limit(con, connection.load_memory_limit())  # staged rows spill early: a flat peak
         prev = read_state(home, warehouse_path(home))
-        gap = missing_basis(con, metas)
+        gap = missing_basis(con, metas) or anchor_problem(con, metas, prev, state_path(home))
         if gap:
             drop_state(home)  # the next attempt fetches everything again
             mark_run(con, as_of, "failed", gap)

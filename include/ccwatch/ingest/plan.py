@@ -35,6 +35,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ccwatch.common.times import iso_z, parse_utc
+from ccwatch.ingest.state import state_digest
 from ccwatch.settings import RepoConfig, Settings
 
 log = logging.getLogger("ccwatch")
@@ -190,8 +191,9 @@ def fetched_through(as_of: datetime, started: datetime) -> datetime:
 
 def github_plan_meta(plans: dict[str, RepoPlan], as_of: datetime, started: datetime,
                      state: dict[str, Any] | None) -> dict[str, Any]:
+    basis = (state or {}).get("loaded_as_of") if any(p.incremental for p in plans.values()) else None
     return {"source": "github", "as_of": iso_z(as_of), "fetched_through": iso_z(fetched_through(as_of, started)),
-            "basis": (state or {}).get("loaded_as_of") if any(p.incremental for p in plans.values()) else None,
+            "basis": basis, "state_sha256": state_digest(state) if basis and state else None,
             "repos": {r: {"mode": p.mode, "since": iso_z(p.since), "window_start": iso_z(p.window_start)}
                       for r, p in plans.items()}}
 
@@ -202,14 +204,17 @@ def combine_github_metas(metas: list[dict[str, Any]]) -> dict[str, Any]:
     claims more than every fetch saw); ``bases`` lists every load an incremental one builds on
     (:func:`missing_basis` checks them all)."""
     if not metas:
-        return {"source": "github", "as_of": None, "fetched_through": None, "basis": None, "bases": [], "repos": {}}
+        return {"source": "github", "as_of": None, "fetched_through": None, "basis": None, "bases": [],
+                "anchors": [], "repos": {}}
     bases = sorted({m["basis"] for m in metas if m.get("basis")})
+    anchors = sorted({(m["basis"], m.get("state_sha256") or "") for m in metas if m.get("basis")})
     out: dict[str, Any] = {}
     for m in metas:  # keys the plans carry besides these (e.g. per-repository validators) are kept
         out.update({k: v for k, v in m.items() if k != "repos"})
     out.update(source="github", as_of=metas[0]["as_of"],
                fetched_through=iso_z(min(parse_utc(m["fetched_through"]) for m in metas)),
                basis=bases[-1] if bases else None, bases=bases,
+               anchors=[{"basis": b, "state_sha256": h or None} for b, h in anchors],
                repos={r: e for m in metas for r, e in (m.get("repos") or {}).items()})
     return out
 
@@ -217,8 +222,9 @@ def combine_github_metas(metas: list[dict[str, Any]]) -> dict[str, Any]:
 def jira_plan_meta(plan: JiraPlan, as_of: datetime, started: datetime, state: dict[str, Any] | None,
                    lookback_days: int) -> dict[str, Any]:
     window_start = as_of - timedelta(days=lookback_days)
+    basis = (state or {}).get("loaded_as_of") if any(m == "incremental" for _, m, _ in plan.groups) else None
     return {"source": "jira", "as_of": iso_z(as_of), "fetched_through": iso_z(fetched_through(as_of, started)),
-            "basis": (state or {}).get("loaded_as_of") if any(m == "incremental" for _, m, _ in plan.groups) else None,
+            "basis": basis, "state_sha256": state_digest(state) if basis and state else None,
             "projects": {p: {"mode": mode, "since": iso_z(since), "window_start": iso_z(window_start)}
                          for ps, mode, since in plan.groups for p in ps},
             "known_keys": sorted(plan.known_keys)}

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import duckdb
 
-SCHEMA_VERSION = 13
+SCHEMA_VERSION = 14
 
 # Each migration is applied once, in order; never edit a shipped one, add a new one.
 MIGRATIONS: dict[int, str] = {
@@ -475,6 +475,15 @@ CREATE TABLE IF NOT EXISTS raw_list_items (source VARCHAR NOT NULL, kind VARCHAR
 ALTER TABLE raw_list_items ADD COLUMN IF NOT EXISTS item_id VARCHAR;
 ALTER TABLE raw_list_items ADD COLUMN IF NOT EXISTS sort_text VARCHAR;
 ALTER TABLE raw_list_items ADD COLUMN IF NOT EXISTS sort_num VARCHAR;
+""",
+    14: """
+-- (stop 30) The anchor of the ingest state file (warehouse/state_anchor.py): the sha256 of the state
+-- each committed load wrote, written in the load's transaction.  A load refuses a fetch that
+-- planned from a state whose digest is not its basis load's.
+CREATE TABLE IF NOT EXISTS ingest_states (
+    loaded_as_of TIMESTAMP PRIMARY KEY,   -- the state's loaded_as_of: the load that wrote it
+    sha256       VARCHAR NOT NULL         -- ccwatch.ingest.state.state_digest of that state
+);
 """,
 }
 

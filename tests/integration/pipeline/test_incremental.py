@@ -23,7 +23,7 @@ from ccwatch.demo_env import DEMO_AUTH
 from ccwatch.ingest import plan as wm
 from ccwatch.ingest.errors import SourceError
 from ccwatch.ingest.staging import PENDING
-from ccwatch.ingest.state import read_state
+from ccwatch.ingest.state import read_state, state_digest
 from ccwatch.sandbox import SandboxServer
 from ccwatch.sandbox.http import json_response
 from ccwatch.settings import load_settings
@@ -349,6 +349,10 @@ def test_history_that_does_not_join_the_stored_tip_is_listed_whole(first_run, se
     state = json.loads(path.read_text())
     state["github"][PAY]["tip"] = "0" * 40  # e.g. the branch was force-pushed since
     path.write_text(json.dumps(state))
+    con = duckdb.connect(str(home / "warehouse.duckdb"))  # (stop 30) anchored as a load would have
+    con.execute("UPDATE ingest_states SET sha256 = ? WHERE loaded_as_of = ?",
+                [state_digest(read_state(home, warehouse_path(home))), D1.replace(tzinfo=None)])
+    con.close()
     with SandboxServer(SCENARIO) as server:
         ingest(settings, server, D2, home)
         listed = [r["query"].get("since") for r in server.requests if r["path"].endswith(f"/repos/{PAY}/commits")]
@@ -389,6 +393,78 @@ def test_an_incremental_batch_on_a_foreign_warehouse_is_refused(first_run, setti
     with pytest.raises(StageError, match="no record"):
         p.load_warehouse(settings, D2, home)
     assert not state_path(home).exists(), "the next attempt must fetch everything again"
+
+
+@pytest.mark.parametrize("forgery", ["open_deployments", "activity_complete", "covered_from", "unprotected", "tip"])
+def test_an_edited_ingest_state_is_refused_and_the_rerun_is_full(first_run, settings, tmp_path, forgery):
+    """(stop 30) The ingest state decides what the next fetch asks; the warehouse anchors it.  Each
+    edit here would hide something from an incremental fetch: a deployment's late status
+    (``open_deployments`` emptied), a gap in the activity log (``activity_complete`` true after an
+    unreadable log; here it is flipped: any edit counts), the coverage of a full fetch
+    (``covered_from``), a protection that is no longer asked (``unprotected``), the stored tip; (not
+    in the demo org) a ruleset's changed bypass list (``ruleset_ids`` emptied: a 304 rules list then
+    asks none).  The load refuses a
+    fetch that planned from a state the last load did not write, naming the state file, commits
+    nothing, resets the state, and the rerun is a full fetch."""
+    home = continue_from(first_run, tmp_path)
+    before = snapshot(home)
+    path = state_path(home)
+    state = json.loads(path.read_text())
+    entry = state["github"][PAY]
+    entry.update({"open_deployments": {}} if forgery == "open_deployments"
+                 else {"tip": "0" * 40} if forgery == "tip"
+                 else {"covered_from": "2026-01-01T00:00:00Z"} if forgery == "covered_from"
+                 else {forgery: not entry[forgery]})
+    assert state != json.loads(path.read_text()), "the edit changes the state"
+    path.write_text(json.dumps(state))
+    with SandboxServer(SCENARIO) as server:
+        with pytest.raises(StageError) as exc:
+            ingest(settings, server, D2, home)
+    message = str(exc.value)
+    assert "ingest state" in message and str(path) in message and "2026-11-25" in message, message
+    assert "rerun the date for a full fetch" in message
+    assert not path.exists(), "the next attempt must fetch everything again"
+    assert snapshot(home) == before  # nothing committed
+    with SandboxServer(SCENARIO) as server:
+        out = ingest(settings, server, D2, home)
+    assert set(out["github"]["modes"].values()) == {"full"} and set(out["jira"]["modes"].values()) == {"full"}
+    fresh = tmp_path / "fresh"
+    with SandboxServer(SCENARIO) as server:
+        ingest(settings, server, D2, fresh)
+    assert snapshot(home, D2) == snapshot(fresh, D2)
+
+
+def test_a_state_edited_between_the_fetch_and_the_load_is_refused(first_run, settings, tmp_path):
+    """(stop 30) The load reads the state again for the coverage it extends: that copy is checked too."""
+    home = continue_from(first_run, tmp_path)
+    with SandboxServer(SCENARIO) as server:
+        gh, jr = endpoints(server)
+        p.ingest_github(settings, gh, D2, home)
+        p.ingest_jira(settings, jr, D2, home)
+        p.resolve_tickets(settings, jr, D2, home)
+    path = state_path(home)
+    state = json.loads(path.read_text())
+    state["github"][PAY]["covered_from"] = "2026-01-01T00:00:00Z"
+    path.write_text(json.dumps(state))
+    with pytest.raises(StageError, match="not the one the load of 2026-11-25"):
+        p.load_warehouse(settings, D2, home)
+    assert not path.exists()
+
+
+def test_a_warehouse_without_anchors_accepts_its_state_once(first_run, settings, tmp_path):
+    """(stop 30) A warehouse from before the anchor holds none: its state is taken as it is (the
+    first night after the upgrade), and that load anchors the state it writes."""
+    home = continue_from(first_run, tmp_path)
+    con = duckdb.connect(str(home / "warehouse.duckdb"))
+    con.execute("DELETE FROM ingest_states")
+    con.close()
+    with SandboxServer(SCENARIO) as server:
+        out = ingest(settings, server, D2, home)
+    assert set(out["github"]["modes"].values()) == {"incremental"}
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    rows = con.execute("SELECT loaded_as_of, sha256 FROM ingest_states").fetchall()
+    con.close()
+    assert [(str(a), len(h)) for a, h in rows] == [("2026-11-26 00:00:00", 64)]
 
 
 def test_request_counts_by_kind(first_run):

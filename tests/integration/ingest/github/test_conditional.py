@@ -18,6 +18,7 @@ import duckdb
 import pytest
 from ccwatch import pipeline as p
 from ccwatch.common.endpoints import Endpoint
+from ccwatch.common.errors import StageError
 from ccwatch.common.paths import state_path
 from ccwatch.common.times import parse_as_of
 from ccwatch.demo_env import DEMO_AUTH
@@ -197,13 +198,22 @@ def test_a_protection_change_is_fetched_and_evaluated(settings, steady, tmp_path
     assert any("admin" in d.lower() for _, d in cc11)
 
 
-def test_an_ingest_state_that_says_a_protected_branch_is_unprotected_fails_the_load(settings, steady, tmp_path):
-    """(stop 30) The protection skip trusts the ingest state file.  A state edited to say payments-api's
+@pytest.mark.parametrize("anchored", [True, False])
+def test_an_ingest_state_that_says_a_protected_branch_is_unprotected_fails_the_load(settings, steady, tmp_path,
+                                                                                    anchored):
+    """(stop 30) The protection skip reads the ingest state file.  A state edited to say payments-api's
     branch is unprotected, then its classic protection removed: the fetch skips the protection (the
     branch now says false), but the load holds a protected 200 for it.  Kept, CC8.1-11 would go on
-    passing on a branch without protection.  The load refuses it, naming the repository, commits
-    nothing, resets the state, and the rerun (a full fetch) sees the removal."""
+    passing on a branch without protection.  The load refuses it: the state is not the one its last
+    load anchored (warehouse/state_anchor.py), and in a warehouse without anchors (from before them)
+    the stored protection is not the 404 of an unprotected branch (warehouse/kept_protection.py),
+    naming the repository.  It commits nothing, resets the state, and the rerun (a full fetch) sees
+    the removal."""
     home = continue_from(steady, tmp_path)
+    if not anchored:
+        con = duckdb.connect(str(home / "warehouse.duckdb"))
+        con.execute("DELETE FROM ingest_states")
+        con.close()
     path = state_path(home)
     state = json.loads(path.read_text(encoding="utf-8"))
     assert state["github"][PAY]["unprotected"] is False
@@ -213,11 +223,15 @@ def test_an_ingest_state_that_says_a_protected_branch_is_unprotected_fails_the_l
     s["github"]["repos"][PAY]["branches"]["main"]["protected"] = False
     del s["github"]["repos"][PAY]["protection"]["main"]
     before = raw(home, "branch_protection", f"{PAY}:main")
-    with pytest.raises(KeptProtectionMismatch) as exc:
+    with pytest.raises(StageError if anchored else KeptProtectionMismatch) as exc:
         run_day(settings, s, D3, home)
     message = str(exc.value)
-    assert PAY in message and "main" in message and "ingest state" in message, message
-    assert WEB not in message  # web-frontend's skip is sound: its stored answer is the 404
+    assert "ingest state" in message and "rerun the date for a full fetch" in message, message
+    if anchored:
+        assert "not the one the load of 2026-11-26" in message, message
+    else:
+        assert f"{PAY} (branch main: stored classic protection HTTP 200" in message, message
+        assert WEB not in message  # web-frontend's skip is sound: its stored answer is the 404
     assert not state_path(home).exists()  # dropped: the next fetch is full
     assert raw(home, "branch_protection", f"{PAY}:main") == before  # nothing committed
     assert not results(home, D3)

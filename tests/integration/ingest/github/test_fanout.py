@@ -33,11 +33,12 @@ from ccwatch.ingest.errors import SourceError
 from ccwatch.ingest.github import fanout as gi
 from ccwatch.ingest.github.fetch import fetch_github_repo
 from ccwatch.ingest.staging import PENDING, failed_ingest
-from ccwatch.ingest.state import read_state
+from ccwatch.ingest.state import read_state, state_digest
 from ccwatch.sandbox import SandboxServer
 from ccwatch.settings import ConfigError, load_settings
 from ccwatch.warehouse import connection
 from ccwatch.warehouse.ingest_state import missing_basis
+from ccwatch.warehouse.state_anchor import anchor_problem
 
 from tests.helpers.paths import CONFIG, DEMO_SCENARIO
 
@@ -360,10 +361,18 @@ def test_incremental_plans_combine_and_every_basis_is_checked(settings, ingested
     odd = {**metas[0], "basis": "2026-10-01T00:00:00Z"}
     both = wm.combine_github_metas([odd, *metas[1:]])
     assert both["bases"] == ["2026-10-01T00:00:00Z", iso_z(D1)]
+    # (stop 30) each repository's plan carries the digest of the state it planned from, all checked
+    digest = state_digest(read_state(home, warehouse_path(home)))
+    assert {m["state_sha256"] for m in metas} == {digest}
+    assert combined["anchors"] == [{"basis": iso_z(D1), "state_sha256": digest}]
+    forged = wm.combine_github_metas([{**metas[0], "state_sha256": "0" * 64}, *metas[1:]])
+    assert len(forged["anchors"]) == 2
     con = connection.connect(warehouse_path(home))
     try:
         assert missing_basis(con, {"github": combined}) is None
         assert "2026-10-01T00:00:00Z" in missing_basis(con, {"github": both})
+        assert anchor_problem(con, {"github": combined}, None, "S") is None
+        assert "not the one the load of 2026-11-25T00:00:00Z wrote" in anchor_problem(con, {"github": forged}, None, "S")
     finally:
         con.close()
 
