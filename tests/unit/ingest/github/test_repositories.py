@@ -69,6 +69,18 @@ def test_a_batch_with_an_error_or_a_missing_repository_fails_naming_it(answer, s
     assert "CcwatchRepositories" in str(err.value)
 
 
+@pytest.mark.parametrize("n, said", [
+    (2, r"NOT_FOUND.*\. a repository of the batch does not exist or the token cannot see it"),
+    (1, r"NOT_FOUND.*\. acme/r000 does not exist or the token cannot see it"),
+])
+def test_a_not_found_without_an_alias_names_what_it_can(n, said):
+    """An error without a ``path`` (no alias to name the repository): the repository when the batch
+    holds one, else the batch."""
+    answer = {"data": None, "errors": [{"type": "NOT_FOUND", "message": "Could not resolve to a Repository."}]}
+    with pytest.raises(SourceError, match=said):
+        R.fetch_repositories(ENDPOINT, repos(n), client=CannedClient([answer]))
+
+
 def test_a_staged_repository_is_the_record_the_fetch_would_have_stored(tmp_path):
     staged(tmp_path)
     rec = R.staged_repository(tmp_path, AS_OF, RC)
