@@ -50,11 +50,17 @@ def endpoints(server: SandboxServer) -> tuple[Endpoint, Endpoint]:
             Endpoint(server.url, login=DEMO_AUTH["jira_user"], token=DEMO_AUTH["jira_token"]))
 
 
-def ingest(settings, server, as_of, home, full=False) -> dict:
+def fetch(settings, server, as_of, home, full=False) -> dict:
+    """The fetch stages of one date (staged, not loaded)."""
     gh, jr = endpoints(server)
     out = {"github": p.ingest_github(settings, gh, as_of, home, full=full),
            "jira": p.ingest_jira(settings, jr, as_of, home, full=full)}
     out["resolve"] = p.resolve_tickets(settings, jr, as_of, home)
+    return out
+
+
+def ingest(settings, server, as_of, home, full=False) -> dict:
+    out = fetch(settings, server, as_of, home, full=full)
     out["load"] = p.load_warehouse(settings, as_of, home)
     return out
 
@@ -383,10 +389,7 @@ def test_state_is_ignored_without_its_warehouse_or_with_a_changed_config(first_r
 def test_an_incremental_batch_on_a_foreign_warehouse_is_refused(first_run, settings, tmp_path):
     home = continue_from(first_run, tmp_path)
     with SandboxServer(SCENARIO) as server:
-        gh, jr = endpoints(server)
-        p.ingest_github(settings, gh, D2, home)
-        p.ingest_jira(settings, jr, D2, home)
-        p.resolve_tickets(settings, jr, D2, home)
+        fetch(settings, server, D2, home)
     con = duckdb.connect(str(home / "warehouse.duckdb"))
     con.execute("DELETE FROM runs")  # e.g. a warehouse restored from an older backup
     con.close()
@@ -438,10 +441,7 @@ def test_a_state_edited_between_the_fetch_and_the_load_is_refused(first_run, set
     """(stop 30) The load reads the state again for the coverage it extends: that copy is checked too."""
     home = continue_from(first_run, tmp_path)
     with SandboxServer(SCENARIO) as server:
-        gh, jr = endpoints(server)
-        p.ingest_github(settings, gh, D2, home)
-        p.ingest_jira(settings, jr, D2, home)
-        p.resolve_tickets(settings, jr, D2, home)
+        fetch(settings, server, D2, home)
     path = state_path(home)
     state = json.loads(path.read_text())
     state["github"][PAY]["covered_from"] = "2026-01-01T00:00:00Z"
