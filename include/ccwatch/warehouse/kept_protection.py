@@ -77,5 +77,5 @@ def check_kept_protection(con: Any, settings: Settings, repos: Iterable[str], an
             f"the fetch kept the stored classic protection of {'; '.join(wrong)} without asking it, because the "
             "ingest state said the branch is unprotected, but the warehouse does not hold it as unprotected (a "
             "404 with a branch that says false): the ingest state does not come from this warehouse's last load "
-            "(edited, or restored from elsewhere). Nothing was loaded; the ingest state was reset, rerun the "
+            "(edited, put back from an earlier night, or restored from elsewhere). Nothing was loaded; the ingest state was reset, rerun the "
             "date for a full fetch")

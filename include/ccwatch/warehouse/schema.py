@@ -478,8 +478,8 @@ ALTER TABLE raw_list_items ADD COLUMN IF NOT EXISTS sort_num VARCHAR;
 """,
     14: """
 -- (stop 30) The anchor of the ingest state file (warehouse/state_anchor.py): the sha256 of the state
--- each committed load wrote, written in the load's transaction.  A load refuses a fetch that
--- planned from a state whose digest is not its basis load's.
+-- the last committed load wrote (one row, replaced in each load's transaction).  A load refuses a
+-- fetch that planned from any other state.
 CREATE TABLE IF NOT EXISTS ingest_states (
     loaded_as_of TIMESTAMP PRIMARY KEY,   -- the state's loaded_as_of: the load that wrote it
     sha256       VARCHAR NOT NULL         -- ccwatch.ingest.state.state_digest of that state

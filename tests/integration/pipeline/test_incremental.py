@@ -446,7 +446,7 @@ def test_a_state_edited_between_the_fetch_and_the_load_is_refused(first_run, set
     state = json.loads(path.read_text())
     state["github"][PAY]["covered_from"] = "2026-01-01T00:00:00Z"
     path.write_text(json.dumps(state))
-    with pytest.raises(StageError, match="not the one the load of 2026-11-25"):
+    with pytest.raises(StageError, match=r"not the one the last load \(of 2026-11-25T00:00:00Z\) wrote"):
         p.load_warehouse(settings, D2, home)
     assert not path.exists()
 

@@ -48,9 +48,10 @@ def test_an_edited_state_is_refused_whoever_read_it(con):
     edited["github"]["acme/payments-api"]["unprotected"] = True
     good = {"github": meta("github", STATE), "jira": meta("jira", STATE)}
     problem = anchor_problem(con, {**good, "jira": meta("jira", edited)}, STATE, "state/ingest_state.json")
-    assert problem.startswith("the jira fetch planned from an ingest state (state/ingest_state.json) that is not "
-                              "the one the load of 2026-11-25T00:00:00Z wrote"), problem
-    assert anchor_problem(con, good, edited, "S").startswith("the load read an ingest state (S) that is not")
+    assert problem.startswith("the jira fetch planned from an ingest state (state/ingest_state.json) of the load "
+                              "of 2026-11-25T00:00:00Z that is not the one the last load (of 2026-11-25T00:00:00Z) "
+                              "wrote"), problem
+    assert anchor_problem(con, good, edited, "S").startswith("the load read an ingest state (S) of the load of 2026-11-25T00:00:00Z that is not")
     # a state that names another load, or none
     other = {**STATE, "loaded_as_of": "2026-11-24T00:00:00Z"}
     assert "the load of 2026-11-24T00:00:00Z" in anchor_problem(con, {"github": meta("github", other, other["loaded_as_of"])}, None, "S")
@@ -58,6 +59,19 @@ def test_an_edited_state_is_refused_whoever_read_it(con):
     assert "names no load it comes from" in anchor_problem(con, good, nameless, "S")
     # a plan written without a digest (by code from before the anchor) is not taken on trust
     assert anchor_problem(con, {"github": {"source": "github", "basis": STATE["loaded_as_of"]}}, None, "S")
+
+
+def test_an_earlier_state_put_back_is_refused(con):
+    """A replay: the state of an earlier load was anchored once, but only the last load's counts (it would
+    keep what it named then, e.g. a branch's 404 that a later load replaced by a protected 200)."""
+    later = {**copy.deepcopy(STATE), "loaded_as_of": "2026-11-26T00:00:00Z"}
+    later["github"]["acme/payments-api"]["watermark"] = "2026-11-26T00:00:00Z"
+    record_anchor(con, STATE)
+    record_anchor(con, later)
+    assert con.execute("SELECT count(*) FROM ingest_states").fetchone()[0] == 1
+    assert anchor_problem(con, {"github": meta("github", later, later["loaded_as_of"])}, later, "S") is None
+    problem = anchor_problem(con, {"github": meta("github", STATE)}, None, "S")
+    assert "not the one the last load (of 2026-11-26T00:00:00Z) wrote" in problem and "put back" in problem, problem
 
 
 def test_a_rerun_of_the_date_replaces_its_anchor_and_a_warehouse_without_anchors_accepts_once(con):

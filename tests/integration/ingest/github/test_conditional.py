@@ -35,7 +35,7 @@ from tests.helpers.ports import held_port
 
 SCENARIO = json.loads(DEMO_SCENARIO.read_text(encoding="utf-8"))
 SCENARIO["auth"] = dict(DEMO_AUTH)
-D1, D2, D3 = (parse_as_of(d) for d in ("2026-11-25", "2026-11-26", "2026-11-27"))
+D1, D2, D3, D4 = (parse_as_of(d) for d in ("2026-11-25", "2026-11-26", "2026-11-27", "2026-11-28"))
 PAY, WEB = "acme/payments-api", "acme/web-frontend"
 CHANGED_PR = 150
 # requests that refresh what may move by itself (statuses of young / unfinished deployments)
@@ -228,7 +228,7 @@ def test_an_ingest_state_that_says_a_protected_branch_is_unprotected_fails_the_l
     message = str(exc.value)
     assert "ingest state" in message and "rerun the date for a full fetch" in message, message
     if anchored:
-        assert "not the one the load of 2026-11-26" in message, message
+        assert "not the one the last load (of 2026-11-26T00:00:00Z) wrote" in message, message
     else:
         assert f"{PAY} (branch main: stored classic protection HTTP 200" in message, message
         assert WEB not in message  # web-frontend's skip is sound: its stored answer is the 404
@@ -242,6 +242,29 @@ def test_an_ingest_state_that_says_a_protected_branch_is_unprotected_fails_the_l
     fresh = tmp_path / "fresh"
     run_day(settings, s, D3, fresh)
     assert results(home, D3) == results(fresh, D3)
+
+
+def test_an_earlier_ingest_state_put_back_is_refused(settings, steady, tmp_path):
+    """(stop 30) A replay: web-frontend's state of D2 said its branch is unprotected; on D3 it was
+    protected and the load stored the 200.  Put D2's state back, remove the protection again: the fetch
+    would skip the protection and keep the 200.  D2's state was anchored once, but only the last load's
+    anchor counts, so the load refuses it before anything else looks."""
+    home = continue_from(steady, tmp_path)
+    replay = state_path(home).read_bytes()
+    assert json.loads(replay)["github"][WEB]["unprotected"] is True
+    s = copy.deepcopy(SCENARIO)
+    web = s["github"]["repos"][WEB]
+    web["branches"]["main"]["protected"] = True
+    web["protection"]["main"] = copy.deepcopy(s["github"]["repos"][PAY]["protection"]["main"])
+    run_day(settings, s, D3, home)
+    assert raw(home, "branch_protection", f"{WEB}:main")[0] == 200
+    state_path(home).write_bytes(replay)
+    with pytest.raises(StageError, match=r"put back.*rerun the date for a full fetch") as exc:
+        run_day(settings, SCENARIO, D4, home)
+    assert "not the one the last load (of 2026-11-27T00:00:00Z) wrote" in str(exc.value)
+    assert not state_path(home).exists() and raw(home, "branch_protection", f"{WEB}:main")[0] == 200
+    reqs = run_day(settings, SCENARIO, D4, home)
+    assert [r["status"] for r in reqs if r["path"].endswith(f"{WEB}/branches/main/protection")] == [404]
 
 
 def test_a_304_without_a_stored_copy_fails_closed_and_the_next_run_is_full(settings, steady, tmp_path):

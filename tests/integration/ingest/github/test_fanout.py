@@ -372,7 +372,7 @@ def test_incremental_plans_combine_and_every_basis_is_checked(settings, ingested
         assert missing_basis(con, {"github": combined}) is None
         assert "2026-10-01T00:00:00Z" in missing_basis(con, {"github": both})
         assert anchor_problem(con, {"github": combined}, None, "S") is None
-        assert "not the one the load of 2026-11-25T00:00:00Z wrote" in anchor_problem(con, {"github": forged}, None, "S")
+        assert "not the one the last load (of 2026-11-25T00:00:00Z) wrote" in anchor_problem(con, {"github": forged}, None, "S")
     finally:
         con.close()
 
