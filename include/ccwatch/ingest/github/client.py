@@ -63,7 +63,6 @@ def make_client(endpoint: Endpoint, *, seconds_between_requests: float | None = 
                   seconds_between_requests=seconds_between_requests, seconds_between_writes=None)
 
 
-
 @contextmanager
 def own_client(endpoint: Endpoint, client: Github | None = None) -> Iterator[Github]:
     """``client`` as given (its owner closes it), else a client of ``endpoint``'s own, closed on leaving."""
@@ -75,6 +74,7 @@ def own_client(endpoint: Endpoint, client: Github | None = None) -> Iterator[Git
         yield gh
     finally:
         gh.close()
+
 
 class ThreadClients:
     """One PyGithub client per thread (PyGithub's requester is not shared between threads), all
