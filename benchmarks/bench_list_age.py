@@ -120,7 +120,7 @@ def _night(path: Path) -> list:
     with path.open(encoding="utf-8") as fh:
         for line in fh:
             d = json.loads(line)
-            if d["kind"] in (*LISTS, "branch"):
+            if d["kind"] in (*LISTS, "branch", "gql_repository"):
                 base[d["kind"]] = d
     old_tip = tip = base["commits"]["payload"][0]["sha"]
     commits: list[dict] = []
@@ -145,12 +145,19 @@ def _night(path: Path) -> list:
         d.update(id=9 * 10**11 + i, sha=commits[i]["sha"], created_at=commits[i]["commit"]["committer"]["date"],
                  updated_at=commits[i]["commit"]["committer"]["date"])
         deployments.append(d)
-    branch = copy.deepcopy(base["branch"])
-    branch["payload"]["commit"]["sha"] = tip
+    # the tip: the repository's GraphQL node (stop 31), and REST's branch where the fetch asks it
+    node = copy.deepcopy(base["gql_repository"])
+    node["payload"]["productionBranch"] = {"name": base["commits"]["natural_key"].split(":", 1)[1],
+                                           "target": {"oid": tip}}
     fetched = {"fetched_at": NIGHT.strftime("%Y-%m-%dT00:30:00Z"), "etag": None, "status_code": 200}
-    return [*(RawRecord(**dict(base[k], payload=p, **fetched))
-              for k, p in (("commits", commits), ("activity", activity), ("deployments", deployments))),
-            RawRecord(**dict(branch, **fetched))]
+    night = [*(RawRecord(**dict(base[k], payload=p, **fetched))
+               for k, p in (("commits", commits), ("activity", activity), ("deployments", deployments))),
+             RawRecord(**dict(node, **fetched))]
+    if "branch" in base:
+        branch = copy.deepcopy(base["branch"])
+        branch["payload"]["commit"]["sha"] = tip
+        night.append(RawRecord(**dict(branch, **fetched)))
+    return night
 
 
 def _settings(staging: Path, repo: str):

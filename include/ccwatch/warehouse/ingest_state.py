@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ccwatch.common.times import iso_z, naive_utc, parse_utc
+from ccwatch.ingest.github.repositories import branch_tip
 from ccwatch.ingest.plan import (
     FINAL_DEPLOYMENT_STATES,
     OVERLAP,
@@ -109,6 +110,12 @@ def _validators(con: Any, rc: RepoConfig, as_of: datetime) -> dict[str, Any]:
 
 
 def _branch_tip(con: Any, rc: RepoConfig) -> str | None:
+    """The tip the load stored: the repository's GraphQL node (stop 31), else REST's branch (before)."""
+    node = con.execute("SELECT payload FROM raw_payloads WHERE source = 'github' AND kind = 'gql_repository' "
+                       "AND natural_key = ?", [rc.repo]).fetchone()
+    tip = branch_tip(json.loads(node[0]) if node and node[0] else None, rc.production_branch)
+    if tip is not None:
+        return tip
     row = con.execute(
         "SELECT json_extract_string(payload, '$.commit.sha') FROM raw_payloads "
         "WHERE source = 'github' AND kind = 'branch' AND natural_key = ? AND status_code = 200",

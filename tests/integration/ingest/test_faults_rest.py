@@ -1,5 +1,5 @@
 """The connectors under the API double's fault modes, through the real PyGithub and jira clients:
-GitHub's REST endpoints (repository, branch, protection, rules, the commits and deployments
+GitHub's REST endpoints (protection, rules, the commits and deployments
 listings, environments) and Jira.  tests/integration/ingest/test_faults_graphql.py proves the same
 on GitHub's GraphQL batches (PRs, commit links, deployment statuses).
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import asdict, replace
 
 import pytest
@@ -71,28 +72,34 @@ def test_secondary_limit_honours_retry_after(server, settings, waits):
 
 
 def test_502_then_success(server, settings, waits):
-    server.add_fault({"service": "github", "path": rf"{REPO}/branches/main$", "mode": "status", "status": 502,
-                      "times": 2})
+    server.add_fault({"service": "github", "path": rf"{REPO}/branches/main/protection$", "mode": "status",
+                      "status": 502, "times": 2})
     records = github(server, settings)
-    assert statuses(server, rf"{REPO}/branches/main$") == [502, 502, 200]
-    assert kinds(records, "branch")[f"{REPO}:main"]["name"] == "main"
+    assert statuses(server, rf"{REPO}/branches/main/protection$") == [502, 502, 200]
+    assert kinds(records, "branch_protection")[f"{REPO}:main"]["required_pull_request_reviews"]
     assert len(waits) == 2 and all(w <= FAST.backoff_max for w in waits), waits  # two short backoffs
 
 
 def test_timeout_then_success(server, settings, monkeypatch, waits):
     monkeypatch.setattr("ccwatch.ingest.github.client.TIMEOUT_SECONDS", 1)  # PyGithub: whole seconds
-    server.add_fault({"service": "github", "path": r"/branches/main$", "mode": "slow", "seconds": 1.5, "times": 1})
+    server.add_fault({"service": "github", "path": r"/branches/main/protection$", "mode": "slow", "seconds": 1.5,
+                      "times": 1})
     records = github(server, settings)
-    assert kinds(records, "branch")[f"{REPO}:main"]["name"] == "main"
-    assert statuses(server, r"/branches/main$") == [200, 200]  # the first answer came too late: asked again
+    assert kinds(records, "branch_protection")[f"{REPO}:main"]["required_pull_request_reviews"]
+    for _ in range(60):  # the double records the slow answer once it is written, after the client gave up on it
+        if len(statuses(server, r"/branches/main/protection$")) == 2:
+            break
+        time.sleep(0.05)
+    assert statuses(server, r"/branches/main/protection$") == [200, 200]  # the first answer came too late: asked again
     assert len(waits) == 1 and waits[0] <= FAST.backoff_max, waits  # one timed-out try, a short backoff
 
 
 def test_connection_reset_then_success(server, settings):
-    server.add_fault({"service": "github", "path": rf"/repos/{REPO}/branches/main$", "mode": "reset", "times": 2})
+    server.add_fault({"service": "github", "path": rf"/repos/{REPO}/branches/main/protection$", "mode": "reset",
+                      "times": 2})
     records = github(server, settings)
-    assert statuses(server, rf"/repos/{REPO}/branches/main$") == [0, 0, 200]
-    assert kinds(records, "branch")[f"{REPO}:main"]["name"] == "main"
+    assert statuses(server, rf"/repos/{REPO}/branches/main/protection$") == [0, 0, 200]
+    assert kinds(records, "branch_protection")[f"{REPO}:main"]["required_pull_request_reviews"]
 
 
 def test_duplicate_page_items_are_deduplicated_by_natural_key(server, settings, monkeypatch):
@@ -132,10 +139,12 @@ def test_secondary_limit_without_retry_after_is_bounded_in_count(server, setting
 
 
 def test_persistent_5xx_timeout_and_reset_raise_after_bounded_retries(server, settings, monkeypatch, waits):
-    server.add_fault({"service": "github", "path": rf"{REPO}/branches/main$", "mode": "status", "status": 503})
-    with pytest.raises(SourceError, match=r"acme/pay: GET .*/branches/main answered HTTP 503.*after the retries"):
+    server.add_fault({"service": "github", "path": rf"{REPO}/branches/main/protection$", "mode": "status",
+                      "status": 503})
+    with pytest.raises(SourceError,
+                       match=r"acme/pay: GET .*/branches/main/protection answered HTTP 503.*after the retries"):
         github(server, settings)
-    assert statuses(server, rf"{REPO}/branches/main$") == [503] * 4
+    assert statuses(server, rf"{REPO}/branches/main/protection$") == [503] * 4
     assert len(waits) == 3 and all(w <= FAST.backoff_max for w in waits), waits  # short backoffs, then loud
     del waits[:]
     server.clear_faults()
@@ -154,8 +163,8 @@ def test_persistent_5xx_timeout_and_reset_raise_after_bounded_retries(server, se
 
 
 def test_truncated_and_invalid_json_raise(server, settings):
-    server.add_fault({"service": "github", "path": rf"{REPO}/branches/main$", "mode": "truncated_json"})
-    with pytest.raises(SourceError, match=r"acme/pay: GET .*/branches/main: HTTP 200, body is not JSON"):
+    server.add_fault({"service": "github", "path": rf"{REPO}/branches/main/protection$", "mode": "truncated_json"})
+    with pytest.raises(SourceError, match=r"acme/pay: GET .*/branches/main/protection: HTTP 200, body is not JSON"):
         github(server, settings)
     server.clear_faults()
     server.add_fault({"service": "github", "path": r"/rules/branches/main$", "mode": "invalid_json"})
@@ -204,8 +213,8 @@ def test_403_on_a_data_endpoint_names_the_permission_and_401_the_token(server, s
 
 def test_tokens_never_reach_logs_errors_or_records(server, settings, caplog):
     caplog.set_level(logging.DEBUG)
-    server.add_fault({"service": "github", "path": rf"{REPO}/branches/main$", "mode": "status", "status": 502,
-                      "times": 1})
+    server.add_fault({"service": "github", "path": rf"{REPO}/branches/main/protection$", "mode": "status",
+                      "status": 502, "times": 1})
     server.add_fault({"service": "github", "path": r"/commits$", "mode": "reset", "times": 1})
     server.add_fault({"service": "jira", "path": r"/search$", "mode": "rate_limit", "retry_after": 0, "times": 1})
     records = github(server, settings) + jira(server, settings)

@@ -9,11 +9,12 @@ listing lacks (a commit dated before the window) is fetched alone (raw kind ``co
 branch's state at the window start, and its PRs are asked through REST.  PRs, commit -> PR
 links and deployment statuses come through GraphQL batches (``graphql.py``, ``commit_links.py``,
 ``deployment_statuses.py``; from the pipeline, the last two org-wide in ``batches.py``), with
-REST for the pieces a batch cannot hold whole.  The repository's settings are a GraphQL
-Repository node (``repositories.py``; from the pipeline, asked org-wide before the fetches).
-The branch, its protection and rules, the commits and deployments listings and the
-environments come through REST (``ingest.github.client``), revalidated with ETags
-(``ingest.github.conditional``).
+REST for the pieces a batch cannot hold whole.  The repository's settings and (stop 31) the
+production branch's tip are a GraphQL Repository node (``repositories.py``; from the pipeline,
+asked org-wide before the fetches).  The branch's protection and rules, the commits and
+deployments listings and the environments come through REST (``ingest.github.client``),
+revalidated with ETags (``ingest.github.conditional``); REST's branch only where its
+``"protected"`` flag is read (:func:`_fetch_repo`).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from ccwatch.ingest.github.conditional import (
 )
 from ccwatch.ingest.github.deployment_statuses import Wanted, fetch_deployment_statuses, wanted
 from ccwatch.ingest.github.history import LineTooLong, complete_line
-from ccwatch.ingest.github.repositories import fetch_repository
+from ccwatch.ingest.github.repositories import branch_tip, fetch_repository, qualified
 from ccwatch.ingest.http.paging import is_before, sorted_past
 from ccwatch.ingest.plan import OVERLAP
 from ccwatch.ingest.records import RawRecord
@@ -124,8 +125,14 @@ def _fetch_repo(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime,
     repo, branch = rc.repo, rc.production_branch
     incremental = plan is not None and plan.incremental
     since = plan.since if incremental else start
-    # the repository's settings: a GraphQL node, staged org-wide before the fetches (repositories.py)
-    yield repository if repository is not None else fetch_repository(r, rc)
+    # the repository's settings and the production branch's tip: a GraphQL node, staged org-wide
+    # before the fetches (repositories.py)
+    repository = repository if repository is not None else fetch_repository(r, rc)
+    yield repository
+    tip = branch_tip(repository.payload, branch)
+    if tip is None:
+        raise SourceError(f"GitHub {repo}: the production branch {branch} was not found (GraphQL answered no "
+                          f"commit for {qualified(branch)}): check github.repositories[].production_branch")
     searched: set[Any] | None = None  # the PR numbers the org-wide search gave (None: not used)
     searched_merged: list[datetime | None] = []  # their merge times
     if incremental and discovered is not None:
@@ -140,17 +147,20 @@ def _fetch_repo(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime,
     # (asked org-wide in batches before the repositories when the date's counts are staged)
     yield count if count is not None else gql.fetch_merged_count(r, rc, start, as_of)
 
-    # the branch, its protection (403/404 are evidence) and its rules
-    status, br, url, etag = r.get(f"/branches/{branch}", conditional=True)
-    yield r.record("branch", f"{repo}:{branch}", url, br, status, etag)
+    # the branch's classic protection (403/404 are evidence), and REST's branch where its flag matters.
     # (stop 29) an unprotected branch's protection is a 404 without ETag, a counted request every
     # night: not asked again while the branch still says "protected": false (304: the stored branch,
     # which said so) and the stored answer is that 404, which then stands.  A branch that says true
-    # (classic protection or rulesets) has it asked.
-    still_unprotected = status == 304 or (isinstance(br, dict) and br.get("protected") is False)
-    if not (incremental and getattr(plan, "unprotected", False) and still_unprotected):
-        status, prot, url, etag = r.get(f"/branches/{branch}/protection", data_statuses=(403, 404), conditional=True)
-        yield r.record("branch_protection", f"{repo}:{branch}", url, prot, status, etag)
+    # (classic protection or rulesets) has it asked.  (stop 31) So REST's branch, whose tip now comes
+    # with the GraphQL node, is asked only where that flag is read: before the protection when the
+    # plan says unprotected, after it when the protection answers 404 (the next nights' skip).
+    if incremental and getattr(plan, "unprotected", False):
+        status, br, url, etag = r.get(f"/branches/{branch}", conditional=True)
+        yield r.record("branch", f"{repo}:{branch}", url, br, status, etag)
+        if status != 304 and not (isinstance(br, dict) and br.get("protected") is False):
+            yield from _protection(r, repo, branch, ask_branch=False)
+    else:
+        yield from _protection(r, repo, branch, ask_branch=True)
     rules, url, etag = r.get_all(f"/rules/branches/{branch}", conditional=True)
     yield r.record("branch_rules", f"{repo}:{branch}", url, rules, 304 if rules is None else 200, etag)
     # a 304 rules list: the rulesets it named last time (a ruleset's bypass list or enforcement
@@ -169,7 +179,6 @@ def _fetch_repo(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime,
 
     # first-parent history of the production branch in the window, and the PRs of each commit
     # (incremental: the stored tip when the branch answered 304)
-    tip = (br.get("commit") or {}).get("sha") if isinstance(br, dict) else (plan.tip if incremental else None)
     commits, url, etag = list_commits(r, branch, start, since, tip, plan if incremental else None)
     yield r.record("commits", f"{repo}:{branch}", url, commits, 304 if commits is None else 200, etag)
     if commits is None:  # 304: the branch did not move, no new commit
@@ -227,6 +236,15 @@ def _fetch_repo(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime,
     for env in rc.production_environments:
         status, data, url, etag = r.get(f"/environments/{env}", data_statuses=(404,), conditional=True)
         yield r.record("environment", f"{repo}:{env}", url, data, status, etag)
+
+
+def _protection(r: RepoClient, repo: str, branch: str, *, ask_branch: bool) -> Iterator[RawRecord]:
+    """The classic protection; with ``ask_branch``, then REST's branch when it answered 404."""
+    status, prot, url, etag = r.get(f"/branches/{branch}/protection", data_statuses=(403, 404), conditional=True)
+    yield r.record("branch_protection", f"{repo}:{branch}", url, prot, status, etag)
+    if ask_branch and status == 404:
+        status, br, url, etag = r.get(f"/branches/{branch}", conditional=True)
+        yield r.record("branch", f"{repo}:{branch}", url, br, status, etag)
 
 
 def merge_events(act_rec: RawRecord, entries: list[dict[str, Any]] | None, lo: datetime, hi: datetime) -> int | None:

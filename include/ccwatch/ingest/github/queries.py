@@ -233,27 +233,33 @@ def merged_counts_document(n: int) -> str:
 # (``ingest.github.repositories``), because REST answers 200 to every repository a push moved
 # (``pushed_at``), one counted request each a night.  The node id, never ``databaseId`` (Int).
 # No connection: 1 point a request, however many repositories it names.
+# (issue #15, stop 31) With them, the production branch's tip (``productionBranch``, the ref named by
+# ``$qualifiedName`` / ``$q0`` ...): the REST ``GET /branches/{b}`` that gave it answers 200 whenever
+# the branch moved.  A ref points to a commit (the cut's ``GitObject`` has no ``oid``).
 REPOSITORY_FIELDS = """id nameWithOwner url visibility isPrivate isFork isTemplate isArchived archivedAt isDisabled
     isLocked defaultBranchRef { name } mergeCommitAllowed squashMergeAllowed rebaseMergeAllowed
-    autoMergeAllowed deleteBranchOnMerge webCommitSignoffRequired viewerPermission createdAt updatedAt pushedAt"""
+    autoMergeAllowed deleteBranchOnMerge webCommitSignoffRequired viewerPermission createdAt updatedAt pushedAt
+    productionBranch: ref(qualifiedName: %(q)s) { name target { ... on Commit { oid } } }"""
 
 REPOSITORY = """
-query CcwatchRepository($owner: String!, $name: String!) {
+query CcwatchRepository($owner: String!, $name: String!, $qualifiedName: String!) {
   %(rate)s
   repository(owner: $owner, name: $name) { %(fields)s }
 }
-""" % {"rate": RATE_LIMIT, "fields": REPOSITORY_FIELDS}
+""" % {"rate": RATE_LIMIT, "fields": REPOSITORY_FIELDS % {"q": "$qualifiedName"}}
 
 # The same for many repositories in one request: one aliased ``repository`` each (``r0``, ``r1`` ...)
 REPOSITORIES_BATCH = 50
 
 
 def repositories_document(n: int) -> str:
-    """``CcwatchRepositories`` for ``n`` repositories ``($o0, $n0) .. `` (answer keys ``r0 ..``)."""
+    """``CcwatchRepositories`` for ``n`` repositories ``($o0, $n0, $q0) .. `` (answer keys ``r0 ..``;
+    ``$q0``: the production branch's qualified name, ``refs/heads/<branch>``)."""
     if not 1 <= n <= REPOSITORIES_BATCH:
         raise ValueError(f"{n} repositories in one CcwatchRepositories: 1 to {REPOSITORIES_BATCH}")
-    params = ", ".join(f"$o{i}: String!, $n{i}: String!" for i in range(n))
-    fields = "\n".join(f"  r{i}: repository(owner: $o{i}, name: $n{i}) {{ {REPOSITORY_FIELDS} }}" for i in range(n))
+    params = ", ".join(f"$o{i}: String!, $n{i}: String!, $q{i}: String!" for i in range(n))
+    fields = "\n".join(f"  r{i}: repository(owner: $o{i}, name: $n{i}) {{ {REPOSITORY_FIELDS % {'q': f'$q{i}'}} }}"
+                       for i in range(n))
     return f"query CcwatchRepositories({params}) {{\n  {RATE_LIMIT}\n{fields}\n}}\n"
 
 

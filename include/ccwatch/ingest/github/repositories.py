@@ -52,6 +52,21 @@ def repositories_path(home: Path, as_of: datetime) -> Path:
     return staging_dir(home, as_of) / REPOSITORIES_FILE
 
 
+def qualified(branch: str) -> str:
+    return f"refs/heads/{branch}"
+
+
+def branch_tip(node: Any, branch: str) -> str | None:
+    """The tip of ``branch`` in a ``gql_repository`` node (its ``productionBranch``), or None when the
+    node does not name that branch (a node from before stop 31, or from a config naming another
+    production branch; GitHub answers ``null`` for a branch that does not exist)."""
+    ref = node.get("productionBranch") if isinstance(node, dict) else None
+    if not isinstance(ref, dict) or ref.get("name") != branch:
+        return None
+    oid = (ref.get("target") or {}).get("oid") if isinstance(ref.get("target"), dict) else None
+    return oid if isinstance(oid, str) and oid else None
+
+
 def _mismatch(node: Any, repo: str) -> str | None:
     """Why ``node`` is not ``repo``'s Repository node (None: it is).  GitHub compares names without case."""
     if not isinstance(node, dict):
@@ -97,11 +112,13 @@ def fetch_repositories(endpoint: Endpoint, repos: list[RepoConfig], *, budget: A
     out: dict[str, Any] = {}
     url, requests = "", 0
     with own_client(endpoint, client) as gh:
-        for g, chunk in org_batches(gh, budget, [rc.repo for rc in repos], REPOSITORIES_BATCH, "repository settings"):
+        branches = {rc.repo: rc.production_branch for rc in repos}
+        for g, chunk in org_batches(gh, budget, list(branches), REPOSITORIES_BATCH, "repository settings"):
             url = g.record_url(REPOS_OP)
             variables: dict[str, str] = {}
             for i, repo in enumerate(chunk):
                 variables[f"o{i}"], variables[f"n{i}"] = repo.split("/", 1)
+                variables[f"q{i}"] = qualified(branches[repo])
             try:
                 data = g.query(REPOS_OP, variables, repositories_document(len(chunk)))
             except SourceError as exc:
@@ -147,7 +164,7 @@ def fetch_repository(r: Any, rc: RepoConfig) -> RawRecord:
     g = GraphQL(r)
     owner, name = rc.repo.split("/", 1)
     try:
-        data = g.query(REPO_OP, {"owner": owner, "name": name})
+        data = g.query(REPO_OP, {"owner": owner, "name": name, "qualifiedName": qualified(rc.production_branch)})
     except SourceError as exc:
         raise SourceError(_explained(str(exc), [rc.repo])) from None
     node = _checked(data.get("repository"), rc.repo, f"POST {g.shown} ({REPO_OP})")

@@ -15,6 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from ccwatch.common.changes import is_direct_push
+from ccwatch.common.times import parse_ts_or_none
+from ccwatch.ingest.github.repositories import branch_tip
 from ccwatch.publish.evidence.reader import RawEvidence, head_of
 from ccwatch.settings import Settings
 from ccwatch.warehouse.settings_history import SettingsHistory, settings_at
@@ -202,6 +204,21 @@ def prefetch_run(raw: RawEvidence, settings: Settings, repos) -> None:
     raw.prefetch_shared(keys)
 
 
+def _rest_branch(raw: RawEvidence, repo: str, branch: str) -> bool:
+    """REST's branch is a file of the repository folder (``branch.json``; missing evidence when absent),
+    unless the GraphQL node holds the branch's tip (stop 31: ``repository.graphql.json``) and REST's
+    branch was not asked (or revalidated) since: the fetch asks it only for its ``protected`` flag,
+    where the classic protection is the 404, so an older copy is not this night's evidence."""
+    node = raw.peek("github", "gql_repository", repo)
+    if node is None or branch_tip(node.get("payload"), branch) is None:
+        return True
+    rest = raw.peek("github", "branch", f"{repo}:{branch}")
+    if rest is None:
+        return False
+    asked, settings_at_ = parse_ts_or_none(rest.get("fetched_at")), parse_ts_or_none(node.get("fetched_at"))
+    return settings_at_ is None or (asked is not None and asked >= settings_at_)
+
+
 def repo_evidence_files(raw: RawEvidence, settings: Settings, repo: str) -> dict[str, Any]:
     files: dict[str, Any] = {}
     missing: list[str] = []
@@ -215,7 +232,9 @@ def repo_evidence_files(raw: RawEvidence, settings: Settings, repo: str) -> dict
         pairs = [("repo.json", "repo", repo)]
     if rc:
         b = rc.production_branch
-        pairs += [("branch.json", "branch", f"{repo}:{b}"), ("branch_protection.json", "branch_protection", f"{repo}:{b}"),
+        if _rest_branch(raw, repo, b):
+            pairs.append(("branch.json", "branch", f"{repo}:{b}"))
+        pairs += [("branch_protection.json", "branch_protection", f"{repo}:{b}"),
                   ("branch_rules.json", "branch_rules", f"{repo}:{b}"), ("activity.json", "activity", f"{repo}:{b}")]
     for name, kind, key in pairs:
         rec = raw.get("github", kind, key)

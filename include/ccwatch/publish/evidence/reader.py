@@ -97,12 +97,16 @@ class RawEvidence:
         self._carried.clear()
 
     def get(self, source: str, kind: str, key: str) -> dict | None:
+        return self._used(self.peek(source, kind, key))
+
+    def peek(self, source: str, kind: str, key: str) -> dict | None:
+        """The record, without noting its fetch time (a record looked at, not copied)."""
         k = (source, kind, key)
         rec = self._cache.get(k, _ABSENT)
         if rec is _ABSENT:
             rec = self._shared.get(k, _ABSENT)
         if rec is not _ABSENT:
-            return self._used(rec)
+            return rec
         row = self.con.execute(
             f"SELECT {self._COLS} FROM raw_payloads WHERE source = ? AND kind = ? AND natural_key = ?",
             [source, kind, key],
@@ -110,7 +114,7 @@ class RawEvidence:
         rec = self._record(self._with_lists(row)[k]) if row else None
         if kind in self.SHARED_KINDS:
             self._shared[k] = rec
-        return self._used(rec)
+        return rec
 
     def repo_deployment_statuses(self, repo: str) -> None:
         """Read every deployment-status record (REST and GraphQL) of ``repo`` in one query into

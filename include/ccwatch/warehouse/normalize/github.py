@@ -13,6 +13,7 @@ from typing import Any
 
 from ccwatch.common.times import parse_ts
 from ccwatch.ingest.github.history import first_parent, first_parent_chain
+from ccwatch.ingest.github.repositories import branch_tip
 from ccwatch.ingest.records import RawRecord
 from ccwatch.warehouse.normalize.base import (
     Context,
@@ -146,6 +147,12 @@ def appended_commit_rows(rec: RawRecord, ctx: Context, base: tuple[str, int, str
 
 
 def _branch_tip(rec: RawRecord, ctx: Context) -> str | None:
+    """The production branch's tip: the repository's GraphQL node (stop 31, asked every night), else
+    REST's branch (a warehouse from before; REST's branch is now asked only for its flag)."""
+    repo, branch = split_key(rec.natural_key, ":")
+    tip = branch_tip(ctx.lookup("github", "gql_repository", repo), branch)
+    if tip is not None:
+        return tip
     branch_payload = ctx.lookup("github", "branch", rec.natural_key)
     return ((branch_payload or {}).get("commit") or {}).get("sha") if isinstance(branch_payload, dict) else None
 

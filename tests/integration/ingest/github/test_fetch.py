@@ -216,6 +216,21 @@ def test_the_repository_settings_come_from_graphql_not_rest(fetched):
     assert by_kind(records, "gql_repository")[PAY].url.endswith("/graphql#CcwatchRepository")
 
 
+def test_the_branch_tip_comes_from_graphql_and_rest_only_where_its_flag_matters(fetched):
+    """(issue #15) The production branch's tip comes with the repository's GraphQL node
+    (``productionBranch``); REST ``GET /branches/{b}`` is asked only when the classic protection is
+    the 404 "Branch not protected", whose ``"protected"`` flag the next nights' protection skip reads
+    (payments-api); a branch whose protection answered 403 (web-frontend) is not asked."""
+    records, requests = fetched
+    nodes = {k: r.payload for k, r in by_kind(records, "gql_repository").items()}
+    assert nodes[PAY]["productionBranch"] == {"name": "main", "target": {"oid": D}}
+    assert nodes[WEB]["productionBranch"] == {"name": "main", "target": {"oid": "f" * 40}}
+    rest = [q["path"] for q in requests if q["service"] == "github" and q["path"] in (f"/repos/{PAY}/branches/main",
+                                                                                   f"/repos/{WEB}/branches/main")]
+    assert rest == [f"/repos/{PAY}/branches/main"]
+    assert set(by_kind(records, "branch")) == {f"{PAY}:main"}
+
+
 def test_fetched_records_load_into_the_warehouse(fetched, settings, tmp_path):
     con = connect(str(tmp_path / "wh.duckdb"))
     load_records(con, fetched[0], settings)
@@ -224,6 +239,8 @@ def test_fetched_records_load_into_the_warehouse(fetched, settings, tmp_path):
     assert con.execute("SELECT rule_type, source FROM branch_rules WHERE repo = ? ORDER BY all",
                        [PAY]).fetchall() == [("not_protected", "classic"), ("pull_request", "ruleset")]
     assert con.execute("SELECT rule_type FROM branch_rules WHERE repo = ?", [WEB]).fetchall() == [("unreadable",)]
+    # no REST branch for web-frontend (stop 31): its line starts at the GraphQL node's tip
+    assert con.execute("SELECT sha, position FROM commits WHERE repo = ?", [WEB]).fetchall() == [("f" * 40, 0)]
     assert con.execute("SELECT count(*) FROM checks").fetchone() == (3,)
     con.close()
 
@@ -247,6 +264,14 @@ def test_unknown_repository_raises(server, settings):
     s = replace(settings, github=GithubConfig(repositories=(RepoConfig("acme/nope", "main", ("production",)),)))
     with pytest.raises(SourceError, match=r"GitHub acme/nope: .*NOT_FOUND: Could not resolve to a Repository.*"
                                           r"acme/nope does not exist or the token cannot see it"):
+        drain(s, Endpoint(server.url, token=TOKEN))
+
+
+def test_a_production_branch_that_does_not_exist_raises_naming_it(server, settings):
+    """(stop 31) GitHub answers ``ref: null`` for a branch that does not exist (REST's branch was a 404)."""
+    s = replace(settings, github=GithubConfig(repositories=(RepoConfig(PAY, "mian", ("production",)),)))
+    with pytest.raises(SourceError, match=r"GitHub acme/payments-api: the production branch mian was not found "
+                                          r".*refs/heads/mian.*production_branch"):
         drain(s, Endpoint(server.url, token=TOKEN))
 
 

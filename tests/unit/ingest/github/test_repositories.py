@@ -47,7 +47,8 @@ def test_fifty_repositories_a_request_each_node_kept_as_returned():
     out = R.fetch_repositories(ENDPOINT, rcs, client=client)
     sent = client.requester.sent
     assert [s["operationName"] for s in sent] == ["CcwatchRepositories"] * 2
-    assert sent[1]["variables"] == {"o0": "acme", "n0": "r050", "o1": "acme", "n1": "r051", "o2": "acme", "n2": "r052"}
+    assert sent[1]["variables"] == {"o0": "acme", "n0": "r050", "q0": "refs/heads/main", "o1": "acme", "n1": "r051",
+                                    "q1": "refs/heads/main", "o2": "acme", "n2": "r052", "q2": "refs/heads/main"}
     assert out["url"] == "https://api.github.com/graphql#CcwatchRepositories"
     assert out["repos"]["acme/r052"]["node"] == node("acme/r052", isArchived=True)
     assert out["repos"]["acme/r000"]["node"] == node("acme/r000")
@@ -115,9 +116,31 @@ def test_the_name_is_compared_as_github_does_without_case():
 
 def test_the_batch_document_holds_one_aliased_repository_each():
     doc = repositories_document(2)
-    assert "query CcwatchRepositories($o0: String!, $n0: String!, $o1: String!, $n1: String!)" in doc
+    assert ("query CcwatchRepositories($o0: String!, $n0: String!, $q0: String!, $o1: String!, $n1: String!, "
+            "$q1: String!)") in doc
     assert "r1: repository(owner: $o1, name: $n1)" in doc
+    assert "productionBranch: ref(qualifiedName: $q1)" in doc and "ref(qualifiedName: $q0)" in doc
     with pytest.raises(ValueError):
         repositories_document(REPOSITORIES_BATCH + 1)
     with pytest.raises(ValueError):
         repositories_document(0)
+
+
+def test_each_repository_is_asked_its_own_production_branch():
+    """(stop 31) The node carries the production branch's tip: each alias names its repository's branch."""
+    rcs = [RC, RepoConfig(repo="acme/web", production_branch="release/2026", production_environments=())]
+    client = CannedClient([{"data": {"r0": node(RC.repo), "r1": node("acme/web")}}])
+    R.fetch_repositories(ENDPOINT, rcs, client=client)
+    assert client.requester.sent[0]["variables"] == {"o0": "acme", "n0": "api", "q0": "refs/heads/main",
+                                                     "o1": "acme", "n1": "web", "q1": "refs/heads/release/2026"}
+
+
+@pytest.mark.parametrize("ref, tip", [
+    ({"name": "main", "target": {"oid": "a" * 40}}, "a" * 40),
+    ({"name": "release", "target": {"oid": "a" * 40}}, None),  # another branch (the config changed)
+    (None, None),                                              # GitHub: no such branch
+    ({"name": "main", "target": None}, None),
+    (..., None),                                               # a node from before stop 31
+])
+def test_the_branch_tip_is_read_only_for_the_branch_asked(ref, tip):
+    assert R.branch_tip(node(RC.repo) if ref is ... else node(RC.repo, productionBranch=ref), "main") == tip

@@ -14,12 +14,12 @@ PAY = "acme/payments-api"
 SHA = "5" * 40
 
 
-def _raw(con, kind, key, payload, status=200):
+def _raw(con, kind, key, payload, status=200, at=datetime(2026, 11, 25)):
     import json
 
+    con.execute("DELETE FROM raw_payloads WHERE kind = ? AND natural_key = ?", [kind, key])
     con.execute("INSERT INTO raw_payloads VALUES ('github', ?, ?, ?, ?, NULL, ?, ?)",
-                [kind, key, f"https://api.github.com/repos/{PAY}/x", datetime(2026, 11, 25), status,
-                 json.dumps(payload)])
+                [kind, key, f"https://api.github.com/repos/{PAY}/x", at, status, json.dumps(payload)])
 
 
 def test_a_direct_push_fetched_alone_has_its_commit_in_the_folder():
@@ -59,3 +59,22 @@ def test_the_repository_folder_holds_the_graphql_settings_node_and_an_older_rest
     files = repo_evidence_files(RawEvidence(con, datetime(2026, 11, 25)), make_settings(), PAY)
     assert files["repository.graphql.json"]["payload"]["nameWithOwner"] == PAY and "repo.json" not in files
     assert not [m for m in files["_missing"] if "repo" in m.split()[1]]
+
+
+def test_rest_branch_is_in_the_folder_only_when_asked_since_the_node_that_holds_the_tip():
+    """(stop 31) The GraphQL node holds the production branch's tip; REST's branch is asked only where
+    the classic protection is the 404 (for its flag).  An older night's copy is not this night's evidence."""
+    con = connect(":memory:")
+    node = {"id": "R_1", "nameWithOwner": PAY, "productionBranch": {"name": "main", "target": {"oid": SHA}}}
+    branch = {"name": "main", "commit": {"sha": SHA}, "protected": False}
+
+    def files():
+        return repo_evidence_files(RawEvidence(con, datetime(2026, 11, 25)), make_settings(), PAY)
+    _raw(con, "gql_repository", PAY, {"id": "R_1", "nameWithOwner": PAY})  # a node from before stop 31
+    assert f"github branch {PAY}:main" in files()["_missing"]
+    _raw(con, "gql_repository", PAY, node, at=datetime(2026, 11, 25, 2, 0, 1))
+    assert "branch.json" not in files() and not [m for m in files()["_missing"] if "branch " in m]
+    _raw(con, "branch", PAY + ":main", branch, at=datetime(2026, 11, 24, 2, 3))  # the night before
+    assert "branch.json" not in files()
+    _raw(con, "branch", PAY + ":main", branch, at=datetime(2026, 11, 25, 2, 3))  # asked (or a 304) tonight
+    assert files()["branch.json"]["payload"] == branch

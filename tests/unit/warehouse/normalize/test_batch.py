@@ -95,6 +95,20 @@ def test_first_parent_chain_and_pr_numbers(settings):
     assert [c["sha"] for c in first_parent_chain(list(reversed(listed)), SHA_D)] == [SHA_A, SHA_C, SHA_D]
 
 
+@pytest.mark.parametrize("stored_rest_tip", [None, SHA_C])
+def test_the_tip_of_the_graphql_node_decides_the_line(settings, stored_rest_tip):
+    """(stop 31) The repository's GraphQL node (``productionBranch``, asked every night) holds the tip;
+    REST's branch, asked only for its flag, may be an older night's copy and is not read for it."""
+    listed = [commit(SHA_D, [SHA_C], "ops-dave"), commit(SHA_C, [SHA_A, SHA_B]), commit(SHA_A, [])]
+    node = {"nameWithOwner": REPO, "productionBranch": {"name": "main", "target": {"oid": SHA_D}}}
+    batch = [rec("github", "gql_repository", REPO, node), rec("github", "commits", f"{REPO}:main", listed)]
+    if stored_rest_tip:
+        batch.append(rec("github", "branch", f"{REPO}:main", {"name": "main", "commit": {"sha": stored_rest_tip},
+                                                             "protected": False}))
+    b = normalize_batch(batch, settings)
+    assert [r["sha"] for r in rows(b, "commits")] == [SHA_A, SHA_C, SHA_D]
+
+
 def test_pr_numbers_count_only_prs_merged_into_the_commits_branch(settings):
     """r2: /commits/{sha}/pulls lists a PR merged into `release` for the commit: it does not cover the
     commit on main (REST ``base.ref``; GraphQL ``baseRefName`` normalised to the same shape)."""
