@@ -206,9 +206,11 @@ changes/<folder>/     the evidence of one change:
                                                reached the branch, or a note that the nightly
                                                settings history does not reach back that far
                       Repository folders (owner__repo) hold repository.graphql.json (the
-                      repository's settings as GitHub's GraphQL API gives them; repo.json, the
-                      REST body, when the warehouse was filled before they were asked that way),
-                      branch.json, branch_protection.json, branch_rules.json, environments.json
+                      repository's settings as GitHub's GraphQL API gives them, with the
+                      production branch's tip and whether it is protected; repo.json, the
+                      REST body, when the warehouse was filled before they were asked that way;
+                      branch.json, REST's branch, only when GitHub did not say there whether
+                      it is protected), branch_protection.json, branch_rules.json, environments.json
                       (CC8.1-11, CC8.1-12), activity.json (the production branch's activity log,
                       CC8.1-14) and rulesets.json (only when rules come from rulesets).
                       Folder names: owner/repo#12 -> owner__repo__pr-12,

@@ -244,7 +244,23 @@ class Nodes:
         head = ix.head(branch) if branch else None
         if head is None:
             return None
-        return {"id": node_id("Ref", f"{ix.full}:{branch}"), "name": branch, "target": self.commit(ix, head)}
+        return {"id": node_id("Ref", f"{ix.full}:{branch}"), "name": branch, "target": self.commit(ix, head),
+                "branchProtectionRule": lambda args: self.protection_rule(ix, branch),
+                "rules": lambda args: {"totalCount": len((ix.r.get("rules") or {}).get(branch) or [])}}
+
+    def protection_rule(self, ix: RepoIndex, branch: str) -> Obj | None:
+        """The classic rule for the ref, as the REST double's ``protection`` says (a ``protected: true``
+        branch without classic protection or rules: a rule the scenario does not detail).  GitHub answers
+        ``FORBIDDEN`` to a token without the Administration permission: ``protection: "forbidden"`` or
+        ``branches.<b>.rule_hidden`` (a token whose REST protection answer still says 404)."""
+        info = (ix.r.get("branches") or {}).get(branch) or {}
+        prot = (ix.r.get("protection") or {}).get(branch)
+        if prot == "forbidden" or info.get("rule_hidden"):
+            raise GitHubError("FORBIDDEN", "Resource not accessible by integration")
+        rules = (ix.r.get("rules") or {}).get(branch)
+        if isinstance(prot, dict) or (info.get("protected") is True and not rules):
+            return {"id": node_id("BranchProtectionRule", f"{ix.full}:{branch}")}
+        return None
 
     # ------------------------------------------------------------------ pull requests
     def pull(self, ix: RepoIndex, p: dict) -> Obj:

@@ -3,7 +3,8 @@ checked against the warehouse before the load commits.
 
 The nightly fetch does not ask an unprotected branch's classic protection again (a 404 has no
 ETag, so it would cost a counted request every night) while the ingest state says ``unprotected``
-and the branch still says ``"protected": false`` (ingest/github/fetch.py).  The state is a file
+and the branch still says ``"protected": false`` (ingest/github/fetch.py; stop 31: the flag the
+repository's GraphQL node gives, or REST's branch where the node has none).  The state is a file
 under ``CCWATCH_HOME``; the warehouse holds the truth.  So, inside the load's transaction, for
 every repository the load fetched whose records carry no answer for its production branch's
 protection, the stored protection must be that 404 and the branch (tonight's answer, or the stored
@@ -17,6 +18,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from ccwatch.ingest.github.repositories import protected
 from ccwatch.ingest.records import RawRecord
 from ccwatch.settings import Settings
 
@@ -40,16 +42,22 @@ class ProtectionAnswers:
 
 
 def stored_protection(con: Any, repo: str, branch: str) -> tuple[Any, int | None]:
-    """The stored branch's ``protected`` flag (None without a stored 200 branch) and the HTTP status
-    of its stored classic protection (None without one)."""
+    """The branch's ``protected`` flag and the HTTP status of its stored classic protection (None
+    without one).  The flag: (stop 31) the stored GraphQL node's when it was asked with it (the node is
+    asked every night, so it is the last load's), else the stored REST branch's (None without a 200)."""
     key = f"{repo}:{branch}"
-    flag = con.execute(
-        "SELECT json_extract(payload, '$.protected') FROM raw_payloads WHERE source = 'github' AND kind = 'branch' "
-        "AND natural_key = ? AND status_code = 200", [key]).fetchone()
+    node = con.execute("SELECT payload FROM raw_payloads WHERE source = 'github' AND kind = 'gql_repository' "
+                       "AND natural_key = ?", [repo]).fetchone()
+    flag = protected(json.loads(node[0]) if node and node[0] else None, branch)
+    if flag is None:
+        row = con.execute(
+            "SELECT json_extract(payload, '$.protected') FROM raw_payloads WHERE source = 'github' AND kind = 'branch' "
+            "AND natural_key = ? AND status_code = 200", [key]).fetchone()
+        flag = json.loads(row[0]) if row and row[0] is not None else None
     prot = con.execute(
         "SELECT status_code FROM raw_payloads WHERE source = 'github' AND kind = 'branch_protection' "
         "AND natural_key = ?", [key]).fetchone()
-    return (json.loads(flag[0]) if flag and flag[0] is not None else None), (prot[0] if prot else None)
+    return flag, (prot[0] if prot else None)
 
 
 def unprotected(con: Any, repo: str, branch: str) -> bool:

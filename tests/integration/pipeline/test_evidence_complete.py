@@ -228,7 +228,7 @@ CONDITIONAL = {
     "pull.json": "publish/evidence/contents.py", "reviews.json": "publish/evidence/contents.py",
     "check_runs.json": "publish/evidence/contents.py", "statuses.json": "publish/evidence/contents.py",
     "commit_pulls.json": "publish/evidence/contents.py", "rulesets.json": "publish/evidence/contents.py",
-    "repo.json": "publish/evidence/contents.py",
+    "repo.json": "publish/evidence/contents.py", "branch.json": "publish/evidence/contents.py",
     "config/exceptions.yaml": "publish/evidence/folder.py",
     "manifest.json.sig": "publish/evidence/signing.py", "manifest.json.tsr": "publish/evidence/timestamp.py",
 }

@@ -73,3 +73,32 @@ def test_the_answers_are_noted_as_the_records_stream_past():
                rec("jira", "branch_protection", "x:main", {}, 200)]
     assert list(answers.note(records)) == records
     assert answers.keys == {KEY}
+
+
+def node(rule=None, rules=0, flagged=True) -> dict:
+    """The repository's GraphQL node (trimmed); ``flagged``: asked with the branch's protection flag."""
+    ref = {"name": "main", "target": {"oid": SHA_A}}
+    if flagged:
+        ref.update(branchProtectionRule=rule, rules={"totalCount": rules})
+    return {"id": "R_1", "nameWithOwner": REPO, "productionBranch": ref}
+
+
+@pytest.mark.parametrize(("rest", "gql", "held"), [
+    (None, node(), True),                              # the flag the node gives, without any REST branch
+    (True, node(), True),                              # an older REST copy does not outvote tonight's node
+    (False, node(rule={"id": "BPR_1"}), False),        # classic protection came back: not held as unprotected
+    (False, node(rules=2), False),                     # so did a ruleset
+    (False, node(flagged=False), True),                # asked without the flag: REST's branch decides
+    (True, node(flagged=False), False),
+])
+def test_the_flag_comes_from_the_graphql_node_when_it_was_asked_with_it(con, settings, rest, gql, held):
+    """(stop 31) The fetch reads the flag from the repository's GraphQL node where the plan says
+    unprotected; the load holds the branch the same way (the node is asked every night)."""
+    records = [rec("github", "gql_repository", REPO, gql), rec("github", "branch_protection", KEY, NOT_PROTECTED, 404)]
+    if rest is not None:
+        records.append(rec("github", "branch", KEY, branch(rest)))
+    load_records(con, records, settings)
+    assert unprotected(con, REPO, "main") is held
+    if not held:
+        with pytest.raises(KeptProtectionMismatch, match='the branch says "protected": true'):
+            check_kept_protection(con, settings, [REPO], set())

@@ -43,7 +43,7 @@ from ccwatch.ingest.github.conditional import (
 )
 from ccwatch.ingest.github.deployment_statuses import Wanted, fetch_deployment_statuses, wanted
 from ccwatch.ingest.github.history import LineTooLong, complete_line
-from ccwatch.ingest.github.repositories import branch_tip, fetch_repository, qualified
+from ccwatch.ingest.github.repositories import branch_tip, fetch_repository, protected, qualified
 from ccwatch.ingest.http.paging import is_before, sorted_past
 from ccwatch.ingest.plan import OVERLAP
 from ccwatch.ingest.records import RawRecord
@@ -151,16 +151,21 @@ def _fetch_repo(r: RepoClient, rc: RepoConfig, start: datetime, as_of: datetime,
     # (stop 29) an unprotected branch's protection is a 404 without ETag, a counted request every
     # night: not asked again while the branch still says "protected": false (304: the stored branch,
     # which said so) and the stored answer is that 404, which then stands.  A branch that says true
-    # (classic protection or rulesets) has it asked.  (stop 31) So REST's branch, whose tip now comes
-    # with the GraphQL node, is asked only where that flag is read: before the protection when the
-    # plan says unprotected, after it when the protection answers 404 (the next nights' skip).
+    # (classic protection or rulesets) has it asked.  (stop 31) The tip and the flag come with the
+    # GraphQL node (``repositories.protected``); REST's branch only where the flag is read and GitHub
+    # would not give it in the node: before the protection when the plan says unprotected, after a
+    # 404 protection for the next nights' skip.
+    flag = protected(repository.payload, branch)
     if incremental and getattr(plan, "unprotected", False):
-        status, br, url, etag = r.get(f"/branches/{branch}", conditional=True)
-        yield r.record("branch", f"{repo}:{branch}", url, br, status, etag)
-        if status != 304 and not (isinstance(br, dict) and br.get("protected") is False):
+        if flag is None:
+            status, br, url, etag = r.get(f"/branches/{branch}", conditional=True)
+            yield r.record("branch", f"{repo}:{branch}", url, br, status, etag)
+            if status != 304 and not (isinstance(br, dict) and br.get("protected") is False):
+                yield from _protection(r, repo, branch, ask_branch=False)
+        elif flag:
             yield from _protection(r, repo, branch, ask_branch=False)
     else:
-        yield from _protection(r, repo, branch, ask_branch=True)
+        yield from _protection(r, repo, branch, ask_branch=flag is None)
     rules, url, etag = r.get_all(f"/rules/branches/{branch}", conditional=True)
     yield r.record("branch_rules", f"{repo}:{branch}", url, rules, 304 if rules is None else 200, etag)
     # a 304 rules list: the rulesets it named last time (a ruleset's bypass list or enforcement

@@ -136,7 +136,7 @@ class GraphQL:
                              + (f" (at {'.'.join(map(str, e['path']))})" if isinstance(e.get("path"), list) else "")
                              for e in errs[:3]) or str(errors)[:300]
             more = f" (and {len(errs) - 3} more)" if len(errs) > 3 else ""
-            raise SourceError(f"GitHub {self.repo}: {shown} answered GraphQL errors: {said}{more}")
+            raise GraphQLErrors(f"GitHub {self.repo}: {shown} answered GraphQL errors: {said}{more}", errs)
         payload = data.get("data")
         if not isinstance(payload, dict):
             raise SourceError(f"GitHub {self.repo}: {shown}: the answer has no data")
@@ -150,6 +150,20 @@ class GraphQL:
         msg = data.get("message") if isinstance(data, dict) else data
         return SourceError(f"GitHub {self.repo}: {shown}: rate limit exceeded and not reset within the "
                            f"retry budget ({rate_limit_text(headers)}): {msg or 'no message'}")
+
+
+class GraphQLErrors(SourceError):
+    """An answer with an ``errors`` array (HTTP 200): ``errors`` holds them, as GitHub wrote them."""
+
+    def __init__(self, message: str, errors: list[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.errors = errors
+
+    def only_under(self, *path: str) -> bool:
+        """Every error is located at or below a field whose path, after its first element (the alias),
+        starts with ``path`` (e.g. ``("productionBranch",)``)."""
+        return bool(self.errors) and all(
+            isinstance(p := e.get("path"), list) and tuple(p[1:1 + len(path)]) == path for e in self.errors)
 
 
 def next_cursor(g: GraphQL, op: str, info: Any, seen: set[str]) -> str | None:

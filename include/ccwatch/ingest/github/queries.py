@@ -235,31 +235,38 @@ def merged_counts_document(n: int) -> str:
 # No connection: 1 point a request, however many repositories it names.
 # (issue #15, stop 31) With them, the production branch's tip (``productionBranch``, the ref named by
 # ``$qualifiedName`` / ``$q0`` ...): the REST ``GET /branches/{b}`` that gave it answers 200 whenever
-# the branch moved.  A ref points to a commit (the cut's ``GitObject`` has no ``oid``).
+# the branch moved.  A ref points to a commit (the cut's ``GitObject`` has no ``oid``).  And what REST's
+# ``"protected"`` flag says, which the protection skip reads (``$protection`` / ``$p0`` ... true; false
+# only when GitHub refused it, ``repositories._query``): a classic rule for the ref
+# (``branchProtectionRule``, which needs the Administration permission, as REST's protection does)
+# or rules of active rulesets (``rules``: 50 counts a request, still 1 point).
 REPOSITORY_FIELDS = """id nameWithOwner url visibility isPrivate isFork isTemplate isArchived archivedAt isDisabled
     isLocked defaultBranchRef { name } mergeCommitAllowed squashMergeAllowed rebaseMergeAllowed
     autoMergeAllowed deleteBranchOnMerge webCommitSignoffRequired viewerPermission createdAt updatedAt pushedAt
-    productionBranch: ref(qualifiedName: %(q)s) { name target { ... on Commit { oid } } }"""
+    productionBranch: ref(qualifiedName: %(q)s) {
+      name target { ... on Commit { oid } }
+      branchProtectionRule @include(if: %(p)s) { id } rules(first: 1) @include(if: %(p)s) { totalCount }
+    }"""
 
 REPOSITORY = """
-query CcwatchRepository($owner: String!, $name: String!, $qualifiedName: String!) {
+query CcwatchRepository($owner: String!, $name: String!, $qualifiedName: String!, $protection: Boolean!) {
   %(rate)s
   repository(owner: $owner, name: $name) { %(fields)s }
 }
-""" % {"rate": RATE_LIMIT, "fields": REPOSITORY_FIELDS % {"q": "$qualifiedName"}}
+""" % {"rate": RATE_LIMIT, "fields": REPOSITORY_FIELDS % {"q": "$qualifiedName", "p": "$protection"}}
 
 # The same for many repositories in one request: one aliased ``repository`` each (``r0``, ``r1`` ...)
 REPOSITORIES_BATCH = 50
 
 
 def repositories_document(n: int) -> str:
-    """``CcwatchRepositories`` for ``n`` repositories ``($o0, $n0, $q0) .. `` (answer keys ``r0 ..``;
-    ``$q0``: the production branch's qualified name, ``refs/heads/<branch>``)."""
+    """``CcwatchRepositories`` for ``n`` repositories ``($o0, $n0, $q0, $p0) .. `` (answer keys ``r0 ..``;
+    ``$q0``: the production branch's qualified name, ``refs/heads/<branch>``; ``$p0``: ask its protection flag)."""
     if not 1 <= n <= REPOSITORIES_BATCH:
         raise ValueError(f"{n} repositories in one CcwatchRepositories: 1 to {REPOSITORIES_BATCH}")
-    params = ", ".join(f"$o{i}: String!, $n{i}: String!, $q{i}: String!" for i in range(n))
-    fields = "\n".join(f"  r{i}: repository(owner: $o{i}, name: $n{i}) {{ {REPOSITORY_FIELDS % {'q': f'$q{i}'}} }}"
-                       for i in range(n))
+    params = ", ".join(f"$o{i}: String!, $n{i}: String!, $q{i}: String!, $p{i}: Boolean!" for i in range(n))
+    fields = "\n".join(f"  r{i}: repository(owner: $o{i}, name: $n{i}) {{ "
+                       f"{REPOSITORY_FIELDS % {'q': f'$q{i}', 'p': f'$p{i}'}} }}" for i in range(n))
     return f"query CcwatchRepositories({params}) {{\n  {RATE_LIMIT}\n{fields}\n}}\n"
 
 

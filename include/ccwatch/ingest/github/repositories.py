@@ -37,7 +37,7 @@ from ccwatch.common.times import iso_z, utc_now_iso
 from ccwatch.ingest.errors import SourceError
 from ccwatch.ingest.github.answers import permission
 from ccwatch.ingest.github.client import own_client
-from ccwatch.ingest.github.graphql import REPO_OP, REPOS_OP, GraphQL, org_batches
+from ccwatch.ingest.github.graphql import REPO_OP, REPOS_OP, GraphQL, GraphQLErrors, org_batches
 from ccwatch.ingest.github.queries import REPOSITORIES_BATCH, repositories_document
 from ccwatch.ingest.records import RawRecord
 from ccwatch.settings import RepoConfig, Settings
@@ -50,6 +50,10 @@ KIND = "gql_repository"
 
 def repositories_path(home: Path, as_of: datetime) -> Path:
     return staging_dir(home, as_of) / REPOSITORIES_FILE
+
+
+# the variables that ask a branch's protection flag: ``$p0`` ... (CcwatchRepositories), ``$protection``
+FLAGS = frozenset({"protection", *(f"p{i}" for i in range(REPOSITORIES_BATCH))})
 
 
 def qualified(branch: str) -> str:
@@ -65,6 +69,19 @@ def branch_tip(node: Any, branch: str) -> str | None:
         return None
     oid = (ref.get("target") or {}).get("oid") if isinstance(ref.get("target"), dict) else None
     return oid if isinstance(oid, str) and oid else None
+
+
+def protected(node: Any, branch: str) -> bool | None:
+    """What REST's ``"protected"`` flag of ``branch`` says, from a ``gql_repository`` node asked with
+    the flag (``$p``): a classic rule for the ref or a rule of an active ruleset (API-NOTES: GitHub
+    says true for either).  None: the node was asked without it, or is of another branch."""
+    ref = node.get("productionBranch") if isinstance(node, dict) else None
+    if not isinstance(ref, dict) or ref.get("name") != branch or "branchProtectionRule" not in ref:
+        return None
+    rules = ref.get("rules")
+    if not isinstance(rules, dict) or not isinstance(rules.get("totalCount"), int):
+        return None
+    return ref["branchProtectionRule"] is not None or rules["totalCount"] > 0
 
 
 def _mismatch(node: Any, repo: str) -> str | None:
@@ -104,10 +121,32 @@ def _explained(text: str, repos: list[str]) -> str:
     return text
 
 
+def _query(g: GraphQL, op: str, variables: dict[str, Any], document: str | None, repos: list[str]
+           ) -> tuple[dict[str, Any], int]:
+    """(the answer's data, requests made): asked with every branch's protection flag (``$p0`` ... /
+    ``$protection`` true); errors only under ``productionBranch`` (GitHub answers ``FORBIDDEN`` for
+    ``branchProtectionRule`` to a token without the Administration permission) ask it again without
+    the flags, which are then unknown (the fetch asks REST's branch where it needs one).  Any other
+    error raises SourceError naming the repositories."""
+    try:
+        try:
+            return g.query(op, variables, document), 1
+        except GraphQLErrors as exc:
+            if not exc.only_under("productionBranch"):
+                raise
+            log.warning("GitHub: %s: the production branches' protection flags of %s cannot be read (%s): asked "
+                        "again without them; where the flag is needed, the branch is asked through REST",
+                        op, ", ".join(repos), exc)
+            return g.query(op, {k: v if k not in FLAGS else False for k, v in variables.items()}, document), 2
+    except SourceError as exc:
+        raise SourceError(_explained(str(exc), repos)) from None
+
+
 def fetch_repositories(endpoint: Endpoint, repos: list[RepoConfig], *, budget: Any = None,
                        client: Github | None = None) -> dict[str, Any]:
     """``{"url", "repos": {repo: {"node", "fetched_at"}}}`` for ``repos``, ``REPOSITORIES_BATCH`` a
-    request.  Any HTTP or GraphQL error, or a missing or other repository's node, raises SourceError
+    request, each node with its production branch's tip and protection flag (:func:`_query`).  Any
+    HTTP or GraphQL error but the flags', or a missing or other repository's node, raises SourceError
     naming the repository (never a partial set)."""
     out: dict[str, Any] = {}
     url, requests = "", 0
@@ -115,15 +154,12 @@ def fetch_repositories(endpoint: Endpoint, repos: list[RepoConfig], *, budget: A
         branches = {rc.repo: rc.production_branch for rc in repos}
         for g, chunk in org_batches(gh, budget, list(branches), REPOSITORIES_BATCH, "repository settings"):
             url = g.record_url(REPOS_OP)
-            variables: dict[str, str] = {}
+            variables: dict[str, Any] = {}
             for i, repo in enumerate(chunk):
                 variables[f"o{i}"], variables[f"n{i}"] = repo.split("/", 1)
-                variables[f"q{i}"] = qualified(branches[repo])
-            try:
-                data = g.query(REPOS_OP, variables, repositories_document(len(chunk)))
-            except SourceError as exc:
-                raise SourceError(_explained(str(exc), chunk)) from None
-            requests += 1
+                variables[f"q{i}"], variables[f"p{i}"] = qualified(branches[repo]), True
+            data, asked = _query(g, REPOS_OP, variables, repositories_document(len(chunk)), chunk)
+            requests += asked
             fetched_at = utc_now_iso()
             for i, repo in enumerate(chunk):
                 out[repo] = {"node": _checked(data.get(f"r{i}"), repo, f"POST {g.shown} ({REPOS_OP})"),
@@ -163,9 +199,7 @@ def fetch_repository(r: Any, rc: RepoConfig) -> RawRecord:
     """``rc``'s ``gql_repository`` record asked alone (``CcwatchRepository``; ``r``: its ``client.RepoClient``)."""
     g = GraphQL(r)
     owner, name = rc.repo.split("/", 1)
-    try:
-        data = g.query(REPO_OP, {"owner": owner, "name": name, "qualifiedName": qualified(rc.production_branch)})
-    except SourceError as exc:
-        raise SourceError(_explained(str(exc), [rc.repo])) from None
+    data, _ = _query(g, REPO_OP, {"owner": owner, "name": name, "qualifiedName": qualified(rc.production_branch),
+                                  "protection": True}, None, [rc.repo])
     node = _checked(data.get("repository"), rc.repo, f"POST {g.shown} ({REPO_OP})")
     return r.record(KIND, rc.repo, g.record_url(REPO_OP), node)

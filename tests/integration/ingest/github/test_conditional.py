@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import re
 import shutil
 from collections import Counter
@@ -111,9 +112,8 @@ def test_the_state_carries_the_etags_and_a_full_fetch_sends_none(steady):
     state = json.loads(state_path(steady["home"]).read_text(encoding="utf-8"))
     for repo in (PAY, WEB):
         v = state["github"][repo]["validators"]
-        # (stop 31) the tip comes with the GraphQL node: REST's branch is asked only where the classic
-        # protection is the 404 (web-frontend), for the "protected" flag the protection skip reads
-        assert (f"/api/v3/repos/{repo}/branches/main" in v) is (repo == WEB)
+        # (stop 31) the tip and the "protected" flag come with the GraphQL node: REST's branch is not asked
+        assert f"/api/v3/repos/{repo}/branches/main" not in v
         assert f"/api/v3/repos/{repo}/commits?per_page=100&sha=main" in v  # the constant URL, no `since`
         # (issue #15) an incremental night takes its PRs from the org-wide search: the pulls list is
         # neither asked nor revalidated, so its ETag is not kept
@@ -122,6 +122,8 @@ def test_the_state_carries_the_etags_and_a_full_fetch_sends_none(steady):
         assert all(e.startswith('W/"') for e in v.values())
     # web-frontend's branch is unprotected: a 404 has no ETag, nothing to revalidate
     assert f"/api/v3/repos/{WEB}/branches/main/protection" not in state["github"][WEB]["validators"]
+    rest_branch = re.compile(r"/repos/[^/]+/[^/]+/branches/main$")
+    assert not [r for r in steady["first"] + steady["second"] if rest_branch.search(r["path"])]
 
 
 def test_an_unchanged_day_costs_at_most_three_counted_requests_per_repository(settings, steady, tmp_path):
@@ -131,8 +133,9 @@ def test_an_unchanged_day_costs_at_most_three_counted_requests_per_repository(se
     for repo, rs in by_repo.items():
         not_modified = {r["path"].split(repo, 1)[1] for r in rs if r["status"] == 304}
         assert {"/rules/branches/main", "/commits", "/deployments", "/environments/production"} <= not_modified, repo
-        # (stop 31) REST's branch only where its flag is read: the unprotected branch
-        assert [r["status"] for r in rs if r["path"].endswith(f"{repo}/branches/main")] == ([304] if repo == WEB else [])
+        # (stop 31) no REST branch: the tip and, for the unprotected branch, its "protected" flag come
+        # with the org-wide GraphQL node
+        assert not [r for r in rs if r["path"].endswith(f"{repo}/branches/main")], repo
         # (issue #15, stop 29) the settings: org-wide by GraphQL, never REST GET /repos/{o}/{r}
         assert not [r for r in rs if r["path"].endswith(f"/repos/{repo}")], repo
         assert not any(r["path"].endswith("/pulls") for r in rs), "(issue #15) PRs: the org-wide search"
@@ -333,21 +336,55 @@ def test_store_refuses_a_304_with_nothing_stored_and_commits_nothing(settings, t
         con.close()
 
 
-def test_a_branch_that_becomes_protected_has_its_protection_asked_again(settings, steady, tmp_path):
+RULESET_RULES = [{"type": "pull_request", "ruleset_id": 41, "parameters": {
+    "required_approving_review_count": 1, "dismiss_stale_reviews_on_push": True, "require_code_owner_review": False,
+    "require_last_push_approval": False, "required_review_thread_resolution": False}}]
+
+
+@pytest.mark.parametrize("by", ["classic", "ruleset"])
+def test_a_branch_that_becomes_protected_has_its_protection_asked_again(settings, steady, tmp_path, by):
     """(stop 29) The classic protection of a branch that said ``"protected": false`` is not asked
     again, only while the branch still says so: once it is protected (GitHub says ``true`` for classic
-    protection and for rulesets alike), the protection is asked and the control sees it."""
+    protection and for rulesets alike), the protection is asked and the control sees it.  (stop 31)
+    The flag comes with the org-wide GraphQL node (``branchProtectionRule``, ``rules``): no REST branch."""
     home = continue_from(steady, tmp_path)
     s = copy.deepcopy(SCENARIO)
     web = s["github"]["repos"][WEB]
     web["branches"]["main"]["protected"] = True
-    web["protection"]["main"] = copy.deepcopy(s["github"]["repos"][PAY]["protection"]["main"])
+    if by == "classic":
+        web["protection"]["main"] = copy.deepcopy(s["github"]["repos"][PAY]["protection"]["main"])
+    else:
+        web["rules"]["main"] = copy.deepcopy(RULESET_RULES)
+        web["rulesets"]["41"] = {"id": 41, "name": "main", "target": "branch", "enforcement": "active",
+                                 "bypass_actors": [], "rules": [{"type": "pull_request"}],
+                                 "conditions": {"ref_name": {"include": ["~DEFAULT_BRANCH"], "exclude": []}}}
     reqs = run_day(settings, s, D3, home)
     asked = [r["status"] for r in reqs if r["path"].endswith(f"{WEB}/branches/main/protection")]
-    assert asked == [200]
-    assert raw(home, "branch_protection", f"{WEB}:main")[0] == 200
+    assert asked == ([200] if by == "classic" else [404])
+    assert not [r for r in reqs if r["path"].endswith(f"{WEB}/branches/main")]
+    assert raw(home, "branch_protection", f"{WEB}:main")[0] == asked[0]
     fresh = tmp_path / "fresh"
     run_day(settings, s, D3, fresh)
     assert results(home, D3, "CC8.1-11") == results(fresh, D3, "CC8.1-11")
     assert results(home, D3) == results(fresh, D3)
     assert results(home, D3, "CC8.1-11") != results(steady["home"], D2, "CC8.1-11")  # the change is seen
+
+
+def test_a_protection_flag_graphql_will_not_give_falls_back_to_rest(settings, steady, tmp_path, caplog):
+    """(stop 31) GitHub answers ``FORBIDDEN`` for ``branchProtectionRule`` to a token without the
+    Administration permission: the batch is asked again without the flags (one request), and the
+    unprotected branch's flag comes from REST's branch, as before; nothing fails, nothing is kept unasked
+    that the branch does not vouch for."""
+    home = continue_from(steady, tmp_path)
+    s = copy.deepcopy(SCENARIO)
+    s["github"]["repos"][WEB]["branches"]["main"]["rule_hidden"] = True
+    caplog.set_level(logging.WARNING)
+    reqs = run_day(settings, s, D3, home)
+    ops = [(r.get("graphql") or {}).get("operationName") for r in reqs]
+    assert ops.count("CcwatchRepositories") == 2, ops
+    assert "FORBIDDEN" in caplog.text and WEB in caplog.text and "REST" in caplog.text
+    assert [r["status"] for r in reqs if r["path"].endswith(f"{WEB}/branches/main")] == [200]
+    assert not any(r["path"].endswith(f"{WEB}/branches/main/protection") for r in reqs)  # the branch says false
+    fresh = tmp_path / "fresh"
+    run_day(settings, s, D3, fresh)
+    assert results(home, D3, "CC8.1-11") == results(fresh, D3, "CC8.1-11")

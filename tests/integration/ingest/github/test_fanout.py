@@ -198,7 +198,7 @@ def test_default_workers_come_from_the_config(settings, tmp_path):
 def test_one_failing_repository_fails_the_date_and_names_it(settings, tmp_path):
     with SandboxServer(SCENARIO) as server:
         # (stop 29: the settings are asked org-wide, so the repository's own branch fails)
-        server.add_fault({"service": "github", "path": r"/repos/acme/storefront/branches/main$", "mode": "status",
+        server.add_fault({"service": "github", "path": r"/repos/acme/storefront/rules/branches/main$", "mode": "status",
                           "status": 404, "body": {"message": "Not Found"}})
         gh, _ = endpoints(server)
         with pytest.raises(SourceError, match=r"acme/storefront.*HTTP 404"):
@@ -331,7 +331,7 @@ def test_a_repository_removed_from_the_config_is_neither_required_nor_loaded(set
 
 def test_a_removed_repositorys_failure_does_not_fail_the_date(settings, tmp_path):
     with SandboxServer(SCENARIO) as server:
-        server.add_fault({"service": "github", "path": r"/repos/acme/admin-ui/branches/main$", "mode": "status",
+        server.add_fault({"service": "github", "path": r"/repos/acme/admin-ui/rules/branches/main$", "mode": "status",
                           "status": 404, "body": {"message": "Not Found"}})
         gh, _ = endpoints(server)
         with pytest.raises(SourceError, match="acme/admin-ui"):

@@ -187,7 +187,7 @@ def test_protection_answers_are_evidence(fetched):
     assert by_kind(records, "ruleset")[f"{PAY}/rulesets/7"].payload["bypass_actors"] == []
     envs = by_kind(records, "environment")
     assert envs[f"{PAY}:production"].status_code == 200 and envs[f"{WEB}:production"].status_code == 404
-    assert by_kind(records, "branch")[f"{PAY}:main"].payload["commit"]["sha"] == D
+    assert f"{PAY}:main" not in by_kind(records, "branch")  # (stop 31) the tip: the GraphQL node's
 
 
 def test_records_carry_no_credentials_and_have_etags(fetched):
@@ -195,7 +195,7 @@ def test_records_carry_no_credentials_and_have_etags(fetched):
     blob = json.dumps([asdict(r) for r in records])
     assert TOKEN not in blob
     assert all(r.url.startswith("http://127.0.0.1:") for r in records)
-    assert by_kind(records, "branch")[f"{PAY}:main"].etag
+    assert by_kind(records, "branch_rules")[f"{PAY}:main"].etag
 
 
 def test_the_repository_settings_come_from_graphql_not_rest(fetched):
@@ -212,23 +212,25 @@ def test_the_repository_settings_come_from_graphql_not_rest(fetched):
     assert pay["defaultBranchRef"] == {"name": "main"} and isinstance(pay["id"], str) and pay["id"]
     assert pay["pushedAt"] == "2026-11-03T10:00:00Z"  # the newest commit of any branch, as REST's pushed_at
     assert (pay["mergeCommitAllowed"], pay["squashMergeAllowed"], pay["viewerPermission"]) == (True, True, "ADMIN")
-    assert len(gql_requests(requests, "CcwatchRepository")) == 2
+    assert len(gql_requests(requests, "CcwatchRepository")) == 3  # web-frontend's asked again without its flag
     assert by_kind(records, "gql_repository")[PAY].url.endswith("/graphql#CcwatchRepository")
 
 
-def test_the_branch_tip_comes_from_graphql_and_rest_only_where_its_flag_matters(fetched):
-    """(issue #15) The production branch's tip comes with the repository's GraphQL node
-    (``productionBranch``); REST ``GET /branches/{b}`` is asked only when the classic protection is
-    the 404 "Branch not protected", whose ``"protected"`` flag the next nights' protection skip reads
-    (payments-api); a branch whose protection answered 403 (web-frontend) is not asked."""
+def test_the_branch_tip_and_flag_come_from_graphql_not_rest(fetched):
+    """(issue #15, stop 31) The production branch's tip and what REST's ``"protected"`` flag says
+    come with the repository's GraphQL node (``productionBranch``): no REST ``GET /branches/{b}``.
+    payments-api is protected by a ruleset only (``rules``); web-frontend's token cannot read classic
+    protection, so GitHub answers FORBIDDEN for ``branchProtectionRule``: its node is asked again
+    without the flag (unknown), and its protection, a 403, needs no REST branch either."""
     records, requests = fetched
     nodes = {k: r.payload for k, r in by_kind(records, "gql_repository").items()}
-    assert nodes[PAY]["productionBranch"] == {"name": "main", "target": {"oid": D}}
+    assert nodes[PAY]["productionBranch"] == {"name": "main", "target": {"oid": D}, "branchProtectionRule": None,
+                                             "rules": {"totalCount": 1}}
     assert nodes[WEB]["productionBranch"] == {"name": "main", "target": {"oid": "f" * 40}}
-    rest = [q["path"] for q in requests if q["service"] == "github" and q["path"] in (f"/repos/{PAY}/branches/main",
-                                                                                   f"/repos/{WEB}/branches/main")]
-    assert rest == [f"/repos/{PAY}/branches/main"]
-    assert set(by_kind(records, "branch")) == {f"{PAY}:main"}
+    assert not [q for q in requests if q["service"] == "github"
+                and q["path"] in (f"/repos/{PAY}/branches/main", f"/repos/{WEB}/branches/main")]
+    assert "branch" not in {r.kind for r in records}
+    assert len(gql_requests(requests, "CcwatchRepository", WEB)) == 2
 
 
 def test_fetched_records_load_into_the_warehouse(fetched, settings, tmp_path):

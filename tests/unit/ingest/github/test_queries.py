@@ -42,14 +42,17 @@ def test_the_org_wide_repositories_document_validates_and_selects_no_int_id():
     doc = Q.repositories_document(Q.REPOSITORIES_BATCH)
     assert validate(cut_schema(), parse(doc), [NoDeprecatedCustomRule]) == []
     assert validate(cut_schema(), parse(doc)) == []
-    assert int_ids(cut_schema(), doc) == [] and int_fields(cut_schema(), doc) == ["RateLimit.cost", "RateLimit.limit",
-                                                                                 "RateLimit.remaining", "RateLimit.used"]
+    assert int_ids(cut_schema(), doc) == []
+    # (stop 31) the rules of the production branch are counted, never listed (the protection flag)
+    assert int_fields(cut_schema(), doc) == ["RateLimit.cost", "RateLimit.limit", "RateLimit.remaining",
+                                             "RateLimit.used"] + ["RepositoryRuleConnection.totalCount"] * 50
 
 
 def test_the_remaining_int_fields_are_counts_not_ids():
     found = {f for text in Q.OPERATIONS.values() for f in int_fields(cut_schema(), text)}
     assert found == {"RateLimit.cost", "RateLimit.limit", "RateLimit.remaining", "RateLimit.used",
-                     "PullRequest.number", "SearchResultItemConnection.issueCount", "App.databaseId"}
+                     "PullRequest.number", "SearchResultItemConnection.issueCount", "App.databaseId",
+                     "RepositoryRuleConnection.totalCount"}
 
 
 def test_revision1_selected_int_ids_the_guards_catch():

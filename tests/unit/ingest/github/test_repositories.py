@@ -11,6 +11,7 @@ from ccwatch.common.times import parse_as_of
 from ccwatch.ingest.errors import SourceError
 from ccwatch.ingest.github import repositories as R
 from ccwatch.ingest.github.queries import REPOSITORIES_BATCH, repositories_document
+from ccwatch.ingest.records import RawRecord
 from ccwatch.settings import RepoConfig
 
 from tests.helpers.graphql_client import CannedClient
@@ -47,8 +48,9 @@ def test_fifty_repositories_a_request_each_node_kept_as_returned():
     out = R.fetch_repositories(ENDPOINT, rcs, client=client)
     sent = client.requester.sent
     assert [s["operationName"] for s in sent] == ["CcwatchRepositories"] * 2
-    assert sent[1]["variables"] == {"o0": "acme", "n0": "r050", "q0": "refs/heads/main", "o1": "acme", "n1": "r051",
-                                    "q1": "refs/heads/main", "o2": "acme", "n2": "r052", "q2": "refs/heads/main"}
+    assert sent[1]["variables"] == {"o0": "acme", "n0": "r050", "q0": "refs/heads/main", "p0": True,
+                                    "o1": "acme", "n1": "r051", "q1": "refs/heads/main", "p1": True,
+                                    "o2": "acme", "n2": "r052", "q2": "refs/heads/main", "p2": True}
     assert out["url"] == "https://api.github.com/graphql#CcwatchRepositories"
     assert out["repos"]["acme/r052"]["node"] == node("acme/r052", isArchived=True)
     assert out["repos"]["acme/r000"]["node"] == node("acme/r000")
@@ -116,8 +118,8 @@ def test_the_name_is_compared_as_github_does_without_case():
 
 def test_the_batch_document_holds_one_aliased_repository_each():
     doc = repositories_document(2)
-    assert ("query CcwatchRepositories($o0: String!, $n0: String!, $q0: String!, $o1: String!, $n1: String!, "
-            "$q1: String!)") in doc
+    assert ("query CcwatchRepositories($o0: String!, $n0: String!, $q0: String!, $p0: Boolean!, $o1: String!, "
+            "$n1: String!, $q1: String!, $p1: Boolean!)") in doc
     assert "r1: repository(owner: $o1, name: $n1)" in doc
     assert "productionBranch: ref(qualifiedName: $q1)" in doc and "ref(qualifiedName: $q0)" in doc
     with pytest.raises(ValueError):
@@ -131,8 +133,9 @@ def test_each_repository_is_asked_its_own_production_branch():
     rcs = [RC, RepoConfig(repo="acme/web", production_branch="release/2026", production_environments=())]
     client = CannedClient([{"data": {"r0": node(RC.repo), "r1": node("acme/web")}}])
     R.fetch_repositories(ENDPOINT, rcs, client=client)
-    assert client.requester.sent[0]["variables"] == {"o0": "acme", "n0": "api", "q0": "refs/heads/main",
-                                                     "o1": "acme", "n1": "web", "q1": "refs/heads/release/2026"}
+    assert client.requester.sent[0]["variables"] == {"o0": "acme", "n0": "api", "q0": "refs/heads/main", "p0": True,
+                                                     "o1": "acme", "n1": "web", "q1": "refs/heads/release/2026",
+                                                     "p1": True}
 
 
 @pytest.mark.parametrize("ref, tip", [
@@ -144,3 +147,65 @@ def test_each_repository_is_asked_its_own_production_branch():
 ])
 def test_the_branch_tip_is_read_only_for_the_branch_asked(ref, tip):
     assert R.branch_tip(node(RC.repo) if ref is ... else node(RC.repo, productionBranch=ref), "main") == tip
+
+
+def ref(rule=None, rules=0, name="main") -> dict:
+    return {"name": name, "target": {"oid": "a" * 40}, "branchProtectionRule": rule, "rules": {"totalCount": rules}}
+
+
+@pytest.mark.parametrize("branch, flag", [
+    (ref(), False),
+    (ref(rule={"id": "BPR_1"}), True),          # classic protection
+    (ref(rules=3), True),                       # rules of active rulesets (GitHub's REST says true as well)
+    ({"name": "main", "target": {"oid": "a" * 40}}, None),  # asked without the flag
+    (dict(ref(), rules=None), None),            # no rules connection: unknown, never "unprotected"
+    (ref(name="release"), None),                # another branch
+    (None, None),
+])
+def test_the_protection_flag_is_what_rest_would_say_or_unknown(branch, flag):
+    assert R.protected(node(RC.repo, productionBranch=branch), "main") is flag
+
+
+FORBIDDEN = {"type": "FORBIDDEN", "message": "Resource not accessible by integration",
+             "path": ["r1", "productionBranch", "branchProtectionRule"], "locations": [{"line": 9, "column": 7}]}
+
+
+def test_flags_github_will_not_give_are_asked_again_without_them(caplog):
+    """(stop 31) A token without the Administration permission: GitHub answers FORBIDDEN on
+    ``branchProtectionRule``.  The batch is asked again without the flags (they are unknown: the
+    fetch asks REST's branch); another error still fails the batch."""
+    rcs = repos(2)
+    client = CannedClient([{"data": {"r0": node(rcs[0].repo), "r1": dict(node(rcs[1].repo), productionBranch=None)},
+                            "errors": [FORBIDDEN]},
+                           {"data": {"r0": node(rcs[0].repo), "r1": node(rcs[1].repo)}}])
+    out = R.fetch_repositories(ENDPOINT, rcs, client=client)
+    sent = client.requester.sent
+    assert [[v for k, v in s["variables"].items() if k.startswith("p")] for s in sent] == [[True, True], [False, False]]
+    assert out["repos"][rcs[1].repo]["node"] == node(rcs[1].repo)
+    assert "FORBIDDEN" in caplog.text and rcs[1].repo in caplog.text
+    other = dict(FORBIDDEN, path=["r1", "pushedAt"])
+    with pytest.raises(SourceError, match=r"FORBIDDEN.*\(at r1: acme/r001"):
+        R.fetch_repositories(ENDPOINT, rcs, client=CannedClient([{"data": None, "errors": [other]}]))
+    refused_again = CannedClient([{"data": None, "errors": [FORBIDDEN]}, {"data": None, "errors": [FORBIDDEN]}])
+    with pytest.raises(SourceError, match="FORBIDDEN"):  # without the flags: not the flags' error, it fails
+        R.fetch_repositories(ENDPOINT, rcs, client=refused_again)
+
+
+class RepoClientStub:
+    """What ``fetch_repository`` uses of ``client.RepoClient``: its repository, requester and ``record``."""
+
+    def __init__(self, client):
+        self.repo, self.req, self.budget = RC.repo, client.requester, None
+
+    def record(self, kind, key, url, payload):
+        return RawRecord(source="github", kind=kind, natural_key=key, url=url, fetched_at="2026-11-25T02:00:00Z",
+                         payload=payload, etag=None, status_code=200)
+
+
+def test_a_repository_asked_alone_has_its_flag_too_and_the_same_fallback(caplog):
+    answer = {"data": {"repository": node(RC.repo, productionBranch=ref())}}
+    client = CannedClient([dict(answer, errors=[dict(FORBIDDEN, path=["repository", "productionBranch",
+                                                                     "branchProtectionRule"])]), answer])
+    rec = R.fetch_repository(RepoClientStub(client), RC)
+    assert [s["variables"]["protection"] for s in client.requester.sent] == [True, False]
+    assert R.protected(rec.payload, "main") is False

@@ -8,7 +8,9 @@ format changes: the OSCAL document's observations are only the results that are 
 archive; every other file kept its bytes), then gzip level 3 instead of 6 (moved the archives only), then
 (stop 29) a repository's settings as a GraphQL node (``repository.graphql.json`` instead of ``repo.json``
 in the synthetic window's repository folders, and the missing record named ``gql_repository`` instead of
-``repo`` in change.json, and README.txt's line on the repository folders; every other file kept its bytes).  They cover every file of the
+``repo`` in change.json, and README.txt's line on the repository folders; every other file kept its bytes), then
+(stop 31) README.txt's line on the repository folders again (``branch.json`` only when GitHub's GraphQL node
+did not say whether the branch is protected; only README.txt and what lists it moved).  They cover every file of the
 dated folder (a digest of the sorted
 ``sha256  path`` listing, and each top-level file apart) and the archive's own SHA-256.  Any byte
 that moves fails this test.  Worlds: the outputs world (hostile titles, details and a token in an
