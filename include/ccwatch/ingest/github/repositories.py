@@ -18,6 +18,13 @@ Each repository's fetch takes its record from there (:func:`staged_repository`; 
 when the file has no node of it for the date.  Fail closed: an HTTP or GraphQL error, a missing
 node or a node of another repository (renamed or transferred) fails the stage, naming the
 repository; the date then cannot be loaded until a fetch succeeds.
+
+(stop 31) Each node also holds its production branch (``productionBranch``): the tip
+(:func:`branch_tip`), and what REST's ``"protected"`` flag says (:func:`protected`), which the
+protection skip and the load's kept-protection check read.  REST's ``GET /branches/{b}`` that gave
+both answered 200 after every push.  GitHub refuses ``branchProtectionRule`` to a token without the
+Administration permission: :func:`_query` then asks again without the flags, and REST's branch is
+asked where a flag is needed.
 """
 
 from __future__ import annotations

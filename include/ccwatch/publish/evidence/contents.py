@@ -207,8 +207,8 @@ def prefetch_run(raw: RawEvidence, settings: Settings, repos) -> None:
 def _rest_branch(raw: RawEvidence, repo: str, branch: str) -> bool:
     """REST's branch is a file of the repository folder (``branch.json``; missing evidence when absent),
     unless the GraphQL node holds the branch's tip (stop 31: ``repository.graphql.json``) and REST's
-    branch was not asked (or revalidated) since: the fetch asks it only for its ``protected`` flag,
-    where the classic protection is the 404, so an older copy is not this night's evidence."""
+    branch was not asked (or revalidated) since: the fetch asks it only for its ``protected`` flag where
+    GitHub would not give that flag in the node, so an older copy is not this night's evidence."""
     node = raw.peek("github", "gql_repository", repo)
     if node is None or branch_tip(node.get("payload"), branch) is None:
         return True

@@ -148,7 +148,8 @@ def appended_commit_rows(rec: RawRecord, ctx: Context, base: tuple[str, int, str
 
 def _branch_tip(rec: RawRecord, ctx: Context) -> str | None:
     """The production branch's tip: the repository's GraphQL node (stop 31, asked every night), else
-    REST's branch (a warehouse from before; REST's branch is now asked only for its flag)."""
+    REST's branch (a warehouse from before; REST's branch is now asked only for its flag, where GitHub
+    would not give the flag in the node)."""
     repo, branch = split_key(rec.natural_key, ":")
     tip = branch_tip(ctx.lookup("github", "gql_repository", repo), branch)
     if tip is not None:
