@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ccwatch.common.times import iso_z, naive_utc, parse_utc
-from ccwatch.ingest.github.repositories import branch_tip
 from ccwatch.ingest.plan import (
     FINAL_DEPLOYMENT_STATES,
     OVERLAP,
@@ -29,6 +28,7 @@ from ccwatch.ingest.state import STATE_VERSION
 from ccwatch.settings import RepoConfig, Settings
 from ccwatch.warehouse.kept_protection import unprotected
 from ccwatch.warehouse.raw_lists import items_with_ids, payload_text
+from ccwatch.warehouse.stored_branch import stored_branch
 
 
 def _union(prev: tuple[datetime, datetime] | None, new: tuple[datetime, datetime]) -> tuple[datetime, datetime]:
@@ -69,7 +69,7 @@ def compute_state(con: Any, settings: Settings, as_of: datetime, prev: dict[str,
         covered_from, watermark = _union(_prev_interval((prev.get("github") or {}).get(rc.repo), fp), _fetched(gh, m))
         state["github"][rc.repo] = {
             "fingerprint": fp, "covered_from": iso_z(covered_from), "watermark": iso_z(watermark),
-            "tip": _branch_tip(con, rc), "activity_complete": _activity_complete(con, rc),
+            "tip": stored_branch(con, rc.repo, rc.production_branch).tip, "activity_complete": _activity_complete(con, rc),
             "unprotected": unprotected(con, rc.repo, rc.production_branch),
             "open_deployments": _open_deployments(con, settings, rc, watermark),
             "unlinked": _unlinked_commits(con, rc, watermark), **_validators(con, rc, as_of)}
@@ -107,20 +107,6 @@ def _validators(con: Any, rc: RepoConfig, as_of: datetime) -> dict[str, Any]:
     if not isinstance(payload, dict) or payload.get("as_of") != iso_z(as_of):
         return {}
     return {"validators": dict(payload.get("validators") or {}), "ruleset_ids": list(payload.get("ruleset_ids") or [])}
-
-
-def _branch_tip(con: Any, rc: RepoConfig) -> str | None:
-    """The tip the load stored: the repository's GraphQL node (stop 31), else REST's branch (before)."""
-    node = con.execute("SELECT payload FROM raw_payloads WHERE source = 'github' AND kind = 'gql_repository' "
-                       "AND natural_key = ?", [rc.repo]).fetchone()
-    tip = branch_tip(json.loads(node[0]) if node and node[0] else None, rc.production_branch)
-    if tip is not None:
-        return tip
-    row = con.execute(
-        "SELECT json_extract_string(payload, '$.commit.sha') FROM raw_payloads "
-        "WHERE source = 'github' AND kind = 'branch' AND natural_key = ? AND status_code = 200",
-        [f"{rc.repo}:{rc.production_branch}"]).fetchone()
-    return row[0] if row else None
 
 
 def _activity_complete(con: Any, rc: RepoConfig) -> bool:

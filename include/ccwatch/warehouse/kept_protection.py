@@ -18,9 +18,9 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from ccwatch.ingest.github.repositories import protected
 from ccwatch.ingest.records import RawRecord
 from ccwatch.settings import Settings
+from ccwatch.warehouse.stored_branch import stored_branch
 
 
 class KeptProtectionMismatch(ValueError):
@@ -46,14 +46,7 @@ def stored_protection(con: Any, repo: str, branch: str) -> tuple[Any, int | None
     without one).  The flag: (stop 31) the stored GraphQL node's when it was asked with it (the node is
     asked every night, so it is the last load's), else the stored REST branch's (None without a 200)."""
     key = f"{repo}:{branch}"
-    node = con.execute("SELECT payload FROM raw_payloads WHERE source = 'github' AND kind = 'gql_repository' "
-                       "AND natural_key = ?", [repo]).fetchone()
-    flag = protected(json.loads(node[0]) if node and node[0] else None, branch)
-    if flag is None:
-        row = con.execute(
-            "SELECT json_extract(payload, '$.protected') FROM raw_payloads WHERE source = 'github' AND kind = 'branch' "
-            "AND natural_key = ? AND status_code = 200", [key]).fetchone()
-        flag = json.loads(row[0]) if row and row[0] is not None else None
+    flag = stored_branch(con, repo, branch).protected
     prot = con.execute(
         "SELECT status_code FROM raw_payloads WHERE source = 'github' AND kind = 'branch_protection' "
         "AND natural_key = ?", [key]).fetchone()
