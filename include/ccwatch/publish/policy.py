@@ -194,13 +194,16 @@ changes/<folder>/     the evidence of one change:
                                                GraphQL and/or REST (empty: no PR into the branch)
                         deployments.json       per environment, the deployments containing the
                                                change up to the first successful one, with statuses
+                                               (the list's URL; when it was fetched: the repository
+                                               folder's deployment_lists.json)
                         deployment_statuses.graphql.json
                                                (only when statuses came through GraphQL) those
                                                deployments' status nodes
                         ticket.json, ticket_changelog.json, or ticket_missing.json (Jira)
                         ticket_fields.json     (with ticket.json) the Jira field ids of ticket.json
                                                and of its changelog -> their names, from Jira's
-                                               field list (/rest/api/2/field); ticket.json is unchanged
+                                               field list (/rest/api/2/field, jira_field_list.json);
+                                               ticket.json is unchanged
                         settings_at_merge.json the repository settings snapshot (protection, rules,
                                                rulesets, environments) in force when the change
                                                reached the branch, or a note that the nightly
@@ -212,9 +215,13 @@ changes/<folder>/     the evidence of one change:
                       branch.json, REST's branch, only when GitHub did not say there whether
                       it is protected), branch_protection.json, branch_rules.json, environments.json
                       (CC8.1-11, CC8.1-12), activity.json (the production branch's activity log,
-                      CC8.1-14) and rulesets.json (only when rules come from rulesets).
+                      CC8.1-14), deployment_lists.json (when each environment's deployments
+                      list was last fetched or revalidated) and rulesets.json (only when rules
+                      come from rulesets). A change folder whose records did not move keeps its
+                      bytes from one date to the next.
                       Folder names: owner/repo#12 -> owner__repo__pr-12,
                       owner/repo@<sha> -> owner__repo__push-<sha>.
+jira_field_list.json  (when Jira's field list is stored) that list as fetched, with its fetch time
 gx_validation.json    the Great Expectations validation results of the run
 oscal-assessment-results.json   the same results as an OSCAL 1.2 assessment-results document:
                       one observation per control result that is not a pass (fail,

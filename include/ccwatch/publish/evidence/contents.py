@@ -5,9 +5,15 @@ A change folder holds the pull request (REST ``pull.json`` and/or the GraphQL no
 its changelog, and per environment the deployments that carry the change with their statuses;
 a direct push holds its commit and the commit's PR lookup.  A repository folder holds the
 repository, branch, protection, rules, rulesets, environments and (r2) the production branch's
-activity log (CC8.1-14, and when each direct push reached the branch).  Each file is the raw record
-as fetched ({source, kind, natural_key, url, fetched_at, etag, status_code, payload}); what is
-absent is listed, never invented.
+activity log (CC8.1-14, and when each direct push reached the branch) and when the deployments lists
+were last fetched.  Each file is the raw record as fetched ({source, kind, natural_key, url,
+fetched_at, etag, status_code, payload}); what is absent is listed, never invented.
+
+(Issue #15) The lists many changes share and the fetch asks again every night (an environment's
+deployments, Jira's field list: a 304 moves their fetch time) are named in a change folder without
+that time, so a change whose own records did not move keeps its folder's bytes from one evidence date
+to the next; the lists' fetch times are in the repository folder (``deployment_lists.json``) and in
+the top-level ``jira_field_list.json`` (``folder.py``).
 """
 
 from __future__ import annotations
@@ -25,15 +31,20 @@ TICKET_FIELDS = "ticket_fields.json"  # (r2) the Jira field ids of ticket.json -
 SETTINGS_AT_MERGE = "settings_at_merge.json"  # (r2) the repository settings in force at the merge
 
 
+# what a change folder says of a shared list's record: not its fetch time (see the module's docstring)
+_LIST_SOURCE = ("source", "kind", "natural_key", "url", "status_code")
+
+
 def field_names(raw: RawEvidence) -> tuple[dict[str, str], dict | None]:
     """Jira field id -> name from the stored field list (``/rest/api/2/field``, raw kind ``fields``),
-    parsed once per run; and that record's provenance (None when no list is stored)."""
+    parsed once per run; and that record's provenance without its fetch time (None when no list is
+    stored)."""
     rec = raw.get("jira", "fields", "fields")
     if raw.field_names is None:
         payload = (rec or {}).get("payload")
         raw.field_names = {str(f["id"]): str(f.get("name")) for f in payload or []
                            if isinstance(f, dict) and f.get("id") is not None} if isinstance(payload, list) else {}
-    src = {k: rec[k] for k in ("source", "kind", "natural_key", "url", "fetched_at", "status_code")} if rec else None
+    src = {k: rec[k] for k in _LIST_SOURCE} if rec else None
     return raw.field_names, src
 
 
@@ -99,8 +110,7 @@ def _deployments(raw: RawEvidence, settings: Settings, change: dict, graphql: li
                 entry["statuses_graphql"] = {"file": "deployment_statuses.graphql.json", "natural_key": dkey}
                 graphql.append(gql)
             kept.append(entry)
-        out.append({"environment": env, "source": {k: rec[k] for k in ("url", "fetched_at", "status_code")},
-                    "deployments": kept})
+        out.append({"environment": env, "source": {k: rec[k] for k in ("url", "status_code")}, "deployments": kept})
     return out
 
 
@@ -219,6 +229,17 @@ def _rest_branch(raw: RawEvidence, repo: str, branch: str) -> bool:
     return settings_at_ is None or (asked is not None and asked >= settings_at_)
 
 
+def deployment_lists(raw: RawEvidence, repo: str, environments) -> list[dict]:
+    """deployment_lists.json: per production/staging environment, where and when its deployments list
+    was last fetched (or revalidated): what the change folders' ``deployments.json`` name without a time."""
+    out = []
+    for env in environments:
+        rec = raw.get("github", "deployments", f"{repo}:{env}")
+        out.append({"environment": env, "source": {k: rec[k] for k in ("url", "fetched_at", "status_code")}}
+                   if rec is not None else {"environment": env, "not_found": f"no deployments payload for {repo}:{env}"})
+    return out
+
+
 def repo_evidence_files(raw: RawEvidence, settings: Settings, repo: str) -> dict[str, Any]:
     files: dict[str, Any] = {}
     missing: list[str] = []
@@ -251,5 +272,7 @@ def repo_evidence_files(raw: RawEvidence, settings: Settings, repo: str) -> dict
         files["environments.json"] = [raw.get("github", "environment", f"{repo}:{e}") or
                                       {"not_found": f"github environment {repo}:{e}"}
                                       for e in rc.production_environments]
+        files["deployment_lists.json"] = deployment_lists(raw, repo, rc.production_environments +
+                                                          rc.staging_environments)
     files["_missing"] = missing
     return files

@@ -162,6 +162,10 @@ def _write_exceptions(root: Path, con, as_of: datetime, tree: Tree) -> None:
         tree.top[EXCEPTIONS_FILE] = (_write_file(root / EXCEPTIONS_FILE, data), len(data))
 
 
+# (issue #15) Jira's field list as fetched, once per date: the names of every ticket_fields.json, and the
+# fetch time those files leave out (contents.py)
+JIRA_FIELD_LIST = "jira_field_list.json"
+
 RECONCILIATION_CSV = "reconciliation.csv"  # (r2) search count against the population, per repository
 BRANCH_HISTORY_CSV = "branch_history.csv"  # (r2) the production branches' first-parent commits of the changes
 
@@ -234,6 +238,13 @@ def write_tree(root: Path, con, settings: Settings, as_of: datetime, gx_results,
             {"control_id": r["control_id"], "status": r["status"], "detail": r["detail"], "exception": r["exception"]})
     del rows
 
+    raw = RawEvidence(con, as_of)
+    prefetch_run(raw, settings, [facts.get("repo") or cid for cid, (facts, is_change) in units.items()
+                                 if not is_change])
+    field_list = raw.get("jira", "fields", "fields")
+    if field_list is not None:
+        put(JIRA_FIELD_LIST, jsonfast.dumps(field_list))
+
     top = sorted(tree.top)
     sums = _HashingFile(root / archive.SUMS)
     for name in top:
@@ -245,9 +256,6 @@ def write_tree(root: Path, con, settings: Settings, as_of: datetime, gx_results,
     order = [cid for _, cid, files in events if files]
     tree.has_changes = bool(order)
     tree.spool = part_path.with_name(part_path.name + ".manifest")
-    raw = RawEvidence(con, as_of)
-    prefetch_run(raw, settings, [facts.get("repo") or cid for cid, (facts, is_change) in units.items()
-                                 if not is_change])
     changes_dir = os.path.join(root, "changes")
     with part_path.open("wb") as part_fh, tree.spool.open("w", encoding="utf-8", newline="\n") as spool:
         part = archive.tarstream.Deflater(part_fh)

@@ -78,3 +78,43 @@ def test_rest_branch_is_in_the_folder_only_when_asked_since_the_node_that_holds_
     assert "branch.json" not in files()
     _raw(con, "branch", PAY + ":main", branch, at=datetime(2026, 11, 25, 2, 3))  # asked (or a 304) tonight
     assert files()["branch.json"]["payload"] == branch
+
+
+def _jira(con, kind, key, payload, at):
+    import json
+
+    con.execute("DELETE FROM raw_payloads WHERE source = 'jira' AND kind = ? AND natural_key = ?", [kind, key])
+    con.execute("INSERT INTO raw_payloads VALUES ('jira', ?, ?, ?, ?, NULL, 200, ?)",
+                [kind, key, f"https://acme.atlassian.net/rest/api/2/{kind}", at, json.dumps(payload)])
+
+
+def test_a_change_folder_keeps_its_bytes_when_the_shared_lists_are_only_revalidated():
+    """(issue #15) The deployments lists and Jira's field list are asked again every night (a 304 moves
+    their fetch time).  A change folder names them without that time, so a change whose own records did
+    not move has the same bytes from one evidence date to the next; the lists' fetch times are in the
+    repository folder (deployment_lists.json) and in the top-level jira_field_list.json."""
+    from ccwatch.publish.evidence import jsonfast
+
+    con = connect(":memory:")
+    cid = f"{PAY}#12"
+    _raw(con, "pull", cid, {"number": 12, "head": {"sha": SHA}})
+    _raw(con, "reviews", cid, [])
+    _jira(con, "issue", "PAY-7", {"key": "PAY-7", "fields": {"customfield_10001": "why"}}, datetime(2026, 11, 24))
+    _jira(con, "changelog", "PAY-7", [], datetime(2026, 11, 24))
+    change = {"change_id": cid, "repo": PAY, "ticket_key": "PAY-7", "merged_at": datetime(2026, 11, 20)}
+
+    def folder(night):
+        _raw(con, "deployments", f"{PAY}:production", [{"id": 3001, "sha": SHA}], at=night)
+        _jira(con, "fields", "fields", [{"id": "customfield_10001", "name": "Justification"}], night)
+        raw = RawEvidence(con, night)
+        files = change_evidence_files(raw, make_settings(), change)
+        return {n: jsonfast.dumps(v) for n, v in files.items()}, repo_evidence_files(raw, make_settings(), PAY)
+
+    first, repo1 = folder(datetime(2026, 11, 25, 2))
+    second, repo2 = folder(datetime(2026, 11, 26, 2))
+    assert first == second
+    assert "deployments.json" in first and "ticket_fields.json" in first
+    lists = {e["environment"]: e for e in repo2["deployment_lists.json"]}
+    assert lists["production"]["source"]["fetched_at"] == "2026-11-26T02:00:00Z"
+    assert lists["production"]["source"]["url"] == f"https://api.github.com/repos/{PAY}/x"
+    assert repo1["deployment_lists.json"] != repo2["deployment_lists.json"]

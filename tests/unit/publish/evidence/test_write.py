@@ -441,3 +441,18 @@ def test_policy_names_the_app_a_required_check_is_pinned_to():
     s = replace(s, github=replace(s.github, repositories=(pay, *s.github.repositories[1:])))
     assert "`test`, `build` (app `github-actions`)" in render_policy(s, datetime(2026, 11, 25, tzinfo=UTC))
     assert "counts only when that app reported it" in control_statements(s)["CC8.1-05"]
+
+
+def test_jira_field_list_is_archived_once_with_its_fetch_time(tmp_path):
+    """(issue #15) Jira's field list (raw kind ``fields``), from which every ticket_fields.json takes its
+    names, is one top-level file: the record as fetched, with the fetch time the change folders leave out."""
+    con = D.build()
+    assert not (_write(tmp_path / "none", con=con).directory / "jira_field_list.json").exists()
+    con.execute("INSERT INTO raw_payloads VALUES ('jira', 'fields', 'fields', 'https://acme.atlassian.net/rest/api/2/field',"
+                " TIMESTAMP '2026-11-25 00:04:00', NULL, 200, '[{\"id\": \"customfield_10001\", \"name\": \"Why\"}]')")
+    res = _write(tmp_path / "with", con=con)
+    rec = _read_json(res.directory / "jira_field_list.json")
+    assert rec["kind"] == "fields" and rec["fetched_at"] == "2026-11-25T00:04:00Z"
+    assert rec["payload"] == [{"id": "customfield_10001", "name": "Why"}]
+    assert "jira_field_list.json" in {f["path"] for f in _read_json(res.directory / "manifest.json")["files"]}
+    assert verify_archive(res.archive) == []
