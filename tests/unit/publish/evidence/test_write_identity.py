@@ -10,7 +10,10 @@ archive; every other file kept its bytes), then gzip level 3 instead of 6 (moved
 in the synthetic window's repository folders, and the missing record named ``gql_repository`` instead of
 ``repo`` in change.json, and README.txt's line on the repository folders; every other file kept its bytes), then
 (stop 31) README.txt's line on the repository folders again (``branch.json`` only when GitHub's GraphQL node
-did not say whether the branch is protected; only README.txt and what lists it moved).  They cover every file of the
+did not say whether the branch is protected; only README.txt and what lists it moved), then (2026-12-08)
+the shared lists named without their nightly fetch time (``deployments.json``, ``ticket_fields.json``; the
+new ``deployment_lists.json`` of the repository folders, whose ``change.json`` lists it, and the top-level
+``jira_field_list.json``; README.txt and what lists the files).  They cover every file of the
 dated folder (a digest of the sorted
 ``sha256  path`` listing, and each top-level file apart) and the archive's own SHA-256.  Any byte
 that moves fails this test.  Worlds: the outputs world (hostile titles, details and a token in an
