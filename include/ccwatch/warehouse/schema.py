@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import duckdb
 
-SCHEMA_VERSION = 14
+SCHEMA_VERSION = 15
 
 # Each migration is applied once, in order; never edit a shipped one, add a new one.
 MIGRATIONS: dict[int, str] = {
@@ -483,6 +483,27 @@ ALTER TABLE raw_list_items ADD COLUMN IF NOT EXISTS sort_num VARCHAR;
 CREATE TABLE IF NOT EXISTS ingest_states (
     loaded_as_of TIMESTAMP PRIMARY KEY,   -- the state's loaded_as_of: the load that wrote it
     sha256       VARCHAR NOT NULL         -- ccwatch.ingest.state.state_digest of that state
+);
+""",
+    15: """
+-- (issue #15) What each change folder of an evidence date was written from, so the next date can carry
+-- an unmoved folder over (publish/evidence/carry.py): the folder's key (its inputs' digest) and which
+-- raw records it read.  Written after the date's archive is published, for the manifest it names;
+-- only the latest two dates are kept (a date carries from the one before it).
+CREATE TABLE IF NOT EXISTS evidence_folder_keys (
+    evidence_date    DATE NOT NULL,
+    manifest_sha256  VARCHAR NOT NULL,   -- of the manifest.json that lists the folder's files
+    folder           VARCHAR NOT NULL,   -- changes/<folder>/
+    key              VARCHAR NOT NULL,
+    fetched_min      TIMESTAMP,          -- fetch times of the records the folder copies
+    fetched_max      TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS evidence_folder_inputs (
+    evidence_date    DATE NOT NULL,
+    folder           VARCHAR NOT NULL,
+    source           VARCHAR NOT NULL,   -- a raw_payloads key the folder read (found or absent)
+    kind             VARCHAR NOT NULL,
+    natural_key      VARCHAR NOT NULL
 );
 """,
 }

@@ -28,6 +28,7 @@ from ccwatch.common.times import iso
 from ccwatch.publish import oscal, results
 from ccwatch.publish.evidence import archive, jsonfast
 from ccwatch.publish.evidence.archive import CHANGES, archive_mtime
+from ccwatch.publish.evidence.carry import Carry
 from ccwatch.publish.evidence.contents import change_evidence_files, prefetch_run, repo_evidence_files
 from ccwatch.publish.evidence.reader import BATCH, RawEvidence, prefetch_changes
 from ccwatch.publish.policy import render_policy, render_readme
@@ -46,6 +47,7 @@ class Tree:
     counts: dict = field(default_factory=dict)
     fetched: tuple[datetime | None, datetime | None] = (None, None)  # of the raw records the folder copies
     reconciliation: dict = field(default_factory=dict)  # manifest.json "reconciliation" (r2)
+    carry: Carry | None = None  # the change folders carried over or written (stored after publishing)
 
     def entries(self) -> list[tuple[str, bool]]:
         """The archive entries (rel, is_dir) but the change folders', sorted: the top-level files, the
@@ -195,7 +197,10 @@ def _write_completeness(root: Path, con, settings: Settings, as_of: datetime, tr
 
 
 def write_tree(root: Path, con, settings: Settings, as_of: datetime, gx_results, report_html: str,
-               prefix: str, part_path: Path, config_bytes: bytes | None = None, trust: dict | None = None) -> Tree:
+               prefix: str, part_path: Path, config_bytes: bytes | None = None, trust: dict | None = None,
+               previous: dict | None = None) -> Tree:
+    """Write the dated folder under ``root`` (a new folder beside the dated ones); ``previous``: the
+    manifest's link to the previous date, whose unmoved change folders are carried over (carry.py)."""
     tree = Tree()
     mtime = archive_mtime(as_of)
     rows = results.results(con, as_of)
@@ -244,6 +249,11 @@ def write_tree(root: Path, con, settings: Settings, as_of: datetime, gx_results,
     field_list = raw.get("jira", "fields", "fields")
     if field_list is not None:
         put(JIRA_FIELD_LIST, jsonfast.dumps(field_list))
+    carry = tree.carry = Carry(con, settings, as_of, root.parent, previous, raw)
+    for cid, (facts, is_change) in units.items():
+        if is_change:
+            carry.prepare(folders[cid], facts, by_change.get(cid, []))
+    carriable = carry.plan()
 
     top = sorted(tree.top)
     sums = _HashingFile(root / archive.SUMS)
@@ -270,24 +280,19 @@ def write_tree(root: Path, con, settings: Settings, as_of: datetime, gx_results,
                     continue
                 if pos % BATCH == 0:
                     raw.clear()
-                    prefetch_changes(raw, [units[c][0] for c in order[pos:pos + BATCH] if units[c][1]])
+                    prefetch_changes(raw, [units[c][0] for c in order[pos:pos + BATCH]
+                                           if units[c][1] and folders[c] not in carriable])
                 pos += 1
                 facts, is_change = units[cid]
                 d = f"{changes_dir}/{folder}/"
                 os.mkdir(d)
-                files = (change_evidence_files(raw, settings, facts) if is_change
-                         else repo_evidence_files(raw, settings, facts.get("repo") or cid))
-                missing = files.pop("_missing")
-                files["change.json"] = {
-                    "change_id": cid,
-                    "facts": {k: iso(v) if isinstance(v, datetime) else
-                              jsonfast.wrap_floats(v) if isinstance(v, _FLOATS_IN) else v for k, v in facts.items()},
-                    "control_results": by_change.get(cid, []), "evidence_files": sorted(files),
-                    "not_found": missing}
+                written = carry.take(folder, d) if folder in carriable else None
+                if written is not None:
+                    carry.touch_named(facts)
+                else:
+                    written = _render(raw, settings, cid, facts, is_change, by_change, d, carry, folder)
                 lines, entries = [], []
-                for name in sorted(files):
-                    data = jsonfast.dumps(files[name])
-                    sha = _write_file(d + name, data)
+                for name, data, sha in written:
                     rel = f"changes/{folder}/{name}"
                     lines.append(f"{sha}  {rel}\n")
                     entries.append(manifest_entry(rel, sha, len(data)))
@@ -299,6 +304,7 @@ def write_tree(root: Path, con, settings: Settings, as_of: datetime, gx_results,
             part.abort()
             raise
         part.close()
+    carry.finish()
     tree.part = (part_path, part.crc, part.length) if order else None
     tree.fetched = (raw.fetched[0], raw.fetched[1])
     for name in top:
@@ -312,6 +318,30 @@ def write_tree(root: Path, con, settings: Settings, as_of: datetime, gx_results,
     tree.counts = {"changes": len(changes), "repositories": len(repos),
                    "control_results": sum(counts.values()), "statuses": counts}
     return tree
+
+
+def _render(raw: RawEvidence, settings: Settings, cid: str, facts: dict, is_change: bool, by_change: dict,
+            d: str, carry: Carry, folder: str) -> list[tuple[str, bytes, str]]:
+    """Write a folder's files from its records into ``d``: (name, bytes, sha256) of each, by name."""
+    if is_change:
+        raw.record()
+    files = (change_evidence_files(raw, settings, facts) if is_change
+             else repo_evidence_files(raw, settings, facts.get("repo") or cid))
+    if is_change:
+        carry.rendered(folder, raw.reads, raw.copied)
+        raw.reads = None
+    missing = files.pop("_missing")
+    files["change.json"] = {
+        "change_id": cid,
+        "facts": {k: iso(v) if isinstance(v, datetime) else
+                  jsonfast.wrap_floats(v) if isinstance(v, _FLOATS_IN) else v for k, v in facts.items()},
+        "control_results": by_change.get(cid, []), "evidence_files": sorted(files),
+        "not_found": missing}
+    out = []
+    for name in sorted(files):
+        data = jsonfast.dumps(files[name])
+        out.append((name, data, _write_file(d + name, data)))
+    return out
 
 
 def write_manifest(root: Path, header: dict, tree: Tree) -> None:

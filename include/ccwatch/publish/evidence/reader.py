@@ -13,6 +13,8 @@ from ccwatch.publish.evidence import jsonfast
 from ccwatch.warehouse.raw_lists import payload_texts
 
 BATCH = 2000  # changes whose raw records are read in one query
+# the shared lists a change folder names without their fetch time (contents.py): no part of its bytes
+NAMED_ONLY = frozenset({"deployments", "fields"})
 _ABSENT = object()  # not read yet (None: read, and not stored)
 
 
@@ -39,6 +41,21 @@ class RawEvidence:
         self.field_ids_by_name: dict[str, list[str]] | None = None  # and name -> ids, made once
         self.settings_history = None  # warehouse.settings_history.SettingsHistory, made on first use
         self._times: dict[str, datetime | None] = {}
+        # (issue #15, carry.py) while a change folder is written: every key it looked up (found or not)
+        # and the fetch times of the records it copies; None when not recording
+        self.reads: list[tuple[str, str, str]] | None = None
+        self.copied: list[datetime | None] = [None, None]
+
+    def record(self) -> None:
+        """Start noting what the next folder reads (:attr:`reads`, :attr:`copied`)."""
+        self.reads, self.copied = [], [None, None]
+
+    def note_fetched(self, lo: datetime | None, hi: datetime | None) -> None:
+        """Count a range of fetch times in manifest.json "fetched" (a folder carried over, not read)."""
+        for t in (lo, hi):
+            if t is not None:
+                a, b = self.fetched
+                self.fetched = [t if a is None or t < a else a, t if b is None or t > b else b]
 
     def _used(self, rec: dict | None) -> dict | None:
         """Note the fetch time of a record the folder copies (manifest.json "fetched")."""
@@ -46,11 +63,14 @@ class RawEvidence:
             text = rec.get("fetched_at")
             # each distinct fetch time is parsed and counted once per run (many records share one, and
             # seeing a time again cannot move the earliest or the latest)
-            if isinstance(text, str) and text not in self._times:
-                t = self._times[text] = parse_ts_or_none(text)
-                if t is not None:
-                    lo, hi = self.fetched
-                    self.fetched = [t if lo is None or t < lo else lo, t if hi is None or t > hi else hi]
+            if isinstance(text, str):
+                t = self._times.get(text, _ABSENT)
+                if t is _ABSENT:
+                    t = self._times[text] = parse_ts_or_none(text)
+                    self.note_fetched(t, None)
+                if self.reads is not None and t is not None and rec.get("kind") not in NAMED_ONLY:
+                    lo, hi = self.copied
+                    self.copied = [t if lo is None or t < lo else lo, t if hi is None or t > hi else hi]
         return rec
 
     @staticmethod
@@ -102,6 +122,8 @@ class RawEvidence:
     def peek(self, source: str, kind: str, key: str) -> dict | None:
         """The record, without noting its fetch time (a record looked at, not copied)."""
         k = (source, kind, key)
+        if self.reads is not None:
+            self.reads.append(k)
         rec = self._cache.get(k, _ABSENT)
         if rec is _ABSENT:
             rec = self._shared.get(k, _ABSENT)
@@ -132,7 +154,10 @@ class RawEvidence:
 
     def deployment_statuses(self, kind: str, key: str) -> dict | None:
         """A deployment's statuses record after :meth:`repo_deployment_statuses` (None when absent)."""
-        return self._used(self._statuses.get(("github", kind, key)))
+        k = ("github", kind, key)
+        if self.reads is not None:
+            self.reads.append(k)
+        return self._used(self._statuses.get(k))
 
     def prefetch_change_deployments(self, change_ids: list[str]) -> None:
         """Read which deployments carried these changes as of this run (table ``change_deployments``)

@@ -64,6 +64,8 @@ class EvidenceResult:
     signed: bool = False
     timestamped: bool = False
     previous: dict | None = None  # manifest.json "previous"
+    carried: int = 0  # change folders carried over from the previous date (carry.py)
+    written: int = 0  # change folders written from their records
 
 
 def _recover(base: Path, day: str) -> None:
@@ -136,7 +138,7 @@ def write_evidence(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: da
     try:
         try:
             tree = folder.write_tree(tmp, con, settings, as_of, gx_results, report_html, day, part,
-                                     config_bytes=config_bytes, trust=trust)
+                                     config_bytes=config_bytes, trust=trust, previous=previous)
             generated = generated_at or provenance.utc_now_z()
             header = {
                 "manifest_version": MANIFEST_VERSION,
@@ -192,9 +194,11 @@ def write_evidence(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: da
         part.with_name(part.name + ".manifest").unlink(missing_ok=True)
     ledger.record_archive(con, as_of, path, digest, manifest_sha, generated, signing_key is not None,
                           (previous or {}).get("sha256"))
+    tree.carry.store(manifest_sha)
     pruned = retention.prune_evidence(base, as_of, settings.evidence.retention_days, settings.evidence.keep_latest,
                                       keep=path)
     return EvidenceResult(directory=final, archive=path, numbered=numbered,
                           files=tree.files, sha256=digest, pruned=tuple(p.name for p in pruned),
                           manifest_sha256=manifest_sha, generated_at=generated, signed=signing_key is not None,
-                          timestamped=bool(settings.evidence.timestamp_url), previous=previous)
+                          timestamped=bool(settings.evidence.timestamp_url), previous=previous,
+                          carried=len(tree.carry.carried), written=len(tree.carry.written))
