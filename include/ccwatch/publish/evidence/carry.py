@@ -33,6 +33,7 @@ from pathlib import Path
 
 import duckdb
 import orjson
+import pandas as pd
 
 from ccwatch.common.times import evidence_date
 from ccwatch.publish.evidence import jsonfast
@@ -67,8 +68,7 @@ SELECT i.folder, sha256(string_agg(i.source || chr(31) || i.kind || chr(31) || i
 FROM i LEFT JOIN v ON v.source = i.source AND v.kind = i.kind AND v.natural_key = i.natural_key
 GROUP BY i.folder
 """
-_UNNEST = ("SELECT unnest(?::VARCHAR[]) AS folder, unnest(?::VARCHAR[]) AS source, unnest(?::VARCHAR[]) AS kind, "
-           "unnest(?::VARCHAR[]) AS natural_key")
+_READS_VIEW = "ccwatch_carry_reads"  # tonight's written folders' reads, a registered DataFrame
 
 
 @lru_cache(maxsize=1)
@@ -242,15 +242,22 @@ class Carry:
         if change.get("ticket_key"):
             field_names(self.raw)
 
-    def finish(self) -> None:
-        """The keys of the folders written tonight, over the records they read as stored now."""
-        if not self._reads:
-            return
+    def _register_reads(self) -> None:
+        """Tonight's written folders' reads as a DataFrame view (a 283k-row list of parameters cost DuckDB
+        2 s and 750 MB where the view costs 0.5 s and 290 MB, 20k folders)."""
         cols: tuple[list[str], list[str], list[str], list[str]] = ([], [], [], [])
         for folder, reads in self._reads.items():
             for s, k, n in reads:
                 cols[0].append(folder), cols[1].append(s), cols[2].append(k), cols[3].append(n)
-        digests = dict(self.con.execute(_READS_DIGEST.format(inputs=_UNNEST), list(cols)).fetchall())
+        self.con.register(_READS_VIEW, pd.DataFrame({"folder": cols[0], "source": cols[1], "kind": cols[2],
+                                                     "natural_key": cols[3]}, dtype=object))
+
+    def finish(self) -> None:
+        """The keys of the folders written tonight, over the records they read as stored now."""
+        if not self._reads:
+            return
+        self._register_reads()
+        digests = dict(self.con.execute(_READS_DIGEST.format(inputs=f"SELECT * FROM {_READS_VIEW}")).fetchall())
         for folder in self._reads:
             # a folder that read nothing (no raw record at all) still has a digest: that of no input
             digest = digests.get(folder) or _NOTHING_READ
@@ -274,12 +281,9 @@ class Carry:
                 con.execute("INSERT INTO evidence_folder_inputs SELECT ?::DATE, folder, source, kind, natural_key "
                             "FROM evidence_folder_inputs WHERE evidence_date = ? AND folder IN "
                             "(SELECT unnest(?::VARCHAR[]))", [day, self.prev_day, self.carried])
-            cols: tuple[list[str], list[str], list[str], list[str]] = ([], [], [], [])
-            for folder, reads in self._reads.items():
-                for s, k, n in reads:
-                    cols[0].append(folder), cols[1].append(s), cols[2].append(k), cols[3].append(n)
-            if cols[0]:
-                con.execute(f"INSERT INTO evidence_folder_inputs SELECT ?::DATE, * FROM ({_UNNEST})", [day, *cols])
+            if self._reads:
+                con.execute(f"INSERT INTO evidence_folder_inputs SELECT ?::DATE, folder, source, kind, natural_key "
+                            f"FROM {_READS_VIEW}", [day])
             con.execute("DELETE FROM evidence_folder_keys WHERE evidence_date NOT IN (SELECT DISTINCT evidence_date "
                         "FROM evidence_folder_keys ORDER BY evidence_date DESC LIMIT 2)")
             con.execute("DELETE FROM evidence_folder_inputs WHERE evidence_date NOT IN (SELECT DISTINCT evidence_date "
@@ -288,6 +292,9 @@ class Carry:
         except BaseException:
             con.execute("ROLLBACK")
             raise
+        finally:
+            if self._reads:
+                con.unregister(_READS_VIEW)
 
 
 _NOTHING_READ = hashlib.sha256(b"").hexdigest()

@@ -20,6 +20,7 @@ archives are deleted per ``evidence.retention_days`` (``ccwatch.publish.evidence
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import shutil
@@ -45,6 +46,7 @@ from ccwatch.publish.evidence import (
 )
 from ccwatch.settings import PROJECT_ROOT, Settings
 
+log = logging.getLogger("ccwatch")
 MANIFEST_VERSION = 2  # 2: generated_at, run, fetched, previous, signature, timestamp, config.path (r2)
 # what must never travel in the archived config file (credentials live in Airflow connections)
 _CREDENTIAL = re.compile(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----|\b(gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}"
@@ -194,7 +196,11 @@ def write_evidence(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: da
         part.with_name(part.name + ".manifest").unlink(missing_ok=True)
     ledger.record_archive(con, as_of, path, digest, manifest_sha, generated, signing_key is not None,
                           (previous or {}).get("sha256"))
-    tree.carry.store(manifest_sha)
+    try:
+        tree.carry.store(manifest_sha)
+    except (duckdb.Error, OSError) as exc:  # the evidence is published; the next date only writes every folder
+        log.warning("evidence of %s is published, but the change folders' keys could not be stored (%s): the next "
+                    "date writes every change folder instead of carrying the unmoved ones over", day, exc)
     pruned = retention.prune_evidence(base, as_of, settings.evidence.retention_days, settings.evidence.keep_latest,
                                       keep=path)
     return EvidenceResult(directory=final, archive=path, numbered=numbered,
