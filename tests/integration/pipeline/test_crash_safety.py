@@ -169,7 +169,7 @@ def evidence_files(folder: Path) -> dict[str, str | None]:
         rel = f.relative_to(folder).as_posix()
         if not f.is_file() or rel in HASHES:
             out[rel] = None
-        elif rel.startswith("changes/"):
+        elif rel.startswith("changes/") or rel == "jira_field_list.json":  # raw records as fetched
             data = _without_fetch_provenance(json.loads(f.read_text(encoding="utf-8")))
             if rel.endswith("/settings_at_merge.json"):  # snapshot times are when GitHub answered
                 data = json.loads(FETCH_TIME.sub("<fetch time>", json.dumps(_without_keys(data, ("taken_at",)))))

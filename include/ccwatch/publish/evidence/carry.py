@@ -87,7 +87,7 @@ class Carry:
                  previous: dict | None, raw: RawEvidence):
         self.con, self.settings, self.raw = con, settings, raw
         self.day = evidence_date(as_of)
-        self._carried_ids = self._change_deployments(as_of)
+        self._carried_ids = self._change_deployments()
         self._snapshots: dict[tuple[str, str], str] = {}
         self._fields: str | None = None
         self.static: dict[str, str] = {}  # folder -> the key's part computed in Python
@@ -130,7 +130,8 @@ class Carry:
         self._prev_keys = {f: (k, lo, hi) for f, k, lo, hi in rows if f in files}
 
     # ------------------------------------------------------------------ keys
-    def _change_deployments(self, as_of: datetime) -> dict[str, list[tuple[str, int]]]:
+    def _change_deployments(self) -> dict[str, list[tuple[str, int]]]:
+        """change_id -> (environment, deployment id) of the deployments that carry it as of this run."""
         out: dict[str, list[tuple[str, int]]] = {}
         for cid, env, dep in self.con.execute(
                 "SELECT change_id, environment, deployment_id FROM change_deployments WHERE as_of = ? "
@@ -154,7 +155,7 @@ class Carry:
         return repr(out) + (self._snapshots[k] if records is not None else "")
 
     def prepare(self, folder: str, change: dict, results: list[dict]) -> None:
-        """The Python part of a change folder's key; whether it can be carried is :meth:`can_carry`."""
+        """The Python part of a change folder's key (before :meth:`plan`)."""
         cid, repo = change["change_id"], change.get("repo")
         try:
             rc = self.settings.repo(repo)
