@@ -154,17 +154,15 @@ def test_a_fact_that_moved_without_its_records_rewrites_the_folder(world):
     assert change["facts"]["title"].endswith("(edited)")
 
 
-def _deployed(world: World) -> tuple[str, int]:
-    """A change of D that a deployment carries, and that deployment's id."""
-    (cid, dep), = world.sql("SELECT change_id, deployment_id FROM change_deployments ORDER BY change_id, ord LIMIT 1")
-    return cid, int(dep)
-
-
-def test_a_deployment_status_or_item_that_moved_rewrites_the_changes_it_carries(world):
+def _deployed(world: World) -> tuple[str, str, int]:
+    """Date D written; a change of it that a deployment carries: its repository, folder and that deployment's id."""
     _first(world)
-    cid, dep = _deployed(world)
-    repo = cid.split("#")[0]
-    folder = cid.replace("/", "__").replace("#", "__pr-")
+    (cid, dep), = world.sql("SELECT change_id, deployment_id FROM change_deployments ORDER BY change_id, ord LIMIT 1")
+    return cid.split("#")[0], cid.replace("/", "__").replace("#", "__pr-"), int(dep)
+
+
+def test_a_deployment_status_that_moved_rewrites_the_changes_it_carries(world):
+    repo, folder, dep = _deployed(world)
 
     def move(w: World):
         w.sql("UPDATE raw_payloads SET payload = '[{\"state\": \"failure\"}]' WHERE kind = 'deployment_statuses' "
@@ -175,10 +173,7 @@ def test_a_deployment_status_or_item_that_moved_rewrites_the_changes_it_carries(
 
 
 def test_an_item_of_the_deployments_list_that_moved_rewrites_the_changes_it_carries(world):
-    _first(world)
-    cid, dep = _deployed(world)
-    repo = cid.split("#")[0]
-    folder = cid.replace("/", "__").replace("#", "__pr-")
+    repo, folder, dep = _deployed(world)
 
     def move(w: World):
         # after LISTS wrote tonight's lists: the deployment's item says another creator
