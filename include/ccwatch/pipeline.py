@@ -275,12 +275,13 @@ def write_evidence(settings: Settings, as_of: datetime, home: Path, endpoints: d
         con.close()
     if res.numbered:
         log.warning("An archive for %s already existed; wrote the new numbered archive %s", as_of.date(), res.archive)
-    log.info("Evidence %s: archive sha256 %s, manifest.json sha256 %s (%s)", as_of.date(), res.sha256,
-             res.manifest_sha256, "signed" if res.signed else "unsigned")
+    log.info("Evidence %s: archive sha256 %s, manifest.json sha256 %s (%s); change folders: %d written, %d carried "
+             "over from the previous date", as_of.date(), res.sha256, res.manifest_sha256,
+             "signed" if res.signed else "unsigned", res.written, res.carried)
     return {"directory": str(res.directory), "archive": str(res.archive), "numbered": res.numbered,
             "files": res.files, "report": str(Path(res.directory) / "report.html"), "pruned": list(res.pruned),
             "sha256": res.sha256, "manifest_sha256": res.manifest_sha256, "signed": res.signed,
-            "timestamped": res.timestamped}
+            "timestamped": res.timestamped, "written": res.written, "carried": res.carried}
 
 
 def alert_slack(settings: Settings, as_of: datetime, home: Path, endpoint: Endpoint, report_location: str) -> dict:

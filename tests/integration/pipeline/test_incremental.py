@@ -476,3 +476,44 @@ def test_request_counts_by_kind(first_run):
     assert gql["CcwatchMergedPulls"] == 2 and gql["CcwatchDeploymentStatuses"] >= 2
     # (issue #15) the history pages of both repositories in one org-wide request, none per repository
     assert gql["CcwatchBranchHistories"] == 1 and gql["CcwatchBranchHistory"] == 0
+
+
+def test_the_next_date_carries_the_evidence_of_unmoved_changes_and_writes_the_moved_one(settings, tmp_path):
+    """(issue #15) The demo org through the pipeline: D1's evidence, then D2 where one PR's approval was
+    dismissed.  D2 writes that PR's folder and the new ones, carries the others (D1's files, hard-linked), and
+    holds what D2 written from scratch holds, file for file.  One port for both nights' double (the stored
+    URLs name it)."""
+    import shutil
+
+    from ccwatch.sandbox import PortHold
+
+    home = tmp_path / "home"
+    urls = {"github": "https://api.github.com", "jira": "https://acme.atlassian.net"}
+    with PortHold() as hold:
+        with SandboxServer(SCENARIO, hold=hold) as server:
+            ingest(settings, server, D1, home)
+        evaluate(settings, D1, home)
+        d1 = p.write_evidence(settings, D1, home, urls)
+        with SandboxServer(mutated_scenario(), hold=hold) as server:
+            ingest(settings, server, D2, home)
+    evaluate(settings, D2, home)
+    d2 = p.write_evidence(settings, D2, home, urls)
+    assert d1["carried"] == 0 and d2["carried"] > d2["written"] > 0
+    folders, old = Path(d2["directory"]) / "changes", Path(d1["directory"]) / "changes"
+
+    def carried(folder: Path) -> bool:
+        return all((old / folder.name / f.name).exists() and f.samefile(old / folder.name / f.name)
+                   for f in folder.iterdir())
+    assert not carried(folders / f"acme__payments-api__pr-{CHANGED_PR}")
+    assert len([d for d in folders.iterdir() if carried(d)]) == d2["carried"]
+
+    scratch = tmp_path / "scratch"
+    shutil.copytree(home, scratch)
+    shutil.rmtree(scratch / "evidence" / "2026-11-25")  # nothing to carry from
+    again = p.write_evidence(settings, D2, scratch, urls)
+    assert again["carried"] == 0 and again["numbered"]
+
+    def files(root: Path) -> dict[str, bytes]:  # manifest.json: generated_at is the wall clock
+        return {f.relative_to(root).as_posix(): f.read_bytes() for f in root.rglob("*")
+                if f.is_file() and f.name != "manifest.json"}
+    assert files(Path(d2["directory"])) == files(Path(again["directory"]))
