@@ -274,3 +274,19 @@ def test_keys_are_kept_for_the_latest_two_dates_and_a_rerun_carries_from_the_dat
     dates = [str(d) for (d,) in world.sql("SELECT DISTINCT evidence_date FROM evidence_folder_keys ORDER BY 1")]
     assert dates == ["2026-11-26", "2026-11-27"]
     assert world.sql("SELECT count(*) FROM evidence_folder_inputs WHERE evidence_date < DATE '2026-11-26'") == [(0,)]
+
+
+def test_without_the_evidence_codes_sources_nothing_is_carried(world, monkeypatch):
+    """The keys hold the source of the modules that write a change folder (a changed format never carries a
+    folder written the old way); installed without those sources, no key can match and every folder is written."""
+    from ccwatch.publish.evidence import carry
+
+    _first(world)
+    carry.code_digest.cache_clear()
+    monkeypatch.setattr(carry, "_PACKAGE", Path("/nonexistent"))
+    try:
+        carried, scratch = world.next_day()
+    finally:
+        carry.code_digest.cache_clear()
+    assert carried.carried == 0
+    _same(carried, scratch)
