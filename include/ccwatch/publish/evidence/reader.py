@@ -53,9 +53,7 @@ class RawEvidence:
     def note_fetched(self, lo: datetime | None, hi: datetime | None) -> None:
         """Count a range of fetch times in manifest.json "fetched" (a folder carried over, not read)."""
         for t in (lo, hi):
-            if t is not None:
-                a, b = self.fetched
-                self.fetched = [t if a is None or t < a else a, t if b is None or t > b else b]
+            self.fetched = _widen(self.fetched, t)
 
     def _used(self, rec: dict | None) -> dict | None:
         """Note the fetch time of a record the folder copies (manifest.json "fetched")."""
@@ -68,9 +66,8 @@ class RawEvidence:
                 if t is _ABSENT:
                     t = self._times[text] = parse_ts_or_none(text)
                     self.note_fetched(t, None)
-                if self.reads is not None and t is not None and rec.get("kind") not in NAMED_ONLY:
-                    lo, hi = self.copied
-                    self.copied = [t if lo is None or t < lo else lo, t if hi is None or t > hi else hi]
+                if self.reads is not None and rec.get("kind") not in NAMED_ONLY:
+                    self.copied = _widen(self.copied, t)
         return rec
 
     @staticmethod
@@ -187,6 +184,14 @@ class RawEvidence:
                 int(d["id"]): d for d in payload or [] if isinstance(d, dict) and d.get("id") is not None}
         return items
 
+
+
+def _widen(span: list[datetime | None], t: datetime | None) -> list[datetime | None]:
+    """[earliest, latest] with ``t`` counted in (None counts nothing)."""
+    if t is None:
+        return span
+    lo, hi = span
+    return [t if lo is None or t < lo else lo, t if hi is None or t > hi else hi]
 
 
 def head_of(pull: dict | None, gql: dict | None) -> str | None:
